@@ -1,0 +1,502 @@
+r"""The derived results, one function each, and the graph of what each is derived from.
+
+Every function takes a :class:`Context` (the model description and the results it depends on) and returns a
+:class:`Result`. Nothing model-specific lives here: each works on any :class:`~analysis.model.GramModel` or
+:class:`~analysis.model.CoordinateModel`, and the engine in :mod:`analysis.engine` evaluates them in the order
+of :data:`GRAPH`.
+
+Equation numbers in the docstrings refer to Kalra, He & Barkeshli, arXiv 2311.02076 where the result appears
+there; everything else is derived here from the parameter-space loss.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+import networkx as nx
+import sympy as sp
+
+from . import gram
+from .model import CoordinateModel, GramModel
+
+GRAM, COORDINATE = "gram", "coordinate"
+EIGENVALUE = sp.Symbol("t")  # the spectral variable of characteristic polynomials
+THETA = sp.Symbol("theta", positive=True)  # chart |w| on an EoS manifold
+# The cubic normal form z -> (1 + k) z - k z^3 (same symbols as the registered model ``uv-eos``).
+Z = sp.Symbol("z", real=True)
+K = sp.Symbol("k", real=True)
+NORMAL_FORM = (1 + K) * Z - K * Z ** 3
+
+
+class DerivationError(RuntimeError):
+    """A derivation step could not prove what it must (e.g. the map does not close on the state)."""
+
+
+@dataclass
+class Equation:
+    """One displayed equation: LaTeX left-hand side, SymPy right-hand side (an expression or a relation)."""
+
+    label: str
+    lhs: str
+    rhs: sp.Basic
+    relation: str = "="
+
+
+@dataclass
+class Result:
+    name: str
+    title: str
+    data: dict
+    equations: list = field(default_factory=list)
+    notes: str = ""
+
+
+@dataclass
+class Context:
+    model: object  # analysis.model.Model
+    parameterization: str
+    spec: object  # GramModel or CoordinateModel
+    inputs: dict  # name -> Result of each dependency
+
+    @property
+    def state_symbols(self) -> list:
+        return [s.symbol for s in self.spec.state]
+
+    def __getitem__(self, name) -> dict:
+        return self.inputs[name].data
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    title: str
+    depends_on: tuple
+    kinds: tuple
+    derive: Callable
+
+
+NODES: dict = {}
+
+
+def _node(name, title, depends_on=(), kinds=(GRAM, COORDINATE)):
+    def register(function):
+        NODES[name] = Node(name, title, tuple(depends_on), tuple(kinds), function)
+        return function
+    return register
+
+
+def kind_of(spec) -> str:
+    if isinstance(spec, GramModel):
+        return GRAM
+    if isinstance(spec, CoordinateModel):
+        return COORDINATE
+    raise TypeError(f"not a model description: {spec!r}")
+
+
+def build_graph() -> nx.DiGraph:
+    """The derivation graph: nodes are results, an edge ``a -> b`` reads "b is derived from a"."""
+    graph = nx.DiGraph()
+    for node in NODES.values():
+        graph.add_node(node.name, title=node.title, kinds=node.kinds)
+        for dependency in node.depends_on:
+            graph.add_edge(dependency, node.name)
+    if not nx.is_directed_acyclic_graph(graph):
+        raise RuntimeError("the derivation graph has a cycle")
+    return graph
+
+
+def _prime(name: str) -> str:
+    return f"{name}'"
+
+
+def _tex(symbol) -> str:
+    from .latex import symbol_latex
+    return symbol_latex(symbol)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parameter space
+
+
+@_node("state_definitions", "Function-space state in terms of the parameters")
+def state_definitions(ctx: Context) -> Result:
+    r"""The state as functions of the parameters, and the inverse substitution used to prove closure.
+
+    Gram models: :math:`f = f(G)` and :math:`\lambda = s \sum_i |\nabla_{w_i} f|^2` (the NTK in the metric of the
+    learning rates). The state equations are solved for as many Gram entries as there are state variables;
+    the remaining entries (``leftovers``) must drop out of every function-space result.
+    """
+    spec = ctx.spec
+    if kind_of(spec) == COORDINATE:
+        return Result("state_definitions", NODES["state_definitions"].title,
+                      {"definitions": {s: s for s in ctx.state_symbols}, "inverse": {}, "leftovers": ()},
+                      notes="The state is the parameter vector itself.")
+    output_state, kernel_state = ctx.state_symbols
+    definitions = {
+        output_state: spec.output,
+        kernel_state: sp.factor(spec.lr_scale * gram.squared_gradient_norm(spec, spec.output)),
+    }
+    equations = [Equation(f"def-{s}", _tex(s), expr) for s, expr in definitions.items()]
+    for unknowns in itertools.combinations(spec.gram_symbols, len(definitions)):
+        solutions = sp.solve([expr - s for s, expr in definitions.items()], unknowns, dict=True)
+        if len(solutions) == 1 and set(solutions[0]) == set(unknowns):
+            leftovers = tuple(g for g in spec.gram_symbols if g not in unknowns)
+            return Result("state_definitions", NODES["state_definitions"].title,
+                          {"definitions": definitions, "inverse": solutions[0], "leftovers": leftovers}, equations)
+    raise DerivationError("the state equations cannot be solved for the Gram entries")
+
+
+@_node("gd_update", "Gradient-descent step in parameter space")
+def gd_update(ctx: Context) -> Result:
+    r"""One GD step. Gram models: :math:`w_i' = \sum_j A_{ij} w_j`, :math:`A = I - \eta s C_L`, hence
+    :math:`G' = A G A^\top`. Coordinate models: :math:`\theta' = \theta - \eta s \nabla L`."""
+    spec = ctx.spec
+    title = NODES["gd_update"].title
+    if kind_of(spec) == COORDINATE:
+        image = {s: s - spec.step * spec.lr_scale * sp.diff(spec.loss, s) for s in ctx.state_symbols}
+        equations = [Equation(f"gd-{s}", _prime(_tex(s)), sp.expand(e)) for s, e in image.items()]
+        return Result("gd_update", title, {"image": image}, equations)
+    coefficients = gram.gd_coefficients(spec)
+    gram_matrix = spec.gram_matrix()
+    image_matrix = coefficients * gram_matrix * coefficients.T
+    gram_image = {spec.gram_symbol(i, j): image_matrix[i, j] for i in range(spec.k) for j in range(i, spec.k)}
+    vectors = [sp.Symbol(v) for v in spec.vectors]
+    equations = [Equation(f"gd-{v}", _prime(str(v)), sum(coefficients[i, j] * vectors[j] for j in range(spec.k)))
+                 for i, v in enumerate(vectors)]
+    return Result("gd_update", title, {"coefficients": coefficients, "gram_image": gram_image}, equations,
+                  notes="Every gradient lies in the span of the vectors, so the update acts on the Gram matrix.")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Function space
+
+
+def _to_state(ctx: Context, expr: sp.Expr, what: str) -> sp.Expr:
+    """Rewrite a Gram-space expression in the state variables; prove that the leftover entries drop out."""
+    definitions = ctx["state_definitions"]
+    if not definitions["leftovers"]:
+        return expr
+    rewritten = sp.expand(expr.subs(definitions["inverse"], simultaneous=True))
+    for leftover in definitions["leftovers"]:
+        if sp.expand(sp.diff(rewritten, leftover)) != 0:
+            raise DerivationError(f"{what} is not a function of the state: it still depends on {leftover}")
+    return rewritten.subs({g: 0 for g in definitions["leftovers"]})
+
+
+def _present(expr: sp.Expr, step) -> sp.Expr:
+    """A readable, equal form: collected in powers of the step (if symbolic), each coefficient factored."""
+    if not step.is_Symbol:
+        return sp.expand(expr)
+    collected = sp.collect(sp.expand(expr), step, evaluate=False)
+    return sp.Add(*[sp.factor(coefficient) * power for power, coefficient in collected.items()])
+
+
+@_node("function_map", "Exact function-space map (closure proved)", ("state_definitions", "gd_update"))
+def function_map(ctx: Context) -> Result:
+    r"""The map :math:`(f, \lambda) \mapsto (f', \lambda')` at every width, derived from the GD step.
+
+    The image of each state definition under :math:`G \mapsto G'` is rewritten in the state; closure is the
+    symbolic identity :math:`\partial(\cdot)/\partial G_{\text{leftover}} \equiv 0` (arXiv 2311.02076, Eq. 3).
+    """
+    spec = ctx.spec
+    definitions = ctx["state_definitions"]
+    if kind_of(spec) == COORDINATE:
+        image = ctx["gd_update"]["image"]
+        proof = "the state is the parameter vector"
+    else:
+        gram_image = ctx["gd_update"]["gram_image"]
+        image = {s: _to_state(ctx, expr.subs(gram_image, simultaneous=True), f"the image of {s}")
+                 for s, expr in definitions["definitions"].items()}
+        proof = ("d/d{} of every image vanishes identically".format(
+            ", ".join(str(g) for g in definitions["leftovers"])))
+    image = {s: _present(e, spec.step) for s, e in image.items()}
+    equations = [Equation(f"map-{s}", _prime(_tex(s)), e) for s, e in image.items()]
+    return Result("function_map", NODES["function_map"].title, {"map": image, "closure": proof}, equations,
+                  notes=f"Closure: {proof}.")
+
+
+@_node("loss", "Loss in the state variables", ("state_definitions",))
+def loss(ctx: Context) -> Result:
+    spec = ctx.spec
+    expr = spec.loss if kind_of(spec) == COORDINATE else _to_state(ctx, spec.loss, "the loss")
+    expr = sp.factor(expr)
+    return Result("loss", NODES["loss"].title, {"loss": expr}, [Equation("loss", "L", expr)])
+
+
+@_node("hessian_spectrum", "Spectrum of the loss Hessian in the metric of the learning rates", ("state_definitions",))
+def hessian_spectrum(ctx: Context) -> Result:
+    r"""Eigenvalues of :math:`s\nabla^2 L` with multiplicities, in the state variables.
+
+    Gram models (width :math:`n \ge k`): the roots of the characteristic polynomial of the in-span block
+    (:func:`analysis.gram.span_hessian`), once each, and the eigenvalues of the complement block
+    :math:`s C_L` (:func:`analysis.gram.complement_hessian`), each :math:`n - k` times. Total :math:`nk`.
+    """
+    spec = ctx.spec
+    title = NODES["hessian_spectrum"].title
+    if kind_of(spec) == COORDINATE:
+        hessian = spec.lr_scale * sp.hessian(spec.loss, ctx.state_symbols)
+        eigenvalues = [(sp.factor(e), m) for e, m in hessian.eigenvals().items()]
+    else:
+        span_block, cholesky = gram.span_hessian(spec)
+        charpoly = span_block.charpoly(EIGENVALUE).as_expr()
+        charpoly = sp.cancel(sp.expand(charpoly.subs(gram.cholesky_in_gram(spec, cholesky), simultaneous=True)))
+        charpoly = sp.factor(_to_state(ctx, charpoly, "the Hessian's characteristic polynomial"), EIGENVALUE)
+        eigenvalues = []
+        for factor, power in sp.factor_list(charpoly, EIGENVALUE)[1]:
+            for root, multiplicity in sp.roots(sp.Poly(factor, EIGENVALUE)).items():
+                eigenvalues.append((sp.factor(root), multiplicity * power))
+        complement = gram.complement_hessian(spec)
+        for root, multiplicity in complement.eigenvals().items():
+            eigenvalues.append((sp.factor(_to_state(ctx, root, "a complement eigenvalue")),
+                                multiplicity * (spec.width - spec.k)))
+    equations = [Equation(f"hessian-eig-{i}", rf"h_{{{i + 1}}}", e) for i, (e, _) in enumerate(eigenvalues)]
+    return Result("hessian_spectrum", title, {"eigenvalues": eigenvalues}, equations,
+                  notes="Multiplicities: " + ", ".join(str(m) for _, m in eigenvalues) + ".")
+
+
+def sample_points(ctx: Context, count: int, seed: int = 0) -> list:
+    """Random realizable points: parameter values by domain and a state reached from random parameters."""
+    rng = random.Random(seed)
+    spec = ctx.spec
+    definitions = ctx["state_definitions"]["definitions"]
+    points = []
+    for _ in range(count):
+        values = {}
+        for parameter in ctx.model.parameters:
+            if parameter.domain == "positive_integer":
+                values[parameter.symbol] = sp.Integer(rng.randint(3, 12))
+            elif parameter.domain == "positive":
+                values[parameter.symbol] = sp.Rational(rng.randint(1, 400), 100)
+            else:
+                values[parameter.symbol] = sp.Rational(rng.randint(-400, 400), 100)
+        if kind_of(spec) == GRAM:
+            rows = sp.Matrix(spec.k, spec.k, lambda i, j: sp.Rational(rng.randint(-300, 300), 100))
+            gram_values = rows * rows.T
+            values.update({spec.gram_symbol(i, j): gram_values[i, j] for i in range(spec.k) for j in range(spec.k)})
+        else:
+            values.update({s: sp.Rational(rng.randint(-300, 300), 100) for s in definitions})
+        state = {s: expr.subs(values) for s, expr in definitions.items()}
+        points.append({**{k: v for k, v in values.items() if k not in definitions}, **state})
+    return points
+
+
+@_node("sharpness", "Sharpness: top eigenvalue of the Hessian", ("hessian_spectrum", "state_definitions"))
+def sharpness(ctx: Context) -> Result:
+    r"""The top (largest algebraic) eigenvalue among the branches of :func:`hessian_spectrum`.
+
+    The dominant branch is selected at 24 random realizable points and must win at every one of them
+    (branches with multiplicity :math:`n-k` count only where :math:`n > k`); if different branches win at
+    different points, the result is their ``Max``.
+    """
+    branches = ctx["hessian_spectrum"]["eigenvalues"]
+    winners = set()
+    for point in sample_points(ctx, 24):
+        scores = []
+        for index, (expr, multiplicity) in enumerate(branches):
+            if sp.sympify(multiplicity).subs(point) <= 0:
+                continue
+            value = sp.N(expr.subs(point), 30)
+            if value.is_real is False:
+                raise DerivationError(f"Hessian eigenvalue {expr} is complex at {point}")
+            scores.append((value, index))
+        winners.add(max(scores)[1])
+    candidates = [branches[i][0] for i in sorted(winners)]
+    top = candidates[0] if len(candidates) == 1 else sp.Max(*candidates)
+    return Result("sharpness", NODES["sharpness"].title, {"sharpness": top},
+                  [Equation("sharpness", r"S", top)],
+                  notes="Branch selected as the largest at 24 random realizable points.")
+
+
+@_node("jacobian", "Jacobian of the function-space map", ("function_map",))
+def jacobian(ctx: Context) -> Result:
+    mapping = ctx["function_map"]["map"]
+    states = ctx.state_symbols
+    matrix = sp.Matrix([mapping[s] for s in states]).jacobian(states)
+    matrix = matrix.applyfunc(lambda e: _present(e, ctx.spec.step))
+    equations = [Equation(f"jac-{i}{j}", rf"J_{{{i + 1}{j + 1}}}", matrix[i, j])
+                 for i in range(len(states)) for j in range(len(states))]
+    return Result("jacobian", NODES["jacobian"].title, {"jacobian": matrix}, equations)
+
+
+ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+
+
+@_node("fixed_points", "Fixed points of the map in closed form", ("function_map",))
+def fixed_points(ctx: Context) -> Result:
+    r"""All solutions of :math:`F(s) = s`. A solution that leaves a state variable free is a line (set) of
+    fixed points; isolated solutions lying on such a line are folded into it."""
+    mapping = ctx["function_map"]["map"]
+    states = ctx.state_symbols
+    solutions = sp.solve([mapping[s] - s for s in states], states, dict=True)
+    sets = [sol for sol in solutions if len(sol) < len(states)]
+    points = [sol for sol in solutions if len(sol) == len(states)]
+
+    def on_a_set(point):
+        return any(all(sp.simplify(expr.subs(point) - point[s]) == 0 for s, expr in line.items()) for line in sets)
+
+    kept = sets + [p for p in points if not on_a_set(p)]
+    kept.sort(key=lambda sol: (len(sol) < len(states), sp.default_sort_key(sp.Tuple(*[sol.get(s, sp.nan) for s in states]))))
+    entries = []
+    for index, solution in enumerate(kept):
+        coordinates = {s: sp.factor(solution[s]) if s in solution else None for s in states}
+        entries.append({"label": ROMAN[index], "coordinates": coordinates,
+                        "free": [s for s in states if s not in solution]})
+    equations = [Equation(f"fp-{e['label']}-{s}", rf"{_tex(s)}_{{\mathrm{{{e['label']}}}}}", c)
+                 for e in entries for s, c in e["coordinates"].items() if c is not None]
+    return Result("fixed_points", NODES["fixed_points"].title, {"fixed_points": entries}, equations)
+
+
+def _through_radicals(operation, expr: sp.Expr) -> sp.Expr:
+    """Apply ``operation`` (``cancel``, ``factor``) with radicals of symbols as polynomial generators:
+    :math:`n^{p/q}` becomes :math:`m^p` with :math:`n = m^q`, and back afterwards."""
+    radicals = {}
+    for power in expr.atoms(sp.Pow):
+        base, exponent = power.as_base_exp()
+        if base.is_Symbol and exponent.is_Rational and not exponent.is_Integer:
+            radicals[base] = sp.ilcm(radicals.get(base, 1), exponent.q)
+    forward = {b: sp.Symbol(f"_{b.name}_root", positive=True) ** q for b, q in radicals.items()}
+    backward = {sp.Symbol(f"_{b.name}_root", positive=True): b ** sp.Rational(1, q) for b, q in radicals.items()}
+    return operation(expr.subs(forward)).subs(backward)
+
+
+def control_parameter(ctx: Context):
+    """The parameter that stability boundaries are solved for: the step if symbolic, else the first parameter."""
+    return ctx.spec.step if ctx.spec.step.is_Symbol else ctx.model.parameters[0].symbol
+
+
+def _boundary_inequalities(mu: sp.Expr, step) -> list:
+    """:math:`-1 < \\mu < 1` as solved inequalities in the step where SymPy can, else in factored form."""
+    inequalities = []
+    for relation in (mu - 1 < 0, mu + 1 > 0):
+        try:
+            solved = sp.solve_univariate_inequality(relation, step)
+        except (NotImplementedError, ValueError, TypeError):
+            solved = None
+        if solved is None or solved.has(sp.Or) or isinstance(solved, sp.And) and len(solved.args) > 2:
+            solved = type(relation)(sp.factor(relation.lhs), 0)
+        if solved is not sp.true:
+            inequalities.append(solved)
+    return inequalities
+
+
+@_node("stability", "Jacobian eigenvalues, classification and stability boundaries", ("fixed_points", "jacobian"))
+def stability(ctx: Context) -> Result:
+    r"""At every fixed point: eigenvalues :math:`\mu_i` of the Jacobian, the attracting region
+    :math:`|\mu_i| < 1` as inequalities, and the flip (:math:`\mu = -1`) and fold (:math:`\mu = 1`) boundaries
+    solved for the control parameter (:func:`control_parameter`). On a line of fixed points one eigenvalue is identically 1 (non-hyperbolic)."""
+    matrix = ctx["jacobian"]["jacobian"]
+    step = control_parameter(ctx)
+    entries, equations = [], []
+    for point in ctx["fixed_points"]["fixed_points"]:
+        at_point = {s: c for s, c in point["coordinates"].items() if c is not None}
+        local = matrix.subs(at_point, simultaneous=True).applyfunc(sp.factor)
+        eigenvalues = []
+        for mu, multiplicity in local.eigenvals().items():
+            eigenvalues += [sp.factor(mu)] * multiplicity
+        varying = [mu for mu in eigenvalues if mu != 1]
+        neutral = len(eigenvalues) - len(varying)
+        inequalities = [ineq for mu in varying for ineq in _boundary_inequalities(mu, step)]
+        if sp.false in inequalities:  # an eigenvalue of constant modulus > 1
+            inequalities = [sp.false]
+        boundaries = []
+        for mu in varying:
+            for target, kind in ((-1, "flip"), (1, "fold")):
+                for value in sp.solve(sp.Eq(mu, target), step):
+                    if sp.im(value) == 0:  # complex values are not boundaries
+                        boundaries.append({"kind": kind, "eigenvalue": mu, "parameter": step, "value": sp.factor(value)})
+        label = point["label"]
+        entries.append({"label": label, "eigenvalues": eigenvalues, "neutral": neutral,
+                        "attracting_if": inequalities, "boundaries": boundaries,
+                        "kind": "line" if point["free"] else "point"})
+        equations += [Equation(f"eig-{label}-{i}", rf"\mu_{{\mathrm{{{label}}},{i + 1}}}", mu)
+                      for i, mu in enumerate(eigenvalues)]
+        equations += [Equation(f"stab-{label}-{i}", "", ineq, relation="") for i, ineq in enumerate(inequalities)
+                      if isinstance(ineq, sp.core.relational.Relational)]
+        equations += [Equation(f"{b['kind']}-{label}-{i}", rf"{_tex(step)}_{{\mathrm{{{b['kind']}}}}}", b["value"])
+                      for i, b in enumerate(boundaries)]
+    return Result("stability", NODES["stability"].title, {"fixed_points": entries}, equations,
+                  notes="A fixed point attracts iff every listed inequality holds (|mu| < 1 for each eigenvalue).")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Edge of stability
+
+
+@_node("eos_manifold", "Edge-of-stability manifolds: invariance and transverse dynamics",
+       ("state_definitions", "gd_update", "function_map"), kinds=(GRAM,))
+def eos_manifold(ctx: Context) -> Result:
+    r"""For each configuration :math:`w_i = \sigma_i w` (chart :math:`\theta = |w|`): invariance under GD,
+    the manifold as a relation :math:`R(f, \lambda) = 0` in function space, and the transverse multiplier
+    :math:`R(F(s)) / R(s)`, which the derivation proves to be a polynomial (so the manifold attracts or repels
+    at the rate it gives)."""
+    spec = ctx.spec
+    coefficients = ctx["gd_update"]["coefficients"]
+    definitions = ctx["state_definitions"]["definitions"]
+    mapping = ctx["function_map"]["map"]
+    output_state, kernel_state = ctx.state_symbols
+    squared = sp.Symbol("theta2", positive=True)
+    entries, equations = [], []
+    for manifold in spec.eos_manifolds:
+        signs = manifold.signs
+        on_manifold = {spec.gram_symbol(i, j): signs[i] * signs[j] * THETA ** 2
+                       for i in range(spec.k) for j in range(i, spec.k)}
+        multipliers = [sp.expand(sum(coefficients[i, j].subs(on_manifold) * signs[j] for j in range(spec.k)) / signs[i])
+                       for i in range(spec.k)]
+        if any(sp.expand(m - multipliers[0]) != 0 for m in multipliers[1:]):
+            raise DerivationError(f"manifold {manifold.name} is not invariant under GD")
+        output_on = definitions[output_state].subs(on_manifold)
+        kernel_on = definitions[kernel_state].subs(on_manifold)
+        (theta2_of_output,) = sp.solve(output_on.subs(THETA ** 2, squared) - output_state, squared)
+        relation = sp.numer(sp.together(
+            kernel_state - kernel_on.subs(THETA ** 2, squared).subs(squared, theta2_of_output)))
+        transverse = _through_radicals(sp.factor, sp.expand(relation.subs(mapping, simultaneous=True)) / relation)
+        if sp.denom(transverse).has(*ctx.state_symbols):
+            transverse = None
+        entries.append({"name": manifold.name, "signs": signs, "multiplier": multipliers[0],
+                        "relation": relation, "theta_squared": theta2_of_output, "transverse_multiplier": transverse,
+                        "output": output_on, "kernel": kernel_on})
+        equations.append(Equation(f"eos-{manifold.name}", "0", relation))
+        if transverse is not None:
+            equations.append(Equation(f"eos-transverse-{manifold.name}", r"\frac{R'}{R}", transverse))
+    return Result("eos_manifold", NODES["eos_manifold"].title, {"manifolds": entries}, equations,
+                  notes="R = 0 is invariant; off it, R is multiplied by the transverse multiplier at every step.")
+
+
+@_node("eos_map", "Reduced cubic map on the EoS manifolds and its normal form", ("eos_manifold",), kinds=(GRAM,))
+def eos_map(ctx: Context) -> Result:
+    r"""On each manifold GD is :math:`\theta' = m(\theta)\,\theta`; for a sub-quadratic loss
+    :math:`\tfrac12(a\theta^2 - b)^2` this is the odd cubic :math:`\theta' = a_1\theta + a_3\theta^3`, which
+    :math:`\theta = s z`, :math:`s^2 = (a_1 - 1)/(-a_3)` brings to :math:`z' = (1 + k) z - k z^3`,
+    :math:`k = a_1 - 1` (the period-doubling map of arXiv 2311.02076, Sec. 6)."""
+    spec = ctx.spec
+    entries, equations = [], []
+    for manifold in ctx["eos_manifold"]["manifolds"]:
+        chart_map = sp.Poly(sp.expand(manifold["multiplier"] * THETA), THETA)
+        degrees = {monomial[0] for monomial in chart_map.monoms()}
+        if degrees != {1, 3}:
+            raise DerivationError(f"the map on {manifold['name']} is not an odd cubic in theta: degrees {sorted(degrees)}")
+        a1, a3 = chart_map.coeff_monomial(THETA), chart_map.coeff_monomial(THETA ** 3)
+        k_value = sp.factor(a1 - 1)
+        scale_squared = sp.factor((a1 - 1) / (-a3))
+        scale = sp.Symbol("s", positive=True)
+        in_z = sp.expand(chart_map.as_expr().subs(THETA, scale * Z) / scale).subs(scale ** 2, scale_squared)
+        if sp.expand(in_z - NORMAL_FORM.subs(K, k_value)) != 0:
+            raise DerivationError(f"the map on {manifold['name']} does not reach the normal form")
+        output_state = ctx.state_symbols[0]
+        output_map = sp.factor(manifold["output"].subs(THETA, chart_map.as_expr()).subs(
+            THETA ** 2, manifold["theta_squared"]))
+        flips = [sp.factor(v) for v in sp.solve(sp.Eq(k_value, 1), spec.step)]
+        conjugacy = sp.factor(manifold["theta_squared"] / scale_squared)
+        entries.append({"name": manifold["name"], "k": k_value, "scale_squared": scale_squared,
+                        "normal_form": NORMAL_FORM, "output_map": output_map, "z_squared": conjugacy,
+                        "first_flip_step": flips})
+        equations += [Equation(f"eos-k-{manifold['name']}", "k", k_value),
+                      Equation(f"eos-zsq-{manifold['name']}", "z^{2}", conjugacy),
+                      Equation(f"eos-fmap-{manifold['name']}", _prime(_tex(output_state)), output_map)]
+        equations += [Equation(f"eos-flip-{manifold['name']}-{i}", rf"{_tex(spec.step)}_{{\mathrm{{flip}}}}", v)
+                      for i, v in enumerate(flips)]
+    equations.append(Equation("eos-normal-form", "z'", NORMAL_FORM))
+    return Result("eos_map", NODES["eos_map"].title, {"manifolds": entries}, equations,
+                  notes="The first flip of the normal form is at k = 1 (fixed points z = +-1, multiplier 1 - 2k).")

@@ -1,0 +1,137 @@
+"""Numbers from derived closed forms: fixed points, eigenvalues and their classification at given parameters.
+
+Evaluation is exact where SymPy can (rational inputs) and otherwise at 50 significant digits, so that a
+modulus of exactly 1 (a line of fixed points, a bifurcation point) is recognised as such, not as 1 - 1e-16.
+"""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+DIGITS = 50
+UNIT_TOLERANCE = sp.Float(10) ** -40  # |mu| within this of 1, at 50 digits, is exactly 1
+
+
+def classify(moduli, on_a_line: bool) -> str:
+    """``attracting`` / ``repelling`` / ``saddle`` / ``non-hyperbolic``, with the line qualifier when it applies.
+
+    A line of fixed points has one eigenvalue identically 1; it is qualified by what the others do (the
+    transverse stability of the line).
+    """
+    unit = [abs(m - 1) < UNIT_TOLERANCE for m in moduli]
+    inside = [m < 1 and not u for m, u in zip(moduli, unit)]
+    outside = [m > 1 and not u for m, u in zip(moduli, unit)]
+    if on_a_line:
+        rest = [(i, o) for i, o, u in zip(inside, outside, unit) if not u] or [(False, False)]
+        if len(rest) < len(moduli) - 1 or any(not i and not o for i, o in rest):
+            return "non-hyperbolic (line of fixed points, marginal)"
+        if all(i for i, _ in rest):
+            return "non-hyperbolic (line of fixed points, transversally attracting)"
+        if all(o for _, o in rest):
+            return "non-hyperbolic (line of fixed points, transversally repelling)"
+        return "non-hyperbolic (line of fixed points, transversally saddle)"
+    if any(unit):
+        return "non-hyperbolic"
+    if all(inside):
+        return "attracting"
+    if all(outside):
+        return "repelling"
+    return "saddle"
+
+
+def number_json(value):
+    """A real number as a JSON number, a complex one as ``{"re", "im"}``, at float precision."""
+    value = complex(sp.N(value, DIGITS))
+    if abs(value.imag) <= 1e-30 * max(1.0, abs(value.real)):
+        return value.real
+    return {"re": value.real, "im": value.imag}
+
+
+def realizable(derivation, state_values: dict, values: dict) -> bool | None:
+    r"""Whether some parameter configuration has this state (Gram models: a PSD Gram matrix exists).
+
+    The inverse substitution leaves the Gram entries affine in the leftover entry :math:`t`, so the smallest
+    eigenvalue of :math:`G(t)` is concave in :math:`t`; it is maximised by ternary search. ``None`` where the
+    question does not apply (coordinate models: every state is a configuration).
+    """
+    if derivation.kind != "gram":
+        return None
+    definitions = derivation.result("state_definitions").data
+    spec = derivation.spec
+    leftovers = definitions["leftovers"]
+    if len(leftovers) > 1:
+        return None
+    entries = {**{g: g for g in leftovers}, **definitions["inverse"]}
+    matrix = spec.gram_matrix().subs(entries).subs({**values, **state_values})
+    function = sp.lambdify(leftovers, matrix, "numpy") if leftovers else None
+
+    def smallest_eigenvalue(t):
+        return np.linalg.eigvalsh(np.array(function(t) if function else matrix, dtype=float)).min()
+
+    if not leftovers:
+        return bool(smallest_eigenvalue(0.0) >= -1e-9)
+    scale = 1.0 + max(abs(float(v)) for v in state_values.values())
+    low, high = -1e6 * scale, 1e6 * scale
+    for _ in range(200):
+        a, b = low + (high - low) / 3, high - (high - low) / 3
+        if smallest_eigenvalue(a) < smallest_eigenvalue(b):
+            low = a
+        else:
+            high = b
+    return bool(smallest_eigenvalue((low + high) / 2) >= -1e-9 * scale)
+
+
+def fixed_points_at(derivation, values: dict) -> list:
+    """Every fixed point of the derived map at parameter ``values`` (SymPy numbers), as JSON-ready dicts.
+
+    Keys: ``label``, ``coordinates`` (state name -> number), ``eigenvalues``, ``stability``, ``expression``
+    (closed form), ``realizable``; a line of fixed points also has ``line``: its free state variable, the
+    closed-form eigenvalues along it, and the inequalities for transverse attraction. Its ``coordinates`` give
+    the point on the line where it loses stability (eigenvalue -1), or the free variable at 0 if there is none.
+    """
+    model = derivation.model
+    names = {s.symbol: s.name for s in model.state}
+    fixed = derivation.result("fixed_points").data["fixed_points"]
+    stability = {e["label"]: e for e in derivation.result("stability").data["fixed_points"]}
+    entries = []
+    for point in fixed:
+        info = stability[point["label"]]
+        coordinates = {s: (c.subs(values) if c is not None else None) for s, c in point["coordinates"].items()}
+        line = None
+        if point["free"]:
+            (free,) = point["free"]
+            along = [sp.factor(mu.subs(values)) for mu in info["eigenvalues"]]
+            anchor = sp.Integer(0)
+            for mu in along:
+                real_roots = [r for r in sp.solve(sp.Eq(mu, -1), free) if sp.im(r) == 0]
+                if real_roots:
+                    anchor = real_roots[0]
+                    break
+            coordinates[free] = anchor
+            line = {"free": names[free], "eigenvalues": [str(mu) for mu in along],
+                    "attracting_if": [str(sp.simplify(i.subs(values))) for i in info["attracting_if"]]}
+        at = {**values, **coordinates}
+        eigenvalues = [mu.subs(at) for mu in info["eigenvalues"]]
+        moduli = [sp.N(sp.Abs(mu), DIGITS) for mu in eigenvalues]
+        expression = ", ".join(f"{names[s]} = {c}" for s, c in point["coordinates"].items() if c is not None)
+        if point["free"]:
+            expression += f" (any {', '.join(names[s] for s in point['free'])})"
+        entry = {
+            "label": point["label"],
+            "coordinates": {names[s]: number_json(c) for s, c in coordinates.items()},
+            "eigenvalues": [number_json(mu) for mu in eigenvalues],
+            "stability": classify(moduli, bool(point["free"])),
+            "expression": expression,
+            "realizable": realizable(derivation, coordinates, values),
+        }
+        if line:
+            entry["line"] = line
+        entries.append(entry)
+    return entries
+
+
+def mp_value(expr: sp.Expr, values: dict, digits: int = DIGITS):
+    """``expr`` at ``values`` as an mpmath number with ``digits`` significant digits."""
+    with mpmath.workdps(digits):
+        return mpmath.mpmathify(sp.N(expr.subs(values), digits))

@@ -1,0 +1,36 @@
+"""The registry of models: each model module calls :func:`register` once at import."""
+from __future__ import annotations
+
+import importlib
+
+_MODELS: dict = {}
+# Modules that register a model; importing them fills the registry (one module per model).
+MODEL_MODULES = ("analysis.uv", "analysis.uv_eos")
+
+
+def register(model):
+    if model.name in _MODELS and _MODELS[model.name] is not model:
+        raise ValueError(f"model {model.name!r} registered twice")
+    _MODELS[model.name] = model
+    return model
+
+
+def _load_all():
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+
+
+def model_names() -> list:
+    _load_all()
+    return list(_MODELS)
+
+
+def get_model(name: str):
+    """The registered model called ``name``; an unknown name raises a :class:`UserInputError` listing all."""
+    from .errors import UserInputError
+
+    _load_all()
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise UserInputError(f"unknown model {name!r}; expected one of: {', '.join(_MODELS)}") from None

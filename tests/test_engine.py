@@ -1,0 +1,58 @@
+"""The derivation graph drives evaluation order and a disk cache keyed by the model's definition."""
+import dataclasses
+import os
+import time
+
+import networkx as nx
+import sympy as sp
+
+from analysis import Derivation
+from analysis.derivations import build_graph
+
+
+def test_graph_is_a_dag_with_expected_edges():
+    graph = build_graph()
+    assert nx.is_directed_acyclic_graph(graph)
+    assert graph.has_edge("function_map", "fixed_points")
+    assert graph.has_edge("hessian_spectrum", "sharpness")
+    assert nx.ancestors(graph, "eos_map") >= {"eos_manifold", "function_map", "gd_update", "state_definitions"}
+
+
+def test_only_derives_requirements_and_nothing_more(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHARPNESS_CACHE_DIR", str(tmp_path))
+    derivation = Derivation("uv", "sp")
+    derivation.result("jacobian")
+    assert derivation.computed == ["gd_update", "state_definitions", "function_map", "jacobian"]
+    assert "sharpness" not in derivation.computed
+
+
+def test_cache_is_used_and_keyed_by_definition(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHARPNESS_CACHE_DIR", str(tmp_path))
+    cold = Derivation("uv", "mup")
+    cold.results()
+    assert set(cold.computed) == set(cold.available)
+    warm = Derivation("uv", "mup")
+    start = time.perf_counter()
+    warm_results = warm.results()
+    assert warm.computed == []
+    assert time.perf_counter() - start < 2.0  # generous bound; the benchmark measures the real figure
+    assert [r.data.keys() for r in warm_results] == [r.data.keys() for r in cold.results()]
+    assert warm.result("sharpness").data == cold.result("sharpness").data
+    # A changed model definition is a different key, so its results are derived afresh, not read.
+    changed = Derivation("uv", "mup")
+    changed.spec = dataclasses.replace(changed.spec, output=changed.spec.output * 2)
+    assert changed.cache_key != warm.cache_key
+    changed.result("function_map")
+    assert changed.computed == ["gd_update", "state_definitions", "function_map"]
+    doubled = changed.result("function_map").data["map"]
+    assert sp.simplify(doubled[sp.Symbol("f", real=True)] - warm.result("function_map").data["map"][
+        sp.Symbol("f", real=True)]) != 0
+
+
+def test_unwritable_cache_only_costs_speed(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("SHARPNESS_CACHE_DIR", str(blocked))
+    derivation = Derivation("uv-eos")
+    assert derivation.result("sharpness").data["sharpness"] is not None
+    assert os.path.isfile(blocked)
