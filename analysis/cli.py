@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from .errors import UserInputError
@@ -29,9 +30,65 @@ def _assignments(pairs, option="--set") -> dict:
     return result
 
 
+def _finite(obj):
+    """JSON cannot hold inf/NaN: non-finite numbers become null (the outcome field says why)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
+        return _finite(obj.item())
+    return obj
+
+
 def _print_json(obj) -> None:
-    json.dump(obj, sys.stdout, indent=2, allow_nan=False)
+    json.dump(_finite(obj), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text}")
+        return value
+    return parse
+
+
+def _real(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text}")
+        return value
+    return parse
+
+
+def _setup(args, *, need_all=True, free=None):
+    """Model, parameterization, parameter values and initial state from the common options."""
+    from numerics.compile import compile_model
+
+    from .registry import get_model
+
+    model = get_model(args.model)
+    parameterization = model.check_parameterization(getattr(args, "parameterization", None))
+    assignments = _assignments(args.set)
+    if free is not None:
+        model.parameter(free)
+        if free not in assignments:
+            parameter = model.parameter(free)
+            assignments[free] = "1"  # placeholder: the measure varies it
+    values = model.parse_values(assignments)
+    initial = model.parse_initial(_assignments(getattr(args, "init", None), "--init"), values)
+    return compile_model(model.name, parameterization), values, initial
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -113,6 +170,121 @@ def cmd_fixed_points(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from numerics import dynamics, plots
+
+    if args.plot:
+        plots.check_path(args.plot)
+    compiled, values, initial = _setup(args)
+    try:
+        result = dynamics.run(compiled, values, initial, args.steps, args.every)
+    except dynamics.TrajectoryTooLarge as error:
+        raise UserInputError(str(error)) from None
+    if args.plot:
+        plots.trajectory_figure(result, args.plot)
+    if args.json:
+        _print_json(result)
+        return 0
+    final = ", ".join(f"{k} = {v:.10g}" for k, v in result["final"].items())
+    outcome = result["outcome"]
+    detail = {k: v for k, v in outcome.items() if k != "name"}
+    print(f"outcome: {outcome['name']} {detail if detail else ''}".rstrip())
+    print(f"final: {final}   (2/eta = {result['threshold']:.10g})")
+    for regime in result["regimes"]:
+        print(f"  steps {regime['start']:>8}-{regime['end']:<8} {regime['name']}")
+    if args.plot:
+        print(f"figure written to {args.plot}")
+    return 0
+
+
+def cmd_bifurcation(args) -> int:
+    from numerics import dynamics, plots
+
+    if args.plot:
+        plots.check_path(args.plot)
+    if args.keep > args.steps:
+        raise UserInputError(f"--keep ({args.keep}) cannot exceed --steps ({args.steps})")
+    if not args.range[0] < args.range[1]:
+        raise UserInputError(f"--range needs A < B, got {args.range[0]} {args.range[1]}")
+    compiled, values, initial = _setup(args, free=args.vary)
+    diagram = dynamics.orbit_diagram(compiled, values, initial, args.vary, args.range[0], args.range[1],
+                                     args.points, args.steps, args.keep)
+    if args.plot:
+        plots.orbit_figure(diagram, args.vary, compiled.state_names[0], args.plot,
+                           f"{compiled.model.name}: orbit diagram in {args.vary}")
+    payload = {
+        "model": compiled.model.name, "vary": args.vary, "values": diagram["values"].tolist(),
+        "state": compiled.state_names, "diverged": diagram["diverged"].tolist(),
+        "orbits": diagram["orbits"].tolist(),
+    }
+    if args.json:
+        _print_json(payload)
+        return 0
+    print(f"{args.points} values of {args.vary} in [{args.range[0]}, {args.range[1]}], {args.steps} steps, "
+          f"kept {args.keep}; diverged: {int(diagram['diverged'].sum())}")
+    if args.plot:
+        print(f"figure written to {args.plot}")
+    return 0
+
+
+def cmd_cascade(args) -> int:
+    import mpmath
+
+    from numerics import cascade
+
+    compiled, values, _ = _setup(args, free=args.vary)
+    from tqdm import tqdm
+
+    with tqdm(total=args.doublings, desc="flips", file=sys.stderr, disable=args.quiet) as bar:
+        bar.update(1)
+        result = cascade.cascade(compiled, values, args.vary, args.doublings, args.digits,
+                                 progress=lambda j, n: bar.update(1))
+    text = lambda v: mpmath.nstr(v, args.digits)  # noqa: E731
+    payload = {
+        "model": compiled.model.name, "vary": args.vary, "digits": args.digits,
+        "bifurcations": [{"parameter": float(b["parameter"]), "period": b["period"],
+                          "parameter_digits": text(b["parameter"]),
+                          **({"exact": str(b["exact"])} if "exact" in b else {})} for b in result["bifurcations"]],
+        "delta": [float(d) for d in result["delta"]],
+        "delta_digits": [text(d) for d in result["delta"]],
+        "delta_aitken": [text(d) for d in result["delta_aitken"]],
+        "correct_digits": [cascade.correct_digits(d) for d in result["delta"]],
+        "correct_digits_aitken": [cascade.correct_digits(d) for d in result["delta_aitken"]],
+    }
+    if args.json:
+        _print_json(payload)
+        return 0
+    for b in payload["bifurcations"]:
+        print(f"period {b['period']:>6} flips at {args.vary} = {b['parameter_digits'][:32]}")
+    for i, (d, digits) in enumerate(zip(payload["delta_digits"], payload["correct_digits"])):
+        print(f"delta_{i + 1:<3} = {d[:20]}   ({digits} correct digits)")
+    if payload["delta_aitken"]:
+        print(f"Aitken-accelerated: {payload['delta_aitken'][-1][:20]} "
+              f"({payload['correct_digits_aitken'][-1]} correct digits)")
+    return 0
+
+
+def cmd_lyapunov(args) -> int:
+    from numerics import dynamics
+
+    compiled, values, initial = _setup(args)
+    if args.batches < 2 or args.steps < args.batches:
+        raise UserInputError("--steps must be at least --batches, and --batches at least 2")
+    result = dynamics.lyapunov_spectrum(compiled, values, initial, args.steps, args.transient, args.batches)
+    payload = {"model": compiled.model.name, "state": compiled.state_names, "steps": args.steps, **result}
+    if result["diverged_at"] is not None:
+        payload["outcome"] = {"name": "diverged", "step": result["diverged_at"]}
+    if args.json:
+        _print_json(payload)
+        return 0
+    if result["diverged_at"] is not None:
+        print(f"diverged at step {result['diverged_at']}: no exponents")
+        return 0
+    for exponent, error in zip(result["exponents"], result["stderr"]):
+        print(f"{exponent:+.10f} ± {error:.2e}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sharpness", description="Sharpness dynamics of gradient descent: derive, iterate, check.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -135,6 +307,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME=VALUE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_fixed_points)
+
+    def common(p, init=True):
+        p.add_argument("model")
+        p.add_argument("--parameterization", "-p")
+        p.add_argument("--set", action="append", metavar="NAME=VALUE")
+        if init:
+            p.add_argument("--init", action="append", metavar="STATE=VALUE")
+        p.add_argument("--json", action="store_true")
+
+    p = commands.add_parser("run", help="iterate the derived map: trajectory, sharpness, outcome, regimes")
+    common(p)
+    p.add_argument("--steps", type=_positive_int("--steps"), required=True)
+    p.add_argument("--every", type=_positive_int("--every"), default=1, help="keep every K-th step")
+    p.add_argument("--plot", metavar="PATH")
+    p.set_defaults(run=cmd_run)
+
+    p = commands.add_parser("bifurcation", help="orbit diagram over a parameter range")
+    common(p)
+    p.add_argument("--vary", required=True, metavar="PARAM")
+    p.add_argument("--range", nargs=2, type=_real("--range"), required=True, metavar=("A", "B"))
+    p.add_argument("--points", type=_positive_int("--points"), default=1000)
+    p.add_argument("--steps", type=_positive_int("--steps"), default=2000)
+    p.add_argument("--keep", type=_positive_int("--keep"), default=200)
+    p.add_argument("--plot", metavar="PATH")
+    p.set_defaults(run=cmd_bifurcation)
+
+    p = commands.add_parser("cascade", help="flip bifurcations of the period-doubling cascade and Feigenbaum's delta")
+    common(p, init=False)
+    p.add_argument("--vary", required=True, metavar="PARAM")
+    p.add_argument("--doublings", type=_positive_int("--doublings"), default=14,
+                   help="number of flips to locate (period up to 2^(N-1))")
+    p.add_argument("--digits", type=_positive_int("--digits"), default=40, help="mpmath refinement precision")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_cascade)
+
+    p = commands.add_parser("lyapunov", help="Lyapunov spectrum by Benettin's QR method")
+    common(p)
+    p.add_argument("--steps", type=_positive_int("--steps"), default=100_000)
+    p.add_argument("--transient", type=int, default=1000)
+    p.add_argument("--batches", type=int, default=20)
+    p.set_defaults(run=cmd_lyapunov)
     return parser
 
 

@@ -52,11 +52,15 @@ class Parameter:
 
 @dataclass(frozen=True)
 class StateVariable:
-    """A coordinate of the state on which the derived map acts (``f``, ``lam``, ``z``, ...)."""
+    """A coordinate of the state on which the derived map acts (``f``, ``lam``, ``z``, ...).
+
+    ``default`` is the initial value used when none is given: an expression in the parameters.
+    """
 
     name: str
     symbol: sp.Symbol
     description: str
+    default: Optional[sp.Expr] = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,20 @@ class Model:
         if parameterization not in self.parameterizations:
             raise _unknown("parameterization", parameterization, self.parameterizations, f" for model {self.name!r}")
         return parameterization
+
+    def parse_initial(self, assignments: Mapping[str, str], values: dict) -> dict:
+        """Initial state ``{symbol: number}`` from ``NAME -> text``, defaults (evaluated at ``values``) filled in."""
+        from .errors import UserInputError
+
+        initial = {}
+        for name, text in assignments.items():
+            initial[self.state_variable(name).symbol] = _parse_number(name, text, "real")
+        for state in self.state:
+            if state.symbol not in initial:
+                if state.default is None:
+                    raise UserInputError(f"missing initial value of {state.name!r}; give it with --init {state.name}=VALUE")
+                initial[state.symbol] = sp.sympify(state.default).subs(values)
+        return initial
 
     def parse_values(self, assignments: Mapping[str, str]) -> dict:
         """Exact SymPy numbers for ``NAME -> text``, defaults filled in; errors name the offending value."""

@@ -33,9 +33,11 @@ PARAMETERS = (
     Parameter("y", y, "target of the single training example", "real"),
     Parameter("x", x, "input of the single training example", "positive", default=sp.Integer(1)),
 )
+# Default initial state: zero output and the NTK of the standard initialisation u, v ~ N(0, I) in SP (and its muP
+# counterpart), E lam = x^2 (E|u|^2 + E|v|^2)/n = 2 x^2.
 STATE = (
-    StateVariable("f", f, "network output f = x (v.u)/sqrt(n) (SP) or x (v.u)/n (muP)"),
-    StateVariable("lam", lam, "NTK with learning-rate scale, x^2 (|u|^2+|v|^2)/n"),
+    StateVariable("f", f, "network output f = x (v.u)/sqrt(n) (SP) or x (v.u)/n (muP)", default=sp.Integer(0)),
+    StateVariable("lam", lam, "NTK with learning-rate scale, x^2 (|u|^2+|v|^2)/n", default=2 * x ** 2),
 )
 EOS_MANIFOLDS = (
     EoSManifold("u=v", (1, 1), "aligned layers u = v: L restricted is (kappa |w|^2 - y)^2/2"),

@@ -13,7 +13,8 @@ from .derivations import K, Z
 from .model import CoordinateModel, Model, Parameter, StateVariable
 from .registry import register
 
-STATE = (StateVariable("z", Z, "chart on the EoS manifold u = v: z^2 = f / y"),)
+# Default start: a generic point inside the invariant interval |z| < sqrt((2 + k)/k), off every fixed point.
+STATE = (StateVariable("z", Z, "chart on the EoS manifold u = v: z^2 = f / y", default=sp.Rational(1, 2)),)
 PARAMETERS = (Parameter("k", K, "normal-form parameter k = eta kappa y", "real"),)
 
 

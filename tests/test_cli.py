@@ -95,3 +95,56 @@ def test_console_script_bad_input_no_traceback():
     proc = subprocess.run([sys.executable, "-m", "analysis.cli", "derive", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("sharpness: error: unknown model") and proc.stderr.count("\n") == 1
+
+
+def test_run_json_keys(capsys):
+    code, out, _ = run(capsys, "run", "uv", "--set", "eta=0.5", "--set", "n=4", "--set", "y=1", "--init", "f=0.1",
+                       "--init", "lam=1", "--steps", "200", "--every", "10", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert set(payload["final"]) == {"f", "lam", "sharpness", "loss"}
+    assert set(payload["trajectory"]) >= {"f", "lam", "sharpness", "loss"}
+    assert len(payload["trajectory"]["f"]) == 21  # steps 0, 10, ..., 200
+    assert payload["outcome"]["name"] == "converged"
+    assert all(set(r) == {"name", "start", "end"} for r in payload["regimes"])
+
+
+def test_run_diverged_json_has_no_nan(capsys):
+    code, out, _ = run(capsys, "run", "uv-eos", "--set", "k=2.5", "--steps", "100", "--json")
+    assert code == 0
+    payload = json.loads(out)  # strict JSON: inf/NaN would not parse with allow_nan=False on the way out
+    assert payload["outcome"]["name"] == "diverged"
+    sharp = payload["final"]["sharpness"]
+    assert sharp is None or abs(sharp) > 1e100  # the last finite state before overflow
+
+
+def test_bifurcation_cascade_lyapunov_json(capsys, tmp_path):
+    code, out, _ = run(capsys, "bifurcation", "uv-eos", "--vary", "k", "--range", "0.5", "1.2", "--points", "8",
+                       "--steps", "500", "--keep", "4", "--plot", str(tmp_path / "o.png"), "--json")
+    assert code == 0 and (tmp_path / "o.png").stat().st_size > 1000
+    assert len(json.loads(out)["orbits"]) == 8
+    code, out, _ = run(capsys, "cascade", "uv-eos", "--vary", "k", "--doublings", "5", "--digits", "30", "--quiet",
+                       "--json")
+    payload = json.loads(out)
+    assert [b["period"] for b in payload["bifurcations"]] == [1, 2, 4, 8, 16]
+    assert payload["bifurcations"][0]["parameter"] == 1.0 and len(payload["delta"]) == 3
+    code, out, _ = run(capsys, "lyapunov", "uv-eos", "--set", "k=2", "--steps", "20000", "--json")
+    payload = json.loads(out)
+    assert set(payload) >= {"exponents", "stderr"} and len(payload["exponents"]) == 1
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["run", "uv-eos", "--set", "k=1", "--steps", "0"], "--steps must be a positive integer"),
+    (["run", "uv-eos", "--set", "k=1", "--steps", "-5"], "--steps must be a positive integer"),
+    (["run", "uv-eos", "--set", "k=1", "--init", "w=1", "--steps", "5"], "unknown state variable 'w'"),
+    (["run", "uv-eos", "--set", "k=1", "--steps", "100000000000"], "thin it with --every"),
+    (["run", "uv-eos", "--set", "k=1", "--steps", "5", "--plot", "x.gif"], "unknown figure format"),
+    (["bifurcation", "uv-eos", "--vary", "q", "--range", "0", "1"], "unknown parameter 'q'"),
+    (["bifurcation", "uv-eos", "--vary", "k", "--range", "1", "0"], "--range needs A < B"),
+    (["cascade", "uv-eos", "--vary", "nope"], "unknown parameter 'nope'"),
+    (["lyapunov", "uv-eos", "--set", "k=x"], "must be a number"),
+])
+def test_numeric_commands_bad_input(capsys, argv, fragment):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert fragment in err and err.count("\n") == 1

@@ -1,0 +1,220 @@
+r"""The period-doubling cascade: flip bifurcations of periodic orbits and the Feigenbaum constant.
+
+A flip of a period-:math:`p` orbit at parameter :math:`P` solves
+
+.. math:: F_P^{\,p}(s) - s = 0, \qquad \det\bigl(DF_P^{\,p}(s) + I\bigr) = 0
+
+(a Floquet multiplier equal to -1). Each flip is found by Newton's method on these :math:`d + 1` equations in
+:math:`(s, P)`, first in float64 with the compiled map and Jacobian (:attr:`CompiledModel.return_map_kernel`),
+then refined in mpmath at ``digits`` significant digits with the generated mpmath kernels. The first flip comes
+from the derived stability result (:func:`analysis.derivations.stability`), exactly; each next one is guessed
+from the previous ratio (:math:`\delta \approx 4.67`) or, for the second, by following the attracting orbit
+until its multiplier crosses -1. Successive ratios
+:math:`\delta_j = (P_j - P_{j-1})/(P_{j+1} - P_j)` estimate Feigenbaum's :math:`\delta = 4.669201609\ldots`
+(Feigenbaum 1978).
+"""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from analysis.errors import UserInputError
+
+FEIGENBAUM_DELTA = mpmath.mpf("4.669201609102990671853203820466201617258185577475768632745651343004134330211314737138689744023948013817165984855189815134408627142027932522312442988890890859944935463236713411532481714219947455644365823793202009561058330575458617652222070385410646749494284981453391726200568755665952339875603825637225")
+
+
+def _return_map_mp(compiled, state, params, period):
+    """:math:`F^p(s)` and :math:`DF^p(s)` in mpmath at the current working precision."""
+    d = compiled.dimension
+    state = list(state)
+    product = mpmath.eye(d)
+    for _ in range(period):
+        flat = compiled.jacobian_mpmath(*state, *params)
+        product = mpmath.matrix([[flat[a * d + b] for b in range(d)] for a in range(d)]) * product
+        state = list(compiled.step_mpmath(*state, *params))
+    return state, product
+
+
+def _residual_float(compiled, unknowns, params, index, period):
+    d = compiled.dimension
+    p = params.copy()
+    p[index] = unknowns[d]
+    image, product = compiled.return_map_kernel(unknowns[:d], p, period)
+    return np.concatenate([image - unknowns[:d], [np.linalg.det(product + np.eye(d))]])
+
+
+def _residual_mp(compiled, unknowns, params, index, period):
+    d = compiled.dimension
+    p = list(params)
+    p[index] = unknowns[d]
+    image, product = _return_map_mp(compiled, unknowns[:d], p, period)
+    return [image[i] - unknowns[i] for i in range(d)] + [mpmath.det(product + mpmath.eye(d))]
+
+
+def _newton_float(compiled, guess, params, index, period, iterations=40):
+    x = np.array(guess, dtype=float)
+    for _ in range(iterations):
+        r = _residual_float(compiled, x, params, index, period)
+        if not np.all(np.isfinite(r)):
+            return None
+        jac = np.empty((len(x), len(x)))
+        for j in range(len(x)):
+            h = 1e-7 * max(1.0, abs(x[j]))
+            e = np.zeros(len(x))
+            e[j] = h
+            jac[:, j] = (_residual_float(compiled, x + e, params, index, period) -
+                         _residual_float(compiled, x - e, params, index, period)) / (2 * h)
+        try:
+            delta = np.linalg.solve(jac, -r)
+        except np.linalg.LinAlgError:
+            return None
+        x = x + delta
+        if np.abs(delta).max() <= 1e-14 * (1 + np.abs(x).max()):
+            return x
+    return x if np.all(np.isfinite(x)) else None
+
+
+def _newton_mp(compiled, guess, exact_params, index, period, digits):
+    """Newton in mpmath; the Jacobian by forward differences with step 10^(-digits/2) (so each step gains
+    about digits/2 digits at least, quadratically until that). ``exact_params`` are SymPy numbers, so that the
+    fixed parameters are not rounded to float64."""
+    with mpmath.workdps(digits + 10):
+        x = mpmath.matrix([mpmath.mpf(float(v)) for v in guess])
+        p = [mpmath.mpf(sp.N(v, digits + 10)) for v in exact_params]
+        tolerance = mpmath.mpf(10) ** (-digits - 2)
+        for _ in range(30):
+            r = mpmath.matrix(_residual_mp(compiled, x, p, index, period))
+            h = mpmath.mpf(10) ** (-(digits + 10) // 2)
+            jac = mpmath.matrix(len(x), len(x))
+            for j in range(len(x)):
+                shifted = x.copy()
+                shifted[j] += h
+                column = mpmath.matrix(_residual_mp(compiled, shifted, p, index, period))
+                for i in range(len(x)):
+                    jac[i, j] = (column[i] - r[i]) / h
+            delta = mpmath.lu_solve(jac, -r)
+            x += delta
+            if mpmath.norm(delta) <= tolerance * (1 + mpmath.norm(x)):
+                break
+        return x
+
+
+def first_flips(derivation, values: dict, vary) -> list:
+    """Exact flips of the fixed points, from the derived eigenvalues: solutions of :math:`\\mu(P) = -1` at which
+    the fixed point is attracting just below (the cascade then runs upward)."""
+    others = {s: v for s, v in values.items() if s != vary}
+    found = []
+    fixed = {e["label"]: e for e in derivation.result("fixed_points").data["fixed_points"]}
+    for entry in derivation.result("stability").data["fixed_points"]:
+        if entry["kind"] != "point":
+            continue
+        eigenvalues = [sp.simplify(mu.subs(others)) for mu in entry["eigenvalues"]]
+        for mu in eigenvalues:
+            for value in sp.solve(sp.Eq(mu, -1), vary):
+                if sp.im(value) != 0:
+                    continue
+                below = value - sp.Rational(1, 10 ** 6) * (1 + abs(value))
+                if all(abs(complex(sp.N(m.subs(vary, below)))) < 1 for m in eigenvalues):
+                    coordinates = [c.subs(others).subs(vary, value) for c in fixed[entry["label"]]["coordinates"].values()]
+                    found.append((value, coordinates, entry["label"]))
+    return sorted(found, key=lambda item: float(item[0]))
+
+
+def _multiplier_float(compiled, state, params, period):
+    _, product = compiled.return_map_kernel(state, params, period)
+    eig = np.linalg.eigvals(product)
+    return eig[np.argmin(np.abs(eig + 1))].real, eig
+
+
+def _attract(compiled, state, params, steps):
+    out, tail, diverged = compiled.trajectory_kernel(np.asarray(state, float), params, steps, steps, 1)
+    return tail[-1] if diverged < 0 else None
+
+
+def cascade(compiled, values: dict, vary: str, doublings: int = 12, digits: int = 40, progress=None) -> dict:
+    """Flip bifurcations ``P_1 < P_2 < ...`` of the orbits of period ``1, 2, 4, ...`` and the ratio estimates."""
+    model = compiled.model
+    vary_symbol = model.parameter(vary).symbol
+    index = compiled.parameter_names.index(vary)
+    candidates = first_flips(compiled.derivation, values, vary_symbol)
+    if not candidates:
+        raise UserInputError(f"no fixed point of {model.name!r} loses stability by a flip as {vary} increases "
+                             "at these parameters")
+    exact, coordinates, label = candidates[0]
+    exact_values = {**values, vary_symbol: exact}
+    params = compiled.parameter_vector(exact_values)
+    exact_params = [exact_values[s] for s in compiled.parameter_symbols]
+    d = compiled.dimension
+    bifurcations = []
+    state = np.array([float(c) for c in coordinates])
+    # The first flip is found by the multiplier condition too (it must reproduce the exact value).
+    refined = _newton_mp(compiled, list(state) + [float(exact)], exact_params, index, 1, digits)
+    bifurcations.append({"parameter": refined[d], "period": 1, "exact": exact, "fixed_point": label,
+                         "state": [refined[i] for i in range(d)]})
+    period = 1
+    for j in range(1, doublings):
+        period *= 2
+        previous = bifurcations[-1]
+        p_prev = float(previous["parameter"])
+        if j == 1:
+            guess_p, guess_s = _scan_for_flip(compiled, np.array([float(v) for v in previous["state"]]), params,
+                                              index, p_prev, period)
+        else:
+            p_prev2 = float(bifurcations[-2]["parameter"])
+            guess_p = p_prev + (p_prev - p_prev2) / 4.669
+            trial = params.copy()
+            trial[index] = p_prev + 0.8 * (guess_p - p_prev)
+            start = np.array([float(v) for v in previous["state"]]) + 1e-6
+            guess_s = _attract(compiled, start, trial, 4000 * period)
+        if guess_s is None or guess_p is None:
+            break
+        solution = _newton_float(compiled, list(guess_s) + [guess_p], params, index, period)
+        if solution is None or not (solution[d] > p_prev):
+            # Deep in the cascade the flips are closer than float64 resolves: go to mpmath from the guess.
+            solution = list(guess_s) + [guess_p]
+        refined = _newton_mp(compiled, solution, exact_params, index, period, digits)
+        if not (refined[d] > previous["parameter"]) or not mpmath.isfinite(refined[d]):
+            break
+        bifurcations.append({"parameter": refined[d], "period": period, "state": [refined[i] for i in range(d)]})
+        if progress:
+            progress(j + 1, doublings)
+    with mpmath.workdps(digits):
+        deltas = [(bifurcations[i]["parameter"] - bifurcations[i - 1]["parameter"]) /
+                  (bifurcations[i + 1]["parameter"] - bifurcations[i]["parameter"])
+                  for i in range(1, len(bifurcations) - 1)]
+        # Aitken's delta-squared on the ratios, whose error shrinks geometrically (by ~1/delta per doubling).
+        accelerated = [deltas[i + 2] - (deltas[i + 2] - deltas[i + 1]) ** 2 /
+                       ((deltas[i + 2] - deltas[i + 1]) - (deltas[i + 1] - deltas[i])) for i in range(len(deltas) - 2)]
+    return {"bifurcations": bifurcations, "delta": deltas, "delta_aitken": accelerated, "digits": digits}
+
+
+def _scan_for_flip(compiled, state, params, index, start, period, max_factor=64.0):
+    """Follow the attracting period-``period`` orbit upward from ``start`` until its multiplier crosses -1;
+    returns a (parameter, state) guess by linear interpolation of the multiplier, or ``(None, None)``."""
+    step = 1e-3 * (1 + abs(start))
+    trial = params.copy()
+    last = None
+    value = start
+    current = state + 1e-4
+    while step < max_factor * (1 + abs(start)):
+        value = value + step
+        trial[index] = value
+        current = _attract(compiled, current, trial, 2000 * period)
+        if current is None:
+            return None, None
+        multiplier, _ = _multiplier_float(compiled, current, trial, period)
+        if last is not None and multiplier < -1 <= last[1]:
+            fraction = (last[1] + 1) / (last[1] - multiplier)
+            return last[0] + fraction * (value - last[0]), current
+        last = (value, multiplier)
+        step *= 1.5
+    return None, None
+
+
+def correct_digits(estimate) -> int:
+    """Number of significant digits of ``estimate`` that agree with Feigenbaum's delta."""
+    error = abs(mpmath.mpf(estimate) - FEIGENBAUM_DELTA)
+    return int(math.floor(-mpmath.log10(error / FEIGENBAUM_DELTA))) if error > 0 else 99

@@ -1,0 +1,287 @@
+r"""Compile what :mod:`analysis` derived into numerical kernels; no formula is typed here.
+
+One code-generation layer, several backends (as in pydy's ``codegen``):
+
+``numpy``
+    ``sympy.lambdify`` of the derived map, Jacobian, sharpness and loss; vectorised by broadcasting, so every
+    argument may be an array (e.g. one lane per step size).
+``numba``
+    generated Python source (common subexpressions eliminated with ``sympy.cse``, printed with ``pycode``),
+    compiled by ``numba.njit`` into scalar kernels and a parallel batch kernel for orbit diagrams that iterates
+    many parameter lanes at once (SIMD across lanes, threads across blocks of lanes).
+``mpmath``
+    ``lambdify`` to mpmath, for refinement at 30+ digits.
+
+Argument order of every kernel: the state variables (model order), then the parameters (model order).
+"""
+from __future__ import annotations
+
+import functools
+import linecache
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import MpmathPrinter
+
+from analysis import Derivation
+
+try:  # numba is optional: without it the numpy backend serves everything, only slower.
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba is absent
+    numba = None
+
+
+def _numba_required():
+    if numba is None:
+        raise ImportError("the numba backend needs numba: pip install numba")
+
+
+def _generated(source: str, name: str, namespace: dict):
+    """Exec generated source (built only from toolkit-derived expressions, never user text) and register it with
+    linecache so that tracebacks and numba can show it."""
+    filename = f"<sharpness-generated {name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - toolkit-built code only
+    return namespace[name]
+
+
+def _scalar_source(name: str, arguments, expressions, printer=sp.pycode) -> str:
+    """Source of ``def name(*arguments): return (e_1, ..., e_m)`` with common subexpressions shared."""
+    replacements, reduced = sp.cse(expressions, symbols=sp.numbered_symbols("_c"), optimizations="basic")
+    lines = [f"def {name}({', '.join(arguments)}):"]
+    lines += [f"    {printer(s)} = {printer(e)}" for s, e in replacements]
+    lines.append(f"    return ({', '.join(printer(e) for e in reduced)},)")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class CompiledModel:
+    """The derived map of one model in one parameterization, compiled (interface of every measure).
+
+    Attributes
+    ----------
+    state_names, parameter_names:
+        argument order of every kernel.
+    step_size:
+        the GD step as a numpy function of the parameters (the stability threshold is ``2 / step_size``).
+    """
+
+    derivation: Derivation
+
+    def __post_init__(self):
+        d = self.derivation
+        self.model = d.model
+        self.state_symbols = [s.symbol for s in d.model.state]
+        self.parameter_symbols = [p.symbol for p in d.model.parameters]
+        self.state_names = [s.name for s in d.model.state]
+        self.parameter_names = [p.name for p in d.model.parameters]
+        self.dimension = len(self.state_symbols)
+        mapping = d.result("function_map").data["map"]
+        self.map_exprs = [mapping[s] for s in self.state_symbols]
+        self.jacobian_expr = d.result("jacobian").data["jacobian"]
+        self.sharpness_expr = d.result("sharpness").data["sharpness"]
+        self.loss_expr = d.result("loss").data["loss"]
+        self.step_expr = sp.sympify(d.spec.step)
+        arguments = self.state_symbols + self.parameter_symbols
+        numpy_fn = functools.partial(sp.lambdify, arguments, modules="numpy", cse=True)
+        self.step_numpy = numpy_fn(self.map_exprs)
+        self.jacobian_numpy = numpy_fn(self.jacobian_expr)
+        self.sharpness_numpy = numpy_fn(self.sharpness_expr)
+        self.loss_numpy = numpy_fn(self.loss_expr)
+        self.step_size = sp.lambdify(self.parameter_symbols, self.step_expr, "numpy")
+        self._argument_names = [f"s{i}" for i in range(self.dimension)] + [f"p{i}" for i in range(len(self.parameter_symbols))]
+        self._rename = dict(zip(arguments, sp.symbols(self._argument_names)))
+        printer = MpmathPrinter({"fully_qualified_modules": True}).doprint
+        self.step_mpmath = _generated(_scalar_source("mp_step", self._argument_names, [
+            e.xreplace(self._rename) for e in self.map_exprs], printer), "mp_step", {"mpmath": mpmath})
+        self.jacobian_mpmath = _generated(_scalar_source("mp_jacobian", self._argument_names, [
+            e.xreplace(self._rename) for e in self.jacobian_expr], printer), "mp_jacobian", {"mpmath": mpmath})
+
+    # ---------------------------------------------------------------------------------------------- values
+    def parameter_vector(self, values: dict) -> np.ndarray:
+        """Floats in parameter order from ``{symbol: value}`` (as returned by ``Model.parse_values``)."""
+        return np.array([float(values[s]) for s in self.parameter_symbols])
+
+    # ---------------------------------------------------------------------------------------------- numba
+    @functools.cached_property
+    def step_scalar(self):
+        """numba scalar kernel ``(s_0..s_{d-1}, p_0..p_{m-1}) -> tuple of new state``."""
+        _numba_required()
+        exprs = [e.xreplace(self._rename) for e in self.map_exprs]
+        source = _scalar_source("generated_step", self._argument_names, exprs)
+        return numba.njit(cache=False, inline="always")(_generated(source, "generated_step", {"math": __import__("math")}))
+
+    @functools.cached_property
+    def jacobian_scalar(self):
+        """numba scalar kernel returning the Jacobian entries row by row as a flat tuple."""
+        _numba_required()
+        exprs = [e.xreplace(self._rename) for e in self.jacobian_expr]
+        source = _scalar_source("generated_jacobian", self._argument_names, exprs)
+        return numba.njit(cache=False, inline="always")(_generated(source, "generated_jacobian", {"math": __import__("math")}))
+
+    @functools.cached_property
+    def orbit_kernel(self):
+        r"""numba parallel kernel ``(initial (d,), params (L, m), steps, keep) -> (L, keep, d)`` orbit diagram.
+
+        Lanes are processed in blocks of 64: within a block the inner loop runs over lanes (vectorisable, no
+        loop-carried dependency), blocks run on threads. A lane that overflows keeps ``inf``/``nan``, which the
+        caller reports as diverged.
+        """
+        _numba_required()
+        d, m = self.dimension, len(self.parameter_symbols)
+        state = [f"s{i}" for i in range(d)]
+        src = [
+            "def generated_orbits(initial, params, steps, keep):",
+            "    lanes = params.shape[0]",
+            f"    out = np.empty((lanes, keep, {d}))",
+            "    block = 64",
+            "    blocks = (lanes + block - 1) // block",
+            "    for b in numba.prange(blocks):",
+            "        lo = b * block",
+            "        hi = min(lo + block, lanes)",
+            "        width = hi - lo",
+        ]
+        src += [f"        {s} = np.full(width, initial[{i}])" for i, s in enumerate(state)]
+        src += [f"        p{j} = params[lo:hi, {j}].copy()" for j in range(m)]
+        src += [
+            "        for t in range(steps):",
+            "            record = t - (steps - keep)",
+            "            for j in range(width):",
+            f"                new = step({', '.join(s + '[j]' for s in state)}, {', '.join(f'p{j}[j]' for j in range(m))})",
+        ]
+        src += [f"                {s}[j] = new[{i}]" for i, s in enumerate(state)]
+        src += [
+            "            if record >= 0:",
+            "                for j in range(width):",
+        ]
+        src += [f"                    out[lo + j, record, {i}] = {s}[j]" for i, s in enumerate(state)]
+        src.append("    return out")
+        function = _generated("\n".join(src) + "\n", "generated_orbits",
+                              {"np": np, "numba": numba, "step": self.step_scalar})
+        return numba.njit(parallel=True, cache=False)(function)
+
+    @functools.cached_property
+    def trajectory_kernel(self):
+        """numba kernel ``(initial (d,), params (m,), steps, every, tail) -> (thinned, tail_states, diverged_at)``.
+
+        ``thinned`` holds every ``every``-th state (row 0 the initial one), ``tail_states`` the last ``tail`` states
+        at every step (oldest first, for period and convergence detection); the run stops at the first
+        non-finite state, whose step is ``diverged_at`` (-1 if none)."""
+        _numba_required()
+        d, m = self.dimension, len(self.parameter_symbols)
+        state = ", ".join(f"s{i}" for i in range(d))
+        params = ", ".join(f"p[{j}]" for j in range(m))
+        src = [
+            "def generated_trajectory(initial, p, steps, every, tail):",
+            f"    out = np.full((steps // every + 1, {d}), np.nan)",
+            f"    ring = np.full((tail, {d}), np.nan)",
+            f"    {state}, = " + ", ".join(f"initial[{i}]" for i in range(d)) + ",",
+            "    out[0, :] = initial",
+            "    ring[0, :] = initial",
+            "    diverged_at = -1",
+            "    last = 0",
+            "    for t in range(1, steps + 1):",
+            f"        {state}, = step({state}, {params})",
+            "        if not (" + " and ".join(f"math.isfinite(s{i})" for i in range(d)) + "):",
+            "            diverged_at = t",
+            "            break",
+            "        last = t",
+        ]
+        src += [f"        ring[t % tail, {i}] = s{i}" for i in range(d)]
+        src.append("        if t % every == 0:")
+        src += [f"            out[t // every, {i}] = s{i}" for i in range(d)]
+        src += [
+            "    count = min(last + 1, tail)",
+            f"    ordered = np.empty((count, {d}))",
+            "    for i in range(count):",
+            "        ordered[i, :] = ring[(last - count + 1 + i) % tail, :]",
+            "    return out, ordered, diverged_at",
+        ]
+        function = _generated("\n".join(src) + "\n", "generated_trajectory",
+                              {"np": np, "math": __import__("math"), "step": self.step_scalar})
+        return numba.njit(cache=False)(function)
+
+
+    @functools.cached_property
+    def tangent_kernel(self):
+        r"""numba kernel for Benettin's method: ``(initial, params, transient, steps) -> (logs, state, diverged)``.
+
+        After ``transient`` steps it propagates an orthonormal frame :math:`Q` with the compiled Jacobian and
+        re-orthonormalises by modified Gram-Schmidt each step (the QR of :math:`J Q`); ``logs[t, i]`` is
+        :math:`\log R_{ii}` at step ``t``."""
+        _numba_required()
+        d, m = self.dimension, len(self.parameter_symbols)
+        state = ", ".join(f"s{i}" for i in range(d))
+        params = ", ".join(f"p[{j}]" for j in range(m))
+        src = f"""
+def generated_tangent(initial, p, transient, steps):
+    d = {d}
+    {state}, = {', '.join(f'initial[{i}]' for i in range(d))},
+    for t in range(transient):
+        {state}, = step({state}, {params})
+    q = np.eye(d)
+    logs = np.zeros((steps, d))
+    jac = np.empty((d, d))
+    for t in range(steps):
+        flat = jacobian({state}, {params})
+        for a in range(d):
+            for b in range(d):
+                jac[a, b] = flat[a * d + b]
+        {state}, = step({state}, {params})
+        if not ({' and '.join(f'math.isfinite(s{i})' for i in range(d))}):
+            return logs, np.array([{state}]), transient + t + 1
+        w = jac @ q
+        for i in range(d):
+            for j in range(i):
+                proj = 0.0
+                for a in range(d):
+                    proj += q[a, j] * w[a, i]
+                for a in range(d):
+                    w[a, i] -= proj * q[a, j]
+            norm = 0.0
+            for a in range(d):
+                norm += w[a, i] * w[a, i]
+            norm = math.sqrt(norm)
+            logs[t, i] = math.log(norm) if norm > 0 else -math.inf
+            for a in range(d):
+                q[a, i] = w[a, i] / norm if norm > 0 else 0.0
+    return logs, np.array([{state}]), -1
+"""
+        function = _generated(src, "generated_tangent", {"np": np, "math": __import__("math"),
+                                                        "step": self.step_scalar, "jacobian": self.jacobian_scalar})
+        return numba.njit(cache=False)(function)
+
+
+    @functools.cached_property
+    def return_map_kernel(self):
+        """numba kernel ``(state (d,), params (m,), period) -> (F^p(state) (d,), DF^p(state) (d, d))``."""
+        _numba_required()
+        d, m = self.dimension, len(self.parameter_symbols)
+        state = ", ".join(f"s{i}" for i in range(d))
+        params = ", ".join(f"p[{j}]" for j in range(m))
+        src = f"""
+def generated_return_map(initial, p, period):
+    d = {d}
+    {state}, = {', '.join(f'initial[{i}]' for i in range(d))},
+    product = np.eye(d)
+    jac = np.empty((d, d))
+    for t in range(period):
+        flat = jacobian({state}, {params})
+        for a in range(d):
+            for b in range(d):
+                jac[a, b] = flat[a * d + b]
+        product = jac @ product
+        {state}, = step({state}, {params})
+    return np.array([{state}]), product
+"""
+        function = _generated(src, "generated_return_map", {"np": np, "step": self.step_scalar,
+                                                            "jacobian": self.jacobian_scalar})
+        return numba.njit(cache=False)(function)
+
+
+@functools.lru_cache(maxsize=None)
+def compile_model(model: str, parameterization: str | None = None) -> CompiledModel:
+    """The compiled model (cached per process)."""
+    return CompiledModel(Derivation(model, parameterization))

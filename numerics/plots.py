@@ -1,0 +1,81 @@
+"""Figures (matplotlib, Agg backend): trajectories with regimes, orbit diagrams. PNG, PDF or SVG by suffix."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from analysis.errors import UserInputError  # noqa: E402
+
+SUFFIXES = (".png", ".pdf", ".svg")
+REGIME_COLOURS = {"early sharpness reduction": "tab:blue", "intermediate saturation": "tab:gray",
+                  "progressive sharpening": "tab:green", "edge of stability": "tab:orange",
+                  "catapult": "tab:red", "divergence": "black"}
+
+
+def check_path(path: str) -> Path:
+    """A writable figure path with a known suffix, else a :class:`UserInputError`."""
+    target = Path(path)
+    if target.suffix.lower() not in SUFFIXES:
+        raise UserInputError(f"unknown figure format {target.suffix or '(none)'!r} in {path}; "
+                             f"expected one of: {', '.join(SUFFIXES)}")
+    if not target.parent.exists():
+        raise UserInputError(f"cannot write {path}: directory {target.parent} does not exist")
+    return target
+
+
+def _save(figure, path: Path):
+    try:
+        figure.savefig(path, dpi=150, bbox_inches="tight")
+    except OSError as error:
+        raise UserInputError(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        plt.close(figure)
+
+
+def trajectory_figure(result: dict, path: str) -> None:
+    """Sharpness against step with the threshold 2/eta and the regimes shaded; loss on a log scale below."""
+    target = check_path(path)
+    trajectory = result["trajectory"]
+    steps = np.asarray(trajectory["step"])
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    top.plot(steps, trajectory["sharpness"], color="black", lw=1, label="sharpness")
+    top.axhline(result["threshold"], color="tab:red", ls="--", lw=1, label=r"$2/\eta$")
+    for regime in result["regimes"]:
+        top.axvspan(regime["start"], max(regime["end"], regime["start"] + 1), alpha=0.15,
+                    color=REGIME_COLOURS[regime["name"]], lw=0)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLOURS[name], alpha=0.3)
+               for name in dict.fromkeys(r["name"] for r in result["regimes"])]
+    top.legend(handles=top.get_legend_handles_labels()[0] + handles,
+               labels=top.get_legend_handles_labels()[1] + list(dict.fromkeys(r["name"] for r in result["regimes"])),
+               fontsize=7, loc="best")
+    top.set_ylabel("sharpness")
+    loss = np.asarray(trajectory["loss"], dtype=float)
+    bottom.semilogy(steps, np.where(loss > 0, loss, np.nan), color="tab:purple", lw=1)
+    bottom.set_ylabel("loss")
+    bottom.set_xlabel("step")
+    params = ", ".join(f"{k}={v:g}" for k, v in result["parameters"].items())
+    top.set_title(f"{result['model']} ({result['parameterization']}): {params} — outcome {result['outcome']['name']}",
+                  fontsize=9)
+    _save(figure, target)
+
+
+def orbit_figure(diagram: dict, vary: str, state_name: str, path: str, title: str, flips=None) -> None:
+    """Orbit diagram: the kept states against the varied parameter; flips marked as vertical lines."""
+    target = check_path(path)
+    values, orbits = diagram["values"], diagram["orbits"]
+    figure, axis = plt.subplots(figsize=(8, 5))
+    xs = np.repeat(values, orbits.shape[1])
+    ys = orbits[:, :, 0].ravel()
+    keep = np.isfinite(ys)
+    axis.plot(xs[keep], ys[keep], ",", color="black", alpha=0.5, rasterized=True)
+    for flip in flips or []:
+        axis.axvline(flip, color="tab:red", lw=0.6, alpha=0.7)
+    axis.set_xlabel(vary)
+    axis.set_ylabel(state_name)
+    axis.set_title(title, fontsize=9)
+    _save(figure, target)
