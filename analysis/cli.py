@@ -72,7 +72,7 @@ def _real(name):
     return parse
 
 
-def _setup(args, *, need_all=True, free=None):
+def _setup(args, *, free=None):
     """Model, parameterization, parameter values and initial state from the common options."""
     from numerics.compile import compile_model
 
@@ -82,10 +82,8 @@ def _setup(args, *, need_all=True, free=None):
     parameterization = model.check_parameterization(getattr(args, "parameterization", None))
     assignments = _assignments(args.set)
     if free is not None:
-        model.parameter(free)
-        if free not in assignments:
-            parameter = model.parameter(free)
-            assignments[free] = "1"  # placeholder: the measure varies it
+        model.parameter(free)  # an unknown name is an error before anything runs
+        assignments.setdefault(free, "1")  # placeholder: the measure varies it
     values = model.parse_values(assignments)
     initial = model.parse_initial(_assignments(getattr(args, "init", None), "--init"), values)
     return compile_model(model.name, parameterization), values, initial
@@ -301,13 +299,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_derive)
 
-    p = commands.add_parser("fixed-points", help="fixed points, eigenvalues and stability at given parameters")
-    p.add_argument("model")
-    p.add_argument("--parameterization", "-p")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_fixed_points)
-
     def common(p, init=True):
         p.add_argument("model")
         p.add_argument("--parameterization", "-p")
@@ -315,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
         if init:
             p.add_argument("--init", action="append", metavar="STATE=VALUE")
         p.add_argument("--json", action="store_true")
+
+    p = commands.add_parser("fixed-points", help="fixed points, eigenvalues and stability at given parameters")
+    common(p, init=False)
+    p.set_defaults(run=cmd_fixed_points)
 
     p = commands.add_parser("run", help="iterate the derived map: trajectory, sharpness, outcome, regimes")
     common(p)

@@ -5,7 +5,6 @@ modulus of exactly 1 (a line of fixed points, a bifurcation point) is recognised
 """
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 import sympy as sp
 
@@ -129,9 +128,3 @@ def fixed_points_at(derivation, values: dict) -> list:
             entry["line"] = line
         entries.append(entry)
     return entries
-
-
-def mp_value(expr: sp.Expr, values: dict, digits: int = DIGITS):
-    """``expr`` at ``values`` as an mpmath number with ``digits`` significant digits."""
-    with mpmath.workdps(digits):
-        return mpmath.mpmathify(sp.N(expr.subs(values), digits))

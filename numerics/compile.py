@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import linecache
+import math
 from dataclasses import dataclass
 
 import mpmath
@@ -94,10 +95,13 @@ class CompiledModel:
         self._argument_names = [f"s{i}" for i in range(self.dimension)] + [f"p{i}" for i in range(len(self.parameter_symbols))]
         self._rename = dict(zip(arguments, sp.symbols(self._argument_names)))
         printer = MpmathPrinter({"fully_qualified_modules": True}).doprint
-        self.step_mpmath = _generated(_scalar_source("mp_step", self._argument_names, [
-            e.xreplace(self._rename) for e in self.map_exprs], printer), "mp_step", {"mpmath": mpmath})
-        self.jacobian_mpmath = _generated(_scalar_source("mp_jacobian", self._argument_names, [
-            e.xreplace(self._rename) for e in self.jacobian_expr], printer), "mp_jacobian", {"mpmath": mpmath})
+        self.step_mpmath = self._scalar_function("mp_step", self.map_exprs, printer, {"mpmath": mpmath})
+        self.jacobian_mpmath = self._scalar_function("mp_jacobian", self.jacobian_expr, printer, {"mpmath": mpmath})
+
+    def _scalar_function(self, name, expressions, printer=sp.pycode, namespace=None):
+        """Python function ``name(s_0.., p_0..) -> tuple`` generated from toolkit-derived ``expressions``."""
+        source = _scalar_source(name, self._argument_names, [e.xreplace(self._rename) for e in expressions], printer)
+        return _generated(source, name, dict(namespace or {"math": math}))
 
     # ---------------------------------------------------------------------------------------------- values
     def parameter_vector(self, values: dict) -> np.ndarray:
@@ -109,17 +113,13 @@ class CompiledModel:
     def step_scalar(self):
         """numba scalar kernel ``(s_0..s_{d-1}, p_0..p_{m-1}) -> tuple of new state``."""
         _numba_required()
-        exprs = [e.xreplace(self._rename) for e in self.map_exprs]
-        source = _scalar_source("generated_step", self._argument_names, exprs)
-        return numba.njit(cache=False, inline="always")(_generated(source, "generated_step", {"math": __import__("math")}))
+        return numba.njit(inline="always")(self._scalar_function("generated_step", self.map_exprs))
 
     @functools.cached_property
     def jacobian_scalar(self):
         """numba scalar kernel returning the Jacobian entries row by row as a flat tuple."""
         _numba_required()
-        exprs = [e.xreplace(self._rename) for e in self.jacobian_expr]
-        source = _scalar_source("generated_jacobian", self._argument_names, exprs)
-        return numba.njit(cache=False, inline="always")(_generated(source, "generated_jacobian", {"math": __import__("math")}))
+        return numba.njit(inline="always")(self._scalar_function("generated_jacobian", self.jacobian_expr))
 
     @functools.cached_property
     def orbit_kernel(self):
@@ -200,7 +200,7 @@ class CompiledModel:
             "    return out, ordered, diverged_at",
         ]
         function = _generated("\n".join(src) + "\n", "generated_trajectory",
-                              {"np": np, "math": __import__("math"), "step": self.step_scalar})
+                              {"np": np, "math": math, "step": self.step_scalar})
         return numba.njit(cache=False)(function)
 
 
@@ -249,7 +249,7 @@ def generated_tangent(initial, p, transient, steps):
                 q[a, i] = w[a, i] / norm if norm > 0 else 0.0
     return logs, np.array([{state}]), -1
 """
-        function = _generated(src, "generated_tangent", {"np": np, "math": __import__("math"),
+        function = _generated(src, "generated_tangent", {"np": np, "math": math,
                                                         "step": self.step_scalar, "jacobian": self.jacobian_scalar})
         return numba.njit(cache=False)(function)
 
