@@ -9,6 +9,7 @@ import json
 import math
 import sys
 
+from .derivations import DerivationError
 from .errors import UserInputError
 
 
@@ -353,6 +354,9 @@ def main(argv=None) -> int:
     except UserInputError as error:
         print(f"sharpness: error: {error}", file=sys.stderr)
         return 2
+    except DerivationError as error:  # the model is outside what the derivations can prove; not a crash
+        print(f"sharpness: derivation failed: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("sharpness: interrupted", file=sys.stderr)
         return 130

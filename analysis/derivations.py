@@ -337,7 +337,8 @@ def fixed_points(ctx: Context) -> Result:
         return any(all(sp.simplify(expr.subs(point) - point[s]) == 0 for s, expr in line.items()) for line in sets)
 
     kept = sets + [p for p in points if not on_a_set(p)]
-    kept.sort(key=lambda sol: (len(sol) < len(states), sp.default_sort_key(sp.Tuple(*[sol.get(s, sp.nan) for s in states]))))
+    free = sp.Symbol("free")  # sorts isolated points and sets deterministically (sp.nan cannot be ordered)
+    kept.sort(key=lambda sol: (len(sol) < len(states), sp.default_sort_key(sp.Tuple(*[sol.get(s, free) for s in states]))))
     entries = []
     for index, solution in enumerate(kept):
         coordinates = {s: sp.factor(solution[s]) if s in solution else None for s in states}

@@ -5,7 +5,7 @@ import importlib
 
 _MODELS: dict = {}
 # Modules that register a model; importing them fills the registry (one module per model).
-MODEL_MODULES = ("analysis.uv", "analysis.uv_eos")
+MODEL_MODULES = ("analysis.uv", "analysis.uv_eos", "analysis.xy_quartic")
 
 
 def register(model):
@@ -21,8 +21,9 @@ def _load_all():
 
 
 def model_names() -> list:
+    """Registered model names, sorted (the order does not depend on which module was imported first)."""
     _load_all()
-    return list(_MODELS)
+    return sorted(_MODELS)
 
 
 def get_model(name: str):
@@ -33,4 +34,4 @@ def get_model(name: str):
     try:
         return _MODELS[name]
     except KeyError:
-        raise UserInputError(f"unknown model {name!r}; expected one of: {', '.join(_MODELS)}") from None
+        raise UserInputError(f"unknown model {name!r}; expected one of: {', '.join(sorted(_MODELS))}") from None

@@ -71,7 +71,7 @@ def test_fixed_points_complex_eigenvalues_are_objects(capsys):
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["derive", "nope"], "unknown model 'nope'; expected one of: uv, uv-eos"),
+    (["derive", "nope"], "unknown model 'nope'; expected one of: uv, uv-eos, xy-quartic"),
     (["derive", "uv", "--only", "nothing"], "unknown result 'nothing'"),
     (["derive", "uv", "--parameterization", "ntk"], "unknown parameterization 'ntk'"),
     (["fixed-points", "uv", "--set", "eta=0.5", "--set", "y=1"], "missing value for parameter 'n'"),

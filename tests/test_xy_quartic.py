@@ -1,0 +1,56 @@
+"""xy-quartic (Zhu et al., ICLR 2023) through the same pipeline, checked against an independent numpy GD."""
+import numpy as np
+import pytest
+import sympy as sp
+
+from analysis import Derivation
+from analysis import xy_quartic as xq
+from numerics import dynamics
+from numerics.compile import compile_model
+
+
+def numpy_gd(x, y, eta, steps):
+    """GD on L = (x^2 y^2 - 1)^2 / 4 written from the definition: dL/dx = x y^2 (x^2 y^2 - 1)."""
+    for _ in range(steps):
+        residual = x * x * y * y - 1
+        x, y = x - eta * x * y * y * residual, y - eta * x * x * y * residual
+    return x, y
+
+
+def numpy_hessian(x, y):
+    r = x * x * y * y - 1
+    return np.array([[y ** 2 * r + 2 * x ** 2 * y ** 4, 2 * x * y * r + 2 * x ** 3 * y ** 3],
+                     [2 * x * y * r + 2 * x ** 3 * y ** 3, x ** 2 * r + 2 * x ** 4 * y ** 2]])
+
+
+def test_sharpness_against_eigvalsh():
+    """Closed form vs the top eigenvalue of the hand-written Hessian at random points (rtol 1e-10)."""
+    compiled = compile_model("xy-quartic")
+    rng = np.random.default_rng(5)
+    for x, y in rng.normal(scale=1.5, size=(50, 2)):
+        assert compiled.sharpness_numpy(x, y, 0.1) == pytest.approx(np.linalg.eigvalsh(numpy_hessian(x, y))[-1],
+                                                                    rel=1e-10, abs=1e-12)
+
+
+def test_final_sharpness_just_below_two_over_eta():
+    """From (4, 0.3) the compiled run equals numpy GD (final sharpness to 1e-9), ends just below 2/eta (relative
+    gap under 1 %), and the relative gap shrinks as eta decreases (Zhu et al.)."""
+    compiled = compile_model("xy-quartic")
+    x0, y0 = 4.0, 0.3
+    relative_gaps = []
+    for eta in (0.08, 0.1, 0.12):
+        result = dynamics.run(compiled, {xq.eta: sp.Float(eta)}, {xq.x: x0, xq.y: y0}, 20_000)
+        x, y = numpy_gd(x0, y0, eta, 20_000)
+        independent = np.linalg.eigvalsh(numpy_hessian(x, y))[-1]
+        assert result["final"]["sharpness"] == pytest.approx(independent, rel=1e-9)
+        assert result["outcome"]["name"] == "converged"
+        relative_gaps.append(1 - result["final"]["sharpness"] * eta / 2)
+    assert all(0 < g < 0.01 for g in relative_gaps)
+    assert relative_gaps == sorted(relative_gaps)
+
+
+def test_minimum_manifold_flip_is_sharpness_two_over_eta():
+    """On the minima x = 1/y the transverse eigenvalue is 1 - eta (x^2 + y^2): flip at eta = y^2 / (y^4 + 1)."""
+    (flip,) = [b for e in Derivation("xy-quartic").result("stability").data["fixed_points"]
+               for b in e["boundaries"] if b["kind"] == "flip" and e["label"] == "III"]
+    assert sp.simplify(flip["value"] - 2 / (2 * (xq.y ** 2 + 1 / xq.y ** 2))) == 0
