@@ -5,7 +5,7 @@
 ['uv', 'uv-eos', 'xy-quartic']
 """
 from .engine import Derivation
-from .errors import NotDerivedError, UserInputError
+from .errors import UserInputError
 from .registry import get_model, model_names
 
-__all__ = ["Derivation", "UserInputError", "NotDerivedError", "get_model", "model_names"]
+__all__ = ["Derivation", "UserInputError", "get_model", "model_names"]

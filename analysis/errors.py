@@ -7,6 +7,3 @@ class UserInputError(ValueError):
     The CLI prints ``str(error)`` on one line of stderr and exits with status 2.
     """
 
-
-class NotDerivedError(RuntimeError):
-    """A result was asked for before the result it is derived from exists."""

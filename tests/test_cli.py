@@ -62,10 +62,11 @@ def test_fixed_points_json_schema_and_values(capsys):
     assert line["line"]["free"] == "lam"
 
 
-def test_fixed_points_complex_eigenvalues_are_objects(capsys):
-    """uv-eos is 1-D (real eigenvalues); uv at negative y has complex pairs somewhere: check the encoding."""
-    from analysis.evaluate import number_json
+def test_eigenvalue_json_encoding():
+    """Real eigenvalues are JSON numbers, complex ones {"re", "im"} objects."""
     import sympy as sp
+
+    from analysis.evaluate import number_json
     assert number_json(sp.Integer(2)) == 2.0
     assert number_json(1 + 2 * sp.I) == {"re": 1.0, "im": 2.0}
 
