@@ -12,7 +12,8 @@ Regimes (after Kalra, He & Barkeshli, arXiv 2311.02076, Sec. 2, and Cohen et al.
 * *edge of stability*: :math:`S_t \ge 0.9 \cdot 2/\eta` and the loss oscillates (its increments change sign);
 * *catapult*: the loss rises above twice its running minimum after :math:`S_t` exceeded :math:`2/\eta`, and comes
   back below the pre-spike level within the run with a lower sharpness than when it started (Lewkowycz et al.
-  2020); a spike that never comes back down is not a catapult;
+  2020); the episode lasts until the sharpness stops falling. A spike that never comes back down is not a
+  catapult;
 * *divergence*: the final stretch of monotone loss growth before a non-finite state.
 
 Per-step labels (sharpness trends on a moving average over an even window of 8 to 32 samples, which cancels
@@ -24,6 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 MAX_TRAJECTORY_BYTES = 2 * 1024 ** 3
+# Regimes are labelled on every step up to this many steps (fast phenomena such as a catapult last a few steps
+# and would vanish from a thinned series); longer runs are labelled on the --every series.
+FULL_RESOLUTION_REGIME_STEPS = 2_000_000
 REGIMES = ("early sharpness reduction", "intermediate saturation", "progressive sharpening", "edge of stability",
            "catapult", "divergence")
 
@@ -115,6 +119,9 @@ def _label_regimes(sharpness, loss, threshold, stride, diverged_at, flat, count)
             while i < count and loss[i] > before:
                 i += 1
             if i < count and sharpness[i] < sharpness[start]:
+                # The episode ends when the sharpness has stopped falling: that fall is the catapult's effect.
+                while i + 1 < count and smooth[i + 1] < smooth[i] - flat * threshold * stride:
+                    i += 1
                 catapult[start:i + 1] = True
         i += 1
     seen_increase = False
@@ -167,6 +174,14 @@ def run(compiled, values: dict, initial: dict, steps: int, every: int = 1, tail:
     valid = thinned[np.isfinite(thinned).all(axis=1)]
     sharpness = _evaluate(compiled.sharpness_numpy, valid, params)
     loss = _evaluate(compiled.loss_numpy, valid, params)
+    regime_every = 1 if steps <= FULL_RESOLUTION_REGIME_STEPS else every
+    if regime_every == every:
+        regime_sharpness, regime_loss = sharpness, loss
+    else:
+        full = compiled.trajectory_kernel(start, params, steps, 1, tail)[0]
+        full = full[np.isfinite(full).all(axis=1)]
+        regime_sharpness = _evaluate(compiled.sharpness_numpy, full, params)
+        regime_loss = _evaluate(compiled.loss_numpy, full, params)
     threshold = 2.0 / float(compiled.step_size(*params))
     outcome = classify_outcome(compiled, tail_states, params, diverged_at)
     last = tail_states[-1]
@@ -183,7 +198,8 @@ def run(compiled, values: dict, initial: dict, steps: int, every: int = 1, tail:
         "initial": {n: float(v) for n, v in zip(compiled.state_names, start)},
         "steps": steps, "every": every, "threshold": threshold,
         "final": final, "outcome": outcome,
-        "regimes": label_regimes(sharpness, loss, threshold, every, diverged_at),
+        "regimes": label_regimes(regime_sharpness, regime_loss, threshold, regime_every, diverged_at),
+        "regime_resolution": regime_every,
         "trajectory": trajectory,
     }
 

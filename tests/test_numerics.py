@@ -106,8 +106,12 @@ def test_catapult_then_edge_of_stability_on_uv():
     values = {uvmod.eta: sp.Rational(5, 2), uvmod.n: sp.Integer(100), uvmod.y: sp.Integer(1), uvmod.x: sp.Integer(1)}
     result = dynamics.run(compiled, values, {uvmod.f: 0.05, uvmod.lam: 1.0}, 2000)
     names = [r["name"] for r in result["regimes"]]
-    assert "catapult" in names
+    assert names == ["catapult", "intermediate saturation"]
     assert result["final"]["sharpness"] < result["threshold"]
+    # Thinning the output must not thin the labelling: a 6-step catapult survives --every 20.
+    thinned = dynamics.run(compiled, values, {uvmod.f: 0.05, uvmod.lam: 1.0}, 2000, every=20)
+    assert thinned["regimes"] == result["regimes"] and thinned["regime_resolution"] == 1
+    assert len(thinned["trajectory"]["f"]) == 101
 
 
 def test_first_flip_by_multiplier_condition_equals_hand_derivation():
