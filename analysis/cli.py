@@ -49,28 +49,25 @@ def _print_json(obj) -> None:
     sys.stdout.write("\n")
 
 
-def _positive_int(name):
+def _option_value(name, convert, valid, requirement):
+    """An argparse type: ``convert(text)``, which must satisfy ``valid``; the error says ``requirement``."""
     def parse(text):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text}")
+            raise argparse.ArgumentTypeError(f"{name} must be {requirement}, got {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"{name} must be {requirement}, got {text}")
         return value
     return parse
+
+
+def _positive_int(name):
+    return _option_value(name, int, lambda v: v > 0, "a positive integer")
 
 
 def _real(name):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text}")
-        return value
-    return parse
+    return _option_value(name, float, math.isfinite, "a finite number")
 
 
 def _setup(args, *, free=None):

@@ -124,9 +124,10 @@ def first_flips(derivation, values: dict, vary) -> list:
 
 
 def _multiplier_float(compiled, state, params, period):
+    """The Floquet multiplier of the period-``period`` orbit through ``state`` that is closest to -1."""
     _, product = compiled.return_map_kernel(state, params, period)
     eig = np.linalg.eigvals(product)
-    return eig[np.argmin(np.abs(eig + 1))].real, eig
+    return eig[np.argmin(np.abs(eig + 1))].real
 
 
 def _attract(compiled, state, params, steps):
@@ -205,7 +206,7 @@ def _scan_for_flip(compiled, state, params, index, start, period, max_factor=64.
         current = _attract(compiled, current, trial, 2000 * period)
         if current is None:
             return None, None
-        multiplier, _ = _multiplier_float(compiled, current, trial, period)
+        multiplier = _multiplier_float(compiled, current, trial, period)
         if last is not None and multiplier < -1 <= last[1]:
             fraction = (last[1] + 1) / (last[1] - multiplier)
             return last[0] + fraction * (value - last[0]), current

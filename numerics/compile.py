@@ -57,6 +57,21 @@ def _scalar_source(name: str, arguments, expressions, printer=sp.pycode) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.lru_cache(maxsize=None)
+def _fill_square():
+    """numba helper: ``matrix[a, b] = flat[a d + b]`` (the scalar Jacobian kernels return row-major tuples)."""
+    _numba_required()
+
+    @numba.njit(inline="always")
+    def fill_square(matrix, flat):
+        d = matrix.shape[0]
+        for a in range(d):
+            for b in range(d):
+                matrix[a, b] = flat[a * d + b]
+
+    return fill_square
+
+
 @dataclass
 class CompiledModel:
     """The derived map of one model in one parameterization, compiled (interface of every measure).
@@ -225,10 +240,7 @@ def generated_tangent(initial, p, transient, steps):
     logs = np.zeros((steps, d))
     jac = np.empty((d, d))
     for t in range(steps):
-        flat = jacobian({state}, {params})
-        for a in range(d):
-            for b in range(d):
-                jac[a, b] = flat[a * d + b]
+        fill_square(jac, jacobian({state}, {params}))
         {state}, = step({state}, {params})
         if not ({' and '.join(f'math.isfinite(s{i})' for i in range(d))}):
             return logs, np.array([{state}]), transient + t + 1
@@ -250,7 +262,8 @@ def generated_tangent(initial, p, transient, steps):
     return logs, np.array([{state}]), -1
 """
         function = _generated(src, "generated_tangent", {"np": np, "math": math,
-                                                        "step": self.step_scalar, "jacobian": self.jacobian_scalar})
+                                                        "step": self.step_scalar, "jacobian": self.jacobian_scalar,
+                                                        "fill_square": _fill_square()})
         return numba.njit(cache=False)(function)
 
 
@@ -268,16 +281,14 @@ def generated_return_map(initial, p, period):
     product = np.eye(d)
     jac = np.empty((d, d))
     for t in range(period):
-        flat = jacobian({state}, {params})
-        for a in range(d):
-            for b in range(d):
-                jac[a, b] = flat[a * d + b]
+        fill_square(jac, jacobian({state}, {params}))
         product = jac @ product
         {state}, = step({state}, {params})
     return np.array([{state}]), product
 """
         function = _generated(src, "generated_return_map", {"np": np, "step": self.step_scalar,
-                                                            "jacobian": self.jacobian_scalar})
+                                                            "jacobian": self.jacobian_scalar,
+                                                            "fill_square": _fill_square()})
         return numba.njit(cache=False)(function)
 
 
