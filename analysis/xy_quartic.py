@@ -2,8 +2,10 @@ r"""``xy-quartic``: the minimalist EoS example of Zhu, Wang, Wang, Zhou & Ge, *U
 Training Dynamics with a Minimalist Example* (ICLR 2023): :math:`L(x, y) = (x^2 y^2 - 1)^2 / 4`, GD with step
 :math:`\eta` on the state :math:`(x, y)` itself.
 
-Its minima form the hyperbola :math:`xy = \pm 1`, along which the sharpness is :math:`x^2 + y^2 \ge 2`; GD at a
-large step ends just below :math:`2/\eta` (the paper's result, reproduced by ``sharpness run``).
+Its minima form the hyperbola :math:`xy = \pm 1`, along which the sharpness is :math:`2(x^2 + y^2) \ge 4`
+(derived: ``minima``); GD at a large step ends just below :math:`2/\eta` (the paper's result, reproduced by
+``sharpness run``), because an oscillation across the hyperbola drifts along it towards lower sharpness
+(``minima``'s ``sharpness_drift`` is negative off :math:`y = \pm 1`).
 """
 import sympy as sp
 

@@ -197,7 +197,7 @@ def run(compiled, values: dict, initial: dict, steps: int, every: int = 1, tail:
         "parameters": {n: float(v) for n, v in zip(compiled.parameter_names, params)},
         "initial": {n: float(v) for n, v in zip(compiled.state_names, start)},
         "steps": steps, "every": every, "threshold": threshold,
-        "final": final, "outcome": outcome,
+        "final": final, "outcome": outcome, "gap": threshold - final["sharpness"],
         "regimes": label_regimes(regime_sharpness, regime_loss, threshold, regime_every, diverged_at),
         "regime_resolution": regime_every,
         "trajectory": trajectory,

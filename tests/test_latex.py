@@ -7,7 +7,7 @@ import sympy as sp
 from analysis import Derivation
 from analysis.latex import document, parse_back, round_trips, to_latex
 
-CASES = [("uv", "sp"), ("uv", "mup"), ("uv-eos", None)]
+CASES = [("uv", "sp"), ("uv", "mup"), ("uv-eos", None), ("xy-quartic", None)]
 
 
 @pytest.mark.parametrize("model,parameterization", CASES)

@@ -251,3 +251,22 @@ def test_transverse_multiplier(uv, parameterization):
     (aligned, _) = derivation.result("eos_manifold").data["manifolds"]
     relation, multiplier = aligned["relation"], aligned["transverse_multiplier"]
     assert sp.simplify(relation.subs(mapping, simultaneous=True) - multiplier * relation) == 0
+
+
+@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+def test_uv_self_stabilisation_lowers_the_ntk(uv, parameterization):
+    """On the minima f = y the sharpness is lam, and an oscillation across them lowers lam wherever it is
+    realizable (lam >= 2 kappa |y|) and below the period-2 escape eta lam < 4: the drift is <= 0 there."""
+    (entry,) = uv[parameterization].result("minima").data["sets"]
+    assert entry["sharpness"] == lam
+    kappa = {"sp": x / sp.sqrt(n), "mup": x}[parameterization]
+    drift = sp.lambdify((lam, eta, n, x, y), entry["sharpness_drift"])
+    kappa_value = sp.lambdify((n, x), kappa)
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        n_value, x_value, y_value, eta_value = rng.integers(1, 50), rng.uniform(0.2, 2), rng.uniform(-2, 2), rng.uniform(0.1, 2)
+        low = 2 * kappa_value(n_value, x_value) * abs(y_value)
+        if low >= 4 / eta_value:
+            continue
+        lam_value = rng.uniform(low, 4 / eta_value)
+        assert drift(lam_value, eta_value, n_value, x_value, y_value) <= 1e-12

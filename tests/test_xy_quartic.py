@@ -54,3 +54,36 @@ def test_minimum_manifold_flip_is_sharpness_two_over_eta():
     (flip,) = [b for e in Derivation("xy-quartic").result("stability").data["fixed_points"]
                for b in e["boundaries"] if b["kind"] == "flip" and e["label"] == "III"]
     assert sp.simplify(flip["value"] - 2 / (2 * (xq.y ** 2 + 1 / xq.y ** 2))) == 0
+
+
+def test_minimum_manifold_sharpness_and_drift():
+    """On x = 1/y: S = 2 (x^2 + y^2) = 2 (y^4 + 1)/y^2, and the sharpness drift per squared amplitude is <= 0,
+    vanishing only at the flattest minimum y = +-1."""
+    sets = Derivation("xy-quartic").result("minima").data["sets"]
+    (on_branch,) = [s for s in sets if sp.simplify(s["coordinates"][xq.x] - 1 / xq.y) == 0]
+    assert sp.simplify(on_branch["sharpness"] - 2 * (xq.y ** 2 + 1 / xq.y ** 2)) == 0
+    drift = sp.lambdify((xq.y, xq.eta), on_branch["sharpness_drift"])
+    values = [drift(y, 0.1) for y in np.linspace(0.2, 3, 57)]
+    assert max(values) <= 1e-12 and min(values) < -0.1
+
+
+def test_drift_coefficient_against_two_gd_steps():
+    """Independent check of the reduced dynamics: from p + eps v, two GD steps (undoing the period-2 sign flip)
+    move the chart by c eps^2 (1 + mu^2) + O(eps^3). The move is read with the neutral left eigenvector l
+    (l.t = 1, l.v = 0), which sees the position along the hyperbola and not the transverse oscillation."""
+    entry = [s for s in Derivation("xy-quartic").result("minima").data["sets"]
+             if sp.simplify(s["coordinates"][xq.x] - 1 / xq.y) == 0][0]
+    eta, y0 = 0.1, 0.4
+    at = {xq.y: y0, xq.eta: eta}
+    as_array = lambda m: np.array([float(e.subs(at)) for e in m])  # noqa: E731
+    c = float(entry["drift"].subs(at))
+    v, left = as_array(entry["transverse_vector"]), as_array(entry["neutral_left_vector"])
+    mu = float(entry["transverse_eigenvalues"][0].subs(at))
+    start = np.array([1 / y0, y0])
+    errors = []
+    for eps in (1e-3, 1e-4):
+        moved = left @ (np.array(numpy_gd(*(start + eps * v), eta, 2)) - start)
+        expected = c * eps ** 2 * (1 + mu ** 2)
+        errors.append(abs(moved - expected) / abs(expected))
+    # The relative error is O(eps): it falls tenfold with eps.
+    assert errors[0] < 0.05 and errors[1] < errors[0] / 5
