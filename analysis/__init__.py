@@ -2,7 +2,7 @@
 
 >>> from analysis import Derivation, model_names
 >>> model_names()
-['uv', 'uv-eos', 'xy-quartic']
+['two-input', 'uv', 'uv-eos', 'xy-quartic']
 """
 from .engine import Derivation
 from .errors import UserInputError

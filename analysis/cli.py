@@ -223,6 +223,51 @@ def cmd_bifurcation(args) -> int:
     return 0
 
 
+def _grid_axis(text: str):
+    """``NAME=A:B:N`` -> (name, A, B, N)."""
+    name, sep, spec = text.partition("=")
+    parts = spec.split(":")
+    try:
+        if not sep or len(parts) != 3:
+            raise ValueError
+        low, high, points = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise UserInputError(f"malformed --grid {text!r}; expected NAME=A:B:N, e.g. --grid x=-2:2:200") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high and points >= 2):
+        raise UserInputError(f"--grid {text!r} needs finite A < B and N >= 2")
+    return name.strip(), low, high, points
+
+
+def cmd_basin(args) -> int:
+    from numerics import dynamics, plots
+
+    if args.plot:
+        plots.check_path(args.plot)
+    axes = [_grid_axis(g) for g in args.grid or []]
+    if len(axes) != 2 or axes[0][0] == axes[1][0]:
+        raise UserInputError("give exactly two --grid options over two different state variables")
+    compiled, values, initial = _setup(args)
+    for name, *_ in axes:
+        compiled.model.state_variable(name)
+    if axes[0][3] * axes[1][3] > 4_000_000:
+        raise UserInputError("the grid has more than 4,000,000 points; use fewer --grid points")
+    result = dynamics.basin(compiled, values, initial, axes, args.steps)
+    if args.plot:
+        plots.basin_figure(result, args.plot, f"{compiled.model.name}: basin after {args.steps} steps")
+    counts = {name: int((result["classes"] == i).sum()) for i, name in enumerate(dynamics.BASIN_CLASSES)}
+    if args.json:
+        _print_json({"model": compiled.model.name, "axes": list(result["axes"]),
+                     "grids": [g.tolist() for g in result["grids"]], "threshold": result["threshold"],
+                     "classes": list(dynamics.BASIN_CLASSES), "class": result["classes"].tolist(),
+                     "period": result["period"].tolist(), "final_sharpness": result["final_sharpness"].tolist(),
+                     "counts": counts})
+        return 0
+    print(", ".join(f"{name}: {count}" for name, count in counts.items()))
+    if args.plot:
+        print(f"figure written to {args.plot}")
+    return 0
+
+
 def cmd_cascade(args) -> int:
     import mpmath
 
@@ -325,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=_positive_int("--keep"), default=200)
     p.add_argument("--plot", metavar="PATH")
     p.set_defaults(run=cmd_bifurcation)
+
+    p = commands.add_parser("basin", help="outcome and final sharpness over a grid of initial states")
+    common(p)
+    p.add_argument("--grid", action="append", metavar="STATE=A:B:N", help="give two")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=2000)
+    p.add_argument("--plot", metavar="PATH")
+    p.set_defaults(run=cmd_basin)
 
     p = commands.add_parser("cascade", help="flip bifurcations of the period-doubling cascade and Feigenbaum's delta")
     common(p, init=False)

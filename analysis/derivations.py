@@ -220,8 +220,9 @@ def function_map(ctx: Context) -> Result:
 @_node("loss", "Loss in the state variables", ("state_definitions",))
 def loss(ctx: Context) -> Result:
     spec = ctx.spec
-    expr = spec.loss if kind_of(spec) == COORDINATE else _to_state(ctx, spec.loss, "the loss")
-    expr = sp.factor(expr)
+    # A coordinate model's loss is kept as written: factoring a sum of squares expands it, and the expanded form
+    # rounds to small negative values near its zero set.
+    expr = spec.loss if kind_of(spec) == COORDINATE else sp.factor(_to_state(ctx, spec.loss, "the loss"))
     return Result("loss", NODES["loss"].title, {"loss": expr}, [Equation("loss", "L", expr)])
 
 
@@ -237,23 +238,43 @@ def hessian_spectrum(ctx: Context) -> Result:
     title = NODES["hessian_spectrum"].title
     if kind_of(spec) == COORDINATE:
         hessian = spec.lr_scale * sp.hessian(spec.loss, ctx.state_symbols)
-        eigenvalues = [(sp.factor(e), m) for e, m in hessian.eigenvals().items()]
+        charpoly = hessian.charpoly(EIGENVALUE).as_expr()
     else:
+        hessian = None  # in Gram coordinates only; the in-span block below is what the spectrum needs
         span_block, cholesky = gram.span_hessian(spec)
         charpoly = span_block.charpoly(EIGENVALUE).as_expr()
         charpoly = sp.cancel(sp.expand(charpoly.subs(gram.cholesky_in_gram(spec, cholesky), simultaneous=True)))
-        charpoly = sp.factor(_to_state(ctx, charpoly, "the Hessian's characteristic polynomial"), EIGENVALUE)
-        eigenvalues = []
-        for factor, power in sp.factor_list(charpoly, EIGENVALUE)[1]:
-            for root, multiplicity in sp.roots(sp.Poly(factor, EIGENVALUE)).items():
-                eigenvalues.append((sp.factor(root), multiplicity * power))
+        charpoly = _to_state(ctx, charpoly, "the Hessian's characteristic polynomial")
+    eigenvalues, unresolved = _closed_form_roots(charpoly)
+    if kind_of(spec) == GRAM:
         complement = gram.complement_hessian(spec)
         for root, multiplicity in complement.eigenvals().items():
             eigenvalues.append((sp.factor(_to_state(ctx, root, "a complement eigenvalue")),
                                 multiplicity * (spec.width - spec.k)))
+        if unresolved:
+            raise DerivationError("the in-span Hessian block has no closed-form eigenvalues")
     equations = [Equation(f"hessian-eig-{i}", rf"h_{{{i + 1}}}", e) for i, (e, _) in enumerate(eigenvalues)]
-    return Result("hessian_spectrum", title, {"eigenvalues": eigenvalues}, equations,
-                  notes="Multiplicities: " + ", ".join(str(m) for _, m in eigenvalues) + ".")
+    equations += [Equation(f"hessian-charpoly-{i}", "0", factor) for i, (factor, _) in enumerate(unresolved)]
+    notes = "Multiplicities: " + ", ".join(str(m) for _, m in eigenvalues) + "."
+    if unresolved:
+        notes += (" Irreducible factors of degree >= 3 of the characteristic polynomial (in t) are kept as "
+                  "polynomials; their roots are evaluated numerically from the compiled Hessian.")
+    return Result("hessian_spectrum", title, {"eigenvalues": eigenvalues, "unresolved": unresolved,
+                                              "hessian": hessian}, equations, notes=notes)
+
+
+def _closed_form_roots(charpoly: sp.Expr):
+    """Roots of the irreducible factors of degree <= 2 with multiplicities; the other factors unresolved
+    (Cardano's formula for a symbolic cubic is neither readable nor numerically stable)."""
+    eigenvalues, unresolved = [], []
+    for factor, power in sp.factor_list(charpoly, EIGENVALUE)[1]:
+        polynomial = sp.Poly(factor, EIGENVALUE)
+        if polynomial.degree() > 2:
+            unresolved.append((factor, power))
+            continue
+        for root, multiplicity in sp.roots(polynomial).items():
+            eigenvalues.append((sp.factor(root), multiplicity * power))
+    return eigenvalues, unresolved
 
 
 def sample_points(ctx: Context, count: int, seed: int = 0) -> list:
@@ -288,9 +309,17 @@ def sharpness(ctx: Context) -> Result:
 
     The dominant branch is selected at 24 random realizable points and must win at every one of them
     (branches with multiplicity :math:`n-k` count only where :math:`n > k`); if different branches win at
-    different points, the result is their ``Max``.
+    different points, the result is their ``Max``. If part of the spectrum has no closed form, the result is
+    ``None`` with the Hessian itself, whose top eigenvalue numerics computes.
     """
-    branches = ctx["hessian_spectrum"]["eigenvalues"]
+    spectrum = ctx["hessian_spectrum"]
+    if spectrum["unresolved"]:
+        return Result("sharpness", NODES["sharpness"].title, {"sharpness": None, "hessian": spectrum["hessian"]},
+                      [Equation(f"hessian-{i}{j}", rf"H_{{{i + 1}{j + 1}}}", spectrum["hessian"][i, j])
+                       for i in range(spectrum["hessian"].rows) for j in range(i, spectrum["hessian"].cols)],
+                      notes="No closed form: the sharpness is the largest eigenvalue of this Hessian, computed "
+                            "numerically (numerics compiles the matrix and calls eigvalsh).")
+    branches = spectrum["eigenvalues"]
     winners = set()
     for point in sample_points(ctx, 24):
         scores = []
@@ -508,9 +537,12 @@ def eos_map(ctx: Context) -> Result:
 
 
 @_node("minima", "Zero-loss manifold, its sharpness and the self-stabilisation drift",
-       ("loss", "sharpness", "jacobian", "function_map"))
+       ("loss", "sharpness", "jacobian", "function_map", "fixed_points", "hessian_spectrum"))
 def minima(ctx: Context) -> Result:
     r"""The zero-loss sets :math:`L(s) = 0`, the sharpness on them, and the reduced dynamics near them.
+
+    Zero-loss points are critical points, hence fixed points of GD: the sets are the fixed-point sets on which
+    the loss vanishes identically (cheaper and more robust than solving :math:`L = 0`, a sum of squares).
 
     On a set of fixed points :math:`p(\sigma)` with one free coordinate :math:`\sigma`, the Jacobian has the
     neutral eigenvalue 1 (tangent :math:`t = \partial_\sigma p`) and a transverse eigenvalue
@@ -535,9 +567,17 @@ def minima(ctx: Context) -> Result:
     matrix = ctx["jacobian"]["jacobian"]
     mapping = ctx["function_map"]["map"]
     sets, equations = [], []
-    for index, solution in enumerate(sp.solve(loss_expr, states, dict=True)):
+    zero_loss = []
+    for point in ctx["fixed_points"]["fixed_points"]:
+        solution = {s: c for s, c in point["coordinates"].items() if c is not None}
+        if sp.simplify(loss_expr.subs(solution, simultaneous=True)) == 0:
+            zero_loss.append(solution)
+    for index, solution in enumerate(zero_loss):
         free = [s for s in states if s not in solution]
-        on_set = _on_set(ctx, top.subs(solution)) if top is not None else None
+        if top is not None:
+            on_set = _on_set(ctx, top.subs(solution))
+        else:  # no global closed form; on the set the spectrum often factors
+            on_set = _top_root_on_set(ctx, solution)
         entry = {"coordinates": {s: solution.get(s) for s in states}, "free": free, "sharpness": on_set,
                  "flip_sharpness": sp.simplify(2 / step), "transverse_eigenvalues": [], "drift": None,
                  "sharpness_drift": None}
@@ -573,6 +613,30 @@ def _self_stabilisation(states, solution, free, local, mu, mapping, sharpness_on
     drift = sp.factor(sp.simplify((left.T * curvature)[0] / 2))
     return {"drift": drift, "sharpness_drift": sp.factor(sp.simplify(sp.diff(sharpness_on_set, free) * drift)),
             "tangent": tangent, "transverse_vector": right, "neutral_left_vector": left}
+
+
+def _top_root_on_set(ctx: Context, solution: dict):
+    """Largest closed-form Hessian eigenvalue on a fixed-point set, or ``None`` if some root has no closed form.
+
+    The branch is the largest at 24 random values of the free coordinates and parameters, and must be so at
+    all of them (else ``Max`` of the branches)."""
+    hessian = ctx["hessian_spectrum"]["hessian"].subs(solution, simultaneous=True)
+    roots, unresolved = _closed_form_roots(hessian.charpoly(EIGENVALUE).as_expr())
+    if unresolved or not roots:
+        return None
+    candidates = [r for r, _ in roots]
+    rng = random.Random(1)
+    symbols = sorted(set().union(*(c.free_symbols for c in candidates)), key=str)
+    winners = set()
+    for _ in range(24):
+        point = {x: sp.Rational(rng.randint(1, 300), 100) if x.is_positive else sp.Rational(rng.randint(-300, 300), 100)
+                 for x in symbols}
+        values = [complex(sp.N(c.subs(point))) for c in candidates]
+        if any(abs(v.imag) > 1e-9 for v in values):
+            return None
+        winners.add(max(range(len(values)), key=lambda i: values[i].real))
+    chosen = [candidates[i] for i in sorted(winners)]
+    return _on_set(ctx, chosen[0] if len(chosen) == 1 else sp.Max(*chosen))
 
 
 def _on_set(ctx: Context, expr: sp.Expr) -> sp.Expr:

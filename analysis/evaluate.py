@@ -107,7 +107,7 @@ def fixed_points_at(derivation, values: dict) -> list:
                 if real_roots:
                     anchor = real_roots[0]
                     break
-            coordinates[free] = anchor
+            coordinates = {s: (anchor if c is None else c.subs(free, anchor)) for s, c in coordinates.items()}
             line = {"free": names[free], "eigenvalues": [str(mu) for mu in along],
                     "attracting_if": [str(sp.simplify(i.subs(values))) for i in info["attracting_if"]]}
         at = {**values, **coordinates}

@@ -5,7 +5,7 @@ import importlib
 
 _MODELS: dict = {}
 # Modules that register a model; importing them fills the registry (one module per model).
-MODEL_MODULES = ("analysis.uv", "analysis.uv_eos", "analysis.xy_quartic")
+MODEL_MODULES = ("analysis.uv", "analysis.uv_eos", "analysis.xy_quartic", "analysis.two_input")
 
 
 def register(model):

@@ -142,8 +142,11 @@ def cascade(compiled, values: dict, vary: str, doublings: int = 12, digits: int 
     index = compiled.parameter_names.index(vary)
     candidates = first_flips(compiled.derivation, values, vary_symbol)
     if not candidates:
-        raise UserInputError(f"no fixed point of {model.name!r} loses stability by a flip as {vary} increases "
-                             "at these parameters")
+        sets = [e["label"] for e in compiled.derivation.result("fixed_points").data["fixed_points"] if e["free"]]
+        detail = (f"; its fixed points {', '.join(sets)} are sets, not isolated points, and a flip of a family "
+                  "needs a transversal section, which cascade does not construct") if sets else ""
+        raise UserInputError(f"no isolated fixed point of {model.name!r} loses stability by a flip as {vary} "
+                             f"increases at these parameters{detail}")
     exact, coordinates, label = candidates[0]
     exact_values = {**values, vary_symbol: exact}
     params = compiled.parameter_vector(exact_values)

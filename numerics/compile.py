@@ -53,7 +53,8 @@ def _scalar_source(name: str, arguments, expressions, printer=sp.pycode) -> str:
     replacements, reduced = sp.cse(expressions, symbols=sp.numbered_symbols("_c"), optimizations="basic")
     lines = [f"def {name}({', '.join(arguments)}):"]
     lines += [f"    {printer(s)} = {printer(e)}" for s, e in replacements]
-    lines.append(f"    return ({', '.join(printer(e) for e in reduced)},)")
+    # Integer results print as floats, so that the returned tuple is homogeneous (numba indexes it at run time).
+    lines.append(f"    return ({', '.join(f'{int(e)}.0' if e.is_Integer else printer(e) for e in reduced)},)")
     return "\n".join(lines) + "\n"
 
 
@@ -104,7 +105,20 @@ class CompiledModel:
         numpy_fn = functools.partial(sp.lambdify, arguments, modules="numpy", cse=True)
         self.step_numpy = numpy_fn(self.map_exprs)
         self.jacobian_numpy = numpy_fn(self.jacobian_expr)
-        self.sharpness_numpy = numpy_fn(self.sharpness_expr)
+        if self.sharpness_expr is not None:
+            self.sharpness_numpy = numpy_fn(self.sharpness_expr)
+        else:  # no closed form: the top eigenvalue of the compiled Hessian (largest algebraic, not magnitude)
+            hessian_entries = numpy_fn(list(d.result("sharpness").data["hessian"]))  # row-major list
+
+            def top_eigenvalue(*args):
+                matrix = np.asarray(np.broadcast_arrays(*[np.asarray(e, dtype=float) for e in hessian_entries(*args)]))
+                size = self.dimension
+                stacked = np.moveaxis(matrix.reshape((size, size) + matrix.shape[1:]), (0, 1), (-2, -1))
+                finite = np.isfinite(stacked).all(axis=(-2, -1))
+                safe = np.where(finite[..., None, None], stacked, 0.0)
+                return np.where(finite, np.linalg.eigvalsh(safe)[..., -1], np.nan)
+
+            self.sharpness_numpy = top_eigenvalue
         self.loss_numpy = numpy_fn(self.loss_expr)
         self.step_size = sp.lambdify(self.parameter_symbols, self.step_expr, "numpy")
         self._argument_names = [f"s{i}" for i in range(self.dimension)] + [f"p{i}" for i in range(len(self.parameter_symbols))]
@@ -138,7 +152,8 @@ class CompiledModel:
 
     @functools.cached_property
     def orbit_kernel(self):
-        r"""numba parallel kernel ``(initial (d,), params (L, m), steps, keep) -> (L, keep, d)`` orbit diagram.
+        r"""numba parallel kernel ``(initial (L, d), params (L, m), steps, keep) -> (L, keep, d)``: the last ``keep``
+        of ``steps`` states of every lane (one initial state and parameter vector per lane).
 
         Lanes are processed in blocks of 64: within a block the inner loop runs over lanes (vectorisable, no
         loop-carried dependency), blocks run on threads. A lane that overflows keeps ``inf``/``nan``, which the
@@ -158,7 +173,7 @@ class CompiledModel:
             "        hi = min(lo + block, lanes)",
             "        width = hi - lo",
         ]
-        src += [f"        {s} = np.full(width, initial[{i}])" for i, s in enumerate(state)]
+        src += [f"        {s} = initial[lo:hi, {i}].copy()" for i, s in enumerate(state)]
         src += [f"        p{j} = params[lo:hi, {j}].copy()" for j in range(m)]
         src += [
             "        for t in range(steps):",

@@ -216,9 +216,52 @@ def orbit_diagram(compiled, values: dict, initial: dict, vary: str, low: float, 
     params = np.tile(base, (points, 1))
     params[:, index] = grid
     start = np.array([float(initial[s]) for s in compiled.state_symbols])
-    orbits = compiled.orbit_kernel(start, params, steps, keep)
+    orbits = compiled.orbit_kernel(np.tile(start, (points, 1)), params, steps, keep)
     diverged = ~np.isfinite(orbits).all(axis=(1, 2))
     return {"values": grid, "orbits": orbits, "diverged": diverged}
+
+
+BASIN_CLASSES = ("converged", "periodic", "other", "diverged")
+
+
+def basin(compiled, values: dict, initial: dict, axes, steps: int, keep: int = 64,
+          tolerance: float = 1e-9) -> dict:
+    """Where GD from a grid of initial states ends up.
+
+    ``axes`` is two ``(state name, low, high, points)``; the other state variables start at ``initial``. Each
+    lane is classified from its last ``keep`` states as ``converged``, ``periodic`` (period <= keep/3),
+    ``other`` (bounded, neither) or ``diverged`` (non-finite); ``final_sharpness`` is NaN where diverged.
+    Returns ``{"axes", "grids", "classes" (points_y, points_x) codes into BASIN_CLASSES, "final_sharpness",
+    "period"}``.
+    """
+    (name_x, lo_x, hi_x, n_x), (name_y, lo_y, hi_y, n_y) = axes
+    grid_x, grid_y = np.linspace(lo_x, hi_x, n_x), np.linspace(lo_y, hi_y, n_y)
+    mesh_x, mesh_y = np.meshgrid(grid_x, grid_y)
+    start = np.tile([float(initial[s]) for s in compiled.state_symbols], (mesh_x.size, 1))
+    start[:, compiled.state_names.index(name_x)] = mesh_x.ravel()
+    start[:, compiled.state_names.index(name_y)] = mesh_y.ravel()
+    params = np.tile(compiled.parameter_vector(values), (mesh_x.size, 1))
+    keep = min(keep, steps)
+    orbits = compiled.orbit_kernel(start, params, steps, keep)
+    finite = np.isfinite(orbits).all(axis=(1, 2))
+    classes = np.full(mesh_x.size, BASIN_CLASSES.index("other"))
+    periods = np.zeros(mesh_x.size, dtype=int)
+    scale = 1 + np.nan_to_num(np.abs(orbits), posinf=0).max(axis=(1, 2))
+    with np.errstate(invalid="ignore"):  # diverged lanes hold inf - inf; they are classified below
+        for period in range(keep // 3, 0, -1):  # the smallest period wins: it is assigned last
+            close = (np.abs(orbits[:, period:] - orbits[:, :-period]).max(axis=(1, 2)) <= tolerance * scale) & finite
+            periods[close] = period
+    classes[(periods == 1)] = BASIN_CLASSES.index("converged")
+    classes[(periods > 1)] = BASIN_CLASSES.index("periodic")
+    classes[~finite] = BASIN_CLASSES.index("diverged")
+    last = orbits[:, -1, :]
+    with np.errstate(all="ignore"):
+        sharpness = np.asarray(compiled.sharpness_numpy(*last.T, *params.T), dtype=float)
+    sharpness = np.where(finite, sharpness, np.nan)
+    shape = (n_y, n_x)
+    return {"axes": (name_x, name_y), "grids": (grid_x, grid_y), "classes": classes.reshape(shape),
+            "final_sharpness": sharpness.reshape(shape), "period": periods.reshape(shape),
+            "threshold": 2.0 / float(compiled.step_size(*compiled.parameter_vector(values)))}
 
 
 def lyapunov_spectrum(compiled, values: dict, initial: dict, steps: int, transient: int = 1000,

@@ -79,3 +79,31 @@ def orbit_figure(diagram: dict, vary: str, state_name: str, path: str, title: st
     axis.set_ylabel(state_name)
     axis.set_title(title, fontsize=9)
     _save(figure, target)
+
+
+def basin_figure(basin: dict, path: str, title: str) -> None:
+    """Left: outcome class of every initial state; right: final sharpness relative to 2/eta (converged lanes)."""
+    from matplotlib.colors import ListedColormap
+
+    from .dynamics import BASIN_CLASSES
+
+    target = check_path(path)
+    (grid_x, grid_y), (name_x, name_y) = basin["grids"], basin["axes"]
+    extent = (grid_x[0], grid_x[-1], grid_y[0], grid_y[-1])
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    colours = ListedColormap(["tab:green", "tab:orange", "tab:purple", "lightgray"])
+    left.imshow(basin["classes"], origin="lower", extent=extent, aspect="auto", cmap=colours,
+                vmin=-0.5, vmax=len(BASIN_CLASSES) - 0.5, interpolation="nearest")
+    left.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(BASIN_CLASSES))],
+                labels=list(BASIN_CLASSES), fontsize=7, loc="upper right")
+    left.set_xlabel(name_x)
+    left.set_ylabel(name_y)
+    left.set_title("outcome", fontsize=9)
+    converged = np.where(basin["classes"] == BASIN_CLASSES.index("converged"), basin["final_sharpness"], np.nan)
+    image = right.imshow(converged / basin["threshold"], origin="lower", extent=extent, aspect="auto",
+                         cmap="viridis", interpolation="nearest")
+    figure.colorbar(image, ax=right, label=r"final sharpness $\times\,\eta/2$")
+    right.set_xlabel(name_x)
+    right.set_title("final sharpness of converged runs", fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    _save(figure, target)
