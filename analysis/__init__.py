@@ -2,7 +2,7 @@
 
 >>> from analysis import Derivation, model_names
 >>> model_names()
-['two-input', 'uv', 'uv-eos', 'xy-quartic']
+['product', 'two-input', 'uv', 'uv-eos', 'xy-quartic']
 """
 from .engine import Derivation
 from .errors import UserInputError

@@ -76,7 +76,7 @@ def _setup(args, *, free=None):
 
     from .registry import get_model
 
-    model = get_model(args.model)
+    model = get_model(args.model, **_model_options(args))
     parameterization = model.check_parameterization(getattr(args, "parameterization", None))
     assignments = _assignments(args.set)
     if free is not None:
@@ -84,7 +84,12 @@ def _setup(args, *, free=None):
         assignments.setdefault(free, "1")  # placeholder: the measure varies it
     values = model.parse_values(assignments)
     initial = model.parse_initial(_assignments(getattr(args, "init", None), "--init"), values)
-    return compile_model(model.name, parameterization), values, initial
+    return compile_model(model.name, parameterization, **_model_options(args)), values, initial
+
+
+def _model_options(args) -> dict:
+    return {k: v for k, v in (("loss", getattr(args, "loss", None)), ("depth", getattr(args, "depth", None)))
+            if v is not None}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -116,9 +121,10 @@ def cmd_models(args) -> int:
 
 def cmd_derive(args) -> int:
     from .engine import Derivation
+    from .registry import get_model
     from .latex import document, to_latex
 
-    derivation = Derivation(args.model, args.parameterization)
+    derivation = Derivation(get_model(args.model, **_model_options(args)), args.parameterization)
     results = derivation.results(args.only)
     if args.latex:
         try:
@@ -149,9 +155,10 @@ def cmd_derive(args) -> int:
 
 def cmd_fixed_points(args) -> int:
     from .engine import Derivation
+    from .registry import get_model
     from .evaluate import fixed_points_at
 
-    derivation = Derivation(args.model, args.parameterization)
+    derivation = Derivation(get_model(args.model, **_model_options(args)), args.parameterization)
     values = derivation.model.parse_values(_assignments(args.set))
     entries = fixed_points_at(derivation, values)
     if args.json:
@@ -326,6 +333,11 @@ def cmd_lyapunov(args) -> int:
     return 0
 
 
+def _variant_options(p):
+    p.add_argument("--loss", metavar="EXPR", help="product: your loss, e.g. '(a*b - y)^2/2' (y is the target)")
+    p.add_argument("--depth", type=_positive_int("--depth"), help="product: number of factors (default 2)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sharpness", description="Sharpness dynamics of gradient descent: derive, iterate, check.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -339,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parameterization", "-p")
     p.add_argument("--only", metavar="RESULT", help="derive RESULT and what it needs, nothing more")
     p.add_argument("--latex", metavar="PATH", help="write a standalone LaTeX document")
+    _variant_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_derive)
 
@@ -349,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
         if init:
             p.add_argument("--init", action="append", metavar="STATE=VALUE")
         p.add_argument("--json", action="store_true")
+        _variant_options(p)
 
     p = commands.add_parser("fixed-points", help="fixed points, eigenvalues and stability at given parameters")
     common(p, init=False)

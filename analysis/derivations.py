@@ -22,6 +22,7 @@ from . import gram
 from .model import CoordinateModel, GramModel
 
 GRAM, COORDINATE = "gram", "coordinate"
+MAX_FACTORED_DIMENSION = 3  # closed-form Hessian spectra are attempted up to this many coordinates
 EIGENVALUE = sp.Symbol("t")  # the spectral variable of characteristic polynomials
 THETA = sp.Symbol("theta", positive=True)  # chart |w| on an EoS manifold
 # The cubic normal form z -> (1 + k) z - k z^3 (same symbols as the registered model ``uv-eos``).
@@ -238,6 +239,12 @@ def hessian_spectrum(ctx: Context) -> Result:
     title = NODES["hessian_spectrum"].title
     if kind_of(spec) == COORDINATE:
         hessian = spec.lr_scale * sp.hessian(spec.loss, ctx.state_symbols)
+        if hessian.rows > MAX_FACTORED_DIMENSION:
+            # Factoring a dense symbolic characteristic polynomial of degree >= 4 can take SymPy hours.
+            return Result("hessian_spectrum", title, {"eigenvalues": [], "unresolved": [(None, 1)],
+                                                      "hessian": hessian}, [],
+                          notes=f"Dimension {hessian.rows} > {MAX_FACTORED_DIMENSION}: no closed form attempted; "
+                                "the spectrum is computed numerically from the compiled Hessian.")
         charpoly = hessian.charpoly(EIGENVALUE).as_expr()
     else:
         hessian = None  # in Gram coordinates only; the in-span block below is what the spectrum needs
@@ -349,7 +356,14 @@ def jacobian(ctx: Context) -> Result:
     return Result("jacobian", NODES["jacobian"].title, {"jacobian": matrix}, equations)
 
 
-ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+def roman(number: int) -> str:
+    """Roman numeral of ``number`` >= 1 (fixed points are labelled I, II, ... as in the paper's figures)."""
+    text = ""
+    for value, symbol in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
+                          (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        count, number = divmod(number, value)
+        text += symbol * count
+    return text
 
 
 @_node("fixed_points", "Fixed points of the map in closed form", ("function_map",))
@@ -371,7 +385,7 @@ def fixed_points(ctx: Context) -> Result:
     entries = []
     for index, solution in enumerate(kept):
         coordinates = {s: sp.factor(solution[s]) if s in solution else None for s in states}
-        entries.append({"label": ROMAN[index], "coordinates": coordinates,
+        entries.append({"label": roman(index + 1), "coordinates": coordinates,
                         "free": [s for s in states if s not in solution]})
     equations = [Equation(f"fp-{e['label']}-{s}", rf"{_tex(s)}_{{\mathrm{{{e['label']}}}}}", c)
                  for e in entries for s, c in e["coordinates"].items() if c is not None]
@@ -621,6 +635,8 @@ def _top_root_on_set(ctx: Context, solution: dict):
     The branch is the largest at 24 random values of the free coordinates and parameters, and must be so at
     all of them (else ``Max`` of the branches)."""
     hessian = ctx["hessian_spectrum"]["hessian"].subs(solution, simultaneous=True)
+    if hessian.rows > MAX_FACTORED_DIMENSION:
+        return None
     roots, unresolved = _closed_form_roots(hessian.charpoly(EIGENVALUE).as_expr())
     if unresolved or not roots:
         return None

@@ -47,15 +47,16 @@ class Derivation:
     Parameters
     ----------
     model:
-        a registered model name (see ``sharpness models``).
+        a registered model name (see ``sharpness models``) or a :class:`~analysis.model.Model` (e.g. a
+        ``product`` variant from ``get_model("product", loss=...)``).
     parameterization:
         one of the model's parameterizations (``sp``/``mup`` for ``uv``); ``None`` takes the first.
     use_cache:
         read and write the disk cache (:func:`cache_dir`).
     """
 
-    def __init__(self, model: str, parameterization: str | None = None, use_cache: bool = True):
-        self.model = get_model(model)
+    def __init__(self, model, parameterization: str | None = None, use_cache: bool = True):
+        self.model = get_model(model) if isinstance(model, str) else model
         self.parameterization = self.model.check_parameterization(parameterization)
         self.spec = self.model.describe(self.parameterization)
         self.kind = derivations.kind_of(self.spec)

@@ -87,7 +87,8 @@ def fixed_points_at(derivation, values: dict) -> list:
     Keys: ``label``, ``coordinates`` (state name -> number), ``eigenvalues``, ``stability``, ``expression``
     (closed form), ``realizable``; a line of fixed points also has ``line``: its free state variable, the
     closed-form eigenvalues along it, and the inequalities for transverse attraction. Its ``coordinates`` give
-    the point on the line where it loses stability (eigenvalue -1), or the free variable at 0 if there is none.
+    the point on the line where it loses stability (eigenvalue -1), or the free variable at 0 if there is none;
+    on a set with several free coordinates the others are pinned at 1 first.
     """
     model = derivation.model
     names = {s.symbol: s.name for s in model.state}
@@ -99,16 +100,21 @@ def fixed_points_at(derivation, values: dict) -> list:
         coordinates = {s: (c.subs(values) if c is not None else None) for s, c in point["coordinates"].items()}
         line = None
         if point["free"]:
-            (free,) = point["free"]
-            along = [sp.factor(mu.subs(values)) for mu in info["eigenvalues"]]
+            # A set of fixed points is reported at one of its points: the other free coordinates at 1, the first
+            # where a transverse eigenvalue is -1 (where the set loses stability), else at 0.
+            first, *others = point["free"]
+            pinned = {s: sp.Integer(1) for s in others}
+            along = [sp.factor(mu.subs(values).subs(pinned)) for mu in info["eigenvalues"]]
             anchor = sp.Integer(0)
             for mu in along:
-                real_roots = [r for r in sp.solve(sp.Eq(mu, -1), free) if sp.im(r) == 0]
+                real_roots = [r for r in sp.solve(sp.Eq(mu, -1), first) if sp.im(r) == 0]
                 if real_roots:
                     anchor = real_roots[0]
                     break
-            coordinates = {s: (anchor if c is None else c.subs(free, anchor)) for s, c in coordinates.items()}
-            line = {"free": names[free], "eigenvalues": [str(mu) for mu in along],
+            pinned[first] = anchor
+            coordinates = {s: (pinned[s] if c is None else c.subs(pinned)) for s, c in coordinates.items()}
+            line = {"free": names[first] if not others else [names[s] for s in point["free"]],
+                    "eigenvalues": [str(mu) for mu in along],
                     "attracting_if": [str(sp.simplify(i.subs(values))) for i in info["attracting_if"]]}
         at = {**values, **coordinates}
         eigenvalues = [mu.subs(at) for mu in info["eigenvalues"]]

@@ -176,6 +176,18 @@ class Model:
     describe: Callable[[str], object]
     reference: str = ""
     notes: Mapping[str, str] = field(default_factory=dict)
+    # Models built from user options (``product``'s --loss/--depth): variant(**options) returns the model.
+    variant: Optional[Callable[..., "Model"]] = None
+    options: Mapping[str, object] = field(default_factory=dict)
+
+    def with_options(self, **options) -> "Model":
+        """This model, or the variant for ``options`` (``None`` values are ignored)."""
+        given = {k: v for k, v in options.items() if v is not None}
+        if not given:
+            return self
+        if self.variant is None:
+            raise _unknown_option(self.name, given)
+        return self.variant(**given)
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -225,6 +237,13 @@ class Model:
                                          f"give it with --set {parameter.name}=VALUE")
                 values[parameter.symbol] = parameter.default
         return values
+
+
+def _unknown_option(model: str, given: dict):
+    from .errors import UserInputError
+
+    names = ", ".join(f"--{k}" for k in given)
+    return UserInputError(f"{names} only applies to models built from options (product), not {model!r}")
 
 
 def _parse_number(name: str, text: str, domain: str) -> sp.Expr:

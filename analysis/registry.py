@@ -5,7 +5,7 @@ import importlib
 
 _MODELS: dict = {}
 # Modules that register a model; importing them fills the registry (one module per model).
-MODEL_MODULES = ("analysis.uv", "analysis.uv_eos", "analysis.xy_quartic", "analysis.two_input")
+MODEL_MODULES = ("analysis.uv", "analysis.uv_eos", "analysis.xy_quartic", "analysis.two_input", "analysis.product")
 
 
 def register(model):
@@ -26,12 +26,14 @@ def model_names() -> list:
     return sorted(_MODELS)
 
 
-def get_model(name: str):
-    """The registered model called ``name``; an unknown name raises a :class:`UserInputError` listing all."""
+def get_model(name: str, **options):
+    """The registered model called ``name`` (its variant for ``options``, e.g. ``product``'s ``loss``); an unknown
+    name raises a :class:`UserInputError` listing all."""
     from .errors import UserInputError
 
     _load_all()
     try:
-        return _MODELS[name]
+        model = _MODELS[name]
     except KeyError:
         raise UserInputError(f"unknown model {name!r}; expected one of: {', '.join(sorted(_MODELS))}") from None
+    return model.with_options(**options)

@@ -308,6 +308,8 @@ def generated_return_map(initial, p, period):
 
 
 @functools.lru_cache(maxsize=None)
-def compile_model(model: str, parameterization: str | None = None) -> CompiledModel:
-    """The compiled model (cached per process)."""
-    return CompiledModel(Derivation(model, parameterization))
+def compile_model(model: str, parameterization: str | None = None, **options) -> CompiledModel:
+    """The compiled model (cached per process); ``options`` select a variant (``product``'s ``loss``/``depth``)."""
+    from analysis import get_model
+
+    return CompiledModel(Derivation(get_model(model, **options), parameterization))

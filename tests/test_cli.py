@@ -72,7 +72,7 @@ def test_eigenvalue_json_encoding():
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["derive", "nope"], "unknown model 'nope'; expected one of: two-input, uv, uv-eos, xy-quartic"),
+    (["derive", "nope"], "unknown model 'nope'; expected one of: product, two-input, uv, uv-eos, xy-quartic"),
     (["derive", "uv", "--only", "nothing"], "unknown result 'nothing'"),
     (["derive", "uv", "--parameterization", "ntk"], "unknown parameterization 'ntk'"),
     (["fixed-points", "uv", "--set", "eta=0.5", "--set", "y=1"], "missing value for parameter 'n'"),

@@ -1,0 +1,56 @@
+r"""``product``: a model from a loss the user writes, so that anyone can study their own minimalist example.
+
+Default: the depth-:math:`d` scalar linear network :math:`L = \tfrac12(\prod_{i=1}^d \theta_i - y)^2` (``--depth``,
+default 2). With ``--loss "EXPR"`` the loss is parsed by the whitelist parser :mod:`analysis.safe_parse`
+(nothing of the text reaches ``eval``); every symbol of the expression is a state variable (a network
+parameter that GD moves), except ``y``, which is the target parameter. GD has step :math:`\eta`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import sympy as sp
+
+from .errors import UserInputError
+from .model import CoordinateModel, Model, Parameter, StateVariable
+from .registry import register
+from .safe_parse import parse_loss
+
+eta = sp.Symbol("eta", positive=True)
+y = sp.Symbol("y", real=True)
+MAX_DEPTH = 8
+
+
+def _build(loss: sp.Expr, summary: str, options: dict) -> Model:
+    state_symbols = sorted((s for s in loss.free_symbols if s.name not in ("y", "eta")), key=lambda s: s.name)
+    if not state_symbols:
+        raise UserInputError("refused --loss: it has no parameters for GD to move (y is the target)")
+    # A start off every symmetry of the default product (theta_i equal) and away from zero.
+    state = tuple(StateVariable(s.name, s, "network parameter", default=sp.Rational(1, 2) + sp.Rational(i, 10))
+                  for i, s in enumerate(state_symbols))
+    parameters = (Parameter("eta", eta, "learning rate", "positive"),)
+    if loss.has(y):
+        parameters += (Parameter("y", y, "target", "real", default=sp.Integer(1)),)
+    spec = CoordinateModel(loss=loss, step=eta, state=state)
+    return Model(name="product", summary=summary, parameters=parameters, state=state,
+                 parameterizations=("default",), describe=lambda parameterization: spec,
+                 reference="user loss" if options.get("loss") else "depth-d scalar linear network",
+                 variant=variant, options=dict(options))
+
+
+def variant(loss: str | None = None, depth: int | None = None) -> Model:
+    """The ``product`` model for a user ``loss`` (text) or the default product of ``depth`` factors."""
+    if loss is not None:
+        if depth is not None:
+            raise UserInputError("give --loss or --depth, not both")
+        expr = parse_loss(loss)
+        return _build(expr, f"user loss {sp.sstr(expr)}", {"loss": loss})
+    depth = 2 if depth is None else depth
+    if not 1 <= depth <= MAX_DEPTH:
+        raise UserInputError(f"--depth must be between 1 and {MAX_DEPTH}, got {depth}")
+    thetas = sp.symbols(f"theta1:{depth + 1}", real=True)
+    expr = (sp.Mul(*thetas) - y) ** 2 / 2
+    return _build(expr, f"(prod_i theta_i - y)^2 / 2, depth {depth} (or --loss EXPR)", {"depth": depth})
+
+
+MODEL = register(variant())
