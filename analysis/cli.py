@@ -312,6 +312,123 @@ def cmd_cascade(args) -> int:
     return 0
 
 
+def cmd_crosscheck(args) -> int:
+    from tqdm import tqdm
+
+    from numerics import crosscheck
+
+    if args.model != "uv":
+        raise UserInputError(f"crosscheck has a parameter-space network for 'uv' only, not {args.model!r}")
+    if args.width <= 0:
+        raise UserInputError(f"--width must be a positive integer, got {args.width}")
+    args.set = (args.set or []) + ([] if any(a.startswith("n=") for a in args.set or []) else [f"n={args.width}"])
+    compiled, values, _ = _setup(args)
+    with tqdm(total=args.steps + 1, desc=f"GD at width {args.width}", file=sys.stderr, disable=args.quiet) as bar:
+        result = crosscheck.crosscheck(compiled, values, args.width, args.steps, args.seed,
+                                       use_torch=not args.no_torch, progress=lambda: bar.update(1))
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"uv ({result['parameterization']}), width {args.width}, seed {args.seed}, {args.steps} steps from "
+          f"f0 = {result['initial']['f']:.6g}, lam0 = {result['initial']['lam']:.6g}: {result['outcome']['name']}")
+    for label, payload in (("numpy", result), ("torch", result.get("torch"))):
+        if payload:
+            print(f"  {label:<6} max |error f| = {payload['max_abs_error_f']:.2e}   max |error lam| = "
+                  f"{payload['max_abs_error_lam']:.2e}   max rel error sharpness = {payload['max_rel_error_sharpness']:.2e}")
+    if result["error_growth_rate"] is not None:
+        print(f"  error grows at {result['error_growth_rate']:.4f} per step over steps "
+              f"{result['growth_window'][0]}-{result['growth_window'][1]}; largest Lyapunov exponent "
+              f"{result['lyapunov']:.4f}")
+    return 0
+
+
+def cmd_width_scan(args) -> int:
+    from tqdm import tqdm
+
+    from numerics import crosscheck
+
+    if args.model != "uv":
+        raise UserInputError(f"width-scan has a parameter-space network for 'uv' only, not {args.model!r}")
+    try:
+        widths = [int(w) for w in args.widths.split(",")]
+    except ValueError:
+        raise UserInputError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
+    if not widths or min(widths) <= 0:
+        raise UserInputError("--widths must be positive integers")
+    args.set = (args.set or []) + ["n=1"]  # placeholder: every width sets its own n
+    compiled, values, _ = _setup(args)
+    with tqdm(total=len(widths), desc="widths", file=sys.stderr, disable=args.quiet) as bar:
+        result = crosscheck.width_scan(compiled, values, widths, args.steps, args.seed, progress=lambda: bar.update(1))
+    if args.plot:
+        from numerics import plots
+
+        plots.width_scan_figure(result, args.plot)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{'width':>6} {'f0':>10} {'lam0':>8} {'final lam':>10} {'outcome':<12} {'max err f':>9} {'max err lam':>11}  regimes")
+    for row in result["rows"]:
+        regimes = ", ".join(f"{r['name']} {r['start']}-{r['end']}" for r in row["regimes"][:3])
+        final = "-" if row["outcome"]["name"] == "diverged" else f"{row['final_lam']:.5f}"
+        print(f"{row['width']:>6} {row['initial']['f']:>10.4f} {row['initial']['lam']:>8.4f} {final:>10} "
+              f"{row['outcome']['name']:<12} {row['max_abs_error_f']:>9.1e} {row['max_abs_error_lam']:>11.1e}  {regimes}")
+    return 0
+
+
+def cmd_nn(args) -> int:
+    from tqdm import tqdm
+
+    from numerics import nn
+
+    try:
+        etas = [float(e) for e in args.eta.split(",")]
+    except ValueError:
+        raise UserInputError(f"--eta must be a number or a comma-separated list, got {args.eta!r}") from None
+    if args.width <= 0:
+        raise UserInputError(f"--width must be a positive integer, got {args.width}")
+    if args.plot:
+        from numerics import plots
+
+        plots.check_path(args.plot)
+    if args.dataset not in nn.DATASETS:
+        raise UserInputError(f"unknown dataset {args.dataset!r}; expected one of: {', '.join(nn.DATASETS)}")
+    if args.arch not in nn.ARCHITECTURES:
+        raise UserInputError(f"unknown architecture {args.arch!r}; expected one of: {', '.join(nn.ARCHITECTURES)}")
+    runs = []
+    for eta in etas:
+        with tqdm(total=args.steps + 1, desc=f"{args.arch} eta={eta:g}", file=sys.stderr, disable=args.quiet) as bar:
+            result = nn.train(args.dataset, args.arch, eta, args.steps, args.width, args.seed, args.measure_every,
+                              args.lanczos_steps, args.samples, progress=lambda: bar.update(1))
+        result["uv_prediction"] = nn.uv_prediction(result["eta_lam0"], args.width) if result["eta_lam0"] else None
+        runs.append(result)
+    if args.plot:
+        from numerics import plots
+
+        plots.nn_figure(runs, args.plot)
+    table = [{"eta": r["eta"], "eta_lam0": r["eta_lam0"], "outcome": r["outcome"]["name"],
+              "regimes": list(dict.fromkeys(x["name"] for x in r["regimes"])),
+              "final_sharpness_times_eta_over_2": None if r["final"]["sharpness"] is None
+              else r["final"]["sharpness"] * r["eta"] / 2,
+              "uv_outcome": r["uv_prediction"]["outcome"]["name"] if r["uv_prediction"] else None,
+              "uv_regimes": list(dict.fromkeys(r["uv_prediction"]["regimes"])) if r["uv_prediction"] else None}
+             for r in runs]
+    if args.json:
+        _print_json(runs[0] if len(runs) == 1 else {"runs": runs, "table": table})
+        return 0
+    print(f"{args.arch} on {args.dataset} ({runs[0]['samples']} examples, {runs[0]['parameters']} parameters), "
+          f"{args.steps} steps of full-batch GD, sharpness by Lanczos ({args.lanczos_steps} HVPs) every "
+          f"{args.measure_every} steps")
+    print(f"{'eta':>6} {'eta*lam0':>8} {'S_end*eta/2':>11}  {'network':<60} UV model (same eta*lam0)")
+    for row in table:
+        final = "-" if row["final_sharpness_times_eta_over_2"] is None else f"{row['final_sharpness_times_eta_over_2']:.3f}"
+        net = ", ".join(row["regimes"]) or row["outcome"]
+        if row["outcome"] == "diverged":
+            net = (net + ", " if row["regimes"] else "") + "diverged"
+        uv = ", ".join(row["uv_regimes"] or []) + ("" if row["uv_outcome"] != "diverged" else " (diverged)")
+        print(f"{row['eta']:>6g} {row['eta_lam0']:>8.3f} {final:>11}  {net:<60} {uv}")
+    return 0
+
+
 def cmd_lyapunov(args) -> int:
     from numerics import dynamics
 
@@ -400,6 +517,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digits", type=_positive_int("--digits"), default=40, help="mpmath refinement precision")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_cascade)
+
+    p = commands.add_parser("crosscheck", help="parameter-space GD at a finite width against the derived map")
+    common(p, init=False)
+    p.add_argument("--width", type=int, required=True)
+    p.add_argument("--steps", type=_positive_int("--steps"), default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch run even if torch is installed")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_crosscheck)
+
+    p = commands.add_parser("width-scan", help="cross-check and dynamics over widths (SP depends on n, muP not)")
+    common(p, init=False)
+    p.add_argument("--widths", default=",".join(str(2 ** i) for i in range(13)))
+    p.add_argument("--steps", type=_positive_int("--steps"), default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="PATH")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_width_scan)
+
+    p = commands.add_parser("nn", help="MLP or CNN on digits with full-batch GD: sharpness, regimes, UV comparison")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--arch", default="mlp")
+    p.add_argument("--eta", required=True, help="a step size or a comma-separated list (gives a table)")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=400)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--samples", type=_positive_int("--samples"), default=512,
+                   help="first N examples of the data set (full batch)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--measure-every", type=_positive_int("--measure-every"), default=5)
+    p.add_argument("--lanczos-steps", type=_positive_int("--lanczos-steps"), default=30)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", metavar="PATH")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_nn)
 
     p = commands.add_parser("lyapunov", help="Lyapunov spectrum by Benettin's QR method")
     common(p)

@@ -107,3 +107,40 @@ def basin_figure(basin: dict, path: str, title: str) -> None:
     right.set_title("final sharpness of converged runs", fontsize=9)
     figure.suptitle(title, fontsize=10)
     _save(figure, target)
+
+
+def width_scan_figure(scan: dict, path: str) -> None:
+    """Final NTK and the error of the derived map against parameter-space GD, against the width."""
+    target = check_path(path)
+    rows = scan["rows"]
+    widths = [r["width"] for r in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.semilogx(widths, [r["initial"]["lam"] for r in rows], "o-", label=r"$\lambda_0$")
+    left.semilogx(widths, [r["final_lam"] for r in rows], "s-", label=r"final $\lambda$")
+    left.set_xlabel("width n")
+    left.legend()
+    errors = [max(r["max_abs_error_f"], r["max_abs_error_lam"]) for r in rows]
+    right.loglog(widths, np.maximum(errors, 1e-17), "o-")
+    right.set_xlabel("width n")
+    right.set_ylabel("max |function-space map - parameter-space GD|")
+    figure.suptitle(f"uv ({scan['parameterization']}), {scan['steps']} steps, seed {scan['seed']}", fontsize=10)
+    _save(figure, target)
+
+
+def nn_figure(runs: list, path: str) -> None:
+    """Sharpness (times eta/2, so that 1 is the threshold) and loss of real-network runs against the step."""
+    target = check_path(path)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for run in runs:
+        steps = np.asarray(run["sharpness"]["step"])
+        top.plot(steps, np.asarray(run["sharpness"]["value"]) * run["eta"] / 2, lw=1,
+                 label=f"eta={run['eta']:g} (eta lam0={run['eta_lam0']:.2f})")
+        bottom.semilogy(np.arange(len(run["loss"])), run["loss"], lw=1)
+    top.axhline(1, color="tab:red", ls="--", lw=1)
+    top.set_ylabel(r"sharpness $\times\,\eta/2$")
+    top.legend(fontsize=7)
+    bottom.set_ylabel("loss")
+    bottom.set_xlabel("step")
+    first = runs[0]
+    top.set_title(f"{first['arch']} on {first['dataset']} ({first['samples']} examples), full-batch GD", fontsize=9)
+    _save(figure, target)

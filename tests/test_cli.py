@@ -149,3 +149,23 @@ def test_numeric_commands_bad_input(capsys, argv, fragment):
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert fragment in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["crosscheck", "uv", "--width", "0", "--set", "eta=0.5", "--set", "y=1"], "--width must be a positive integer"),
+    (["crosscheck", "xy-quartic", "--width", "4", "--set", "eta=0.5"], "for 'uv' only"),
+    (["nn", "--dataset", "mnist", "--eta", "0.1"], "unknown dataset 'mnist'"),
+    (["nn", "--arch", "resnet", "--eta", "0.1"], "unknown architecture 'resnet'"),
+    (["width-scan", "uv", "--set", "eta=0.5", "--set", "y=1", "--widths", "1,x"], "--widths must be"),
+])
+def test_crosscheck_and_nn_bad_input(capsys, argv, fragment):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_crosscheck_json_keys(capsys):
+    code, out, _ = run(capsys, "crosscheck", "uv", "--width", "8", "--set", "eta=0.5", "--set", "y=1",
+                       "--steps", "20", "--seed", "1", "--no-torch", "--quiet", "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["max_abs_error_f"] < 1e-12 and payload["max_abs_error_lam"] < 1e-12
+    assert payload["max_rel_error_sharpness"] < 1e-12
