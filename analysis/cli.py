@@ -429,6 +429,42 @@ def cmd_nn(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
+    from numerics import sweep
+
+    if args.plot:
+        from numerics import plots
+
+        plots.check_path(args.plot)
+    axes = [sweep.parse_axis(text) for text in args.vary or []]
+    if not args.out.endswith(".zarr"):
+        raise UserInputError(f"--out must end in .zarr, got {args.out!r}")
+    options = _model_options(args)
+    from .registry import get_model
+
+    model = get_model(args.model, **options)
+    parameterization = model.check_parameterization(args.parameterization)
+    planned = sweep.plan(args.model, parameterization, options, _assignments(args.set),
+                         _assignments(args.init, "--init"), axes, args.measure, args.out, args.steps,
+                         tile=(args.tile, args.tile))
+    with tqdm(total=len(planned["jobs"]), desc="tiles", file=sys.stderr, disable=args.quiet) as bar:
+        summary = sweep.execute(planned, args.scheduler, progress=lambda: bar.update(1))
+    if args.plot:
+        from numerics import plots
+
+        plots.sweep_figure(sweep.load(args.out), args.plot, f"{args.model}: {args.measure}")
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"{summary['out']}: {summary['tiles']} tiles, {summary['computed']} computed, "
+              f"{summary['skipped']} already done")
+        if args.plot:
+            print(f"figure written to {args.plot}")
+    return 0
+
+
 def cmd_lyapunov(args) -> int:
     from numerics import dynamics
 
@@ -551,6 +587,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PATH")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_nn)
+
+    for name, helptext, plot_required in (
+            ("sweep", "a measure over a 1-D or 2-D grid, tiled on Dask, stored in Zarr, resumable", False),
+            ("phase-diagram", "a sweep drawn as a phase diagram (default measure: regime)", True)):
+        p = commands.add_parser(name, help=helptext)
+        common(p)
+        p.add_argument("--vary", action="append", required=True, metavar="NAME=A:B:N[:log]")
+        p.add_argument("--measure", default="outcome" if name == "sweep" else "regime",
+                       help="outcome, period, final-sharpness, lyapunov or regime")
+        p.add_argument("--out", required=True, metavar="PATH.zarr")
+        p.add_argument("--steps", type=_positive_int("--steps"), default=1000)
+        p.add_argument("--tile", type=_positive_int("--tile"), default=16)
+        p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask scheduler")
+        p.add_argument("--plot", metavar="PATH", required=plot_required)
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(run=cmd_sweep)
 
     p = commands.add_parser("lyapunov", help="Lyapunov spectrum by Benettin's QR method")
     common(p)

@@ -190,7 +190,7 @@ class CompiledModel:
         src.append("    return out")
         function = _generated("\n".join(src) + "\n", "generated_orbits",
                               {"np": np, "numba": numba, "step": self.step_scalar})
-        return numba.njit(parallel=True, cache=False)(function)
+        return numba.njit(parallel=True, nogil=True)(function)
 
     @functools.cached_property
     def trajectory_kernel(self):
@@ -231,7 +231,7 @@ class CompiledModel:
         ]
         function = _generated("\n".join(src) + "\n", "generated_trajectory",
                               {"np": np, "math": math, "step": self.step_scalar})
-        return numba.njit(cache=False)(function)
+        return numba.njit(nogil=True)(function)
 
 
     @functools.cached_property
@@ -279,7 +279,7 @@ def generated_tangent(initial, p, transient, steps):
         function = _generated(src, "generated_tangent", {"np": np, "math": math,
                                                         "step": self.step_scalar, "jacobian": self.jacobian_scalar,
                                                         "fill_square": _fill_square()})
-        return numba.njit(cache=False)(function)
+        return numba.njit(nogil=True)(function)
 
 
     @functools.cached_property
@@ -304,7 +304,7 @@ def generated_return_map(initial, p, period):
         function = _generated(src, "generated_return_map", {"np": np, "step": self.step_scalar,
                                                             "jacobian": self.jacobian_scalar,
                                                             "fill_square": _fill_square()})
-        return numba.njit(cache=False)(function)
+        return numba.njit(nogil=True)(function)
 
 
 @functools.lru_cache(maxsize=None)

@@ -224,6 +224,26 @@ def orbit_diagram(compiled, values: dict, initial: dict, vary: str, low: float, 
 BASIN_CLASSES = ("converged", "periodic", "other", "diverged")
 
 
+def classify_orbits(orbits: np.ndarray, tolerance: float = 1e-9):
+    """Codes into :data:`BASIN_CLASSES` and periods (0 if none) of lanes ``orbits`` (lanes, kept steps, d):
+    diverged if any state is non-finite, else the smallest p <= kept/3 with |s_t - s_{t-p}| <= tolerance ×
+    (1 + max |s|) over the kept steps (p = 1 is converged), else ``other``."""
+    lanes, keep = orbits.shape[:2]
+    finite = np.isfinite(orbits).all(axis=(1, 2))
+    classes = np.full(lanes, BASIN_CLASSES.index("other"))
+    periods = np.zeros(lanes, dtype=int)
+    scale = 1 + np.nan_to_num(np.abs(orbits), posinf=0).max(axis=(1, 2))
+    with np.errstate(invalid="ignore"):  # diverged lanes hold inf - inf; they are classified below
+        for period in range(keep // 3, 0, -1):  # the smallest period wins: it is assigned last
+            close = (np.abs(orbits[:, period:] - orbits[:, :-period]).max(axis=(1, 2)) <= tolerance * scale) & finite
+            periods[close] = period
+    classes[periods == 1] = BASIN_CLASSES.index("converged")
+    classes[periods > 1] = BASIN_CLASSES.index("periodic")
+    classes[~finite] = BASIN_CLASSES.index("diverged")
+    periods[~finite] = 0
+    return classes, periods
+
+
 def basin(compiled, values: dict, initial: dict, axes, steps: int, keep: int = 64,
           tolerance: float = 1e-9) -> dict:
     """Where GD from a grid of initial states ends up.
@@ -243,17 +263,8 @@ def basin(compiled, values: dict, initial: dict, axes, steps: int, keep: int = 6
     params = np.tile(compiled.parameter_vector(values), (mesh_x.size, 1))
     keep = min(keep, steps)
     orbits = compiled.orbit_kernel(start, params, steps, keep)
-    finite = np.isfinite(orbits).all(axis=(1, 2))
-    classes = np.full(mesh_x.size, BASIN_CLASSES.index("other"))
-    periods = np.zeros(mesh_x.size, dtype=int)
-    scale = 1 + np.nan_to_num(np.abs(orbits), posinf=0).max(axis=(1, 2))
-    with np.errstate(invalid="ignore"):  # diverged lanes hold inf - inf; they are classified below
-        for period in range(keep // 3, 0, -1):  # the smallest period wins: it is assigned last
-            close = (np.abs(orbits[:, period:] - orbits[:, :-period]).max(axis=(1, 2)) <= tolerance * scale) & finite
-            periods[close] = period
-    classes[(periods == 1)] = BASIN_CLASSES.index("converged")
-    classes[(periods > 1)] = BASIN_CLASSES.index("periodic")
-    classes[~finite] = BASIN_CLASSES.index("diverged")
+    classes, periods = classify_orbits(orbits, tolerance)
+    finite = classes != BASIN_CLASSES.index("diverged")
     last = orbits[:, -1, :]
     with np.errstate(all="ignore"):
         sharpness = np.asarray(compiled.sharpness_numpy(*last.T, *params.T), dtype=float)

@@ -144,3 +144,45 @@ def nn_figure(runs: list, path: str) -> None:
     first = runs[0]
     top.set_title(f"{first['arch']} on {first['dataset']} ({first['samples']} examples), full-batch GD", fontsize=9)
     _save(figure, target)
+
+
+def sweep_figure(dataset, path: str, title: str) -> None:
+    """A 1-D sweep as a curve, a 2-D sweep as an image (categorical for outcome and regime)."""
+    import json as _json
+
+    from .dynamics import BASIN_CLASSES
+    from .sweep import REGIME_ORDER
+
+    target = check_path(path)
+    spec = _json.loads(dataset.attrs["sweep"])
+    measure = spec["measure"]
+    variable = dataset[measure.replace("-", "_")]
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    names = list(variable.dims)
+    if len(names) == 1:
+        axis.plot(variable[names[0]], variable.values, lw=1)
+        axis.axhline(0, color="gray", lw=0.5)
+        axis.set_xlabel(names[0])
+        axis.set_ylabel(measure)
+    else:
+        labels = {"outcome": BASIN_CLASSES, "regime": REGIME_ORDER}.get(measure)
+        x_values, y_values = variable[names[0]].values, variable[names[1]].values
+        image = variable.values.T
+        if labels:
+            from matplotlib.colors import ListedColormap
+
+            colours = ListedColormap([REGIME_COLOURS.get(l, c) for l, c in
+                                      zip(labels, ["tab:green", "tab:orange", "tab:purple", "lightgray", "k", "k"])])
+            axis.pcolormesh(x_values, y_values, image, cmap=colours, vmin=-0.5, vmax=len(labels) - 0.5,
+                            shading="nearest")
+            axis.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(labels))],
+                        labels=list(labels), fontsize=7, loc="upper left")
+        else:
+            mesh = axis.pcolormesh(x_values, y_values, image, shading="nearest")
+            figure.colorbar(mesh, ax=axis, label=measure)
+        if y_values.min() > 0 and y_values.max() / y_values.min() > 50:
+            axis.set_yscale("log")
+        axis.set_xlabel(names[0])
+        axis.set_ylabel(names[1])
+    axis.set_title(title, fontsize=9)
+    _save(figure, target)
