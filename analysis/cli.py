@@ -465,6 +465,20 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from tqdm import tqdm
+
+    from numerics import report
+
+    with tqdm(total=report.STEPS, desc="report", file=sys.stderr, disable=args.quiet) as bar:
+        results = report.build(args.out, args.quick, args.scheduler,
+                               progress=lambda name: (bar.set_postfix_str(name), bar.update(1)))
+    pdf = results["pdf"]
+    print(f"wrote {args.out}/report.tex, {args.out}/results.json and {len(results['figures'])} figures (PNG and PDF)")
+    print(f"report.pdf: {'built with ' + pdf['engine'] if pdf.get('built') else pdf.get('note', 'LaTeX failed')}")
+    return 0
+
+
 def cmd_lyapunov(args) -> int:
     from numerics import dynamics
 
@@ -603,6 +617,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--plot", metavar="PATH", required=plot_required)
         p.add_argument("--quiet", action="store_true")
         p.set_defaults(run=cmd_sweep)
+
+    p = commands.add_parser("report", help="the main job: the whole analysis as report.tex, results.json, figures")
+    p.add_argument("--out", default="report")
+    p.add_argument("--quick", action="store_true", help="smaller grids and fewer steps (CI)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask scheduler")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_report)
 
     p = commands.add_parser("lyapunov", help="Lyapunov spectrum by Benettin's QR method")
     common(p)

@@ -63,25 +63,37 @@ def _label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9:-]+", "-", text)
 
 
+PREAMBLE = [r"\documentclass[11pt]{article}", r"\usepackage{amsmath,amssymb,graphicx}",
+            r"\usepackage[margin=2cm]{geometry}", r"\allowdisplaybreaks"]
+
+
+def body(derivations, level: str = "section") -> list:
+    """LaTeX lines (no preamble) for every result of every ``(model, parameterization, results)``."""
+    sub = "sub" + level
+    lines = []
+    for model_name, parameterization, results in derivations:
+        lines.append(rf"\{level}{{Model \texttt{{{model_name}}} ({parameterization})}}")
+        for result in results:
+            lines.append(rf"\{sub}{{{result.title}}}")
+            if result.notes:
+                lines.append(escape(result.notes))
+            for equation in result.equations:
+                text = to_latex(equation.rhs)
+                if equation.lhs:
+                    text = f"{equation.lhs} {equation.relation} {text}"
+                label = _label(f"eq:{model_name}:{parameterization}:{equation.label}")
+                lines += [r"\begin{equation}", rf"  {text}", rf"  \label{{{label}}}", r"\end{equation}"]
+    return lines
+
+
 def document(derivations, title: str = "Derived sharpness dynamics") -> str:
     r"""A standalone LaTeX document holding every result of every ``(model, parameterization, results)``."""
-    lines = [r"\documentclass[11pt]{article}", r"\usepackage{amsmath,amssymb}", r"\usepackage[margin=2cm]{geometry}",
-             r"\allowdisplaybreaks", rf"\title{{{title}}}", r"\date{}", r"\begin{document}", r"\maketitle"]
-    for model_name, parameterization, results in derivations:
-        lines.append(rf"\section{{Model \texttt{{{model_name}}} ({parameterization})}}")
-        for result in results:
-            lines.append(rf"\subsection{{{result.title}}}")
-            if result.notes:
-                lines.append(_escape(result.notes))
-            for equation in result.equations:
-                body = to_latex(equation.rhs)
-                if equation.lhs:
-                    body = f"{equation.lhs} {equation.relation} {body}"
-                label = _label(f"eq:{model_name}:{parameterization}:{equation.label}")
-                lines += [r"\begin{equation}", rf"  {body}", rf"  \label{{{label}}}", r"\end{equation}"]
+    lines = PREAMBLE + [rf"\title{{{title}}}", r"\date{}", r"\begin{document}", r"\maketitle"]
+    lines += body(derivations)
     lines.append(r"\end{document}")
     return "\n".join(lines) + "\n"
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """Text with LaTeX's special characters escaped, as a paragraph."""
     return re.sub(r"([_&%#$^{}])", r"\\\1", text) + "\n"

@@ -102,7 +102,10 @@ def torch_run(u, v, x, y, eta, parameterization, steps):
             dense = np.column_stack([hvp(e) for e in np.eye(2 * n)])
             sharpness.append(float(np.linalg.eigvalsh((dense + dense.T) / 2)[-1]))
         else:
-            sharpness.append(float(eigsh(operator, k=1, which="LA", tol=1e-14, return_eigenvectors=False)[0]))
+            # A fixed start vector (the gradient direction of f) keeps ARPACK deterministic, as in the numpy path.
+            start = np.concatenate([theta.detach().numpy()[n:], theta.detach().numpy()[:n]])
+            sharpness.append(float(eigsh(operator, k=1, which="LA", v0=start, tol=1e-14,
+                                         return_eigenvectors=False)[0]))
         with torch.no_grad():
             theta -= eta * s * grad.detach()
     return np.array(outputs), np.array(kernels), np.array(sharpness)

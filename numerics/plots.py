@@ -186,3 +186,101 @@ def sweep_figure(dataset, path: str, title: str) -> None:
         axis.set_ylabel(names[1])
     axis.set_title(title, fontsize=9)
     _save(figure, target)
+
+
+def flow_figure(fixed_points: list, eta: float, y: float, path: str) -> None:
+    """The UV (muP, x = 1) GD displacement field in the (f, lam) plane with the fixed points and the
+    realizable region lam >= 2|f|, from the compiled derived map."""
+    from .compile import compile_model
+
+    target = check_path(path)
+    compiled = compile_model("uv", "mup")
+    f = np.linspace(-3.5, 6, 28)
+    lam = np.linspace(0.05, 11, 28)
+    mesh_f, mesh_lam = np.meshgrid(f, lam)
+    with np.errstate(all="ignore"):
+        new_f, new_lam = compiled.step_numpy(mesh_f, mesh_lam, eta, 4, y, 1.0)
+    du, dv = np.asarray(new_f) - mesh_f, np.asarray(new_lam) - mesh_lam
+    norm = np.hypot(du, dv) + 1e-12
+    figure, axis = plt.subplots(figsize=(7, 5))
+    axis.quiver(mesh_f, mesh_lam, du / norm, dv / norm, np.log10(norm), cmap="viridis", scale=40, width=0.003)
+    axis.fill_between(f, 0, 2 * np.abs(f), color="lightgray", alpha=0.6, label=r"unrealizable: $\lambda < 2|f|$")
+    axis.axhline(2 / eta, color="tab:red", ls="--", lw=1, label=r"$\lambda = 2/\eta$")
+    axis.axvline(y, color="tab:blue", lw=1, label="line of minima f = y")
+    for point in fixed_points:
+        c = point["coordinates"]
+        axis.plot(c["f"], c["lam"], "o", color="black")
+        axis.annotate(point["label"], (c["f"], c["lam"]), textcoords="offset points", xytext=(5, 5))
+    axis.set_xlim(f[0], f[-1])
+    axis.set_ylim(0, lam[-1])
+    axis.set_xlabel("f")
+    axis.set_ylabel(r"$\lambda$")
+    axis.legend(fontsize=7, loc="upper left")
+    axis.set_title(f"uv (muP), eta = {eta:g}, y = {y:g}: GD direction (colour: log10 step)", fontsize=9)
+    _save(figure, target)
+
+
+def trajectories_figure(results: dict, path: str) -> None:
+    """Several runs, one panel each: sharpness with the regimes shaded, and 2/eta."""
+    target = check_path(path)
+    figure, axes = plt.subplots(len(results), 1, figsize=(8, 2.6 * len(results)), sharex=True)
+    for axis, (label, result) in zip(np.atleast_1d(axes), results.items()):
+        trajectory = result["trajectory"]
+        axis.plot(trajectory["step"], trajectory["sharpness"], color="black", lw=1)
+        axis.axhline(result["threshold"], color="tab:red", ls="--", lw=1)
+        for regime in result["regimes"]:
+            axis.axvspan(regime["start"], max(regime["end"], regime["start"] + 1), alpha=0.2,
+                         color=REGIME_COLOURS[regime["name"]], lw=0)
+        names = list(dict.fromkeys(r["name"] for r in result["regimes"]))
+        axis.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=REGIME_COLOURS[n], alpha=0.4) for n in names],
+                    labels=names, fontsize=7, loc="upper right")
+        params = ", ".join(f"{k}={v:g}" for k, v in result["parameters"].items())
+        axis.set_title(f"{label}: {result['parameterization']}, {params}, lam0 = {result['initial']['lam']:g}",
+                       fontsize=8)
+        axis.set_ylabel("sharpness")
+    np.atleast_1d(axes)[-1].set_xlabel("step")
+    _save(figure, target)
+
+
+def delta_figure(cascade: dict, path: str) -> None:
+    """|delta_j - delta| of the raw ratios and of their Aitken acceleration against j (log scale)."""
+    import mpmath
+
+    from .cascade import FEIGENBAUM_DELTA
+
+    target = check_path(path)
+    raw = [abs(mpmath.mpf(d) - FEIGENBAUM_DELTA) for d in cascade["delta_digits"]]
+    aitken = [abs(mpmath.mpf(d) - FEIGENBAUM_DELTA) for d in cascade["delta_aitken"]]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.semilogy(range(1, len(raw) + 1), [float(e) for e in raw], "o-", label="ratio estimates")
+    if aitken:
+        axis.semilogy(range(3, len(aitken) + 3), [float(e) for e in aitken], "s-", label="Aitken")
+    axis.set_xlabel("j")
+    axis.set_ylabel(r"$|\delta_j - \delta|$")
+    axis.legend()
+    axis.set_title("Feigenbaum's delta from the flips of uv-eos", fontsize=9)
+    _save(figure, target)
+
+
+def gap_figure(runs: dict, path: str) -> None:
+    """Final sharpness against 2/eta, for runs keyed by eta."""
+    target = check_path(path)
+    thresholds = np.array([r["threshold"] for r in runs.values()])
+    finals = np.array([r["final"]["sharpness"] if r["final"]["sharpness"] is not None else np.nan
+                       for r in runs.values()])
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(thresholds, finals, "o-", label="final sharpness")
+    axis.plot(thresholds, thresholds, "k--", lw=1, label=r"$2/\eta$")
+    axis.set_xlabel(r"$2/\eta$")
+    axis.set_ylabel("final sharpness")
+    axis.legend()
+    axis.set_title("xy-quartic from (4, 0.3): GD ends just below 2/eta", fontsize=9)
+    _save(figure, target)
+
+
+def note_figure(text: str, path: str) -> None:
+    target = check_path(path)
+    figure, axis = plt.subplots(figsize=(6, 2))
+    axis.axis("off")
+    axis.text(0.5, 0.5, text, ha="center", va="center")
+    _save(figure, target)
