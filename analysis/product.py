@@ -7,7 +7,6 @@ parameter that GD moves), except ``y``, which is the target parameter. GD has st
 """
 from __future__ import annotations
 
-import dataclasses
 
 import sympy as sp
 

@@ -14,7 +14,6 @@ import platform
 import shlex
 import shutil
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -39,11 +38,6 @@ def cli_json(argv: list) -> dict:
     if code != 0:
         raise RuntimeError(f"sharpness {shlex.join(argv)} failed with status {code}")
     return {"command": "sharpness " + shlex.join(list(argv) + ["--json"]), "result": json.loads(buffer.getvalue())}
-
-
-def cli_run(argv: list) -> dict:
-    """Run a ``sharpness`` command for its side effects (a sweep); its JSON summary and command line."""
-    return cli_json(argv)
 
 
 def versions() -> dict:
@@ -119,7 +113,7 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
 
     lam_axis, n_axis, phase_steps = settings.phase
     phase_store = str(target / "sweeps" / "uv_phase.zarr")
-    step("phase_diagram", lambda: cli_run(["sweep", "uv", "--set", "eta=1", "--set", "y=1", "--init", "f=0",
+    step("phase_diagram", lambda: cli_json(["sweep", "uv", "--set", "eta=1", "--set", "y=1", "--init", "f=0",
                                            "--vary", lam_axis, "--vary", n_axis, "--measure", "regime",
                                            "--out", phase_store, "--steps", phase_steps, "--tile", "8", "--quiet",
                                            *scheduler_args]))
@@ -146,7 +140,7 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
     save_both(lambda p: plots.delta_figure(sections["cascade"]["result"], p), "feigenbaum_delta")
 
     lyapunov_store = str(target / "sweeps" / "uv_eos_lyapunov.zarr")
-    step("lyapunov_sweep", lambda: cli_run(["sweep", "uv-eos", "--vary", f"k=0.8:2:{settings.lyapunov_points}",
+    step("lyapunov_sweep", lambda: cli_json(["sweep", "uv-eos", "--vary", f"k=0.8:2:{settings.lyapunov_points}",
                                             "--measure", "lyapunov", "--out", lyapunov_store, "--steps",
                                             settings.lyapunov_steps, "--tile", "32", "--quiet", *scheduler_args]))
     lyapunov = load(lyapunov_store)

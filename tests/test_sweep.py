@@ -1,7 +1,6 @@
 """Sweeps: tiles on Dask, Zarr storage, interruption and resumption, a scheduler given by address."""
 import numpy as np
 import pytest
-import xarray as xr
 
 from analysis.cli import main
 from numerics import sweep
@@ -57,7 +56,7 @@ def test_sweep_on_a_scheduler_given_by_address(tmp_path):
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         summary = run_sweep(tmp_path / "remote.zarr", scheduler=cluster.scheduler_address)
     assert summary["computed"] == 6
-    local = run_sweep(tmp_path / "local.zarr")
+    run_sweep(tmp_path / "local.zarr")
     np.testing.assert_array_equal(sweep.load(tmp_path / "remote.zarr")["final_sharpness"].values,
                                   sweep.load(tmp_path / "local.zarr")["final_sharpness"].values)
 
