@@ -1,37 +1,29 @@
-"""Evaluate derived results in the order of the derivation graph, with a disk cache.
+"""Evaluate derived results in the order of the derivation graph, with a verified disk cache.
 
-The cache key of a result is a hash of the model's description (its SymPy objects), the parameterization, the
-result's name and the source of the derivation code, so that a changed model or a changed derivation is never
-served stale. Cache directory: ``$SHARPNESS_CACHE_DIR``, else ``~/.cache/sharpness-dynamics``.
+The cache key of a model's results (:attr:`Derivation.cache_key`) covers everything that defines them: the
+model description (its SymPy objects), what the :class:`~analysis.model.Model` declares (name, parameters with
+their symbols, assumptions, domains and defaults, state variables with defaults, options), the parameterization
+and the source of the whole ``analysis`` package, so that a changed model or a changed derivation is never served
+stale. Entries are stored and verified by :mod:`analysis.cache` (directory: :func:`cache_dir`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
+import json
 import pickle
-import tempfile
-from pathlib import Path
+import re
+import signal
+import threading
+import time
 
 import networkx as nx
+import sympy as sp
 
-from . import derivations
-from .errors import UserInputError
+from . import cache, derivations
+from .cache import cache_dir  # noqa: F401 - kept importable as analysis.engine.cache_dir
+from .errors import DerivationTimeout, DomainError, UserInputError
 from .registry import get_model
-
-_CODE_FILES = ("derivations.py", "gram.py", "model.py", "engine.py")
-
-
-def _code_hash() -> str:
-    digest = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in _CODE_FILES:
-        digest.update((here / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("SHARPNESS_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "sharpness-dynamics"
 
 
 class Derivation:
@@ -53,14 +45,23 @@ class Derivation:
         one of the model's parameterizations (``sp``/``mup`` for ``uv``); ``None`` takes the first.
     use_cache:
         read and write the disk cache (:func:`cache_dir`).
+    time_budget:
+        seconds of wall time allowed to each derivation step; a step that takes longer raises
+        :class:`~analysis.errors.DerivationTimeout`. SymPy has no bound on the work a legal expression can ask
+        for, so user-written losses are derived under one. Enforced with ``SIGALRM``, hence only in the main
+        thread (and where the platform has it); elsewhere steps run without a limit.
     """
 
-    def __init__(self, model, parameterization: str | None = None, use_cache: bool = True):
+    def __init__(self, model, parameterization: str | None = None, use_cache: bool = True,
+                 time_budget: float | None = None):
+        if time_budget is not None and not time_budget > 0:
+            raise DomainError("time_budget", time_budget, "a positive number of seconds")
         self.model = get_model(model) if isinstance(model, str) else model
         self.parameterization = self.model.check_parameterization(parameterization)
         self.spec = self.model.describe(self.parameterization)
         self.kind = derivations.kind_of(self.spec)
         self.use_cache = use_cache
+        self.time_budget = time_budget
         full = derivations.build_graph()
         self.graph = full.subgraph([n for n, kinds in full.nodes(data="kinds") if self.kind in kinds]).copy()
         self._results: dict = {}
@@ -84,18 +85,38 @@ class Derivation:
 
     @property
     def cache_key(self) -> str:
-        """Hash of the model description, the parameterization and the derivation code."""
-        text = f"{self.spec.fingerprint()}|{self.parameterization}|{_code_hash()}"
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        """SHA-256 (hex) of everything that defines this model's results: the description's fingerprint, the
+        model's declaration, the parameterization and :func:`analysis.cache.source_fingerprint`.
 
-    def _cache_path(self, name: str) -> Path:
-        return cache_dir() / f"{self.model.name}-{self.parameterization}-{self.cache_key}" / f"{name}.pickle"
+        The declaration counts because derivations read it too (a state default or a parameter's domain can
+        change a result) and two models may share one description."""
+        model = self.model
+        identity = {
+            "description": self.spec.fingerprint(),
+            "model": model.name,
+            "parameters": [[p.name, sp.srepr(p.symbol), p.domain, sp.srepr(p.default)] for p in model.parameters],
+            "state": [[s.name, sp.srepr(s.symbol), sp.srepr(s.default)] for s in model.state],
+            "options": {str(k): repr(v) for k, v in model.options.items()},
+            "parameterization": self.parameterization,
+            "source": cache.source_fingerprint(),
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+    def _cache_directory(self, key: str):
+        # Readable and unique enough for a directory name; the entry itself is checked against the full key.
+        label = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.model.name}-{self.parameterization}")
+        return cache_dir() / f"{label}-{key[:16]}"
+
+    def _cache_path(self, name: str):
+        """Where the entry of result ``name`` lives."""
+        return cache.entry_path(self._cache_directory(self.cache_key), name)
 
     def result(self, name: str):
         """The result ``name``, derived (with what it needs) or read from the cache."""
         for step in self.requirements(name):
             if step not in self._results:
-                self._results[step] = self._load(step) or self._derive(step)
+                loaded = self._load(step)
+                self._results[step] = self._derive(step) if loaded is None else loaded
         return self._results[name]
 
     def results(self, only: str | None = None) -> list:
@@ -106,31 +127,59 @@ class Derivation:
         node = derivations.NODES[name]
         inputs = {d: self._results[d] for d in node.depends_on}
         context = derivations.Context(self.model, self.parameterization, self.spec, inputs)
+        message = (f"deriving {name!r} of model {self.model.name!r} took longer than {self.time_budget:g} s; "
+                   "simplify the loss") if self.time_budget else ""
+        with _time_limit(self.time_budget, message):
+            derived = node.derive(context)
         # Through pickle even when not caching: unpickling re-evaluates SymPy's automatic simplifications
         # (e.g. (a + b)/2 -> a/2 + b/2), so a cold and a cached run must both hand out the unpickled form.
-        payload = pickle.dumps(node.derive(context), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(derived, protocol=pickle.HIGHEST_PROTOCOL)
         self.computed.append(name)
         if self.use_cache:
-            self._store(name, payload)
+            key = self.cache_key
+            cache.store(self._cache_directory(key), key, name, payload)
         return pickle.loads(payload)
 
     def _load(self, name: str):
         if not self.use_cache:
             return None
-        path = self._cache_path(name)
-        try:
-            with path.open("rb") as handle:
-                return pickle.load(handle)
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
-            return None
+        key = self.cache_key
+        return cache.load(self._cache_directory(key), key, name)
 
-    def _store(self, name: str, payload: bytes) -> None:
-        path = self._cache_path(name)
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None, message: str):
+    """Raise :class:`DerivationTimeout` (``message``) in the body once ``seconds`` of wall time have passed.
+
+    Only in the main thread, where Python runs signal handlers; elsewhere (or without ``setitimer``) the body
+    runs without a limit. The alarm repeats every 0.1 s until the body is left, because SymPy catches broad
+    exceptions in places and could swallow a single one. The previous handler and timer (with the time it had
+    left) are restored afterwards.
+    """
+    if (seconds is None or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    armed = True
+
+    def expire(signum, frame):
+        if armed:  # a late alarm, delivered while leaving the body, is ignored
+            raise DerivationTimeout(message)
+
+    previous_handler = signal.getsignal(signal.SIGALRM)
+    previous_delay, previous_interval = signal.getitimer(signal.ITIMER_REAL)
+    started = time.monotonic()
+    try:  # from the first change on, so that an alarm landing anywhere still leads to the restoring below
+        signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
+        yield
+    finally:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename, so an interrupted run never leaves a truncated entry behind.
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
-                handle.write(payload)
-            os.replace(handle.name, path)
-        except OSError:
-            pass  # an unwritable cache only costs speed
+            armed = False  # later alarms are ignored ...
+        finally:  # ... and one landing just before that line still leaves through the restoring below
+            armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if previous_handler is None else previous_handler)
+            if previous_delay:
+                remaining = previous_delay - (time.monotonic() - started)
+                signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-6), previous_interval)

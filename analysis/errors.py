@@ -1,9 +1,60 @@
-"""Exceptions that carry a message meant for the user, not a traceback."""
+"""Typed exceptions of the toolkit, phrased for a Python caller.
+
+Every error a user can cause derives from :class:`UserInputError` (itself a :class:`ValueError`), and carries
+the structured facts (``name``, ``allowed``, ``domain`` ...) that a front end needs to phrase it in its own
+terms: the command line prints ``str(error)`` (or a rephrasing that names its options) on one line of stderr and
+exits with status 2, never with a traceback.
+"""
+from __future__ import annotations
 
 
-class UserInputError(ValueError):
-    """Bad input from a user: unknown model, parameter or result, a malformed or out-of-domain value.
+class ToolkitError(Exception):
+    """Base class of every error the toolkit raises on purpose."""
 
-    The CLI prints ``str(error)`` on one line of stderr and exits with status 2.
+
+class UserInputError(ToolkitError, ValueError):
+    """Bad input: an unknown name, a malformed or out-of-domain value, an impossible combination of arguments."""
+
+
+class UnknownNameError(UserInputError):
+    """A name that is not one of the allowed ones (model, parameter, state variable, result, ...).
+
+    ``str(error)`` reads ``unknown {kind} {name!r}{where}; expected one of: {allowed}``.
     """
 
+    def __init__(self, kind: str, name: str, allowed, where: str = ""):
+        self.kind, self.name, self.allowed, self.where = kind, name, list(allowed), where
+        super().__init__(f"unknown {kind} {name!r}{where}; expected one of: {', '.join(map(str, self.allowed))}")
+
+
+class MissingValueError(UserInputError):
+    """A parameter or initial state variable without a default was not given.
+
+    ``kind`` is ``"parameter"`` or ``"state variable"``; ``expected`` lists every name that must be given.
+    """
+
+    def __init__(self, kind: str, name: str, model: str, expected=()):
+        self.kind, self.name, self.model, self.expected = kind, name, model, list(expected)
+        what = "value for parameter" if kind == "parameter" else "initial value of"
+        hint = f" (expected: {', '.join(self.expected)})" if self.expected else ""
+        super().__init__(f"missing {what} {name!r} of model {model!r}; pass {name}=...{hint}")
+
+
+class DomainError(UserInputError):
+    """A value outside its domain (not finite, not positive, not an integer, too large to represent)."""
+
+    def __init__(self, name: str, value, requirement: str):
+        self.name, self.value, self.requirement = name, value, requirement
+        super().__init__(f"{name} must be {requirement}, got {value}")
+
+
+class ResourceLimitError(UserInputError):
+    """A request whose memory or time estimate exceeds the budget; the message says what would fit."""
+
+
+class DerivationError(ToolkitError, RuntimeError):
+    """A derivation step could not prove what it must (e.g. the map does not close on the state)."""
+
+
+class DerivationTimeout(DerivationError):
+    """A derivation exceeded its time budget (user-written losses are derived under one)."""

@@ -5,8 +5,14 @@ modulus of exactly 1 (a line of fixed points, a bifurcation point) is recognised
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
 import numpy as np
 import sympy as sp
+
+from .errors import DomainError
 
 DIGITS = 50
 UNIT_TOLERANCE = sp.Float(10) ** -40  # |mu| within this of 1, at 50 digits, is exactly 1
@@ -39,12 +45,87 @@ def classify(moduli, on_a_line: bool) -> str:
     return "saddle"
 
 
+def _float(value) -> float:
+    """A real SymPy number as a float; beyond float64's range, a signed infinity (never an OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.copysign(math.inf, float(sp.sign(value)))
+
+
 def number_json(value):
-    """A real number as a JSON number, a complex one as ``{"re", "im"}``, at float precision."""
-    value = complex(sp.N(value, DIGITS))
-    if abs(value.imag) <= 1e-30 * max(1.0, abs(value.real)):
-        return value.real
-    return {"re": value.real, "im": value.imag}
+    """A real number as a JSON number, a complex one as ``{"re", "im"}``, at float precision. A magnitude beyond
+    float64 becomes a signed infinity, which the JSON writer prints as ``null``."""
+    value = sp.N(value, DIGITS)
+    real, imaginary = (_float(part) for part in value.as_real_imag())
+    if abs(imaginary) <= 1e-30 * max(1.0, abs(real)):
+        return real
+    return {"re": real, "im": imaginary}
+
+
+@dataclass
+class FixedPoint:
+    """A fixed point (or the representative point of a set of them) evaluated at given parameter values.
+
+    ``coordinates`` and ``eigenvalues`` are floats (complex eigenvalues as ``{"re", "im"}``); ``stability`` is
+    the classification of :func:`classify`; ``realizable`` says whether parameters exist with this state
+    (``None`` where the question does not apply); ``line`` describes a set (its free variable, closed-form
+    eigenvalues along it and the inequalities for transverse attraction)."""
+
+    label: str
+    coordinates: dict
+    eigenvalues: list
+    stability: str
+    expression: str
+    realizable: Optional[bool]
+    line: Optional[dict] = None
+
+    def to_dict(self) -> dict:
+        """One entry of ``sharpness fixed-points --json``."""
+        entry = {"label": self.label, "coordinates": self.coordinates, "eigenvalues": self.eigenvalues,
+                 "stability": self.stability, "expression": self.expression, "realizable": self.realizable}
+        if self.line:
+            entry["line"] = self.line
+        return entry
+
+
+@dataclass
+class FixedPointTable:
+    """The fixed points of a model at given parameter values: iterable, indexable by position or label."""
+
+    model: str
+    parameterization: str
+    parameters: dict
+    points: list = field(default_factory=list)
+
+    def __iter__(self):
+        return iter(self.points)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for point in self.points:
+                if point.label == key:
+                    return point
+            raise KeyError(f"no fixed point labelled {key!r}; labels: {', '.join(p.label for p in self.points)}")
+        return self.points[key]
+
+    def to_dict(self) -> list:
+        """``sharpness fixed-points --json``: the list of :meth:`FixedPoint.to_dict`."""
+        return [point.to_dict() for point in self.points]
+
+    def __str__(self) -> str:
+        lines = []
+        for point in self.points:
+            coords = ", ".join(f"{k} = {v:.10g}" for k, v in point.coordinates.items())
+            eigs = ", ".join(f"{v:.10g}" if isinstance(v, float) else f"{v['re']:.6g}{v['im']:+.6g}j"
+                             for v in point.eigenvalues)
+            real = "" if point.realizable in (None, True) else "  [not realizable]"
+            lines.append(f"{point.label:>4}: {coords}   eigenvalues [{eigs}]   {point.stability}{real}")
+            lines.append(f"      {point.expression}")
+        return "\n".join(lines)
 
 
 def realizable(derivation, state_values: dict, values: dict) -> bool | None:
@@ -81,10 +162,11 @@ def realizable(derivation, state_values: dict, values: dict) -> bool | None:
     return bool(smallest_eigenvalue((low + high) / 2) >= -1e-9 * scale)
 
 
-def fixed_points_at(derivation, values: dict) -> list:
-    """Every fixed point of the derived map at parameter ``values`` (SymPy numbers), as JSON-ready dicts.
+def fixed_points_at(derivation, values: dict) -> FixedPointTable:
+    """Every fixed point of the derived map at parameter ``values`` (``{symbol: exact number}``, as bound by
+    :meth:`analysis.model.Model.bind_values`), as a :class:`FixedPointTable` of :class:`FixedPoint`.
 
-    Keys: ``label``, ``coordinates`` (state name -> number), ``eigenvalues``, ``stability``, ``expression``
+    Fields: ``label``, ``coordinates`` (state name -> number), ``eigenvalues``, ``stability``, ``expression``
     (closed form), ``realizable``; a line of fixed points also has ``line``: its free state variable, the
     closed-form eigenvalues along it, and the inequalities for transverse attraction. Its ``coordinates`` give
     the point on the line where it loses stability (eigenvalue -1), or the free variable at 0 if there is none;
@@ -92,19 +174,19 @@ def fixed_points_at(derivation, values: dict) -> list:
     """
     model = derivation.model
     names = {s.symbol: s.name for s in model.state}
-    fixed = derivation.result("fixed_points").data["fixed_points"]
-    stability = {e["label"]: e for e in derivation.result("stability").data["fixed_points"]}
+    fixed = derivation.result("fixed_points").fixed_points
+    stability = {e.label: e for e in derivation.result("stability").fixed_points}
     entries = []
     for point in fixed:
-        info = stability[point["label"]]
-        coordinates = {s: (c.subs(values) if c is not None else None) for s, c in point["coordinates"].items()}
+        info = stability[point.label]
+        coordinates = {s: (c.subs(values) if c is not None else None) for s, c in point.coordinates.items()}
         line = None
-        if point["free"]:
+        if point.free:
             # A set of fixed points is reported at one of its points: the other free coordinates at 1, the first
             # where a transverse eigenvalue is -1 (where the set loses stability), else at 0.
-            first, *others = point["free"]
+            first, *others = point.free
             pinned = {s: sp.Integer(1) for s in others}
-            along = [sp.factor(mu.subs(values).subs(pinned)) for mu in info["eigenvalues"]]
+            along = [sp.factor(mu.subs(values).subs(pinned)) for mu in info.eigenvalues]
             anchor = sp.Integer(0)
             for mu in along:
                 real_roots = [r for r in sp.solve(sp.Eq(mu, -1), first) if sp.im(r) == 0]
@@ -113,24 +195,25 @@ def fixed_points_at(derivation, values: dict) -> list:
                     break
             pinned[first] = anchor
             coordinates = {s: (pinned[s] if c is None else c.subs(pinned)) for s, c in coordinates.items()}
-            line = {"free": names[first] if not others else [names[s] for s in point["free"]],
+            line = {"free": names[first] if not others else [names[s] for s in point.free],
                     "eigenvalues": [str(mu) for mu in along],
-                    "attracting_if": [str(sp.simplify(i.subs(values))) for i in info["attracting_if"]]}
+                    "attracting_if": [str(sp.simplify(i.subs(values))) for i in info.attracting_if]}
         at = {**values, **coordinates}
-        eigenvalues = [mu.subs(at) for mu in info["eigenvalues"]]
+        eigenvalues = [mu.subs(at) for mu in info.eigenvalues]
         moduli = [sp.N(sp.Abs(mu), DIGITS) for mu in eigenvalues]
-        expression = ", ".join(f"{names[s]} = {c}" for s, c in point["coordinates"].items() if c is not None)
-        if point["free"]:
-            expression += f" (any {', '.join(names[s] for s in point['free'])})"
-        entry = {
-            "label": point["label"],
-            "coordinates": {names[s]: number_json(c) for s, c in coordinates.items()},
-            "eigenvalues": [number_json(mu) for mu in eigenvalues],
-            "stability": classify(moduli, bool(point["free"])),
-            "expression": expression,
-            "realizable": realizable(derivation, coordinates, values),
-        }
-        if line:
-            entry["line"] = line
-        entries.append(entry)
-    return entries
+        if not all(m.is_finite for m in moduli):
+            raise DomainError("the parameters", ", ".join(f"{s} = {v}" for s, v in values.items()),
+                              "such that the fixed points' eigenvalues are finite")
+        expression = ", ".join(f"{names[s]} = {c}" for s, c in point.coordinates.items() if c is not None)
+        if point.free:
+            expression += f" (any {', '.join(names[s] for s in point.free)})"
+        entries.append(FixedPoint(
+            label=point.label,
+            coordinates={names[s]: number_json(c) for s, c in coordinates.items()},
+            eigenvalues=[number_json(mu) for mu in eigenvalues],
+            stability=classify(moduli, bool(point.free)),
+            expression=expression,
+            realizable=realizable(derivation, coordinates, values),
+            line=line))
+    parameters = {p.name: _float(values[p.symbol]) for p in model.parameters if p.symbol in values}
+    return FixedPointTable(model.name, derivation.parameterization, parameters, entries)

@@ -28,6 +28,9 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import sympy as sp
 
+from .errors import MissingValueError, UnknownNameError, UserInputError
+from .values import to_number
+
 DOMAINS = ("positive", "real", "positive_integer")
 
 
@@ -47,7 +50,7 @@ class Parameter:
 
     def __post_init__(self):
         if self.domain not in DOMAINS:
-            raise ValueError(f"unknown domain {self.domain!r}; expected one of: {', '.join(DOMAINS)}")
+            raise UnknownNameError("domain", self.domain, DOMAINS, f" of parameter {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ class Model:
     """A registered model: its public name, parameters, state and one description per parameterization.
 
     ``describe(parameterization)`` returns the :class:`GramModel` or :class:`CoordinateModel` that the
-    derivations consume. Constructors only store; validation of user values happens in :meth:`parse_values`.
+    derivations consume. Constructors only store; user values are validated by :meth:`bind_values`.
     """
 
     name: str
@@ -193,78 +196,68 @@ class Model:
         for p in self.parameters:
             if p.name == name:
                 return p
-        raise _unknown("parameter", name, [p.name for p in self.parameters], f" of model {self.name!r}")
+        raise UnknownNameError("parameter", name, [p.name for p in self.parameters], f" of model {self.name!r}")
 
     def state_variable(self, name: str) -> StateVariable:
         for s in self.state:
             if s.name == name:
                 return s
-        raise _unknown("state variable", name, [s.name for s in self.state], f" of model {self.name!r}")
+        raise UnknownNameError("state variable", name, [s.name for s in self.state], f" of model {self.name!r}")
 
     def check_parameterization(self, parameterization: Optional[str]) -> str:
         if parameterization is None:
             return self.parameterizations[0]
         if parameterization not in self.parameterizations:
-            raise _unknown("parameterization", parameterization, self.parameterizations, f" for model {self.name!r}")
+            raise UnknownNameError("parameterization", parameterization, self.parameterizations,
+                                   f" for model {self.name!r}")
         return parameterization
 
-    def parse_initial(self, assignments: Mapping[str, str], values: dict) -> dict:
-        """Initial state ``{symbol: number}`` from ``NAME -> text``, defaults (evaluated at ``values``) filled in."""
-        from .errors import UserInputError
+    def bind_values(self, values: Mapping[str, object], *, placeholders: Sequence[str] = ()) -> dict:
+        """Exact SymPy numbers ``{symbol: value}`` for ``{name: value}``, defaults filled in.
 
-        initial = {}
-        for name, text in assignments.items():
-            initial[self.state_variable(name).symbol] = _parse_number(name, text, "real")
-        for state in self.state:
-            if state.symbol not in initial:
-                if state.default is None:
-                    raise UserInputError(f"missing initial value of {state.name!r}; give it with --init {state.name}=VALUE")
-                initial[state.symbol] = sp.sympify(state.default).subs(values)
-        return initial
-
-    def parse_values(self, assignments: Mapping[str, str]) -> dict:
-        """Exact SymPy numbers for ``NAME -> text``, defaults filled in; errors name the offending value."""
-        from .errors import UserInputError
-
-        values = {}
-        for name, text in assignments.items():
+        Values are validated by :func:`analysis.values.to_number` against each parameter's domain. Unknown names
+        raise :class:`~analysis.errors.UnknownNameError`, a parameter without default and without value a
+        :class:`~analysis.errors.MissingValueError` (both list the expected names). ``placeholders`` are
+        parameters a measure will vary: they get the value 1 when not given.
+        """
+        bound = {}
+        for name, value in values.items():
             parameter = self.parameter(name)
-            values[parameter.symbol] = _parse_number(name, text, parameter.domain)
+            bound[parameter.symbol] = to_number(name, value, parameter.domain)
+        required = [p.name for p in self.parameters if p.default is None]
         for parameter in self.parameters:
-            if parameter.symbol not in values:
-                if parameter.default is None:
-                    raise UserInputError(f"missing value for parameter {parameter.name!r} of model {self.name!r}; "
-                                         f"give it with --set {parameter.name}=VALUE")
-                values[parameter.symbol] = parameter.default
-        return values
+            if parameter.symbol in bound:
+                continue
+            if parameter.name in placeholders:
+                bound[parameter.symbol] = sp.Integer(1)
+            elif parameter.default is None:
+                raise MissingValueError("parameter", parameter.name, self.name, required)
+            else:
+                bound[parameter.symbol] = parameter.default
+        return bound
+
+    def bind_initial(self, initial: Optional[Mapping[str, object]], values: dict) -> dict:
+        """Initial state ``{symbol: number}`` from ``{name: value}``, the state defaults (evaluated at the bound
+        parameter ``values``) filled in; errors as in :meth:`bind_values`."""
+        state = {}
+        for name, value in (initial or {}).items():
+            state[self.state_variable(name).symbol] = to_number(name, value, "real")
+        for variable in self.state:
+            if variable.symbol not in state:
+                if variable.default is None:
+                    raise MissingValueError("state variable", variable.name, self.name,
+                                            [s.name for s in self.state if s.default is None])
+                state[variable.symbol] = sp.sympify(variable.default).subs(values)
+        return state
+
+    # The names the first sessions used; kept for existing scripts.
+    def parse_values(self, assignments: Mapping[str, object]) -> dict:
+        return self.bind_values(assignments)
+
+    def parse_initial(self, assignments: Mapping[str, object], values: dict) -> dict:
+        return self.bind_initial(assignments, values)
 
 
 def _unknown_option(model: str, given: dict):
-    from .errors import UserInputError
-
-    names = ", ".join(f"--{k}" for k in given)
-    return UserInputError(f"{names} only applies to models built from options (product), not {model!r}")
-
-
-def _parse_number(name: str, text: str, domain: str) -> sp.Expr:
-    """Parse a decimal or a fraction (``0.25``, ``1/3``, ``1e-3``) exactly; anything else is refused."""
-    from .errors import UserInputError
-
-    text = text.strip()
-    try:
-        if not text or any(ch not in "0123456789+-./eE" for ch in text):
-            raise ValueError
-        value = sp.Rational(text)
-    except (ValueError, TypeError, ZeroDivisionError):
-        raise UserInputError(f"value of {name!r} must be a number such as 0.5, 1e-3 or 1/3, got {text!r}") from None
-    if domain in ("positive", "positive_integer") and not value > 0:
-        raise UserInputError(f"{name} must be > 0, got {text}")
-    if domain == "positive_integer" and not value.is_integer:
-        raise UserInputError(f"{name} must be a positive integer, got {text}")
-    return value
-
-
-def _unknown(kind: str, name: str, allowed: Sequence[str], where: str = ""):
-    from .errors import UserInputError
-
-    return UserInputError(f"unknown {kind} {name!r}{where}; expected one of: {', '.join(allowed)}")
+    names = ", ".join(k for k in given)
+    return UserInputError(f"the option(s) {names} only apply to models built from options (product), not {model!r}")

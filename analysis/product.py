@@ -2,8 +2,9 @@ r"""``product``: a model from a loss the user writes, so that anyone can study t
 
 Default: the depth-:math:`d` scalar linear network :math:`L = \tfrac12(\prod_{i=1}^d \theta_i - y)^2` (``--depth``,
 default 2). With ``--loss "EXPR"`` the loss is parsed by the whitelist parser :mod:`analysis.safe_parse`
-(nothing of the text reaches ``eval``); every symbol of the expression is a state variable (a network
-parameter that GD moves), except ``y``, which is the target parameter. GD has step :math:`\eta`.
+(nothing of the text reaches ``eval``, and the limits of that module bound its size before SymPy sees it);
+every symbol of the expression is a state variable (a network parameter that GD moves), except ``y``, which is
+the target parameter. GD has step :math:`\eta`, so a loss cannot use the name ``eta`` (:data:`RESERVED`).
 """
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ from .safe_parse import parse_loss
 eta = sp.Symbol("eta", positive=True)
 y = sp.Symbol("y", real=True)
 MAX_DEPTH = 8
+#: Names a user loss cannot use here (on top of :data:`analysis.safe_parse.RESERVED`), with the reason.
+RESERVED = {"eta": "the learning rate of GD in model 'product' (give its value with --set eta=VALUE)"}
 
 
 def _build(loss: sp.Expr, summary: str, options: dict) -> Model:
-    state_symbols = sorted((s for s in loss.free_symbols if s.name not in ("y", "eta")), key=lambda s: s.name)
+    if any(s.name in RESERVED for s in loss.free_symbols):  # parse_loss refuses them; a loss built otherwise too
+        raise UserInputError(f"refused --loss: the names {', '.join(RESERVED)} are reserved")
+    state_symbols = sorted((s for s in loss.free_symbols if s.name != "y"), key=lambda s: s.name)
     if not state_symbols:
         raise UserInputError("refused --loss: it has no parameters for GD to move (y is the target)")
     # A start off every symmetry of the default product (theta_i equal) and away from zero.
@@ -42,7 +47,7 @@ def variant(loss: str | None = None, depth: int | None = None) -> Model:
     if loss is not None:
         if depth is not None:
             raise UserInputError("give --loss or --depth, not both")
-        expr = parse_loss(loss)
+        expr = parse_loss(loss, reserved=RESERVED)
         return _build(expr, f"user loss {sp.sstr(expr)}", {"loss": loss})
     depth = 2 if depth is None else depth
     if not 1 <= depth <= MAX_DEPTH:

@@ -1,7 +1,18 @@
-"""The registry of models: each model module calls :func:`register` once at import."""
+"""The registry of models, and models from a user's own file.
+
+Each built-in model module calls :func:`register` once at import. A user's model lives in their own Python file
+that defines ``MODEL`` (an :class:`analysis.model.Model` built from the public description classes);
+:func:`get_model` accepts its path wherever it accepts a registered name, so nothing in the package is edited.
+"""
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from .errors import UnknownNameError, UserInputError
 
 _MODELS: dict = {}
 # Modules that register a model; importing them fills the registry (one module per model).
@@ -26,14 +37,51 @@ def model_names() -> list:
     return sorted(_MODELS)
 
 
-def get_model(name: str, **options):
-    """The registered model called ``name`` (its variant for ``options``, e.g. ``product``'s ``loss``); an unknown
-    name raises a :class:`UserInputError` listing all."""
-    from .errors import UserInputError
+def is_path(name: str) -> bool:
+    """Whether ``name`` names a file rather than a registered model (it ends in ``.py`` or contains a ``/``)."""
+    return str(name).endswith(".py") or "/" in str(name)
 
+
+def load_file(path):
+    """The ``MODEL`` defined by the Python file at ``path`` (imported once per process and content)."""
+    from .model import Model
+
+    target = Path(path).expanduser()
+    try:
+        source = target.read_bytes()
+    except OSError as error:
+        raise UserInputError(f"cannot read model file {path}: {error.strerror or error}") from None
+    # One module per file content: an edited file is imported afresh, an unchanged one is not re-executed.
+    module_name = "sharpness_user_model_" + hashlib.sha256(str(target.resolve()).encode() + source).hexdigest()[:16]
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, target)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:  # noqa: BLE001 - any failure of the user's file is one user error
+            raise UserInputError(f"cannot load model file {path}: {type(error).__name__}: {error}"
+                                 .splitlines()[0]) from None
+        sys.modules[module_name] = module
+    model = getattr(module, "MODEL", None)
+    if not isinstance(model, Model):
+        raise UserInputError(f"model file {path} must define MODEL = analysis.Model(...), "
+                             f"found {type(model).__name__}")
+    return model
+
+
+def get_model(name: str, **options):
+    """The model called ``name``, or defined in the file ``name`` (see :func:`is_path`), in its variant for
+    ``options`` (e.g. ``product``'s ``loss``); an unknown name raises :class:`UnknownNameError` listing all."""
+    from .model import Model
+
+    if isinstance(name, Model):
+        return name.with_options(**options)
+    if is_path(name):
+        return load_file(name).with_options(**options)
     _load_all()
     try:
         model = _MODELS[name]
     except KeyError:
-        raise UserInputError(f"unknown model {name!r}; expected one of: {', '.join(sorted(_MODELS))}") from None
+        raise UnknownNameError("model", name, sorted(_MODELS)) from None
     return model.with_options(**options)

@@ -1,6 +1,6 @@
 r"""``uv-eos``: the cubic normal form :math:`z' = (1 + k) z - k z^3` of GD on the UV model's EoS manifold.
 
-:func:`analysis.derivations.eos_map` derives from the UV model that on the invariant manifold :math:`u = v`
+:func:`analysis.derivations.eos.eos_map` derives from the UV model that on the invariant manifold :math:`u = v`
 GD reduces, with :math:`\theta = |u| = s z`, to this map with :math:`k = \eta\kappa y`
 (:math:`\kappa = x/\sqrt{n}` in SP, :math:`x` in muP). It is registered here as GD with unit step on the reduced
 loss :math:`V(z) = k (z^2 - 1)^2 / 4`, since :math:`z - V'(z) = (1 + k) z - k z^3`; its sharpness is
@@ -9,9 +9,12 @@ at :math:`k = 1`; the cascade accumulates near :math:`k \approx 1.3`.
 """
 import sympy as sp
 
-from .derivations import K, Z
 from .model import CoordinateModel, Model, Parameter, StateVariable
 from .registry import register
+
+Z = sp.Symbol("z", real=True)
+K = sp.Symbol("k", real=True)
+NORMAL_FORM = (1 + K) * Z - K * Z ** 3
 
 # Default start: a generic point inside the invariant interval |z| < sqrt((2 + k)/k), off every fixed point.
 STATE = (StateVariable("z", Z, "chart on the EoS manifold u = v: z^2 = f / y", default=sp.Rational(1, 2)),)

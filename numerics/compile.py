@@ -26,18 +26,9 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import MpmathPrinter
 
-from analysis import Derivation
+import numba
 
-try:  # numba is optional: without it the numpy backend serves everything, only slower.
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    numba = None
-
-
-def _numba_required():
-    if numba is None:
-        raise ImportError("the numba backend needs numba: pip install numba")
-
+from analysis import DerivedModel
 
 def _generated(source: str, name: str, namespace: dict):
     """Exec generated source (built only from toolkit-derived expressions, never user text) and register it with
@@ -61,7 +52,6 @@ def _scalar_source(name: str, arguments, expressions, printer=sp.pycode) -> str:
 @functools.lru_cache(maxsize=None)
 def _fill_square():
     """numba helper: ``matrix[a, b] = flat[a d + b]`` (the scalar Jacobian kernels return row-major tuples)."""
-    _numba_required()
 
     @numba.njit(inline="always")
     def fill_square(matrix, flat):
@@ -77,6 +67,9 @@ def _fill_square():
 class CompiledModel:
     """The derived map of one model in one parameterization, compiled (interface of every measure).
 
+    numba is a hard dependency (``install_requires``): the iteration kernels are numba code generated from the
+    derivations; the numpy functions (``*_numpy``) serve vectorised evaluation along trajectories.
+
     Attributes
     ----------
     state_names, parameter_names:
@@ -85,10 +78,10 @@ class CompiledModel:
         the GD step as a numpy function of the parameters (the stability threshold is ``2 / step_size``).
     """
 
-    derivation: Derivation
+    derived: DerivedModel
 
     def __post_init__(self):
-        d = self.derivation
+        d = self.derivation = self.derived.derivation
         self.model = d.model
         self.state_symbols = [s.symbol for s in d.model.state]
         self.parameter_symbols = [p.symbol for p in d.model.parameters]
@@ -134,20 +127,18 @@ class CompiledModel:
 
     # ---------------------------------------------------------------------------------------------- values
     def parameter_vector(self, values: dict) -> np.ndarray:
-        """Floats in parameter order from ``{symbol: value}`` (as returned by ``Model.parse_values``)."""
+        """Floats in parameter order from ``{symbol: value}`` (as returned by ``Model.bind_values``)."""
         return np.array([float(values[s]) for s in self.parameter_symbols])
 
     # ---------------------------------------------------------------------------------------------- numba
     @functools.cached_property
     def step_scalar(self):
         """numba scalar kernel ``(s_0..s_{d-1}, p_0..p_{m-1}) -> tuple of new state``."""
-        _numba_required()
         return numba.njit(inline="always")(self._scalar_function("generated_step", self.map_exprs))
 
     @functools.cached_property
     def jacobian_scalar(self):
         """numba scalar kernel returning the Jacobian entries row by row as a flat tuple."""
-        _numba_required()
         return numba.njit(inline="always")(self._scalar_function("generated_jacobian", self.jacobian_expr))
 
     @functools.cached_property
@@ -159,7 +150,6 @@ class CompiledModel:
         loop-carried dependency), blocks run on threads. A lane that overflows keeps ``inf``/``nan``, which the
         caller reports as diverged.
         """
-        _numba_required()
         d, m = self.dimension, len(self.parameter_symbols)
         state = [f"s{i}" for i in range(d)]
         src = [
@@ -199,7 +189,6 @@ class CompiledModel:
         ``thinned`` holds every ``every``-th state (row 0 the initial one), ``tail_states`` the last ``tail`` states
         at every step (oldest first, for period and convergence detection); the run stops at the first
         non-finite state, whose step is ``diverged_at`` (-1 if none)."""
-        _numba_required()
         d, m = self.dimension, len(self.parameter_symbols)
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
@@ -241,7 +230,6 @@ class CompiledModel:
         After ``transient`` steps it propagates an orthonormal frame :math:`Q` with the compiled Jacobian and
         re-orthonormalises by modified Gram-Schmidt each step (the QR of :math:`J Q`); ``logs[t, i]`` is
         :math:`\log R_{ii}` at step ``t``."""
-        _numba_required()
         d, m = self.dimension, len(self.parameter_symbols)
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
@@ -285,7 +273,6 @@ def generated_tangent(initial, p, transient, steps):
     @functools.cached_property
     def return_map_kernel(self):
         """numba kernel ``(state (d,), params (m,), period) -> (F^p(state) (d,), DF^p(state) (d, d))``."""
-        _numba_required()
         d, m = self.dimension, len(self.parameter_symbols)
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
@@ -307,9 +294,15 @@ def generated_return_map(initial, p, period):
         return numba.njit(nogil=True)(function)
 
 
-@functools.lru_cache(maxsize=None)
-def compile_model(model: str, parameterization: str | None = None, **options) -> CompiledModel:
-    """The compiled model (cached per process); ``options`` select a variant (``product``'s ``loss``/``depth``)."""
-    from analysis import get_model
+_COMPILED: dict = {}
 
-    return CompiledModel(Derivation(get_model(model, **options), parameterization))
+
+def compile_model(model, parameterization: str | None = None, **options) -> CompiledModel:
+    """The compiled model, cached per process by the derivation's cache key (which covers everything that
+    defines the model). ``model`` is a :class:`~analysis.DerivedModel`, a name, a path or a
+    :class:`~analysis.Model`; ``options`` select a variant (``product``'s ``loss``/``depth``)."""
+    derived = model if isinstance(model, DerivedModel) else DerivedModel(model, parameterization, **options)
+    key = derived.derivation.cache_key
+    if key not in _COMPILED:
+        _COMPILED[key] = CompiledModel(derived)
+    return _COMPILED[key]

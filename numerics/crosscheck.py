@@ -1,190 +1,134 @@
-r"""Cross-checks of the derived function-space map against parameter-space GD on finite-width networks.
+r"""Cross-checks of the derived map against GD on the model's own parameters, for every model.
 
-The parameter-space side is written here from the definitions only (output, loss, gradient, Hessian-vector
-product of the UV network), independently of :mod:`analysis`: numpy float64, and PyTorch (CPU, float64, autograd)
-when installed. Its sharpness is the largest *algebraic* eigenvalue of the Hessian in the metric of the learning
-rates, by Lanczos on Hessian-vector products (scipy ``eigsh(which='LA')`` on a ``LinearOperator``; dense
-``eigvalsh`` below 2n = 16, where ARPACK needs more room than the matrix has).
-
-Initialisation (seeded): :math:`u, v \sim \mathcal{N}(0, I_n)` in both parameterizations, the standard
-initialisation for which :math:`\lambda_0 \approx 2x^2` at every width.
+The parameter-space side (:mod:`numerics.parameter_space`) is built from the model's *description* only (the
+output and loss of a :class:`~analysis.GramModel` at a concrete width, or the loss of a
+:class:`~analysis.CoordinateModel`), never from the derived function-space map, so agreement at round-off is an
+independent check of the derivation: numpy float64 (symbolic derivatives of the description's loss) and, when
+installed, PyTorch autograd (float64, CPU). Sharpness there is the largest *algebraic* Hessian eigenvalue in the
+metric of the learning rates (dense ``eigvalsh`` for up to 16 parameters, else Lanczos, ``eigsh(which='LA')``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, eigsh
 
-from analysis.errors import UserInputError
+from analysis import DerivedModel
+from analysis.errors import DomainError, UserInputError
 
-BOUNDED = 1e8
-OUTPUT_SCALE = {"sp": lambda n: 1 / np.sqrt(n), "mup": lambda n: 1 / n}
-LR_SCALE = {"sp": lambda n: 1.0, "mup": lambda n: float(n)}
+from . import budget
+from .classify import largest_lyapunov
+from .parameter_space import ParameterSpaceGD, run as run_parameter_space
 
-
-class UVNetwork:
-    r"""The UV network in parameter space: :math:`f = c\, u\cdot v`, :math:`c = x/\sqrt{n}` (SP) or :math:`x/n`
-    (muP), :math:`L = (f - y)^2/2`, learning-rate scale :math:`s` (1 or :math:`n`)."""
-
-    def __init__(self, u, v, x, y, parameterization):
-        self.u, self.v = np.array(u, dtype=float), np.array(v, dtype=float)
-        self.n = len(self.u)
-        self.x, self.y = float(x), float(y)
-        self.c = self.x * OUTPUT_SCALE[parameterization](self.n)
-        self.s = LR_SCALE[parameterization](self.n)
-
-    @property
-    def output(self):
-        return self.c * (self.u @ self.v)
-
-    @property
-    def ntk(self):
-        r""":math:`s\,|\nabla_\theta f|^2 = s\,c^2 (|u|^2 + |v|^2)`."""
-        return self.s * self.c ** 2 * (self.u @ self.u + self.v @ self.v)
-
-    def step(self, eta):
-        r = self.output - self.y
-        grad_u, grad_v = r * self.c * self.v, r * self.c * self.u
-        self.u, self.v = self.u - eta * self.s * grad_u, self.v - eta * self.s * grad_v
-
-    def hvp(self, p):
-        r""":math:`s\,(\nabla f \nabla f^\top + r\,\nabla^2 f)\,p` with :math:`\nabla^2 f = c\,[[0, I], [I, 0]]`."""
-        n = self.n
-        pu, pv = p[:n], p[n:]
-        r = self.output - self.y
-        along = self.c ** 2 * (self.v @ pu + self.u @ pv)
-        return self.s * np.concatenate([along * self.v + r * self.c * pv, along * self.u + r * self.c * pu])
-
-    def sharpness(self):
-        size = 2 * self.n
-        if size <= 16:
-            dense = np.column_stack([self.hvp(e) for e in np.eye(size)])
-            return float(np.linalg.eigvalsh((dense + dense.T) / 2)[-1])
-        operator = LinearOperator((size, size), matvec=self.hvp, dtype=float)
-        start = np.concatenate([self.v, self.u])  # the gradient direction: close to the top eigenvector
-        return float(eigsh(operator, k=1, which="LA", v0=start, tol=1e-14, return_eigenvectors=False)[0])
+BOUNDED = 1e8  # errors are compared while the state stays below this (a blow-up says nothing about the map)
 
 
-def standard_init(width: int, seed: int):
-    if width <= 0:
-        raise UserInputError(f"--width must be a positive integer, got {width}")
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal(width), rng.standard_normal(width)
+@dataclass
+class CrossCheck:
+    """Errors of the derived map against parameter-space GD from the same start (``to_dict()`` is
+    ``sharpness crosscheck --json``: ``max_abs_error_<state>``, ``max_rel_error_sharpness``, per-step
+    ``errors``, ``outcome``, the error growth rate against the largest Lyapunov exponent, and ``torch``)."""
+
+    payload: dict
+
+    def to_dict(self) -> dict:
+        return self.payload
+
+    def __getattr__(self, key):
+        payload = self.__dict__.get("payload") or {}
+        if key.startswith("_") or key not in payload:
+            raise AttributeError(f"CrossCheck has no field {key!r}; fields: {', '.join(payload)}")
+        return payload[key]
 
 
-def torch_run(u, v, x, y, eta, parameterization, steps):
-    """The same GD in PyTorch (autograd gradients, double-backward HVPs, float64 on the CPU); ``None`` if torch is
-    not installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    n = len(u)
-    c = x * OUTPUT_SCALE[parameterization](n)
-    s = LR_SCALE[parameterization](n)
-    theta = torch.tensor(np.concatenate([u, v]), dtype=torch.float64, requires_grad=True)
+def _bind(model, values: dict, width):
+    """The derived model, its width parameter (``None`` for coordinate models) and the values at that width."""
+    from .iterated_map import IteratedMap
 
-    def loss_fn(t):
-        return 0.5 * (c * (t[:n] @ t[n:]) - y) ** 2
-
-    outputs, kernels, sharpness = [], [], []
-    for _ in range(steps + 1):
-        with torch.no_grad():
-            outputs.append(float(c * (theta[:n] @ theta[n:])))
-            kernels.append(float(s * c ** 2 * (theta @ theta)))
-        grad, = torch.autograd.grad(loss_fn(theta), theta, create_graph=True)
-
-        def hvp(p, grad=grad):
-            vector = torch.tensor(p, dtype=torch.float64)
-            return s * torch.autograd.grad(grad, theta, vector, retain_graph=True)[0].numpy()
-
-        operator = LinearOperator((2 * n, 2 * n), matvec=hvp, dtype=float)
-        if 2 * n <= 16:
-            dense = np.column_stack([hvp(e) for e in np.eye(2 * n)])
-            sharpness.append(float(np.linalg.eigvalsh((dense + dense.T) / 2)[-1]))
-        else:
-            # A fixed start vector (the gradient direction of f) keeps ARPACK deterministic, as in the numpy path.
-            start = np.concatenate([theta.detach().numpy()[n:], theta.detach().numpy()[:n]])
-            sharpness.append(float(eigsh(operator, k=1, which="LA", v0=start, tol=1e-14,
-                                         return_eigenvectors=False)[0]))
-        with torch.no_grad():
-            theta -= eta * s * grad.detach()
-    return np.array(outputs), np.array(kernels), np.array(sharpness)
+    if isinstance(model, IteratedMap):
+        values = {**{p.name: model.values[p.symbol] for p in model.model.model.parameters}, **values}
+        model = model.model
+    derived = model if isinstance(model, DerivedModel) else DerivedModel(model)
+    spec = derived.description
+    width_name = getattr(getattr(spec, "width", None), "name", None)
+    if width_name is None:
+        if width is not None:
+            raise UserInputError(f"width belongs to width-n models; {derived.name!r} is a coordinate model "
+                                 "(its parameters are the state itself)")
+        return derived, None, values
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width <= 0:
+        raise DomainError("width", width, "a positive integer (the width n of the network)")
+    given = values.get(width_name)
+    if given is not None and float(given) != float(width):
+        raise DomainError(width_name, given, f"equal to the width ({width}) or not given: the width is {width_name}")
+    return derived, width_name, {**values, width_name: int(width)}
 
 
-def crosscheck(compiled, values: dict, width: int, steps: int, seed: int, use_torch: bool = True,
-               progress=None) -> dict:
-    r"""Parameter-space GD at ``width`` against the function-space map from the same :math:`(f_0, \lambda_0)`.
+def crosscheck(model, width=None, steps: int = 100, seed: int = 0, use_torch: bool = True, init=None,
+               progress=None, max_memory=None, **values) -> CrossCheck:
+    r"""Parameter-space GD (width ``width`` for width-n models, from a seeded standard initialisation
+    :math:`w_i \sim \mathcal N(0, I_n)`; from ``init`` or the model's default state for coordinate models)
+    against the derived map from the same initial state, over ``steps`` steps."""
+    from .iterated_map import IteratedMap
 
-    Returns the JSON of ``sharpness crosscheck``: ``max_abs_error_f``, ``max_abs_error_lam``,
-    ``max_rel_error_sharpness`` (numpy path), per-step ``errors`` and, with torch, the same under ``"torch"``.
-    A run that overflows has the ``outcome`` ``{"name": "diverged", "step": t}`` and is compared up to ``t``.
-    Where the errors grow (chaos), ``error_growth_rate`` is the slope of :math:`\log|e_t|` fitted over the
-    steps where the error is between 1e-13 and 1e-3 of the state's scale, and ``lyapunov`` the largest
-    exponent of the compiled tangent map along the function-space orbit (over the same steps).
-    """
-    names = compiled.parameter_names
-    params = compiled.parameter_vector(values)
-    get = lambda name: float(params[names.index(name)])  # noqa: E731
-    eta, x, y = get("eta"), get("x"), get("y")
-    parameterization = compiled.derivation.parameterization
-    u, v = standard_init(width, seed)
-    network = UVNetwork(u, v, x, y, parameterization)
-    params[names.index("n")] = width
-    f_param, lam_param, sharp_param = [], [], []
-    diverged_at = None
-    with np.errstate(all="ignore"):  # overflow is detected below and reported as the outcome "diverged"
-        for t in range(steps + 1):
-            if not (np.isfinite(network.output) and np.isfinite(network.ntk) and network.ntk < 1e150):
-                diverged_at = t
-                break
-            f_param.append(network.output)
-            lam_param.append(network.ntk)
-            sharp_param.append(network.sharpness())
-            if t < steps:
-                network.step(eta)
-            if progress:
-                progress()
-    f_param, lam_param, sharp_param = map(np.array, (f_param, lam_param, sharp_param))
-    state = np.array([f_param[0], lam_param[0]])
-    function_space = [state]
+    derived, width_name, values = _bind(model, values, width)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DomainError("seed", seed, "a non-negative integer")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise DomainError("steps", steps, "a positive integer")
+    size = len(getattr(derived.description, "vectors", ())) * (width or 0) or len(derived.model.state)
+    budget.check_memory(size * 8 * 40 + (steps + 1) * 8 * 8, f"a cross-check with {size:,} parameters",
+                        "use a smaller width", max_memory)
+    budget.check_work(size * (steps + 1) * 60, f"a cross-check of {steps} steps with {size:,} parameters")
+    bound = IteratedMap(derived, **values)  # validates every value against its domain
+    numbers = dict(bound.parameters)
+    gd = ParameterSpaceGD(derived.model, derived.parameterization, numbers, width=width,
+                          initial=None if width_name else init, seed=seed, backend="numpy")
+    names = list(bound.compiled.state_names)
+    reference = run_parameter_space(gd, steps, progress)
+    measured = np.column_stack([reference["state"][n] for n in names]) if len(reference["loss"]) else np.empty((0, len(names)))
+    if len(measured) == 0:
+        raise DomainError("the initial state", "non-finite", "finite (parameter-space GD overflowed at once)")
+    params = bound._params
+    orbit = [measured[0]]
     with np.errstate(all="ignore"):
-        for _ in range(len(f_param) - 1):
-            state = np.array(compiled.step_numpy(*state, *params), dtype=float)
-            function_space.append(state)
-    function_space = np.array(function_space)
-    with np.errstate(all="ignore"):
-        sharp_fn = np.asarray(compiled.sharpness_numpy(*function_space.T, *params), dtype=float)
-    # Compare while the run is bounded: in a blow-up both sides overflow at slightly different steps and their
-    # difference says nothing about the map. BOUNDED is far above any converging or oscillating state.
-    bounded = np.nonzero(np.abs(np.column_stack([f_param, lam_param])).max(axis=1) < BOUNDED)[0]
+        for _ in range(len(measured) - 1):
+            orbit.append(np.array(bound.compiled.step_numpy(*orbit[-1], *params), dtype=float))
+        orbit = np.array(orbit)
+        derived_sharpness = np.broadcast_to(np.asarray(bound.compiled.sharpness_numpy(*orbit.T, *params), float),
+                                            (len(orbit),))
+    bounded = np.nonzero(np.abs(measured).max(axis=1) < BOUNDED)[0]
     compared = slice(0, int(bounded[-1]) + 1 if len(bounded) else 1)
-    error_f = np.abs(function_space[compared, 0] - f_param[compared])
-    error_lam = np.abs(function_space[compared, 1] - lam_param[compared])
-    rel_sharp = np.abs(sharp_fn[compared] - sharp_param[compared]) / np.maximum(np.abs(sharp_param[compared]), 1e-300)
-    result = {
-        "model": "uv", "parameterization": parameterization, "width": width, "steps": steps, "seed": seed,
-        "parameters": {n: float(v) for n, v in zip(names, params)},
-        "initial": {"f": float(f_param[0]), "lam": float(lam_param[0])},
-        "max_abs_error_f": float(error_f.max()), "max_abs_error_lam": float(error_lam.max()),
-        "max_rel_error_sharpness": float(rel_sharp.max()),
-        "final": {"f": float(f_param[-1]), "lam": float(lam_param[-1]), "sharpness": float(sharp_param[-1])},
-        "outcome": {"name": "diverged", "step": diverged_at} if diverged_at is not None else {"name": "completed"},
-        "errors": {"f": error_f.tolist(), "lam": error_lam.tolist(), "sharpness_rel": rel_sharp.tolist()},
-    }
-    result["compared_steps"] = len(error_f)
-    result.update(_growth(compiled, function_space[compared], params, np.maximum(error_f, error_lam)))
-    if use_torch and diverged_at is None:
-        torch_result = torch_run(u, v, x, y, eta, parameterization, steps)
-        if torch_result is not None:
-            tf, tl, ts = torch_result
-            result["torch"] = {"max_abs_error_f": float(np.abs(function_space[:, 0] - tf).max()),
-                               "max_abs_error_lam": float(np.abs(function_space[:, 1] - tl).max()),
-                               "max_rel_error_sharpness": float((np.abs(sharp_fn - ts) / np.abs(ts)).max())}
-            result["torch_vs_numpy_max_abs_f"] = float(np.abs(tf - f_param).max())
-    return result
+    errors = {n: np.abs(orbit[compared, i] - measured[compared, i]) for i, n in enumerate(names)}
+    measured_sharpness = reference["sharpness"][compared]
+    rel_sharp = np.abs(derived_sharpness[compared] - measured_sharpness) / np.maximum(np.abs(measured_sharpness), 1e-300)
+    payload = {"model": derived.name, "parameterization": derived.parameterization, "width": width, "steps": steps,
+               "seed": seed, "parameters": numbers, "initial": dict(zip(names, map(float, measured[0])))}
+    payload.update({f"max_abs_error_{n}": float(e.max()) for n, e in errors.items()})
+    payload["max_rel_error_sharpness"] = float(rel_sharp.max())
+    payload["final"] = {**dict(zip(names, map(float, measured[-1]))), "sharpness": float(reference["sharpness"][-1])}
+    payload["outcome"] = reference["outcome"]
+    payload["errors"] = {**{n: e.tolist() for n, e in errors.items()}, "sharpness_rel": rel_sharp.tolist()}
+    payload["compared_steps"] = len(rel_sharp)
+    payload.update(_growth(bound, orbit[compared], np.max(np.column_stack(list(errors.values())), axis=1)))
+    if use_torch and reference["outcome"]["name"] == "completed":
+        try:
+            torch_gd = ParameterSpaceGD(derived.model, derived.parameterization, numbers, width=width,
+                                        initial=None if width_name else init, seed=seed, backend="torch")
+        except ImportError:
+            torch_gd = None
+        if torch_gd is not None:
+            other = run_parameter_space(torch_gd, steps)
+            torch_state = np.column_stack([other["state"][n] for n in names])
+            payload["torch"] = {**{f"max_abs_error_{n}": float(np.abs(orbit[:, i] - torch_state[:, i]).max())
+                                   for i, n in enumerate(names)},
+                                "max_rel_error_sharpness": float((np.abs(derived_sharpness - other["sharpness"])
+                                                                  / np.abs(other["sharpness"])).max())}
+            payload[f"torch_vs_numpy_max_abs_{names[0]}"] = float(np.abs(torch_state[:, 0] - measured[:, 0]).max())
+    return CrossCheck(payload)
 
 
-def _growth(compiled, orbit, params, error) -> dict:
+def _growth(bound, orbit, error) -> dict:
     """Error growth rate against the largest Lyapunov exponent, where the error grows over >= 10 steps."""
     scale = 1 + np.abs(orbit).max()
     window = np.nonzero((error > 1e-13 * scale) & (error < 1e-3 * scale))[0]
@@ -192,35 +136,36 @@ def _growth(compiled, orbit, params, error) -> dict:
         return {"error_growth_rate": None, "lyapunov": None}
     steps = np.arange(window[0], window[-1] + 1)
     slope = np.polyfit(steps, np.log(np.maximum(error[steps], 1e-300)), 1)[0]
-    from .dynamics import largest_lyapunov
-
-    return {"error_growth_rate": float(slope), "lyapunov": float(largest_lyapunov(compiled, orbit[steps], params)),
+    exponent = largest_lyapunov(bound.compiled.jacobian_numpy, orbit[steps][None], bound._params[None])[0]
+    return {"error_growth_rate": float(slope), "lyapunov": float(exponent),
             "growth_window": [int(steps[0]), int(steps[-1])]}
 
 
-def width_scan(compiled, values: dict, widths, steps: int, seed: int, progress=None) -> dict:
-    """Cross-check at every width and summarise how the dynamics depend on it.
+def width_scan(model, widths, steps: int = 200, seed: int = 0, progress=None, max_memory=None, **values) -> dict:
+    """Cross-check and dynamics at every width: for each, the initial state drawn at that width, the cross-check
+    errors and the derived map's run from it (outcome, regimes, final state). In SP the UV map carries
+    :math:`x^2/n`, so catapult and sharpening time scales grow with the width; in muP the map has no :math:`n`."""
+    from .iterated_map import IteratedMap
 
-    For each width: the initial state drawn at that width, the cross-check errors, and the function-space run's
-    outcome, regimes and final NTK (:func:`numerics.dynamics.run`). In SP the map carries x^2/n, so the time
-    scales of a catapult or of sharpening grow with n; in muP the map has no n and the initial output shrinks as
-    1/sqrt(n), so the runs converge to a width-independent limit.
-    """
-    from .dynamics import run
-
+    widths = list(widths)
+    if not widths:
+        raise DomainError("widths", "[]", "at least one width")
+    derived, width_name, _ = _bind(model, dict(values), widths[0])
+    if width_name is None:
+        raise UserInputError(f"width-scan needs a width-n model; {derived.name!r} is a coordinate model")
     rows = []
     for width in widths:
-        check = crosscheck(compiled, values, width, steps, seed, use_torch=False)
-        start = {compiled.state_symbols[0]: check["initial"]["f"], compiled.state_symbols[1]: check["initial"]["lam"]}
-        at_width = dict(values)
-        at_width[compiled.model.parameter("n").symbol] = width
-        trajectory = run(compiled, at_width, start, steps)
-        rows.append({"width": width, "initial": check["initial"], "outcome": trajectory["outcome"],
-                     "regimes": trajectory["regimes"], "final_lam": trajectory["final"]["lam"],
-                     "final_sharpness": trajectory["final"]["sharpness"],
-                     "max_abs_error_f": check["max_abs_error_f"], "max_abs_error_lam": check["max_abs_error_lam"],
-                     "max_rel_error_sharpness": check["max_rel_error_sharpness"],
-                     "check_outcome": check["outcome"]["name"]})
+        check = crosscheck(derived, width, steps, seed, use_torch=False, max_memory=max_memory,
+                           **{**values, width_name: width})
+        trajectory = IteratedMap(derived, **{**values, width_name: width}).run(steps, init=check.initial)
+        row = {"width": width, "initial": check.initial, "outcome": trajectory.outcome,
+               "regimes": trajectory.regimes,
+               **{f"final_{name}": trajectory.final[name] for name in check.initial},
+               "final_sharpness": trajectory.final["sharpness"],
+               **{key: value for key, value in check.payload.items() if key.startswith("max_")},
+               "check_outcome": check.outcome["name"]}
+        rows.append(row)
         if progress:
             progress()
-    return {"parameterization": compiled.derivation.parameterization, "steps": steps, "seed": seed, "rows": rows}
+    return {"model": derived.name, "parameterization": derived.parameterization, "steps": steps, "seed": seed,
+            "rows": rows}

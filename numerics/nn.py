@@ -4,7 +4,7 @@ r"""Real networks on real data, on the CPU: an MLP and a small CNN on scikit-lea
 Sharpness is the top eigenvalue of the loss Hessian by Lanczos with full reorthogonalisation on exact
 Hessian-vector products (double backward in PyTorch), at most ``lanczos_steps`` (default 30) products per
 measurement; the largest *algebraic* Ritz value is taken, which is not the largest in magnitude when the
-Hessian has a large negative eigenvalue. Regimes use :func:`numerics.dynamics.label_regimes`, as for the UV
+Hessian has a large negative eigenvalue. Regimes use :func:`numerics.classify.label_regimes`, as for the UV
 model. PyTorch is an optional dependency (``pip install -e .[torch]``).
 """
 from __future__ import annotations
@@ -139,7 +139,7 @@ def train(dataset: str, arch: str, eta: float, steps: int, width: int = 128, see
                     p -= eta * g
         if progress:
             progress()
-    from .dynamics import label_regimes
+    from .classify import label_regimes
 
     threshold = 2 / eta
     sampled_loss = np.array(losses)[sharp_steps]
@@ -153,18 +153,24 @@ def train(dataset: str, arch: str, eta: float, steps: int, width: int = 128, see
             "final": {"loss": losses[-1] if losses else None, "sharpness": sharp[-1] if sharp else None}}
 
 
-def uv_prediction(eta_lam0: float, width: int, steps: int = 2000) -> dict:
-    r"""The UV model's regimes at the same :math:`\eta\lambda_0`: SP at the network's width, x = y = 1,
-    :math:`f_0 = 0`, step 1 and :math:`\lambda_0 = \eta\lambda_0` (only the product matters for the linear
-    stability threshold; the width sets how fast a catapult develops, the paper's Fig. 3 phase diagram)."""
-    from .compile import compile_model
-    from .dynamics import run
+def uv_prediction(eta_lam0: float, width: int, steps: int = 2000, model: str = "uv", parameterization: str = "sp",
+                  target: float = 1.0) -> dict:
+    r"""A width-n model's regimes at the same :math:`\eta\lambda_0` (default: the UV model in SP, Kalra et al.'s
+    comparison): unit step, the network's width, target ``target``, zero initial output and initial kernel
+    :math:`\lambda_0 = \eta\lambda_0` (only the product matters for the linear stability threshold; the width sets
+    how fast a catapult develops, the paper's Fig. 3 phase diagram). The names of the step, width, output and
+    kernel come from the model's description."""
+    from analysis import load_model
 
-    compiled = compile_model("uv", "sp")
-    model = compiled.model
-    values = model.parse_values({"eta": "1", "n": str(width), "y": "1"})
-    initial = model.parse_initial({"f": "0", "lam": repr(float(eta_lam0))}, values)
-    result = run(compiled, values, initial, steps)
-    return {"outcome": result["outcome"], "regimes": [r["name"] for r in result["regimes"]],
-            "parameters": {"parameterization": "sp", "n": width, "x": 1, "y": 1, "eta": 1, "f0": 0,
-                           "lam0": float(eta_lam0)}}
+    from .iterated_map import IteratedMap
+
+    derived = load_model(model, parameterization)
+    spec = derived.description
+    output, kernel = (s.name for s in spec.state)
+    target_name = next(p.name for p in derived.model.parameters
+                       if p.name not in (spec.step.name, spec.width.name) and p.default is None)
+    values = {spec.step.name: 1, spec.width.name: width, target_name: target}
+    result = IteratedMap(derived, **values).run(steps, init={output: 0, kernel: float(eta_lam0)})
+    return {"outcome": result.outcome, "regimes": [r["name"] for r in result.regimes],
+            "parameters": {"model": model, "parameterization": parameterization, **values, output + "0": 0,
+                           kernel + "0": float(eta_lam0)}}

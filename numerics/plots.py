@@ -37,25 +37,30 @@ def _save(figure, path: Path):
         plt.close(figure)
 
 
+def draw_trajectory(axis, result: dict):
+    """Sharpness against step with the threshold 2/eta and the regimes shaded, on ``axis``."""
+    trajectory = result["trajectory"]
+    axis.plot(trajectory["step"], trajectory["sharpness"], color="black", lw=1, label="sharpness")
+    axis.axhline(result["threshold"], color="tab:red", ls="--", lw=1, label=r"$2/\eta$")
+    for regime in result["regimes"]:
+        axis.axvspan(regime["start"], max(regime["end"], regime["start"] + 1), alpha=0.15,
+                     color=REGIME_COLOURS[regime["name"]], lw=0)
+    names = list(dict.fromkeys(r["name"] for r in result["regimes"]))
+    handles, labels = axis.get_legend_handles_labels()
+    axis.legend(handles=handles + [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLOURS[n], alpha=0.3) for n in names],
+                labels=labels + names, fontsize=7, loc="best")
+    axis.set_ylabel("sharpness")
+    return axis
+
+
 def trajectory_figure(result: dict, path: str) -> None:
-    """Sharpness against step with the threshold 2/eta and the regimes shaded; loss on a log scale below."""
+    """Sharpness with regimes (:func:`draw_trajectory`); loss on a log scale below."""
     target = check_path(path)
     trajectory = result["trajectory"]
-    steps = np.asarray(trajectory["step"])
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    top.plot(steps, trajectory["sharpness"], color="black", lw=1, label="sharpness")
-    top.axhline(result["threshold"], color="tab:red", ls="--", lw=1, label=r"$2/\eta$")
-    for regime in result["regimes"]:
-        top.axvspan(regime["start"], max(regime["end"], regime["start"] + 1), alpha=0.15,
-                    color=REGIME_COLOURS[regime["name"]], lw=0)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLOURS[name], alpha=0.3)
-               for name in dict.fromkeys(r["name"] for r in result["regimes"])]
-    top.legend(handles=top.get_legend_handles_labels()[0] + handles,
-               labels=top.get_legend_handles_labels()[1] + list(dict.fromkeys(r["name"] for r in result["regimes"])),
-               fontsize=7, loc="best")
-    top.set_ylabel("sharpness")
+    draw_trajectory(top, result)
     loss = np.asarray(trajectory["loss"], dtype=float)
-    bottom.semilogy(steps, np.where(loss > 0, loss, np.nan), color="tab:purple", lw=1)
+    bottom.semilogy(trajectory["step"], np.where(loss > 0, loss, np.nan), color="tab:purple", lw=1)
     bottom.set_ylabel("loss")
     bottom.set_xlabel("step")
     params = ", ".join(f"{k}={v:g}" for k, v in result["parameters"].items())
@@ -64,44 +69,60 @@ def trajectory_figure(result: dict, path: str) -> None:
     _save(figure, target)
 
 
-def orbit_figure(diagram: dict, vary: str, state_name: str, path: str, title: str, flips=None) -> None:
-    """Orbit diagram: the kept states against the varied parameter; flips marked as vertical lines."""
-    target = check_path(path)
-    values, orbits = diagram["values"], diagram["orbits"]
-    figure, axis = plt.subplots(figsize=(8, 5))
-    xs = np.repeat(values, orbits.shape[1])
-    ys = orbits[:, :, 0].ravel()
+def draw_orbits(axis, diagram, flips=()):
+    """Orbit diagram on ``axis``: the kept first state coordinate against the varied parameter."""
+    xs = np.repeat(diagram.values, diagram.orbits.shape[1])
+    ys = diagram.orbits[:, :, 0].ravel()
     keep = np.isfinite(ys)
     axis.plot(xs[keep], ys[keep], ",", color="black", alpha=0.5, rasterized=True)
     for flip in flips or []:
         axis.axvline(flip, color="tab:red", lw=0.6, alpha=0.7)
-    axis.set_xlabel(vary)
-    axis.set_ylabel(state_name)
+    axis.set_xlabel(diagram.vary)
+    axis.set_ylabel(diagram.state[0])
+    return axis
+
+
+def orbit_figure(diagram, path: str, title: str, flips=None) -> None:
+    """An :class:`~numerics.iterated_map.OrbitDiagram` with flips marked as vertical lines."""
+    target = check_path(path)
+    figure, axis = plt.subplots(figsize=(8, 5))
+    draw_orbits(axis, diagram, flips)
     axis.set_title(title, fontsize=9)
     _save(figure, target)
 
 
-def basin_figure(basin: dict, path: str, title: str) -> None:
-    """Left: outcome class of every initial state; right: final sharpness relative to 2/eta (converged lanes)."""
+OUTCOME_COLOURS = ("tab:green", "tab:orange", "tab:purple", "tab:olive", "lightgray")
+
+
+def draw_basin(axis, basin):
+    """Outcome class of every initial state of a :class:`~numerics.iterated_map.Basin`, on ``axis``."""
     from matplotlib.colors import ListedColormap
 
-    from .dynamics import BASIN_CLASSES
+    from .classify import OUTCOMES
+
+    (grid_x, grid_y), (name_x, name_y) = basin.grids, basin.axes
+    colours = ListedColormap(OUTCOME_COLOURS)
+    axis.imshow(basin.classes, origin="lower", extent=(grid_x[0], grid_x[-1], grid_y[0], grid_y[-1]),
+                aspect="auto", cmap=colours, vmin=-0.5, vmax=len(OUTCOMES) - 0.5, interpolation="nearest")
+    axis.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(OUTCOMES))],
+                labels=list(OUTCOMES), fontsize=7, loc="upper right")
+    axis.set_xlabel(name_x)
+    axis.set_ylabel(name_y)
+    axis.set_title("outcome", fontsize=9)
+    return axis
+
+
+def basin_figure(basin, path: str, title: str) -> None:
+    """Left: outcome of every initial state; right: final sharpness relative to 2/eta (converged lanes)."""
+    from .classify import OUTCOMES
 
     target = check_path(path)
-    (grid_x, grid_y), (name_x, name_y) = basin["grids"], basin["axes"]
-    extent = (grid_x[0], grid_x[-1], grid_y[0], grid_y[-1])
+    (grid_x, grid_y), (name_x, _) = basin.grids, basin.axes
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    colours = ListedColormap(["tab:green", "tab:orange", "tab:purple", "lightgray"])
-    left.imshow(basin["classes"], origin="lower", extent=extent, aspect="auto", cmap=colours,
-                vmin=-0.5, vmax=len(BASIN_CLASSES) - 0.5, interpolation="nearest")
-    left.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(BASIN_CLASSES))],
-                labels=list(BASIN_CLASSES), fontsize=7, loc="upper right")
-    left.set_xlabel(name_x)
-    left.set_ylabel(name_y)
-    left.set_title("outcome", fontsize=9)
-    converged = np.where(basin["classes"] == BASIN_CLASSES.index("converged"), basin["final_sharpness"], np.nan)
-    image = right.imshow(converged / basin["threshold"], origin="lower", extent=extent, aspect="auto",
-                         cmap="viridis", interpolation="nearest")
+    draw_basin(left, basin)
+    converged = np.where(basin.classes == OUTCOMES.index("converged"), basin.final_sharpness, np.nan)
+    image = right.imshow(converged / basin.threshold, origin="lower", extent=(grid_x[0], grid_x[-1], grid_y[0],
+                         grid_y[-1]), aspect="auto", cmap="viridis", interpolation="nearest")
     figure.colorbar(image, ax=right, label=r"final sharpness $\times\,\eta/2$")
     right.set_xlabel(name_x)
     right.set_title("final sharpness of converged runs", fontsize=9)
@@ -115,15 +136,17 @@ def width_scan_figure(scan: dict, path: str) -> None:
     rows = scan["rows"]
     widths = [r["width"] for r in rows]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.semilogx(widths, [r["initial"]["lam"] for r in rows], "o-", label=r"$\lambda_0$")
-    left.semilogx(widths, [r["final_lam"] for r in rows], "s-", label=r"final $\lambda$")
+    kernel = list(rows[0]["initial"])[-1]  # the last state variable: the NTK of a Gram model
+    left.semilogx(widths, [r["initial"][kernel] for r in rows], "o-", label=f"initial {kernel}")
+    left.semilogx(widths, [r[f"final_{kernel}"] for r in rows], "s-", label=f"final {kernel}")
     left.set_xlabel("width n")
     left.legend()
-    errors = [max(r["max_abs_error_f"], r["max_abs_error_lam"]) for r in rows]
+    errors = [max(r[f"max_abs_error_{name}"] for name in r["initial"]) for r in rows]
     right.loglog(widths, np.maximum(errors, 1e-17), "o-")
     right.set_xlabel("width n")
     right.set_ylabel("max |function-space map - parameter-space GD|")
-    figure.suptitle(f"uv ({scan['parameterization']}), {scan['steps']} steps, seed {scan['seed']}", fontsize=10)
+    figure.suptitle(f"{scan['model']} ({scan['parameterization']}), {scan['steps']} steps, seed {scan['seed']}",
+                    fontsize=10)
     _save(figure, target)
 
 
@@ -150,8 +173,8 @@ def sweep_figure(dataset, path: str, title: str) -> None:
     """A 1-D sweep as a curve, a 2-D sweep as an image (categorical for outcome and regime)."""
     import json as _json
 
-    from .dynamics import BASIN_CLASSES
-    from .sweep import REGIME_ORDER
+    from .classify import OUTCOMES
+    from .sweeps import REGIME_ORDER
 
     target = check_path(path)
     spec = _json.loads(dataset.attrs["sweep"])
@@ -165,14 +188,14 @@ def sweep_figure(dataset, path: str, title: str) -> None:
         axis.set_xlabel(names[0])
         axis.set_ylabel(measure)
     else:
-        labels = {"outcome": BASIN_CLASSES, "regime": REGIME_ORDER}.get(measure)
+        labels = {"outcome": OUTCOMES, "regime": REGIME_ORDER}.get(measure)
         x_values, y_values = variable[names[0]].values, variable[names[1]].values
         image = variable.values.T
         if labels:
             from matplotlib.colors import ListedColormap
 
             colours = ListedColormap([REGIME_COLOURS.get(l, c) for l, c in
-                                      zip(labels, ["tab:green", "tab:orange", "tab:purple", "lightgray", "k", "k"])])
+                                      zip(labels, OUTCOME_COLOURS + ("k",))])
             axis.pcolormesh(x_values, y_values, image, cmap=colours, vmin=-0.5, vmax=len(labels) - 0.5,
                             shading="nearest")
             axis.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(labels))],
@@ -188,35 +211,47 @@ def sweep_figure(dataset, path: str, title: str) -> None:
     _save(figure, target)
 
 
-def flow_figure(fixed_points: list, eta: float, y: float, path: str) -> None:
-    """The UV (muP, x = 1) GD displacement field in the (f, lam) plane with the fixed points and the
-    realizable region lam >= 2|f|, from the compiled derived map."""
-    from .compile import compile_model
+def flow_figure(bound, fixed_points, path: str, box=None) -> None:
+    """The GD displacement field of a 2-D map (an :class:`~numerics.IteratedMap`) with its fixed points and,
+    for a Gram model, the states no parameters realize shaded; all from the compiled derived map."""
+    from analysis.evaluate import realizable
 
     target = check_path(path)
-    compiled = compile_model("uv", "mup")
-    f = np.linspace(-3.5, 6, 28)
-    lam = np.linspace(0.05, 11, 28)
-    mesh_f, mesh_lam = np.meshgrid(f, lam)
+    names = bound.compiled.state_names
+    if len(names) != 2:
+        raise UserInputError(f"a flow figure needs a 2-D state; {bound.model.name!r} has {len(names)}")
+    points = [p.coordinates for p in fixed_points if all(np.isfinite(p.coordinates[n]) for n in names)]
+    if box is None:
+        lows = [min([p[n] for p in points] + [0.0]) for n in names]
+        highs = [max([p[n] for p in points] + [1.0]) for n in names]
+        box = [(lo - 0.15 * (hi - lo), hi + 0.15 * (hi - lo)) for lo, hi in zip(lows, highs)]
+    first, second = (np.linspace(lo, hi, 28) for lo, hi in box)
+    mesh_a, mesh_b = np.meshgrid(first, second)
     with np.errstate(all="ignore"):
-        new_f, new_lam = compiled.step_numpy(mesh_f, mesh_lam, eta, 4, y, 1.0)
-    du, dv = np.asarray(new_f) - mesh_f, np.asarray(new_lam) - mesh_lam
+        new_a, new_b = bound.compiled.step_numpy(mesh_a, mesh_b, *bound._params)
+    du, dv = np.asarray(new_a) - mesh_a, np.asarray(new_b) - mesh_b
     norm = np.hypot(du, dv) + 1e-12
     figure, axis = plt.subplots(figsize=(7, 5))
-    axis.quiver(mesh_f, mesh_lam, du / norm, dv / norm, np.log10(norm), cmap="viridis", scale=40, width=0.003)
-    axis.fill_between(f, 0, 2 * np.abs(f), color="lightgray", alpha=0.6, label=r"unrealizable: $\lambda < 2|f|$")
-    axis.axhline(2 / eta, color="tab:red", ls="--", lw=1, label=r"$\lambda = 2/\eta$")
-    axis.axvline(y, color="tab:blue", lw=1, label="line of minima f = y")
+    axis.quiver(mesh_a, mesh_b, du / norm, dv / norm, np.log10(norm), cmap="viridis", scale=40, width=0.003)
+    if bound.model.kind == "gram":
+        symbols = bound.compiled.state_symbols
+        fine_a, fine_b = np.meshgrid(np.linspace(*box[0], 60), np.linspace(*box[1], 60))
+        shaded = np.array([[realizable(bound.model.derivation, {symbols[0]: a, symbols[1]: b}, bound.values) is False
+                            for a, b in zip(row_a, row_b)] for row_a, row_b in zip(fine_a, fine_b)])
+        axis.contourf(fine_a, fine_b, shaded.astype(float), levels=[0.5, 1.5], colors=["lightgray"], alpha=0.6)
+        axis.plot([], [], "s", color="lightgray", label="not realizable by any parameters")
     for point in fixed_points:
-        c = point["coordinates"]
-        axis.plot(c["f"], c["lam"], "o", color="black")
-        axis.annotate(point["label"], (c["f"], c["lam"]), textcoords="offset points", xytext=(5, 5))
-    axis.set_xlim(f[0], f[-1])
-    axis.set_ylim(0, lam[-1])
-    axis.set_xlabel("f")
-    axis.set_ylabel(r"$\lambda$")
+        c = point.coordinates
+        axis.plot(c[names[0]], c[names[1]], "o", color="black")
+        axis.annotate(point.label, (c[names[0]], c[names[1]]), textcoords="offset points", xytext=(5, 5))
+    axis.set_xlim(*box[0])
+    axis.set_ylim(*box[1])
+    axis.set_xlabel(names[0])
+    axis.set_ylabel(names[1])
     axis.legend(fontsize=7, loc="upper left")
-    axis.set_title(f"uv (muP), eta = {eta:g}, y = {y:g}: GD direction (colour: log10 step)", fontsize=9)
+    values = ", ".join(f"{k} = {v:g}" for k, v in bound.parameters.items())
+    axis.set_title(f"{bound.model.name} ({bound.model.parameterization}), {values}: GD direction "
+                   "(colour: log10 step)", fontsize=9)
     _save(figure, target)
 
 
@@ -246,7 +281,7 @@ def delta_figure(cascade: dict, path: str) -> None:
     """|delta_j - delta| of the raw ratios and of their Aitken acceleration against j (log scale)."""
     import mpmath
 
-    from .cascade import FEIGENBAUM_DELTA
+    from .flips import FEIGENBAUM_DELTA
 
     target = check_path(path)
     raw = [abs(mpmath.mpf(d) - FEIGENBAUM_DELTA) for d in cascade["delta_digits"]]

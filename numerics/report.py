@@ -1,14 +1,12 @@
 r"""``sharpness report``: the whole analysis on defaults, as a LaTeX report, a results file and figures.
 
-Every number comes from the command line interface itself, run in-process: each section records the exact
-``sharpness ...`` command and its JSON output in ``results.json``, so a reader can rerun any number directly and
-get the same answer (the tests do). Sweeps run on Dask (a local cluster, or ``--scheduler``) into Zarr stores
+Every number comes from the public Python API (:mod:`analysis`, :mod:`numerics`); each section records, beside
+its JSON (the result's ``to_dict()``), the equivalent ``sharpness ...`` command, so a reader can rerun any number
+from the command line and get the same answer (the tests do). Sweeps run on Dask (a local cluster, or ``--scheduler``) into Zarr stores
 under ``OUT/sweeps``, which resume if the report is interrupted.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import platform
 import shlex
@@ -28,16 +26,15 @@ PACKAGES = ("sympy", "mpmath", "numpy", "scipy", "numba", "networkx", "matplotli
             "xarray", "zarr", "torch", "scikit-learn")
 
 
-def cli_json(argv: list) -> dict:
-    """Run ``sharpness ARGV --json`` in-process; its parsed output and the command line."""
-    from analysis.cli import main
+def record(argv: list, compute) -> dict:
+    """``compute()`` (a library call returning a result or a JSON-ready object), recorded with the command line
+    ``sharpness ARGV --json`` that prints the same JSON."""
+    from .cli.render import finite
 
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        code = main(list(argv) + ["--json"])
-    if code != 0:
-        raise RuntimeError(f"sharpness {shlex.join(argv)} failed with status {code}")
-    return {"command": "sharpness " + shlex.join(list(argv) + ["--json"]), "result": json.loads(buffer.getvalue())}
+    result = compute()
+    payload = result.to_dict() if hasattr(result, "to_dict") else result
+    return {"command": "sharpness " + shlex.join(list(argv) + ["--json"]),
+            "result": json.loads(json.dumps(finite(payload), allow_nan=False))}
 
 
 def versions() -> dict:
@@ -93,18 +90,31 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
         for path in figure(name):
             draw(path)
 
-    uv_values = ["--set", "eta=0.5", "--set", "y=1", "--set", "n=4"]
-    step("fixed_points", lambda: cli_json(["fixed-points", "uv", "-p", "mup", *uv_values]))
-    save_both(lambda p: plots.flow_figure(sections["fixed_points"]["result"], 0.5, 1.0, p), "uv_flow")
+    from analysis import load_model
+
+    from .crosscheck import crosscheck, width_scan
+    from .flips import cascade
+    from .iterated_map import IteratedMap
+
+    uv_mup = load_model("uv", "mup")
+    flow_values = {"eta": "0.5", "y": "1", "n": "4"}
+    set_args = lambda values: [a for k, v in values.items() for a in ("--set", f"{k}={v}")]  # noqa: E731
+    step("fixed_points", lambda: record(["fixed-points", "uv", "-p", "mup", *set_args(flow_values)],
+                                        lambda: uv_mup.fixed_points_at(**flow_values)))
+    flow_map = IteratedMap(uv_mup, **flow_values)
+    save_both(lambda p: plots.flow_figure(flow_map, uv_mup.fixed_points_at(**flow_values), p,
+                                          box=[(-3.5, 6), (0.05, 11)]), "uv_flow")
 
     trajectories = {}
     for label, parameterization, eta, n, f0, lam0 in (
             ("progressive sharpening", "mup", "0.9", "4", "0.01", "0.3"),
             ("edge of stability", "mup", "1.1", "4", "0.01", "0.3"),
             ("catapult", "sp", "2.5", "100", "0.05", "1")):
-        trajectories[label] = cli_json(["run", "uv", "-p", parameterization, "--set", f"eta={eta}", "--set", f"n={n}",
-                                        "--set", "y=1", "--init", f"f={f0}", "--init", f"lam={lam0}",
-                                        "--steps", "200"])
+        values = {"eta": eta, "n": n, "y": "1"}
+        trajectories[label] = record(
+            ["run", "uv", "-p", parameterization, *set_args(values), "--init", f"f={f0}", "--init", f"lam={lam0}",
+             "--steps", "200"],
+            lambda: IteratedMap(load_model("uv", parameterization), **values).run(200, init={"f": f0, "lam": lam0}))
     sections["trajectories"] = trajectories
     save_both(lambda p: plots.trajectories_figure({k: v["result"] for k, v in trajectories.items()}, p),
               "uv_trajectories")
@@ -113,11 +123,14 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
 
     lam_axis, n_axis, phase_steps = settings.phase
     phase_store = str(target / "sweeps" / "uv_phase.zarr")
-    step("phase_diagram", lambda: cli_json(["sweep", "uv", "--set", "eta=1", "--set", "y=1", "--init", "f=0",
-                                           "--vary", lam_axis, "--vary", n_axis, "--measure", "regime",
-                                           "--out", phase_store, "--steps", phase_steps, "--tile", "8", "--quiet",
-                                           *scheduler_args]))
-    from .sweep import load
+    from .sweeps import load, sweep
+
+    step("phase_diagram", lambda: record(
+        ["sweep", "uv", "--set", "eta=1", "--set", "y=1", "--init", "f=0", "--vary", lam_axis, "--vary", n_axis,
+         "--measure", "regime", "--out", phase_store, "--steps", phase_steps, "--tile", "8", "--quiet",
+         *scheduler_args],
+        lambda: sweep("uv", [lam_axis, n_axis], "regime", phase_store, int(phase_steps), init={"f": "0"}, tile=8,
+                      scheduler=scheduler, eta="1", y="1")))
 
     phase = load(phase_store)
     save_both(lambda p: plots.sweep_figure(phase, p, "uv (SP), eta = 1, y = 1, f0 = 0: regime over "
@@ -125,44 +138,50 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
     sections["phase_diagram"]["grid"] = {"lam": phase["lam"].values.tolist(), "n": phase["n"].values.tolist(),
                                          "regime": phase["regime"].values.tolist()}
 
-    step("cascade", lambda: cli_json(["cascade", "uv-eos", "--vary", "k", "--doublings", settings.doublings,
-                                      "--digits", "40", "--quiet"]))
+    step("cascade", lambda: record(["cascade", "uv-eos", "--vary", "k", "--doublings", settings.doublings,
+                                    "--digits", "40", "--quiet"],
+                                   lambda: cascade("uv-eos", "k", int(settings.doublings), 40)))
     flips = [b["parameter"] for b in sections["cascade"]["result"]["bifurcations"]]
-    from .compile import compile_model
-    from .dynamics import orbit_diagram
-
-    eos = compile_model("uv-eos")
-    eos_values = eos.model.parse_values({"k": "1"})
-    diagram = orbit_diagram(eos, eos_values, eos.model.parse_initial({}, eos_values), "k", 0.8, 2.0,
-                            800 if quick else 3000, 1000 if quick else 3000, 150)
-    save_both(lambda p: plots.orbit_figure(diagram, "k", "z", p, "uv-eos orbit diagram; red: flips found by the "
-                                                                 "multiplier condition", flips=flips), "uv_eos_orbit")
+    cubic = IteratedMap("uv-eos", k=1)
+    diagram = cubic.orbit_diagram("k", np.linspace(0.8, 2.0, 800 if quick else 3000), 1000 if quick else 3000, 150)
+    save_both(lambda p: plots.orbit_figure(diagram, p, "uv-eos orbit diagram; red: flips found by the "
+                                                       "multiplier condition", flips=flips), "uv_eos_orbit")
     save_both(lambda p: plots.delta_figure(sections["cascade"]["result"], p), "feigenbaum_delta")
 
     lyapunov_store = str(target / "sweeps" / "uv_eos_lyapunov.zarr")
-    step("lyapunov_sweep", lambda: cli_json(["sweep", "uv-eos", "--vary", f"k=0.8:2:{settings.lyapunov_points}",
-                                            "--measure", "lyapunov", "--out", lyapunov_store, "--steps",
-                                            settings.lyapunov_steps, "--tile", "32", "--quiet", *scheduler_args]))
+    lyapunov_axis = f"k=0.8:2:{settings.lyapunov_points}"
+    step("lyapunov_sweep", lambda: record(
+        ["sweep", "uv-eos", "--vary", lyapunov_axis, "--measure", "lyapunov", "--out", lyapunov_store, "--steps",
+         settings.lyapunov_steps, "--tile", "32", "--quiet", *scheduler_args],
+        lambda: sweep("uv-eos", lyapunov_axis, "lyapunov", lyapunov_store, int(settings.lyapunov_steps), tile=32,
+                      scheduler=scheduler)))
     lyapunov = load(lyapunov_store)
     sections["lyapunov_sweep"]["values"] = {"k": lyapunov["k"].values.tolist(),
                                             "lyapunov": lyapunov["lyapunov"].values.tolist()}
     save_both(lambda p: plots.sweep_figure(lyapunov, p, "uv-eos: largest Lyapunov exponent; ln 3 at k = 2"),
               "uv_eos_lyapunov")
-    step("chebyshev", lambda: cli_json(["lyapunov", "uv-eos", "--set", "k=2", "--steps", "200000"]))
+    step("chebyshev", lambda: record(["lyapunov", "uv-eos", "--set", "k=2", "--steps", "200000"],
+                                     lambda: IteratedMap("uv-eos", k="2").lyapunov(200_000)))
 
     xy_runs = {}
     for eta in settings.xy_etas:
-        xy_runs[f"{eta:g}"] = cli_json(["run", "xy-quartic", "--set", f"eta={eta:g}", "--init", "x=4", "--init",
-                                        "y=0.3", "--steps", "20000", "--every", "1000"])
+        xy_runs[f"{eta:g}"] = record(
+            ["run", "xy-quartic", "--set", f"eta={eta:g}", "--init", "x=4", "--init", "y=0.3", "--steps", "20000",
+             "--every", "1000"],
+            lambda: IteratedMap("xy-quartic", eta=f"{eta:g}").run(20_000, init={"x": "4", "y": "0.3"}, every=1000))
     sections["xy_quartic"] = xy_runs
     save_both(lambda p: plots.gap_figure({k: v["result"] for k, v in xy_runs.items()}, p), "xy_quartic_gap")
     if progress:
         progress("xy_quartic")
 
-    step("width_scan", lambda: cli_json(["width-scan", "uv", "--set", "eta=1.1", "--set", "y=1", "--steps", "200",
-                                         "--widths", settings.widths, "--quiet"]))
-    step("crosscheck", lambda: cli_json(["crosscheck", "uv", "--width", "64", "--set", "eta=0.5", "--set", "y=1",
-                                         "--steps", "100", "--seed", "0", "--quiet"]))
+    step("width_scan", lambda: record(
+        ["width-scan", "uv", "--set", "eta=1.1", "--set", "y=1", "--steps", "200", "--widths", settings.widths,
+         "--quiet"],
+        lambda: width_scan("uv", [int(w) for w in settings.widths.split(",")], 200, 0, eta="1.1", y="1")))
+    step("crosscheck", lambda: record(
+        ["crosscheck", "uv", "--width", "64", "--set", "eta=0.5", "--set", "y=1", "--steps", "100", "--seed", "0",
+         "--quiet"],
+        lambda: crosscheck("uv", 64, 100, 0, eta="0.5", y="1")))
     save_both(lambda p: plots.width_scan_figure(sections["width_scan"]["result"], p), "crosscheck_errors")
 
     try:
@@ -171,8 +190,15 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
     except ImportError:
         has_torch = False
     if has_torch:
-        step("nn", lambda: cli_json(["nn", "--arch", "mlp", "--eta", "0.15", "--steps", settings.nn_steps,
-                                     "--samples", settings.nn_samples, "--quiet"]))
+        from . import nn
+
+        def nn_run():
+            run = nn.train("digits", "mlp", 0.15, int(settings.nn_steps), 64, 0, 5, 30, int(settings.nn_samples))
+            run["uv_prediction"] = nn.uv_prediction(run["eta_lam0"], 64) if run["eta_lam0"] else None
+            return run
+
+        step("nn", lambda: record(["nn", "--arch", "mlp", "--eta", "0.15", "--steps", settings.nn_steps,
+                                   "--samples", settings.nn_samples, "--quiet"], nn_run))
         save_both(lambda p: plots.nn_figure([sections["nn"]["result"]], p), "nn_sharpness")
     else:
         sections["nn"] = {"command": None, "result": None, "note": "PyTorch not installed (pip install -e .[torch])"}
@@ -199,7 +225,7 @@ def _pdf(tex: Path):
 
 
 def _tex(results: dict, settings: Settings) -> str:
-    from analysis import Derivation
+    from analysis import load_model
     from analysis.latex import PREAMBLE, body, escape
 
     sections = results["sections"]
@@ -216,7 +242,7 @@ def _tex(results: dict, settings: Settings) -> str:
                       rf"\caption{{{escape(caption).strip()}}}", r"\end{figure}"])
 
     lines.append(r"\section{Derived function-space dynamics}")
-    derivation = Derivation("uv", "sp")
+    derivation = load_model("uv", "sp")
     lines += body([("uv", "sp", [derivation.result(n) for n in ("function_map", "sharpness", "fixed_points",
                                                                 "eos_map", "minima")])], level="subsection")
     lines.append(r"\clearpage\section{Fixed points, trajectories and the phase diagram}")

@@ -4,15 +4,14 @@ Run: ``python scripts/kalra2023_phase_diagram.py [OUTDIR]``; writes uv_phase_dia
 import sys
 from pathlib import Path
 
-from numerics import plots, sweep
+from numerics import load_sweep, plots, sweep
 
 
 def main(out: Path):
     store = out / "uv_phase_diagram.zarr"
-    summary = sweep.sweep("uv", "sp", {}, {"eta": "1", "y": "1"}, {"f": "0"},
-                          [sweep.parse_axis("lam=0.2:5:48"), sweep.parse_axis("n=1:4096:13:log")], "regime",
-                          str(store), 1000, tile=(8, 8))
-    plots.sweep_figure(sweep.load(store), str(out / "uv_phase_diagram.png"),
+    summary = sweep("uv", ["lam=0.2:5:48", "n=1:4096:13:log"], "regime", str(store), 1000, init={"f": 0},
+                    parameterization="sp", tile=8, eta=1, y=1)
+    plots.sweep_figure(load_sweep(store), str(out / "uv_phase_diagram.png"),
                        "uv (SP), eta = 1, y = 1, f0 = 0: regime over (eta lam0, n)")
     print(summary)
 

@@ -4,10 +4,23 @@ Run: ``python scripts/kalra2023_real_network.py [OUTDIR]``; writes nn_mlp.png an
 import sys
 from pathlib import Path
 
-from analysis.cli import main as sharpness
+from numerics import nn, plots
+
+
+def main(out: Path):
+    runs = []
+    for eta in (0.05, 0.15, 0.3, 0.5, 0.6):
+        run = nn.train("digits", "mlp", eta, 600, width=64, seed=0)
+        run["uv_prediction"] = nn.uv_prediction(run["eta_lam0"], 64) if run["eta_lam0"] else None
+        runs.append(run)
+        uv = run["uv_prediction"]
+        print(f"eta {eta:<5g} eta*lam0 {run['eta_lam0']:.3f}  network: "
+              f"{', '.join(dict.fromkeys(r['name'] for r in run['regimes']))}  UV model: "
+              f"{', '.join(dict.fromkeys(uv['regimes'])) if uv else '-'}")
+    plots.nn_figure(runs, str(out / "nn_mlp.png"))
+
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/figures")
     target.mkdir(parents=True, exist_ok=True)
-    sys.exit(sharpness(["nn", "--arch", "mlp", "--eta", "0.05,0.15,0.3,0.5,0.6", "--steps", "600",
-                        "--plot", str(target / "nn_mlp.png"), "--quiet"]))
+    main(target)

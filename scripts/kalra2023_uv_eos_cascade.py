@@ -4,21 +4,18 @@ z -> (1+k) z - k z^3 with the flips found by the multiplier condition marked) an
 import sys
 from pathlib import Path
 
-from numerics import cascade, dynamics, plots
-from numerics.compile import compile_model
+import numpy as np
+
+from numerics import IteratedMap, cascade, plots
 
 
 def main(out: Path):
-    compiled = compile_model("uv-eos")
-    values = compiled.model.parse_values({"k": "1"})
-    flips = cascade.cascade(compiled, values, "k", doublings=8, digits=30)["bifurcations"]
-    diagram = dynamics.orbit_diagram(compiled, values, compiled.model.parse_initial({}, values), "k", 0.8, 2.0,
-                                     3000, 3000, 300)
-    plots.orbit_figure(diagram, "k", "z", str(out / "uv_eos_orbit.png"),
+    flips = cascade("uv-eos", "k", doublings=8, digits=30)
+    diagram = IteratedMap("uv-eos", k=1).orbit_diagram("k", np.linspace(0.8, 2.0, 3000), 3000, 300)
+    plots.orbit_figure(diagram, str(out / "uv_eos_orbit.png"),
                        "uv-eos: z -> (1+k) z - k z^3 (k = eta kappa y); red: flips of periods 1..128",
-                       flips=[float(f["parameter"]) for f in flips])
-    for f in flips:
-        print(f"period {f['period']:>4} flips at k = {float(f['parameter']):.15f}")
+                       flips=[float(f["parameter"]) for f in flips.bifurcations])
+    print(flips)
 
 
 if __name__ == "__main__":

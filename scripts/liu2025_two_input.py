@@ -4,18 +4,21 @@ two_input_sharpness.png and prints the regimes."""
 import sys
 from pathlib import Path
 
-from numerics import dynamics, plots
-from numerics.compile import compile_model
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from numerics import IteratedMap  # noqa: E402
 
 
 def main(out: Path):
-    compiled = compile_model("two-input")
-    values = compiled.model.parse_values({"eta": "0.5"})
-    result = dynamics.run(compiled, values, compiled.model.parse_initial({}, values), 12_000, every=4)
-    plots.trajectory_figure(result, str(out / "two_input_sharpness.png"))
-    print(f"final sharpness {result['final']['sharpness']:.6f}, 2/eta {result['threshold']:.6f}, "
-          f"gap {result['gap']:.6f}")
-    for regime in result["regimes"]:
+    result = IteratedMap("two-input", eta=0.5).run(12_000, every=4)
+    figure, axis = plt.subplots(figsize=(8, 4))
+    result.plot(axis)
+    figure.savefig(out / "two_input_sharpness.png", dpi=150, bbox_inches="tight")
+    print(f"final sharpness {result.final['sharpness']:.6f}, 2/eta {result.threshold:.6f}, gap {result.gap:.6f}")
+    for regime in result.regimes:
         print(f"  steps {regime['start']:>6}-{regime['end']:<6} {regime['name']}")
 
 

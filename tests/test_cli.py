@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from analysis.cli import main
+from numerics.cli import main
 
 
 def run(capsys, *argv):
@@ -50,9 +50,11 @@ def test_fixed_points_json_schema_and_values(capsys):
         assert all(isinstance(v, (int, float)) or set(v) == {"re", "im"} for v in point["eigenvalues"])
     by_label = {p["label"]: p for p in points}
     # Origin: eigenvalues (1 -+ eta x y)^2 = 0.25, 2.25 -> saddle.
+    # rel 1e-15: exact rational eigenvalues, rounded once to float64.
     assert sorted(by_label["I"]["eigenvalues"]) == pytest.approx([0.25, 2.25], rel=1e-15)
     assert by_label["I"]["stability"] == "saddle"
-    # Point on u = v: f = y + 2/(eta x) = 5, lam = 2 x f = 10; eigenvalues 9 and 2 eta x y + 5 = 6.
+    # Point on u = v: f = y + 2/(eta x) = 5, lam = 2 x f = 10; eigenvalues 9 and 2 eta x y + 5 = 6 (closed forms
+    # rounded once: pytest.approx's default relative 1e-6 is ample).
     assert by_label["III"]["coordinates"] == pytest.approx({"f": 5.0, "lam": 10.0})
     assert sorted(by_label["III"]["eigenvalues"]) == pytest.approx([6.0, 9.0])
     assert by_label["III"]["stability"] == "repelling"
@@ -75,12 +77,14 @@ def test_eigenvalue_json_encoding():
     (["derive", "nope"], "unknown model 'nope'; expected one of: product, two-input, uv, uv-eos, xy-quartic"),
     (["derive", "uv", "--only", "nothing"], "unknown result 'nothing'"),
     (["derive", "uv", "--parameterization", "ntk"], "unknown parameterization 'ntk'"),
-    (["fixed-points", "uv", "--set", "eta=0.5", "--set", "y=1"], "missing value for parameter 'n'"),
+    (["fixed-points", "uv", "--set", "eta=0.5", "--set", "y=1"],
+     "missing value for parameter 'n' of model 'uv'; give it with --set n=VALUE"),
     (["fixed-points", "uv", "--set", "eta", "--set", "y=1", "--set", "n=2"], "malformed --set 'eta'"),
     (["fixed-points", "uv", "--set", "eta=abc", "--set", "y=1", "--set", "n=2"], "must be a number"),
     (["fixed-points", "uv", "--set", "eta=__import__('os')", "--set", "y=1", "--set", "n=2"], "must be a number"),
-    (["fixed-points", "uv", "--set", "eta=0.5", "--set", "y=1", "--set", "n=0"], "n must be > 0"),
-    (["fixed-points", "uv", "--set", "eta=-1", "--set", "y=1", "--set", "n=2"], "eta must be > 0"),
+    # Domain errors are now typed DomainErrors reading "<name> must be <requirement>, got <value>" (deliberate).
+    (["fixed-points", "uv", "--set", "eta=0.5", "--set", "y=1", "--set", "n=0"], "n must be a positive integer, got 0"),
+    (["fixed-points", "uv", "--set", "eta=-1", "--set", "y=1", "--set", "n=2"], "eta must be a finite number > 0, got -1"),
     (["fixed-points", "uv", "--set", "eta=1", "--set", "y=1", "--set", "n=2.5"], "n must be a positive integer"),
     (["fixed-points", "uv", "--set", "eta=1", "--set", "y=1", "--set", "n=2", "--set", "q=1"], "unknown parameter 'q'"),
     (["frobnicate"], "invalid choice"),
@@ -93,7 +97,8 @@ def test_bad_input_one_line_exit_2(capsys, argv, fragment):
 
 
 def test_console_script_bad_input_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "analysis.cli", "derive", "nope"], capture_output=True, text=True)
+    # The command line moved to numerics.cli (the `sharpness` console script's entry point).
+    proc = subprocess.run([sys.executable, "-m", "numerics.cli", "derive", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("sharpness: error: unknown model") and proc.stderr.count("\n") == 1
 
@@ -108,6 +113,17 @@ def test_run_json_keys(capsys):
     assert len(payload["trajectory"]["f"]) == 21  # steps 0, 10, ..., 200
     assert payload["outcome"]["name"] == "converged"
     assert all(set(r) == {"name", "start", "end"} for r in payload["regimes"])
+
+
+def test_short_run_is_undetermined_with_a_reason(capsys):
+    """Deliberate: one outcome vocabulary everywhere; a run shorter than 192 steps (3 x the longest period
+    resolved) whose orbit is neither converged nor periodic is "undetermined" and says why; the same chaotic
+    orbit run long enough is "chaotic"."""
+    code, out, _ = run(capsys, "run", "uv-eos", "--set", "k=1.9", "--steps", "100", "--json")
+    outcome = json.loads(out)["outcome"]
+    assert code == 0 and outcome["name"] == "undetermined" and outcome["reason"].startswith("too short")
+    code, out, _ = run(capsys, "run", "uv-eos", "--set", "k=1.9", "--steps", "300", "--json")
+    assert code == 0 and json.loads(out)["outcome"]["name"] == "chaotic"
 
 
 def test_run_diverged_json_has_no_nan(capsys):
@@ -153,7 +169,8 @@ def test_numeric_commands_bad_input(capsys, argv, fragment):
 
 @pytest.mark.parametrize("argv,fragment", [
     (["crosscheck", "uv", "--width", "0", "--set", "eta=0.5", "--set", "y=1"], "--width must be a positive integer"),
-    (["crosscheck", "xy-quartic", "--width", "4", "--set", "eta=0.5"], "for 'uv' only"),
+    # crosscheck now runs on every model (deliberate); only a width-n model takes --width.
+    (["crosscheck", "xy-quartic", "--width", "4", "--set", "eta=0.5"], "'xy-quartic' is a coordinate model"),
     (["nn", "--dataset", "mnist", "--eta", "0.1"], "unknown dataset 'mnist'"),
     (["nn", "--arch", "resnet", "--eta", "0.1"], "unknown architecture 'resnet'"),
     (["width-scan", "uv", "--set", "eta=0.5", "--set", "y=1", "--widths", "1,x"], "--widths must be"),
@@ -167,5 +184,6 @@ def test_crosscheck_json_keys(capsys):
     code, out, _ = run(capsys, "crosscheck", "uv", "--width", "8", "--set", "eta=0.5", "--set", "y=1",
                        "--steps", "20", "--seed", "1", "--no-torch", "--quiet", "--json")
     payload = json.loads(out)
+    # 1e-12: 20 float64 steps at eta = 0.5 in a converging regime, so the two sides differ by round-off only.
     assert code == 0 and payload["max_abs_error_f"] < 1e-12 and payload["max_abs_error_lam"] < 1e-12
     assert payload["max_rel_error_sharpness"] < 1e-12

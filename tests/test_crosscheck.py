@@ -2,13 +2,9 @@
 import numpy as np
 import pytest
 
-from numerics import crosscheck
-from numerics.compile import compile_model
-
-
-
-def values(compiled, eta, width):
-    return compiled.model.parse_values({"eta": eta, "y": "1", "n": str(width)})
+from analysis import get_model, load_model
+from numerics import crosscheck, width_scan
+from numerics.parameter_space import ParameterSpaceGD
 
 
 @pytest.mark.parametrize("parameterization", ["sp", "mup"])
@@ -16,11 +12,11 @@ def values(compiled, eta, width):
 def test_round_off_agreement_over_100_steps(parameterization, width):
     """Converging regime (eta lam0 < 2): the map and parameter-space GD agree to 1e-9 or better over 100 steps
     (measured: ~1e-13 and below), the sharpness by Lanczos (eigsh 'LA' on HVPs) to relative 1e-9."""
-    compiled = compile_model("uv", parameterization)
-    result = crosscheck.crosscheck(compiled, values(compiled, "0.4", width), width, 100, seed=width, use_torch=False)
-    assert result["outcome"]["name"] == "completed" and result["compared_steps"] == 101
-    assert result["max_abs_error_f"] <= 1e-9 and result["max_abs_error_lam"] <= 1e-9
-    assert result["max_rel_error_sharpness"] <= 1e-9
+    result = crosscheck(load_model("uv", parameterization), width=width, steps=100, seed=width, use_torch=False,
+                        eta="0.4", y="1")
+    assert result.outcome["name"] == "completed" and result.compared_steps == 101
+    assert result.max_abs_error_f <= 1e-9 and result.max_abs_error_lam <= 1e-9
+    assert result.max_rel_error_sharpness <= 1e-9
 
 
 def test_parameter_space_sharpness_against_dense_eigvalsh():
@@ -29,43 +25,47 @@ def test_parameter_space_sharpness_against_dense_eigvalsh():
     (For the UV Hessian the top is provably the largest in magnitude too; the case where 'LM' and 'LA' differ is
     tested on a general operator in tests/test_nn.py.)"""
     rng = np.random.default_rng(4)
-    network = crosscheck.UVNetwork(rng.standard_normal(40), rng.standard_normal(40), 1.0, 30.0, "sp")
+    u, v = rng.standard_normal(40), rng.standard_normal(40)
+    # The seed draws u then v with default_rng(seed): the same vectors as above. eta does not enter the Hessian.
+    network = ParameterSpaceGD(get_model("uv"), "sp", {"eta": 0.5, "x": 1.0, "y": 30.0}, width=40, seed=4)
+    np.testing.assert_array_equal(network.weights(), np.stack([u, v]))
     dense = np.column_stack([network.hvp(e) for e in np.eye(80)])
     spectrum = np.linalg.eigvalsh(dense)
     assert spectrum[0] < -0.5 * spectrum[-1]
+    # rel 1e-10: Lanczos is asked for ~1e-14 (EIGSH_TOL); dense eigvalsh is backward stable.
     assert network.sharpness() == pytest.approx(spectrum[-1], rel=1e-10)
 
 
 def test_chaotic_error_growth_matches_lyapunov():
     """muP, eta = 1.5, width 4, seed 0 ends on the chaotic EoS attractor: the map/GD discrepancy grows from
-    round-off at the rate of the largest Lyapunov exponent of the compiled tangent map (within 5 %)."""
-    compiled = compile_model("uv", "mup")
-    result = crosscheck.crosscheck(compiled, values(compiled, "1.5", 4), 4, 300, seed=0, use_torch=False)
-    assert result["lyapunov"] > 0.3
-    assert result["error_growth_rate"] == pytest.approx(result["lyapunov"], rel=0.05)
+    round-off at the rate of the largest Lyapunov exponent of the compiled tangent map (within 5 %: a slope
+    fitted over a finite window against a finite-time exponent)."""
+    result = crosscheck(load_model("uv", "mup"), width=4, steps=300, seed=0, use_torch=False, eta="1.5", y="1")
+    assert result.lyapunov > 0.3
+    assert result.error_growth_rate == pytest.approx(result.lyapunov, rel=0.05)
 
 
 def test_divergence_is_labelled():
-    compiled = compile_model("uv", "mup")
-    result = crosscheck.crosscheck(compiled, values(compiled, "3", 64), 64, 100, seed=0, use_torch=False)
-    assert result["outcome"]["name"] == "diverged" and result["outcome"]["step"] < 20
-    assert np.isfinite(result["max_abs_error_f"])
+    result = crosscheck(load_model("uv", "mup"), width=64, steps=100, seed=0, use_torch=False, eta="3", y="1")
+    assert result.outcome["name"] == "diverged" and result.outcome["step"] < 20
+    assert np.isfinite(result.max_abs_error_f)
 
 
 def test_width_scan_sp_depends_on_width_mup_does_not():
     """muP: from width 16 on, the run ends on the same state (the map has no n and f0 -> 0); SP: the final NTK
     changes with n (the map carries x^2/n)."""
-    scan = {p: crosscheck.width_scan(compile_model("uv", p), values(compile_model("uv", p), "1.1", 1),
-                                     [16, 256, 4096], 300, 0) for p in ("sp", "mup")}
+    scan = {p: width_scan(load_model("uv", p), [16, 256, 4096], 300, 0, eta="1.1", y="1") for p in ("sp", "mup")}
     mup = [row["final_lam"] for row in scan["mup"]["rows"]]
     sp_ = [row["final_lam"] for row in scan["sp"]["rows"]]
+    # 1e-6: muP runs from initial states that differ by O(1/sqrt(n)) in f and converge to the same point.
     assert max(mup) - min(mup) < 1e-6
     assert max(sp_) - min(sp_) > 0.1
+    # 1e-9: round-off agreement, as in test_round_off_agreement_over_100_steps.
     assert all(max(r["max_abs_error_f"], r["max_abs_error_lam"]) < 1e-9 for p in scan for r in scan[p]["rows"])
 
 
 def test_torch_path_agrees():
     pytest.importorskip("torch", reason="PyTorch is the optional [torch] extra")
-    compiled = compile_model("uv", "sp")
-    result = crosscheck.crosscheck(compiled, values(compiled, "0.5", 32), 32, 50, seed=3, use_torch=True)
-    assert result["torch"]["max_abs_error_f"] <= 1e-9 and result["torch"]["max_rel_error_sharpness"] <= 1e-9
+    result = crosscheck(load_model("uv", "sp"), width=32, steps=50, seed=3, use_torch=True, eta="0.5", y="1")
+    # 1e-9: autograd and the derived map are both float64; only round-off separates them.
+    assert result.torch["max_abs_error_f"] <= 1e-9 and result.torch["max_rel_error_sharpness"] <= 1e-9

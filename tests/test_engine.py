@@ -6,7 +6,7 @@ import time
 import networkx as nx
 import sympy as sp
 
-from analysis import Derivation
+from analysis import Derivation, load_model
 from analysis.derivations import build_graph
 
 
@@ -20,39 +20,39 @@ def test_graph_is_a_dag_with_expected_edges():
 
 def test_only_derives_requirements_and_nothing_more(tmp_path, monkeypatch):
     monkeypatch.setenv("SHARPNESS_CACHE_DIR", str(tmp_path))
-    derivation = Derivation("uv", "sp")
-    derivation.result("jacobian")
-    assert derivation.computed == ["gd_update", "state_definitions", "function_map", "jacobian"]
-    assert "sharpness" not in derivation.computed
+    uv = load_model("uv", "sp")
+    uv.jacobian
+    assert uv.derivation.computed == ["gd_update", "state_definitions", "function_map", "jacobian"]
+    assert "sharpness" not in uv.derivation.computed
 
 
 def test_cache_is_used_and_keyed_by_definition(tmp_path, monkeypatch):
     monkeypatch.setenv("SHARPNESS_CACHE_DIR", str(tmp_path))
-    cold = Derivation("uv", "mup")
+    cold = load_model("uv", "mup")
     cold.results()
-    assert set(cold.computed) == set(cold.available)
-    warm = Derivation("uv", "mup")
+    assert set(cold.derivation.computed) == set(cold.available)
+    warm = load_model("uv", "mup")
     start = time.perf_counter()
     warm_results = warm.results()
-    assert warm.computed == []
+    assert warm.derivation.computed == []
     assert time.perf_counter() - start < 2.0  # generous bound; the benchmark measures the real figure
     assert [r.data.keys() for r in warm_results] == [r.data.keys() for r in cold.results()]
-    assert warm.result("sharpness").data == cold.result("sharpness").data
-    # A changed model definition is a different key, so its results are derived afresh, not read.
+    assert warm.sharpness.data == cold.sharpness.data
+    # A changed model definition is a different key, so its results are derived afresh, not read. (The engine's
+    # own object: a DerivedModel has no way to change its description in place.)
     changed = Derivation("uv", "mup")
     changed.spec = dataclasses.replace(changed.spec, output=changed.spec.output * 2)
-    assert changed.cache_key != warm.cache_key
+    assert changed.cache_key != warm.derivation.cache_key
     changed.result("function_map")
     assert changed.computed == ["gd_update", "state_definitions", "function_map"]
-    doubled = changed.result("function_map").data["map"]
-    assert sp.simplify(doubled[sp.Symbol("f", real=True)] - warm.result("function_map").data["map"][
-        sp.Symbol("f", real=True)]) != 0
+    doubled = changed.result("function_map").map
+    f = sp.Symbol("f", real=True)
+    assert sp.simplify(doubled[f] - warm.map.map[f]) != 0
 
 
 def test_unwritable_cache_only_costs_speed(tmp_path, monkeypatch):
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     monkeypatch.setenv("SHARPNESS_CACHE_DIR", str(blocked))
-    derivation = Derivation("uv-eos")
-    assert derivation.result("sharpness").data["sharpness"] is not None
+    assert load_model("uv-eos").sharpness.sharpness is not None
     assert os.path.isfile(blocked)

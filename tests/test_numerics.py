@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from analysis import uv as uvmod
-from analysis.derivations import K, Z
-from numerics import cascade, dynamics
+from analysis import load_model
+from numerics import IteratedMap, cascade
 from numerics.compile import compile_model
+from numerics.flips import FEIGENBAUM_DELTA
 from tests import uv_reference as ref
 
 CASES = [("uv", "sp"), ("uv", "mup"), ("uv-eos", None)]
@@ -30,7 +30,7 @@ def random_point(compiled, rng):
 def test_kernels_against_sympy_in_mpmath(model, parameterization):
     """numpy, numba and mpmath kernels of map, Jacobian and sharpness equal SymPy's exact expressions evaluated in
     mpmath at 30 digits, to relative 1e-13 (float64 kernels, a few roundings of O(1)-conditioned arithmetic)."""
-    compiled = compile_model(model, parameterization)
+    compiled = compile_model(load_model(model, parameterization))
     rng = np.random.default_rng(3)
     with mpmath.workdps(30):
         _check_kernels(compiled, rng)
@@ -56,6 +56,7 @@ def _check_kernels(compiled, rng):
             assert abs(compiled.sharpness_numpy(*args) - mpmath.mpf(sharp)) <= 1e-13 * (1 + abs(mpmath.mpf(sharp)))
         exact_args = [mpmath.mpf(sp.N(v, 40)) for v in [state[s] for s in compiled.state_symbols] +
                       [values[s] for s in compiled.parameter_symbols]]
+        # 1e-25: the mpmath kernel runs at 30 digits on exact inputs; a few roundings at 1e-30 stay far below.
         for g, e in zip(compiled.step_mpmath(*exact_args), expected_map):
             assert abs(g - e) <= mpmath.mpf(10) ** -25 * scale
 
@@ -64,25 +65,24 @@ def _check_kernels(compiled, rng):
 def test_uv_trajectory_against_independent_numpy_loop(parameterization):
     """`sharpness run` on uv equals a parameter-space GD loop written here (relative 1e-10 over 300 steps in a
     converging regime; sharpness by eigvalsh of the explicit Hessian)."""
-    compiled = compile_model("uv", parameterization)
     width, x_value, y_value, eta_value = 6, 1.0, 0.9, 0.35
+    uv = IteratedMap(load_model("uv", parameterization), eta=eta_value, n=width, y=y_value, x=1)
     rng = np.random.default_rng(11)
     u, v = rng.normal(size=width), rng.normal(size=width)
-    values = {uvmod.eta: sp.Float(eta_value), uvmod.n: sp.Integer(width), uvmod.y: sp.Float(y_value), uvmod.x: sp.Integer(1)}
-    initial = {uvmod.f: ref.output(u, v, x_value, parameterization), uvmod.lam: ref.ntk(u, v, x_value, parameterization)}
-    result = dynamics.run(compiled, values, initial, 300)
+    initial = {"f": ref.output(u, v, x_value, parameterization), "lam": ref.ntk(u, v, x_value, parameterization)}
+    result = uv.run(300, init=initial)
     for step in range(300):
         u, v = ref.gd_step(u, v, x_value, y_value, eta_value, parameterization)
-    assert result["final"]["f"] == pytest.approx(ref.output(u, v, x_value, parameterization), rel=1e-10)
-    assert result["final"]["lam"] == pytest.approx(ref.ntk(u, v, x_value, parameterization), rel=1e-10)
+    assert result.final["f"] == pytest.approx(ref.output(u, v, x_value, parameterization), rel=1e-10)
+    assert result.final["lam"] == pytest.approx(ref.ntk(u, v, x_value, parameterization), rel=1e-10)
     top = np.linalg.eigvalsh(ref.hessian(u, v, x_value, y_value, parameterization))[-1]
-    assert result["final"]["sharpness"] == pytest.approx(top, rel=1e-9)
-    assert result["outcome"]["name"] == "converged"
+    # 1e-9 (looser than the state): eigvalsh of the explicit Hessian adds its own backward error.
+    assert result.final["sharpness"] == pytest.approx(top, rel=1e-9)
+    assert result.outcome["name"] == "converged"
 
 
 def test_outcomes_are_labelled():
-    compiled = compile_model("uv-eos")
-    outcome = lambda k: dynamics.run(compiled, {K: sp.Float(k)}, {Z: 0.3}, 3000)["outcome"]  # noqa: E731
+    outcome = lambda k: IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.3}).outcome  # noqa: E731
     assert outcome(0.5)["name"] == "converged"
     assert outcome(1.2) == {"name": "periodic", "period": 2}
     assert outcome(1.27) == {"name": "periodic", "period": 4}
@@ -92,58 +92,60 @@ def test_outcomes_are_labelled():
 
 
 def test_divergence_is_an_outcome_not_a_crash():
-    compiled = compile_model("uv", "sp")
-    values = {uvmod.eta: sp.Integer(5), uvmod.n: sp.Integer(4), uvmod.y: sp.Integer(1), uvmod.x: sp.Integer(1)}
-    result = dynamics.run(compiled, values, {uvmod.f: 0.05, uvmod.lam: 1.0}, 1000)
-    assert result["outcome"]["name"] == "diverged" and result["outcome"]["step"] > 0
-    assert result["regimes"][-1]["name"] == "divergence"
-    assert all(np.isfinite(result["trajectory"]["f"]))
+    uv = IteratedMap(load_model("uv", "sp"), eta=5, n=4, y=1, x=1)
+    result = uv.run(1000, init={"f": 0.05, "lam": 1.0})
+    assert result.outcome["name"] == "diverged" and result.outcome["step"] > 0
+    assert result.regimes[-1]["name"] == "divergence"
+    assert all(np.isfinite(result.trajectory["f"]))
 
 
 def test_catapult_then_edge_of_stability_on_uv():
     """eta lam0 > 2 at small output: the loss spikes and the sharpness drops below 2/eta (catapult)."""
-    compiled = compile_model("uv", "sp")
-    values = {uvmod.eta: sp.Rational(5, 2), uvmod.n: sp.Integer(100), uvmod.y: sp.Integer(1), uvmod.x: sp.Integer(1)}
-    result = dynamics.run(compiled, values, {uvmod.f: 0.05, uvmod.lam: 1.0}, 2000)
-    names = [r["name"] for r in result["regimes"]]
-    assert names == ["catapult", "intermediate saturation"]
-    assert result["final"]["sharpness"] < result["threshold"]
+    uv = IteratedMap(load_model("uv", "sp"), eta=sp.Rational(5, 2), n=100, y=1, x=1)
+    initial = {"f": 0.05, "lam": 1.0}
+    result = uv.run(2000, init=initial)
+    names = [r["name"] for r in result.regimes]
+    # Deliberate change: the catapult label now covers only the loss spike (steps 0-5; it used to run on until
+    # the sharpness stopped falling). The damped oscillation after it (steps 6-13), whose smoothed sharpness is
+    # still above 0.9 * 2/eta, is now labelled edge of stability, as in the README's example of this very run.
+    assert names == ["catapult", "edge of stability", "intermediate saturation"]
+    assert result.regimes[0] == {"name": "catapult", "start": 0, "end": 5}
+    assert result.final["sharpness"] < result.threshold
     # Thinning the output must not thin the labelling: a 6-step catapult survives --every 20.
-    thinned = dynamics.run(compiled, values, {uvmod.f: 0.05, uvmod.lam: 1.0}, 2000, every=20)
-    assert thinned["regimes"] == result["regimes"] and thinned["regime_resolution"] == 1
-    assert len(thinned["trajectory"]["f"]) == 101
+    thinned = uv.run(2000, init=initial, every=20)
+    assert thinned.regimes == result.regimes and thinned.regime_resolution == 1
+    assert len(thinned.trajectory["f"]) == 101
 
 
 def test_first_flip_by_multiplier_condition_equals_hand_derivation():
     """The multiplier condition reproduces k = 1 (z = +-1: mu = 1 - 2k = -1) to 1e-35, and the period-2 flip at
-    k = sqrt(5) - 1 (2-cycle z1 + z2 analysis of the cubic map) to 1e-35."""
-    compiled = compile_model("uv-eos")
-    result = cascade.cascade(compiled, {K: sp.Rational(1, 2)}, "k", doublings=8, digits=40)
-    flips = result["bifurcations"]
+    k = sqrt(5) - 1 (2-cycle z1 + z2 analysis of the cubic map) to 1e-35 (refined at 40 digits)."""
+    result = cascade("uv-eos", "k", doublings=8, digits=40)
+    flips = result.bifurcations
     assert flips[0]["exact"] == 1
     assert abs(flips[0]["parameter"] - 1) < mpmath.mpf(10) ** -35
     with mpmath.workdps(40):
         assert abs(flips[1]["parameter"] - (mpmath.sqrt(5) - 1)) < mpmath.mpf(10) ** -35
     assert [f["period"] for f in flips] == [1, 2, 4, 8, 16, 32, 64, 128]
     # Ratios approach Feigenbaum's delta: error shrinks by ~delta each doubling; the 6th ratio is within 1e-4.
-    errors = [abs(d - cascade.FEIGENBAUM_DELTA) for d in result["delta"]]
+    errors = [abs(d - FEIGENBAUM_DELTA) for d in result.delta]
     assert errors[-1] < 1e-4
     assert all(b < a for a, b in zip(errors, errors[1:]))
 
 
 def test_uv_flip_matches_eos_reduction():
     """The first flip of uv-eos (k = 1) is, through the derived k = eta x y (muP), eta = 1/(x y) on uv."""
-    from analysis import Derivation
-    (aligned, _) = Derivation("uv", "mup").result("eos_map").data["manifolds"]
-    assert sp.simplify(aligned["first_flip_step"][0] - 1 / (uvmod.x * uvmod.y)) == 0
+    uv = load_model("uv", "mup")
+    (aligned, _) = uv.eos_map.manifolds
+    x, y = (uv.model.parameter(name).symbol for name in ("x", "y"))
+    assert sp.simplify(aligned.first_flip_step[0] - 1 / (x * y)) == 0
 
 
 def test_lyapunov_at_the_chebyshev_point():
     """k = 2: z = sqrt(2) w conjugates z -> 3z - 2z^3 to w -> 3w - 4w^3 = -T_3(w), whose Lyapunov exponent is
     ln 3 exactly. The estimate must lie within 5 standard errors (batch means) and within 1e-3."""
-    compiled = compile_model("uv-eos")
-    result = dynamics.lyapunov_spectrum(compiled, {K: sp.Integer(2)}, {Z: 0.3}, 400_000)
-    (exponent,), (stderr,) = result["exponents"], result["stderr"]
+    result = IteratedMap("uv-eos", k=2).lyapunov(400_000, init={"z": 0.3})
+    (exponent,), (stderr,) = result.exponents, result.stderr
     assert abs(exponent - math.log(3)) < max(5 * stderr, 1e-9)
     assert abs(exponent - math.log(3)) < 1e-3
 
@@ -151,27 +153,27 @@ def test_lyapunov_at_the_chebyshev_point():
 def test_lyapunov_spectrum_of_uv_is_sorted_and_sums_to_log_det():
     """For the 2-D uv map the exponents are descending and their sum equals the mean log|det J| (Benettin's QR
     conserves volume growth), computed independently here from the compiled Jacobian along the same orbit."""
-    compiled = compile_model("uv", "mup")
-    values = {uvmod.eta: sp.Rational(13, 10), uvmod.n: sp.Integer(3), uvmod.y: sp.Integer(1), uvmod.x: sp.Integer(1)}
-    initial = {uvmod.f: 0.5, uvmod.lam: 1.0 + 1e-3}
-    result = dynamics.lyapunov_spectrum(compiled, values, initial, 20_000, transient=100)
-    exponents = result["exponents"]
+    uv = IteratedMap(load_model("uv", "mup"), eta=sp.Rational(13, 10), n=3, y=1, x=1)
+    result = uv.lyapunov(20_000, transient=100, init={"f": 0.5, "lam": 1.0 + 1e-3})
+    exponents = result.exponents
     assert exponents == sorted(exponents, reverse=True)
+    compiled, params = uv.compiled, uv._params
     state = np.array([0.5, 1.0 + 1e-3])
-    params = compiled.parameter_vector(values)
     for _ in range(100):
         state = np.array(compiled.step_numpy(*state, *params))
     total = 0.0
     for _ in range(20_000):
         total += np.log(abs(np.linalg.det(np.asarray(compiled.jacobian_numpy(*state, *params), float))))
         state = np.array(compiled.step_numpy(*state, *params))
+    # abs 1e-9: the same float64 orbit on both sides; only the summation order of 20,000 logs differs.
     assert sum(exponents) == pytest.approx(total / 20_000, abs=1e-9)
 
 
 def test_orbit_diagram_marks_divergence():
-    compiled = compile_model("uv-eos")
-    diagram = dynamics.orbit_diagram(compiled, {K: sp.Integer(1)}, {Z: 0.5}, "k", 0.5, 2.5, 50, 500, 10)
-    assert diagram["orbits"].shape == (50, 10, 1)
-    assert not diagram["diverged"][diagram["values"] < 2.0].any()
-    assert diagram["diverged"][diagram["values"] > 2.3].all()
-    np.testing.assert_allclose(diagram["orbits"][diagram["values"] < 0.9, -1, 0], 1.0, atol=1e-9)
+    diagram = IteratedMap("uv-eos", k=1).orbit_diagram("k", np.linspace(0.5, 2.5, 50), 500, 10, init={"z": 0.5})
+    assert diagram.orbits.shape == (50, 10, 1)
+    assert not diagram.diverged[diagram.values < 2.0].any()
+    assert diagram.diverged[diagram.values > 2.3].all()
+    # atol 1e-9: for k < 0.9 the fixed point z = 1 attracts with multiplier |1 - 2k| <= 0.8, so 500 steps
+    # bring the orbit to round-off.
+    np.testing.assert_allclose(diagram.orbits[diagram.values < 0.9, -1, 0], 1.0, atol=1e-9)

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from analysis import Derivation, get_model
-from analysis.cli import main
+from analysis import get_model, load_model
 from analysis.errors import UserInputError
 from analysis.safe_parse import parse_loss
-from numerics import dynamics
-from numerics.compile import compile_model
+from numerics import IteratedMap
+from numerics.cli import main
 
 
 def numpy_product_gd(thetas, y, eta, steps):
@@ -39,27 +38,27 @@ def numpy_product_hessian(thetas, y):
 def test_default_product_against_numpy(depth):
     """Final sharpness of the compiled run equals an independent numpy GD's eigvalsh (1e-9), at depth 2 (closed
     form) and 3, 4 (top eigenvalue of the compiled Hessian)."""
-    compiled = compile_model("product", depth=depth)
-    model = compiled.model
-    values = model.parse_values({"eta": "0.2"})
-    initial = model.parse_initial({}, values)
-    result = dynamics.run(compiled, values, initial, 500)
-    thetas = numpy_product_gd([float(initial[s]) for s in compiled.state_symbols], 1.0, 0.2, 500)
-    assert result["final"]["sharpness"] == pytest.approx(np.linalg.eigvalsh(numpy_product_hessian(thetas, 1.0))[-1],
-                                                         rel=1e-9)
+    product = IteratedMap(load_model("product", depth=depth), eta="0.2")
+    result = product.run(500)
+    thetas = numpy_product_gd(product.initial_state(), 1.0, 0.2, 500)
+    # rel 1e-9: 500 float64 GD steps in a converging regime on both sides, plus eigvalsh's backward error.
+    assert result.final["sharpness"] == pytest.approx(np.linalg.eigvalsh(numpy_product_hessian(thetas, 1.0))[-1],
+                                                      rel=1e-9)
+    compiled = product.compiled
+    assert compiled.parameter_names == ["eta", "y"]
     rng = np.random.default_rng(depth)
     for point in rng.normal(size=(20, depth)):
         top = np.linalg.eigvalsh(numpy_product_hessian(point, 0.7))[-1]
+        # rel 1e-10 (abs 1e-12 near a zero eigenvalue): closed form or eigvalsh of the same Hessian, one rounding
+        # chain each.
         assert compiled.sharpness_numpy(*point, 0.2, 0.7) == pytest.approx(top, rel=1e-10, abs=1e-12)
 
 
 def test_user_loss_is_a_model_like_any_other():
     model = get_model("product", loss="(x^2*y^2 - 1)^2/4")
     assert [s.name for s in model.state] == ["x"] and [p.name for p in model.parameters] == ["eta", "y"]
-    model = get_model("product", loss="(a*b - y)^2/2 + c^2")
-    derivation = Derivation(model)
-    mapping = derivation.result("function_map").data["map"]
-    a, b, c, eta, y = sp.symbols("a b c eta y", real=True)
+    mapping = load_model("product", loss="(a*b - y)^2/2 + c^2").map.map
+    a, b, c, y = sp.symbols("a b c y", real=True)
     eta = sp.Symbol("eta", positive=True)
     assert sp.expand(mapping[c] - (c - 2 * eta * c)) == 0
     assert sp.expand(mapping[a] - (a - eta * b * (a * b - y))) == 0

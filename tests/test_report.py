@@ -4,7 +4,7 @@ import shlex
 
 import pytest
 
-from analysis.cli import main
+from numerics.cli import main
 from numerics import report
 
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",

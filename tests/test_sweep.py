@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from analysis.cli import main
-from numerics import sweep
+from numerics import load_sweep, sweep, sweeps
+from numerics.cli import main
 
-AXES = lambda: [sweep.parse_axis("k=0.5:2:20"), sweep.parse_axis("z=0.1:0.9:7")]  # noqa: E731
+AXES = lambda: [sweeps.parse_axis("k=0.5:2:20"), sweeps.parse_axis("z=0.1:0.9:7")]  # noqa: E731
 
 
 class Interrupted(Exception):
@@ -13,8 +13,10 @@ class Interrupted(Exception):
 
 
 def run_sweep(out, after_tile=None, scheduler=None):
-    return sweep.sweep("uv-eos", None, {}, {}, {}, AXES(), "final-sharpness", str(out), 400,
-                       scheduler=scheduler, tile=(8, 4), after_tile=after_tile)
+    """The full-signature entry point: rectangular 8 x 4 tiles (6 of them) and the after-tile fault hook, which
+    the public ``sweep`` does not take."""
+    return sweeps.run_sweep("uv-eos", None, {}, {}, {}, AXES(), "final-sharpness", str(out), 400,
+                            scheduler=scheduler, tile=(8, 4), after_tile=after_tile)
 
 
 def test_interrupted_sweep_resumes_to_identical_content(tmp_path):
@@ -29,12 +31,12 @@ def test_interrupted_sweep_resumes_to_identical_content(tmp_path):
 
     with pytest.raises(Interrupted):
         run_sweep(tmp_path / "resumed.zarr", after_tile=fail)
-    partial = sweep.load(tmp_path / "resumed.zarr")
+    partial = sweeps.load(tmp_path / "resumed.zarr")
     assert int(partial["tile_done"].sum()) == 2
     assert np.isnan(partial["final_sharpness"].values).sum() > 0
     resumed = run_sweep(tmp_path / "resumed.zarr")
     assert resumed["computed"] == 4 and resumed["skipped"] == 2
-    a, b = sweep.load(tmp_path / "whole.zarr"), sweep.load(tmp_path / "resumed.zarr")
+    a, b = sweeps.load(tmp_path / "whole.zarr"), sweeps.load(tmp_path / "resumed.zarr")
     np.testing.assert_array_equal(a["final_sharpness"].values, b["final_sharpness"].values)
     np.testing.assert_array_equal(a["tile_done"].values, b["tile_done"].values)
     assert not np.isnan(a["final_sharpness"].values).all()
@@ -43,11 +45,17 @@ def test_interrupted_sweep_resumes_to_identical_content(tmp_path):
 
 
 def test_values_are_the_measure(tmp_path):
-    """Spot check: converged lanes (k < 1) end at z = +-1 with sharpness V''(1) = 2k."""
-    run_sweep(tmp_path / "s.zarr")
-    data = sweep.load(tmp_path / "s.zarr")["final_sharpness"]
+    """Spot check through the public ``sweep``: converged lanes (k < 1) end at z = +-1 with sharpness
+    V''(1) = 2k; and its square tiles give the same values as the 8 x 4 tiles of ``run_sweep``."""
+    summary = sweep("uv-eos", ["k=0.5:2:20", "z=0.1:0.9:7"], "final-sharpness", str(tmp_path / "s.zarr"), 400,
+                    tile=8)
+    assert summary == {"out": str(tmp_path / "s.zarr"), "tiles": 3, "computed": 3, "skipped": 0}
+    data = load_sweep(tmp_path / "s.zarr")["final_sharpness"]
     for k in data["k"].values[data["k"].values < 0.95]:
+        # rtol 1e-9: |1 - 2k| <= 0.9 at z = 1 and 0.9^400 ~ 5e-19: the lanes have converged to round-off.
         np.testing.assert_allclose(data.sel(k=k).values, 2 * k, rtol=1e-9)
+    run_sweep(tmp_path / "rectangular.zarr")
+    np.testing.assert_array_equal(data.values, sweeps.load(tmp_path / "rectangular.zarr")["final_sharpness"].values)
 
 
 def test_sweep_on_a_scheduler_given_by_address(tmp_path):
@@ -57,15 +65,15 @@ def test_sweep_on_a_scheduler_given_by_address(tmp_path):
         summary = run_sweep(tmp_path / "remote.zarr", scheduler=cluster.scheduler_address)
     assert summary["computed"] == 6
     run_sweep(tmp_path / "local.zarr")
-    np.testing.assert_array_equal(sweep.load(tmp_path / "remote.zarr")["final_sharpness"].values,
-                                  sweep.load(tmp_path / "local.zarr")["final_sharpness"].values)
+    np.testing.assert_array_equal(sweeps.load(tmp_path / "remote.zarr")["final_sharpness"].values,
+                                  sweeps.load(tmp_path / "local.zarr")["final_sharpness"].values)
 
 
 def test_cli_sweep_and_bad_input(tmp_path, capsys):
     out = tmp_path / "cli.zarr"
     assert main(["sweep", "uv-eos", "--vary", "k=0.5:1.5:10", "--measure", "period", "--out", str(out),
                  "--steps", "300", "--quiet"]) == 0
-    data = sweep.load(out)
+    data = sweeps.load(out)
     assert set(data["period"].values.tolist()) >= {1.0, 2.0}
     capsys.readouterr()
     blocked = tmp_path / "file"
@@ -86,4 +94,4 @@ def test_cli_sweep_and_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err
         assert fragment in err and err.count("\n") == 1, (argv, err)
     # the existing store was not touched by the refused runs
-    np.testing.assert_array_equal(sweep.load(out)["period"].values, data["period"].values)
+    np.testing.assert_array_equal(sweeps.load(out)["period"].values, data["period"].values)

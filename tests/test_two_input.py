@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from analysis import load_model
 from analysis import two_input as ti
-from numerics import dynamics
+from numerics import IteratedMap
 from numerics.compile import compile_model
 
 
@@ -26,8 +27,10 @@ def numpy_gd(a, w1, w2, beta, s, eta, steps):
 def test_sharpness_is_the_top_eigenvalue_of_the_derived_hessian():
     """No closed form (irreducible cubic): the compiled top eigenvalue equals eigvalsh of the hand-written
     Hessian at random points (rtol 1e-12: both are backward-stable eigvalsh of the same matrix)."""
-    compiled = compile_model("two-input")
-    assert compiled.sharpness_expr is None
+    model = load_model("two-input")
+    assert model.sharpness.sharpness is None
+    compiled = compile_model(model)
+    assert compiled.parameter_names == ["eta", "beta", "s"]
     rng = np.random.default_rng(8)
     points = rng.normal(scale=2, size=(40, 3))
     got = compiled.sharpness_numpy(*points.T, 0.1, 1.3, 0.7)
@@ -41,31 +44,28 @@ def test_progressive_sharpening_then_self_stabilisation():
     the progressive-sharpening phase (1,000 steps); past the edge of stability the catapults amplify the two
     codes' different roundings (positive finite-time Lyapunov exponent), so there only the properties are
     compared."""
-    compiled = compile_model("two-input")
-    model = compiled.model
-    values = model.parse_values({"eta": "0.5"})
-    initial = model.parse_initial({}, values)
-    result = dynamics.run(compiled, values, initial, 40_000, every=10)
-    names = [r["name"] for r in result["regimes"]]
+    two_input = IteratedMap("two-input", eta="0.5")
+    assert two_input.compiled.state_names == ["a", "w1", "w2"]
+    result = two_input.run(40_000, every=10)
+    names = [r["name"] for r in result.regimes]
     assert "progressive sharpening" in names and "edge of stability" in names
     assert names.index("progressive sharpening") < names.index("edge of stability")
-    sharp = np.array(result["trajectory"]["sharpness"])
-    assert sharp[0] < 0.5 * result["threshold"] and sharp.max() > 0.99 * result["threshold"]
-    assert 0 < result["gap"] < 0.02 * result["threshold"]
-    early = dynamics.run(compiled, values, initial, 1000)
-    a, w1, w2 = numpy_gd(*(float(initial[s]) for s in (ti.a, ti.w1, ti.w2)), 1.0, 0.05, 0.5, 1000)
+    sharp = np.array(result.trajectory["sharpness"])
+    assert sharp[0] < 0.5 * result.threshold and sharp.max() > 0.99 * result.threshold
+    assert 0 < result.gap < 0.02 * result.threshold
+    early = two_input.run(1000)
+    a, w1, w2 = numpy_gd(*two_input.initial_state(), 1.0, 0.05, 0.5, 1000)
     independent = np.linalg.eigvalsh(numpy_hessian(a, w1, w2, 1.0, 0.05))[-1]
-    assert early["final"]["sharpness"] == pytest.approx(independent, rel=1e-9)
-    assert early["final"]["sharpness"] < 0.99 * early["threshold"]  # still sharpening at step 1000
+    # rel 1e-9: 1,000 float64 steps before the edge of stability (no chaotic amplification), plus eigvalsh.
+    assert early.final["sharpness"] == pytest.approx(independent, rel=1e-9)
+    assert early.final["sharpness"] < 0.99 * early.threshold  # still sharpening at step 1000
 
 
 def test_minimum_line_flip():
     """On the minima w1 = beta/a, w2 = 0 the relevant transverse eigenvalue is 1 - eta (a^2 + beta^2/a^2)."""
-    from analysis import Derivation
-
-    (line,) = Derivation("two-input").result("minima").data["sets"]
-    mus = line["transverse_eigenvalues"]
+    (line,) = load_model("two-input").minima.sets
+    mus = line.transverse_eigenvalues
     expected = 1 - ti.eta * (ti.a ** 2 + ti.beta ** 2 / ti.a ** 2)
     assert any(sp.simplify(mu - expected) == 0 for mu in mus)
     # Sharpness on the minima, where the cubic factors: max(a^2 + beta^2/a^2, s^2 a^2).
-    assert line["sharpness"] == sp.Max((ti.a ** 4 + ti.beta ** 2) / ti.a ** 2, ti.a ** 2 * ti.s ** 2)
+    assert line.sharpness == sp.Max((ti.a ** 4 + ti.beta ** 2) / ti.a ** 2, ti.a ** 2 * ti.s ** 2)

@@ -10,7 +10,7 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 
 from analysis import uv as uvmod
-from analysis.derivations import K, NORMAL_FORM, Z
+from analysis.uv_eos import K, NORMAL_FORM, Z
 from tests import uv_reference as ref
 
 PARAMETERIZATIONS = ("sp", "mup")
@@ -114,9 +114,9 @@ def test_fixed_points_are_fixed_symbolically(uv, parameterization):
     derivation = uv[parameterization]
     mapping = derivation.result("function_map").data["map"]
     for point in derivation.result("fixed_points").data["fixed_points"]:
-        at = {s: c for s, c in point["coordinates"].items() if c is not None}
+        at = {s: c for s, c in point.coordinates.items() if c is not None}
         for s, image in mapping.items():
-            assert sp.simplify(image.subs(at) - s.subs(at)) == 0, point["label"]
+            assert sp.simplify(image.subs(at) - s.subs(at)) == 0, point.label
 
 
 @pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
@@ -128,12 +128,12 @@ def test_fixed_points_and_eigenvalues_mpmath_50_digits(uv, parameterization):
     mapping = derivation.result("function_map").data["map"]
     values = {eta: sp.Rational(3, 7), n: 5, x: sp.Rational(6, 5), y: sp.Rational(-2, 3)}
     step = sp.lambdify((f, lam), [mapping[f].subs(values), mapping[lam].subs(values)], "mpmath")
-    stability = {e["label"]: e for e in derivation.result("stability").data["fixed_points"]}
+    stability = {e.label: e for e in derivation.result("stability").data["fixed_points"]}
     with mpmath.workdps(50):
         for point in derivation.result("fixed_points").data["fixed_points"]:
-            if point["free"]:
+            if point.free:
                 continue
-            closed = [mpmath.mpf(sp.N(point["coordinates"][s].subs(values), 60)) for s in (f, lam)]
+            closed = [mpmath.mpf(sp.N(point.coordinates[s].subs(values), 60)) for s in (f, lam)]
             start = [c + mpmath.mpf("1e-3") for c in closed]
             root = mpmath.findroot(lambda a, b: [step(a, b)[0] - a, step(a, b)[1] - b], start)
             assert mpmath.norm(root - mpmath.matrix(closed)) < mpmath.mpf("1e-40")
@@ -142,19 +142,19 @@ def test_fixed_points_and_eigenvalues_mpmath_50_digits(uv, parameterization):
                 for j in range(2):
                     jac[i, j] = mpmath.diff(lambda a, b: step(a, b)[i], tuple(closed), tuple(int(k == j) for k in range(2)))
             numeric = sorted(mpmath.eig(jac)[0], key=lambda z: (mpmath.re(z), mpmath.im(z)))
-            at = {**values, f: point["coordinates"][f], lam: point["coordinates"][lam]}
-            derived = sorted((mpmath.mpc(sp.N(mu.subs(at), 60)) for mu in stability[point["label"]]["eigenvalues"]),
+            at = {**values, f: point.coordinates[f], lam: point.coordinates[lam]}
+            derived = sorted((mpmath.mpc(sp.N(mu.subs(at), 60)) for mu in stability[point.label].eigenvalues),
                              key=lambda z: (mpmath.re(z), mpmath.im(z)))
             for a, b in zip(numeric, derived):
-                assert abs(a - b) < mpmath.mpf("1e-30"), point["label"]
+                assert abs(a - b) < mpmath.mpf("1e-30"), point.label
 
 
 def test_stability_classification_of_the_fixed_line(uv):
     """On the line f = y the eigenvalues are 1 and 1 - eta lam: transversally attracting iff 0 < eta lam < 2."""
     for parameterization in PARAMETERIZATIONS:
-        (line,) = [e for e in uv[parameterization].result("stability").data["fixed_points"] if e["kind"] == "line"]
-        assert sorted(line["eigenvalues"], key=str) == sorted([sp.Integer(1), 1 - eta * lam], key=str)
-        assert [b["value"] for b in line["boundaries"] if b["kind"] == "flip"] == [2 / lam]
+        (line,) = [e for e in uv[parameterization].result("stability").data["fixed_points"] if e.kind == "line"]
+        assert sorted(line.eigenvalues, key=str) == sorted([sp.Integer(1), 1 - eta * lam], key=str)
+        assert [b.value for b in line.boundaries if b.kind == "flip"] == [2 / lam]
 
 
 @settings(max_examples=60, deadline=None)
@@ -181,9 +181,9 @@ def test_fixed_points_property(uv, eta_value, x_value, y_value, width, parameter
     step = compiled_map(uv[parameterization])
     values = {eta: eta_value, n: width, x: x_value, y: y_value}
     for point in uv[parameterization].result("fixed_points").data["fixed_points"]:
-        if point["free"]:
+        if point.free:
             continue
-        state = [float(point["coordinates"][s].subs(values)) for s in (f, lam)]
+        state = [float(point.coordinates[s].subs(values)) for s in (f, lam)]
         np.testing.assert_allclose(step(*state, eta_value, width, x_value, y_value), state,
                                    rtol=1e-9, atol=1e-9 * (1 + max(map(abs, state))))
 
@@ -197,10 +197,10 @@ def test_eos_k_and_flip(uv, parameterization):
     """k = eta kappa y with kappa = x/sqrt(n) (SP) or x (muP); the first flip k = 1 is eta lam* = 2 at f = y."""
     (aligned, _) = uv[parameterization].result("eos_map").data["manifolds"]
     kappa = {"sp": x / sp.sqrt(n), "mup": x}[parameterization]
-    assert sp.simplify(aligned["k"] - eta * kappa * y) == 0
-    assert sp.simplify(aligned["z_squared"] - f / y) == 0
+    assert sp.simplify(aligned.k - eta * kappa * y) == 0
+    assert sp.simplify(aligned.z_squared - f / y) == 0
     # At the fixed line point on the manifold, lam* = 2 kappa y, so k = eta lam*/2.
-    assert sp.simplify(aligned["k"].subs(eta, 2 / (2 * kappa * y)) - 1) == 0
+    assert sp.simplify(aligned.k.subs(eta, 2 / (2 * kappa * y)) - 1) == 0
 
 
 def test_registered_uv_eos_is_the_derived_normal_form(uv):
@@ -249,7 +249,7 @@ def test_transverse_multiplier(uv, parameterization):
     derivation = uv[parameterization]
     mapping = derivation.result("function_map").data["map"]
     (aligned, _) = derivation.result("eos_manifold").data["manifolds"]
-    relation, multiplier = aligned["relation"], aligned["transverse_multiplier"]
+    relation, multiplier = aligned.relation, aligned.transverse_multiplier
     assert sp.simplify(relation.subs(mapping, simultaneous=True) - multiplier * relation) == 0
 
 
@@ -258,9 +258,9 @@ def test_uv_self_stabilisation_lowers_the_ntk(uv, parameterization):
     """On the minima f = y the sharpness is lam, and an oscillation across them lowers lam wherever it is
     realizable (lam >= 2 kappa |y|) and below the period-2 escape eta lam < 4: the drift is <= 0 there."""
     (entry,) = uv[parameterization].result("minima").data["sets"]
-    assert entry["sharpness"] == lam
+    assert entry.sharpness == lam
     kappa = {"sp": x / sp.sqrt(n), "mup": x}[parameterization]
-    drift = sp.lambdify((lam, eta, n, x, y), entry["sharpness_drift"])
+    drift = sp.lambdify((lam, eta, n, x, y), entry.sharpness_drift)
     kappa_value = sp.lambdify((n, x), kappa)
     rng = np.random.default_rng(2)
     for _ in range(200):

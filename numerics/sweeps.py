@@ -8,7 +8,7 @@ store, one chunk-aligned region per finished tile, then marks the tile done in `
 specification skips done tiles, so an interrupted sweep loses nothing and recomputes nothing.
 
 Measures
-    ``outcome`` (codes into :data:`numerics.dynamics.BASIN_CLASSES`), ``period`` (0 if none), ``final-sharpness``,
+    ``outcome`` (codes into :data:`numerics.classify.OUTCOMES`), ``period`` (0 if none), ``final-sharpness``,
     ``lyapunov`` (largest exponent, Benettin), ``regime`` (the characteristic regime of the run, codes into
     :data:`REGIME_ORDER`: divergence if it diverged, else catapult if one occurred, else edge of stability, else
     progressive sharpening, else early sharpness reduction, else intermediate saturation).
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.errors import UserInputError
+
 
 MEASURES = ("outcome", "period", "final-sharpness", "lyapunov", "regime")
 REGIME_ORDER = ("intermediate saturation", "early sharpness reduction", "progressive sharpening",
@@ -55,19 +56,19 @@ def parse_axis(text: str):
 
 def compute_tile(job: dict) -> tuple:
     """One tile: ``(tile index, values)``; runs on a Dask worker (plain data in, plain data out)."""
-    from .compile import compile_model
-    from .dynamics import BASIN_CLASSES, classify_orbits, run
+    from analysis import DerivedModel
 
-    compiled = compile_model(job["model"], job["parameterization"], **job["options"])
-    model = compiled.model
-    values = model.parse_values(job["values"])
-    initial = model.parse_initial(job["initial"], values)
-    base_params = compiled.parameter_vector(values)
-    base_state = np.array([float(initial[s]) for s in compiled.state_symbols])
+    from .classify import OUTCOMES
+    from .iterated_map import IteratedMap
+
+    derived = DerivedModel(job["model"], job["parameterization"], **job["options"])
+    base = IteratedMap(derived, **job["values"])
+    compiled = base.compiled
+    base_state = base.initial_state(job["initial"])
     grids = [np.asarray(g) for g in job["grids"]]
     index_ranges = [range(lo, hi) for lo, hi in job["ranges"]]
     points = [tuple(ix) for ix in np.ndindex(*[len(r) for r in index_ranges])]
-    params = np.tile(base_params, (len(points), 1))
+    params = np.tile(base._params, (len(points), 1))
     starts = np.tile(base_state, (len(points), 1))
     for axis, (name, grid, offsets) in enumerate(zip(job["names"], grids, index_ranges)):
         column = np.array([grid[offsets[p[axis]]] for p in points])
@@ -77,17 +78,18 @@ def compute_tile(job: dict) -> tuple:
             starts[:, compiled.state_names.index(name)] = column
     measure, steps = job["measure"], job["steps"]
     if measure in ("outcome", "period", "final-sharpness"):
-        keep = min(64, steps)
-        orbits = compiled.orbit_kernel(starts, params, steps, keep)
-        classes, periods = classify_orbits(orbits)
+        from .classify import TAIL
+
+        orbits = base._grid_states(starts, params, steps, min(TAIL, steps), "a sweep tile")
+        classified = base._classify(orbits, params)
         if measure == "outcome":
-            result = classes.astype(float)
+            result = classified["code"].astype(float)
         elif measure == "period":
-            result = periods.astype(float)
+            result = classified["period"].astype(float)
         else:
             with np.errstate(all="ignore"):
                 result = np.asarray(compiled.sharpness_numpy(*orbits[:, -1, :].T, *params.T), dtype=float)
-            result[classes == BASIN_CLASSES.index("diverged")] = np.nan
+            result[classified["code"] == OUTCOMES.index("diverged")] = np.nan
     elif measure == "lyapunov":
         result = np.empty(len(points))
         for lane in range(len(points)):
@@ -96,9 +98,9 @@ def compute_tile(job: dict) -> tuple:
     else:
         result = np.empty(len(points))
         for lane in range(len(points)):
-            lane_values = {s: params[lane, i] for i, s in enumerate(compiled.parameter_symbols)}
-            lane_start = {s: starts[lane, i] for i, s in enumerate(compiled.state_symbols)}
-            names = {r["name"] for r in run(compiled, lane_values, lane_start, steps)["regimes"]}
+            lane_map = base.with_values(**dict(zip(compiled.parameter_names, params[lane].tolist())))
+            trajectory = lane_map.run(steps, init=dict(zip(compiled.state_names, starts[lane].tolist())))
+            names = {r["name"] for r in trajectory.regimes}
             code = 0
             for rank, name in enumerate(REGIME_ORDER):
                 if name in names:
@@ -173,22 +175,34 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
         raise UserInputError(f"unknown measure {measure!r}; expected one of: {', '.join(MEASURES)}")
     if not 1 <= len(axes) <= 2 or len({name for name, _ in axes}) != len(axes):
         raise UserInputError("give one or two --vary over different names")
-    from .compile import compile_model
+    from analysis import DerivedModel
 
-    compiled = compile_model(model, parameterization, **options)
+    from .iterated_map import IteratedMap
+
+    derived = DerivedModel(model, parameterization, **options)
+    compiled_names = IteratedMap(derived, _placeholders=[n for n, _ in axes], **values).compiled
+    parameter_names, state_names = compiled_names.parameter_names, compiled_names.state_names
     for name, _ in axes:
-        if name not in compiled.parameter_names and name not in compiled.state_names:
-            raise UserInputError(f"unknown name {name!r} for --vary; expected a parameter "
-                                 f"({', '.join(compiled.parameter_names)}) or a state variable "
-                                 f"({', '.join(compiled.state_names)})")
-    filled = dict(values)
+        if name not in parameter_names and name not in state_names:
+            raise UserInputError(f"unknown name {name!r} to vary; expected a parameter "
+                                 f"({', '.join(parameter_names)}) or a state variable "
+                                 f"({', '.join(state_names)})")
+    # An integer parameter (a width) on a geometric axis gets integer values: 63.999999999999986 is not a width.
+    axes = [(name, np.rint(grid) if name in parameter_names and derived.model.parameter(name).domain ==
+             "positive_integer" else grid) for name, grid in axes]
+    values = {k: str(v) for k, v in values.items()}
+    initial = {k: str(v) for k, v in (initial or {}).items()}
     for name, grid in axes:  # placeholders for varied parameters (each tile sets its own)
-        if name in compiled.parameter_names:
-            filled.setdefault(name, repr(float(grid[0])))
-    compiled.model.parse_initial(initial, compiled.model.parse_values(filled))  # validate before any work
+        if name in parameter_names:
+            values.setdefault(name, repr(float(grid[0])))
+    # Validate every grid value and the initial state before any work.
+    for name, grid in axes:
+        if name in parameter_names:
+            for value in (grid[0], grid[-1]):
+                IteratedMap(derived, **{**values, name: float(value)})
+    IteratedMap(derived, **values).initial_state(initial)
     tile = tuple(tile[: len(axes)])
-    spec = _specification(model, compiled.derivation.parameterization, options, filled, initial, axes, measure,
-                          steps, tile)
+    spec = _specification(model, derived.parameterization, options, values, initial, axes, measure, steps, tile)
     store = Path(out)
     _prepare_store(store, spec, axes, tile)
     done = xr.open_zarr(store, consolidated=False)["tile_done"].values
@@ -240,11 +254,27 @@ def execute(planned: dict, scheduler: str | None = None, progress=None, after_ti
     return summary
 
 
-def sweep(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str,
-          out: str, steps: int, scheduler: str | None = None, tile=(16, 16), progress=None, after_tile=None) -> dict:
+def run_sweep(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str,
+              out: str, steps: int, scheduler: str | None = None, tile=(16, 16), progress=None,
+              after_tile=None) -> dict:
     """:func:`plan` then :func:`execute`: run (or resume) a sweep."""
     planned = plan(model, parameterization, options, values, initial, axes, measure, out, steps, tile)
     return execute(planned, scheduler, progress, after_tile)
+
+
+def sweep(model, vary, measure: str = "outcome", out: str = "sweep.zarr", steps: int = 1000, init=None,
+          parameterization=None, tile: int = 16, scheduler=None, progress=None, options=None, **values) -> dict:
+    """A measure over a grid of one or two names (parameters or initial state variables), tiled on Dask into
+    the resumable Zarr store ``out`` (module docstring). ``vary`` is one or two ``"NAME=A:B:N[:log]"`` strings
+    or ``(name, values)`` pairs; ``values`` fix the other parameters. Returns ``{"out", "tiles", "computed",
+    "skipped"}``; the store loads with :func:`load`.
+
+    ``model`` is a registered name or a path (the workers load it by that reference)."""
+    axes = [parse_axis(v) if isinstance(v, str) else (v[0], np.asarray(v[1], float))
+            for v in ([vary] if isinstance(vary, (str, tuple)) else vary)]
+    size = tile if isinstance(tile, int) else tile[0]
+    return run_sweep(str(model), parameterization, dict(options or {}), values, dict(init or {}), axes, measure,
+                     out, steps, scheduler, (size, size), progress)
 
 
 def load(out: str):

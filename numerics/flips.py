@@ -7,7 +7,7 @@ A flip of a period-:math:`p` orbit at parameter :math:`P` solves
 (a Floquet multiplier equal to -1). Each flip is found by Newton's method on these :math:`d + 1` equations in
 :math:`(s, P)`, first in float64 with the compiled map and Jacobian (:attr:`CompiledModel.return_map_kernel`),
 then refined in mpmath at ``digits`` significant digits with the generated mpmath kernels. The first flip comes
-from the derived stability result (:func:`analysis.derivations.stability`), exactly; each next one is guessed
+from the derived stability result (:func:`analysis.derivations.fixed_points.stability`), exactly; each next one is guessed
 from the previous ratio (:math:`\delta \approx 4.67`) or, for the second, by following the attracting orbit
 until its multiplier crosses -1. Successive ratios
 :math:`\delta_j = (P_j - P_{j-1})/(P_{j+1} - P_j)` estimate Feigenbaum's :math:`\delta = 4.669201609\ldots`
@@ -16,12 +16,16 @@ until its multiplier crosses -1. Successive ratios
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 import sympy as sp
 
-from analysis.errors import UserInputError
+from analysis.errors import DomainError, UserInputError
+
+MAX_DOUBLINGS = 18  # period 2^17: each mpmath Newton step then iterates 131,072 steps at 40+ digits
+MAX_DIGITS = 300
 
 FEIGENBAUM_DELTA = mpmath.mpf("4.669201609102990671853203820466201617258185577475768632745651343004134330211314737138689744023948013817165984855189815134408627142027932522312442988890890859944935463236713411532481714219947455644365823793202009561058330575458617652222070385410646749494284981453391726200568755665952339875603825637225")
 
@@ -107,19 +111,19 @@ def first_flips(derivation, values: dict, vary) -> list:
     the fixed point is attracting just below (the cascade then runs upward)."""
     others = {s: v for s, v in values.items() if s != vary}
     found = []
-    fixed = {e["label"]: e for e in derivation.result("fixed_points").data["fixed_points"]}
-    for entry in derivation.result("stability").data["fixed_points"]:
-        if entry["kind"] != "point":
+    fixed = {e.label: e for e in derivation.result("fixed_points").fixed_points}
+    for entry in derivation.result("stability").fixed_points:
+        if entry.kind != "point":
             continue
-        eigenvalues = [sp.simplify(mu.subs(others)) for mu in entry["eigenvalues"]]
+        eigenvalues = [sp.simplify(mu.subs(others)) for mu in entry.eigenvalues]
         for mu in eigenvalues:
             for value in sp.solve(sp.Eq(mu, -1), vary):
                 if sp.im(value) != 0:
                     continue
                 below = value - sp.Rational(1, 10 ** 6) * (1 + abs(value))
                 if all(abs(complex(sp.N(m.subs(vary, below)))) < 1 for m in eigenvalues):
-                    coordinates = [c.subs(others).subs(vary, value) for c in fixed[entry["label"]]["coordinates"].values()]
-                    found.append((value, coordinates, entry["label"]))
+                    coordinates = [c.subs(others).subs(vary, value) for c in fixed[entry.label].coordinates.values()]
+                    found.append((value, coordinates, entry.label))
     return sorted(found, key=lambda item: float(item[0]))
 
 
@@ -135,14 +139,14 @@ def _attract(compiled, state, params, steps):
     return tail[-1] if diverged < 0 else None
 
 
-def cascade(compiled, values: dict, vary: str, doublings: int = 12, digits: int = 40, progress=None) -> dict:
+def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits: int = 40, progress=None) -> dict:
     """Flip bifurcations ``P_1 < P_2 < ...`` of the orbits of period ``1, 2, 4, ...`` and the ratio estimates."""
     model = compiled.model
     vary_symbol = model.parameter(vary).symbol
     index = compiled.parameter_names.index(vary)
     candidates = first_flips(compiled.derivation, values, vary_symbol)
     if not candidates:
-        sets = [e["label"] for e in compiled.derivation.result("fixed_points").data["fixed_points"] if e["free"]]
+        sets = [e.label for e in compiled.derivation.result("fixed_points").fixed_points if e.free]
         detail = (f"; its fixed points {', '.join(sets)} are sets, not isolated points, and a flip of a family "
                   "needs a transversal section, which cascade does not construct") if sets else ""
         raise UserInputError(f"no isolated fixed point of {model.name!r} loses stability by a flip as {vary} "
@@ -222,3 +226,73 @@ def correct_digits(estimate) -> int:
     """Number of significant digits of ``estimate`` that agree with Feigenbaum's delta."""
     error = abs(mpmath.mpf(estimate) - FEIGENBAUM_DELTA)
     return int(math.floor(-mpmath.log10(error / FEIGENBAUM_DELTA))) if error > 0 else 99
+
+
+@dataclass
+class Cascade:
+    """The flips of a period-doubling cascade and the estimates of Feigenbaum's delta; ``to_dict()`` is
+    ``sharpness cascade --json``."""
+
+    model: str
+    vary: str
+    digits: int
+    bifurcations: list
+    delta: list
+    delta_aitken: list
+
+    def to_dict(self) -> dict:
+        text = lambda v: mpmath.nstr(v, self.digits)  # noqa: E731
+        return {
+            "model": self.model, "vary": self.vary, "digits": self.digits,
+            "bifurcations": [{"parameter": float(b["parameter"]), "period": b["period"],
+                              "parameter_digits": text(b["parameter"]),
+                              **({"exact": str(b["exact"])} if "exact" in b else {})} for b in self.bifurcations],
+            "delta": [float(d) for d in self.delta],
+            "delta_digits": [text(d) for d in self.delta],
+            "delta_aitken": [text(d) for d in self.delta_aitken],
+            "correct_digits": [correct_digits(d) for d in self.delta],
+            "correct_digits_aitken": [correct_digits(d) for d in self.delta_aitken],
+        }
+
+    def __str__(self) -> str:
+        payload = self.to_dict()
+        lines = [f"period {b['period']:>6} flips at {self.vary} = {b['parameter_digits'][:32]}"
+                 for b in payload["bifurcations"]]
+        lines += [f"delta_{i + 1:<3} = {d[:20]}   ({digits} correct digits)"
+                  for i, (d, digits) in enumerate(zip(payload["delta_digits"], payload["correct_digits"]))]
+        if payload["delta_aitken"]:
+            lines.append(f"Aitken-accelerated: {payload['delta_aitken'][-1][:20]} "
+                         f"({payload['correct_digits_aitken'][-1]} correct digits)")
+        return "\n".join(lines)
+
+
+def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=None, **values) -> Cascade:
+    r"""The period-doubling cascade of ``model`` as parameter ``vary`` increases (module docstring).
+
+    ``model`` is an :class:`~numerics.IteratedMap` (its values are used), a :class:`~analysis.DerivedModel`, a
+    name or a path; ``values`` give (or override) the other parameters (``vary`` itself need not be given).
+    ``doublings`` flips are located (periods up to :math:`2^{doublings-1}`, at most :data:`MAX_DOUBLINGS`),
+    each refined to ``digits`` significant digits (at most :data:`MAX_DIGITS`). ``progress(j, doublings)`` is
+    called after each flip.
+
+    >>> from numerics import cascade
+    >>> print(cascade("uv-eos", "k", doublings=3, digits=20))  # doctest: +NORMALIZE_WHITESPACE
+    period      1 flips at k = 1.0
+    period      2 flips at k = 1.2360679774997896964
+    period      4 flips at k = 1.2880317544828427620
+    delta_1   = 4.6693...
+    """
+    from .iterated_map import IteratedMap
+
+    if isinstance(doublings, bool) or not isinstance(doublings, int) or not 1 <= doublings <= MAX_DOUBLINGS:
+        raise DomainError("doublings", doublings, f"an integer from 1 to {MAX_DOUBLINGS}")
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 15 <= digits <= MAX_DIGITS:
+        raise DomainError("digits", digits, f"an integer from 15 to {MAX_DIGITS}")
+    if isinstance(model, IteratedMap):
+        given = {p.name: model.values[p.symbol] for p in model.model.model.parameters}
+        bound = IteratedMap(model.model, _placeholders=(vary,), **{**given, **values})
+    else:
+        bound = IteratedMap(model, _placeholders=(vary,), **values)
+    bound.model.model.parameter(vary)
+    found = locate_flips(bound.compiled, bound.values, vary, doublings, digits, progress)
+    return Cascade(bound.model.name, vary, digits, found["bifurcations"], found["delta"], found["delta_aitken"])

@@ -1,0 +1,283 @@
+r"""A verified on-disk store of derived results.
+
+The engine (:mod:`analysis.engine`) stores each derived result as one *entry*: a pickle of the result behind a
+header that says what the entry is. A cache directory may be shared, copied between machines, half-written by an
+interrupted run or simply corrupted, and unpickling runs code chosen by whoever wrote the bytes; so an entry is
+trusted only after the checks below, and anything that fails them is a cache miss (the result is derived again
+and the entry overwritten), never an error and never a wrong result.
+
+Entry layout (``head -2`` shows the header)::
+
+    sharpness-dynamics derivation cache\n                       magic string
+    {"format": 1, "key": ..., "name": ..., "sha256": ..., "length": ...}\n    JSON header
+    <length bytes of pickle payload>
+
+:func:`load` checks magic, format version, the full cache key, the result name, the payload length and its
+SHA-256 *before* unpickling. The checksum catches corruption (a truncated file, a bit flip), the key and name
+catch an entry copied from another model, parameterization or result. They are no defence against a crafted
+entry (anyone who can write the file can compute a checksum), so the payload is then unpickled by
+:class:`RestrictedUnpickler`, which builds only the classes derived results are made of and refuses everything
+else (see :data:`SYMPY_CLASSES`).
+
+Writes are atomic (a temporary file renamed over the entry), so a reader sees the old entry or the new one,
+and an unwritable cache directory only costs speed.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import io
+import json
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+
+import sympy as sp
+
+from .errors import DerivationTimeout
+
+MAGIC = b"sharpness-dynamics derivation cache\n"
+FORMAT_VERSION = 1
+_MAX_HEADER = 4096  # bytes; a real header is ~250, so anything longer is not one
+
+# Exactly the SymPy classes that the derived results of every registered model (and ``product`` at other depths)
+# are made of, found by recording ``find_class`` while unpickling all of them. Deliberately not "anything from
+# sympy": SymPy also holds functions that run code (``sympify`` and ``parse_expr`` evaluate strings,
+# ``lambdify`` and ``preview`` execute or spawn), and a class reachable by a dotted name is refused too
+# (``find_class`` resolves only the exact pairs below). A new kind of result that needs another class shows up
+# as a "failed verification" line on every cached run, and ``tests/test_cache.py`` loads every result through
+# this list, so the list cannot silently fall behind.
+SYMPY_CLASSES = {
+    "sympy.core.add": {"Add"},
+    "sympy.core.mul": {"Mul"},
+    "sympy.core.numbers": {"Half", "Integer", "NegativeOne", "One", "Rational", "Zero"},
+    "sympy.core.power": {"Pow"},
+    "sympy.core.relational": {"StrictGreaterThan", "StrictLessThan"},
+    "sympy.core.symbol": {"Symbol"},
+    "sympy.functions.elementary.complexes": {"Abs"},
+    "sympy.functions.elementary.miscellaneous": {"Max"},
+    "sympy.logic.boolalg": {"BooleanFalse"},
+    "sympy.matrices.dense": {"MutableDenseMatrix"},
+    "sympy.polys.domains.expressionrawdomain": {"ExpressionRawDomain"},
+    "sympy.polys.domains.integerring": {"IntegerRing"},
+    "sympy.polys.matrices.domainmatrix": {"DomainMatrix"},
+}
+
+
+def cache_dir() -> Path:
+    """``$SHARPNESS_CACHE_DIR``, else ``~/.cache/sharpness-dynamics``."""
+    root = os.environ.get("SHARPNESS_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "sharpness-dynamics"
+
+
+@functools.lru_cache(maxsize=None)
+def source_fingerprint() -> str:
+    """SHA-256 of the source of every ``.py`` file of the ``analysis`` package, SymPy's version and Python's
+    ``major.minor``: a change to any of them may change a derived result (or its pickle), so it is part of every
+    cache key. Files are hashed in sorted order of their relative paths, each framed by path and length, so that
+    moving code between files changes the fingerprint too. Computed once per process."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    sources = sorted((path.relative_to(package).as_posix(), path) for path in package.rglob("*.py") if path.is_file())
+    for relative, path in sources:
+        data = path.read_bytes()
+        digest.update(f"{relative}\0{len(data)}\0".encode())
+        digest.update(data)
+    digest.update(f"sympy {sp.__version__}\0python {sys.version_info.major}.{sys.version_info.minor}".encode())
+    return digest.hexdigest()
+
+
+def entry_path(directory: Path, name: str) -> Path:
+    """Where the entry of result ``name`` lives in ``directory``."""
+    return Path(directory) / f"{name}.pickle"
+
+
+def store(directory: Path, key: str, name: str, payload: bytes) -> None:
+    """Write ``payload`` (a pickle of result ``name``) as a verified entry for ``key``.
+
+    Atomic: the entry is written to a temporary file in the same directory and renamed over the old one, so an
+    interrupted run never leaves a half-written entry under the entry's name. Any ``OSError`` (a read-only or
+    full disk, a file where the directory should be) skips the write: an unwritable cache only costs speed.
+    """
+    path = entry_path(directory, name)
+    header = {"format": FORMAT_VERSION, "key": key, "name": name,
+              "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{name}.", suffix=".tmp", delete=False) as handle:
+            temporary = handle.name
+            handle.write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
+        os.replace(temporary, path)
+    except OSError:
+        if temporary is not None:
+            _remove(Path(temporary))
+
+
+def load(directory: Path, key: str, name: str):
+    """The result ``name`` stored for ``key`` in ``directory``, or ``None`` on a miss. Raises nothing but a
+    :class:`~analysis.errors.DerivationTimeout` of the caller's.
+
+    A missing entry is a silent miss. An entry that fails verification or unpickling for any reason (garbage, a
+    truncated file, a foreign pickle, a flipped bit, an entry written for another key or result, a refused class)
+    is a miss too, reported as one line on stderr and removed, so that the caller derives the result again and
+    overwrites it.
+    """
+    path = entry_path(directory, name)
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        return _reject(path, f"unreadable: {error.strerror or error}")
+    try:
+        return RestrictedUnpickler(io.BytesIO(_verified_payload(data, key, name))).load()
+    except DerivationTimeout:
+        raise  # a caller's time budget ran out while reading; that says nothing about the entry
+    except InvalidEntry as error:
+        return _reject(path, str(error))
+    except Exception as error:  # noqa: BLE001 - whatever a corrupt or crafted payload raises, it is a miss
+        return _reject(path, f"unpickling failed: {type(error).__name__}: {error}")
+
+
+class InvalidEntry(Exception):
+    """An entry that fails a check; the message is the reason shown to the user."""
+
+
+def _verified_payload(data: bytes, key: str, name: str) -> bytes:
+    """The payload of entry ``data`` once its header matches ``key`` and ``name`` and its checksum matches."""
+    if not data.startswith(MAGIC):
+        raise InvalidEntry("not a cache entry")
+    end = data.find(b"\n", len(MAGIC), len(MAGIC) + _MAX_HEADER)
+    try:
+        if end < 0:
+            raise ValueError
+        header = json.loads(data[len(MAGIC):end])
+        version, written_key, written_name = header["format"], header["key"], header["name"]
+        checksum, length = header["sha256"], header["length"]
+    except (ValueError, TypeError, KeyError):
+        raise InvalidEntry("unreadable header") from None
+    if version != FORMAT_VERSION:
+        raise InvalidEntry(f"format {version!r}, expected {FORMAT_VERSION}")
+    if written_key != key:
+        raise InvalidEntry("written for another model, parameterization or source")
+    if written_name != name:
+        raise InvalidEntry(f"holds result {written_name!r}, expected {name!r}")
+    payload = data[end + 1:]
+    if len(payload) != length:
+        raise InvalidEntry(f"payload is {len(payload)} bytes, header says {length}")
+    if hashlib.sha256(payload).hexdigest() != checksum:
+        raise InvalidEntry("checksum mismatch")
+    return payload
+
+
+def _reject(path: Path, reason: str) -> None:
+    reason = " ".join(reason.split())[:200]  # one line, whatever the exception text
+    with contextlib.suppress(OSError, ValueError):  # a closed or broken stderr must not turn a miss into an error
+        print(f"sharpness: cache entry {path} failed verification ({reason}); re-deriving", file=sys.stderr)
+    _remove(path)
+    return None
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+class RestrictedUnpickler(pickle._Unpickler):
+    """Unpickles derived results and nothing else.
+
+    ``find_class`` resolves only the classes of :data:`SYMPY_CLASSES` and the dataclasses of the ``analysis``
+    package (the result records), so a payload that calls ``os.system``, ``builtins.eval``/``exec``,
+    ``subprocess`` or anything else by name is refused.
+
+    That alone is not enough: SymPy function classes such as ``Max`` and ``Abs`` (which results need) pass their
+    arguments through the non-strict ``sympify``, which *evaluates a string as Python*, so ``Max("__import__('os')
+    .system(...)")`` built by a crafted pickle would run code through an allowed class. Hence the second rule: a
+    string never reaches a SymPy constructor, nor the state of a SymPy object, except as the name of a ``Symbol``.
+    This needs to see each constructor call's arguments, which the C unpickler does not expose, so this is the
+    pure-Python ``pickle._Unpickler`` with its constructing opcodes wrapped; opcodes that results never use are
+    refused outright.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def find_class(self, module, name):
+        if name in SYMPY_CLASSES.get(module, ()):
+            return super().find_class(module, name)
+        if module.split(".")[0] == "analysis" and "." not in name:
+            found = super().find_class(module, name)
+            if isinstance(found, type) and dataclasses.is_dataclass(found) and found.__module__ == module:
+                return found
+        raise pickle.UnpicklingError(f"refused {module}.{name}")
+
+    def _load_reduce(self):
+        _check_construction(self.stack[-2], self.stack[-1], {})
+        pickle._Unpickler.load_reduce(self)
+
+    def _load_newobj(self):
+        _check_construction(self.stack[-2], self.stack[-1], {})
+        pickle._Unpickler.load_newobj(self)
+
+    def _load_newobj_ex(self):
+        _check_construction(self.stack[-3], self.stack[-2], self.stack[-1])
+        pickle._Unpickler.load_newobj_ex(self)
+
+    def _load_build(self):
+        instance, state = self.stack[-2], self.stack[-1]
+        if _is_sympy(type(instance)):
+            what = f"the state of {type(instance).__name__}"
+            for part in state if isinstance(state, tuple) else (state,):  # (dict state, slot state) or one state
+                if isinstance(part, dict):
+                    if any(not isinstance(k, str) or k.startswith("__") for k in part):
+                        raise pickle.UnpicklingError(f"refused an attribute name in {what}")
+                    part = list(part.values())
+                _refuse_text(part, f"text in {what}")
+        pickle._Unpickler.load_build(self)
+
+    def _refuse_opcode(self):
+        raise pickle.UnpicklingError("refused a protocol 0/1 constructor opcode")
+
+    dispatch[pickle.REDUCE[0]] = _load_reduce
+    dispatch[pickle.NEWOBJ[0]] = _load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = _load_newobj_ex
+    dispatch[pickle.BUILD[0]] = _load_build
+    dispatch[pickle.INST[0]] = _refuse_opcode
+    dispatch[pickle.OBJ[0]] = _refuse_opcode
+
+
+def _is_sympy(cls) -> bool:
+    return cls.__module__.split(".")[0] == "sympy"
+
+
+def _check_construction(cls, args, kwargs) -> None:
+    """Refuse a constructor call by the unpickler unless ``cls`` is a class and, for a SymPy class, no string is
+    among its arguments (but the name of a ``Symbol``); see :class:`RestrictedUnpickler`."""
+    if not isinstance(cls, type):
+        raise pickle.UnpicklingError(f"refused a call of a {type(cls).__name__} instance")
+    if not _is_sympy(cls):
+        return  # an analysis dataclass: plain data, strings included
+    if cls is sp.Symbol and args and isinstance(args[0], str):
+        args = args[1:]
+    _refuse_text([args, list(kwargs.values())], f"text in the arguments of {cls.__name__}")
+
+
+def _refuse_text(value, what: str) -> None:
+    """Raise if a string or bytes object is anywhere in ``value`` (through tuples, lists, sets and dicts)."""
+    pending, seen = [value], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue  # a pickle can build self-referencing containers
+        seen.add(id(item))
+        if isinstance(item, (str, bytes, bytearray)):
+            raise pickle.UnpicklingError(f"refused {what}")
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (tuple, list, set, frozenset)):
+            pending.extend(item)

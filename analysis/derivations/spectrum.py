@@ -1,0 +1,102 @@
+r"""The Hessian spectrum in the metric of the learning rates, and the sharpness (its top branch)."""
+from __future__ import annotations
+
+import sympy as sp
+
+from .. import gram
+from ..errors import DerivationError
+from .common import EIGENVALUE, MAX_FACTORED_DIMENSION, to_state, sample_points
+from .graph import COORDINATE, GRAM, NODES, Context, Equation, Result, node, kind_of
+
+
+@node("hessian_spectrum", "Spectrum of the loss Hessian in the metric of the learning rates", ("state_definitions",))
+def hessian_spectrum(ctx: Context) -> Result:
+    r"""Eigenvalues of :math:`s\nabla^2 L` with multiplicities, in the state variables.
+
+    Gram models (width :math:`n \ge k`): the roots of the characteristic polynomial of the in-span block
+    (:func:`analysis.gram.span_hessian`), once each, and the eigenvalues of the complement block
+    :math:`s C_L` (:func:`analysis.gram.complement_hessian`), each :math:`n - k` times. Total :math:`nk`.
+    """
+    spec = ctx.spec
+    title = NODES["hessian_spectrum"].title
+    if kind_of(spec) == COORDINATE:
+        hessian = spec.lr_scale * sp.hessian(spec.loss, ctx.state_symbols)
+        if hessian.rows > MAX_FACTORED_DIMENSION:
+            # Factoring a dense symbolic characteristic polynomial of degree >= 4 can take SymPy hours.
+            return Result("hessian_spectrum", title, {"eigenvalues": [], "unresolved": [(None, 1)],
+                                                      "hessian": hessian}, [],
+                          notes=f"Dimension {hessian.rows} > {MAX_FACTORED_DIMENSION}: no closed form attempted; "
+                                "the spectrum is computed numerically from the compiled Hessian.")
+        charpoly = hessian.charpoly(EIGENVALUE).as_expr()
+    else:
+        hessian = None  # in Gram coordinates only; the in-span block below is what the spectrum needs
+        span_block, cholesky = gram.span_hessian(spec)
+        charpoly = span_block.charpoly(EIGENVALUE).as_expr()
+        charpoly = sp.cancel(sp.expand(charpoly.subs(gram.cholesky_in_gram(spec, cholesky), simultaneous=True)))
+        charpoly = to_state(ctx, charpoly, "the Hessian's characteristic polynomial")
+    eigenvalues, unresolved = closed_form_roots(charpoly)
+    if kind_of(spec) == GRAM:
+        complement = gram.complement_hessian(spec)
+        for root, multiplicity in complement.eigenvals().items():
+            eigenvalues.append((sp.factor(to_state(ctx, root, "a complement eigenvalue")),
+                                multiplicity * (spec.width - spec.k)))
+        if unresolved:
+            raise DerivationError("the in-span Hessian block has no closed-form eigenvalues")
+    equations = [Equation(f"hessian-eig-{i}", rf"h_{{{i + 1}}}", e) for i, (e, _) in enumerate(eigenvalues)]
+    equations += [Equation(f"hessian-charpoly-{i}", "0", factor) for i, (factor, _) in enumerate(unresolved)]
+    notes = "Multiplicities: " + ", ".join(str(m) for _, m in eigenvalues) + "."
+    if unresolved:
+        notes += (" Irreducible factors of degree >= 3 of the characteristic polynomial (in t) are kept as "
+                  "polynomials; their roots are evaluated numerically from the compiled Hessian.")
+    return Result("hessian_spectrum", title, {"eigenvalues": eigenvalues, "unresolved": unresolved,
+                                              "hessian": hessian}, equations, notes=notes)
+
+
+def closed_form_roots(charpoly: sp.Expr):
+    """Roots of the irreducible factors of degree <= 2 with multiplicities; the other factors unresolved
+    (Cardano's formula for a symbolic cubic is neither readable nor numerically stable)."""
+    eigenvalues, unresolved = [], []
+    for factor, power in sp.factor_list(charpoly, EIGENVALUE)[1]:
+        polynomial = sp.Poly(factor, EIGENVALUE)
+        if polynomial.degree() > 2:
+            unresolved.append((factor, power))
+            continue
+        for root, multiplicity in sp.roots(polynomial).items():
+            eigenvalues.append((sp.factor(root), multiplicity * power))
+    return eigenvalues, unresolved
+
+
+@node("sharpness", "Sharpness: top eigenvalue of the Hessian", ("hessian_spectrum", "state_definitions"))
+def sharpness(ctx: Context) -> Result:
+    r"""The top (largest algebraic) eigenvalue among the branches of :func:`hessian_spectrum`.
+
+    The dominant branch is selected at 24 random realizable points and must win at every one of them
+    (branches with multiplicity :math:`n-k` count only where :math:`n > k`); if different branches win at
+    different points, the result is their ``Max``. If part of the spectrum has no closed form, the result is
+    ``None`` with the Hessian itself, whose top eigenvalue numerics computes.
+    """
+    spectrum = ctx["hessian_spectrum"]
+    if spectrum["unresolved"]:
+        return Result("sharpness", NODES["sharpness"].title, {"sharpness": None, "hessian": spectrum["hessian"]},
+                      [Equation(f"hessian-{i}{j}", rf"H_{{{i + 1}{j + 1}}}", spectrum["hessian"][i, j])
+                       for i in range(spectrum["hessian"].rows) for j in range(i, spectrum["hessian"].cols)],
+                      notes="No closed form: the sharpness is the largest eigenvalue of this Hessian, computed "
+                            "numerically (numerics compiles the matrix and calls eigvalsh).")
+    branches = spectrum["eigenvalues"]
+    winners = set()
+    for point in sample_points(ctx, 24):
+        scores = []
+        for index, (expr, multiplicity) in enumerate(branches):
+            if sp.sympify(multiplicity).subs(point) <= 0:
+                continue
+            value = sp.N(expr.subs(point), 30)
+            if value.is_real is False:
+                raise DerivationError(f"Hessian eigenvalue {expr} is complex at {point}")
+            scores.append((value, index))
+        winners.add(max(scores)[1])
+    candidates = [branches[i][0] for i in sorted(winners)]
+    top = candidates[0] if len(candidates) == 1 else sp.Max(*candidates)
+    return Result("sharpness", NODES["sharpness"].title, {"sharpness": top},
+                  [Equation("sharpness", r"S", top)],
+                  notes="Branch selected as the largest at 24 random realizable points.")
+

@@ -1,0 +1,147 @@
+r"""The public object of the symbolic layer: a model with its derived results.
+
+>>> from analysis import load_model
+>>> uv = load_model("uv", "mup")
+>>> uv.sharpness.sharpness
+lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2
+>>> print(uv.fixed_points_at(eta=0.5, y=1, n=4)["III"].coordinates)
+{'f': 5.0, 'lam': 10.0}
+
+Results are derived on first access (with what they depend on, in the order of the derivation graph) and
+cached in memory and on disk (:mod:`analysis.engine`), so that a script pays for a derivation once.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .engine import Derivation
+from .errors import UnknownNameError
+from .evaluate import FixedPointTable, fixed_points_at
+from .registry import get_model
+
+# User-written losses are derived under a time budget (seconds; SHARPNESS_DERIVATION_BUDGET overrides): SymPy
+# has no bound on the work a legal expression can ask for.
+USER_LOSS_TIME_BUDGET = float(os.environ.get("SHARPNESS_DERIVATION_BUDGET", "120"))
+
+
+class DerivedModel:
+    r"""A model in one parameterization, with every derived result as a lazily derived, cached attribute.
+
+    Parameters
+    ----------
+    model:
+        a registered name (``"uv"``, see :func:`analysis.model_names`), the path of a Python file defining
+        ``MODEL``, or an :class:`analysis.Model`.
+    parameterization:
+        one of the model's parameterizations (``"sp"``/``"mup"`` for ``uv``); ``None`` takes the first.
+    use_cache:
+        read and write the on-disk derivation cache.
+    time_budget:
+        seconds allowed per derivation step (default: none, or :data:`USER_LOSS_TIME_BUDGET` for a
+        user-written loss).
+    **options:
+        a variant of the model (``product``: ``loss="(a*b - y)^2/2"`` or ``depth=3``).
+
+    Attributes
+    ----------
+    map, jacobian, sharpness, hessian_spectrum, fixed_points, stability, eos_map, minima, loss, eos_manifold,
+    state_definitions, gd_update:
+        the derived :class:`~analysis.derivations.graph.Result` of that name (``eos_*`` exist for Gram models
+        only). Each has ``.equations``, ``.notes``, ``.to_dict()`` (what ``sharpness derive --json`` prints) and
+        its fields as attributes, e.g. ``uv.map.map`` (the images of the state), ``uv.sharpness.sharpness``,
+        ``uv.fixed_points.fixed_points`` (:class:`~analysis.derivations.records.FixedPointSolution`).
+    """
+
+    def __init__(self, model, parameterization: Optional[str] = None, *, use_cache: bool = True,
+                 time_budget: Optional[float] = None, **options):
+        self.model = get_model(model, **options)
+        if time_budget is None and self.model.options.get("loss") is not None:
+            time_budget = USER_LOSS_TIME_BUDGET
+        self.derivation = Derivation(self.model, parameterization, use_cache=use_cache, time_budget=time_budget)
+        self.parameterization = self.derivation.parameterization
+        self.description = self.derivation.spec
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def kind(self) -> str:
+        """``"gram"`` or ``"coordinate"``: which description the derivations work from."""
+        return self.derivation.kind
+
+    @property
+    def available(self) -> list:
+        """Names of the results derived for this model, in evaluation order."""
+        return self.derivation.available
+
+    def result(self, name: str):
+        """The result ``name`` (see :attr:`available`), derived with what it needs, or read from the cache."""
+        if name not in self.derivation.graph:
+            where = f" for model {self.name!r} (a {type(self.description).__name__})"
+            raise UnknownNameError("result", name, self.available, where)
+        return self.derivation.result(name)
+
+    def results(self, only: Optional[str] = None) -> list:
+        """Every result, or ``only`` and what it is derived from, in evaluation order."""
+        if only is not None:
+            self.result(only)
+        return self.derivation.results(only)
+
+    # The results as attributes (a name for each node of the derivation graph; ``map`` is ``function_map``).
+    map = property(lambda self: self.result("function_map"), doc="The exact map on the state (closure proved).")
+    jacobian = property(lambda self: self.result("jacobian"), doc="Jacobian of the map.")
+    sharpness = property(lambda self: self.result("sharpness"), doc="Top Hessian eigenvalue (or the Hessian).")
+    hessian_spectrum = property(lambda self: self.result("hessian_spectrum"), doc="Hessian eigenvalues.")
+    fixed_points = property(lambda self: self.result("fixed_points"), doc="Fixed points in closed form.")
+    stability = property(lambda self: self.result("stability"), doc="Eigenvalues, stability, boundaries.")
+    eos_manifold = property(lambda self: self.result("eos_manifold"), doc="EoS manifolds (Gram models).")
+    eos_map = property(lambda self: self.result("eos_map"), doc="Cubic normal form on the EoS manifolds.")
+    minima = property(lambda self: self.result("minima"), doc="Zero-loss sets and self-stabilisation drift.")
+    loss = property(lambda self: self.result("loss"), doc="The loss in the state variables.")
+    state_definitions = property(lambda self: self.result("state_definitions"), doc="State of the parameters.")
+    gd_update = property(lambda self: self.result("gd_update"), doc="The GD step in parameter space.")
+
+    def bind(self, **values) -> dict:
+        """``{symbol: exact number}`` for parameter ``values`` (defaults filled in), validated
+        (:meth:`analysis.model.Model.bind_values`)."""
+        return self.model.bind_values(values)
+
+    def fixed_points_at(self, **values) -> FixedPointTable:
+        """Every fixed point at the given parameter values, with its eigenvalues, stability and realizability.
+
+        >>> from analysis import load_model
+        >>> [p.stability for p in load_model("uv-eos").fixed_points_at(k=0.5)]
+        ['repelling', 'attracting', 'attracting']
+        """
+        return fixed_points_at(self.derivation, self.bind(**values))
+
+    def to_dict(self, only: Optional[str] = None) -> dict:
+        """``sharpness derive --json``: ``{"model", "parameterization", "results": {name: result.to_dict()}}``."""
+        return {"model": self.name, "parameterization": self.parameterization,
+                "results": {r.name: r.to_dict() for r in self.results(only)}}
+
+    def latex(self, path=None, only: Optional[str] = None) -> str:
+        """The standalone LaTeX document of the results (``sharpness derive --latex``); written to ``path`` if
+        given (an unwritable path raises :class:`~analysis.errors.UserInputError`)."""
+        from .errors import UserInputError
+        from .latex import document
+
+        text = document([(self.name, self.parameterization, self.results(only))])
+        if path is not None:
+            try:
+                with open(path, "w") as handle:
+                    handle.write(text)
+            except OSError as error:
+                raise UserInputError(f"cannot write {path}: {error.strerror or error}") from None
+        return text
+
+    def __repr__(self) -> str:
+        return f"DerivedModel({self.name!r}, {self.parameterization!r})"
+
+
+def load_model(name_or_path, parameterization: Optional[str] = None, **options) -> DerivedModel:
+    """A :class:`DerivedModel`: ``load_model("uv", "mup")``, ``load_model("./my_model.py")``,
+    ``load_model("product", loss="(a*b - y)^2/2")``; ``use_cache`` and ``time_budget`` are passed on."""
+    return DerivedModel(name_or_path, parameterization, **options)

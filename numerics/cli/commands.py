@@ -1,0 +1,327 @@
+"""One function per subcommand: options in, library calls, rendering out. No formula and no validation here
+beyond the command line's own syntax: the library validates values and raises typed errors."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from analysis import DerivedModel, get_model, model_names
+from analysis.errors import DomainError, UserInputError
+
+from . import render
+
+
+def assignments(pairs, option="--set") -> dict:
+    """``["NAME=VALUE", ...]`` as a dict of text values; a malformed pair is a :class:`UserInputError`."""
+    result = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UserInputError(f"malformed {option} {pair!r}; expected NAME=VALUE, e.g. {option} eta=0.5")
+        if name.strip() in result:
+            raise UserInputError(f"{option} {name.strip()} given twice")
+        result[name.strip()] = value.strip()
+    return result
+
+
+def model_options(args) -> dict:
+    return {k: v for k, v in (("loss", getattr(args, "loss", None)), ("depth", getattr(args, "depth", None)))
+            if v is not None}
+
+
+def derived_model(args) -> DerivedModel:
+    return DerivedModel(args.model, getattr(args, "parameterization", None), **model_options(args))
+
+
+def bound_map(args, vary=None):
+    """The :class:`~numerics.IteratedMap` of the common options (``vary``: a parameter the measure varies)."""
+    from ..iterated_map import IteratedMap
+
+    derived = derived_model(args)
+    if vary is not None:
+        derived.model.parameter(vary)
+    return IteratedMap(derived, max_memory=getattr(args, "max_memory", None), force=getattr(args, "force", False),
+                       _placeholders=() if vary is None else (vary,), **assignments(args.set))
+
+
+def check_plot(args):
+    if getattr(args, "plot", None) is not None:
+        from .. import plots
+
+        plots.check_path(args.plot)
+
+
+def progress_bar(total, desc, quiet):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=quiet)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def cmd_models(args) -> int:
+    entries = []
+    for name in model_names():
+        model = get_model(name)
+        entries.append({
+            "name": model.name, "description": model.summary,
+            "parameters": [{"name": p.name, "description": p.description, "domain": p.domain,
+                            "default": None if p.default is None else float(p.default)} for p in model.parameters],
+            "state": [{"name": s.name, "description": s.description} for s in model.state],
+            "parameterizations": list(model.parameterizations), "reference": model.reference,
+        })
+    if args.json:
+        render.print_json(entries)
+    else:
+        render.models(entries)
+    return 0
+
+
+def cmd_derive(args) -> int:
+    derived = derived_model(args)
+    results = derived.results(args.only)
+    if args.latex is not None:
+        derived.latex(args.latex, args.only)
+    if args.json:
+        render.print_json(derived.to_dict(args.only))
+        return 0
+    render.derivation(derived, results)
+    if args.latex:
+        print(f"\nLaTeX written to {args.latex}")
+    return 0
+
+
+def cmd_fixed_points(args) -> int:
+    table = derived_model(args).fixed_points_at(**assignments(args.set))
+    if args.json:
+        render.print_json(table.to_dict())
+    else:
+        print(table)
+    return 0
+
+
+def cmd_run(args) -> int:
+    check_plot(args)
+    result = bound_map(args).run(args.steps, assignments(args.init, "--init"), args.every)
+    if args.plot:
+        from .. import plots
+
+        plots.trajectory_figure(result.to_dict(), args.plot)
+    if args.json:
+        render.print_json(result.to_dict())
+        return 0
+    render.trajectory(result)
+    if args.plot:
+        print(f"figure written to {args.plot}")
+    return 0
+
+
+def cmd_bifurcation(args) -> int:
+    check_plot(args)
+    low, high = args.range
+    if not low < high:
+        raise UserInputError(f"--range needs A < B, got {low} {high}")
+    bound = bound_map(args, vary=args.vary)
+    diagram = bound.orbit_diagram(args.vary, np.linspace(low, high, args.points), args.steps, args.keep,
+                                  assignments(args.init, "--init"))
+    if args.plot:
+        from .. import plots
+
+        plots.orbit_figure(diagram, args.plot, f"{bound.model.name}: orbit diagram in {args.vary}")
+    if args.json:
+        render.print_json(diagram.to_dict())
+        return 0
+    print(f"{args.points} values of {args.vary} in [{low}, {high}], {args.steps} steps, kept {args.keep}; "
+          f"diverged: {int(diagram.diverged.sum())}")
+    if args.plot:
+        print(f"figure written to {args.plot}")
+    return 0
+
+
+def grid_axis(text: str):
+    """``NAME=A:B:N`` -> (name, A, B, N)."""
+    name, sep, spec = text.partition("=")
+    parts = spec.split(":")
+    try:
+        if not sep or len(parts) != 3:
+            raise ValueError
+        low, high, points = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise UserInputError(f"malformed --grid {text!r}; expected NAME=A:B:N, e.g. --grid x=-2:2:200") from None
+    return name.strip(), low, high, points
+
+
+def cmd_basin(args) -> int:
+    check_plot(args)
+    axes = [grid_axis(g) for g in args.grid or []]
+    if len(axes) != 2 or axes[0][0] == axes[1][0]:
+        raise UserInputError("give exactly two --grid options over two different state variables")
+    bound = bound_map(args)
+    result = bound.basin(axes, args.steps, assignments(args.init, "--init"))
+    if args.plot:
+        from .. import plots
+
+        plots.basin_figure(result, args.plot, f"{bound.model.name}: basin after {args.steps} steps")
+    if args.json:
+        render.print_json(result.to_dict())
+        return 0
+    print(", ".join(f"{name}: {count}" for name, count in result.counts.items()))
+    if args.plot:
+        print(f"figure written to {args.plot}")
+    return 0
+
+
+def cmd_cascade(args) -> int:
+    from ..flips import cascade
+
+    bound = bound_map(args, vary=args.vary)
+    with progress_bar(args.doublings, "flips", args.quiet) as bar:
+        bar.update(1)
+        result = cascade(bound, args.vary, args.doublings, args.digits, progress=lambda j, n: bar.update(1))
+    if args.json:
+        render.print_json(result.to_dict())
+    else:
+        print(result)
+    return 0
+
+
+def cmd_crosscheck(args) -> int:
+    from ..crosscheck import crosscheck
+
+    derived = derived_model(args)
+    with progress_bar(args.steps + 1, "parameter-space GD", args.quiet) as bar:
+        result = crosscheck(derived, args.width, args.steps, args.seed, use_torch=not args.no_torch,
+                            init=assignments(args.init, "--init") or None, progress=lambda: bar.update(1),
+                            max_memory=args.max_memory, **assignments(args.set))
+    if args.json:
+        render.print_json(result.to_dict())
+    else:
+        render.crosscheck(result.to_dict())
+    return 0
+
+
+def cmd_width_scan(args) -> int:
+    from ..crosscheck import width_scan
+
+    check_plot(args)
+    try:
+        widths = [int(w) for w in args.widths.split(",")]
+    except ValueError:
+        raise UserInputError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
+    if not widths or min(widths) <= 0:
+        raise DomainError("--widths", args.widths, "positive integers")
+    with progress_bar(len(widths), "widths", args.quiet) as bar:
+        result = width_scan(derived_model(args), widths, args.steps, args.seed, progress=lambda: bar.update(1),
+                            max_memory=args.max_memory, **assignments(args.set))
+    if args.plot:
+        from .. import plots
+
+        plots.width_scan_figure(result, args.plot)
+    if args.json:
+        render.print_json(result)
+    else:
+        render.width_scan(result)
+    return 0
+
+
+def cmd_nn(args) -> int:
+    from .. import nn
+
+    try:
+        etas = [float(e) for e in args.eta.split(",")]
+    except ValueError:
+        raise UserInputError(f"--eta must be a number or a comma-separated list, got {args.eta!r}") from None
+    if args.width <= 0:
+        raise DomainError("--width", args.width, "a positive integer")
+    check_plot(args)
+    if args.dataset not in nn.DATASETS:
+        raise UserInputError(f"unknown dataset {args.dataset!r}; expected one of: {', '.join(nn.DATASETS)}")
+    if args.arch not in nn.ARCHITECTURES:
+        raise UserInputError(f"unknown architecture {args.arch!r}; expected one of: {', '.join(nn.ARCHITECTURES)}")
+    runs = []
+    for eta in etas:
+        with progress_bar(args.steps + 1, f"{args.arch} eta={eta:g}", args.quiet) as bar:
+            result = nn.train(args.dataset, args.arch, eta, args.steps, args.width, args.seed, args.measure_every,
+                              args.lanczos_steps, args.samples, progress=lambda: bar.update(1))
+        result["uv_prediction"] = nn.uv_prediction(result["eta_lam0"], args.width) if result["eta_lam0"] else None
+        runs.append(result)
+    if args.plot:
+        from .. import plots
+
+        plots.nn_figure(runs, args.plot)
+    table = [{"eta": r["eta"], "eta_lam0": r["eta_lam0"], "outcome": r["outcome"]["name"],
+              "regimes": list(dict.fromkeys(x["name"] for x in r["regimes"])),
+              "final_sharpness_times_eta_over_2": None if r["final"]["sharpness"] is None
+              else r["final"]["sharpness"] * r["eta"] / 2,
+              "uv_outcome": r["uv_prediction"]["outcome"]["name"] if r["uv_prediction"] else None,
+              "uv_regimes": list(dict.fromkeys(r["uv_prediction"]["regimes"])) if r["uv_prediction"] else None}
+             for r in runs]
+    if args.json:
+        render.print_json(runs[0] if len(runs) == 1 else {"runs": runs, "table": table})
+        return 0
+    print(f"{args.arch} on {args.dataset} ({runs[0]['samples']} examples, {runs[0]['parameters']} parameters), "
+          f"{args.steps} steps of full-batch GD, sharpness by Lanczos ({args.lanczos_steps} HVPs) every "
+          f"{args.measure_every} steps")
+    print(f"{'eta':>6} {'eta*lam0':>8} {'S_end*eta/2':>11}  {'network':<60} UV model (same eta*lam0)")
+    for row in table:
+        final = "-" if row["final_sharpness_times_eta_over_2"] is None else f"{row['final_sharpness_times_eta_over_2']:.3f}"
+        net = ", ".join(row["regimes"]) or row["outcome"]
+        if row["outcome"] == "diverged":
+            net = (net + ", " if row["regimes"] else "") + "diverged"
+        uv = ", ".join(row["uv_regimes"] or []) + ("" if row["uv_outcome"] != "diverged" else " (diverged)")
+        print(f"{row['eta']:>6g} {row['eta_lam0']:>8.3f} {final:>11}  {net:<60} {uv}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .. import sweeps
+
+    check_plot(args)
+    axes = [sweeps.parse_axis(text) for text in args.vary or []]
+    if not args.out.endswith(".zarr"):
+        raise UserInputError(f"--out must end in .zarr, got {args.out!r}")
+    derived = derived_model(args)
+    planned = sweeps.plan(args.model, derived.parameterization, model_options(args), assignments(args.set),
+                          assignments(args.init, "--init"), axes, args.measure, args.out, args.steps,
+                          tile=(args.tile, args.tile))
+    with progress_bar(len(planned["jobs"]), "tiles", args.quiet) as bar:
+        summary = sweeps.execute(planned, args.scheduler, progress=lambda: bar.update(1))
+    if args.plot:
+        from .. import plots
+
+        plots.sweep_figure(sweeps.load(args.out), args.plot, f"{derived.name}: {args.measure}")
+    if args.json:
+        render.print_json(summary)
+    else:
+        print(f"{summary['out']}: {summary['tiles']} tiles, {summary['computed']} computed, "
+              f"{summary['skipped']} already done")
+        if args.plot:
+            print(f"figure written to {args.plot}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .. import report
+
+    with progress_bar(report.STEPS, "report", args.quiet) as bar:
+        results = report.build(args.out, args.quick, args.scheduler,
+                               progress=lambda name: (bar.set_postfix_str(name), bar.update(1)))
+    pdf = results["pdf"]
+    print(f"wrote {args.out}/report.tex, {args.out}/results.json and {len(results['figures'])} figures (PNG and PDF)")
+    print(f"report.pdf: {'built with ' + pdf['engine'] if pdf.get('built') else pdf.get('note', 'LaTeX failed')}")
+    return 0
+
+
+def cmd_lyapunov(args) -> int:
+    result = bound_map(args).lyapunov(args.steps, args.transient, args.batches, assignments(args.init, "--init"))
+    if args.json:
+        render.print_json(result.to_dict())
+        return 0
+    if result.diverged_at is not None:
+        print(f"diverged at step {result.diverged_at}: no exponents")
+        return 0
+    for exponent, error in zip(result.exponents, result.stderr):
+        print(f"{exponent:+.10f} ± {error:.2e}")
+    return 0

@@ -1,0 +1,202 @@
+"""The grammar of the ``sharpness`` command line (argparse): subcommands, options and their help."""
+from __future__ import annotations
+
+import argparse
+import math
+
+from analysis.errors import UserInputError
+
+from . import commands
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints the whole usage; we want one line and status 2
+        raise UserInputError(message)
+
+
+def _option_value(name, convert, valid, requirement):
+    """An argparse type: ``convert(text)``, which must satisfy ``valid``; the error says ``requirement``."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{name} must be {requirement}, got {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"{name} must be {requirement}, got {text}")
+        return value
+    return parse
+
+
+def _positive_int(name):
+    return _option_value(name, int, lambda v: v > 0, "a positive integer")
+
+
+def _non_negative_int(name):
+    return _option_value(name, int, lambda v: v >= 0, "a non-negative integer")
+
+
+def _real(name):
+    return _option_value(name, float, math.isfinite, "a finite number")
+
+
+def _non_empty(name):
+    return _option_value(name, str, lambda v: bool(v.strip()), "non-empty")
+
+
+SET_HELP = "a parameter value, e.g. --set eta=0.5 (repeat for each; `sharpness models` lists them)"
+INIT_HELP = "an initial state value, e.g. --init lam=1 (repeat; defaults from the model)"
+PLOT_HELP = "write a figure (.png, .pdf or .svg)"
+JSON_HELP = "print the result as JSON (the Python API's .to_dict())"
+MEMORY_HELP = "memory budget for this request, e.g. 2G (default: a quarter of the RAM, or $SHARPNESS_MAX_MEMORY)"
+FORCE_HELP = "run work estimated to take more than a day anyway"
+
+
+def _variant_options(p):
+    p.add_argument("--loss", metavar="EXPR", type=_non_empty("--loss"),
+                   help="product: your loss, e.g. '(a*b - y)^2/2' (y is the target)")
+    p.add_argument("--depth", type=_positive_int("--depth"), help="product: number of factors (default 2)")
+
+
+def _model_arguments(p):
+    p.add_argument("model", help="a model name (`sharpness models`) or the path of a file defining MODEL")
+    p.add_argument("--parameterization", "-p", help="e.g. sp or mup for uv (default: the model's first)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sharpness", description="Sharpness dynamics of gradient descent: derive, iterate, check.")
+    subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = subcommands.add_parser("models", help="list the models")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.set_defaults(run=commands.cmd_models)
+
+    p = subcommands.add_parser("derive", help="derive a model's results symbolically")
+    _model_arguments(p)
+    p.add_argument("--only", metavar="RESULT", type=_non_empty("--only"),
+                   help="derive RESULT and what it needs, nothing more")
+    p.add_argument("--latex", metavar="PATH", type=_non_empty("--latex"), help="write a standalone LaTeX document")
+    _variant_options(p)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.set_defaults(run=commands.cmd_derive)
+
+    def common(p, init=True, budget=True):
+        _model_arguments(p)
+        p.add_argument("--set", action="append", metavar="NAME=VALUE", help=SET_HELP)
+        if init:
+            p.add_argument("--init", action="append", metavar="STATE=VALUE", help=INIT_HELP)
+        p.add_argument("--json", action="store_true", help=JSON_HELP)
+        if budget:
+            p.add_argument("--max-memory", metavar="BYTES", help=MEMORY_HELP)
+            p.add_argument("--force", action="store_true", help=FORCE_HELP)
+        _variant_options(p)
+
+    p = subcommands.add_parser("fixed-points", help="fixed points, eigenvalues and stability at given parameters")
+    common(p, init=False, budget=False)
+    p.set_defaults(run=commands.cmd_fixed_points)
+
+    p = subcommands.add_parser("run", help="iterate the derived map: trajectory, sharpness, outcome, regimes")
+    common(p)
+    p.add_argument("--steps", type=_positive_int("--steps"), required=True, help="number of GD steps")
+    p.add_argument("--every", type=_positive_int("--every"), default=1,
+                   help="keep every K-th step in the trajectory (regimes are labelled on every step)")
+    p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.set_defaults(run=commands.cmd_run)
+
+    p = subcommands.add_parser("bifurcation", help="orbit diagram over a parameter range")
+    common(p)
+    p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter to vary")
+    p.add_argument("--range", nargs=2, type=_real("--range"), required=True, metavar=("A", "B"),
+                   help="the interval of PARAM (each value is checked against its domain)")
+    p.add_argument("--points", type=_positive_int("--points"), default=1000, help="values of PARAM in the range")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per value")
+    p.add_argument("--keep", type=_positive_int("--keep"), default=200, help="last states kept per value")
+    p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.set_defaults(run=commands.cmd_bifurcation)
+
+    p = subcommands.add_parser("basin", help="outcome and final sharpness over a grid of initial states")
+    common(p)
+    p.add_argument("--grid", action="append", metavar="STATE=A:B:N", help="an axis of initial states; give two")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per initial state")
+    p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.set_defaults(run=commands.cmd_basin)
+
+    p = subcommands.add_parser("cascade", help="flip bifurcations of the period-doubling cascade and Feigenbaum's delta")
+    common(p, init=False)
+    p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter along which the cascade runs")
+    p.add_argument("--doublings", type=_positive_int("--doublings"), default=14,
+                   help="number of flips to locate (period up to 2^(N-1); at most 18)")
+    p.add_argument("--digits", type=_positive_int("--digits"), default=40,
+                   help="mpmath refinement precision (15 to 300)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=commands.cmd_cascade)
+
+    p = subcommands.add_parser("crosscheck", help="parameter-space GD (at a finite width) against the derived map")
+    common(p)
+    p.add_argument("--width", type=_positive_int("--width"),
+                   help="the width n of a width-n model (required for those; not for coordinate models)")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=100, help="GD steps")
+    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initial weights")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch run even if torch is installed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=commands.cmd_crosscheck)
+
+    p = subcommands.add_parser("width-scan", help="cross-check and dynamics over widths (SP depends on n, muP not)")
+    common(p, init=False)
+    p.add_argument("--widths", default=",".join(str(2 ** i) for i in range(13)), help="comma-separated widths")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=200, help="GD steps per width")
+    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initial weights")
+    p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=commands.cmd_width_scan)
+
+    p = subcommands.add_parser("nn", help="MLP or CNN on digits with full-batch GD: sharpness, regimes, UV comparison")
+    p.add_argument("--dataset", default="digits", help="bundled data set (digits)")
+    p.add_argument("--arch", default="mlp", help="mlp or cnn")
+    p.add_argument("--eta", required=True, help="a step size or a comma-separated list (gives a table)")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=400, help="GD steps")
+    p.add_argument("--width", type=int, default=64, help="hidden width")
+    p.add_argument("--samples", type=_positive_int("--samples"), default=512,
+                   help="first N examples of the data set (full batch)")
+    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initialisation")
+    p.add_argument("--measure-every", type=_positive_int("--measure-every"), default=5,
+                   help="steps between sharpness measurements")
+    p.add_argument("--lanczos-steps", type=_positive_int("--lanczos-steps"), default=30,
+                   help="Hessian-vector products per sharpness measurement")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=commands.cmd_nn)
+
+    for name, helptext, plot_required in (
+            ("sweep", "a measure over a 1-D or 2-D grid, tiled on Dask, stored in Zarr, resumable", False),
+            ("phase-diagram", "a sweep drawn as a phase diagram (default measure: regime)", True)):
+        p = subcommands.add_parser(name, help=helptext)
+        common(p, budget=False)
+        p.add_argument("--vary", action="append", required=True, metavar="NAME=A:B:N[:log]",
+                       help="an axis: a parameter or an initial state variable; give one or two")
+        p.add_argument("--measure", default="outcome" if name == "sweep" else "regime",
+                       help="outcome, period, final-sharpness, lyapunov or regime")
+        p.add_argument("--out", required=True, metavar="PATH.zarr", help="the Zarr store (resumed if it exists)")
+        p.add_argument("--steps", type=_positive_int("--steps"), default=1000, help="GD steps per grid point")
+        p.add_argument("--tile", type=_positive_int("--tile"), default=16, help="tile side (points per task)")
+        p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask scheduler")
+        p.add_argument("--plot", metavar="PATH", required=plot_required, type=_non_empty("--plot"), help=PLOT_HELP)
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.set_defaults(run=commands.cmd_sweep)
+
+    p = subcommands.add_parser("report", help="the main job: the whole analysis as report.tex, results.json, figures")
+    p.add_argument("--out", default="report", help="output directory")
+    p.add_argument("--quick", action="store_true", help="smaller grids and fewer steps (CI)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask scheduler")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=commands.cmd_report)
+
+    p = subcommands.add_parser("lyapunov", help="Lyapunov spectrum by Benettin's QR method")
+    common(p)
+    p.add_argument("--steps", type=_positive_int("--steps"), default=100_000, help="steps averaged over")
+    p.add_argument("--transient", type=_non_negative_int("--transient"), default=1000,
+                   help="steps discarded first (overflow in them is reported)")
+    p.add_argument("--batches", type=_positive_int("--batches"), default=20,
+                   help="batches for the standard error (at least 2)")
+    p.set_defaults(run=commands.cmd_lyapunov)
+    return parser

@@ -1,0 +1,97 @@
+"""Printing results: JSON (``--json``, the results' ``to_dict()``) and the human-readable text of each command."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+
+def finite(obj):
+    """JSON cannot hold inf/NaN: non-finite numbers become null (the outcome field says why)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
+        return finite(obj.item())
+    return obj
+
+
+def plain(obj):
+    """Numbers as Python floats/ints for text output (never ``np.float64(...)``)."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return obj.item()
+    return obj
+
+
+def print_json(obj) -> None:
+    json.dump(finite(obj), sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def outcome_text(outcome: dict) -> str:
+    detail = {k: v for k, v in plain(outcome).items() if k != "name"}
+    return f"{outcome['name']} {detail if detail else ''}".rstrip()
+
+
+def models(entries: list) -> None:
+    for e in entries:
+        params = ", ".join(p["name"] + ("" if p["default"] is None else f"={p['default']:g}") for p in e["parameters"])
+        print(f"{e['name']:<10} {e['description']}")
+        print(f"{'':<10} parameters: {params}; state: {', '.join(s['name'] for s in e['state'])}; "
+              f"parameterizations: {', '.join(e['parameterizations'])}")
+
+
+def derivation(derived, results) -> None:
+    print(f"# {derived.name} ({derived.parameterization})")
+    for result in results:
+        print(f"\n## {result.name}: {result.title}")
+        for equation in result.equations:
+            print(f"  {equation}")
+        if result.notes:
+            print(f"  ({result.notes})")
+
+
+def trajectory(result) -> None:
+    final = ", ".join(f"{k} = {v:.10g}" for k, v in result.final.items())
+    print(f"outcome: {outcome_text(result.outcome)}")
+    print(f"final: {final}   (2/eta = {result.threshold:.10g})")
+    for regime in result.regimes:
+        print(f"  steps {regime['start']:>8}-{regime['end']:<8} {regime['name']}")
+
+
+def crosscheck(payload: dict) -> None:
+    names = list(payload["initial"])
+    width = f"width {payload['width']}, seed {payload['seed']}, " if payload["width"] is not None else ""
+    start = ", ".join(f"{n}0 = {v:.6g}" for n, v in payload["initial"].items())
+    print(f"{payload['model']} ({payload['parameterization']}), {width}{payload['steps']} steps from {start}: "
+          f"{payload['outcome']['name']}")
+    for label, errors in (("numpy", payload), ("torch", payload.get("torch"))):
+        if errors:
+            parts = "   ".join(f"max |error {n}| = {errors[f'max_abs_error_{n}']:.2e}" for n in names)
+            print(f"  {label:<6} {parts}   max rel error sharpness = {errors['max_rel_error_sharpness']:.2e}")
+    if payload["error_growth_rate"] is not None:
+        print(f"  error grows at {payload['error_growth_rate']:.4f} per step over steps "
+              f"{payload['growth_window'][0]}-{payload['growth_window'][1]}; largest Lyapunov exponent "
+              f"{payload['lyapunov']:.4f}")
+
+
+def width_scan(result: dict) -> None:
+    rows = result["rows"]
+    names = list(rows[0]["initial"])
+    kernel = names[-1]
+    header = " ".join(f"{n + '0':>10}" for n in names)
+    errors = " ".join(f"{'max err ' + n:>12}" for n in names)
+    print(f"{'width':>6} {header} {'final ' + kernel:>10} {'outcome':<12} {errors}  regimes")
+    for row in rows:
+        regimes = ", ".join(f"{r['name']} {r['start']}-{r['end']}" for r in row["regimes"][:3])
+        final = "-" if row["outcome"]["name"] == "diverged" else f"{row[f'final_{kernel}']:.5f}"
+        starts = " ".join(f"{row['initial'][n]:>10.4f}" for n in names)
+        errs = " ".join(f"{row[f'max_abs_error_{n}']:>12.1e}" for n in names)
+        print(f"{row['width']:>6} {starts} {final:>10} {row['outcome']['name']:<12} {errs}  {regimes}")

@@ -1,0 +1,382 @@
+r"""The public object of the numerical layer: a derived map bound to parameter values.
+
+>>> from numerics import IteratedMap
+>>> cubic = IteratedMap("uv-eos", k=1.2)
+>>> trajectory = cubic.run(500)
+>>> trajectory.outcome
+{'name': 'periodic', 'period': 2}
+>>> round(cubic.lyapunov(steps=20000).exponents[0], 3)
+-0.108
+
+One object binds the compiled map, its parameter values and a default initial state (as DynamicalSystems.jl's
+``DeterministicIteratedMap``); every measure is a method returning a typed result with ``.to_dict()`` (the JSON
+that the command line prints) and, where a figure exists, ``.plot(ax=None)``. Outcomes and regimes come from the
+one classifier of :mod:`numerics.classify`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from analysis import DerivedModel
+from analysis.errors import DomainError, UserInputError
+
+from . import budget
+from .classify import OUTCOMES, TAIL, classify_orbits, label_regimes, outcome_dict
+from .compile import compile_model
+
+# Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
+# vanish from a thinned series); longer runs are labelled on the thinned series.
+FULL_RESOLUTION_REGIME_STEPS = 2_000_000
+
+
+def _evaluate(function, states: np.ndarray, params: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        value = function(*states.T, *params)
+    return np.broadcast_to(np.asarray(value, dtype=float), states.shape[:1]).copy()
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise DomainError(name, value, f"an integer >= {minimum}")
+    return int(value)
+
+
+class _Result:
+    """Shared behaviour of measure results: JSON via ``to_dict`` and a one-screen ``repr``."""
+
+    def to_dict(self) -> dict:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _axes(self, ax):
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots()
+        return ax
+
+
+@dataclass
+class Trajectory(_Result):
+    """A run of the map: ``trajectory`` (per-step arrays), ``final`` state, ``outcome``, ``regimes`` and the
+    ``threshold`` :math:`2/\\eta`. ``to_dict()`` is ``sharpness run --json``."""
+
+    model: str
+    parameterization: str
+    parameters: dict
+    initial: dict
+    steps: int
+    every: int
+    threshold: float
+    final: dict
+    outcome: dict
+    regimes: list
+    regime_resolution: int
+    trajectory: dict
+
+    @property
+    def gap(self) -> float:
+        """:math:`2/\\eta - S_{\\mathrm{final}}`: how far below the threshold the run ends."""
+        return self.threshold - self.final["sharpness"]
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "parameterization": self.parameterization, "parameters": self.parameters,
+                "initial": self.initial, "steps": self.steps, "every": self.every, "threshold": self.threshold,
+                "final": self.final, "outcome": self.outcome, "gap": self.gap, "regimes": self.regimes,
+                "regime_resolution": self.regime_resolution, "trajectory": self.trajectory}
+
+    def plot(self, ax=None):
+        """Sharpness against step with :math:`2/\\eta` and the regimes shaded."""
+        from .plots import draw_trajectory
+
+        return draw_trajectory(self._axes(ax), self.to_dict())
+
+    def __repr__(self) -> str:
+        regimes = ", ".join(f"{r['name']} {r['start']}-{r['end']}" for r in self.regimes)
+        return (f"Trajectory({self.model}, {self.steps} steps: outcome {self.outcome}, final sharpness "
+                f"{self.final['sharpness']:.6g} (2/eta = {self.threshold:.6g}); regimes: {regimes})")
+
+
+@dataclass
+class OrbitDiagram(_Result):
+    """The last ``keep`` states for each value of the varied parameter, with each orbit's outcome."""
+
+    model: str
+    vary: str
+    values: np.ndarray
+    state: list
+    orbits: np.ndarray
+    diverged: np.ndarray
+    outcomes: list = field(default_factory=list)
+    periods: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "vary": self.vary, "values": self.values.tolist(), "state": self.state,
+                "diverged": self.diverged.tolist(), "orbits": self.orbits.tolist(), "outcomes": self.outcomes,
+                "periods": self.periods}
+
+    def plot(self, ax=None, flips=()):
+        from .plots import draw_orbits
+
+        return draw_orbits(self._axes(ax), self, flips)
+
+
+@dataclass
+class Basin(_Result):
+    """Outcome (codes into :data:`numerics.classify.OUTCOMES`), period and final sharpness over a grid of
+    initial states."""
+
+    model: str
+    axes: tuple
+    grids: tuple
+    threshold: float
+    classes: np.ndarray
+    period: np.ndarray
+    final_sharpness: np.ndarray
+
+    @property
+    def counts(self) -> dict:
+        return {name: int((self.classes == i).sum()) for i, name in enumerate(OUTCOMES)}
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "axes": list(self.axes), "grids": [g.tolist() for g in self.grids],
+                "threshold": self.threshold, "classes": list(OUTCOMES), "class": self.classes.tolist(),
+                "period": self.period.tolist(), "final_sharpness": self.final_sharpness.tolist(),
+                "counts": self.counts}
+
+    def plot(self, ax=None):
+        from .plots import draw_basin
+
+        return draw_basin(self._axes(ax), self)
+
+
+@dataclass
+class LyapunovSpectrum(_Result):
+    """Lyapunov exponents (largest first) with batch-means standard errors, or the divergence step."""
+
+    model: str
+    state: list
+    steps: int
+    transient: int
+    exponents: Optional[list]
+    stderr: Optional[list]
+    diverged_at: Optional[int]
+    final: Optional[dict] = None
+
+    def to_dict(self) -> dict:
+        payload = {"model": self.model, "state": self.state, "steps": self.steps, "exponents": self.exponents,
+                   "stderr": self.stderr, "diverged_at": self.diverged_at}
+        if self.final is not None:
+            payload["final"] = self.final
+        if self.diverged_at is not None:
+            payload["outcome"] = {"name": "diverged", "step": self.diverged_at}
+        return payload
+
+
+class IteratedMap:
+    r"""The derived GD map of a model, compiled and bound to parameter values.
+
+    Parameters
+    ----------
+    model:
+        a :class:`analysis.DerivedModel` (``load_model("uv", "mup")``), or a name or path (first
+        parameterization; pass a DerivedModel for another).
+    **values:
+        parameter values: floats, ints, SymPy numbers or numeric text. Unknown names raise
+        :class:`~analysis.errors.UnknownNameError`, missing ones :class:`~analysis.errors.MissingValueError`
+        (both list the expected names), out-of-domain ones :class:`~analysis.errors.DomainError`.
+
+    Attributes
+    ----------
+    model: the :class:`analysis.DerivedModel`; compiled: its kernels; values: ``{symbol: exact value}``;
+    parameters: ``{name: float}``; threshold: :math:`2/\eta` (the linear stability limit of the step).
+    """
+
+    def __init__(self, model, *, max_memory=None, force: bool = False, _placeholders=(), **values):
+        self.model = model if isinstance(model, DerivedModel) else DerivedModel(model)
+        self.values = self.model.model.bind_values(values, placeholders=_placeholders)
+        self.compiled = compile_model(self.model)
+        self.max_memory, self.force = max_memory, force
+        self.parameters = {name: float(v) for name, v in zip(self.compiled.parameter_names,
+                                                                  self.compiled.parameter_vector(self.values))}
+        self._params = self.compiled.parameter_vector(self.values)
+        with np.errstate(all="ignore"):
+            step = float(self.compiled.step_size(*self._params))
+        if not (np.isfinite(step) and step > 0 and np.isfinite(2.0 / step)):
+            raise DomainError("the step", step, "a positive number whose threshold 2/step is finite in float64")
+        self.threshold = 2.0 / step
+
+    def with_values(self, **changes) -> "IteratedMap":
+        """A copy with some parameter values changed."""
+        current = {p.name: self.values[p.symbol] for p in self.model.model.parameters}
+        return IteratedMap(self.model, max_memory=self.max_memory, force=self.force, **{**current, **changes})
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={v:g}" for k, v in self.parameters.items())
+        return f"IteratedMap({self.model.name!r} ({self.model.parameterization}), {values})"
+
+    # ------------------------------------------------------------------------------------------------ state
+    def initial_state(self, init: Optional[dict] = None) -> np.ndarray:
+        """The initial state as floats in state order: ``init`` (``{name: value}``) over the model's defaults.
+
+        Gram models: a state that no parameter configuration realizes (e.g. ``lam < 2|f|`` for ``uv``) is refused."""
+        from analysis.evaluate import realizable
+
+        bound = self.model.model.bind_initial(init, self.values)
+        state = np.array([float(bound[s]) for s in self.compiled.state_symbols])
+        if not np.all(np.isfinite(state)):
+            raise DomainError("the initial state", dict(zip(self.compiled.state_names, state)), "finite")
+        if realizable(self.model.derivation, bound, self.values) is False:
+            shown = ", ".join(f"{n} = {v:g}" for n, v in zip(self.compiled.state_names, state))
+            raise DomainError("the initial state", shown, "realizable by some parameters (a positive semidefinite "
+                              "Gram matrix; for uv: lam >= 2|f|/kappa... see `fixed-points` realizable)")
+        return state
+
+    def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str):
+        """Last ``keep`` of ``steps`` states of every lane, after budget checks."""
+        lanes, d = starts.shape
+        budget.check_memory(lanes * keep * d * 8 * 2, what,
+                            f"at most {int(budget.memory_budget(self.max_memory) // (keep * d * 16)):,} lanes fit",
+                            self.max_memory)
+        budget.check_work(lanes * steps, what, self.force)
+        return self.compiled.orbit_kernel(np.ascontiguousarray(starts), np.ascontiguousarray(params), steps, keep)
+
+    def _classify(self, orbits: np.ndarray, params: np.ndarray, diverged=None) -> dict:
+        overflowed = ~np.isfinite(orbits).all(axis=(1, 2))
+        if diverged is not None:
+            overflowed |= np.asarray(diverged, bool)
+        return classify_orbits(orbits, overflowed, self.compiled.jacobian_numpy, params)
+
+    # ------------------------------------------------------------------------------------------------ measures
+    def run(self, steps: int, init: Optional[dict] = None, every: int = 1) -> Trajectory:
+        """Iterate ``steps`` times from ``init`` (defaults: the model's), keeping every ``every``-th state.
+
+        The outcome is classified on the last :data:`numerics.classify.TAIL` states, the regimes are labelled at
+        full resolution up to :data:`FULL_RESOLUTION_REGIME_STEPS` steps."""
+        steps, every = _positive_int("steps", steps), _positive_int("every", every)
+        start = self.initial_state(init)
+        d = self.compiled.dimension
+        rows = steps // every + 1
+        regime_every = 1 if steps <= FULL_RESOLUTION_REGIME_STEPS else every
+        # Arrays per kept row: the state, sharpness, loss and the JSON lists (about 4x the raw floats).
+        needed = rows * (d + 2) * 8 * 5 + (steps + 1) * (d + 3) * 8 * (regime_every == 1 and every > 1)
+        budget.check_memory(needed, f"a run of {steps:,} steps keeping every {every}",
+                            f"thin it with every >= {max(every + 1, int(np.ceil(needed / budget.memory_budget(self.max_memory) * every)))}",
+                            self.max_memory)
+        budget.check_work(steps * (1 + (regime_every == 1 and every > 1)), f"a run of {steps:,} steps", self.force)
+        params = self._params
+        tail = max(TAIL + 1, 2)
+        thinned, tail_states, diverged_at = self.compiled.trajectory_kernel(start, params, steps, every, tail)
+        valid = thinned[np.isfinite(thinned).all(axis=1)]
+        sharpness = _evaluate(self.compiled.sharpness_numpy, valid, params)
+        loss = _evaluate(self.compiled.loss_numpy, valid, params)
+        if regime_every == every:
+            full = valid
+        else:
+            full = self.compiled.trajectory_kernel(start, params, steps, 1, tail)[0]
+            full = full[np.isfinite(full).all(axis=1)]
+        regime_sharpness = sharpness if full is valid else _evaluate(self.compiled.sharpness_numpy, full, params)
+        regime_loss = loss if full is valid else _evaluate(self.compiled.loss_numpy, full, params)
+        scale = 1 + np.abs(full).max(axis=1)
+        moving = np.concatenate([[True], np.abs(np.diff(full, axis=0)).max(axis=1) > 1e-9 * scale[1:]])
+        classified = self._classify(tail_states[None], params[None], [diverged_at >= 0])
+        outcome = outcome_dict(classified, 0, diverged_at if diverged_at >= 0 else None)
+        last = tail_states[-1]
+        final = {name: float(v) for name, v in zip(self.compiled.state_names, last)}
+        final["sharpness"] = float(_evaluate(self.compiled.sharpness_numpy, last[None, :], params)[0])
+        final["loss"] = float(_evaluate(self.compiled.loss_numpy, last[None, :], params)[0])
+        trajectory = {"step": (np.arange(len(valid)) * every).tolist()}
+        trajectory.update({name: valid[:, i].tolist() for i, name in enumerate(self.compiled.state_names)})
+        trajectory["sharpness"] = sharpness.tolist()
+        trajectory["loss"] = loss.tolist()
+        return Trajectory(
+            model=self.model.name, parameterization=self.model.parameterization, parameters=dict(self.parameters),
+            initial={n: float(v) for n, v in zip(self.compiled.state_names, start)}, steps=steps, every=every,
+            threshold=self.threshold, final=final, outcome=outcome,
+            regimes=label_regimes(regime_sharpness, regime_loss, self.threshold, regime_every, diverged_at, moving=moving),
+            regime_resolution=regime_every, trajectory=trajectory)
+
+    def orbit_diagram(self, vary: str, values, steps: int = 2000, keep: int = 200,
+                      init: Optional[dict] = None) -> OrbitDiagram:
+        """The last ``keep`` of ``steps`` states for each value in ``values`` of parameter ``vary`` (each value
+        validated against the parameter's domain), all from ``init``; each orbit classified."""
+        steps, keep = _positive_int("steps", steps), _positive_int("keep", keep)
+        if keep > steps:
+            raise DomainError("keep", keep, f"at most steps ({steps})")
+        parameter = self.model.model.parameter(vary)
+        from analysis.values import to_number
+
+        grid = np.array([float(to_number(vary, float(v), parameter.domain)) for v in np.atleast_1d(values)])
+        if grid.size == 0:
+            raise DomainError("values", "[]", "at least one value")
+        index = self.compiled.parameter_names.index(vary)
+        params = np.tile(self._params, (grid.size, 1))
+        params[:, index] = grid
+        start = self.initial_state(init)
+        orbits = self._grid_states(np.tile(start, (grid.size, 1)), params, steps, max(keep, min(TAIL, steps)),
+                                   f"an orbit diagram of {grid.size:,} values x {keep} kept states")
+        classified = self._classify(orbits, params)
+        return OrbitDiagram(self.model.name, vary, grid, list(self.compiled.state_names), orbits[:, -keep:],
+                            ~np.isfinite(orbits).all(axis=(1, 2)),
+                            [OUTCOMES[c] for c in classified["code"]], classified["period"].tolist())
+
+    def basin(self, axes, steps: int = 2000, init: Optional[dict] = None) -> Basin:
+        """Outcome of GD from a grid of initial states. ``axes`` is two ``(state name, low, high, points)`` (or a
+        dict ``{name: (low, high, points)}``); the other state variables start at ``init``/defaults."""
+        steps = _positive_int("steps", steps)
+        axes = list(axes.items()) if isinstance(axes, dict) else list(axes)
+        axes = [(a[0], *a[1]) if len(a) == 2 else tuple(a) for a in axes]
+        if len(axes) != 2 or axes[0][0] == axes[1][0]:
+            raise UserInputError("basin needs exactly two axes over two different state variables")
+        grids = []
+        for name, low, high, points in axes:
+            self.model.model.state_variable(name)
+            points = _positive_int(f"points of {name}", points, 2)
+            low, high = float(low), float(high)
+            if not (np.isfinite(low) and np.isfinite(high) and low < high):
+                raise DomainError(f"the range of {name}", f"[{low}, {high}]", "finite with low < high")
+            grids.append(np.linspace(low, high, points))
+        mesh_x, mesh_y = np.meshgrid(*grids)
+        lanes = mesh_x.size
+        start = np.tile(self.initial_state(init), (lanes, 1))
+        start[:, self.compiled.state_names.index(axes[0][0])] = mesh_x.ravel()
+        start[:, self.compiled.state_names.index(axes[1][0])] = mesh_y.ravel()
+        params = np.tile(self._params, (lanes, 1))
+        keep = min(TAIL, steps)
+        orbits = self._grid_states(start, params, steps, keep, f"a basin of {lanes:,} initial states")
+        classified = self._classify(orbits, params)
+        finite = classified["code"] != OUTCOMES.index("diverged")
+        sharpness = np.where(finite, _evaluate(self.compiled.sharpness_numpy, orbits[:, -1, :], params.T), np.nan)
+        shape = mesh_x.shape
+        return Basin(self.model.name, (axes[0][0], axes[1][0]), tuple(grids), self.threshold,
+                     classified["code"].reshape(shape), classified["period"].reshape(shape), sharpness.reshape(shape))
+
+    def lyapunov(self, steps: int = 100_000, transient: int = 1000, batches: int = 20,
+                 init: Optional[dict] = None) -> LyapunovSpectrum:
+        r"""All Lyapunov exponents by Benettin's method (Benettin et al. 1980; Shimada & Nagashima 1979):
+        :math:`Q_{t+1} R_{t+1} = J(s_t) Q_t`, :math:`\lambda_i = \langle \log |R_{ii}| \rangle`, after
+        ``transient`` steps; ``stderr`` is the standard error of the means of ``batches`` equal batches. A run
+        that overflows (in the transient too) reports the step."""
+        steps, batches = _positive_int("steps", steps), _positive_int("batches", batches, 2)
+        transient = _positive_int("transient", transient, 0)
+        if steps < batches:
+            raise DomainError("steps", steps, f"at least batches ({batches})")
+        d = self.compiled.dimension
+        budget.check_memory(steps * d * 8, f"a Lyapunov run of {steps:,} steps",
+                            f"at most {budget.memory_budget(self.max_memory) // (d * 8):,} steps fit",
+                            self.max_memory)
+        budget.check_work((steps * (d + 1)) + transient, f"a Lyapunov run of {transient + steps:,} steps", self.force)
+        state = self.initial_state(init)
+        logs, final_state, diverged_at = self.compiled.tangent_kernel(state, self._params, transient, steps)
+        common = dict(model=self.model.name, state=list(self.compiled.state_names), steps=steps, transient=transient)
+        if diverged_at >= 0:
+            return LyapunovSpectrum(**common, exponents=None, stderr=None, diverged_at=int(diverged_at))
+        per_batch = logs[: (steps // batches) * batches].reshape(batches, -1, d).mean(axis=1)
+        exponents = per_batch.mean(axis=0)
+        order = np.argsort(-exponents)
+        stderr = per_batch.std(axis=0, ddof=1) / np.sqrt(batches)
+        return LyapunovSpectrum(**common, exponents=exponents[order].tolist(), stderr=stderr[order].tolist(),
+                                diverged_at=None,
+                                final={n: float(v) for n, v in zip(self.compiled.state_names, final_state)})

@@ -1,0 +1,121 @@
+"""The public API (issue: one model object, one iterated-map object): layers, typed results and errors, a user's
+own model file, the one classifier and its labels on cases an independent run decides."""
+import json
+import pkgutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import analysis
+from analysis import DomainError, MissingValueError, UnknownNameError, load_model
+from numerics import OUTCOMES, IteratedMap
+from numerics.cli import main
+
+
+@pytest.mark.parametrize("module", sorted(m.name for m in pkgutil.walk_packages(analysis.__path__, "analysis.")))
+def test_analysis_never_imports_numerics(module):
+    code = f"import sys, {module}; sys.exit(1 if any(m.split('.')[0] == 'numerics' for m in sys.modules) else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0, module
+
+
+def test_derived_model_results_are_typed_attributes():
+    uv = load_model("uv", "mup")
+    assert str(uv.sharpness.sharpness) == "lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2"
+    labels = [p.label for p in uv.fixed_points.fixed_points]
+    assert labels == ["I", "II", "III", "IV"] and uv.fixed_points.fixed_points[3].free
+    assert uv.map.to_dict()["equations"][0]["label"].startswith("map-")
+    table = uv.fixed_points_at(eta=0.5, y=1, n=4)
+    # III at f = y + 2/(eta x) = 5, lam = 2 x f = 10 (hand derivation in the README); exact inputs, so exact.
+    assert table["III"].coordinates == {"f": 5.0, "lam": 10.0} and table["III"].stability == "repelling"
+    with pytest.raises(UnknownNameError, match="result 'eos_map'"):
+        load_model("xy-quartic").eos_map
+
+
+def test_iterated_map_validates_names_and_values():
+    with pytest.raises(UnknownNameError, match="expected one of: eta, n, y, x"):
+        IteratedMap("uv", eta=0.5, n=4, y=1, bogus=2)
+    with pytest.raises(MissingValueError) as missing:
+        IteratedMap("uv", eta=0.5, y=1)
+    assert missing.value.name == "n" and missing.value.expected == ["eta", "n", "y"]
+    for bad in ({"eta": -1}, {"eta": float("nan")}, {"eta": "1e999999999"}, {"n": 2.5}):
+        with pytest.raises(DomainError):
+            IteratedMap("uv", **{"eta": 0.5, "n": 4, "y": 1, **bad})
+    cubic = IteratedMap("uv-eos", k=1.2)
+    with pytest.raises(DomainError, match="keep"):
+        cubic.orbit_diagram("k", [1.0, 1.1], steps=3, keep=8)
+    with pytest.raises(DomainError, match="realizable"):
+        IteratedMap("uv", eta=1, n=4, y=1).run(10, init={"f": 0, "lam": -1})
+
+
+def test_user_model_file_through_api_and_cli(tmp_path, capsys):
+    path = tmp_path / "my_model.py"
+    path.write_text(textwrap.dedent('''
+        import sympy as sp
+        from analysis import CoordinateModel, Model, Parameter, StateVariable
+        eta, w = sp.Symbol("eta", positive=True), sp.Symbol("w", real=True)
+        STATE = (StateVariable("w", w, "weight", default=sp.Rational(1, 2)),)
+        MODEL = Model(name="quartic-well", summary="L = (w^2 - 1)^2 / 4",
+                      parameters=(Parameter("eta", eta, "learning rate", "positive"),), state=STATE,
+                      parameterizations=("default",),
+                      describe=lambda p: CoordinateModel(loss=(w ** 2 - 1) ** 2 / 4, step=eta, state=STATE))
+    '''))
+    derived = load_model(str(path))
+    # Minima w = -1, +1 with L'' = 2 attract for eta < 1 (multiplier 1 - 2 eta); w = 0 (L'' = -1) repels.
+    stability = {p.coordinates["w"]: p.stability for p in derived.fixed_points_at(eta=0.5)}
+    assert stability == {-1.0: "attracting", 0.0: "repelling", 1.0: "attracting"}
+    assert main(["run", str(path), "--set", "eta=0.5", "--steps", "300", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["outcome"] == {"name": "converged"} and abs(abs(payload["final"]["w"]) - 1) < 1e-12
+
+
+@pytest.mark.parametrize("argv,expected", [
+    # eta lam0 = 4.1 > 4: beyond the catapult window, the loss grows geometrically until it overflows (step 17).
+    (["uv", "--set", "eta=1", "--set", "n=1000000", "--set", "y=1", "--init", "f=0", "--init", "lam=4.1",
+      "--steps", "20"], {"outcome": "diverged", "regimes": ["divergence"]}),
+    # 20 steps cannot resolve periods up to 64: undetermined (with its reason), never chaotic.
+    (["uv", "--set", "eta=1", "--set", "n=1000", "--set", "y=1", "--init", "f=0", "--init", "lam=2.5",
+      "--steps", "20"], {"outcome": "undetermined"}),
+])
+def test_labels_on_independently_decided_runs(argv, expected, capsys):
+    assert main(["run", *argv, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["outcome"]["name"] == expected["outcome"]
+    if "regimes" in expected:
+        assert [r["name"] for r in payload["regimes"]] == expected["regimes"]
+    if expected["outcome"] == "undetermined":
+        assert "too short" in payload["outcome"]["reason"]
+
+
+def test_round_off_oscillation_of_a_converged_loss_is_not_eos():
+    result = IteratedMap("xy-quartic", eta=0.2).run(20_000, init={"x": 3, "y": 0.2})
+    assert result.outcome == {"name": "converged"}
+    assert all(r["name"] != "edge of stability" or r["end"] < 1000 for r in result.regimes)
+
+
+def test_catapult_is_the_loss_spike_only():
+    result = IteratedMap("uv", eta=2.5, n=100, y=1).run(2000, init={"f": 0.05, "lam": 1})
+    loss = np.array(result.trajectory["loss"])
+    for regime in result.regimes:
+        if regime["name"] == "catapult":
+            spike = loss[regime["start"]: regime["end"] + 1]
+            assert spike.max() > 2 * spike[0]  # a spike, not a phase in which the loss only falls
+
+
+def test_run_basin_and_sweep_agree_on_a_grid(tmp_path):
+    """One classifier: the same orbit gets the same outcome from run, basin and a sweep."""
+    from numerics import load_sweep, sweep
+
+    ks = np.linspace(0.6, 1.35, 6)
+    runs = [OUTCOMES.index(IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.4}).outcome["name"]) for k in ks]
+    store = tmp_path / "o.zarr"
+    sweep("uv-eos", [("k", ks)], "outcome", str(store), 3000, init={"z": 0.4}, tile=4)
+    assert load_sweep(store)["outcome"].values.astype(int).tolist() == runs
+    two = IteratedMap("xy-quartic", eta=0.2)
+    grid = two.basin([("x", 0.5, 2.5, 3), ("y", 0.3, 1.5, 3)], 1000)
+    for i, y in enumerate(grid.grids[1]):
+        for j, x in enumerate(grid.grids[0]):
+            name = two.run(1000, init={"x": x, "y": y}).outcome["name"]
+            assert OUTCOMES[grid.classes[i, j]] == name
