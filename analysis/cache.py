@@ -16,8 +16,8 @@ Entry layout (``head -2`` shows the header)::
 SHA-256 *before* unpickling. The checksum catches corruption (a truncated file, a bit flip), the key and name
 catch an entry copied from another model, parameterization or result. They are no defence against a crafted
 entry (anyone who can write the file can compute a checksum), so the payload is then unpickled by
-:class:`RestrictedUnpickler`, which builds only the classes derived results are made of and refuses everything
-else (see :data:`SYMPY_CLASSES`).
+:class:`RestrictedUnpickler`, which builds only the classes derived results are made of, never hands a string to
+a SymPy constructor, and refuses everything else.
 
 Writes are atomic (a temporary file renamed over the entry), so a reader sees the old entry or the new one,
 and an unwritable cache directory only costs speed.
@@ -44,27 +44,29 @@ MAGIC = b"sharpness-dynamics derivation cache\n"
 FORMAT_VERSION = 1
 _MAX_HEADER = 4096  # bytes; a real header is ~250, so anything longer is not one
 
-# Exactly the SymPy classes that the derived results of every registered model (and ``product`` at other depths)
-# are made of, found by recording ``find_class`` while unpickling all of them. Deliberately not "anything from
-# sympy": SymPy also holds functions that run code (``sympify`` and ``parse_expr`` evaluate strings,
-# ``lambdify`` and ``preview`` execute or spawn), and a class reachable by a dotted name is refused too
-# (``find_class`` resolves only the exact pairs below). A new kind of result that needs another class shows up
-# as a "failed verification" line on every cached run, and ``tests/test_cache.py`` loads every result through
-# this list, so the list cannot silently fall behind.
-SYMPY_CLASSES = {
-    "sympy.core.add": {"Add"},
-    "sympy.core.mul": {"Mul"},
-    "sympy.core.numbers": {"Half", "Integer", "NegativeOne", "One", "Rational", "Zero"},
-    "sympy.core.power": {"Pow"},
-    "sympy.core.relational": {"StrictGreaterThan", "StrictLessThan"},
-    "sympy.core.symbol": {"Symbol"},
-    "sympy.functions.elementary.complexes": {"Abs"},
-    "sympy.functions.elementary.miscellaneous": {"Max"},
-    "sympy.logic.boolalg": {"BooleanFalse"},
+# The SymPy classes a derived result may be made of; ``find_class`` resolves nothing else from SymPy, whose other
+# modules hold functions that run code (``sympify`` and ``parse_expr`` evaluate strings, ``lambdify`` executes
+# generated source, ``preview`` spawns LaTeX), so the rule is not "anything from sympy".
+#
+# Expression classes: any subclass of ``sympy.Basic`` defined in one of these modules. Pickling every result of
+# every registered model (and ``product`` at depth 3) needs Add, Mul, Pow, Symbol, Integer, Rational, Half, One,
+# Zero, NegativeOne, StrictLessThan, StrictGreaterThan, BooleanFalse, Abs and Max; user losses (``product
+# --loss``) add exp, log, sin, cos, tanh, pi and E, and solving for their fixed points brings in whatever SymPy's
+# solvers return (LambertW, asin, acos, sinh, cosh, ...: an open set), hence modules rather than names.
+SYMPY_EXPRESSION_MODULES = frozenset({
+    "sympy.core.add", "sympy.core.mul", "sympy.core.power", "sympy.core.symbol", "sympy.core.numbers",
+    "sympy.core.relational", "sympy.logic.boolalg",
+    "sympy.functions.elementary.complexes", "sympy.functions.elementary.exponential",
+    "sympy.functions.elementary.hyperbolic", "sympy.functions.elementary.integers",
+    "sympy.functions.elementary.miscellaneous", "sympy.functions.elementary.piecewise",
+    "sympy.functions.elementary.trigonometric",
+})
+# Not expressions, so named one by one: a dense matrix and its internal representation.
+SYMPY_MATRIX_CLASSES = {
     "sympy.matrices.dense": {"MutableDenseMatrix"},
+    "sympy.polys.matrices.domainmatrix": {"DomainMatrix"},
     "sympy.polys.domains.expressionrawdomain": {"ExpressionRawDomain"},
     "sympy.polys.domains.integerring": {"IntegerRing"},
-    "sympy.polys.matrices.domainmatrix": {"DomainMatrix"},
 }
 
 
@@ -191,14 +193,15 @@ def _remove(path: Path) -> None:
 class RestrictedUnpickler(pickle._Unpickler):
     """Unpickles derived results and nothing else.
 
-    ``find_class`` resolves only the classes of :data:`SYMPY_CLASSES` and the dataclasses of the ``analysis``
-    package (the result records), so a payload that calls ``os.system``, ``builtins.eval``/``exec``,
-    ``subprocess`` or anything else by name is refused.
+    ``find_class`` resolves only SymPy expression classes (:data:`SYMPY_EXPRESSION_MODULES`), the matrix classes
+    of :data:`SYMPY_MATRIX_CLASSES` and the dataclasses of the ``analysis`` package (the result records): no
+    function, and no builtins, ``copyreg`` or ``collections`` name (results need none). So a payload that calls
+    ``os.system``, ``builtins.eval``/``exec``, ``subprocess`` or anything else by name is refused.
 
     That alone is not enough: SymPy function classes such as ``Max`` and ``Abs`` (which results need) pass their
     arguments through the non-strict ``sympify``, which *evaluates a string as Python*, so ``Max("__import__('os')
     .system(...)")`` built by a crafted pickle would run code through an allowed class. Hence the second rule: a
-    string never reaches a SymPy constructor, nor the state of a SymPy object, except as the name of a ``Symbol``.
+    string never reaches a SymPy constructor, nor the state of a SymPy object, except as the name of a symbol.
     This needs to see each constructor call's arguments, which the C unpickler does not expose, so this is the
     pure-Python ``pickle._Unpickler`` with its constructing opcodes wrapped; opcodes that results never use are
     refused outright.
@@ -207,11 +210,15 @@ class RestrictedUnpickler(pickle._Unpickler):
     dispatch = dict(pickle._Unpickler.dispatch)
 
     def find_class(self, module, name):
-        if name in SYMPY_CLASSES.get(module, ()):
+        if name in SYMPY_MATRIX_CLASSES.get(module, ()):
             return super().find_class(module, name)
-        if module.split(".")[0] == "analysis" and "." not in name:
+        # A class defined in the module itself (not one it imports) and reached by its plain name (protocol 4
+        # resolves dotted names attribute by attribute).
+        expression = module in SYMPY_EXPRESSION_MODULES
+        if (expression or module.split(".")[0] == "analysis") and "." not in name:
             found = super().find_class(module, name)
-            if isinstance(found, type) and dataclasses.is_dataclass(found) and found.__module__ == module:
+            if isinstance(found, type) and found.__module__ == module and (
+                    issubclass(found, sp.Basic) if expression else dataclasses.is_dataclass(found)):
                 return found
         raise pickle.UnpicklingError(f"refused {module}.{name}")
 
@@ -256,12 +263,12 @@ def _is_sympy(cls) -> bool:
 
 def _check_construction(cls, args, kwargs) -> None:
     """Refuse a constructor call by the unpickler unless ``cls`` is a class and, for a SymPy class, no string is
-    among its arguments (but the name of a ``Symbol``); see :class:`RestrictedUnpickler`."""
+    among its arguments (but the name of a symbol, which is never parsed); see :class:`RestrictedUnpickler`."""
     if not isinstance(cls, type):
         raise pickle.UnpicklingError(f"refused a call of a {type(cls).__name__} instance")
     if not _is_sympy(cls):
         return  # an analysis dataclass: plain data, strings included
-    if cls is sp.Symbol and args and isinstance(args[0], str):
+    if issubclass(cls, sp.Symbol) and args and isinstance(args[0], str):  # Symbol, Dummy
         args = args[1:]
     _refuse_text([args, list(kwargs.values())], f"text in the arguments of {cls.__name__}")
 

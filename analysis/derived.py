@@ -113,7 +113,7 @@ class DerivedModel:
 
         >>> from analysis import load_model
         >>> [p.stability for p in load_model("uv-eos").fixed_points_at(k=0.5)]
-        ['repelling', 'attracting', 'attracting']
+        ['attracting', 'repelling', 'attracting']
         """
         return fixed_points_at(self.derivation, self.bind(**values))
 

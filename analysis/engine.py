@@ -102,14 +102,16 @@ class Derivation:
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
-    def _cache_directory(self, key: str):
-        # Readable and unique enough for a directory name; the entry itself is checked against the full key.
+    def _cache_location(self) -> tuple:
+        """``(directory, key)`` of this model's entries. The directory is named by the model, the
+        parameterization and a key prefix, to be readable; each entry is checked against the full key."""
+        key = self.cache_key
         label = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.model.name}-{self.parameterization}")
-        return cache_dir() / f"{label}-{key[:16]}"
+        return cache_dir() / f"{label}-{key[:16]}", key
 
     def _cache_path(self, name: str):
         """Where the entry of result ``name`` lives."""
-        return cache.entry_path(self._cache_directory(self.cache_key), name)
+        return cache.entry_path(self._cache_location()[0], name)
 
     def result(self, name: str):
         """The result ``name``, derived (with what it needs) or read from the cache."""
@@ -136,15 +138,11 @@ class Derivation:
         payload = pickle.dumps(derived, protocol=pickle.HIGHEST_PROTOCOL)
         self.computed.append(name)
         if self.use_cache:
-            key = self.cache_key
-            cache.store(self._cache_directory(key), key, name, payload)
+            cache.store(*self._cache_location(), name, payload)
         return pickle.loads(payload)
 
     def _load(self, name: str):
-        if not self.use_cache:
-            return None
-        key = self.cache_key
-        return cache.load(self._cache_directory(key), key, name)
+        return cache.load(*self._cache_location(), name) if self.use_cache else None
 
 
 @contextlib.contextmanager

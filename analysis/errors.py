@@ -48,8 +48,21 @@ class DomainError(UserInputError):
         super().__init__(f"{name} must be {requirement}, got {value}")
 
 
-class ResourceLimitError(UserInputError):
+class KeywordError(UserInputError):
+    """An error whose message names keyword arguments (``every=``, ``max_memory=``, ``loss=``): ``keywords`` lists
+    them, so that a front end can name its own options instead (the command line: ``--every``)."""
+
+    def __init__(self, message: str, keywords=()):
+        self.keywords = list(keywords)
+        super().__init__(message)
+
+
+class ResourceLimitError(KeywordError):
     """A request whose memory or time estimate exceeds the budget; the message says what would fit."""
+
+
+class UnsupportedOptionError(KeywordError):
+    """A model option (``loss=``, ``depth=``) given to a model that is not built from options."""
 
 
 class DerivationError(ToolkitError, RuntimeError):

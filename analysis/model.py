@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import sympy as sp
 
-from .errors import MissingValueError, UnknownNameError, UserInputError
+from .errors import MissingValueError, UnknownNameError, UnsupportedOptionError
 from .values import to_number
 
 DOMAINS = ("positive", "real", "positive_integer")
@@ -259,5 +259,6 @@ class Model:
 
 
 def _unknown_option(model: str, given: dict):
-    names = ", ".join(k for k in given)
-    return UserInputError(f"the option(s) {names} only apply to models built from options (product), not {model!r}")
+    names = ", ".join(f"{k}=" for k in given)
+    return UnsupportedOptionError(f"{names} only applies to models built from options (product), not {model!r}",
+                                  keywords=list(given))

@@ -47,7 +47,7 @@ def variant(loss: str | None = None, depth: int | None = None) -> Model:
     if loss is not None:
         if depth is not None:
             raise UserInputError("give --loss or --depth, not both")
-        expr = parse_loss(loss, reserved=RESERVED)
+        expr = parse_loss(loss, reserved=RESERVED, parameters=("y",))
         return _build(expr, f"user loss {sp.sstr(expr)}", {"loss": loss})
     depth = 2 if depth is None else depth
     if not 1 <= depth <= MAX_DEPTH:

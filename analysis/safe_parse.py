@@ -30,12 +30,16 @@ Limits on the text and the tree (all checked before any SymPy object is built)
     * functions of the parameters nested at most :data:`MAX_FUNCTION_NESTING` = 2 deep (``exp(exp(a))`` is
       accepted, ``exp(exp(exp(a)))`` is not: each level multiplies the size of every derivative); functions of
       constants do not count;
-    * at most :data:`MAX_FACTORS` = 8 distinct parameters multiplied together in one term once multiplied out
-      (the cost of the fixed-point derivation grows exponentially with it; ``--depth`` is bounded by 8 too);
+    * at most :data:`MAX_FACTORS` = 8 distinct parameters multiplied together in one term once multiplied out,
+      not counting the model's own parameters such as ``y`` (the cost of the fixed-point derivation grows
+      exponentially with it: ``a0*...*a7`` takes SymPy about 25 s, ``a0*...*a11`` more than 90 s; ``--depth``
+      is bounded by 8 too);
     * exponents are integer constants of magnitude at most :data:`MAX_EXPONENT` = 16, and at most
       :data:`MAX_DEGREE` = 64 once nested powers combine (``(a^16)^16`` is ``a^256``): non-integer powers
       (``sqrt``, ``a^(1/3)``, ``a^pi``) are refused, as they are not real for negative bases and the
-      derivation cannot factor a Hessian containing them;
+      derivation cannot yet factor a Hessian containing them (``sp.factor_list`` in
+      ``analysis.derivations.spectrum.closed_form_roots`` raises ``PolynomialError`` on a denominator such as
+      ``(a**2 + 1)**(3/2)``); once it can, powers of bases SymPy proves positive could be accepted;
     * degree at most :data:`MAX_DEGREE` = 64, computed on the tree without expanding: ``deg(p + q) = max``,
       ``deg(p q) = deg(p/q) = deg p + deg q``, ``deg(p^k) = |k| deg p``, ``deg f(p) = deg p``;
     * at most :data:`MAX_TERMS` = 1000 terms once multiplied out, bounded on the tree without expanding: a sum
@@ -118,9 +122,9 @@ MAX_COEFFICIENT_BITS = 62
 _BIG = Fraction(10) ** MAX_MAGNITUDE
 _SMALL = 1 / _BIG
 _LOG_BIG = MAX_MAGNITUDE * math.log(10)  # exp(x) leaves [1e-300, 1e300] beyond this
-_TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+_TOKEN = re.compile(r"\s*(?:(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
                     r"|(?P<name>[A-Za-z][A-Za-z0-9_]*)|(?P<op>\*\*|[-+*/^(),]))")
-_NUMBER = re.compile(r"(?P<int>\d*)(?:\.(?P<frac>\d*))?(?:[eE](?P<exp>[+-]?\d+))?\Z")
+_NUMBER = re.compile(r"(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[+-]?[0-9]+))?\Z")
 
 
 def _refuse(reason: str):
@@ -198,6 +202,7 @@ class _Node:
     approx: float | None = None
     exact: Fraction | None = None
     names: frozenset = field(default_factory=frozenset)
+    movers: frozenset = field(default_factory=frozenset)  # the names that are not model parameters
     degree: int = 0
     terms: int = 1
     factors: int = 0
@@ -261,7 +266,7 @@ def _check_shape(node: _Node) -> _Node:
     node.terms = min(node.terms, _monomials(node.names, node.degree))
     if node.terms > MAX_TERMS:
         _refuse(f"multiplied out, the loss would have up to {node.terms} terms (at most {MAX_TERMS})")
-    node.factors = min(node.factors, len(node.names))
+    node.factors = min(node.factors, len(node.movers))
     if node.factors > MAX_FACTORS:
         _refuse(f"a term multiplies {node.factors} different parameters (at most {MAX_FACTORS}: the derivation's "
                 "cost grows exponentially with it)")
@@ -303,6 +308,7 @@ def _add(items) -> _Node:
     return _check_shape(_Node(
         "add", children, flags,
         names=frozenset().union(*(c.names for c in children)),
+        movers=frozenset().union(*(c.movers for c in children)),
         degree=max(c.degree for c in children), terms=sum(c.terms for c in children),
         factors=max(c.factors for c in children),
         nbits=_log2_sum(c.nbits + _log2(den // c.den) for c in children), den=den,
@@ -330,6 +336,7 @@ def _mul(items) -> _Node:
             approx = approx / node.approx if divided else approx * node.approx
         return _constant("mul", children, flags, None, approx, "a constant product")
     node = _Node("mul", children, flags, names=frozenset().union(*(c.names for c in children)),
+                 movers=frozenset().union(*(c.movers for c in children)),
                  calls=max(c.calls for c in children))
     for child, divided in items:
         node.degree += child.degree
@@ -374,7 +381,7 @@ def _power(base: _Node, exponent: _Node) -> _Node:
         if abs(combined) > MAX_DEGREE:
             _refuse(f"exponent {combined} exceeds {MAX_DEGREE} after combining powers")
     n = abs(k)
-    node = _Node("pow", (base, exponent), k, names=base.names, degree=n * base.degree,
+    node = _Node("pow", (base, exponent), k, names=base.names, movers=base.movers, degree=n * base.degree,
                  terms=math.comb(base.terms + n - 1, n), factors=n * base.factors,
                  magnitude=n * base.magnitude, calls=base.calls)
     if k > 0:
@@ -405,7 +412,8 @@ def _call(name: str, argument: _Node) -> _Node:
         exact_value = None if exact != 0 else (Fraction(1) if name == "cos" else Fraction(0))
         return _constant("call", (argument,), name, exact_value, value, what)
     return _check_shape(_Node(
-        "call", (argument,), name, names=argument.names, degree=argument.degree, terms=argument.terms,
+        "call", (argument,), name, names=argument.names, movers=argument.movers, degree=argument.degree,
+        terms=argument.terms,
         factors=argument.factors,
         # Derivatives of f(p) hold products of two derivatives of p: its integers square.
         nbits=2 * argument.bits + 1, magnitude=2 * max(argument.magnitude, 0.0),
@@ -424,8 +432,8 @@ def _show(node: _Node) -> str:
 
 
 class _Parser:
-    def __init__(self, tokens, reserved: Mapping[str, str]):
-        self.tokens, self.index, self.reserved = tokens, 0, reserved
+    def __init__(self, tokens, reserved: Mapping[str, str], parameters=()):
+        self.tokens, self.index, self.reserved, self.parameters = tokens, 0, reserved, frozenset(parameters)
         self.names: dict = {}
         self.nodes = self.level = 0
 
@@ -435,7 +443,8 @@ class _Parser:
     def take(self, value=None):
         kind, text = self.peek()
         if kind is None or (value is not None and text != value):
-            _refuse(f"expected {value or 'more input'!r} at the end" if kind is None else f"expected {value!r}, got {text!r}")
+            _refuse(f"expected {value or 'more input'!r} at the end" if kind is None
+                    else f"expected {value!r}, got {text!r}")
         self.index += 1
         return kind, text
 
@@ -508,7 +517,9 @@ class _Parser:
                 if len(self.names) >= MAX_PARAMETERS:
                     _refuse(f"more than {MAX_PARAMETERS} different parameters")
                 self.names[text] = sp.Symbol(text, real=True)
-            return self.count(_Node("name", (), text, names=frozenset([text]), degree=1, factors=1))
+            movers = frozenset() if text in self.parameters else frozenset([text])  # GD moves these only
+            return self.count(_Node("name", (), text, names=frozenset([text]), movers=movers, degree=1,
+                                    factors=len(movers)))
         if text == "(":
             value = self.nested(self.expr)
             self.take(")")
@@ -561,15 +572,17 @@ def _check_built(expr: sp.Expr) -> None:
                     "parameters (e.g. log(1 + a^2)); otherwise the loss is not real")
 
 
-def parse_loss(text: str, reserved: Mapping[str, str] | None = None) -> sp.Expr:
+def parse_loss(text: str, reserved: Mapping[str, str] | None = None, parameters=()) -> sp.Expr:
     """The SymPy expression of ``text`` under the whitelist grammar and the limits of the module docstring.
 
-    ``reserved`` maps further names the loss may not use to the reason (added to :data:`RESERVED`). Every
-    refusal is a :class:`~analysis.errors.UserInputError` reading ``refused --loss: <reason>``, on one line.
+    ``reserved`` maps further names the loss may not use to the reason (added to :data:`RESERVED`);
+    ``parameters`` names the model's own parameters (``product``: the target ``y``), which GD does not move: they
+    count among the :data:`MAX_PARAMETERS` names but not among the :data:`MAX_FACTORS` multiplied in a term.
+    Every refusal is a :class:`~analysis.errors.UserInputError` reading ``refused --loss: <reason>``, one line.
     """
     if not isinstance(text, str):
         _refuse(f"expected text, got {type(text).__name__}")
-    parser = _Parser(_tokens(text), {**RESERVED, **(reserved or {})})
+    parser = _Parser(_tokens(text), {**RESERVED, **(reserved or {})}, parameters)
     tree = parser.expr()
     if parser.index != len(parser.tokens):
         _refuse(f"unexpected {parser.tokens[parser.index][1]!r} after a complete expression")

@@ -75,3 +75,14 @@ def to_number(name: str, value, domain: str = "real") -> sp.Rational:
     if domain == "positive_integer" and (not exact.is_integer or exact > MAX_INTEGER):
         raise DomainError(name, value, f"a positive integer at most {MAX_INTEGER:.0e}")
     return exact
+
+
+def to_count(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer argument (steps, points, a width, a seed) in ``[minimum, maximum]``, or a :class:`DomainError`.
+
+    Booleans and floats are refused: ``steps=1e6`` is a float, and ``True`` is not a count."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum or (
+            maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise DomainError(name, value, f"an integer {bounds}")
+    return int(value)

@@ -50,13 +50,15 @@ def _size(count: float) -> str:
     return f"{count:.1f} PiB"
 
 
-def check_memory(needed_bytes: float, what: str, fits: str, max_memory=None) -> None:
+def check_memory(needed_bytes: float, what: str, fits: str, max_memory=None, keywords=()) -> None:
     """Refuse (``ResourceLimitError``) a request needing ``needed_bytes`` beyond the budget; ``fits`` says what
-    would fit (e.g. "at most 2,000,000 points")."""
+    would fit (e.g. "at most 2,000,000 points"), naming keyword arguments as ``name=`` and listing them in
+    ``keywords`` (the command line names its options instead)."""
     budget = memory_budget(max_memory)
     if needed_bytes > budget:
         raise ResourceLimitError(f"{what} would need {_size(needed_bytes)}, above the memory budget of "
-                                 f"{_size(budget)}; {fits} (or raise the budget with max_memory / --max-memory)")
+                                 f"{_size(budget)}; {fits} (or raise the budget with max_memory=)",
+                                 keywords=["max_memory", *keywords])
 
 
 def check_work(steps: float, what: str, force: bool = False) -> float:
@@ -65,5 +67,5 @@ def check_work(steps: float, what: str, force: bool = False) -> float:
     if seconds > MAX_SECONDS and not force:
         raise ResourceLimitError(f"{what} is estimated at {seconds / 86400:.1f} days ({float(steps):.2g} map steps "
                                  f"at about {STEPS_PER_SECOND:.0e} per second); reduce it, or pass force=True "
-                                 "(--force) to run it anyway")
+                                 "to run it anyway", keywords=["force"])
     return seconds

@@ -97,7 +97,9 @@ class CompiledModel:
         arguments = self.state_symbols + self.parameter_symbols
         numpy_fn = functools.partial(sp.lambdify, arguments, modules="numpy", cse=True)
         self.step_numpy = numpy_fn(self.map_exprs)
-        self.jacobian_numpy = numpy_fn(self.jacobian_expr)
+        # A nested list, not a Matrix: lambdify turns a Matrix into np.array([[...]]), which fails on lanes of
+        # states when some entries are constants (they do not broadcast inside the array literal).
+        self.jacobian_numpy = numpy_fn(self.jacobian_expr.tolist())
         if self.sharpness_expr is not None:
             self.sharpness_numpy = numpy_fn(self.sharpness_expr)
         else:  # no closed form: the top eigenvalue of the compiled Hessian (largest algebraic, not magnitude)
@@ -224,29 +226,35 @@ class CompiledModel:
 
 
     @functools.cached_property
-    def tangent_kernel(self):
-        r"""numba kernel for Benettin's method: ``(initial, params, transient, steps) -> (logs, state, diverged)``.
+    def tangent_frame_kernel(self):
+        r"""numba kernel for Benettin's method: ``(initial, params, transient, steps, frame) -> (logs, state,
+        diverged, frame)``.
 
-        After ``transient`` steps it propagates an orthonormal frame :math:`Q` with the compiled Jacobian and
-        re-orthonormalises by modified Gram-Schmidt each step (the QR of :math:`J Q`); ``logs[t, i]`` is
-        :math:`\log R_{ii}` at step ``t``."""
+        After ``transient`` steps it propagates the orthonormal frame :math:`Q` (``frame`` in, the final frame out,
+        so that a long run can be computed in chunks) with the compiled Jacobian and re-orthonormalises by
+        modified Gram-Schmidt each step (the QR of :math:`J Q`); ``logs[t, i]`` is :math:`\log R_{ii}` at step
+        ``t``. ``diverged`` is the first step (counted from the start, transient included) with a non-finite
+        state, or -1."""
         d, m = self.dimension, len(self.parameter_symbols)
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
+        finite = " and ".join(f"math.isfinite(s{i})" for i in range(d))
         src = f"""
-def generated_tangent(initial, p, transient, steps):
+def generated_tangent(initial, p, transient, steps, frame):
     d = {d}
     {state}, = {', '.join(f'initial[{i}]' for i in range(d))},
+    q = frame.copy()
     for t in range(transient):
         {state}, = step({state}, {params})
-    q = np.eye(d)
+        if not ({finite}):
+            return np.zeros((steps, d)), np.array([{state}]), t + 1, q
     logs = np.zeros((steps, d))
     jac = np.empty((d, d))
     for t in range(steps):
         fill_square(jac, jacobian({state}, {params}))
         {state}, = step({state}, {params})
-        if not ({' and '.join(f'math.isfinite(s{i})' for i in range(d))}):
-            return logs, np.array([{state}]), transient + t + 1
+        if not ({finite}):
+            return logs, np.array([{state}]), transient + t + 1, q
         w = jac @ q
         for i in range(d):
             for j in range(i):
@@ -262,13 +270,18 @@ def generated_tangent(initial, p, transient, steps):
             logs[t, i] = math.log(norm) if norm > 0 else -math.inf
             for a in range(d):
                 q[a, i] = w[a, i] / norm if norm > 0 else 0.0
-    return logs, np.array([{state}]), -1
+    return logs, np.array([{state}]), -1, q
 """
         function = _generated(src, "generated_tangent", {"np": np, "math": math,
                                                         "step": self.step_scalar, "jacobian": self.jacobian_scalar,
                                                         "fill_square": _fill_square()})
         return numba.njit(nogil=True)(function)
 
+    def tangent_kernel(self, initial, params, transient: int, steps: int):
+        """:attr:`tangent_frame_kernel` from the identity frame: ``(logs, state, diverged)``."""
+        logs, state, diverged, _ = self.tangent_frame_kernel(initial, params, transient, steps,
+                                                             np.eye(self.dimension))
+        return logs, state, diverged
 
     @functools.cached_property
     def return_map_kernel(self):

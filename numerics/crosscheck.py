@@ -15,6 +15,7 @@ import numpy as np
 
 from analysis import DerivedModel
 from analysis.errors import DomainError, UserInputError
+from analysis.values import to_count
 
 from . import budget
 from .classify import largest_lyapunov
@@ -56,8 +57,7 @@ def _bind(model, values: dict, width):
             raise UserInputError(f"width belongs to width-n models; {derived.name!r} is a coordinate model "
                                  "(its parameters are the state itself)")
         return derived, None, values
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width <= 0:
-        raise DomainError("width", width, "a positive integer (the width n of the network)")
+    width = to_count("width", width)
     given = values.get(width_name)
     if given is not None and float(given) != float(width):
         raise DomainError(width_name, given, f"equal to the width ({width}) or not given: the width is {width_name}")
@@ -72,10 +72,7 @@ def crosscheck(model, width=None, steps: int = 100, seed: int = 0, use_torch: bo
     from .iterated_map import IteratedMap
 
     derived, width_name, values = _bind(model, values, width)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DomainError("seed", seed, "a non-negative integer")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise DomainError("steps", steps, "a positive integer")
+    seed, steps = to_count("seed", seed, 0), to_count("steps", steps)
     size = len(getattr(derived.description, "vectors", ())) * (width or 0) or len(derived.model.state)
     budget.check_memory(size * 8 * 40 + (steps + 1) * 8 * 8, f"a cross-check with {size:,} parameters",
                         "use a smaller width", max_memory)
@@ -118,7 +115,15 @@ def crosscheck(model, width=None, steps: int = 100, seed: int = 0, use_torch: bo
         except ImportError:
             torch_gd = None
         if torch_gd is not None:
-            other = run_parameter_space(torch_gd, steps)
+            import torch
+
+            # Tiny tensors: torch's thread pool costs up to 30x under load (measured); one thread for this run.
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                other = run_parameter_space(torch_gd, steps)
+            finally:
+                torch.set_num_threads(threads)
             torch_state = np.column_stack([other["state"][n] for n in names])
             payload["torch"] = {**{f"max_abs_error_{n}": float(np.abs(orbit[:, i] - torch_state[:, i]).max())
                                    for i, n in enumerate(names)},

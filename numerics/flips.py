@@ -22,7 +22,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from analysis.errors import DomainError, UserInputError
+from analysis.errors import UserInputError
+from analysis.values import to_count
 
 MAX_DOUBLINGS = 18  # period 2^17: each mpmath Newton step then iterates 131,072 steps at 40+ digits
 MAX_DIGITS = 300
@@ -276,18 +277,14 @@ def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=No
     called after each flip.
 
     >>> from numerics import cascade
-    >>> print(cascade("uv-eos", "k", doublings=3, digits=20))  # doctest: +NORMALIZE_WHITESPACE
-    period      1 flips at k = 1.0
-    period      2 flips at k = 1.2360679774997896964
-    period      4 flips at k = 1.2880317544828427620
-    delta_1   = 4.6693...
+    >>> flips = cascade("uv-eos", "k", doublings=3, digits=20)
+    >>> [(b["period"], str(b["parameter"])[:12]) for b in flips.bifurcations]   # 1, sqrt(5) - 1, ...
+    [(1, '1.0'), (2, '1.2360679774'), (4, '1.2880317544')]
     """
     from .iterated_map import IteratedMap
 
-    if isinstance(doublings, bool) or not isinstance(doublings, int) or not 1 <= doublings <= MAX_DOUBLINGS:
-        raise DomainError("doublings", doublings, f"an integer from 1 to {MAX_DOUBLINGS}")
-    if isinstance(digits, bool) or not isinstance(digits, int) or not 15 <= digits <= MAX_DIGITS:
-        raise DomainError("digits", digits, f"an integer from 15 to {MAX_DIGITS}")
+    doublings = to_count("doublings", doublings, 1, MAX_DOUBLINGS)
+    digits = to_count("digits", digits, 15, MAX_DIGITS)
     if isinstance(model, IteratedMap):
         given = {p.name: model.values[p.symbol] for p in model.model.model.parameters}
         bound = IteratedMap(model.model, _placeholders=(vary,), **{**given, **values})

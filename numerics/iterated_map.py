@@ -5,8 +5,8 @@ r"""The public object of the numerical layer: a derived map bound to parameter v
 >>> trajectory = cubic.run(500)
 >>> trajectory.outcome
 {'name': 'periodic', 'period': 2}
->>> round(cubic.lyapunov(steps=20000).exponents[0], 3)
--0.108
+>>> round(cubic.lyapunov(steps=20000).exponents[0], 3)    # half the log |multiplier| of the period-2 orbit
+-0.193
 
 One object binds the compiled map, its parameter values and a default initial state (as DynamicalSystems.jl's
 ``DeterministicIteratedMap``); every measure is a method returning a typed result with ``.to_dict()`` (the JSON
@@ -22,6 +22,7 @@ import numpy as np
 
 from analysis import DerivedModel
 from analysis.errors import DomainError, UserInputError
+from analysis.values import to_count
 
 from . import budget
 from .classify import OUTCOMES, TAIL, classify_orbits, label_regimes, outcome_dict
@@ -30,18 +31,15 @@ from .compile import compile_model
 # Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
 # vanish from a thinned series); longer runs are labelled on the thinned series.
 FULL_RESOLUTION_REGIME_STEPS = 2_000_000
+# Long work runs in chunks of about this many map steps (lanes x steps): between chunks ``progress(done, total)``
+# is called and Ctrl-C (KeyboardInterrupt) takes effect, which it cannot inside a compiled kernel.
+CHUNK_STEPS = 5_000_000
 
 
 def _evaluate(function, states: np.ndarray, params: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         value = function(*states.T, *params)
     return np.broadcast_to(np.asarray(value, dtype=float), states.shape[:1]).copy()
-
-
-def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise DomainError(name, value, f"an integer >= {minimum}")
-    return int(value)
 
 
 class _Result:
@@ -219,9 +217,10 @@ class IteratedMap:
 
     # ------------------------------------------------------------------------------------------------ state
     def initial_state(self, init: Optional[dict] = None) -> np.ndarray:
-        """The initial state as floats in state order: ``init`` (``{name: value}``) over the model's defaults.
+        r"""The initial state as floats in state order: ``init`` (``{name: value}``) over the model's defaults.
 
-        Gram models: a state that no parameter configuration realizes (e.g. ``lam < 2|f|`` for ``uv``) is refused."""
+        Gram models: a state that no parameter configuration realizes (:func:`analysis.evaluate.realizable`; for
+        ``uv`` that is :math:`\lambda < 2\kappa|f|`) is refused."""
         from analysis.evaluate import realizable
 
         bound = self.model.model.bind_initial(init, self.values)
@@ -230,18 +229,51 @@ class IteratedMap:
             raise DomainError("the initial state", dict(zip(self.compiled.state_names, state)), "finite")
         if realizable(self.model.derivation, bound, self.values) is False:
             shown = ", ".join(f"{n} = {v:g}" for n, v in zip(self.compiled.state_names, state))
-            raise DomainError("the initial state", shown, "realizable by some parameters (a positive semidefinite "
-                              "Gram matrix; for uv: lam >= 2|f|/kappa... see `fixed-points` realizable)")
+            raise DomainError("the initial state", shown, "realizable: no parameters of the network have this "
+                              "state (their Gram matrix would not be positive semidefinite)")
         return state
 
-    def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str):
-        """Last ``keep`` of ``steps`` states of every lane, after budget checks."""
+    def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str, progress=None):
+        """Last ``keep`` of ``steps`` states of every lane, after budget checks; in chunks of steps when long."""
         lanes, d = starts.shape
         budget.check_memory(lanes * keep * d * 8 * 2, what,
                             f"at most {int(budget.memory_budget(self.max_memory) // (keep * d * 16)):,} lanes fit",
                             self.max_memory)
         budget.check_work(lanes * steps, what, self.force)
-        return self.compiled.orbit_kernel(np.ascontiguousarray(starts), np.ascontiguousarray(params), steps, keep)
+        starts, params = np.ascontiguousarray(starts), np.ascontiguousarray(params)
+        chunk = max(keep, CHUNK_STEPS // lanes)
+        done = 0
+        while steps - done > chunk + keep:  # the last chunk keeps the states; earlier ones only advance
+            starts = np.ascontiguousarray(self.compiled.orbit_kernel(starts, params, chunk, 1)[:, -1, :])
+            done += chunk
+            if progress:
+                progress(done, steps)
+        orbits = self.compiled.orbit_kernel(starts, params, steps - done, keep)
+        if progress and done:
+            progress(steps, steps)
+        return orbits
+
+    def _trajectory(self, start, steps: int, every: int, tail: int, progress=None):
+        """The trajectory kernel over ``steps`` steps, in chunks (multiples of ``every``) when long: the thinned
+        rows, the last ``tail`` states and the divergence step (-1 if none)."""
+        kernel = self.compiled.trajectory_kernel
+        if steps <= CHUNK_STEPS:
+            return kernel(start, self._params, steps, every, tail)
+        chunk = max(every, CHUNK_STEPS // every * every, tail)
+        chunk = -(-chunk // every) * every
+        rows, state, done = [start[None]], start, 0
+        while True:
+            length = steps - done if steps - done < chunk + max(tail, every) else chunk
+            out, tail_states, diverged_at = kernel(state, self._params, length, every, tail)
+            rows.append(out[1:])
+            if diverged_at >= 0:
+                return np.concatenate(rows), tail_states, done + diverged_at
+            done += length
+            if progress:
+                progress(done, steps)
+            if done >= steps:
+                return np.concatenate(rows), tail_states, -1
+            state = tail_states[-1]
 
     def _classify(self, orbits: np.ndarray, params: np.ndarray, diverged=None) -> dict:
         overflowed = ~np.isfinite(orbits).all(axis=(1, 2))
@@ -250,12 +282,13 @@ class IteratedMap:
         return classify_orbits(orbits, overflowed, self.compiled.jacobian_numpy, params)
 
     # ------------------------------------------------------------------------------------------------ measures
-    def run(self, steps: int, init: Optional[dict] = None, every: int = 1) -> Trajectory:
+    def run(self, steps: int, init: Optional[dict] = None, every: int = 1, progress=None) -> Trajectory:
         """Iterate ``steps`` times from ``init`` (defaults: the model's), keeping every ``every``-th state.
 
         The outcome is classified on the last :data:`numerics.classify.TAIL` states, the regimes are labelled at
-        full resolution up to :data:`FULL_RESOLUTION_REGIME_STEPS` steps."""
-        steps, every = _positive_int("steps", steps), _positive_int("every", every)
+        full resolution up to :data:`FULL_RESOLUTION_REGIME_STEPS` steps. ``progress(done, total)`` is called
+        between chunks of :data:`CHUNK_STEPS` steps."""
+        steps, every = to_count("steps", steps), to_count("every", every)
         start = self.initial_state(init)
         d = self.compiled.dimension
         rows = steps // every + 1
@@ -263,12 +296,12 @@ class IteratedMap:
         # Arrays per kept row: the state, sharpness, loss and the JSON lists (about 4x the raw floats).
         needed = rows * (d + 2) * 8 * 5 + (steps + 1) * (d + 3) * 8 * (regime_every == 1 and every > 1)
         budget.check_memory(needed, f"a run of {steps:,} steps keeping every {every}",
-                            f"thin it with every >= {max(every + 1, int(np.ceil(needed / budget.memory_budget(self.max_memory) * every)))}",
-                            self.max_memory)
+                            f"thin it with every={max(every + 1, int(np.ceil(needed / budget.memory_budget(self.max_memory) * every)))} or more",
+                            self.max_memory, keywords=["every"])
         budget.check_work(steps * (1 + (regime_every == 1 and every > 1)), f"a run of {steps:,} steps", self.force)
         params = self._params
         tail = max(TAIL + 1, 2)
-        thinned, tail_states, diverged_at = self.compiled.trajectory_kernel(start, params, steps, every, tail)
+        thinned, tail_states, diverged_at = self._trajectory(start, steps, every, tail, progress)
         valid = thinned[np.isfinite(thinned).all(axis=1)]
         sharpness = _evaluate(self.compiled.sharpness_numpy, valid, params)
         loss = _evaluate(self.compiled.loss_numpy, valid, params)
@@ -299,10 +332,10 @@ class IteratedMap:
             regime_resolution=regime_every, trajectory=trajectory)
 
     def orbit_diagram(self, vary: str, values, steps: int = 2000, keep: int = 200,
-                      init: Optional[dict] = None) -> OrbitDiagram:
+                      init: Optional[dict] = None, progress=None) -> OrbitDiagram:
         """The last ``keep`` of ``steps`` states for each value in ``values`` of parameter ``vary`` (each value
         validated against the parameter's domain), all from ``init``; each orbit classified."""
-        steps, keep = _positive_int("steps", steps), _positive_int("keep", keep)
+        steps, keep = to_count("steps", steps), to_count("keep", keep)
         if keep > steps:
             raise DomainError("keep", keep, f"at most steps ({steps})")
         parameter = self.model.model.parameter(vary)
@@ -316,16 +349,16 @@ class IteratedMap:
         params[:, index] = grid
         start = self.initial_state(init)
         orbits = self._grid_states(np.tile(start, (grid.size, 1)), params, steps, max(keep, min(TAIL, steps)),
-                                   f"an orbit diagram of {grid.size:,} values x {keep} kept states")
+                                   f"an orbit diagram of {grid.size:,} values x {keep} kept states", progress)
         classified = self._classify(orbits, params)
         return OrbitDiagram(self.model.name, vary, grid, list(self.compiled.state_names), orbits[:, -keep:],
                             ~np.isfinite(orbits).all(axis=(1, 2)),
                             [OUTCOMES[c] for c in classified["code"]], classified["period"].tolist())
 
-    def basin(self, axes, steps: int = 2000, init: Optional[dict] = None) -> Basin:
+    def basin(self, axes, steps: int = 2000, init: Optional[dict] = None, progress=None) -> Basin:
         """Outcome of GD from a grid of initial states. ``axes`` is two ``(state name, low, high, points)`` (or a
         dict ``{name: (low, high, points)}``); the other state variables start at ``init``/defaults."""
-        steps = _positive_int("steps", steps)
+        steps = to_count("steps", steps)
         axes = list(axes.items()) if isinstance(axes, dict) else list(axes)
         axes = [(a[0], *a[1]) if len(a) == 2 else tuple(a) for a in axes]
         if len(axes) != 2 or axes[0][0] == axes[1][0]:
@@ -333,7 +366,7 @@ class IteratedMap:
         grids = []
         for name, low, high, points in axes:
             self.model.model.state_variable(name)
-            points = _positive_int(f"points of {name}", points, 2)
+            points = to_count(f"points of {name}", points, 2)
             low, high = float(low), float(high)
             if not (np.isfinite(low) and np.isfinite(high) and low < high):
                 raise DomainError(f"the range of {name}", f"[{low}, {high}]", "finite with low < high")
@@ -345,7 +378,7 @@ class IteratedMap:
         start[:, self.compiled.state_names.index(axes[1][0])] = mesh_y.ravel()
         params = np.tile(self._params, (lanes, 1))
         keep = min(TAIL, steps)
-        orbits = self._grid_states(start, params, steps, keep, f"a basin of {lanes:,} initial states")
+        orbits = self._grid_states(start, params, steps, keep, f"a basin of {lanes:,} initial states", progress)
         classified = self._classify(orbits, params)
         finite = classified["code"] != OUTCOMES.index("diverged")
         sharpness = np.where(finite, _evaluate(self.compiled.sharpness_numpy, orbits[:, -1, :], params.T), np.nan)
@@ -354,13 +387,13 @@ class IteratedMap:
                      classified["code"].reshape(shape), classified["period"].reshape(shape), sharpness.reshape(shape))
 
     def lyapunov(self, steps: int = 100_000, transient: int = 1000, batches: int = 20,
-                 init: Optional[dict] = None) -> LyapunovSpectrum:
+                 init: Optional[dict] = None, progress=None) -> LyapunovSpectrum:
         r"""All Lyapunov exponents by Benettin's method (Benettin et al. 1980; Shimada & Nagashima 1979):
         :math:`Q_{t+1} R_{t+1} = J(s_t) Q_t`, :math:`\lambda_i = \langle \log |R_{ii}| \rangle`, after
         ``transient`` steps; ``stderr`` is the standard error of the means of ``batches`` equal batches. A run
         that overflows (in the transient too) reports the step."""
-        steps, batches = _positive_int("steps", steps), _positive_int("batches", batches, 2)
-        transient = _positive_int("transient", transient, 0)
+        steps, batches = to_count("steps", steps), to_count("batches", batches, 2)
+        transient = to_count("transient", transient, 0)
         if steps < batches:
             raise DomainError("steps", steps, f"at least batches ({batches})")
         d = self.compiled.dimension
@@ -369,14 +402,34 @@ class IteratedMap:
                             self.max_memory)
         budget.check_work((steps * (d + 1)) + transient, f"a Lyapunov run of {transient + steps:,} steps", self.force)
         state = self.initial_state(init)
-        logs, final_state, diverged_at = self.compiled.tangent_kernel(state, self._params, transient, steps)
+        total, done = transient + steps, 0
         common = dict(model=self.model.name, state=list(self.compiled.state_names), steps=steps, transient=transient)
-        if diverged_at >= 0:
-            return LyapunovSpectrum(**common, exponents=None, stderr=None, diverged_at=int(diverged_at))
+        while transient - done > 0:  # the transient in chunks (progress and Ctrl-C between them)
+            length = min(CHUNK_STEPS, transient - done)
+            _, tail_states, diverged_at = self.compiled.trajectory_kernel(state, self._params, length, length, 1)
+            if diverged_at >= 0:
+                return LyapunovSpectrum(**common, exponents=None, stderr=None, diverged_at=int(done + diverged_at))
+            state, done = tail_states[-1], done + length
+            if progress:
+                progress(done, total)
+        logs = np.empty((steps, d))
+        frame = np.eye(d)
+        measured = 0
+        while measured < steps:
+            length = min(CHUNK_STEPS // (d + 1), steps - measured)
+            chunk_logs, final_state, diverged_at, frame = self.compiled.tangent_frame_kernel(
+                state, self._params, 0, length, frame)
+            if diverged_at >= 0:
+                return LyapunovSpectrum(**common, exponents=None, stderr=None,
+                                        diverged_at=int(transient + measured + diverged_at))
+            logs[measured: measured + length] = chunk_logs
+            state, measured = final_state, measured + length
+            if progress:
+                progress(transient + measured, total)
         per_batch = logs[: (steps // batches) * batches].reshape(batches, -1, d).mean(axis=1)
         exponents = per_batch.mean(axis=0)
         order = np.argsort(-exponents)
         stderr = per_batch.std(axis=0, ddof=1) / np.sqrt(batches)
         return LyapunovSpectrum(**common, exponents=exponents[order].tolist(), stderr=stderr[order].tolist(),
                                 diverged_at=None,
-                                final={n: float(v) for n, v in zip(self.compiled.state_names, final_state)})
+                                final={n: float(v) for n, v in zip(self.compiled.state_names, state)})

@@ -13,16 +13,44 @@ Measures
     :data:`REGIME_ORDER`: divergence if it diverged, else catapult if one occurred, else edge of stability, else
     progressive sharpening, else early sharpness reduction, else intermediate saturation).
 
-Store layout (an xarray Dataset in Zarr): the measure as a variable over the axis coordinates, chunked by tile;
-``tile_done`` over the tile grid; attributes: the sweep specification (JSON) and its hash.
+Store layout (an xarray Dataset in Zarr): the measure as a variable over the axis coordinates, chunked by tile
+(one chunk file per tile, written even when all NaN, so that a done tile without its chunk is known to be lost);
+``tile_done`` over the tile grid, one chunk per tile; attributes: the sweep specification (JSON) and its hash
+``sweep_hash``.
+
+Robustness (what a rerun finds, and what it does)
+    * A new store is created in a hidden temporary directory beside ``out`` and renamed into place, so an
+      interrupted creation never leaves a half-created store at ``out``; it is created only after the Dask
+      scheduler answered, so an unreachable scheduler leaves nothing behind.
+    * An existing store is opened and checked: a store that cannot be opened, or that has no ``sweep_hash``, is
+      refused (remove it or choose another ``--out``); one with another ``sweep_hash`` holds a different sweep and
+      is refused. One with *this* sweep's hash but a missing or malformed array (a creation interrupted by an
+      older version, a damaged copy) holds nothing that cannot be recomputed: it is recreated, with a warning
+      line on stderr, provided it holds nothing but the store's own entries (else it is refused).
+    * On resume, every tile marked done is read back; a tile whose chunk is missing or unreadable (garbage
+      bytes, a decompression error), or whose mark itself cannot be read, is marked not done (its chunk files
+      removed) and recomputed, with one warning line on stderr.
+    * A scheduler is probed (a plain TCP connection) and then connected with a 5 s timeout before any work, and
+      must have a worker within :data:`WORKER_TIMEOUT` seconds; a scheduler lost mid-sweep ends the sweep with
+      one :class:`UserInputError`, the tiles written so far kept and marked (a tile is marked only after its
+      values are written), so a rerun resumes.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import json
+import logging
 import math
 import os
+import shutil
+import socket
+import sys
+import tempfile
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -32,6 +60,8 @@ from analysis.errors import UserInputError
 MEASURES = ("outcome", "period", "final-sharpness", "lyapunov", "regime")
 REGIME_ORDER = ("intermediate saturation", "early sharpness reduction", "progressive sharpening",
                 "edge of stability", "catapult", "divergence")
+CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler given by address
+WORKER_TIMEOUT = 30.0  # seconds to wait for a scheduler given by address to have at least one worker
 
 
 def parse_axis(text: str):
@@ -116,61 +146,306 @@ def _specification(model, parameterization, options, values, initial, axes, meas
             "measure": measure, "steps": steps, "tile": list(tile)}
 
 
+def _why(error: BaseException) -> str:
+    """An exception as a short reason for a one-line message."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:120]}" if text else type(error).__name__
+
+
+def _warn(message: str) -> None:
+    """A repair the toolkit made on its own (a recomputed tile, a recreated store): one line on stderr, so that a
+    caller sees why a resumed sweep computes more than it expected."""
+    print(f"sharpness: warning: {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Dask
+
+
+@contextmanager
+def _quiet_distributed():
+    """Silence distributed's own logging while it is in use: on a lost or refused connection it logs tracebacks on
+    stderr, where the toolkit reports the failure itself, on one line. Child loggers are set one by one because
+    dask's logging configuration gives some of them (``distributed.client``) their own level, set when
+    distributed is first imported (hence the import first)."""
+    import distributed  # noqa: F401
+
+    names = ["distributed"] + [name for name in logging.Logger.manager.loggerDict if name.startswith("distributed.")]
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _probe(scheduler: str) -> None:
+    """Refuse an unreachable ``tcp://`` address at once: distributed retries a refused connection until its
+    timeout, so a wrong port would otherwise cost the whole timeout. Other protocols are left to distributed."""
+    address = scheduler if "://" in scheduler else "tcp://" + scheduler
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise UserInputError(f"malformed Dask scheduler address {scheduler!r}; expected tcp://HOST:PORT") from None
+    if parts.scheme != "tcp" or not host or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as error:
+        raise UserInputError(f"cannot reach the Dask scheduler at {scheduler}: "
+                             f"{error.strerror or error}") from None
+
+
 def _client(scheduler: str | None):
+    """``(client, cluster)``: a client of the scheduler at ``scheduler``, checked to answer and to have a worker,
+    or of a new local cluster (``cluster``, to be closed with the client)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
+        _probe(scheduler)
         try:
-            return Client(scheduler, timeout="5s"), None
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT:g}s")
         except (OSError, TimeoutError, ValueError) as error:
             raise UserInputError(f"cannot reach the Dask scheduler at {scheduler}: {error}".splitlines()[0]) from None
+        try:
+            client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+        except TimeoutError:  # distributed's WorkerStartTimeoutError
+            _close(client, None)
+            raise UserInputError(f"the Dask scheduler at {scheduler} has no worker (waited {WORKER_TIMEOUT:g} s); "
+                                 f"start one with: dask worker {scheduler}") from None
+        except OSError as error:
+            _close(client, None)
+            raise UserInputError(f"lost the Dask scheduler at {scheduler} ({_why(error)})") from None
+        return client, None
     # Threads, not processes: the kernels release the GIL (nogil), and one process compiles them once.
     cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1, processes=False,
                            dashboard_address=None)
     return Client(cluster), cluster
 
 
-def _prepare_store(out: Path, spec: dict, axes, tile):
-    """Create the store (metadata only) or check that an existing one holds the same sweep."""
+def _close(client, cluster) -> None:
+    """Close quietly: closing after the scheduler was lost may fail too, and must not hide why the sweep ended."""
+    for closable in (client, cluster):
+        if closable is not None:
+            try:
+                closable.close()
+            except Exception:  # noqa: BLE001,S110 - best effort; the reason the sweep ended is already raised
+                pass
+
+
+@contextmanager
+def connect(scheduler: str | None = None):
+    """A Dask client for sweeps, ready before any work: the scheduler at ``scheduler`` (reached within
+    :data:`CONNECT_TIMEOUT`, with a worker within :data:`WORKER_TIMEOUT`), or a local cluster; closed on exit.
+    :func:`execute` takes it as ``client=``, so that a caller running several sweeps (the report) connects once,
+    before anything else, and fails at once on a wrong address."""
+    with _quiet_distributed():
+        client, cluster = _client(scheduler)
+        try:
+            yield client
+        finally:
+            _close(client, cluster)
+
+
+def _lost_errors() -> tuple:
+    """What a future raises when the scheduler is gone (cancelled futures, closed comms, timeouts)."""
+    from distributed.comm.core import CommClosedError
+
+    return (concurrent.futures.CancelledError, asyncio.CancelledError, CommClosedError, OSError, TimeoutError)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The store
+
+
+class _Layout:
+    """What the store of a sweep must hold, derived from its specification alone, so that an existing store can be
+    checked against it: the variable, its shape and chunks (one per tile), the tile grid, the coordinates."""
+
+    def __init__(self, spec: dict, axes, tile):
+        self.spec = spec
+        self.digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+        self.variable = spec["measure"].replace("-", "_")
+        self.names = [name for name, _ in axes]
+        self.grids = [np.asarray(grid, dtype=float) for _, grid in axes]
+        self.shape = tuple(len(grid) for grid in self.grids)
+        self.tile = tuple(tile[:len(self.shape)])
+        self.chunks = tuple(min(t, n) for t, n in zip(self.tile, self.shape))
+        self.tiles = tuple(math.ceil(n / t) for n, t in zip(self.shape, self.tile))
+
+    def ranges(self, index) -> list:
+        return [(i * t, min((i + 1) * t, n)) for i, t, n in zip(index, self.tile, self.shape)]
+
+    def region(self, index) -> tuple:
+        return tuple(slice(lo, hi) for lo, hi in self.ranges(index))
+
+    @staticmethod
+    def cell(index) -> tuple:
+        return tuple(slice(i, i + 1) for i in index)
+
+    def entries(self) -> set:
+        """The top-level names a store of this sweep may hold (Zarr v3 metadata, and v2's for good measure)."""
+        return {"zarr.json", ".zgroup", ".zattrs", ".zmetadata", self.variable, "tile_done", *self.names}
+
+
+def _structure_problem(store: Path, group, layout: _Layout) -> str | None:
+    """What is wrong with the arrays of a store of this sweep (missing, wrong shape, chunks or type, coordinates
+    that do not read back as the grid), or None."""
+    import xarray as xr
+    import zarr
+
+    expected = {layout.variable: (layout.shape, layout.chunks, np.dtype(float)),
+                "tile_done": (layout.tiles, (1,) * len(layout.tiles), np.dtype("uint8")),
+                **{name: ((n,), None, None) for name, n in zip(layout.names, layout.shape)}}
+    for name, (shape, chunks, dtype) in expected.items():
+        try:
+            array = group[name]
+        except Exception:  # noqa: BLE001 - a missing array and unreadable metadata are the same damage here
+            return f"{name} is missing or unreadable"
+        if (not isinstance(array, zarr.Array) or array.shape != shape or (chunks and array.chunks != chunks)
+                or (dtype is not None and array.dtype != dtype)):
+            return f"{name} has the wrong shape or type"
+    for name, grid in zip(layout.names, layout.grids):
+        try:
+            values = group[name][...]
+        except Exception:  # noqa: BLE001
+            return f"coordinate {name} is unreadable"
+        if not np.array_equal(values, grid):
+            return f"coordinate {name} does not match the sweep"
+    try:
+        xr.open_zarr(store, consolidated=False).close()
+    except Exception as error:  # noqa: BLE001
+        return f"xarray cannot open it ({_why(error)})"
+    return None
+
+
+def _open_existing(store: Path, layout: _Layout):
+    """The Zarr group of an existing store of this sweep, or None if there is none to resume (nothing there, an
+    empty directory, or a damaged store of this very sweep, which is removed here and recreated by
+    :func:`execute`). Refuses a store that cannot be opened, is not a sweep store, or holds another sweep."""
+    import zarr
+
+    if not os.path.lexists(store):
+        return None
+    if store.is_dir() and not any(store.iterdir()):
+        return None
+    remedy = "remove it or choose another --out"
+    try:
+        group = zarr.open_group(str(store), mode="r")
+        attributes = dict(group.attrs)
+    except Exception as error:  # noqa: BLE001 - any unreadable store is the same user error
+        raise UserInputError(f"{store} exists but cannot be opened as a sweep store ({_why(error)}); "
+                             f"{remedy}") from None
+    if "sweep_hash" not in attributes:
+        raise UserInputError(f"{store} exists but is not a sweep store (no sweep_hash attribute); {remedy}")
+    if attributes["sweep_hash"] != layout.digest:
+        raise UserInputError(f"{store} holds a different sweep; choose another --out or remove it")
+    problem = _structure_problem(store, group, layout)
+    if problem is None:
+        return group
+    foreign = sorted({entry.name for entry in store.iterdir()} - layout.entries())
+    if foreign:
+        raise UserInputError(f"{store} is a damaged sweep store ({problem}) that also holds {', '.join(foreign[:3])}; "
+                             f"{remedy}")
+    _warn(f"{store} is an incompletely created or damaged store of this sweep ({problem}); recreating it")
+    try:
+        shutil.rmtree(store)
+    except OSError as error:
+        raise UserInputError(f"cannot remove the damaged {store}: {error.strerror or error}; {remedy}") from None
+    return None
+
+
+def _chunk_file(store: Path, array, index) -> Path:
+    return store / array.path / array.metadata.encode_chunk_key(tuple(int(i) for i in index))
+
+
+def _verified_done(store: Path, group, layout: _Layout) -> np.ndarray:
+    """The tiles marked done whose values read back. A done tile whose chunk is missing or unreadable, and a
+    tile whose mark cannot be read, loses its chunk files (so that the store reads back as NaN there, and loads
+    before the rerun finishes) and is reported not done, hence recomputed; one warning line says so."""
+    flags, values = group["tile_done"], group[layout.variable]
+    lost = {}
+    try:
+        done = np.asarray(flags[...]).astype(bool)
+    except Exception:  # noqa: BLE001 - find the unreadable marks one by one
+        done = np.zeros(layout.tiles, dtype=bool)
+        for index in np.ndindex(*layout.tiles):
+            try:
+                done[index] = bool(np.asarray(flags[layout.cell(index)]).item())
+            except Exception as error:  # noqa: BLE001
+                lost[index] = f"its done mark is unreadable ({_why(error)})"
+    for index in zip(*np.nonzero(done)):
+        index = tuple(int(i) for i in index)
+        if not _chunk_file(store, values, index).is_file():
+            lost[index] = "its chunk file is missing"
+            continue
+        try:
+            values[layout.region(index)]
+        except Exception as error:  # noqa: BLE001 - garbage bytes give codec errors of every kind
+            lost[index] = _why(error)
+    if lost:
+        try:
+            for index in lost:
+                for array in (flags, values):
+                    _chunk_file(store, array, index).unlink(missing_ok=True)
+        except OSError as error:
+            raise UserInputError(f"cannot repair {store}: {error.strerror or error}") from None
+        for index in lost:
+            done[index] = False
+        first = next(iter(lost.items()))
+        _warn(f"{store}: {len(lost)} finished tile(s) cannot be read (tile {first[0]}: {first[1]}); "
+              "recomputing them")
+    return done
+
+
+def _create_store(store: Path, layout: _Layout) -> None:
+    """Write the store's metadata (and coordinates) into a temporary directory beside ``store`` and rename it into
+    place: a creation interrupted at any point leaves either no store or a complete one."""
     import dask.array as da
     import xarray as xr
 
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-    if out.exists():
-        try:
-            existing = xr.open_zarr(out, consolidated=False)
-        except Exception as error:  # noqa: BLE001 - any unreadable store is the same user error
-            raise UserInputError(f"{out} exists but is not a sweep store ({type(error).__name__})") from None
-        if existing.attrs.get("sweep_hash") != digest:
-            raise UserInputError(f"{out} holds a different sweep; choose another --out or remove it")
-        return
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(out.parent, os.W_OK):
-            raise PermissionError(str(out.parent))
-    except OSError as error:
-        raise UserInputError(f"cannot write {out}: {error.strerror or error}") from None
-    names = [name for name, _ in axes]
-    shape = tuple(len(grid) for _, grid in axes)
-    tiles = tuple(math.ceil(n / t) for n, t in zip(shape, tile))
     dataset = xr.Dataset(
-        {spec["measure"].replace("-", "_"): (names, da.full(shape, np.nan, chunks=tuple(tile[:len(shape)]))),
-         "tile_done": ([f"tile_{n}" for n in names], da.zeros(tiles, dtype="uint8", chunks=(1,) * len(tiles)))},
-        coords={name: grid for name, grid in axes},
-        attrs={"sweep": json.dumps(spec), "sweep_hash": digest})
+        {layout.variable: (layout.names, da.full(layout.shape, np.nan, chunks=layout.chunks)),
+         "tile_done": ([f"tile_{n}" for n in layout.names],
+                       da.zeros(layout.tiles, dtype="uint8", chunks=(1,) * len(layout.tiles)))},
+        coords=dict(zip(layout.names, layout.grids)),
+        attrs={"sweep": json.dumps(layout.spec), "sweep_hash": layout.digest})
     try:
-        dataset.to_zarr(out, compute=False, mode="w-", consolidated=False)
+        staging = Path(tempfile.mkdtemp(prefix=f".{store.name}.creating-", dir=store.parent))
     except OSError as error:
-        raise UserInputError(f"cannot write {out}: {error.strerror or error}") from None
+        raise UserInputError(f"cannot write {store}: {error.strerror or error}") from None
+    try:
+        dataset.to_zarr(staging, compute=False, mode="w", consolidated=False)
+        os.rename(staging, store)  # onto nothing, or onto an empty directory
+    except OSError as error:
+        if os.path.lexists(store) and not (store.is_dir() and not any(store.iterdir())):
+            raise UserInputError(f"{store} appeared while this sweep was being created (another run?); "
+                                 "rerun to resume it") from None
+        raise UserInputError(f"cannot write {store}: {error.strerror or error}") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_writable(store: Path) -> None:
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(store.parent, os.W_OK):
+            raise PermissionError(str(store.parent))
+    except OSError as error:
+        raise UserInputError(f"cannot write {store}: {error.strerror or error}") from None
 
 
 def plan(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str, out: str,
          steps: int, tile=(16, 16)) -> dict:
-    """Validate a sweep, create (or check) its store and list the tiles still to compute. Raises
-    :class:`UserInputError` before any work on bad input; ``values``/``initial`` are the text of ``--set``/``--init``
-    and ``axes`` a list of ``(name, grid)``."""
-    import xarray as xr
-
+    """Validate a sweep, check its store if it exists (module docstring: a damaged store of this sweep is repaired
+    or removed, another one refused) and list the tiles still to compute. Raises :class:`UserInputError` before any
+    work on bad input; ``values``/``initial`` are the text of ``--set``/``--init`` and ``axes`` a list of
+    ``(name, grid)``. A new store is created by :func:`execute`, once the scheduler answered."""
     if measure not in MEASURES:
         raise UserInputError(f"unknown measure {measure!r}; expected one of: {', '.join(MEASURES)}")
     if not 1 <= len(axes) <= 2 or len({name for name, _ in axes}) != len(axes):
@@ -180,8 +455,8 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     from .iterated_map import IteratedMap
 
     derived = DerivedModel(model, parameterization, **options)
-    compiled_names = IteratedMap(derived, _placeholders=[n for n, _ in axes], **values).compiled
-    parameter_names, state_names = compiled_names.parameter_names, compiled_names.state_names
+    parameter_names = [p.name for p in derived.model.parameters]
+    state_names = [v.name for v in derived.model.state]
     for name, _ in axes:
         if name not in parameter_names and name not in state_names:
             raise UserInputError(f"unknown name {name!r} to vary; expected a parameter "
@@ -204,62 +479,94 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     tile = tuple(tile[: len(axes)])
     spec = _specification(model, derived.parameterization, options, values, initial, axes, measure, steps, tile)
     store = Path(out)
-    _prepare_store(store, spec, axes, tile)
-    done = xr.open_zarr(store, consolidated=False)["tile_done"].values
-    shape = [len(grid) for _, grid in axes]
+    layout = _Layout(spec, axes, tile)
+    group = _open_existing(store, layout)
+    if group is None:
+        _check_writable(store)
+        done = np.zeros(layout.tiles, dtype=bool)
+    else:
+        done = _verified_done(store, group, layout)
     jobs = []
     for index in np.ndindex(*done.shape):
         if done[index]:
             continue
-        ranges = [(i * t, min((i + 1) * t, n)) for i, t, n in zip(index, tile, shape)]
         jobs.append({**{k: spec[k] for k in ("model", "parameterization", "options", "values", "initial",
                                              "measure", "steps")},
-                     "names": [name for name, _ in axes], "grids": [grid.tolist() for _, grid in axes],
-                     "ranges": ranges, "tile": list(index)})
-    return {"store": store, "names": [name for name, _ in axes], "variable": measure.replace("-", "_"),
-            "jobs": jobs, "tiles": int(done.size), "skipped": int(done.sum())}
+                     "names": layout.names, "grids": [grid.tolist() for grid in layout.grids],
+                     "ranges": layout.ranges(index), "tile": list(index)})
+    return {"store": store, "names": layout.names, "variable": layout.variable, "jobs": jobs,
+            "tiles": int(done.size), "skipped": int(done.sum()), "create": group is None, "layout": layout}
 
 
-def execute(planned: dict, scheduler: str | None = None, progress=None, after_tile=None) -> dict:
+def execute(planned: dict, scheduler: str | None = None, progress=None, after_tile=None, client=None) -> dict:
     """Compute the planned tiles on Dask and write each as it finishes; returns ``{"out", "tiles", "computed",
-    "skipped"}``. ``after_tile(count)`` is called after each tile is written (the tests' fault-injection hook)."""
-    import xarray as xr
-
-    store, names, variable, jobs = planned["store"], planned["names"], planned["variable"], planned["jobs"]
+    "skipped"}``. ``client`` (from :func:`connect`) is used if given, else one is connected to ``scheduler`` (or a
+    local cluster) before anything is written. ``after_tile(count)`` is called after each tile is written (the
+    tests' fault-injection hook). A scheduler lost on the way raises :class:`UserInputError`; the tiles written
+    until then are kept, and a rerun resumes."""
+    store, jobs = planned["store"], planned["jobs"]
     summary = {"out": str(store), "tiles": planned["tiles"], "computed": 0, "skipped": planned["skipped"]}
     if not jobs:
         return summary
-    client, cluster = _client(scheduler)
-    by_tile = {tuple(job["tile"]): job for job in jobs}
-    try:
-        from distributed import as_completed
-
-        for future in as_completed(client.map(compute_tile, jobs, pure=False)):
-            index, block = future.result()
-            ranges = by_tile[tuple(index)]["ranges"]
-            region = {name: slice(lo, hi) for name, (lo, hi) in zip(names, ranges)}
-            xr.Dataset({variable: (names, block)}).to_zarr(store, region=region, consolidated=False)
-            flag = np.ones((1,) * len(names), dtype="uint8")
-            xr.Dataset({"tile_done": ([f"tile_{n}" for n in names], flag)}).to_zarr(
-                store, region={f"tile_{n}": slice(i, i + 1) for n, i in zip(names, index)}, consolidated=False)
-            summary["computed"] += 1
-            if progress:
-                progress()
-            if after_tile:
-                after_tile(summary["computed"])
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with nullcontext(client) if client is not None else connect(scheduler) as client:
+        if planned.get("create"):
+            _create_store(store, planned["layout"])
+            planned["create"] = False
+        _compute(client, planned, summary, scheduler, progress, after_tile)
     return summary
+
+
+def _compute(client, planned: dict, summary: dict, scheduler, progress, after_tile) -> None:
+    """The tile loop. Values are written before the done mark, so an interruption anywhere leaves every marked
+    tile complete. Errors of the connection (not of a task, nor of writing the store) become one
+    :class:`UserInputError`."""
+    import zarr
+    from distributed import as_completed
+
+    store, layout = planned["store"], planned["layout"]
+    group = zarr.open_group(str(store), mode="r+")
+    # write_empty_chunks: an all-NaN tile (all lanes diverged) still gets its chunk file, so that a done tile
+    # without one is known to be lost (see _verified_done).
+    values = group[layout.variable].with_config({"write_empty_chunks": True})
+    flags = group["tile_done"]
+    lost = _lost_errors()
+
+    def scheduler_lost(error):
+        return UserInputError(f"lost the Dask scheduler at {scheduler or 'the local cluster'} ({_why(error)}); "
+                              f"{summary['computed']} tile(s) written this run; finished tiles are kept, "
+                              "rerun to resume")
+
+    try:
+        pending = as_completed(client.map(compute_tile, planned["jobs"], pure=False))
+    except lost as error:
+        raise scheduler_lost(error) from None
+    while True:
+        future = None
+        try:
+            future = next(pending, None)
+            if future is None:
+                return
+            index, block = future.result()
+        except lost as error:
+            if future is not None and future.status == "error":
+                raise  # the task itself failed: not the scheduler's doing
+            raise scheduler_lost(error) from None
+        index = tuple(index)
+        values[layout.region(index)] = block
+        flags[layout.cell(index)] = 1
+        summary["computed"] += 1
+        if progress:
+            progress()
+        if after_tile:
+            after_tile(summary["computed"])
 
 
 def run_sweep(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str,
               out: str, steps: int, scheduler: str | None = None, tile=(16, 16), progress=None,
-              after_tile=None) -> dict:
+              after_tile=None, client=None) -> dict:
     """:func:`plan` then :func:`execute`: run (or resume) a sweep."""
     planned = plan(model, parameterization, options, values, initial, axes, measure, out, steps, tile)
-    return execute(planned, scheduler, progress, after_tile)
+    return execute(planned, scheduler, progress, after_tile, client)
 
 
 def sweep(model, vary, measure: str = "outcome", out: str = "sweep.zarr", steps: int = 1000, init=None,
@@ -278,7 +585,14 @@ def sweep(model, vary, measure: str = "outcome", out: str = "sweep.zarr", steps:
 
 
 def load(out: str):
-    """The sweep store as an xarray Dataset (values in memory)."""
+    """The sweep store as an xarray Dataset (values in memory). A store that cannot be read (a damaged chunk) is a
+    :class:`UserInputError` that says how to repair it: a rerun of the sweep checks every tile."""
     import xarray as xr
 
-    return xr.open_zarr(out, consolidated=False).load()
+    try:
+        return xr.open_zarr(out, consolidated=False).load()
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every unreadable store is the same user error
+        raise UserInputError(f"cannot read the sweep store {out} ({_why(error)}); rerun the sweep to check and "
+                             "repair it") from None

@@ -119,3 +119,36 @@ def test_run_basin_and_sweep_agree_on_a_grid(tmp_path):
         for j, x in enumerate(grid.grids[0]):
             name = two.run(1000, init={"x": x, "y": y}).outcome["name"]
             assert OUTCOMES[grid.classes[i, j]] == name
+
+
+def test_chunked_work_equals_one_kernel_call(monkeypatch):
+    """Long work runs in chunks (progress and Ctrl-C between them); the chunks must not change a single bit."""
+    from numerics import iterated_map
+
+    cubic = IteratedMap("uv-eos", k=1.29)
+    whole = cubic.run(300_000, every=7).to_dict(), cubic.lyapunov(50_000, transient=20_000).to_dict()
+    reports = []
+    monkeypatch.setattr(iterated_map, "CHUNK_STEPS", 9_999)
+    chunked = (cubic.run(300_000, every=7, progress=lambda done, total: reports.append(done)).to_dict(),
+               cubic.lyapunov(50_000, transient=20_000, progress=lambda done, total: reports.append(done)).to_dict())
+    assert chunked == whole and len(reports) > 20
+
+
+def test_overflow_in_the_lyapunov_transient_is_reported_at_its_step():
+    # k = 2.5 > 2: z0 = 0.5 leaves the invariant interval and overflows at step 8 (independent float loop below).
+    z, k, step = 0.5, 2.5, 0
+    while np.isfinite(z):
+        z, step = (1 + k) * z - k * z ** 3, step + 1
+    assert IteratedMap("uv-eos", k=2.5).lyapunov(1000, transient=100).diverged_at == step == 8
+
+
+def test_budgets_refuse_before_any_work():
+    from analysis import ResourceLimitError
+
+    cubic = IteratedMap("uv-eos", k=1.2, max_memory="1M")
+    with pytest.raises(ResourceLimitError, match="every=11445"):
+        cubic.run(100_000_000, every=1000)
+    with pytest.raises(ResourceLimitError, match="days"):
+        IteratedMap("uv-eos", k=1.2).lyapunov(1000, transient=10 ** 15)
+    with pytest.raises(ResourceLimitError, match="lanes fit"):
+        cubic.orbit_diagram("k", np.linspace(1, 1.2, 10_000), steps=1000, keep=1000)

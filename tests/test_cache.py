@@ -106,25 +106,29 @@ def test_single_bit_flips_never_give_a_wrong_result(cache_root, capsys):
 
 
 class _Call:
-    """Pickles as a call of ``function(*args)``: what a crafted entry would run on unpickling."""
+    """Pickles as a call of ``function(*args)`` (then ``state`` set on the result): what a crafted entry would run
+    on unpickling."""
 
-    def __init__(self, function, *args):
-        self.function, self.args = function, args
+    def __init__(self, function, *args, state=None):
+        self.function, self.args, self.state = function, args, state
 
     def __reduce__(self):
-        return self.function, self.args
+        return (self.function, self.args) + (() if self.state is None else (self.state,))
 
 
 def _attacks(marker):
+    code = f"__import__('os').system('touch {marker}')"
     return {
         "os.system": _Call(os.system, f"touch {marker}"),
-        "exec": _Call(exec, f"open({str(marker)!r}, 'w').close()"),
-        # Max is a class results need, but it passes its arguments through sympify, which evaluates strings.
-        "sympy-eval": _Call(sp.Max, f"__import__('os').system('touch {marker}')"),
+        "exec": _Call(exec, code),
+        # Max is a class results need, but it passes its arguments through sympify, which evaluates strings:
+        # as an argument, the string would run on loading; planted in its state, on the next re-evaluation.
+        "sympy-eval": _Call(sp.Max, code),
+        "sympy-state": _Call(sp.Max, sp.Symbol("a"), sp.Integer(1), state={"_args": (code,)}),
     }
 
 
-@pytest.mark.parametrize("attack", ["os.system", "exec", "sympy-eval"])
+@pytest.mark.parametrize("attack", ["os.system", "exec", "sympy-eval", "sympy-state"])
 @pytest.mark.parametrize("with_header", [False, True], ids=["raw", "with-valid-header"])
 def test_crafted_pickle_is_refused_not_run(cache_root, capsys, tmp_path, attack, with_header):
     derivation, fresh, path = _cold()
@@ -143,8 +147,10 @@ def test_crafted_pickle_is_refused_not_run(cache_root, capsys, tmp_path, attack,
 
 def test_every_result_of_every_model_loads_through_the_whitelist(capsys):
     # Uses the session cache: entries written by any test (or here) must be read back by the restricted
-    # unpickler without a single refusal, else the whitelist has fallen behind the results.
-    models = [get_model(name) for name in model_names()] + [get_model("product", depth=3)]
+    # unpickler without a single refusal, else the whitelist has fallen behind the results. The user losses
+    # bring in elementary functions and what solving for their fixed points returns (LambertW, asin, pi).
+    models = [get_model(name) for name in model_names()] + [get_model("product", depth=3)] + [
+        get_model("product", loss=loss) for loss in ("exp(a) + a^2", "(sin(a) - 1/3)^2")]
     for model in models:
         for parameterization in model.parameterizations:
             first = Derivation(model, parameterization).results()
@@ -213,3 +219,9 @@ def test_time_budget_applies_only_in_the_main_thread():
     assert "error" not in outcome and outcome["result"].data["fixed_points"]
     with pytest.raises(DerivationTimeout):
         Derivation("uv-eos", use_cache=False, time_budget=1e-6).result("fixed_points")
+
+
+def test_cache_dir_stays_importable_from_the_engine():
+    # It moved to analysis.cache; callers of analysis.engine.cache_dir keep working.
+    from analysis import engine
+    assert engine.cache_dir is cache.cache_dir

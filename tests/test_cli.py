@@ -84,7 +84,8 @@ def test_eigenvalue_json_encoding():
     (["fixed-points", "uv", "--set", "eta=__import__('os')", "--set", "y=1", "--set", "n=2"], "must be a number"),
     # Domain errors are now typed DomainErrors reading "<name> must be <requirement>, got <value>" (deliberate).
     (["fixed-points", "uv", "--set", "eta=0.5", "--set", "y=1", "--set", "n=0"], "n must be a positive integer, got 0"),
-    (["fixed-points", "uv", "--set", "eta=-1", "--set", "y=1", "--set", "n=2"], "eta must be a finite number > 0, got -1"),
+    (["fixed-points", "uv", "--set", "eta=-1", "--set", "y=1", "--set", "n=2"],
+     "eta must be a finite number > 0, got -1"),
     (["fixed-points", "uv", "--set", "eta=1", "--set", "y=1", "--set", "n=2.5"], "n must be a positive integer"),
     (["fixed-points", "uv", "--set", "eta=1", "--set", "y=1", "--set", "n=2", "--set", "q=1"], "unknown parameter 'q'"),
     (["frobnicate"], "invalid choice"),

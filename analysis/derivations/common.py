@@ -13,6 +13,15 @@ EIGENVALUE = sp.Symbol("t")  # the spectral variable of characteristic polynomia
 THETA = sp.Symbol("theta", positive=True)  # chart |w| on an EoS manifold
 
 
+def characteristic_polynomial(matrix: sp.Matrix) -> sp.Expr:
+    r""":math:`\det(t I - M)` in :data:`EIGENVALUE`. SymPy's ``charpoly`` raises a TypeError on some block-diagonal
+    matrices with radicals; Berkowitz's determinant is the fallback (same polynomial, no division)."""
+    try:
+        return matrix.charpoly(EIGENVALUE).as_expr()
+    except TypeError:
+        return sp.expand((EIGENVALUE * sp.eye(matrix.rows) - matrix).det(method="berkowitz"))
+
+
 def primed(name: str) -> str:
     return f"{name}'"
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..errors import DerivationError
+
 from .common import tex, control_parameter, roman
 from .graph import NODES, Context, Equation, Result, node
 from .records import FixedPointSolution, FixedPointStability, StabilityBoundary
@@ -14,7 +16,11 @@ def fixed_points(ctx: Context) -> Result:
     fixed points; isolated solutions lying on such a line are folded into it."""
     mapping = ctx["function_map"]["map"]
     states = ctx.state_symbols
-    solutions = sp.solve([mapping[s] - s for s in states], states, dict=True)
+    try:
+        solutions = sp.solve([mapping[s] - s for s in states], states, dict=True)
+    except NotImplementedError as error:  # e.g. transcendental equations SymPy has no method for
+        raise DerivationError(f"the fixed-point equations F(s) = s have no closed-form solution SymPy can find "
+                              f"({error})".splitlines()[0]) from None
     sets = [sol for sol in solutions if len(sol) < len(states)]
     points = [sol for sol in solutions if len(sol) == len(states)]
 

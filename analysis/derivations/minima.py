@@ -5,7 +5,7 @@ import random
 
 import sympy as sp
 
-from .common import EIGENVALUE, MAX_FACTORED_DIMENSION, tex
+from .common import MAX_FACTORED_DIMENSION, characteristic_polynomial, tex
 from .spectrum import closed_form_roots
 from .graph import GRAM, NODES, Context, Equation, Result, node, kind_of
 from .records import ZeroLossSet
@@ -99,7 +99,7 @@ def _top_root_on_set(ctx: Context, solution: dict):
     hessian = ctx["hessian_spectrum"]["hessian"].subs(solution, simultaneous=True)
     if hessian.rows > MAX_FACTORED_DIMENSION:
         return None
-    roots, unresolved = closed_form_roots(hessian.charpoly(EIGENVALUE).as_expr())
+    roots, unresolved = closed_form_roots(characteristic_polynomial(hessian))
     if unresolved or not roots:
         return None
     candidates = [r for r, _ in roots]

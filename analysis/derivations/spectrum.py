@@ -5,7 +5,7 @@ import sympy as sp
 
 from .. import gram
 from ..errors import DerivationError
-from .common import EIGENVALUE, MAX_FACTORED_DIMENSION, to_state, sample_points
+from .common import EIGENVALUE, MAX_FACTORED_DIMENSION, characteristic_polynomial, sample_points, to_state
 from .graph import COORDINATE, GRAM, NODES, Context, Equation, Result, node, kind_of
 
 
@@ -27,11 +27,11 @@ def hessian_spectrum(ctx: Context) -> Result:
                                                       "hessian": hessian}, [],
                           notes=f"Dimension {hessian.rows} > {MAX_FACTORED_DIMENSION}: no closed form attempted; "
                                 "the spectrum is computed numerically from the compiled Hessian.")
-        charpoly = hessian.charpoly(EIGENVALUE).as_expr()
+        charpoly = characteristic_polynomial(hessian)
     else:
         hessian = None  # in Gram coordinates only; the in-span block below is what the spectrum needs
         span_block, cholesky = gram.span_hessian(spec)
-        charpoly = span_block.charpoly(EIGENVALUE).as_expr()
+        charpoly = characteristic_polynomial(span_block)
         charpoly = sp.cancel(sp.expand(charpoly.subs(gram.cholesky_in_gram(spec, cholesky), simultaneous=True)))
         charpoly = to_state(ctx, charpoly, "the Hessian's characteristic polynomial")
     eigenvalues, unresolved = closed_form_roots(charpoly)
@@ -56,7 +56,8 @@ def closed_form_roots(charpoly: sp.Expr):
     """Roots of the irreducible factors of degree <= 2 with multiplicities; the other factors unresolved
     (Cardano's formula for a symbolic cubic is neither readable nor numerically stable)."""
     eigenvalues, unresolved = [], []
-    for factor, power in sp.factor_list(charpoly, EIGENVALUE)[1]:
+    # The numerator only: a denominator free of t (e.g. (a^2 + 1)^(3/2)) has no roots and makes factor_list fail.
+    for factor, power in sp.factor_list(sp.numer(sp.together(charpoly)), EIGENVALUE)[1]:
         polynomial = sp.Poly(factor, EIGENVALUE)
         if polynomial.degree() > 2:
             unresolved.append((factor, power))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from analysis.errors import DerivationError, MissingValueError, ToolkitError
+from analysis.errors import DerivationError, KeywordError, MissingValueError, ToolkitError
 
 
 def _message(error: ToolkitError) -> str:
@@ -16,6 +16,13 @@ def _message(error: ToolkitError) -> str:
         option = "--set" if error.kind == "parameter" else "--init"
         what = "value for parameter" if error.kind == "parameter" else "initial value of"
         return f"missing {what} {error.name!r} of model {error.model!r}; give it with {option} {error.name}=VALUE"
+    if isinstance(error, KeywordError):
+        text = str(error)
+        for keyword in error.keywords:  # the library names keyword arguments; the command line its options
+            option = "--" + keyword.replace("_", "-")
+            text = text.replace(f"{keyword}=True", option).replace(f"{keyword}=)", f"{option})")
+            text = text.replace(f"{keyword}= ", f"{option} ").replace(f"{keyword}=", f"{option} ")
+        return text
     if isinstance(error, DerivationError):
         return f"derivation failed: {error}"
     return str(error)

@@ -52,10 +52,39 @@ def check_plot(args):
         plots.check_path(args.plot)
 
 
-def progress_bar(total, desc, quiet):
-    from tqdm import tqdm
+class progress_bar:  # noqa: N801 - used as a context manager like tqdm
+    """A tqdm bar on stderr that opens at the first progress report, so that input refused before any work is
+    reported on exactly one line of stderr."""
 
-    return tqdm(total=total, desc=desc, file=sys.stderr, disable=quiet)
+    def __init__(self, total, desc, quiet):
+        self.options = {"total": total, "desc": desc, "file": sys.stderr, "disable": quiet}
+        self.bar = None
+
+    def update(self, count=1):
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(**self.options)
+        self.bar.update(count)
+
+    def to(self, done, total):
+        """``progress(done, total)`` callback of the library's chunked measures (map steps): a bar with an ETA
+        that appears only for work long enough to be chunked."""
+        if self.bar is None:
+            self.options["total"] = total
+        self.update(done - (self.bar.n if self.bar is not None else 0))
+
+    def set_postfix_str(self, text):
+        self.update(0)
+        self.bar.set_postfix_str(text)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        return False
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -104,7 +133,8 @@ def cmd_fixed_points(args) -> int:
 
 def cmd_run(args) -> int:
     check_plot(args)
-    result = bound_map(args).run(args.steps, assignments(args.init, "--init"), args.every)
+    with progress_bar(args.steps, "steps", False) as bar:
+        result = bound_map(args).run(args.steps, assignments(args.init, "--init"), args.every, progress=bar.to)
     if args.plot:
         from .. import plots
 
@@ -124,8 +154,9 @@ def cmd_bifurcation(args) -> int:
     if not low < high:
         raise UserInputError(f"--range needs A < B, got {low} {high}")
     bound = bound_map(args, vary=args.vary)
-    diagram = bound.orbit_diagram(args.vary, np.linspace(low, high, args.points), args.steps, args.keep,
-                                  assignments(args.init, "--init"))
+    with progress_bar(args.steps, "steps", False) as bar:
+        diagram = bound.orbit_diagram(args.vary, np.linspace(low, high, args.points), args.steps, args.keep,
+                                      assignments(args.init, "--init"), progress=bar.to)
     if args.plot:
         from .. import plots
 
@@ -159,7 +190,8 @@ def cmd_basin(args) -> int:
     if len(axes) != 2 or axes[0][0] == axes[1][0]:
         raise UserInputError("give exactly two --grid options over two different state variables")
     bound = bound_map(args)
-    result = bound.basin(axes, args.steps, assignments(args.init, "--init"))
+    with progress_bar(args.steps, "steps", False) as bar:
+        result = bound.basin(axes, args.steps, assignments(args.init, "--init"), progress=bar.to)
     if args.plot:
         from .. import plots
 
@@ -178,8 +210,9 @@ def cmd_cascade(args) -> int:
 
     bound = bound_map(args, vary=args.vary)
     with progress_bar(args.doublings, "flips", args.quiet) as bar:
-        bar.update(1)
-        result = cascade(bound, args.vary, args.doublings, args.digits, progress=lambda j, n: bar.update(1))
+        # The first flip is exact (from the derived stability) and counted with the second.
+        result = cascade(bound, args.vary, args.doublings, args.digits,
+                         progress=lambda j, n: bar.update(2 if j == 2 else 1))
     if args.json:
         render.print_json(result.to_dict())
     else:
@@ -307,7 +340,8 @@ def cmd_report(args) -> int:
 
     with progress_bar(report.STEPS, "report", args.quiet) as bar:
         results = report.build(args.out, args.quick, args.scheduler,
-                               progress=lambda name: (bar.set_postfix_str(name), bar.update(1)))
+                               progress=lambda name: (bar.set_postfix_str(name), bar.update(1)),
+                               overwrite=args.overwrite)
     pdf = results["pdf"]
     print(f"wrote {args.out}/report.tex, {args.out}/results.json and {len(results['figures'])} figures (PNG and PDF)")
     print(f"report.pdf: {'built with ' + pdf['engine'] if pdf.get('built') else pdf.get('note', 'LaTeX failed')}")
@@ -315,7 +349,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_lyapunov(args) -> int:
-    result = bound_map(args).lyapunov(args.steps, args.transient, args.batches, assignments(args.init, "--init"))
+    with progress_bar(args.steps, "steps", False) as bar:
+        result = bound_map(args).lyapunov(args.steps, args.transient, args.batches, assignments(args.init, "--init"),
+                                          progress=bar.to)
     if args.json:
         render.print_json(result.to_dict())
         return 0

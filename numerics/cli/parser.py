@@ -40,7 +40,11 @@ def _real(name):
 
 
 def _non_empty(name):
-    return _option_value(name, str, lambda v: bool(v.strip()), "non-empty")
+    def parse(text):
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{name} must not be empty")
+        return text
+    return parse
 
 
 SET_HELP = "a parameter value, e.g. --set eta=0.5 (repeat for each; `sharpness models` lists them)"
@@ -52,7 +56,7 @@ FORCE_HELP = "run work estimated to take more than a day anyway"
 
 
 def _variant_options(p):
-    p.add_argument("--loss", metavar="EXPR", type=_non_empty("--loss"),
+    p.add_argument("--loss", metavar="EXPR",
                    help="product: your loss, e.g. '(a*b - y)^2/2' (y is the target)")
     p.add_argument("--depth", type=_positive_int("--depth"), help="product: number of factors (default 2)")
 
@@ -187,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = subcommands.add_parser("report", help="the main job: the whole analysis as report.tex, results.json, figures")
     p.add_argument("--out", default="report", help="output directory")
     p.add_argument("--quick", action="store_true", help="smaller grids and fewer steps (CI)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files in --out that the report did not write (e.g. your own report.tex)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask scheduler")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=commands.cmd_report)
