@@ -24,16 +24,17 @@ sharpness :math:`S_t`, the loss :math:`L_t` and the threshold :math:`2/\eta`:
   below again, over which it grows by more than a factor :data:`DIVERGENCE_GROWTH`, in a run that
   overflowed or whose sharpness stays above :math:`2/\eta` throughout the stretch (Cohen et al. 2021: GD on a
   quadratic with :math:`\eta S > 2` diverges geometrically);
-* *edge of stability*: the smoothed sharpness is at least 90% of :math:`2/\eta` and the state oscillates (the
+* *edge of stability*: the smoothed sharpness and the sharpness itself (its period-2 envelope) are at least
+  90% of :math:`2/\eta` and the state oscillates (the
   loss increments change sign) with steps larger than the convergence tolerance (an oscillation at the level
   of round-off of a converged loss is not an edge of stability) (Cohen et al. 2021);
 * *progressive sharpening*: the smoothed sharpness rises while below 90% of :math:`2/\eta`;
 * *early sharpness reduction*: it falls before any rise, below :math:`2/\eta`;
 * *intermediate saturation*: neither (relative change per step below ``flat``).
 
-Per-step labels (trends on a moving average over an even window of 8 to 32 samples, which cancels period-2
-oscillations) are merged into maximal runs; runs shorter than 3 samples are absorbed into their predecessor,
-except catapults and divergence.
+Per-step labels (trends on a centred moving average over an even window of 8 to 32 samples, which cancels
+period-2 oscillations) are merged into maximal runs; runs shorter than 3 samples are absorbed into their predecessor
+(into their successor after a catapult or divergence, which are never widened).
 """
 from __future__ import annotations
 
@@ -128,10 +129,14 @@ def outcome_dict(classified: dict, lane: int = 0, diverged_at: int | None = None
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average over an even ``window`` (edges padded with the end values). Centred, not trailing:
+    the labels are drawn after the run, and a trailing average lags behind a fast drop (after a catapult it would
+    keep the sharpness near 2/eta for ``window`` steps after it has fallen)."""
     if window <= 1 or len(values) < window:
         return values
     kernel = np.ones(window) / window
-    padded = np.concatenate([np.full(window - 1, values[0]), values])
+    half = window // 2
+    padded = np.concatenate([np.full(half, values[0]), values, np.full(window - 1 - half, values[-1])])
     return np.convolve(padded, kernel, mode="valid")
 
 
@@ -174,9 +179,13 @@ def label_regimes(sharpness: np.ndarray, loss: np.ndarray, threshold: float, str
             runs[-1][2] = t
         else:
             runs.append([label, t, t])
+    events = ("catapult", "divergence")  # labelled on the loss itself: never widened, never absorbed
     merged = []
-    for label, start, end in runs:
-        short = end - start + 1 < 3 and label not in ("catapult", "divergence")
+    for index, (label, start, end) in enumerate(runs):
+        short = end - start + 1 < 3 and label not in events
+        if short and (not merged or merged[-1][0] in events) and index + 1 < len(runs):
+            runs[index + 1][1] = start  # after an event, a short run joins its successor
+            continue
         if merged and (short or merged[-1][0] == label):
             merged[-1][2] = end
         else:
@@ -188,7 +197,11 @@ def _labels(sharpness, loss, threshold, stride, diverged_at, flat, count, moving
     # An even window cancels the period-2 oscillation of GD near 2/eta exactly, so trends are those of the mean.
     window = 2 * max(4, min(16, count // 200))
     smooth = _smooth(sharpness, window)
-    change = np.gradient(smooth) / (threshold * stride)
+    # Trends on the mean of consecutive pairs: it cancels a period-2 oscillation exactly and, unlike the wide
+    # window, does not smear a fast drop over the following steps.
+    change = np.gradient(_smooth(sharpness, 2)) / (threshold * stride)
+    # The sharpness itself (its period-2 envelope) must be near 2/eta too for an edge of stability.
+    near = np.maximum(sharpness, np.concatenate([sharpness[:1], sharpness[:-1]])) >= 0.9 * threshold
     increments = np.diff(loss, prepend=loss[0])
     oscillating = np.zeros(count, bool)
     sign_flip = (np.sign(increments[1:]) * np.sign(increments[:-1]) < 0) & moving[1:]
@@ -213,7 +226,7 @@ def _labels(sharpness, loss, threshold, stride, diverged_at, flat, count, moving
     for t in range(count):
         if catapult[t]:
             labels[t] = "catapult"
-        elif smooth[t] >= 0.9 * threshold and oscillating[t]:
+        elif smooth[t] >= 0.9 * threshold and near[t] and oscillating[t]:
             labels[t] = "edge of stability"
         elif abs(change[t]) < flat or not moving[t]:
             labels[t] = "intermediate saturation"
@@ -223,8 +236,7 @@ def _labels(sharpness, loss, threshold, stride, diverged_at, flat, count, moving
         elif change[t] < 0 and not seen_increase and sharpness[t] < threshold:
             labels[t] = "early sharpness reduction"
         else:
-            labels[t] = "edge of stability" if sharpness[t] >= 0.9 * threshold and oscillating[t] \
-                else "intermediate saturation"
+            labels[t] = "edge of stability" if near[t] and oscillating[t] else "intermediate saturation"
     start = divergence_start(loss, sharpness, threshold, diverged_at >= 0)
     if start is not None:
         labels[start:] = "divergence"

@@ -476,12 +476,12 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
     settings = Settings(quick)
     outputs = Outputs(target, overwrite)
     outputs.check(_planned_files(settings))  # before anything is created or computed
-    _prepare_directory(target, settings)
-    checkpoint = _checkpoint_name(settings)
-    key = _checkpoint_key(target, settings, scheduler)
-    finished = _finished_sections(outputs, checkpoint, key)
     sections = {}
     with sweeps.connect(scheduler) as client:  # before any work: a wrong --scheduler fails at once
+        _prepare_directory(target, settings)
+        checkpoint = _checkpoint_name(settings)
+        key = _checkpoint_key(target, settings, scheduler)
+        finished = _finished_sections(outputs, checkpoint, key)
         run = Run(target, settings, scheduler, client, outputs)
         for name in SECTIONS:
             compute, figures = SECTION_STEPS[name]

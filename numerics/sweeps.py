@@ -64,6 +64,9 @@ CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler given by address
 WORKER_TIMEOUT = 30.0  # seconds to wait for a scheduler given by address to have at least one worker
 
 
+MAX_AXIS_POINTS = 1_000_000  # per axis; a grid's total size is checked against the memory budget in plan()
+
+
 def parse_axis(text: str):
     """``NAME=A:B:N`` (linear) or ``NAME=A:B:N:log`` (geometric, A > 0) -> (name, values)."""
     name, sep, spec = text.partition("=")
@@ -77,6 +80,8 @@ def parse_axis(text: str):
                              "e.g. --vary eta=0.1:2:64") from None
     if not (math.isfinite(low) and math.isfinite(high)) or points < 1 or (points > 1 and not low < high):
         raise UserInputError(f"--vary {text!r} needs finite A < B and N >= 1")
+    if points > MAX_AXIS_POINTS:
+        raise UserInputError(f"--vary {text!r}: at most {MAX_AXIS_POINTS:,} points per axis")
     if len(parts) == 4:
         if low <= 0:
             raise UserInputError(f"--vary {text!r}: a log axis needs A > 0")
@@ -221,9 +226,11 @@ def _client(scheduler: str | None):
             _close(client, None)
             raise UserInputError(f"lost the Dask scheduler at {scheduler} ({_why(error)})") from None
         return client, None
-    # Threads, not processes: the kernels release the GIL (nogil), and one process compiles them once.
+    # Threads, not processes: the kernels release the GIL (nogil), and one process compiles them once. Without a
+    # dashboard the scheduler still serves /health on its HTTP port, by default 8787: taken by another cluster, it
+    # warns on stderr, so ask for a free local port instead.
     cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1, processes=False,
-                           dashboard_address=None)
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     return Client(cluster), cluster
 
 
@@ -441,7 +448,7 @@ def _check_writable(store: Path) -> None:
 
 
 def plan(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str, out: str,
-         steps: int, tile=(16, 16)) -> dict:
+         steps: int, tile=(16, 16), *, max_memory=None, force: bool = False) -> dict:
     """Validate a sweep, check its store if it exists (module docstring: a damaged store of this sweep is repaired
     or removed, another one refused) and list the tiles still to compute. Raises :class:`UserInputError` before any
     work on bad input; ``values``/``initial`` are the text of ``--set``/``--init`` and ``axes`` a list of
@@ -476,6 +483,12 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
             for value in (grid[0], grid[-1]):
                 IteratedMap(derived, **{**values, name: float(value)})
     IteratedMap(derived, **values).initial_state(initial)
+    from . import budget
+
+    total = math.prod(len(grid) for _, grid in axes)
+    # The driver holds the store's metadata and one tile at a time; the store itself is on disk.
+    budget.check_memory(total * 8 * 2, f"a sweep of {total:,} points", "use fewer points", max_memory)
+    budget.check_work(total * steps, f"a sweep of {total:,} points x {steps:,} steps", force)
     tile = tuple(tile[: len(axes)])
     spec = _specification(model, derived.parameterization, options, values, initial, axes, measure, steps, tile)
     store = Path(out)
@@ -563,14 +576,16 @@ def _compute(client, planned: dict, summary: dict, scheduler, progress, after_ti
 
 def run_sweep(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str,
               out: str, steps: int, scheduler: str | None = None, tile=(16, 16), progress=None,
-              after_tile=None, client=None) -> dict:
+              after_tile=None, client=None, max_memory=None, force: bool = False) -> dict:
     """:func:`plan` then :func:`execute`: run (or resume) a sweep."""
-    planned = plan(model, parameterization, options, values, initial, axes, measure, out, steps, tile)
+    planned = plan(model, parameterization, options, values, initial, axes, measure, out, steps, tile,
+                   max_memory=max_memory, force=force)
     return execute(planned, scheduler, progress, after_tile, client)
 
 
 def sweep(model, vary, measure: str = "outcome", out: str = "sweep.zarr", steps: int = 1000, init=None,
-          parameterization=None, tile: int = 16, scheduler=None, progress=None, options=None, **values) -> dict:
+          parameterization=None, tile: int = 16, scheduler=None, progress=None, options=None, max_memory=None,
+          force: bool = False, **values) -> dict:
     """A measure over a grid of one or two names (parameters or initial state variables), tiled on Dask into
     the resumable Zarr store ``out`` (module docstring). ``vary`` is one or two ``"NAME=A:B:N[:log]"`` strings
     or ``(name, values)`` pairs; ``values`` fix the other parameters. Returns ``{"out", "tiles", "computed",
@@ -581,7 +596,7 @@ def sweep(model, vary, measure: str = "outcome", out: str = "sweep.zarr", steps:
             for v in ([vary] if isinstance(vary, (str, tuple)) else vary)]
     size = tile if isinstance(tile, int) else tile[0]
     return run_sweep(str(model), parameterization, dict(options or {}), values, dict(init or {}), axes, measure,
-                     out, steps, scheduler, (size, size), progress)
+                     out, steps, scheduler, (size, size), progress, max_memory=max_memory, force=force)
 
 
 def load(out: str):

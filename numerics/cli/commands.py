@@ -318,7 +318,7 @@ def cmd_sweep(args) -> int:
     derived = derived_model(args)
     planned = sweeps.plan(args.model, derived.parameterization, model_options(args), assignments(args.set),
                           assignments(args.init, "--init"), axes, args.measure, args.out, args.steps,
-                          tile=(args.tile, args.tile))
+                          tile=(args.tile, args.tile), max_memory=args.max_memory, force=args.force)
     with progress_bar(len(planned["jobs"]), "tiles", args.quiet) as bar:
         summary = sweeps.execute(planned, args.scheduler, progress=lambda: bar.update(1))
     if args.plot:

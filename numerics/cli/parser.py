@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("sweep", "a measure over a 1-D or 2-D grid, tiled on Dask, stored in Zarr, resumable", False),
             ("phase-diagram", "a sweep drawn as a phase diagram (default measure: regime)", True)):
         p = subcommands.add_parser(name, help=helptext)
-        common(p, budget=False)
+        common(p)
         p.add_argument("--vary", action="append", required=True, metavar="NAME=A:B:N[:log]",
                        help="an axis: a parameter or an initial state variable; give one or two")
         p.add_argument("--measure", default="outcome" if name == "sweep" else "regime",
