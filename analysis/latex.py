@@ -2,7 +2,8 @@ r"""LaTeX export of derived results: a standalone ``amsmath`` document with labe
 
 Printer settings are chosen so that every exported right-hand side round-trips through
 ``sympy.parsing.latex.parse_latex`` (ANTLR backend, ``antlr4-python3-runtime==4.11``) back to an equal expression:
-multi-letter state names are printed as Greek letters (``lam`` as ``\lambda``) instead of letter products, and
+multi-letter names are printed as the single LaTeX token their model declares (``StateVariable(..., latex=...)``,
+e.g. ``lam`` as ``\lambda`` in :mod:`analysis.uv`) instead of letter products, and
 ``mul_symbol='dot'`` keeps products of symbols unambiguous.
 """
 from __future__ import annotations
@@ -12,17 +13,23 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-# Symbols whose name would print as a product of letters; the value is a single LaTeX token.
-SYMBOL_NAMES = {"lam": r"\lambda"}
+# Symbols whose name would print as a product of letters -> a single LaTeX token. Filled by the model
+# descriptions (Parameter/StateVariable ``latex``), never typed here.
+SYMBOL_NAMES: dict = {}
+
+
+def declare(symbol, tex: str) -> None:
+    """Print ``symbol`` as ``tex`` (called by :class:`analysis.model.Model` for each declared name)."""
+    SYMBOL_NAMES[symbol] = tex
 PRINTER_SETTINGS = {"mul_symbol": "dot", "fold_short_frac": False, "root_notation": True, "ln_notation": False}
 
 
 def _symbol_names(expr) -> dict:
-    return {s: SYMBOL_NAMES[s.name] for s in getattr(expr, "free_symbols", ()) if s.name in SYMBOL_NAMES}
+    return {s: SYMBOL_NAMES[s] for s in getattr(expr, "free_symbols", ()) if s in SYMBOL_NAMES}
 
 
 def symbol_latex(symbol) -> str:
-    return SYMBOL_NAMES.get(getattr(symbol, "name", ""), sp.latex(symbol))
+    return SYMBOL_NAMES.get(symbol, sp.latex(symbol))
 
 
 class RoundTripPrinter(LatexPrinter):

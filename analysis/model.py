@@ -57,13 +57,21 @@ class Parameter:
 class StateVariable:
     """A coordinate of the state on which the derived map acts (``f``, ``lam``, ``z``, ...).
 
-    ``default`` is the initial value used when none is given: an expression in the parameters.
+    ``default`` is the initial value used when none is given: an expression in the parameters. ``latex`` is how
+    the LaTeX exporter prints the symbol when its name is not one LaTeX token (``lam`` -> ``\\lambda``).
     """
 
     name: str
     symbol: sp.Symbol
     description: str
     default: Optional[sp.Expr] = None
+    latex: Optional[str] = None
+
+    def __post_init__(self):
+        if self.latex:
+            from .latex import declare
+
+            declare(self.symbol, self.latex)
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,8 @@ def _to_sympy(obj):
         return sp.Tuple(*map(_to_sympy, obj.__dict__.values()))
     if isinstance(obj, str):
         return sp.Symbol(obj)
+    if obj is None:
+        return sp.Symbol("None")  # an absent default or LaTeX name, distinct from every value
     return sp.sympify(obj)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import UnknownNameError, UserInputError
 
 _MODELS: dict = {}
+MAX_MODEL_FILE_BYTES = 1_000_000  # a model description is a page of code; /dev/zero is not one
 # Modules that register a model; importing them fills the registry (one module per model).
 MODEL_MODULES = ("analysis.uv", "analysis.uv_eos", "analysis.xy_quartic", "analysis.two_input", "analysis.product")
 
@@ -48,6 +49,10 @@ def load_file(path):
 
     target = Path(path).expanduser()
     try:
+        if not target.is_file() or not str(target).endswith(".py"):
+            raise UserInputError(f"model file {path} must be a Python file (*.py) defining MODEL")
+        if target.stat().st_size > MAX_MODEL_FILE_BYTES:
+            raise UserInputError(f"model file {path} is larger than {MAX_MODEL_FILE_BYTES:,} bytes")
         source = target.read_bytes()
     except OSError as error:
         raise UserInputError(f"cannot read model file {path}: {error.strerror or error}") from None
@@ -56,6 +61,8 @@ def load_file(path):
     module = sys.modules.get(module_name)
     if module is None:
         spec = importlib.util.spec_from_file_location(module_name, target)
+        if spec is None or spec.loader is None:
+            raise UserInputError(f"cannot import model file {path}")
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)

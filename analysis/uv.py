@@ -37,7 +37,8 @@ PARAMETERS = (
 # counterpart), E lam = x^2 (E|u|^2 + E|v|^2)/n = 2 x^2.
 STATE = (
     StateVariable("f", f, "network output f = x (v.u)/sqrt(n) (SP) or x (v.u)/n (muP)", default=sp.Integer(0)),
-    StateVariable("lam", lam, "NTK with learning-rate scale, x^2 (|u|^2+|v|^2)/n", default=2 * x ** 2),
+    StateVariable("lam", lam, "NTK with learning-rate scale, x^2 (|u|^2+|v|^2)/n", default=2 * x ** 2,
+                  latex=r"\lambda"),
 )
 EOS_MANIFOLDS = (
     EoSManifold("u=v", (1, 1), "aligned layers u = v: L restricted is (kappa |w|^2 - y)^2/2"),

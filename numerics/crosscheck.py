@@ -77,6 +77,9 @@ def crosscheck(model, width=None, steps: int = 100, seed: int = 0, use_torch: bo
     budget.check_memory(size * 8 * 40 + (steps + 1) * 8 * 8, f"a cross-check with {size:,} parameters",
                         "use a smaller width", max_memory)
     budget.check_work(size * (steps + 1) * 60, f"a cross-check of {steps} steps with {size:,} parameters")
+    if width_name and init:
+        raise UserInputError(f"a width-n model's initial state is drawn at the width from the seed (u, v ~ N(0, I_n)); "
+                             f"{derived.name!r} takes no initial values in a cross-check (choose another seed instead)")
     bound = IteratedMap(derived, **values)  # validates every value against its domain
     numbers = dict(bound.parameters)
     gd = ParameterSpaceGD(derived.model, derived.parameterization, numbers, width=width,

@@ -164,6 +164,7 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
     bifurcations.append({"parameter": refined[d], "period": 1, "exact": exact, "fixed_point": label,
                          "state": [refined[i] for i in range(d)]})
     period = 1
+    stopped = None
     for j in range(1, doublings):
         period *= 2
         previous = bifurcations[-1]
@@ -179,6 +180,8 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
             start = np.array([float(v) for v in previous["state"]]) + 1e-6
             guess_s = _attract(compiled, start, trial, 4000 * period)
         if guess_s is None or guess_p is None:
+            stopped = (f"no attracting period-{period} orbit found beyond the flip at {vary} = "
+                       f"{mpmath.nstr(previous['parameter'], 12)} (the orbit born there diverges or is not attracting)")
             break
         solution = _newton_float(compiled, list(guess_s) + [guess_p], params, index, period)
         if solution is None or not (solution[d] > p_prev):
@@ -186,6 +189,7 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
             solution = list(guess_s) + [guess_p]
         refined = _newton_mp(compiled, solution, exact_params, index, period, digits)
         if not (refined[d] > previous["parameter"]) or not mpmath.isfinite(refined[d]):
+            stopped = f"the period-{period} flip did not converge beyond {vary} = {mpmath.nstr(previous['parameter'], 12)}"
             break
         bifurcations.append({"parameter": refined[d], "period": period, "state": [refined[i] for i in range(d)]})
         if progress:
@@ -197,7 +201,8 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
         # Aitken's delta-squared on the ratios, whose error shrinks geometrically (by ~1/delta per doubling).
         accelerated = [deltas[i + 2] - (deltas[i + 2] - deltas[i + 1]) ** 2 /
                        ((deltas[i + 2] - deltas[i + 1]) - (deltas[i + 1] - deltas[i])) for i in range(len(deltas) - 2)]
-    return {"bifurcations": bifurcations, "delta": deltas, "delta_aitken": accelerated, "digits": digits}
+    return {"bifurcations": bifurcations, "delta": deltas, "delta_aitken": accelerated, "digits": digits,
+            "stopped": stopped}
 
 
 def _scan_for_flip(compiled, state, params, index, start, period, max_factor=64.0):
@@ -240,6 +245,7 @@ class Cascade:
     bifurcations: list
     delta: list
     delta_aitken: list
+    stopped: str | None = None  # why fewer flips than asked were found (None: all were)
 
     def to_dict(self) -> dict:
         text = lambda v: mpmath.nstr(v, self.digits)  # noqa: E731
@@ -253,6 +259,7 @@ class Cascade:
             "delta_aitken": [text(d) for d in self.delta_aitken],
             "correct_digits": [correct_digits(d) for d in self.delta],
             "correct_digits_aitken": [correct_digits(d) for d in self.delta_aitken],
+            "stopped": self.stopped,
         }
 
     def __str__(self) -> str:
@@ -261,6 +268,8 @@ class Cascade:
                  for b in payload["bifurcations"]]
         lines += [f"delta_{i + 1:<3} = {d[:20]}   ({digits} correct digits)"
                   for i, (d, digits) in enumerate(zip(payload["delta_digits"], payload["correct_digits"]))]
+        if self.stopped:
+            lines.append(f"stopped after {len(self.bifurcations)} flip(s): {self.stopped}")
         if payload["delta_aitken"]:
             lines.append(f"Aitken-accelerated: {payload['delta_aitken'][-1][:20]} "
                          f"({payload['correct_digits_aitken'][-1]} correct digits)")
@@ -292,4 +301,5 @@ def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=No
         bound = IteratedMap(model, _placeholders=(vary,), **values)
     bound.model.model.parameter(vary)
     found = locate_flips(bound.compiled, bound.values, vary, doublings, digits, progress)
-    return Cascade(bound.model.name, vary, digits, found["bifurcations"], found["delta"], found["delta_aitken"])
+    return Cascade(bound.model.name, vary, digits, found["bifurcations"], found["delta"], found["delta_aitken"],
+                   found["stopped"])

@@ -333,14 +333,21 @@ class IteratedMap:
 
     def orbit_diagram(self, vary: str, values, steps: int = 2000, keep: int = 200,
                       init: Optional[dict] = None, progress=None) -> OrbitDiagram:
-        """The last ``keep`` of ``steps`` states for each value in ``values`` of parameter ``vary`` (each value
-        validated against the parameter's domain), all from ``init``; each orbit classified."""
+        """The last ``keep`` of ``steps`` states for each value in ``values`` of parameter ``vary`` (an array, or
+        ``(low, high, points)`` for an evenly spaced grid; each value validated against the parameter's domain),
+        all from ``init``; each orbit classified."""
         steps, keep = to_count("steps", steps), to_count("keep", keep)
         if keep > steps:
             raise DomainError("keep", keep, f"at most steps ({steps})")
         parameter = self.model.model.parameter(vary)
         from analysis.values import to_number
 
+        if isinstance(values, tuple) and len(values) == 3:
+            low, high, points = values
+            points = to_count("points", points)
+            budget.check_memory(points * max(keep, min(TAIL, steps)) * self.compiled.dimension * 16,
+                                f"an orbit diagram of {points:,} values", "use fewer points", self.max_memory)
+            values = np.linspace(float(low), float(high), points)
         grid = np.array([float(to_number(vary, float(v), parameter.domain)) for v in np.atleast_1d(values)])
         if grid.size == 0:
             raise DomainError("values", "[]", "at least one value")

@@ -155,7 +155,7 @@ def cmd_bifurcation(args) -> int:
         raise UserInputError(f"--range needs A < B, got {low} {high}")
     bound = bound_map(args, vary=args.vary)
     with progress_bar(args.steps, "steps", False) as bar:
-        diagram = bound.orbit_diagram(args.vary, np.linspace(low, high, args.points), args.steps, args.keep,
+        diagram = bound.orbit_diagram(args.vary, (low, high, args.points), args.steps, args.keep,
                                       assignments(args.init, "--init"), progress=bar.to)
     if args.plot:
         from .. import plots
