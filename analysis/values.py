@@ -20,6 +20,9 @@ DOMAIN_REQUIREMENTS = {"positive": "a finite number > 0", "real": "a finite real
                        "positive_integer": "a positive integer"}
 # Integer parameters (widths) beyond this are not widths anyone can run, and their exact powers are expensive.
 MAX_INTEGER = 10 ** 15
+# Closed forms are evaluated exactly (factoring, simplification, realizability); SymPy's exact algebra on numbers of
+# hundreds of digits overflows floats or runs for hours, so values must lie within this stated size.
+MAX_MAGNITUDE = 1e15
 _TEXT_CHARACTERS = set("0123456789+-./eE")
 
 
@@ -70,6 +73,8 @@ def to_number(name: str, value, domain: str = "real") -> sp.Rational:
     _check_float(name, value, as_float)
     if exact != 0 and as_float == 0:
         raise DomainError(name, value, "representable in float64 (|value| > 2.2e-308): it underflows to 0")
+    if exact != 0 and not 1 / MAX_MAGNITUDE <= abs(as_float) <= MAX_MAGNITUDE:
+        raise DomainError(name, value, f"0 or of magnitude between {1 / MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g}")
     if domain in ("positive", "positive_integer") and not exact > 0:
         raise DomainError(name, value, f"{DOMAIN_REQUIREMENTS[domain]}")
     if domain == "positive_integer" and (not exact.is_integer or exact > MAX_INTEGER):

@@ -25,7 +25,7 @@ def parse_bytes(text) -> int:
         value = float(raw[: len(raw) - len(suffix)]) * _SUFFIXES[suffix]
     except ValueError:
         raise DomainError("max_memory", repr(text), "an amount of memory such as 2G, 512M or 1000000") from None
-    if not 0 < value < 2 ** 60:
+    if not 1 <= value < 2 ** 60:
         raise DomainError("max_memory", text, "a positive amount of memory")
     return int(value)
 

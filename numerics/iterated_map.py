@@ -301,7 +301,8 @@ class IteratedMap:
         budget.check_work(steps * (1 + (regime_every == 1 and every > 1)), f"a run of {steps:,} steps", self.force)
         params = self._params
         tail = max(TAIL + 1, 2)
-        thinned, tail_states, diverged_at = self._trajectory(start, steps, every, tail, progress)
+        # every > steps keeps only the initial state; the kernel needs an int64, so pass at most steps + 1.
+        thinned, tail_states, diverged_at = self._trajectory(start, steps, min(every, steps + 1), tail, progress)
         valid = thinned[np.isfinite(thinned).all(axis=1)]
         sharpness = _evaluate(self.compiled.sharpness_numpy, valid, params)
         loss = _evaluate(self.compiled.loss_numpy, valid, params)
@@ -320,7 +321,7 @@ class IteratedMap:
         final = {name: float(v) for name, v in zip(self.compiled.state_names, last)}
         final["sharpness"] = float(_evaluate(self.compiled.sharpness_numpy, last[None, :], params)[0])
         final["loss"] = float(_evaluate(self.compiled.loss_numpy, last[None, :], params)[0])
-        trajectory = {"step": (np.arange(len(valid)) * every).tolist()}
+        trajectory = {"step": [i * every for i in range(len(valid))]}  # Python ints: every may exceed int64
         trajectory.update({name: valid[:, i].tolist() for i, name in enumerate(self.compiled.state_names)})
         trajectory["sharpness"] = sharpness.tolist()
         trajectory["loss"] = loss.tolist()

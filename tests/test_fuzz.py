@@ -53,9 +53,11 @@ Design
   generated tree (evaluated independently: exactly where it is rational, else with mpmath at 80 digits) at two
   points, and be real there.
 
-Budget: ~165 command-line cases and ~650 loss cases, under 2 minutes on 2 idle cores (most of it the numba
-compilation that every running case pays); :data:`CLI_EXAMPLES` and :data:`LOSS_EXAMPLES` (or the environment
-variables ``SHARPNESS_FUZZ_CLI_EXAMPLES`` / ``SHARPNESS_FUZZ_LOSS_EXAMPLES``) scale it.
+Budget: ~135 command-line cases (~110 generated, ~28 explicit) and ~680 loss cases: about 1.5 minutes on
+2 idle cores when every case passes (most of it the numba compilation that every running case pays; the cache
+starts cold); a failing case costs its re-run, a hang 2 x 30 s of CPU. :data:`CLI_EXAMPLES` and
+:data:`LOSS_EXAMPLES` (or the environment variables ``SHARPNESS_FUZZ_CLI_EXAMPLES`` /
+``SHARPNESS_FUZZ_LOSS_EXAMPLES``) scale it.
 """
 from __future__ import annotations
 
@@ -88,7 +90,7 @@ MEMORY_LIMIT = 3 * 1024 ** 3  # RLIMIT_AS; a normal run peaks at ~0.6-1.6 GiB of
 RSS_LIMIT_KB = 2 * 1024 ** 2  # peak resident set (1 GiB budget + the ~0.4 GiB interpreter, numba and torch)
 DERIVATION_BUDGET = "15"      # SHARPNESS_DERIVATION_BUDGET for the cases, below CPU_LIMIT
 WORKERS = max(1, min(2, os.cpu_count() or 1))
-CLI_EXAMPLES = int(os.environ.get("SHARPNESS_FUZZ_CLI_EXAMPLES", "150"))
+CLI_EXAMPLES = int(os.environ.get("SHARPNESS_FUZZ_CLI_EXAMPLES", "130"))
 LOSS_EXAMPLES = int(os.environ.get("SHARPNESS_FUZZ_LOSS_EXAMPLES", "800"))
 FRESH = os.environ.get("SHARPNESS_FUZZ_FRESH") == "1"
 
@@ -347,7 +349,11 @@ class Runner:
                     i = todo.get_nowait()
                 except queue.Empty:
                     return
-                results[i] = self._one(server, jobs[i])
+                try:
+                    results[i] = self._one(server, jobs[i])
+                except Exception as error:  # noqa: BLE001 - the harness, not the case: report it as such
+                    results[i] = ({"status": None, "server_died": True, "timed_out": False, "wall": None,
+                                   "cpu": None, "maxrss_kb": None}, "", f"fuzz harness error: {error!r}", "")
 
         threads = [threading.Thread(target=work, args=(server,)) for server in self.servers]
         for thread in threads:
@@ -591,7 +597,7 @@ def must_refuse(node, text):
             try:
                 k = _constant_value(n[2])
             except NotConstant:
-                if _names(n[2]):
+                if _depends(n[2]):
                     reasons.append(f"non-constant exponent {render(n[2])}")
                 elif _functions(n[2]) or "pi" in render(n[2]):
                     reasons.append(f"non-integer (irrational) exponent {render(n[2])}")
@@ -615,11 +621,25 @@ def must_refuse(node, text):
 
 
 def _calls(node):
-    """Nesting of function calls whose argument contains a parameter (documented limit: 2)."""
+    """Nesting of function calls whose argument depends on a parameter (documented limit: 2)."""
     inner = max((_calls(c) for c in node[1:] if isinstance(c, tuple)), default=0)
-    if node[0] == "call" and _names(node[2]) - {"pi"}:
+    if node[0] == "call" and _depends(node[2]):
         return inner + 1
     return inner
+
+
+def _depends(node):
+    """Whether ``node`` depends on a parameter on the tree (``p^0`` is the constant 1, as the parser has it)."""
+    kind = node[0]
+    if kind == "name":
+        return node[1] != "pi"
+    if kind == "pow":
+        try:
+            if _constant_value(node[2]) == 0:
+                return False
+        except (NotConstant, ZeroDivisionError, OverflowError):
+            pass
+    return any(_depends(c) for c in node[1:] if isinstance(c, tuple))
 
 
 def evaluate(node, point):
@@ -647,7 +667,7 @@ def evaluate(node, point):
         if kind == "num":
             return Fraction(n[1])
         if kind == "name":
-            return Fraction(point.get(n[1], LOSS_DEFAULT))
+            return mpmath.pi if n[1] == "pi" else Fraction(point.get(n[1], LOSS_DEFAULT))
         if kind == "const":
             return mpmath.pi
         if kind == "neg":
@@ -1339,6 +1359,17 @@ EXPLICIT_CASES = [_explicit("fixed-points", [name, "--set", "eta=0.5", "--json"]
                              "lam=1", "--steps", "5", "--no-torch", "--quiet", "--json"], "uv", True),
     _explicit("cascade", ["product", "--loss", "(c-y)^2/2", "--set", "eta=0.05", "--vary", "eta", "--doublings", "3",
                           "--quiet", "--json"], "product", True),
+    _explicit("run", ["uv", "--set", "eta=0.1", "--set", "n=45", "--set", "y=0", "--init", "f=-0.2959", "--init",
+                      "lam=2.705", "--json", "--max-memory", "0.001", "--steps", "192"], "uv", True),
+    _explicit("fixed-points", ["uv", "--set", "eta=1.153", "--set", "n=41", "--set", "y=0.2987", "--set", "x=3e-249",
+                               "--json", "-p", "mup"], "uv", True),
+    _explicit("run", ["xy-quartic", "--set", "eta=0.01", "--steps", "79", "--every", str(10 ** 30), "--json"],
+              "xy-quartic", True),
+    _explicit("fixed-points", ["two-input", "--set", "eta=0.3309", "--set", "s=1e308", "--json"], "two-input", True),
+    _explicit("fixed-points", ["uv", "--set", "eta=0.5", "--set", "n=4", "--set", "y=1e308", "--set", "x=1", "--json"],
+              "uv", True),
+    _explicit("fixed-points", ["two-input", "--set", "eta=0.5", "--set", "beta=1", "--set",
+                               "s=123456789012345678901234567890", "--json"], "two-input", True),
 ]
 
 
@@ -1353,6 +1384,8 @@ def cli_cases(n):
 # Checks
 
 HAS_QUIET = {"cascade", "crosscheck", "width-scan", "sweep", "phase-diagram"}
+#: Subcommands whose successful runs may print progress lines (they have no --quiet).
+PROGRESS_WITHOUT_QUIET = {"lyapunov"}
 DOMAIN_TEXT = set("0123456789+-./eE")
 
 
@@ -1594,6 +1627,10 @@ def _report(failures):
                      if failure["kind"] == "cli" else f"  loss: {failure['argv']!r}")
         lines.append(f"  exit: {failure['status']}   cpu: {failure['cpu']}   wall: {failure['wall']}")
         if failure["stderr"].strip():
+            errors = [line for line in failure["stderr"].splitlines()
+                      if re.match(r"\s*[\w.]*(Error|Exception)\b", line)]
+            if errors:
+                lines.append("  error: " + errors[-1].strip()[:300])
             lines.append("  stderr: " + failure["stderr"][-1500:].rstrip().replace("\n", "\n          "))
         if failure.get("stdout", "").strip():
             lines.append("  stdout: " + failure["stdout"][:300].rstrip().replace("\n", "\n          "))
@@ -1671,11 +1708,18 @@ def test_cli_fuzz(runner):
             continue
         problems = cli_problems(case, *result)
         outcome, out, err, cwd = result
+        if (not problems and outcome["status"] == 0 and err.strip()
+                and case["command"] not in PROGRESS_WITHOUT_QUIET and "-h" not in case["argv"]):
+            notes.append(f"exit 0 with stderr output (not a failure): {err.strip().splitlines()[-1][:150]!r}: "
+                         f"{shlex.join(case['argv'])[:200]}")
         if problems:
             failures.append({"kind": "cli", "argv": case["argv"], "problems": problems, "status": outcome["status"],
                              "cpu": outcome["cpu"], "wall": outcome["wall"], "stderr": err, "stdout": out})
     elapsed = time.monotonic() - started
     print(f"\n{len(cases)} command-line cases in {elapsed:.1f} s, {len(failures)} failing")
+    timed = sorted(((r[0].get("cpu") or 0, c["argv"]) for c, r in zip(cases, results) if r), key=lambda x: -x[0])
+    for cpu, argv in timed[:5]:
+        print(f"slowest: {cpu:5.1f} s CPU  {shlex.join(argv)[:160]}")
     for note in notes:
         print("note:", note)
     assert not failures, _report(failures)
