@@ -183,11 +183,15 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
         line = None
         if point.free:
             # A set of fixed points is reported at one of its points: the other free coordinates at 1, the first
-            # where a transverse eigenvalue is -1 (where the set loses stability), else at 0.
+            # where a transverse eigenvalue is -1 (where the set loses stability), else at the first of 0, 1, 2, ...
+            # where the set and its eigenvalues are finite (on a hyperbola theta_1 = y/theta_2, 0 is not a point).
             first, *others = point.free
             pinned = {s: sp.Integer(1) for s in others}
             along = [sp.factor(mu.subs(values).subs(pinned)) for mu in info.eigenvalues]
-            anchor = sp.Integer(0)
+            anchor = next((sp.Integer(a) for a in range(5)
+                           if all(sp.N(e.subs(values).subs(pinned).subs(first, a)).is_finite
+                                  for e in [*along, *(c for c in coordinates.values() if c is not None)])),
+                          sp.Integer(0))
             for mu in along:
                 real_roots = [r for r in sp.solve(sp.Eq(mu, -1), first) if sp.im(r) == 0]
                 if real_roots:

@@ -153,3 +153,11 @@ def test_budgets_refuse_before_any_work():
         IteratedMap("uv-eos", k=1.2).lyapunov(1000, transient=10 ** 15)
     with pytest.raises(ResourceLimitError, match="lanes fit"):
         cubic.orbit_diagram("k", np.linspace(1, 1.2, 10_000), steps=1000, keep=1000)
+
+
+def test_a_hyperbola_of_minima_is_reported_at_a_point_on_it():
+    """(theta1 theta2 - y)^2/2 at eta = 2, y = 1: the transverse multiplier 1 - eta (theta1^2 + theta2^2) never
+    reaches -1 on theta1 = 1/theta2 (it is at most -3), so the set is reported at a finite point of it, not at
+    theta2 = 0 (where theta1 = y/0)."""
+    (line,) = [p for p in load_model("product").fixed_points_at(eta=2, y=1) if p.line]
+    assert line.coordinates == {"theta1": 1.0, "theta2": 1.0} and sorted(line.eigenvalues) == [-3.0, 1.0]
