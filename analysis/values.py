@@ -82,6 +82,31 @@ def to_number(name: str, value, domain: str = "real") -> sp.Rational:
     return exact
 
 
+def to_floats(name: str, values, domain: str = "real"):
+    """A grid of values (an array or sequence of real numbers) as a float64 array, each checked as
+    :func:`to_number` checks one value, but vectorised: an orbit diagram validates a million values in
+    milliseconds. Text, SymPy numbers and other objects take the one-by-one route. The error names the first
+    value that fails."""
+    import numpy as np
+
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf" or array.dtype == np.bool_:
+        return np.array([float(to_number(name, v, domain)) for v in np.ravel(array)], dtype=float)
+    grid = np.ravel(array).astype(float)
+    with np.errstate(invalid="ignore"):
+        magnitude = np.abs(grid)
+        good = np.isfinite(grid) & ((grid == 0) | ((magnitude >= 1 / MAX_MAGNITUDE) & (magnitude <= MAX_MAGNITUDE)))
+        if domain in ("positive", "positive_integer"):
+            good &= grid > 0
+        if domain == "positive_integer":
+            good &= (grid == np.round(grid)) & (grid <= MAX_INTEGER)
+    if not good.all():
+        first = np.ravel(array)[np.argmin(good)]
+        to_number(name, first.item(), domain)  # raises the one-value error for it
+        raise DomainError(name, first.item(), DOMAIN_REQUIREMENTS[domain])  # pragma: no cover - to_number raised
+    return grid
+
+
 def to_count(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
     """An integer argument (steps, points, a width, a seed) in ``[minimum, maximum]``, or a :class:`DomainError`.
 

@@ -10,12 +10,30 @@ The public API::
 Every result is typed, with ``.to_dict()`` (the command line's JSON) and, where a figure exists, ``.plot()``.
 The command line (:mod:`numerics.cli`) and the report (:mod:`numerics.report`) are thin layers on top.
 """
-from .classify import OUTCOMES, REGIMES
-from .crosscheck import CrossCheck, crosscheck, width_scan
-from .flips import Cascade, cascade
-from .iterated_map import Basin, IteratedMap, LyapunovSpectrum, OrbitDiagram, Trajectory
-from .sweeps import load as load_sweep
-from .sweeps import sweep
+import importlib
 
-__all__ = ["OUTCOMES", "REGIMES", "Basin", "Cascade", "CrossCheck", "IteratedMap", "LyapunovSpectrum",
-           "OrbitDiagram", "Trajectory", "cascade", "crosscheck", "load_sweep", "sweep", "width_scan"]
+# Imported on first use (PEP 562), so that a command pays only for the modules it needs: the cross-check pulls in
+# scipy and torch, sweeps pull in dask, xarray and zarr.
+_EXPORTS = {
+    "OUTCOMES": "classify", "REGIMES": "classify",
+    "CrossCheck": "crosscheck", "crosscheck": "crosscheck", "width_scan": "crosscheck",
+    "Cascade": "flips", "cascade": "flips",
+    "Basin": "iterated_map", "IteratedMap": "iterated_map", "LyapunovSpectrum": "iterated_map",
+    "OrbitDiagram": "iterated_map", "Trajectory": "iterated_map",
+    "load_sweep": ("sweeps", "load"), "sweep": "sweeps",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'numerics' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name] if isinstance(_EXPORTS[name], tuple) else (_EXPORTS[name], name)
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -17,9 +17,15 @@ Argument order of every kernel: the state variables (model order), then the para
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import linecache
 import math
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -29,14 +35,20 @@ from sympy.printing.pycode import MpmathPrinter
 import numba
 
 from analysis import DerivedModel
+from analysis.cache import cache_dir
 
-def _generated(source: str, name: str, namespace: dict):
+# numba options of every generated kernel. ``error_model="numpy"``: a float division by zero gives inf/nan (an
+# overflow the measures report as divergence) instead of raising, which also removes the branch numba's default
+# ("python") model puts before every division, a branch that keeps the lane loops from vectorising.
+KERNEL_OPTIONS = "error_model='numpy', cache=CACHE"
+
+def _generated(source: str, name, namespace: dict, label=None):
     """Exec generated source (built only from toolkit-derived expressions, never user text) and register it with
     linecache so that tracebacks and numba can show it."""
-    filename = f"<sharpness-generated {name}>"
+    filename = f"<sharpness-generated {label or name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - toolkit-built code only
-    return namespace[name]
+    return namespace[name] if name is not None else None
 
 
 def _scalar_source(name: str, arguments, expressions, printer=sp.pycode) -> str:
@@ -47,20 +59,6 @@ def _scalar_source(name: str, arguments, expressions, printer=sp.pycode) -> str:
     # Integer results print as floats, so that the returned tuple is homogeneous (numba indexes it at run time).
     lines.append(f"    return ({', '.join(f'{int(e)}.0' if e.is_Integer else printer(e) for e in reduced)},)")
     return "\n".join(lines) + "\n"
-
-
-@functools.lru_cache(maxsize=None)
-def _fill_square():
-    """numba helper: ``matrix[a, b] = flat[a d + b]`` (the scalar Jacobian kernels return row-major tuples)."""
-
-    @numba.njit(inline="always")
-    def fill_square(matrix, flat):
-        d = matrix.shape[0]
-        for a in range(d):
-            for b in range(d):
-                matrix[a, b] = flat[a * d + b]
-
-    return fill_square
 
 
 @dataclass
@@ -103,11 +101,12 @@ class CompiledModel:
         if self.sharpness_expr is not None:
             self.sharpness_numpy = numpy_fn(self.sharpness_expr)
         else:  # no closed form: the top eigenvalue of the compiled Hessian (largest algebraic, not magnitude)
-            hessian_entries = numpy_fn(list(d.result("sharpness").data["hessian"]))  # row-major list
+            hessian_matrix = d.result("sharpness").data["hessian"]  # over the coordinates (not the velocities)
+            hessian_entries = numpy_fn(list(hessian_matrix))  # row-major list
 
             def top_eigenvalue(*args):
                 matrix = np.asarray(np.broadcast_arrays(*[np.asarray(e, dtype=float) for e in hessian_entries(*args)]))
-                size = self.dimension
+                size = hessian_matrix.rows
                 stacked = np.moveaxis(matrix.reshape((size, size) + matrix.shape[1:]), (0, 1), (-2, -1))
                 finite = np.isfinite(stacked).all(axis=(-2, -1))
                 safe = np.where(finite[..., None, None], stacked, 0.0)
@@ -116,6 +115,9 @@ class CompiledModel:
             self.sharpness_numpy = top_eigenvalue
         self.loss_numpy = numpy_fn(self.loss_expr)
         self.step_size = sp.lambdify(self.parameter_symbols, self.step_expr, "numpy")
+        # The optimizer's derived threshold on the sharpness (2/eta for GD; analysis.optimizers.model_threshold).
+        self.threshold_expr = self.derived.threshold
+        self.threshold_size = sp.lambdify(self.parameter_symbols, self.threshold_expr, "numpy")
         self._argument_names = [f"s{i}" for i in range(self.dimension)] + [f"p{i}" for i in range(len(self.parameter_symbols))]
         self._rename = dict(zip(arguments, sp.symbols(self._argument_names)))
         printer = MpmathPrinter({"fully_qualified_modules": True}).doprint
@@ -133,64 +135,97 @@ class CompiledModel:
         return np.array([float(values[s]) for s in self.parameter_symbols])
 
     # ---------------------------------------------------------------------------------------------- numba
+    # All numba kernels of the model are generated as one module, written to the cache directory under a name
+    # that is the hash of its source and compiled with numba's on-disk cache (``cache=True``): a second process
+    # that compiles the same model loads the machine code instead of compiling it again (seconds per kernel).
     @functools.cached_property
+    def kernels(self):
+        """The module of generated numba kernels (see :func:`load_kernel_module`)."""
+        return load_kernel_module("\n\n".join([
+            _FILL_SQUARE_SOURCE,
+            "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")\n"
+            + self._kernel_source("generated_step", self.map_exprs),
+            "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")\n"
+            + self._kernel_source("generated_jacobian", self.jacobian_expr),
+            "@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n" + self._orbit_source(),
+            "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._trajectory_source(),
+            "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tangent_source(),
+            "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._return_map_source(),
+        ]))
+
+    def _kernel_source(self, name, expressions, printer=sp.pycode) -> str:
+        return _scalar_source(name, self._argument_names, [e.xreplace(self._rename) for e in expressions], printer)
+
+    @property
     def step_scalar(self):
         """numba scalar kernel ``(s_0..s_{d-1}, p_0..p_{m-1}) -> tuple of new state``."""
-        return numba.njit(inline="always")(self._scalar_function("generated_step", self.map_exprs))
+        return self.kernels.generated_step
 
-    @functools.cached_property
+    @property
     def jacobian_scalar(self):
         """numba scalar kernel returning the Jacobian entries row by row as a flat tuple."""
-        return numba.njit(inline="always")(self._scalar_function("generated_jacobian", self.jacobian_expr))
+        return self.kernels.generated_jacobian
 
-    @functools.cached_property
+    @property
     def orbit_kernel(self):
         r"""numba parallel kernel ``(initial (L, d), params (L, m), steps, keep) -> (L, keep, d)``: the last ``keep``
         of ``steps`` states of every lane (one initial state and parameter vector per lane).
 
-        Lanes are processed in blocks of 64: within a block the inner loop runs over lanes (vectorisable, no
-        loop-carried dependency), blocks run on threads. A lane that overflows keeps ``inf``/``nan``, which the
-        caller reports as diverged.
-        """
+        Lanes are processed in blocks of :data:`LANE_BLOCK`: within a block the inner loop runs over lanes (no
+        loop-carried dependency, so LLVM vectorises it across lanes), blocks run on threads. A lane that overflows
+        keeps ``inf``/``nan``, which the caller reports as diverged."""
+        return self.kernels.generated_orbits
+
+    def _orbit_source(self) -> str:
         d, m = self.dimension, len(self.parameter_symbols)
         state = [f"s{i}" for i in range(d)]
         src = [
             "def generated_orbits(initial, params, steps, keep):",
             "    lanes = params.shape[0]",
             f"    out = np.empty((lanes, keep, {d}))",
-            "    block = 64",
+            f"    block = {LANE_BLOCK}",
             "    blocks = (lanes + block - 1) // block",
             "    for b in numba.prange(blocks):",
             "        lo = b * block",
             "        hi = min(lo + block, lanes)",
             "        width = hi - lo",
         ]
-        src += [f"        {s} = initial[lo:hi, {i}].copy()" for i, s in enumerate(state)]
-        src += [f"        p{j} = params[lo:hi, {j}].copy()" for j in range(m)]
+        # Padded to a whole block (the pad lanes repeat the last lane and are never written out): a constant trip
+        # count lets LLVM vectorise the lane loop without a scalar remainder.
+        src += [f"        {s} = np.empty(block)" for s in state]
+        src += [f"        p{j} = np.empty(block)" for j in range(m)]
+        src += ["        for j in range(block):", "            lane = lo + min(j, width - 1)"]
+        src += [f"            {s}[j] = initial[lane, {i}]" for i, s in enumerate(state)]
+        src += [f"            p{j}[j] = params[lane, {j}]" for j in range(m)]
         src += [
-            "        for t in range(steps):",
-            "            record = t - (steps - keep)",
-            "            for j in range(width):",
-            f"                new = step({', '.join(s + '[j]' for s in state)}, {', '.join(f'p{j}[j]' for j in range(m))})",
+            "        for t in range(steps - keep):",
+            "            for j in range(block):",
+            f"                new = generated_step({', '.join(s + '[j]' for s in state)}, "
+            f"{', '.join(f'p{j}[j]' for j in range(m))})",
         ]
         src += [f"                {s}[j] = new[{i}]" for i, s in enumerate(state)]
         src += [
-            "            if record >= 0:",
-            "                for j in range(width):",
+            "        for record in range(keep):",
+            "            for j in range(block):",
+            f"                new = generated_step({', '.join(s + '[j]' for s in state)}, "
+            f"{', '.join(f'p{j}[j]' for j in range(m))})",
         ]
-        src += [f"                    out[lo + j, record, {i}] = {s}[j]" for i, s in enumerate(state)]
+        src += [f"                {s}[j] = new[{i}]" for i, s in enumerate(state)]
+        src += ["            for j in range(width):"]
+        src += [f"                out[lo + j, record, {i}] = {s}[j]" for i, s in enumerate(state)]
         src.append("    return out")
-        function = _generated("\n".join(src) + "\n", "generated_orbits",
-                              {"np": np, "numba": numba, "step": self.step_scalar})
-        return numba.njit(parallel=True, nogil=True)(function)
+        return "\n".join(src) + "\n"
 
-    @functools.cached_property
+    @property
     def trajectory_kernel(self):
         """numba kernel ``(initial (d,), params (m,), steps, every, tail) -> (thinned, tail_states, diverged_at)``.
 
         ``thinned`` holds every ``every``-th state (row 0 the initial one), ``tail_states`` the last ``tail`` states
         at every step (oldest first, for period and convergence detection); the run stops at the first
         non-finite state, whose step is ``diverged_at`` (-1 if none)."""
+        return self.kernels.generated_trajectory
+
+    def _trajectory_source(self) -> str:
         d, m = self.dimension, len(self.parameter_symbols)
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
@@ -204,7 +239,7 @@ class CompiledModel:
             "    diverged_at = -1",
             "    last = 0",
             "    for t in range(1, steps + 1):",
-            f"        {state}, = step({state}, {params})",
+            f"        {state}, = generated_step({state}, {params})",
             "        if not (" + " and ".join(f"math.isfinite(s{i})" for i in range(d)) + "):",
             "            diverged_at = t",
             "            break",
@@ -220,12 +255,9 @@ class CompiledModel:
             "        ordered[i, :] = ring[(last - count + 1 + i) % tail, :]",
             "    return out, ordered, diverged_at",
         ]
-        function = _generated("\n".join(src) + "\n", "generated_trajectory",
-                              {"np": np, "math": math, "step": self.step_scalar})
-        return numba.njit(nogil=True)(function)
+        return "\n".join(src) + "\n"
 
-
-    @functools.cached_property
+    @property
     def tangent_frame_kernel(self):
         r"""numba kernel for Benettin's method: ``(initial, params, transient, steps, frame) -> (logs, state,
         diverged, frame)``.
@@ -235,24 +267,26 @@ class CompiledModel:
         modified Gram-Schmidt each step (the QR of :math:`J Q`); ``logs[t, i]`` is :math:`\log R_{ii}` at step
         ``t``. ``diverged`` is the first step (counted from the start, transient included) with a non-finite
         state, or -1."""
+        return self.kernels.generated_tangent
+
+    def _tangent_source(self) -> str:
         d, m = self.dimension, len(self.parameter_symbols)
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
         finite = " and ".join(f"math.isfinite(s{i})" for i in range(d))
-        src = f"""
-def generated_tangent(initial, p, transient, steps, frame):
+        return f"""def generated_tangent(initial, p, transient, steps, frame):
     d = {d}
     {state}, = {', '.join(f'initial[{i}]' for i in range(d))},
     q = frame.copy()
     for t in range(transient):
-        {state}, = step({state}, {params})
+        {state}, = generated_step({state}, {params})
         if not ({finite}):
             return np.zeros((steps, d)), np.array([{state}]), t + 1, q
     logs = np.zeros((steps, d))
     jac = np.empty((d, d))
     for t in range(steps):
-        fill_square(jac, jacobian({state}, {params}))
-        {state}, = step({state}, {params})
+        fill_square(jac, generated_jacobian({state}, {params}))
+        {state}, = generated_step({state}, {params})
         if not ({finite}):
             return logs, np.array([{state}]), transient + t + 1, q
         w = jac @ q
@@ -272,10 +306,6 @@ def generated_tangent(initial, p, transient, steps, frame):
                 q[a, i] = w[a, i] / norm if norm > 0 else 0.0
     return logs, np.array([{state}]), -1, q
 """
-        function = _generated(src, "generated_tangent", {"np": np, "math": math,
-                                                        "step": self.step_scalar, "jacobian": self.jacobian_scalar,
-                                                        "fill_square": _fill_square()})
-        return numba.njit(nogil=True)(function)
 
     def tangent_kernel(self, initial, params, transient: int, steps: int):
         """:attr:`tangent_frame_kernel` from the identity frame: ``(logs, state, diverged)``."""
@@ -283,28 +313,86 @@ def generated_tangent(initial, p, transient, steps, frame):
                                                              np.eye(self.dimension))
         return logs, state, diverged
 
-    @functools.cached_property
+    @property
     def return_map_kernel(self):
         """numba kernel ``(state (d,), params (m,), period) -> (F^p(state) (d,), DF^p(state) (d, d))``."""
+        return self.kernels.generated_return_map
+
+    def _return_map_source(self) -> str:
         d, m = self.dimension, len(self.parameter_symbols)
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
-        src = f"""
-def generated_return_map(initial, p, period):
+        return f"""def generated_return_map(initial, p, period):
     d = {d}
     {state}, = {', '.join(f'initial[{i}]' for i in range(d))},
     product = np.eye(d)
     jac = np.empty((d, d))
     for t in range(period):
-        fill_square(jac, jacobian({state}, {params}))
+        fill_square(jac, generated_jacobian({state}, {params}))
         product = jac @ product
-        {state}, = step({state}, {params})
+        {state}, = generated_step({state}, {params})
     return np.array([{state}]), product
 """
-        function = _generated(src, "generated_return_map", {"np": np, "step": self.step_scalar,
-                                                            "jacobian": self.jacobian_scalar,
-                                                            "fill_square": _fill_square()})
-        return numba.njit(nogil=True)(function)
+
+
+# Lanes per block of the orbit kernel: 64 float64 lanes fill the AVX2 registers many times over (ILP across the
+# independent lanes hides the latency of the map's dependency chain) and still fit in L1 for a 2-D state.
+LANE_BLOCK = 64
+
+_FILL_SQUARE_SOURCE = f'''@numba.njit(inline='always', {KERNEL_OPTIONS})
+def fill_square(matrix, flat):
+    """``matrix[a, b] = flat[a d + b]`` (the scalar Jacobian kernels return row-major tuples)."""
+    d = matrix.shape[0]
+    for a in range(d):
+        for b in range(d):
+            matrix[a, b] = flat[a * d + b]
+'''
+
+_MODULE_HEADER = '''"""numba kernels generated by sharpness-dynamics (numerics/compile.py) from derived expressions; do not edit:
+the file name is the hash of this text, and the project regenerates it when the derivation changes."""
+import math
+
+import numba
+import numpy as np
+
+CACHE = {cache}
+'''
+
+
+def kernel_directory() -> Path:
+    """Where generated kernel modules and numba's cache of their machine code live: ``CACHE_DIR/kernels``."""
+    return cache_dir() / "kernels"
+
+
+def load_kernel_module(body: str):
+    """The module of generated kernels ``body`` (source built from toolkit-derived expressions only).
+
+    Written to :func:`kernel_directory` as ``sharpness_kernels_<sha256 of the text>.py`` (never rewritten when
+    the file already holds exactly that text, since numba keys its cache on the file's time stamp) and imported
+    from there with ``cache=True``, so numba keeps the machine code beside it. Where the directory cannot be
+    written, the kernels are compiled in memory (``cache=False``): correct, only slower to start."""
+    text = _MODULE_HEADER.format(cache=True) + "\n\n" + body
+    name = "sharpness_kernels_" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        directory = kernel_directory()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.py"
+        if not (path.is_file() and path.read_text() == text):
+            handle, staging = tempfile.mkstemp(dir=directory, suffix=".tmp")
+            with os.fdopen(handle, "w") as stream:
+                stream.write(text)
+            os.replace(staging, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except OSError:
+        module = type(sys)(name)
+        _generated(_MODULE_HEADER.format(cache=False) + "\n\n" + body, None, module.__dict__, label=name)
+    sys.modules[name] = module
+    return module
+
 
 
 _COMPILED: dict = {}

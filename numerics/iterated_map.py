@@ -22,7 +22,7 @@ import numpy as np
 
 from analysis import DerivedModel
 from analysis.errors import DomainError, UserInputError
-from analysis.values import to_count
+from analysis.values import to_count, to_floats
 
 from . import budget
 from .classify import OUTCOMES, TAIL, classify_orbits, label_regimes, outcome_dict
@@ -34,6 +34,9 @@ FULL_RESOLUTION_REGIME_STEPS = 2_000_000
 # Long work runs in chunks of about this many map steps (lanes x steps): between chunks ``progress(done, total)``
 # is called and Ctrl-C (KeyboardInterrupt) takes effect, which it cannot inside a compiled kernel.
 CHUNK_STEPS = 5_000_000
+# Lane-steps per call of the parallel orbit kernel between progress reports: about 0.1 s of work at its rate
+# (~2e9 lane-steps/s here), so that the calls' start-up (threads, buffers) stays a few per cent of the time.
+GRID_CHUNK_STEPS = 200_000_000
 
 
 def _evaluate(function, states: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -73,6 +76,7 @@ class Trajectory(_Result):
     regimes: list
     regime_resolution: int
     trajectory: dict
+    optimizer: str = "gd"  # the threshold is the optimizer's own (analysis.optimizers); "optimizer" in JSON if not gd
 
     @property
     def gap(self) -> float:
@@ -83,7 +87,8 @@ class Trajectory(_Result):
         return {"model": self.model, "parameterization": self.parameterization, "parameters": self.parameters,
                 "initial": self.initial, "steps": self.steps, "every": self.every, "threshold": self.threshold,
                 "final": self.final, "outcome": self.outcome, "gap": self.gap, "regimes": self.regimes,
-                "regime_resolution": self.regime_resolution, "trajectory": self.trajectory}
+                "regime_resolution": self.regime_resolution, "trajectory": self.trajectory,
+                **({"optimizer": self.optimizer} if self.optimizer != "gd" else {})}
 
     def plot(self, ax=None):
         """Sharpness against step with :math:`2/\\eta` and the regimes shaded."""
@@ -204,7 +209,8 @@ class IteratedMap:
             step = float(self.compiled.step_size(*self._params))
         if not (np.isfinite(step) and step > 0 and np.isfinite(2.0 / step)):
             raise DomainError("the step", step, "a positive number whose threshold 2/step is finite in float64")
-        self.threshold = 2.0 / step
+        # The optimizer's own threshold (2/step for GD, derived for momentum: DerivedModel.threshold).
+        self.threshold = 2.0 / step if self.model.optimizer == "gd" else float(self.compiled.threshold_size(*self._params))
 
     def with_values(self, **changes) -> "IteratedMap":
         """A copy with some parameter values changed."""
@@ -241,7 +247,7 @@ class IteratedMap:
                             self.max_memory)
         budget.check_work(lanes * steps, what, self.force)
         starts, params = np.ascontiguousarray(starts), np.ascontiguousarray(params)
-        chunk = max(keep, CHUNK_STEPS // lanes)
+        chunk = max(keep, GRID_CHUNK_STEPS // lanes)
         done = 0
         while steps - done > chunk + keep:  # the last chunk keeps the states; earlier ones only advance
             starts = np.ascontiguousarray(self.compiled.orbit_kernel(starts, params, chunk, 1)[:, -1, :])
@@ -330,7 +336,7 @@ class IteratedMap:
             initial={n: float(v) for n, v in zip(self.compiled.state_names, start)}, steps=steps, every=every,
             threshold=self.threshold, final=final, outcome=outcome,
             regimes=label_regimes(regime_sharpness, regime_loss, self.threshold, regime_every, diverged_at, moving=moving),
-            regime_resolution=regime_every, trajectory=trajectory)
+            regime_resolution=regime_every, trajectory=trajectory, optimizer=self.model.optimizer)
 
     def orbit_diagram(self, vary: str, values, steps: int = 2000, keep: int = 200,
                       init: Optional[dict] = None, progress=None) -> OrbitDiagram:
@@ -341,15 +347,13 @@ class IteratedMap:
         if keep > steps:
             raise DomainError("keep", keep, f"at most steps ({steps})")
         parameter = self.model.model.parameter(vary)
-        from analysis.values import to_number
-
         if isinstance(values, tuple) and len(values) == 3:
             low, high, points = values
             points = to_count("points", points)
             budget.check_memory(points * max(keep, min(TAIL, steps)) * self.compiled.dimension * 16,
                                 f"an orbit diagram of {points:,} values", "use fewer points", self.max_memory)
             values = np.linspace(float(low), float(high), points)
-        grid = np.array([float(to_number(vary, float(v), parameter.domain)) for v in np.atleast_1d(values)])
+        grid = to_floats(vary, np.atleast_1d(values), parameter.domain)
         if grid.size == 0:
             raise DomainError("values", "[]", "at least one value")
         index = self.compiled.parameter_names.index(vary)

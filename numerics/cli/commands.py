@@ -26,7 +26,9 @@ def assignments(pairs, option="--set") -> dict:
 
 
 def model_options(args) -> dict:
-    return {k: v for k, v in (("loss", getattr(args, "loss", None)), ("depth", getattr(args, "depth", None)))
+    optimizer = getattr(args, "optimizer", None)  # gd is the default: left out, so that GD runs are keyed as before
+    return {k: v for k, v in (("loss", getattr(args, "loss", None)), ("depth", getattr(args, "depth", None)),
+                              ("optimizer", None if optimizer == "gd" else optimizer))
             if v is not None}
 
 
@@ -151,8 +153,9 @@ def cmd_run(args) -> int:
 def cmd_bifurcation(args) -> int:
     check_plot(args)
     low, high = args.range
-    if not low < high:
-        raise UserInputError(f"--range needs A < B, got {low} {high}")
+    if low > high or (low == high and args.points != 1):
+        raise UserInputError(f"--range needs A < B (or A = B with --points 1, a single value), got {low} {high}"
+                             + (f" with --points {args.points}" if low == high else ""))
     bound = bound_map(args, vary=args.vary)
     with progress_bar(args.steps, "steps", False) as bar:
         diagram = bound.orbit_diagram(args.vary, (low, high, args.points), args.steps, args.keep,
@@ -217,6 +220,45 @@ def cmd_cascade(args) -> int:
         render.print_json(result.to_dict())
     else:
         print(result)
+    return 0
+
+
+def cmd_continuation(args) -> int:
+    from ..continuation import continuation, continue_curve
+
+    check_plot(args)
+    if args.over is not None and not str(args.over).endswith(".zarr"):
+        raise UserInputError(f"--over must be a sweep store ending in .zarr, got {args.over!r}")
+    common = dict(parameterization=args.parameterization, start=args.start,
+                  init=assignments(args.init, "--init") or None, max_points=args.max_points,
+                  options=model_options(args), **assignments(args.set))
+    with progress_bar(None, "continuation points", args.quiet) as bar:
+        if args.curve:
+            if len(args.vary) != 2:
+                raise UserInputError("--curve needs exactly two --vary NAME=A:B options (the parameter plane)")
+            result = continue_curve(args.model, args.curve, args.vary, period=args.period,
+                                    start_period=args.start_period, doublings=args.doublings or None,
+                                    progress=lambda: bar.update(1), **common)
+        else:
+            if len(args.vary) != 1:
+                raise UserInputError("give one --vary NAME=A:B (two only with --curve PD|LP|NS)")
+            result = continuation(args.model, args.vary[0], period=args.period, doublings=args.doublings,
+                                  progress=lambda: bar.update(1), **common)
+    if args.plot:
+        from .. import plots
+
+        over = None
+        if args.over:
+            from .. import sweeps
+
+            over = sweeps.load(args.over)
+        plots.continuation_figure(result.to_dict(), args.plot, over)
+    if args.json:
+        render.print_json(result.to_dict())
+    else:
+        print(result)
+        if args.plot:
+            print(f"figure written to {args.plot}")
     return 0
 
 

@@ -9,9 +9,55 @@ from analysis.errors import UserInputError
 from . import commands
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's help with its default appended where it has one and the text does not already give it
+    (argparse's ``ArgumentDefaultsHelpFormatter`` appends it to flags and to options without a default too), and
+    the epilog (example command lines) printed as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        has_default = action.default not in (None, False, argparse.SUPPRESS) and action.nargs != 0
+        if has_default and action.option_strings and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # argparse prints the whole usage; we want one line and status 2
         raise UserInputError(message)
+
+
+# Shown at the end of each subcommand's --help (``tests/test_cli.py`` runs every one of them).
+EXAMPLES = {
+    "models": ["sharpness models", "sharpness models --json"],
+    "derive": ["sharpness derive uv -p mup --only fixed_points", "sharpness derive uv --latex uv.tex"],
+    "fixed-points": ["sharpness fixed-points uv --set eta=0.5 --set y=1 --set n=4"],
+    "run": ["sharpness run uv-eos --set k=1.2 --steps 500",
+            "sharpness run uv -p mup --set eta=1.5 --set y=1 --init lam=0.5 --steps 2000 --plot run.png"],
+    "bifurcation": ["sharpness bifurcation uv-eos --vary k --range 1 2.2 --points 800 --plot orbit.png",
+                    "sharpness bifurcation uv-eos --vary k --range 1.3 1.3 --points 1 --json"],
+    "basin": ["sharpness basin uv --set eta=1 --set y=1 --set n=4 --grid f=-2:2:64 --grid lam=0.1:3:64"],
+    "cascade": ["sharpness cascade uv-eos --vary k --doublings 12"],
+    "crosscheck": ["sharpness crosscheck uv --width 1024 --set eta=0.5 --set y=1",
+                   "sharpness crosscheck xy-quartic --set eta=0.2"],
+    "width-scan": ["sharpness width-scan uv -p mup --set eta=1.5 --set y=1 --widths 1,4,16,64"],
+    "nn": ["sharpness nn --arch mlp --eta 0.15 --steps 400", "sharpness nn --eta 0.05,0.1,0.15 --json"],
+    "sweep": ["sharpness sweep uv-eos --vary k=0.8:2.2:256 --measure period --out k.zarr"],
+    "phase-diagram": ["sharpness phase-diagram uv --set y=1 --set n=4 --vary eta=0.1:3:64 "
+                      "--vary lam=0.1:4:64:log --out phase.zarr --plot phase.png"],
+    "report": ["sharpness report --out report", "sharpness report --quick --out report-quick"],
+    "lyapunov": ["sharpness lyapunov uv-eos --set k=1.9 --steps 100000"],
+}
+
+
+def _add_examples(subcommands) -> None:
+    for name, parser in subcommands.choices.items():
+        lines = EXAMPLES.get(name, [])
+        parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines) if lines else None
 
 
 def _option_value(name, convert, valid, requirement):
@@ -64,10 +110,15 @@ def _variant_options(p):
 def _model_arguments(p):
     p.add_argument("model", help="a model name (`sharpness models`) or the path of a file defining MODEL")
     p.add_argument("--parameterization", "-p", help="e.g. sp or mup for uv (default: the model's first)")
+    p.add_argument("--optimizer", metavar="NAME",
+                   help="gd (default), heavy-ball or nesterov (PyTorch's SGD convention; momentum: --set beta=0.9, "
+                        "or momentum= for models that have a beta)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sharpness", description="Sharpness dynamics of gradient descent: derive, iterate, check.")
+    parser = _Parser(prog="sharpness", description="Sharpness dynamics of gradient descent: derive, iterate, check.",
+                     epilog="`sharpness COMMAND --help` explains a command and ends with examples.")
+    parser.add_argument("--version", action="version", version=f"sharpness {_version()}")
     subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = subcommands.add_parser("models", help="list the models")
@@ -101,16 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = subcommands.add_parser("run", help="iterate the derived map: trajectory, sharpness, outcome, regimes")
     common(p)
     p.add_argument("--steps", type=_positive_int("--steps"), required=True, help="number of GD steps")
-    p.add_argument("--every", type=_positive_int("--every"), default=1,
+    p.add_argument("--every", type=_positive_int("--every"), default=1, metavar="K",
                    help="keep every K-th step in the trajectory (regimes are labelled on every step)")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
     p.set_defaults(run=commands.cmd_run)
 
     p = subcommands.add_parser("bifurcation", help="orbit diagram over a parameter range")
     common(p)
-    p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter to vary")
+    p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter to vary, e.g. --vary k")
     p.add_argument("--range", nargs=2, type=_real("--range"), required=True, metavar=("A", "B"),
-                   help="the interval of PARAM (each value is checked against its domain)")
+                   help="the interval of PARAM, e.g. --range 1 2.2 (A = B with --points 1: one value; each value is "
+                        "checked against the parameter's domain)")
     p.add_argument("--points", type=_positive_int("--points"), default=1000, help="values of PARAM in the range")
     p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per value")
     p.add_argument("--keep", type=_positive_int("--keep"), default=200, help="last states kept per value")
@@ -119,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = subcommands.add_parser("basin", help="outcome and final sharpness over a grid of initial states")
     common(p)
-    p.add_argument("--grid", action="append", metavar="STATE=A:B:N", help="an axis of initial states; give two")
+    p.add_argument("--grid", action="append", metavar="STATE=A:B:N",
+                   help="an axis of initial states, e.g. --grid f=-2:2:64 (N points from A to B); give two")
     p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per initial state")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
     p.set_defaults(run=commands.cmd_basin)
@@ -134,6 +187,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=commands.cmd_cascade)
 
+    p = subcommands.add_parser("continuation", help="pseudo-arclength continuation of fixed points and period-J "
+                               "orbits: LP/PD/NS/BP, flip normal forms, branch switching, two-parameter curves")
+    common(p, budget=False)
+    p.add_argument("--vary", action="append", required=True, metavar="NAME=A:B",
+                   help="the continuation parameter and its range (from A towards B); give two with --curve")
+    p.add_argument("--start", metavar="LABEL", help="a fixed-point label of `sharpness fixed-points` (a family: "
+                   "traced along itself when --vary names its free state variable; else its free coordinate is "
+                   "held, at --init NAME=V if given)")
+    p.add_argument("--period", type=_positive_int("--period"), default=1,
+                   help="the period J (map F^J): of the start, or with --curve of the curve")
+    p.add_argument("--start-period", type=_positive_int("--start-period"), default=1,
+                   help="with --curve: the period of the orbit through --init (default 1)")
+    p.add_argument("--doublings", type=_non_negative_int("--doublings"), default=0,
+                   help="switch to the period-doubled branch at each flip, up to N times")
+    p.add_argument("--curve", choices=("PD", "LP", "NS"), type=str.upper,
+                   help="two-parameter continuation of this bifurcation curve of the period-J orbit")
+    p.add_argument("--max-points", type=_positive_int("--max-points"), default=400, help="points per branch")
+    p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.add_argument("--over", metavar="PATH.zarr", help="draw the curves over this sweep's phase diagram")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=commands.cmd_continuation)
+
     p = subcommands.add_parser("crosscheck", help="parameter-space GD (at a finite width) against the derived map")
     common(p)
     p.add_argument("--width", type=_positive_int("--width"),
@@ -146,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = subcommands.add_parser("width-scan", help="cross-check and dynamics over widths (SP depends on n, muP not)")
     common(p, init=False)
-    p.add_argument("--widths", default=",".join(str(2 ** i) for i in range(13)), help="comma-separated widths")
+    p.add_argument("--widths", default=",".join(str(2 ** i) for i in range(13)),
+                   help="comma-separated widths, e.g. --widths 1,4,16,64")
     p.add_argument("--steps", type=_positive_int("--steps"), default=200, help="GD steps per width")
     p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initial weights")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
@@ -177,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = subcommands.add_parser(name, help=helptext)
         common(p)
         p.add_argument("--vary", action="append", required=True, metavar="NAME=A:B:N[:log]",
-                       help="an axis: a parameter or an initial state variable; give one or two")
+                       help="an axis: a parameter or an initial state variable, N points from A to B (log: "
+                            "log-spaced), e.g. --vary eta=0.1:3:64 --vary lam=0.01:10:50:log; give one or two")
         p.add_argument("--measure", default="outcome" if name == "sweep" else "regime",
                        help="outcome, period, final-sharpness, lyapunov or regime")
         p.add_argument("--out", required=True, metavar="PATH.zarr", help="the Zarr store (resumed if it exists)")
@@ -205,4 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=_positive_int("--batches"), default=20,
                    help="batches for the standard error (at least 2)")
     p.set_defaults(run=commands.cmd_lyapunov)
+    _add_examples(subcommands)
     return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("sharpness-dynamics")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
