@@ -179,6 +179,11 @@ class CompiledModel:
     def _orbit_source(self) -> str:
         d, m = self.dimension, len(self.parameter_symbols)
         state = [f"s{i}" for i in range(d)]
+        constants, updates, results = self._lane_split()
+        constants = [(str(name), sp.pycode(e)) for name, e in constants]
+        updates = [(str(name), sp.pycode(e)) for name, e in updates]
+        results = [sp.pycode(e) for e in results]
+        per_lane = [f"p{j}" for j in range(m)] + [name for name, _ in constants]
         src = [
             "def generated_orbits(initial, params, steps, keep):",
             "    lanes = params.shape[0]",
@@ -193,28 +198,76 @@ class CompiledModel:
         # Padded to a whole block (the pad lanes repeat the last lane and are never written out): a constant trip
         # count lets LLVM vectorise the lane loop without a scalar remainder.
         src += [f"        {s} = np.empty(block)" for s in state]
-        src += [f"        p{j} = np.empty(block)" for j in range(m)]
+        src += [f"        lane_{name} = np.empty(block)" for name in per_lane]
         src += ["        for j in range(block):", "            lane = lo + min(j, width - 1)"]
         src += [f"            {s}[j] = initial[lane, {i}]" for i, s in enumerate(state)]
-        src += [f"            p{j}[j] = params[lane, {j}]" for j in range(m)]
-        src += [
-            "        for t in range(steps - keep):",
-            "            for j in range(block):",
-            f"                new = generated_step({', '.join(s + '[j]' for s in state)}, "
-            f"{', '.join(f'p{j}[j]' for j in range(m))})",
-        ]
-        src += [f"                {s}[j] = new[{i}]" for i, s in enumerate(state)]
-        src += [
-            "        for record in range(keep):",
-            "            for j in range(block):",
-            f"                new = generated_step({', '.join(s + '[j]' for s in state)}, "
-            f"{', '.join(f'p{j}[j]' for j in range(m))})",
-        ]
-        src += [f"                {s}[j] = new[{i}]" for i, s in enumerate(state)]
+        src += [f"            p{j} = params[lane, {j}]" for j in range(m)]
+        src += [f"            {name} = {expression}" for name, expression in constants]
+        src += [f"            lane_{name}[j] = {name}" for name in per_lane]
+        step = ["            for j in range(block):"]
+        step += [f"                x{i} = {s}[j]" for i, s in enumerate(state)]
+        step += [f"                {name} = lane_{name}[j]" for name in per_lane]
+        step += [f"                {name} = {expression}" for name, expression in updates]
+        step += [f"                {s}[j] = {results[i]}" for i, s in enumerate(state)]
+        src += ["        for t in range(steps - keep):"] + step
+        src += ["        for record in range(keep):"] + step
         src += ["            for j in range(width):"]
         src += [f"                out[lo + j, record, {i}] = {s}[j]" for i, s in enumerate(state)]
         src.append("    return out")
         return "\n".join(src) + "\n"
+
+    def _lane_split(self):
+        r"""The map :math:`s \mapsto F(s; p)` as code for the orbit kernel, split by what it depends on:
+        ``(constants, updates, results)``. ``constants`` are ``(name, code in p0..)``: the subexpressions that depend
+        on the parameters only (the ``1/n`` and ``x^2 \eta^2`` of the UV map), computed once per lane;
+        ``updates`` are the common subexpressions of one step, in the state ``x0..``, the parameters and the
+        constants; ``results`` the new state. Parameter-only factors of a product (terms of a sum) are hoisted
+        too, so a step costs only the flops that depend on the state; the arithmetic is otherwise unchanged
+        (products are reassociated, which moves results by rounding only)."""
+        states = sp.symbols([f"x{i}" for i in range(self.dimension)])
+        params = sp.symbols([f"p{j}" for j in range(len(self.parameter_symbols))])
+        rename = dict(zip(self.state_symbols + self.parameter_symbols, list(states) + list(params)))
+        replacements, reduced = sp.cse([e.xreplace(rename) for e in self.map_exprs],
+                                       symbols=sp.numbered_symbols("_c"), optimizations="basic")
+        fixed_names = set(params)
+        constants = {}  # expression -> name, in order of creation
+
+        def is_fixed(expression):
+            return expression.free_symbols <= fixed_names
+
+        def constant(expression):
+            if expression not in constants:
+                constants[expression] = sp.Symbol(f"k{len(constants)}")
+                fixed_names.add(constants[expression])
+            return constants[expression]
+
+        def hoist(expression):
+            if is_fixed(expression) or not expression.args:
+                return expression
+            args = [hoist(a) for a in expression.args]
+            if isinstance(expression, (sp.Add, sp.Mul)):
+                fixed = [a for a in args if is_fixed(a) and not a.is_Number]
+                if len(fixed) >= 2 or (fixed and not fixed[0].is_Symbol):
+                    rest = [a for a in args if not (is_fixed(a) and not a.is_Number)]
+                    return expression.func(constant(expression.func(*fixed)), *rest)
+            return expression.func(*args)
+
+        updates = []
+        for name, expression in replacements:
+            if is_fixed(expression):
+                constants[expression] = name
+                fixed_names.add(name)
+            else:
+                updates.append((name, hoist(expression)))
+        results = [hoist(e) for e in reduced]
+        return [(name, expression) for expression, name in constants.items()], updates, results
+
+    def step_flops(self) -> int:
+        """Floating-point operations of one step of the orbit kernel per lane (those that depend on the state,
+        after the per-lane constants are hoisted), as ``sympy.count_ops`` counts them (an integer power 1): the
+        numerator of the kernel's fraction of the machine's peak in ``benchmarks/bench_orbit.py``."""
+        _, updates, results = self._lane_split()
+        return int(sum(sp.count_ops(e) for _, e in updates) + sum(sp.count_ops(e) for e in results))
 
     @property
     def trajectory_kernel(self):
