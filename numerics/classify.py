@@ -102,10 +102,12 @@ def _smallest_periods(orbits, finite, tolerance, max_period):
 
 
 def classify_orbits(orbits: np.ndarray, diverged: np.ndarray, jacobian=None, params=None,
-                    tolerance: float = TOLERANCE) -> dict:
+                    tolerance: float = TOLERANCE, exponents=None) -> dict:
     """Outcome codes (into :data:`OUTCOMES`), periods (0 where none) and reasons for lanes ``orbits`` (lanes, kept,
     d): the last states of each orbit, oldest first; ``diverged`` marks lanes that overflowed. Without
-    ``jacobian`` a bounded aperiodic lane is ``undetermined``. Returns ``{"code", "period", "exponent",
+    ``jacobian`` a bounded aperiodic lane is ``undetermined``; ``exponents(orbits, params)``, where given, computes
+    what :func:`largest_lyapunov` computes with ``jacobian`` (e.g. the compiled ``CompiledModel.tail_lyapunov``).
+    Returns ``{"code", "period", "exponent",
     "reason"}`` (arrays over lanes; ``reason`` a list of strings, empty where decided)."""
     lanes, kept = orbits.shape[:2]
     code = np.full(lanes, OUTCOMES.index("undetermined"))
@@ -120,7 +122,11 @@ def classify_orbits(orbits: np.ndarray, diverged: np.ndarray, jacobian=None, par
     reason = [""] * lanes
     if long_enough and jacobian is not None and open_lanes.any():
         lanes_open = np.nonzero(open_lanes)[0]
-        exponent[lanes_open] = largest_lyapunov(jacobian, orbits[lanes_open], params[lanes_open])
+        if exponents is not None:
+            exponent[lanes_open] = exponents(np.ascontiguousarray(orbits[lanes_open], dtype=float),
+                                             np.ascontiguousarray(params[lanes_open], dtype=float))
+        else:
+            exponent[lanes_open] = largest_lyapunov(jacobian, orbits[lanes_open], params[lanes_open])
         chaotic = np.zeros(lanes, bool)
         chaotic[lanes_open] = exponent[lanes_open] > CHAOS_EXPONENT
         code[chaotic] = OUTCOMES.index("chaotic")

@@ -151,6 +151,7 @@ class CompiledModel:
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._trajectory_source(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tangent_source(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._return_map_source(),
+            "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tail_lyapunov_source(),
         ]))
 
     def _kernel_source(self, name, expressions, printer=sp.pycode) -> str:
@@ -365,6 +366,43 @@ class CompiledModel:
         logs, state, diverged, _ = self.tangent_frame_kernel(initial, params, transient, steps,
                                                              np.eye(self.dimension))
         return logs, state, diverged
+
+    @property
+    def tail_lyapunov(self):
+        r"""numba kernel ``(orbits (L, T, d), params (L, m)) -> (L,)``: for every lane the mean log growth of a
+        tangent vector along its stored states, :math:`\frac{1}{T-1}\sum_t \log|J(s_t) v_t|` with :math:`v_t`
+        renormalised, from :math:`v_0 = (1, \dots, 1)/\sqrt d` (the compiled form of
+        :func:`numerics.classify.largest_lyapunov`, which the classifier of orbit diagrams calls per lane)."""
+        return self.kernels.generated_tail_lyapunov
+
+    def _tail_lyapunov_source(self) -> str:
+        d, m = self.dimension, len(self.parameter_symbols)
+        state = ", ".join(f"orbits[lane, t, {i}]" for i in range(d))
+        params = ", ".join(f"params[lane, {j}]" for j in range(m))
+        return f"""def generated_tail_lyapunov(orbits, params):
+    lanes, count, d = orbits.shape
+    out = np.empty(lanes)
+    jac = np.empty((d, d))
+    vector = np.empty(d)
+    grown = np.empty(d)
+    for lane in range(lanes):
+        vector[:] = 1.0 / math.sqrt(d)
+        total = 0.0
+        for t in range(count - 1):
+            fill_square(jac, generated_jacobian({state}, {params}))
+            norm = 0.0
+            for a in range(d):
+                grown[a] = 0.0
+                for b in range(d):
+                    grown[a] += jac[a, b] * vector[b]
+                norm += grown[a] * grown[a]
+            norm = math.sqrt(norm)
+            total += math.log(norm) if norm > 0 else -math.inf
+            for a in range(d):
+                vector[a] = grown[a] / norm if norm > 0 else grown[a]
+        out[lane] = total / max(1, count - 1)
+    return out
+"""
 
     @property
     def return_map_kernel(self):

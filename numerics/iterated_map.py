@@ -285,7 +285,8 @@ class IteratedMap:
         overflowed = ~np.isfinite(orbits).all(axis=(1, 2))
         if diverged is not None:
             overflowed |= np.asarray(diverged, bool)
-        return classify_orbits(orbits, overflowed, self.compiled.jacobian_numpy, params)
+        return classify_orbits(orbits, overflowed, self.compiled.jacobian_numpy, params,
+                               exponents=self.compiled.tail_lyapunov)
 
     # ------------------------------------------------------------------------------------------------ measures
     def run(self, steps: int, init: Optional[dict] = None, every: int = 1, progress=None) -> Trajectory:

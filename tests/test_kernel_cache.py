@@ -55,3 +55,18 @@ def test_kernels_agree_with_the_numpy_backend_on_every_model():
         for _ in range(20):
             state = [np.asarray(s, float) for s in compiled.step_numpy(*state, *params.T)]
         np.testing.assert_allclose(orbits, np.stack(state, -1), rtol=1e-12, atol=1e-14)
+
+
+def test_compiled_tail_lyapunov_equals_the_numpy_classifier():
+    """The classifier's exponent of aperiodic lanes, compiled, against ``classify.largest_lyapunov`` (numpy): the
+    same sums in the same order up to the Jacobian's common subexpressions, so 1e-12 absolute on exponents of
+    order 1."""
+    from numerics.classify import largest_lyapunov
+    from numerics.compile import compile_model
+
+    compiled = compile_model("uv", "sp")
+    rng = np.random.default_rng(0)
+    orbits = rng.uniform(0.1, 2.0, size=(7, 40, 2))
+    params = np.tile([1.1, 4.0, 1.0, 1.0], (7, 1))
+    np.testing.assert_allclose(compiled.tail_lyapunov(orbits, params),
+                               largest_lyapunov(compiled.jacobian_numpy, orbits, params), rtol=0, atol=1e-12)
