@@ -23,6 +23,10 @@ from .registry import get_model
 # User-written losses are derived under a time budget (seconds; SHARPNESS_DERIVATION_BUDGET overrides): SymPy
 # has no bound on the work a legal expression can ask for.
 USER_LOSS_TIME_BUDGET = float(os.environ.get("SHARPNESS_DERIVATION_BUDGET", "120"))
+# Momentum maps double the state (three times for Gram models): their closed forms can take SymPy minutes (the UV
+# model's heavy-ball fixed points take about 40 s) or more than anyone waits (its Nesterov fixed points), so they
+# are derived under a budget too, which reports the result that did not finish instead of hanging.
+MOMENTUM_TIME_BUDGET = float(os.environ.get("SHARPNESS_DERIVATION_BUDGET", "300"))
 
 
 class DerivedModel:
@@ -41,7 +45,9 @@ class DerivedModel:
         seconds allowed per derivation step (default: none, or :data:`USER_LOSS_TIME_BUDGET` for a
         user-written loss).
     **options:
-        a variant of the model (``product``: ``loss="(a*b - y)^2/2"`` or ``depth=3``).
+        a variant of the model (``product``: ``loss="(a*b - y)^2/2"`` or ``depth=3``), and ``optimizer``: ``"gd"``
+        (default), ``"heavy-ball"`` or ``"nesterov"`` (:mod:`analysis.optimizers`; adds the parameter ``beta``
+        and the velocity state, see :meth:`analysis.model.Model.with_optimizer`).
 
     Attributes
     ----------
@@ -58,6 +64,8 @@ class DerivedModel:
         self.model = get_model(model, **options)
         if time_budget is None and self.model.options.get("loss") is not None:
             time_budget = USER_LOSS_TIME_BUDGET
+        elif time_budget is None and self.model.optimizer != "gd":
+            time_budget = MOMENTUM_TIME_BUDGET
         self.derivation = Derivation(self.model, parameterization, use_cache=use_cache, time_budget=time_budget)
         self.parameterization = self.derivation.parameterization
         self.description = self.derivation.spec
@@ -103,6 +111,25 @@ class DerivedModel:
     state_definitions = property(lambda self: self.result("state_definitions"), doc="State of the parameters.")
     gd_update = property(lambda self: self.result("gd_update"), doc="The GD step in parameter space.")
 
+    @property
+    def optimizer(self) -> str:
+        """The optimizer whose map is derived: ``"gd"`` (default), ``"heavy-ball"`` or ``"nesterov"``."""
+        return self.model.optimizer
+
+    @property
+    def threshold(self):
+        r"""The linear stability threshold on the sharpness, in the parameters: the curvature at which the
+        optimizer's multiplier on a quadratic reaches -1 (:func:`analysis.optimizers.model_threshold`):
+        :math:`2/\eta` for GD, :math:`(2 + 2\beta)/\eta` heavy-ball, :math:`(2 + 2\beta)/(\eta(1 + 2\beta))` Nesterov.
+
+        >>> from analysis import load_model
+        >>> load_model("uv", "sp", optimizer="heavy-ball").threshold
+        2*(beta + 1)/eta
+        """
+        from .optimizers import model_threshold
+
+        return model_threshold(self.description)
+
     def bind(self, **values) -> dict:
         """``{symbol: exact number}`` for parameter ``values`` (defaults filled in), validated
         (:meth:`analysis.model.Model.bind_values`)."""
@@ -126,9 +153,9 @@ class DerivedModel:
         """The standalone LaTeX document of the results (``sharpness derive --latex``); written to ``path`` if
         given (an unwritable path raises :class:`~analysis.errors.UserInputError`)."""
         from .errors import UserInputError
-        from .latex import document
+        from .latex import document, symbol_order
 
-        text = document([(self.name, self.parameterization, self.results(only))])
+        text = document([(self.name, self.parameterization, self.results(only), symbol_order(self.model))])
         if path is not None:
             try:
                 with open(path, "w") as handle:
@@ -138,10 +165,13 @@ class DerivedModel:
         return text
 
     def __repr__(self) -> str:
+        if self.optimizer != "gd":
+            return f"DerivedModel({self.name!r}, {self.parameterization!r}, optimizer={self.optimizer!r})"
         return f"DerivedModel({self.name!r}, {self.parameterization!r})"
 
 
 def load_model(name_or_path, parameterization: Optional[str] = None, **options) -> DerivedModel:
     """A :class:`DerivedModel`: ``load_model("uv", "mup")``, ``load_model("./my_model.py")``,
-    ``load_model("product", loss="(a*b - y)^2/2")``; ``use_cache`` and ``time_budget`` are passed on."""
+    ``load_model("product", loss="(a*b - y)^2/2")``, ``load_model("uv", "sp", optimizer="heavy-ball")`` (momentum:
+    :meth:`analysis.model.Model.with_optimizer`); ``use_cache`` and ``time_budget`` are passed on."""
     return DerivedModel(name_or_path, parameterization, **options)

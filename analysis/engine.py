@@ -129,8 +129,11 @@ class Derivation:
         node = derivations.NODES[name]
         inputs = {d: self._results[d] for d in node.depends_on}
         context = derivations.Context(self.model, self.parameterization, self.spec, inputs)
+        hint = ("simplify the loss" if self.model.options.get("loss") is not None
+                else "no closed form in that time (SHARPNESS_DERIVATION_BUDGET sets the budget in seconds); the "
+                     "map itself (run, lyapunov, bifurcation, ...) does not need it")
         message = (f"deriving {name!r} of model {self.model.name!r} took longer than {self.time_budget:g} s; "
-                   "simplify the loss") if self.time_budget else ""
+                   f"{hint}") if self.time_budget else ""
         with _time_limit(self.time_budget, message):
             derived = node.derive(context)
         # Through pickle even when not caching: unpickling re-evaluates SymPy's automatic simplifications

@@ -70,3 +70,47 @@ def cholesky_in_gram(model, cholesky: sp.Matrix) -> dict:
     factor = model.gram_matrix().cholesky(hermitian=False)
     k = model.k
     return {cholesky[i, j]: factor[i, j] for i in range(k) for j in range(i + 1)}
+
+
+def directional_derivatives(model, scalar: sp.Expr) -> tuple:
+    r"""First and second derivatives of :math:`\phi(G)` along the velocities :math:`p_i` (momentum models):
+    :math:`D\phi[p]` and :math:`D^2\phi[p, p]`, in the entries of the Gram matrix of parameters and velocities.
+
+    Moving :math:`w_i \to w_i + t\,p_i` changes :math:`G_{ij}` to
+    :math:`G_{ij} + t\,(w_i\cdot p_j + p_i\cdot w_j) + t^2\,p_i\cdot p_j`; the two derivatives are the
+    coefficients of :math:`t` and :math:`2 t^2` of :math:`\phi` along that line (exact for any :math:`\phi`:
+    its Taylor coefficients at :math:`t = 0`).
+    """
+    k = model.k
+    t = sp.Symbol("_t")
+    moved = {model.gram_symbol(i, j): model.gram_symbol(i, j)
+             + t * (model.gram_symbol(i, k + j) + model.gram_symbol(k + i, j)) + t ** 2 * model.gram_symbol(k + i, k + j)
+             for i in range(k) for j in range(i, k)}
+    along = scalar.subs(moved, simultaneous=True)
+    first = sp.expand(sp.diff(along, t).subs(t, 0))
+    second = sp.expand(sp.diff(along, t, 2).subs(t, 0))
+    return first, second
+
+
+def momentum_coefficients(model) -> sp.Matrix:
+    r"""Rows :math:`M` of one momentum step on the :math:`2k` vectors :math:`(w, p)`: :math:`(w, p)' = M (w, p)`.
+
+    With :math:`\nabla_{w_i} L = \sum_j C_{ij} w_j` (:func:`gradient_coefficients`) the optimizer
+    (:func:`analysis.optimizers.update`, step :math:`\eta s`) gives
+
+    .. math:: p' = \beta p + C w, \qquad w' = w - \eta s\,(c_g\, C w + c_v\, p),
+
+    so :math:`M = \begin{pmatrix} I - \eta s c_g C & -\eta s c_v I \\ C & \beta I \end{pmatrix}` and the Gram
+    matrix of all vectors maps to :math:`M G M^\top` at every width.
+    """
+    from .optimizers import update
+
+    k = model.k
+    coefficients = gradient_coefficients(model, model.loss)
+    identity = sp.eye(2 * k)
+    theta = [identity[i, :] for i in range(k)]
+    velocity = [identity[k + i, :] for i in range(k)]
+    gradient = [sum((coefficients[i, j] * theta[j] for j in range(k)), sp.zeros(1, 2 * k)) for i in range(k)]
+    new_theta, new_velocity = update(model.optimizer, theta, velocity, gradient, model.step * model.lr_scale,
+                                     model.momentum)
+    return sp.Matrix.vstack(*new_theta, *new_velocity).applyfunc(sp.expand)

@@ -22,13 +22,14 @@ Conventions (both kinds)
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
 import sympy as sp
 
-from .errors import MissingValueError, UnknownNameError, UnsupportedOptionError
+from .errors import DomainError, MissingValueError, UnknownNameError, UnsupportedOptionError
 from .values import to_number
 
 DOMAINS = ("positive", "real", "positive_integer")
@@ -113,20 +114,37 @@ class GramModel:
     lr_scale: sp.Expr
     state: tuple
     eos_manifolds: tuple = ()
+    optimizer: str = "gd"
+    momentum: sp.Expr = sp.Integer(0)
+    velocity_vectors: tuple = ()
 
     @property
     def k(self) -> int:
+        """The number of parameter vectors (velocities not counted)."""
         return len(self.vectors)
 
+    @property
+    def all_vectors(self) -> tuple:
+        """Parameter vectors, then velocity vectors (momentum optimizers): the vectors of the state's Gram matrix."""
+        return tuple(self.vectors) + tuple(self.velocity_vectors)
+
     def gram_symbol(self, i: int, j: int) -> sp.Symbol:
-        """The Gram entry :math:`G_{ij} = w_i\\cdot w_j` (one symbol for ``(i, j)`` and ``(j, i)``)."""
+        """The Gram entry :math:`G_{ij} = w_i\\cdot w_j` (one symbol for ``(i, j)`` and ``(j, i)``); indices run
+        over :attr:`all_vectors` (``i >= k``: a velocity)."""
         i, j = sorted((i, j))
-        a, b = self.vectors[i], self.vectors[j]
+        a, b = self.all_vectors[i], self.all_vectors[j]
         return sp.Symbol(f"G_{{{a}{b}}}", positive=True) if i == j else sp.Symbol(f"G_{{{a}{b}}}", real=True)
 
     @property
     def gram_symbols(self) -> tuple:
-        return tuple(self.gram_symbol(i, j) for i in range(self.k) for j in range(i, self.k))
+        """Every entry of the state's Gram matrix (parameters and, with momentum, velocities)."""
+        m = len(self.all_vectors)
+        return tuple(self.gram_symbol(i, j) for i in range(m) for j in range(i, m))
+
+    def state_gram_matrix(self) -> sp.Matrix:
+        """The Gram matrix of :attr:`all_vectors` (equal to :meth:`gram_matrix` without momentum)."""
+        m = len(self.all_vectors)
+        return sp.Matrix(m, m, lambda i, j: self.gram_symbol(i, j))
 
     def gram_matrix(self) -> sp.Matrix:
         return sp.Matrix(self.k, self.k, lambda i, j: self.gram_symbol(i, j))
@@ -138,7 +156,8 @@ class GramModel:
 
     def fingerprint(self) -> str:
         return _fingerprint(("gram", self.vectors, self.width, self.step, self.output, self.output_symbol,
-                             self.loss_of_output, self.lr_scale, self.state, self.eos_manifolds))
+                             self.loss_of_output, self.lr_scale, self.state, self.eos_manifolds)
+                            + _optimizer_parts(self))
 
 
 @dataclass(frozen=True)
@@ -146,15 +165,36 @@ class CoordinateModel:
     r"""GD on a loss over named scalar coordinates that are the state: :math:`\theta' = \theta - \eta s \nabla L`.
 
     ``step`` may be a parameter symbol or a number (``uv-eos`` takes a unit step on its reduced loss).
+
+    With a momentum ``optimizer`` (:mod:`analysis.optimizers`) the state is :math:`(\theta, v)`: the coordinates,
+    then one velocity per coordinate (``velocity``, named ``v_<coordinate>``), with
+    :math:`v' = \beta v + \nabla L`, :math:`\theta' = \theta - \eta s\,v'` (heavy-ball) or
+    :math:`\theta' = \theta - \eta s\,(\nabla L + \beta v')` (Nesterov), PyTorch's convention.
     """
 
     loss: sp.Expr
     step: sp.Expr
     state: tuple
     lr_scale: sp.Expr = sp.Integer(1)
+    optimizer: str = "gd"
+    momentum: sp.Expr = sp.Integer(0)
+    velocity: tuple = ()
+
+    @property
+    def coordinates(self) -> tuple:
+        """The state variables that are coordinates of the loss (the state without the velocities)."""
+        return tuple(s for s in self.state if s not in self.velocity)
 
     def fingerprint(self) -> str:
-        return _fingerprint(("coordinate", self.loss, self.step, self.state, self.lr_scale))
+        return _fingerprint(("coordinate", self.loss, self.step, self.state, self.lr_scale) + _optimizer_parts(self))
+
+
+def _optimizer_parts(spec) -> tuple:
+    """What a momentum optimizer adds to a description's fingerprint (nothing for GD: its keys are unchanged)."""
+    if spec.optimizer == "gd":
+        return ()
+    velocities = getattr(spec, "velocity_vectors", None) or getattr(spec, "velocity", ())
+    return (spec.optimizer, spec.momentum, velocities)
 
 
 def _fingerprint(parts) -> str:
@@ -192,15 +232,63 @@ class Model:
     # Models built from user options (``product``'s --loss/--depth): variant(**options) returns the model.
     variant: Optional[Callable[..., "Model"]] = None
     options: Mapping[str, object] = field(default_factory=dict)
+    # The optimizer whose map the descriptions define (analysis.optimizers); with momentum, the name of the
+    # momentum parameter (``beta``, or ``momentum`` where the model already has a ``beta``).
+    optimizer: str = "gd"
+    momentum: Optional[str] = None
 
     def with_options(self, **options) -> "Model":
-        """This model, or the variant for ``options`` (``None`` values are ignored)."""
+        """This model, or the variant for ``options`` (``None`` values are ignored); ``optimizer=`` (one of
+        :data:`analysis.optimizers.OPTIMIZERS`, default ``"gd"``) applies to every model
+        (:meth:`with_optimizer`)."""
+        optimizer = options.pop("optimizer", None)
         given = {k: v for k, v in options.items() if v is not None}
-        if not given:
+        model = self
+        if given:
+            if self.variant is None:
+                raise _unknown_option(self.name, given)
+            model = self.variant(**given)
+        return model if optimizer is None else model.with_optimizer(optimizer)
+
+    def with_optimizer(self, optimizer: Optional[str]) -> "Model":
+        r"""This model trained by ``optimizer`` (``None`` or ``"gd"``: the model itself).
+
+        Momentum (``"heavy-ball"``, ``"nesterov"``; PyTorch's convention, :mod:`analysis.optimizers`) adds the
+        parameter ``beta`` (``momentum`` if the model has a ``beta`` already, as ``two-input`` does), in [0, 1),
+        and velocity state variables, all starting at 0 (PyTorch's first step ``buf = g``):
+
+        * a :class:`CoordinateModel` gains one velocity ``v_<name>`` per coordinate: the state is
+          :math:`(	heta, v)`;
+        * a :class:`GramModel` gains one velocity vector :math:`p_i \in \mathbb{R}^n` per parameter vector; the
+          optimizer acts linearly on the span of parameters and velocities, so the Gram matrix of all
+          :math:`2k` vectors has an exact map at every width. Each function-space state variable
+          :math:`\phi` (``f``, ``lam``) brings its first and second derivatives along the velocity,
+          :math:`\phi_v = s\,D\phi[p]` and :math:`\phi_{vv} = s^2 D^2\phi[p, p]` (``f_v``, ``f_vv``,
+          ``lam_v``, ``lam_vv``), and the derivation proves that the map closes on them.
+        """
+        from .optimizers import check_optimizer
+
+        optimizer = check_optimizer(optimizer)
+        if optimizer == self.optimizer:
             return self
-        if self.variant is None:
-            raise _unknown_option(self.name, given)
-        return self.variant(**given)
+        if self.optimizer != "gd":
+            raise UnsupportedOptionError(f"model {self.name!r} is already trained by {self.optimizer}; "
+                                         "pass optimizer= once", keywords=["optimizer"])
+        names = {p.name for p in self.parameters}
+        momentum_name = "beta" if "beta" not in names else "momentum"
+        symbol = sp.Symbol(momentum_name, positive=True)
+        parameter = Parameter(momentum_name, symbol, f"momentum of {optimizer} (torch.optim.SGD momentum), in [0, 1)",
+                              "positive")
+        base_describe = self.describe
+        velocity_state = _velocity_state(self, base_describe(self.parameterizations[0]))
+
+        def describe(parameterization: str):
+            return _with_momentum(base_describe(parameterization), optimizer, symbol, velocity_state)
+
+        return dataclasses.replace(
+            self, parameters=self.parameters + (parameter,), state=self.state + velocity_state, describe=describe,
+            summary=f"{self.summary}; trained by {optimizer}", variant=None,
+            options={**self.options, "optimizer": optimizer}, optimizer=optimizer, momentum=momentum_name)
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -234,6 +322,8 @@ class Model:
         for name, value in values.items():
             parameter = self.parameter(name)
             bound[parameter.symbol] = to_number(name, value, parameter.domain)
+            if name == self.momentum and not bound[parameter.symbol] < 1:
+                raise DomainError(name, value, "a number in (0, 1) (momentum >= 1 is unstable on every loss)")
         required = [p.name for p in self.parameters if p.default is None]
         for parameter in self.parameters:
             if parameter.symbol in bound:
@@ -266,6 +356,37 @@ class Model:
 
     def parse_initial(self, assignments: Mapping[str, object], values: dict) -> dict:
         return self.bind_initial(assignments, values)
+
+
+def _velocity_state(model: Model, spec) -> tuple:
+    """The state variables a momentum optimizer adds (see :meth:`Model.with_optimizer`), all starting at 0."""
+    taken = {s.name for s in model.state} | {p.name for p in model.parameters}
+    if isinstance(spec, CoordinateModel):
+        wanted = [(f"v_{s.name}", f"velocity of {s.name} (v' = beta v + dL/d{s.name})",
+                   rf"v_{{{sp.latex(s.symbol)}}}") for s in model.state]
+    else:
+        wanted = []
+        for s in model.state:
+            label = s.latex or sp.latex(s.symbol)
+            wanted += [(f"{s.name}_v", f"derivative of {s.name} along the velocity, s D{s.name}[p]",
+                        rf"\dot{{{label}}}"),
+                       (f"{s.name}_vv", f"second derivative of {s.name} along the velocity, s^2 D^2{s.name}[p, p]",
+                        rf"\ddot{{{label}}}")]
+    clashes = [name for name, _, _ in wanted if name in taken]
+    if clashes:
+        raise UnsupportedOptionError(f"model {model.name!r} already has names {', '.join(clashes)}, which the "
+                                     "optimizer's velocity state needs", keywords=["optimizer"])
+    return tuple(StateVariable(name, sp.Symbol(name, real=True), description, default=sp.Integer(0), latex=latex)
+                 for name, description, latex in wanted)
+
+
+def _with_momentum(spec, optimizer: str, momentum: sp.Symbol, velocity_state: tuple):
+    """The description ``spec`` trained by the momentum ``optimizer`` (see :meth:`Model.with_optimizer`)."""
+    if isinstance(spec, CoordinateModel):
+        return dataclasses.replace(spec, state=tuple(spec.state) + velocity_state, optimizer=optimizer,
+                                   momentum=momentum, velocity=velocity_state)
+    return dataclasses.replace(spec, state=tuple(spec.state) + velocity_state, optimizer=optimizer, momentum=momentum,
+                               velocity_vectors=tuple(f"p_{v}" for v in spec.vectors))
 
 
 def _unknown_option(model: str, given: dict):

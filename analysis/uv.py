@@ -14,6 +14,14 @@ State: the output :math:`f` and the NTK with the learning-rate scale included,
 linearly stable where :math:`\eta\lambda < 2`. Sharpness is the top eigenvalue of :math:`s\,\nabla^2_\theta L`.
 
 We take :math:`x > 0`: the sign of :math:`x` is absorbed by :math:`v \to -v`.
+
+With momentum (``load_model("uv", "sp", optimizer="heavy-ball")``, :meth:`analysis.model.Model.with_optimizer`)
+the velocities :math:`p_u, p_v \in \mathbb{R}^n` join the vectors and the state becomes
+:math:`(f, \lambda, f_v, f_{vv}, \lambda_v, \lambda_{vv})`, the derivatives of :math:`f` and :math:`\lambda` along
+the velocity: :math:`f_v = s\,x (u\cdot p_v + v\cdot p_u)/\sqrt n`, :math:`f_{vv} = 2 s^2 x\, p_u\cdot p_v/\sqrt n`,
+:math:`\lambda_v = 2 s x^2 (u\cdot p_u + v\cdot p_v)/n`, :math:`\lambda_{vv} = 2 s^2 x^2 (|p_u|^2 + |p_v|^2)/n`
+(SP; in muP the output's :math:`1/\sqrt n` is :math:`1/n`), derived, with the exact map closing on them at every
+width.
 """
 import sympy as sp
 

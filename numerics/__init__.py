@@ -18,6 +18,9 @@ _EXPORTS = {
     "OUTCOMES": "classify", "REGIMES": "classify",
     "CrossCheck": "crosscheck", "crosscheck": "crosscheck", "width_scan": "crosscheck",
     "Cascade": "flips", "cascade": "flips",
+    # (the function ``continuation`` is imported from the subpackage of that name: ``from numerics.continuation
+    # import continuation``; at the top level the name is the subpackage)
+    "Continuation": "continuation", "continue_curve": "continuation",
     "Basin": "iterated_map", "IteratedMap": "iterated_map", "LyapunovSpectrum": "iterated_map",
     "OrbitDiagram": "iterated_map", "Trajectory": "iterated_map",
     "load_sweep": ("sweeps", "load"), "sweep": "sweeps",

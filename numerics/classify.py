@@ -14,7 +14,10 @@ it, on the last :data:`TAIL` states of every orbit, so they never disagree about
   period and no positive exponent (quasi-periodic, or converging more slowly than the run is long).
 
 Regimes (:func:`label_regimes`; the phases of Kalra, He & Barkeshli, arXiv 2311.02076, Sec. 4, Fig. 2), on the
-sharpness :math:`S_t`, the loss :math:`L_t` and the threshold :math:`2/\eta`:
+sharpness :math:`S_t`, the loss :math:`L_t` and the threshold of the optimizer, written :math:`2/\eta` below
+(GD's); under momentum it is the optimizer's own, derived in :mod:`analysis.optimizers` (:math:`(2 + 2\beta)/\eta`
+heavy-ball, :math:`(2 + 2\beta)/(\eta(1 + 2\beta))` Nesterov), and callers pass it as ``threshold``
+(:attr:`numerics.IteratedMap.threshold`, :func:`numerics.nn.train`):
 
 * *catapult*: a loss spike (Lewkowycz et al. 2020): after :math:`S_t` exceeded :math:`2/\eta`, the loss rises
   above twice its running minimum and comes back below the level it started from, within the run, with a lower
@@ -38,7 +41,8 @@ period-2 oscillations) are merged into maximal runs; runs shorter than 3 samples
 """
 from __future__ import annotations
 
-import numba
+import functools
+
 import numpy as np
 
 OUTCOMES = ("converged", "periodic", "chaotic", "undetermined", "diverged")
@@ -70,8 +74,26 @@ def largest_lyapunov(jacobian, orbits: np.ndarray, params: np.ndarray) -> np.nda
     return total / max(1, count - 1)
 
 
-@numba.njit(cache=True, nogil=True)
 def _smallest_periods(orbits, finite, tolerance, max_period):
+    """:func:`_smallest_periods_loop`, interpreted for a few lanes (no numba import: a short ``run`` answers
+    sooner), compiled for many."""
+    if orbits.size <= SMALL_CLASSIFICATION:
+        return _smallest_periods_loop(orbits, finite, tolerance, max_period)
+    return _compiled_periods()(orbits, finite, tolerance, max_period)
+
+
+# Stored values up to which periods are found by the interpreted loop (~1 us per value).
+SMALL_CLASSIFICATION = 20_000
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_periods():
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_smallest_periods_loop)
+
+
+def _smallest_periods_loop(orbits, finite, tolerance, max_period):
     r"""The smallest :math:`p \le` ``max_period`` with :math:`|s_{t+p} - s_t| \le` ``tolerance`` :math:`(1 +
     \max|s|)` over the last :math:`p + 1` pairs of every finite lane (0 where there is none): the last
     :math:`2p + 1` states repeat with period :math:`p`. Compiled, lane by lane with an early exit, because an

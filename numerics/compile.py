@@ -32,7 +32,6 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import MpmathPrinter
 
-import numba
 
 from analysis import DerivedModel
 from analysis.cache import cache_dir
@@ -141,7 +140,12 @@ class CompiledModel:
     @functools.cached_property
     def kernels(self):
         """The module of generated numba kernels (see :func:`load_kernel_module`)."""
-        return load_kernel_module("\n\n".join([
+        return load_kernel_module(self.kernels_source)
+
+    @functools.cached_property
+    def kernels_source(self) -> str:
+        """The source of the kernel module (without its header)."""
+        return "\n\n".join([
             _FILL_SQUARE_SOURCE,
             "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")\n"
             + self._kernel_source("generated_step", self.map_exprs),
@@ -152,10 +156,23 @@ class CompiledModel:
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tangent_source(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._return_map_source(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tail_lyapunov_source(),
-        ]))
+        ])
 
     def _kernel_source(self, name, expressions, printer=sp.pycode) -> str:
         return _scalar_source(name, self._argument_names, [e.xreplace(self._rename) for e in expressions], printer)
+
+    @functools.cached_property
+    def python_kernels(self):
+        """The same kernel module run by CPython instead of numba (``numba.njit`` an identity, ``prange`` =
+        ``range``): identical source and arithmetic order, no compilation and no numba import. Small work (below
+        :data:`SMALL_WORK` lane-steps) runs here, since loading numba and its cached machine code costs about half
+        a second per process, more than a few thousand steps of the interpreted loop."""
+        return load_kernel_module(self.kernels_source, python=True, fallback=lambda: self.kernels)
+
+    def kernels_for(self, work: int):
+        """The kernel module to run ``work`` lane-steps with: :attr:`python_kernels` up to :data:`SMALL_WORK`, else
+        the numba-compiled :attr:`kernels`."""
+        return self.python_kernels if work <= SMALL_WORK else self.kernels
 
     @property
     def step_scalar(self):
@@ -455,7 +472,43 @@ def kernel_directory() -> Path:
     return cache_dir() / "kernels"
 
 
-def load_kernel_module(body: str):
+# Lane-steps up to which a measure runs the interpreted kernels (CompiledModel.kernels_for): at about 2 us per
+# lane-step in CPython, 1e5 of them take about the time numba needs to load (0.3-0.6 s).
+SMALL_WORK = 100_000
+
+
+class _Interpreted:
+    """Stands in for ``numba`` when the kernel source runs in CPython.
+
+    The kernels' arguments are numpy arrays, so their arithmetic is on ``numpy.float64`` and follows numba's
+    ``error_model="numpy"`` (overflow to inf, 0/0 to nan; the warnings are silenced, the measures report
+    divergence). Where a Python float still meets a division by zero or an overflowing power (CPython raises), the
+    call is redone by the compiled kernel ``fallback().NAME``, so both paths give the same outcome."""
+
+    prange = range
+
+    def __init__(self, fallback):
+        self.fallback = fallback
+
+    def njit(self, *args, **options):
+        def decorate(function):
+            if options.get("inline") == "always":  # called only from inside the kernels below
+                return function
+
+            @functools.wraps(function)
+            def kernel(*arguments):
+                try:
+                    with np.errstate(all="ignore"):
+                        return function(*arguments)
+                except (ZeroDivisionError, OverflowError):
+                    return getattr(self.fallback(), function.__name__)(*arguments)
+
+            return kernel
+
+        return decorate(args[0]) if args and callable(args[0]) else decorate
+
+
+def load_kernel_module(body: str, python: bool = False, fallback=None):
     """The module of generated kernels ``body`` (source built from toolkit-derived expressions only).
 
     Written to :func:`kernel_directory` as ``sharpness_kernels_<sha256 of the text>.py`` (never rewritten when
@@ -464,6 +517,11 @@ def load_kernel_module(body: str):
     written, the kernels are compiled in memory (``cache=False``): correct, only slower to start."""
     text = _MODULE_HEADER.format(cache=True) + "\n\n" + body
     name = "sharpness_kernels_" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    if python:
+        module = type(sys)(name + "_python")
+        module.__dict__.update({"numba": _Interpreted(fallback), "np": np, "math": math, "CACHE": False})
+        _generated(body, None, module.__dict__, label=name + " (interpreted)")
+        return module
     if name in sys.modules:
         return sys.modules[name]
     try:

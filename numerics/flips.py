@@ -201,8 +201,81 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
         # Aitken's delta-squared on the ratios, whose error shrinks geometrically (by ~1/delta per doubling).
         accelerated = [deltas[i + 2] - (deltas[i + 2] - deltas[i + 1]) ** 2 /
                        ((deltas[i + 2] - deltas[i + 1]) - (deltas[i + 1] - deltas[i])) for i in range(len(deltas) - 2)]
+    superstable = superstable_orbits(compiled, values, vary, bifurcations, digits)
+    with mpmath.workdps(digits):
+        alpha = alpha_estimates([entry["distance"] for entry in superstable]) if len(superstable) >= 2 else \
+            {"alpha": [], "alpha_aitken": []}
     return {"bifurcations": bifurcations, "delta": deltas, "delta_aitken": accelerated, "digits": digits,
-            "stopped": stopped}
+            "stopped": stopped, "superstable": superstable, **alpha}
+
+
+def superstable_orbits(compiled, values: dict, vary: str, bifurcations: list, digits: int) -> list:
+    r"""The superstable orbits of the cascade of a one-dimensional map: for each period :math:`P = 2^j`
+    (:math:`j \ge 1`) the parameter :math:`S_j` between the flip that creates the orbit and the one that
+    destabilises it at which the orbit passes through the critical point :math:`c` (:math:`F'(c) = 0`, solved
+    symbolically from the derived Jacobian; the root nearest the cascade's fixed point), i.e.
+    :math:`F^P(c(S_j)) = c(S_j)`, solved by Anderson-Bjoerck bracketing in mpmath on
+    :math:`(P_{j}, P_{j+1})`; and :math:`d_j`, the distance of :math:`c` to its nearest neighbour on the orbit
+    (asymptotically :math:`F^{P/2}(c)`), whose ratios :math:`d_j / d_{j+1} \to -\alpha` (Feigenbaum 1978,
+    1979). Empty for maps of dimension > 1 (no critical point in this sense)."""
+    if compiled.dimension != 1 or len(bifurcations) < 3:
+        return []
+    state = compiled.state_symbols[0]
+    try:
+        roots = [r for r in sp.solve(compiled.jacobian_expr[0, 0], state) if r.is_real is not False]
+    except (NotImplementedError, TypeError, ValueError):  # no closed-form critical point: no alpha
+        return []
+    if not roots:
+        return []
+    model = compiled.model
+    vary_symbol = model.parameter(vary).symbol
+    others = {k: v for k, v in values.items() if k != vary_symbol}
+    anchor = float(bifurcations[0]["state"][0])
+    at_first = {**others, vary_symbol: bifurcations[0]["parameter"]}
+    try:
+        critical = min(roots, key=lambda r: abs(complex(sp.N(r.subs(at_first))) - anchor))
+    except (TypeError, ValueError):
+        return []
+    critical = critical.subs(others)
+    critical_mp = sp.lambdify([vary_symbol], critical, "mpmath")
+    index = compiled.parameter_names.index(vary)
+    found = []
+    with mpmath.workdps(digits + 10):
+        params = [mpmath.mpf(sp.N(values[s], digits + 10)) for s in compiled.parameter_symbols]
+
+        def orbit(k, period):
+            p = list(params)
+            p[index] = k
+            x = [critical_mp(k)]
+            points = [x[0]]
+            for _ in range(period):
+                x = list(compiled.step_mpmath(*x, *p))
+                points.append(x[0])
+            return points
+
+        for j in range(1, len(bifurcations) - 1):
+            period = 2 ** j
+            low, high = bifurcations[j - 1]["parameter"], bifurcations[j]["parameter"]
+
+            def residual(k):
+                points = orbit(k, period)
+                return points[-1] - points[0]
+
+            try:
+                if residual(low) * residual(high) > 0:
+                    break
+                # Bracketing (the root is unique between the two flips); accuracy ~ the working precision.
+                root = mpmath.findroot(residual, (low, high), solver="anderson", verify=False,
+                                       tol=mpmath.mpf(10) ** (-2 * digits))
+            except (ValueError, ZeroDivisionError, TypeError):  # TypeError: a complex critical point
+                break
+            if not low < root < high:
+                break
+            points = orbit(root, period)
+            c = points[0]
+            distance = min(abs(v - c) for v in points[1:period])
+            found.append({"period": period, "parameter": root, "distance": distance})
+    return found
 
 
 def _scan_for_flip(compiled, state, params, index, start, period, max_factor=64.0):
@@ -246,6 +319,9 @@ class Cascade:
     delta: list
     delta_aitken: list
     stopped: str | None = None  # why fewer flips than asked were found (None: all were)
+    superstable: list = None  # [{"period", "parameter", "distance"}] (one-dimensional maps)
+    alpha: list = None
+    alpha_aitken: list = None
 
     def to_dict(self) -> dict:
         text = lambda v: mpmath.nstr(v, self.digits)  # noqa: E731
@@ -259,6 +335,13 @@ class Cascade:
             "delta_aitken": [text(d) for d in self.delta_aitken],
             "correct_digits": [correct_digits(d) for d in self.delta],
             "correct_digits_aitken": [correct_digits(d) for d in self.delta_aitken],
+            "superstable": [float(e["parameter"]) for e in self.superstable or []],
+            "superstable_digits": [text(e["parameter"]) for e in self.superstable or []],
+            "alpha": [float(a) for a in self.alpha or []],
+            "alpha_digits": [text(a) for a in self.alpha or []],
+            "alpha_aitken": [text(a) for a in self.alpha_aitken or []],
+            "alpha_correct_digits": [alpha_correct_digits(a) for a in self.alpha or []],
+            "alpha_correct_digits_aitken": [alpha_correct_digits(a) for a in self.alpha_aitken or []],
             "stopped": self.stopped,
         }
 
@@ -273,6 +356,11 @@ class Cascade:
         if payload["delta_aitken"]:
             lines.append(f"Aitken-accelerated: {payload['delta_aitken'][-1][:20]} "
                          f"({payload['correct_digits_aitken'][-1]} correct digits)")
+        lines += [f"alpha_{i + 1:<3} = {a[:20]}   ({digits} correct digits)"
+                  for i, (a, digits) in enumerate(zip(payload["alpha_digits"], payload["alpha_correct_digits"]))]
+        if payload["alpha_aitken"]:
+            lines.append(f"alpha Aitken-accelerated: {payload['alpha_aitken'][-1][:20]} "
+                         f"({payload['alpha_correct_digits_aitken'][-1]} correct digits)")
         return "\n".join(lines)
 
 
@@ -302,4 +390,33 @@ def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=No
     bound.model.model.parameter(vary)
     found = locate_flips(bound.compiled, bound.values, vary, doublings, digits, progress)
     return Cascade(bound.model.name, vary, digits, found["bifurcations"], found["delta"], found["delta_aitken"],
-                   found["stopped"])
+                   found["stopped"], found["superstable"], found["alpha"], found["alpha_aitken"])
+
+
+FEIGENBAUM_ALPHA = mpmath.mpf("2.502907875095892822283902873218215786381271376727149977336192056779235340")
+
+
+def _aitken(sequence) -> list:
+    out = []
+    for i in range(len(sequence) - 2):
+        denominator = (sequence[i + 2] - sequence[i + 1]) - (sequence[i + 1] - sequence[i])
+        if denominator != 0:
+            out.append(sequence[i + 2] - (sequence[i + 2] - sequence[i + 1]) ** 2 / denominator)
+    return out
+
+
+def alpha_estimates(distances) -> dict:
+    r"""Ratio estimates :math:`\alpha_j = |d_j / d_{j+1}|` of Feigenbaum's :math:`\alpha` from the distances
+    :math:`d_j` of the critical point to its nearest neighbour on the superstable orbit of period :math:`2^j`, and
+    their acceleration by Aitken's :math:`\Delta^2` applied **twice**: the error of the ratios is a sum of two
+    geometric sequences, :math:`(-1/\alpha)^j` (measured ratio of successive errors -0.3995 on ``uv-eos``) and
+    then :math:`\delta^{-j}` (0.21 after one pass), and each pass removes one. Returns
+    ``{"alpha", "alpha_aitken"}`` (lists; mpmath numbers if given)."""
+    ratios = [abs(distances[i] / distances[i + 1]) for i in range(len(distances) - 1)]
+    return {"alpha": ratios, "alpha_aitken": _aitken(_aitken(ratios))}
+
+
+def alpha_correct_digits(estimate) -> int:
+    """Number of significant digits of ``estimate`` that agree with Feigenbaum's alpha."""
+    error = abs(mpmath.mpf(estimate) - FEIGENBAUM_ALPHA)
+    return int(math.floor(-mpmath.log10(error / FEIGENBAUM_ALPHA))) if error > 0 else 99

@@ -248,13 +248,14 @@ class IteratedMap:
         budget.check_work(lanes * steps, what, self.force)
         starts, params = np.ascontiguousarray(starts), np.ascontiguousarray(params)
         chunk = max(keep, GRID_CHUNK_STEPS // lanes)
+        orbit_kernel = self.compiled.kernels_for(lanes * steps).generated_orbits
         done = 0
         while steps - done > chunk + keep:  # the last chunk keeps the states; earlier ones only advance
-            starts = np.ascontiguousarray(self.compiled.orbit_kernel(starts, params, chunk, 1)[:, -1, :])
+            starts = np.ascontiguousarray(orbit_kernel(starts, params, chunk, 1)[:, -1, :])
             done += chunk
             if progress:
                 progress(done, steps)
-        orbits = self.compiled.orbit_kernel(starts, params, steps - done, keep)
+        orbits = orbit_kernel(starts, params, steps - done, keep)
         if progress and done:
             progress(steps, steps)
         return orbits
@@ -262,7 +263,7 @@ class IteratedMap:
     def _trajectory(self, start, steps: int, every: int, tail: int, progress=None):
         """The trajectory kernel over ``steps`` steps, in chunks (multiples of ``every``) when long: the thinned
         rows, the last ``tail`` states and the divergence step (-1 if none)."""
-        kernel = self.compiled.trajectory_kernel
+        kernel = self.compiled.kernels_for(steps).generated_trajectory
         if steps <= CHUNK_STEPS:
             return kernel(start, self._params, steps, every, tail)
         chunk = max(every, CHUNK_STEPS // every * every, tail)
@@ -286,7 +287,8 @@ class IteratedMap:
         if diverged is not None:
             overflowed |= np.asarray(diverged, bool)
         return classify_orbits(orbits, overflowed, self.compiled.jacobian_numpy, params,
-                               exponents=self.compiled.tail_lyapunov)
+                               exponents=self.compiled.kernels_for(orbits.shape[0] * orbits.shape[1])
+                               .generated_tail_lyapunov)
 
     # ------------------------------------------------------------------------------------------------ measures
     def run(self, steps: int, init: Optional[dict] = None, every: int = 1, progress=None) -> Trajectory:
@@ -316,7 +318,7 @@ class IteratedMap:
         if regime_every == every:
             full = valid
         else:
-            full = self.compiled.trajectory_kernel(start, params, steps, 1, tail)[0]
+            full = self.compiled.kernels_for(steps).generated_trajectory(start, params, steps, 1, tail)[0]
             full = full[np.isfinite(full).all(axis=1)]
         regime_sharpness = sharpness if full is valid else _evaluate(self.compiled.sharpness_numpy, full, params)
         regime_loss = loss if full is valid else _evaluate(self.compiled.loss_numpy, full, params)
@@ -416,10 +418,11 @@ class IteratedMap:
         budget.check_work((steps * (d + 1)) + transient, f"a Lyapunov run of {transient + steps:,} steps", self.force)
         state = self.initial_state(init)
         total, done = transient + steps, 0
+        kernels = self.compiled.kernels_for(transient + steps * (d + 1))
         common = dict(model=self.model.name, state=list(self.compiled.state_names), steps=steps, transient=transient)
         while transient - done > 0:  # the transient in chunks (progress and Ctrl-C between them)
             length = min(CHUNK_STEPS, transient - done)
-            _, tail_states, diverged_at = self.compiled.trajectory_kernel(state, self._params, length, length, 1)
+            _, tail_states, diverged_at = kernels.generated_trajectory(state, self._params, length, length, 1)
             if diverged_at >= 0:
                 return LyapunovSpectrum(**common, exponents=None, stderr=None, diverged_at=int(done + diverged_at))
             state, done = tail_states[-1], done + length
@@ -430,7 +433,7 @@ class IteratedMap:
         measured = 0
         while measured < steps:
             length = min(CHUNK_STEPS // (d + 1), steps - measured)
-            chunk_logs, final_state, diverged_at, frame = self.compiled.tangent_frame_kernel(
+            chunk_logs, final_state, diverged_at, frame = kernels.generated_tangent(
                 state, self._params, 0, length, frame)
             if diverged_at >= 0:
                 return LyapunovSpectrum(**common, exponents=None, stderr=None,

@@ -39,6 +39,19 @@ Coordinate models (a loss over named scalar coordinates that are the state)
     ``"numpy"``: the gradient and the Hessian of the loss, differentiated symbolically and lambdified;
     ``"torch"``: autograd on the loss lambdified to torch.
 
+Momentum (``spec.optimizer`` heavy-ball or nesterov, :mod:`analysis.optimizers`)
+    The numpy backend keeps a velocity buffer :math:`v` of the parameters' shape, zero at the start, and steps
+    with PyTorch's convention written out here: :math:`v \leftarrow \beta v + g`, then
+    :math:`\theta \leftarrow \theta - \eta s\,v` (heavy-ball) or :math:`\theta - \eta s\,(g + \beta v)`
+    (Nesterov). The torch backend steps with ``torch.optim.SGD(lr=eta*s, momentum=beta, nesterov=...)`` itself
+    (dampening 0, no weight decay), whose first step sets the buffer to :math:`g`: the same as a zero start.
+    The state gains the velocity: coordinate models :math:`(\theta, v)`; Gram models, for each of
+    :math:`\phi = f, \lambda`, :math:`\phi_v = s\,D\phi[p]` and :math:`\phi_{vv} = s^2 D^2\phi[p, p]` with
+    :math:`p` the velocity vectors. numpy differentiates along the line :math:`W + tP` with the chain rule on the
+    Gram partials of :math:`f` (up to third order, for :math:`\lambda = s\lVert S_f W\rVert^2`); torch by
+    autograd (gradients and double-backward Hessian-vector products of :math:`f` and of
+    :math:`\lambda = s\lVert\nabla f\rVert^2`).
+
 Sharpness
     Dense ``eigvalsh`` of the Hessian assembled column by column from HVPs when there are at most
     :data:`DENSE_LIMIT` scalar parameters (ARPACK needs more room than such a matrix has); otherwise Lanczos,
@@ -140,17 +153,34 @@ class ParameterSpaceGD:
         self.eta = _evaluate(self.spec.step, self.symbols, numbers, "the step")
         self.lr_scale = _evaluate(self.spec.lr_scale, self.symbols, numbers, "the learning-rate scale")
 
+        self.optimizer = getattr(self.spec, "optimizer", "gd")
+        self.momentum = None if self.optimizer == "gd" else self.values[self.spec.momentum.name]
+        velocity = None
         if isinstance(self.spec, GramModel):
             rng = np.random.default_rng(seed)
             weights = np.stack([rng.standard_normal(self.width) for _ in self.spec.vectors])
             self.state_names = tuple(variable.name for variable in self.spec.state)
             kernel = _GramTorch if backend == "torch" else _GramNumpy
+            if self.optimizer != "gd":
+                velocity = np.zeros_like(weights)  # PyTorch's buffer before its first step
         else:
             weights = _initial_coordinates(self.spec, self.values, self.symbols, initial)
             self.state_names = tuple(variable.name for variable in self.spec.state)
             kernel = _CoordinateTorch if backend == "torch" else _CoordinateNumpy
+            if self.optimizer != "gd":
+                weights, velocity = weights[:len(self.spec.coordinates)], weights[len(self.spec.coordinates):]
         self._kernel = kernel(self.spec, self.symbols, numbers, weights)
         self._lanczos_start = np.random.default_rng(LANCZOS_START_SEED).standard_normal(self.parameters)
+        self.velocity = velocity
+        self._torch_optimizer = None
+        if velocity is not None and backend == "torch":
+            torch = self._kernel.torch
+            if np.any(velocity):  # torch.optim.SGD starts its buffer at the first gradient, i.e. from zero velocity
+                raise UserInputError("backend='torch' runs torch.optim.SGD, whose velocity starts at 0; "
+                                     "give no initial velocity")
+            self._torch_optimizer = torch.optim.SGD([self._kernel.theta], lr=self.eta * self.lr_scale,
+                                                    momentum=self.momentum, dampening=0,
+                                                    nesterov=self.optimizer == "nesterov")
 
     @property
     def parameters(self) -> int:
@@ -164,7 +194,16 @@ class ParameterSpaceGD:
     def state(self) -> dict:
         r"""The state: ``{f: f, lam: lam}`` for a Gram model (:math:`\lambda = s\sum_i|\nabla_{w_i} f|^2`), the
         coordinates for a coordinate model."""
-        return dict(zip(self.state_names, self._kernel.state(self.lr_scale)))
+        if self.velocity is None and self._torch_optimizer is None:
+            return dict(zip(self.state_names, self._kernel.state(self.lr_scale)))
+        return dict(zip(self.state_names, self._kernel.momentum_state(self.lr_scale, self._velocity())))
+
+    def _velocity(self) -> np.ndarray:
+        """The current velocity (the numpy buffer, or torch.optim.SGD's ``momentum_buffer``; zero before it exists)."""
+        if self._torch_optimizer is None:
+            return self.velocity
+        buffer = self._torch_optimizer.state.get(self._kernel.theta, {}).get("momentum_buffer")
+        return np.zeros(tuple(self._kernel.theta.shape)) if buffer is None else buffer.detach().numpy().copy()
 
     def loss(self) -> float:
         """The loss :math:`L` at the current parameters."""
@@ -205,8 +244,18 @@ class ParameterSpaceGD:
             return math.nan
 
     def step(self) -> None:
-        r"""One GD step, :math:`\theta \leftarrow \theta - \eta s\,\nabla L`."""
-        self._kernel.step(self.eta * self.lr_scale)
+        r"""One step: GD :math:`\theta \leftarrow \theta - \eta s\,\nabla L`, or the momentum optimizer (module
+        docstring; torch: ``torch.optim.SGD.step``)."""
+        rate = self.eta * self.lr_scale
+        if self._torch_optimizer is not None:
+            self._kernel.sgd_step(self._torch_optimizer)
+        elif self.velocity is None:
+            self._kernel.step(rate)
+        else:
+            gradient = self._kernel.gradient().reshape(self.velocity.shape)
+            self.velocity = self.momentum * self.velocity + gradient
+            direction = self.velocity if self.optimizer == "heavy-ball" else gradient + self.momentum * self.velocity
+            self._kernel.displace(rate * direction)
 
     def __repr__(self):
         where = f", width={self.width}, seed={self.seed}" if self.width is not None else ""
@@ -387,6 +436,8 @@ class _GramNumpy:
         self._loss_second = compile_([[sp.diff(loss, g, h) for h in gram] for g in gram])
         self._output = compile_(spec.output)
         self._output_partials = compile_([sp.diff(spec.output, g) for g in gram])
+        self._output_second = compile_([[sp.diff(spec.output, g, h) for h in gram] for g in gram])
+        self._output_third = compile_([[[sp.diff(spec.output, g, h, q) for q in gram] for h in gram] for g in gram])
         self.numbers = list(numbers)
         self.W = np.array(weights, dtype=float)
         self.size = self.W.size
@@ -430,6 +481,36 @@ class _GramNumpy:
     def step(self, rate):
         self.W = self.W - rate * (self._local()[1] @ self.W)
         self._cache = None
+
+    def displace(self, delta):
+        self.W = self.W - np.asarray(delta, dtype=float).reshape(self.W.shape)
+        self._cache = None
+
+    def momentum_state(self, lr_scale, velocity):
+        r"""``(f, lam, f_v, f_vv, lam_v, lam_vv)`` at the current ``W`` and velocity ``P`` (module docstring): along
+        :math:`G(t) = G + t\,dG + t^2 PP^\top`, :math:`dG = PW^\top + WP^\top`, the chain rule on the Gram
+        partials of :math:`f`; :math:`\lambda = s\lVert M\rVert^2` with :math:`M(t) = S_f(G(t))\,(W + tP)`."""
+        arguments = self._local()[0]
+        P = np.asarray(velocity, dtype=float).reshape(self.W.shape)
+        d_gram = P @ self.W.T + self.W @ P.T
+        pp_gram = P @ P.T
+        dg = np.array([d_gram[i, j] for i, j in self.pairs])
+        pp = np.array([pp_gram[i, j] for i, j in self.pairs])
+        first = np.asarray(self._output_partials(*arguments), dtype=float)
+        second = np.asarray(self._output_second(*arguments), dtype=float)
+        third = np.asarray(self._output_third(*arguments), dtype=float)
+        output = float(self._output(*arguments))
+        output_v = first @ dg
+        output_vv = dg @ second @ dg + 2 * first @ pp
+        s0 = _coefficients(first, self.k)
+        s1 = _coefficients(second @ dg, self.k)
+        s2 = _coefficients(np.einsum("abc,b,c->a", third, dg, dg) + 2 * second @ pp, self.k)
+        m0, m1, m2 = s0 @ self.W, s1 @ self.W + s0 @ P, s2 @ self.W + 2 * s1 @ P
+        kernel = lr_scale * np.sum(m0 ** 2)
+        kernel_v = 2 * lr_scale * np.sum(m0 * m1)
+        kernel_vv = 2 * lr_scale * (np.sum(m1 * m1) + np.sum(m0 * m2))
+        return (output, kernel, lr_scale * output_v, lr_scale ** 2 * output_vv, lr_scale * kernel_v,
+                lr_scale ** 2 * kernel_vv)
 
 
 def _torch():
@@ -497,6 +578,13 @@ class _TorchKernel:
         self.theta = updated.detach().requires_grad_(True)
         self._cache = None
 
+    def sgd_step(self, optimizer):
+        """One step of a ``torch.optim`` optimizer over the (persistent) parameter tensor."""
+        self.theta.grad = self._local()[1].detach().clone()
+        optimizer.step()
+        self.theta.grad = None
+        self._cache = None
+
 
 class _GramTorch(_TorchKernel):
     r"""Autograd through :math:`G = W W^\top` computed from the actual vectors."""
@@ -520,6 +608,25 @@ class _GramTorch(_TorchKernel):
         gradient = _torch_grad(self.torch, output, self.theta)
         return float(output.detach()), float(lr_scale * (gradient.detach() ** 2).sum())
 
+    def momentum_state(self, lr_scale, velocity):
+        r"""``(f, lam, f_v, f_vv, lam_v, lam_vv)`` by autograd: :math:`D\phi[p] = \nabla\phi\cdot p` and
+        :math:`D^2\phi[p, p] = p\cdot\nabla^2\phi\,p` (double backward) for :math:`\phi = f` and
+        :math:`\lambda = s\lVert\nabla f\rVert^2`."""
+        torch = self.torch
+        p = torch.from_numpy(np.ascontiguousarray(velocity, dtype=float).reshape(tuple(self.theta.shape)))
+        output = self._scalar(self._output(*self._arguments()))
+        grad_f = _torch_grad(torch, output, self.theta, create_graph=True)
+        kernel = lr_scale * (grad_f ** 2).sum()
+        values = [float(output.detach()), float(kernel.detach())]
+        derivatives = []
+        for phi in (output, kernel):
+            gradient = _torch_grad(torch, phi, self.theta, create_graph=True)
+            directional = (gradient * p).sum()
+            second = _torch_grad(torch, directional, self.theta, retain_graph=True)
+            derivatives.append((lr_scale * float(directional.detach()),
+                                lr_scale ** 2 * float((second.detach() * p).sum())))
+        return (values[0], values[1], *derivatives[0], *derivatives[1])
+
 
 # --- coordinate models ---------------------------------------------------------------------------------------------
 
@@ -527,7 +634,7 @@ class _CoordinateNumpy:
     """Lambdified gradient and Hessian of the loss over the coordinates."""
 
     def __init__(self, spec: CoordinateModel, symbols, numbers, weights):
-        coordinates = [variable.symbol for variable in spec.state]
+        coordinates = [variable.symbol for variable in spec.coordinates]
         arguments = coordinates + list(symbols)
         self._loss = sp.lambdify(arguments, spec.loss, modules="numpy")
         self._gradient = sp.lambdify(arguments, [sp.diff(spec.loss, c) for c in coordinates], modules="numpy")
@@ -564,13 +671,20 @@ class _CoordinateNumpy:
         self.theta = self.theta - rate * self._local()[0]
         self._cache = None
 
+    def displace(self, delta):
+        self.theta = self.theta - np.asarray(delta, dtype=float).ravel()
+        self._cache = None
+
+    def momentum_state(self, lr_scale, velocity):
+        return tuple(float(value) for value in self.theta) + tuple(float(value) for value in np.ravel(velocity))
+
 
 class _CoordinateTorch(_TorchKernel):
     """Autograd on the loss lambdified to torch, with the coordinates as the entries of one tensor."""
 
     def __init__(self, spec: CoordinateModel, symbols, numbers, weights):
         super().__init__(symbols, numbers, weights)
-        arguments = [variable.symbol for variable in spec.state] + list(symbols)
+        arguments = [variable.symbol for variable in spec.coordinates] + list(symbols)
         self._loss = sp.lambdify(arguments, spec.loss, modules="torch")
 
     def _loss_tensor(self):
@@ -578,3 +692,6 @@ class _CoordinateTorch(_TorchKernel):
 
     def state(self, lr_scale):
         return tuple(float(value) for value in self.theta.detach())
+
+    def momentum_state(self, lr_scale, velocity):
+        return self.state(lr_scale) + tuple(float(value) for value in np.ravel(velocity))

@@ -319,3 +319,125 @@ def note_figure(text: str, path: str) -> None:
     axis.axis("off")
     axis.text(0.5, 0.5, text, ha="center", va="center")
     _save(figure, target)
+
+
+def _draw_sweep_background(axis, dataset, x_name, y_name):
+    """A 2-D sweep (``sharpness sweep``) as the background image of a parameter plane (categorical for outcome
+    and regime), oriented to the axes ``(x_name, y_name)``."""
+    import json as _json
+
+    from .classify import OUTCOMES
+    from .sweeps import REGIME_ORDER
+
+    measure = _json.loads(dataset.attrs["sweep"])["measure"]
+    variable = dataset[measure.replace("-", "_")]
+    names = list(variable.dims)
+    if len(names) != 2 or set(names) != {x_name, y_name}:
+        raise UserInputError(f"--over: the sweep varies {', '.join(names)}, the curves {x_name} and {y_name}")
+    variable = variable.transpose(y_name, x_name)
+    labels = {"outcome": OUTCOMES, "regime": REGIME_ORDER}.get(measure)
+    xs, ys = variable[x_name].values, variable[y_name].values
+    if labels:
+        from matplotlib.colors import ListedColormap
+
+        colours = ListedColormap([REGIME_COLOURS.get(l, c) for l, c in zip(labels, OUTCOME_COLOURS + ("k",))])
+        axis.pcolormesh(xs, ys, variable.values, cmap=colours, vmin=-0.5, vmax=len(labels) - 0.5,
+                        shading="nearest", alpha=0.45)
+        return ([plt.Rectangle((0, 0), 1, 1, color=colours(i), alpha=0.45) for i in range(len(labels))],
+                [f"{measure}: {label}" for label in labels])
+    axis.pcolormesh(xs, ys, variable.values, shading="nearest", alpha=0.45)
+    return [], []
+
+
+def draw_continuation(axis, payload: dict, over=None):
+    """Branches (first state variable against the parameter; solid where the orbit attracts, dashed where not)
+    or, with ``curves``, the bifurcation curves in the parameter plane, with labelled special points."""
+    vary = payload["vary"]
+    markers = {"PD": "o", "LP": "s", "NS": "D", "BP": "^"}
+    if payload.get("curves"):
+        x_name, y_name = vary[0], vary[1]
+        background = _draw_sweep_background(axis, over, x_name, y_name) if over is not None else ([], [])
+        for curve in payload["curves"]:
+            xs = [p["parameters"][x_name] for p in curve["points"]]
+            ys = [p["parameters"][y_name] for p in curve["points"]]
+            axis.plot(xs, ys, lw=1.5, label=f"{curve['type']} (period {curve['period']})")
+        for s in payload["special_points"]:
+            if "curve" in s:
+                axis.plot(s["parameters"][x_name], s["parameters"][y_name], "k*", ms=9)
+                axis.annotate(s["type"], (s["parameters"][x_name], s["parameters"][y_name]), fontsize=8,
+                              xytext=(4, 4), textcoords="offset points")
+        axis.set_xlabel(x_name)
+        axis.set_ylabel(y_name)
+        handles, labels = axis.get_legend_handles_labels()
+        axis.legend(handles=handles + background[0], labels=labels + background[1], fontsize=6, loc="best")
+        return axis
+    name = vary[0]
+    for branch in payload["branches"]:
+        points = branch["points"]
+        if not points:
+            continue
+        state = next(iter(points[0]["state"]))
+        xs = np.array([p["parameters"].get(name, p["state"].get(name)) for p in points])
+        ys = np.array([p["state"][state] for p in points])
+        stable = np.array([max(abs(complex(m["re"], m["im"]) if isinstance(m, dict) else m)
+                               for m in p["multipliers"]) < 1 for p in points])
+        joined = lambda mask: mask | np.concatenate([[False], mask[:-1]])  # noqa: E731 - no gap at a change
+        colour = axis.plot(xs, np.where(joined(stable), ys, np.nan), lw=1.2,
+                           label=f"period {branch['period']}")[0].get_color()
+        axis.plot(xs, np.where(joined(~stable), ys, np.nan), lw=0.8, ls="--", color=colour)
+        axis.set_ylabel(state)
+    for s in payload["special_points"]:
+        x = s["parameters"].get(name, s["state"].get(name))
+        y = next(iter(s["state"].values()))
+        axis.plot(x, y, markers.get(s["type"], "*"), color="k", ms=5)
+        nf = s.get("normal_form")
+        text = s["type"] + (f" b={nf['coefficient']:.3g}" if nf and s["type"] == "PD" else "")
+        axis.annotate(text, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    axis.set_xlabel(name)
+    axis.legend(fontsize=7, loc="best")
+    return axis
+
+
+def continuation_figure(payload: dict, path: str, over=None) -> None:
+    """:func:`draw_continuation` written to ``path`` (``sharpness continuation --plot``)."""
+    target = check_path(path)
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    draw_continuation(axis, payload, over)
+    axis.set_title(f"{payload['model']}: continuation in {', '.join(payload['vary'])}", fontsize=9)
+    _save(figure, target)
+
+
+def flip_curves_figure(curves: dict, closed: dict, criticality: list, path: str, title: str) -> None:
+    """Flip (PD) curves of several periods in a parameter plane (``{period: continuation payload}``), the
+    period-1 curve from its closed form ``closed["expression"]`` (in eta, y with x = 1), each labelled with the
+    criticality of its flip (``criticality``: ``{"period", "b", "criticality"}`` from the one-parameter run)."""
+    import sympy as sp
+
+    target = check_path(path)
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    kinds = {c["period"]: c["criticality"] for c in criticality}
+    names = None
+    for period, payload in sorted(curves.items()):
+        for curve in payload["curves"]:
+            names = payload["vary"]
+            xs = [p["parameters"][names[0]] for p in curve["points"]]
+            ys = [p["parameters"][names[1]] for p in curve["points"]]
+            axis.plot(xs, ys, lw=1.4, label=f"PD of period {period} ({kinds.get(period, '?')})")
+        for s in payload["special_points"]:
+            if s.get("curve"):
+                axis.plot(s["parameters"][names[0]], s["parameters"][names[1]], "k*", ms=8)
+                axis.annotate(s["type"], (s["parameters"][names[0]], s["parameters"][names[1]]), fontsize=7)
+    if names and closed:
+        expression = sp.sympify(closed["expression"]).subs({sp.Symbol("x"): 1})
+        ys = np.linspace(*axis.get_ylim(), 200)
+        function = sp.lambdify(sp.Symbol("y"), expression, "numpy")
+        xs = np.broadcast_to(function(ys), ys.shape)
+        inside = (xs >= axis.get_xlim()[0]) & (xs <= axis.get_xlim()[1])
+        axis.plot(np.where(inside, xs, np.nan), ys, "k--", lw=1,
+                  label=f"PD of period 1: eta = {closed['expression']} (closed form)")
+    if names:
+        axis.set_xlabel(names[0])
+        axis.set_ylabel(names[1])
+    axis.legend(fontsize=7, loc="upper right")
+    axis.set_title(title, fontsize=9)
+    _save(figure, target)

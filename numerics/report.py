@@ -35,14 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import UserInputError
+from analysis.errors import ToolkitError, UserInputError
 
 from . import sweeps
 
 FIGURES = ("uv_flow", "uv_trajectories", "uv_phase_diagram", "uv_eos_orbit", "uv_eos_lyapunov", "feigenbaum_delta",
-           "xy_quartic_gap", "crosscheck_errors", "nn_sharpness")
+           "xy_quartic_gap", "crosscheck_errors", "nn_sharpness", "uv_flip_curves", "momentum_sharpness")
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",
-            "xy_quartic", "width_scan", "crosscheck", "nn")
+            "xy_quartic", "width_scan", "crosscheck", "nn", "continuation", "momentum")
 STEPS = len(SECTIONS)  # progress reports per report run, one per section
 PACKAGES = ("sympy", "mpmath", "numpy", "scipy", "numba", "networkx", "matplotlib", "dask", "distributed",
             "xarray", "zarr", "torch", "scikit-learn")
@@ -80,7 +80,7 @@ class Settings:
         self.phase = ("lam=0.2:5:24", "n=1:4096:7:log", "500") if quick else ("lam=0.2:5:48", "n=1:4096:13:log", "1000")
         self.lyapunov_points = "80" if quick else "400"
         self.lyapunov_steps = "3000" if quick else "20000"
-        self.doublings = "6" if quick else "12"
+        self.doublings = "6" if quick else "14"  # 14 flips: Feigenbaum's alpha to 9 digits, delta to 8
         self.widths = "1,16,256,4096" if quick else "1,4,16,64,256,1024,4096"
         self.xy_etas = (0.07, 0.1, 0.13) if quick else tuple(float(e) for e in np.round(np.linspace(0.065, 0.13, 8), 4))
         self.nn_steps = "150" if quick else "600"
@@ -224,7 +224,10 @@ def _prepare_directory(target: Path, settings: Settings) -> None:
 
 
 def _latex_engine():
-    return shutil.which("pdflatex") or shutil.which("tectonic")
+    """The TeX engine the report uses: ``latexmk`` (runs pdflatex as often as needed), ``pdflatex`` or
+    ``tectonic``, the first found on PATH; None if there is none."""
+    return shutil.which("latexmk") and shutil.which("pdflatex") and shutil.which("latexmk") or \
+        shutil.which("pdflatex") or shutil.which("tectonic")
 
 
 def _planned_files(settings: Settings) -> list:
@@ -437,20 +440,28 @@ def section_nn(run: Run) -> dict:
         return {"command": None, "result": None, "note": "PyTorch not installed (pip install -e .[torch])"}
     from . import nn
 
-    steps, samples = run.settings.nn_steps, run.settings.nn_samples
-
-    def nn_run():
-        result = nn.train("digits", "mlp", 0.15, int(steps), 64, 0, 5, 30, int(samples))
-        result["uv_prediction"] = nn.uv_prediction(result["eta_lam0"], 64) if result["eta_lam0"] else None
-        return result
-
-    section = record(["nn", "--arch", "mlp", "--eta", "0.15", "--steps", steps, "--samples", samples, "--quiet"],
-                     nn_run)
+    argv, compute = nn.report_section(int(run.settings.nn_steps), int(run.settings.nn_samples))
+    section = record(argv, compute)
     run.figure("nn_sharpness", lambda p: plots.nn_figure([section["result"]], p))
     return section
 
 
+def section_momentum(run: Run) -> dict:
+    """Sharpness under GD, heavy-ball and Nesterov at one eta, each against its own threshold
+    (``numerics.momentum_report``)."""
+    from .momentum_report import momentum_section
+
+    return momentum_section(run)
+
+
 # name -> (function computing the section and drawing its figures, the figures it draws); in report order.
+def section_continuation(run: Run) -> dict:
+    """The UV model's flip curves in the (eta, y) plane by continuation (``numerics.continuation.report``)."""
+    from .continuation.report import continuation_section
+
+    return continuation_section(run)
+
+
 SECTION_STEPS = {
     "fixed_points": (section_fixed_points, ("uv_flow",)),
     "trajectories": (section_trajectories, ("uv_trajectories",)),
@@ -462,6 +473,8 @@ SECTION_STEPS = {
     "width_scan": (section_width_scan, ("crosscheck_errors",)),
     "crosscheck": (section_crosscheck, ()),
     "nn": (section_nn, ("nn_sharpness",)),
+    "continuation": (section_continuation, ("uv_flip_curves",)),
+    "momentum": (section_momentum, ("momentum_sharpness",)),
 }
 
 
@@ -500,75 +513,517 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
                "figures": {name: run.figure_paths(name) for name in FIGURES}}
     outputs.write_text("results.json", json.dumps(results, indent=1, allow_nan=True))
     outputs.write_text("report.tex", _tex(results, settings))
-    results["pdf"] = _pdf(outputs, "report.tex")
+    try:
+        results["pdf"] = _pdf(outputs, "report.tex")
+    except LatexError as error:  # recorded, then raised: the .tex, results.json and the figures stay
+        results["pdf"] = {"built": False, "engine": _latex_engine(), "error": str(error)}
+        outputs.write_text("results.json", json.dumps(results, indent=1, allow_nan=True))
+        raise
     outputs.write_text("results.json", json.dumps(results, indent=1, allow_nan=True))
     outputs.remove(checkpoint)
     return results
 
 
+class LatexError(ToolkitError, RuntimeError):
+    """The TeX engine reported an error on the report (the message names the first one and the log)."""
+
+
+def _first_error(log: str) -> str:
+    """The first ``! ...`` error of a TeX log, with its ``l.N`` line, in one line."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("!"):
+            where = next((l.split(" ", 1)[0] for l in lines[i + 1:i + 12] if l.startswith("l.")), "")
+            return f"{line[1:].strip()}{f' ({where})' if where else ''}"
+    return ""
+
+
+def compile_latex(tex: Path, scratch: Path, engine: str | None = None) -> tuple:
+    """Compile ``tex`` with ``engine`` (default :func:`_latex_engine`) into ``scratch``; returns ``(pdf path,
+    log text)``. Raises :class:`LatexError` (one line: the engine, the first error and where) when the engine
+    exits with an error, its log holds an error (``!`` lines) or no PDF appears."""
+    engine = engine or _latex_engine()
+    if engine is None:
+        raise LatexError("no LaTeX engine (pdflatex, latexmk or tectonic) found")
+    name = Path(engine).name
+    if name.startswith("tectonic"):
+        runs = [[engine, "--keep-logs", "--outdir", str(scratch), str(tex)]]
+    elif name.startswith("latexmk"):
+        runs = [[engine, "-pdf", "-interaction=nonstopmode", "-halt-on-error", f"-outdir={scratch}", str(tex)]]
+    else:  # twice, for the references
+        runs = [[engine, "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={scratch}", str(tex)]] * 2
+    log_path, pdf = scratch / (tex.stem + ".log"), scratch / (tex.stem + ".pdf")
+    for argv in runs:
+        try:
+            done = subprocess.run(argv, cwd=tex.parent, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise LatexError(f"{name} could not compile {tex}: {error}") from None
+        log = log_path.read_text(errors="replace") if log_path.is_file() else ""
+        error = _first_error(log)
+        if done.returncode != 0 or error:
+            detail = error or (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-1:] or [
+                f"exit status {done.returncode}"]
+            detail = detail if isinstance(detail, str) else detail[0]
+            raise LatexError(f"{name} failed on {tex}: {detail}; see {log_path.name} (rerun {name} in "
+                             f"{tex.parent})")
+    if not pdf.is_file():
+        raise LatexError(f"{name} wrote no PDF for {tex}")
+    return pdf, log
+
+
 def _pdf(outputs: Outputs, tex: str) -> dict:
     """Compile ``tex`` in a scratch directory (the engine's auxiliary files never land in ``--out``) and place
-    ``report.pdf`` like the report's other files."""
+    ``report.pdf`` like the report's other files. No engine: ``{"built": False, "note"}`` (the .tex and the
+    figures are there to compile elsewhere); an engine that reports an error: :class:`LatexError`."""
     engine = _latex_engine()
     if engine is None:
-        return {"built": False, "note": "no LaTeX engine (pdflatex or tectonic) found; compile report.tex yourself"}
+        return {"built": False, "note": "no LaTeX engine (pdflatex, latexmk or tectonic) found; compile report.tex "
+                                        "yourself (Debian: apt-get install texlive-latex-base "
+                                        "texlive-latex-recommended)"}
     with tempfile.TemporaryDirectory(prefix=".latex-", dir=outputs.target) as scratch:
-        if Path(engine).name.startswith("tectonic"):
-            runs = [[engine, "--outdir", scratch, tex]]
-        else:  # twice, for references
-            runs = [[engine, "-interaction=nonstopmode", f"-output-directory={scratch}", tex]] * 2
-        for argv in runs:
-            done = subprocess.run(argv, cwd=outputs.target, capture_output=True)
-        pdf = Path(scratch) / (Path(tex).stem + ".pdf")
-        built = done.returncode == 0 and pdf.is_file()
-        if built:
-            outputs.write_bytes("report.pdf", pdf.read_bytes())
-    return {"built": built, "engine": engine}
+        pdf, log = compile_latex(outputs.target / tex, Path(scratch), engine)
+        outputs.write_bytes("report.pdf", pdf.read_bytes())
+    return {"built": True, "engine": engine}
 
 
-def _tex(results: dict, settings: Settings) -> str:
-    from analysis import load_model
-    from analysis.latex import PREAMBLE, body, escape
+# ------------------------------------------------------------------------------------------------------------------
+# The LaTeX of the report: one fragment per section (TEX_SECTIONS), each a function of the section's record(s)
 
+
+def _num(value, digits: int = 4) -> str:
+    """A float in math mode text: ``1.23\\times 10^{-16}`` for large or small magnitudes, ``-`` for None."""
+    if value is None:
+        return "--"
+    value = float(value)
+    if not np.isfinite(value):
+        return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\text{NaN}")
+    if value == 0:
+        return "0"
+    exponent = int(np.floor(np.log10(abs(value))))
+    if -3 <= exponent < 6:
+        return f"{value:.{digits}g}"
+    mantissa = value / 10.0 ** exponent
+    return rf"{mantissa:.{max(digits - 1, 0)}f}\times 10^{{{exponent}}}"
+
+
+def _table(columns: str, header: list, rows: list, caption: str, label: str) -> list:
+    r"""A ``booktabs`` table; ``header`` and ``rows`` are LaTeX cells, ``caption`` LaTeX text."""
+    lines = [r"\begin{table}[!htbp]\centering\small", rf"\caption{{{caption}}}\label{{tab:{label}}}",
+             rf"\begin{{tabular}}{{{columns}}}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    lines += [" & ".join(row) + r" \\" for row in rows]
+    return lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+
+
+def _figure(name: str, caption: str, width: str = "0.8") -> list:
+    return [r"\begin{figure}[!htbp]\centering", rf"\includegraphics[width={width}\linewidth]{{{name}.pdf}}",
+            rf"\caption{{{caption}}}\label{{fig:{name}}}", r"\end{figure}"]
+
+
+def _command(section: dict, what: str = "") -> str:
+    r"""``Command for WHAT: \texttt{sharpness ...}``: the command line that prints a section's record, as a
+    footnote-sized paragraph; ``what`` (LaTeX) names the table or figure it gives."""
+    from analysis.latex import texttt
+
+    if not section.get("command"):
+        return ""
+    label = f"Command for {what}" if what else "Command"
+    return "\n" + rf"{{\raggedright\footnotesize\noindent {label}: {texttt(section['command'])}\par}}" + "\n"
+
+
+FLOW_LABEL = r"($\mu$P, $\eta = 0.5$, $y = 1$, $n = 4$)"
+
+
+def tex_fixed_points(section: dict, results: dict) -> list:
+    from analysis.latex import text_escape
+
+    rows = []
+    for point in section["result"]:
+        coordinates = ", ".join(_num(v, 10) for v in point["coordinates"].values())
+        eigenvalues = ", ".join(_num(e, 10) if not isinstance(e, dict) else
+                                rf"{_num(e['re'], 10)} {'+' if e['im'] >= 0 else '-'} {_num(abs(e['im']), 10)}\,i"
+                                for e in point["eigenvalues"])
+        rows.append([point["label"], f"$({coordinates})$", f"${eigenvalues}$", text_escape(point["stability"])])
+    names = ", ".join(point["coordinates"]) if section["result"] else ""
+    state = names.replace("lam", r"\lambda")
+    return [r"\section{Fixed points}",
+            r"The fixed points of the function-space map of the UV model " + FLOW_LABEL + r", evaluated from "
+            r"the closed forms of Section~\ref{sec:derived} (exact: float64 evaluation of exact expressions, "
+            r"shown to 10 significant digits), with the eigenvalues $\mu$ of the Jacobian there. A line of fixed "
+            r"points is shown at its flip point $\eta\lambda = 2$.",
+            *_table("clllp{0.3\\linewidth}", ["label", f"$({state})$", r"eigenvalues $\mu$", "stability"], rows,
+                    r"Fixed points of the UV model " + FLOW_LABEL + ".", "fixed-points"),
+            _command(section, r"Table~\ref{tab:fixed-points}"),
+            *_figure("uv_flow", r"UV model " + FLOW_LABEL + r": GD displacement field in the $(f, \lambda)$ "
+                     r"plane, the fixed points, and the realizable region $\lambda \ge 2|f|$.")]
+
+
+def tex_trajectories(section: dict, results: dict) -> list:
+    from analysis.latex import text_escape
+
+    rows = []
+    for label, run in section.items():
+        parameters = run["result"]["parameters"]
+        parameterization = {"mup": r"$\mu$P", "sp": "SP"}.get(run["result"]["parameterization"], "")
+        setting = rf"{parameterization}, $\eta = {_num(parameters['eta'])}$, $n = {_num(parameters['n'])}$"
+        for i, regime in enumerate(run["result"]["regimes"]):
+            rows.append([text_escape(label) if i == 0 else "", setting if i == 0 else "",
+                         text_escape(regime["name"]), f"${regime['start']}$--${regime['end']}$"])
+        rows.append(["", "", r"\emph{outcome}", text_escape(run["result"]["outcome"]["name"])])
+    return [r"\section{Trajectories and regimes}",
+            r"Regimes are labelled from the sharpness and the loss along each run (definitions after Kalra et "
+            r"al.~\cite{kalra2023} Sec.~2, Cohen et al.~\cite{cohen2021}); the boundaries are exact step indices "
+            r"of the classified trajectory (resolution 1 step).",
+            *_table("llll", ["run", "setting ($y = 1$)", "regime", "steps"], rows,
+                    "Regime boundaries of the three runs of Figure~\\ref{fig:uv_trajectories}.", "regimes"),
+            *[_command(run, _text(label)) for label, run in section.items()],
+            *_figure("uv_trajectories", r"Sharpness trajectories with their regimes shaded: progressive sharpening "
+                     r"and the edge of stability ($\mu$P, $n = 4$), a catapult (SP, $n = 100$); the dashed line "
+                     r"is $2/\eta$.")]
+
+
+def _phase_rows(grid: dict) -> list:
+    """Per width: the runs of equal regime along the lam0 axis, each as its first and last grid value (the
+    boundary is known to one grid step)."""
+    lam, widths, codes = grid["lam"], grid["n"], grid["regime"]  # codes[i][j]: lam[i], n[j]
+    rows = []
+    for j, n in enumerate(widths):
+        runs, start = [], 0
+        for i in range(1, len(lam) + 1):
+            if i == len(lam) or codes[i][j] != codes[start][j]:
+                code = codes[start][j]
+                name = sweeps.REGIME_ORDER[int(code)] if code is not None and np.isfinite(code) else "no value"
+                span = (f"${_num(lam[start], 3)}$" if i - 1 == start else
+                        f"${_num(lam[start], 3)}$--${_num(lam[i - 1], 3)}$")
+                runs.append(f"{_text(name)} {span}")
+                start = i
+        rows.append([f"${_num(n)}$", "; ".join(runs)])
+    return rows
+
+
+def tex_phase_diagram(section: dict, results: dict) -> list:
+    grid = section.get("grid")
+    table = []
+    if grid and len(grid["lam"]) > 1:
+        step = (grid["lam"][-1] - grid["lam"][0]) / (len(grid["lam"]) - 1)
+        table = _table("rp{0.8\\linewidth}", ["$n$", r"regimes along $\eta\lambda_0$ (first--last grid value)"],
+                       _phase_rows(grid), r"Regime boundaries of the phase diagram (SP, $\eta = 1$, $y = 1$, "
+                       rf"$f_0 = 0$; {_num(step, 3)} grid step in $\eta\lambda_0$, so each boundary is known to "
+                       r"one step), the regime of a run as in Figure~\ref{fig:uv_phase_diagram}.", "phase-boundaries")
+    return [*table, _command(section, r"Figure~\ref{fig:uv_phase_diagram}"),
+            *_figure("uv_phase_diagram", r"Regime over $(\eta\lambda_0, n)$ in SP ($\eta = 1$, $y = 1$, "
+                     r"$f_0 = 0$): the phase diagram of Kalra et al.~\cite{kalra2023}.")]
+
+
+def _delta_rows(result: dict) -> tuple:
+    """Rows of the delta (and alpha, where present) table: estimate, correct digits."""
+    alpha = result.get("alpha_digits") or [str(a) for a in result.get("alpha") or []]
+    alpha_correct = result.get("alpha_correct_digits") or []
+    header = ["$i$", r"$\delta_i$", "correct digits"]
+    if alpha:
+        header += [r"$\alpha_i$", "correct digits"]
+    rows = []
+    deltas, correct = result.get("delta_digits") or [], result.get("correct_digits") or []
+    for i in range(max(len(deltas), len(alpha))):
+        row = [f"${i + 1}$", f"${deltas[i][:22]}$" if i < len(deltas) else "",
+               f"${correct[i]}$" if i < len(correct) else ""]
+        if alpha:
+            row += [f"${alpha[i][:22]}$" if i < len(alpha) else "",
+                    f"${alpha_correct[i]}$" if i < len(alpha_correct) else ""]
+        rows.append(row)
+    aitken, aitken_correct = result.get("delta_aitken") or [], result.get("correct_digits_aitken") or []
+    alpha_aitken = result.get("alpha_aitken") or []
+    alpha_aitken_correct = result.get("alpha_correct_digits_aitken") or []
+    for i in range(max(len(aitken), len(alpha_aitken))):
+        row = [f"Aitken {i + 1}", f"${aitken[i][:22]}$" if i < len(aitken) else "",
+               f"${aitken_correct[i]}$" if i < len(aitken_correct) else ""]
+        if alpha:
+            row += [f"${alpha_aitken[i][:22]}$" if i < len(alpha_aitken) else "",
+                    f"${alpha_aitken_correct[i]}$" if i < len(alpha_aitken_correct) else ""]
+        rows.append(row)
+    return header, rows
+
+
+def tex_cascade(section: dict, results: dict) -> list:
+    import mpmath
+
+    cascade = section["result"]
+    flips = cascade["bifurcations"]
+    rows = []
+    for b in flips:
+        if "exact" in b:
+            check = rf"exact (${b['exact']}$)"
+        elif b["period"] == 2:
+            with mpmath.workdps(cascade["digits"] + 10):
+                exact_two = mpmath.sqrt(5) - 1  # the period-2 flip of the cubic normal form
+                error = abs(mpmath.mpf(b["parameter_digits"]) - exact_two)
+                agree = int(mpmath.floor(-mpmath.log10(error / exact_two))) if error > 0 else cascade["digits"]
+            check = rf"{agree} digits agree with $\sqrt{{5}} - 1$"
+        else:
+            check = f"Newton in mpmath at {cascade['digits']} digits"
+        rows.append([f"${b['period']}$", rf"${b['parameter_digits'][:32]}$", check])
+    header, delta_rows = _delta_rows(cascade)
+    has_alpha = len(header) > 3
+    stopped = [rf"\emph{{The cascade stopped early: {_text(cascade['stopped'])}}}"] if cascade.get("stopped") else []
+    return [r"\section{Period doubling on the EoS manifold}",
+            r"GD on the EoS manifold $u = v$ is the cubic normal form $z' = (1 + k) z - k z^{3}$ "
+            r"(Section~\ref{sec:derived}). Its first flip is exact ($k = 1$); each further flip of period $p$ "
+            r"solves $F^{p}(z) = z$, $\det(DF^{p}(z) + I) = 0$ by Newton's method in float64, refined in mpmath. "
+            r"The ratios $\delta_i = (k_{i+1} - k_i)/(k_{i+2} - k_{i+1})$ tend to Feigenbaum's "
+            r"$\delta = 4.6692016091\ldots$~\cite{feigenbaum1978}; Aitken's $\Delta^2$ process~\cite{aitken1926} "
+            r"accelerates them. Correct digits are counted against the known constant"
+            + (r" (and $\alpha = 2.5029078750\ldots$ for the scaling of the orbit)." if has_alpha else "."),
+            *stopped,
+            *_table("rll", ["period $p$", "flip $k_p$", "accuracy"], rows,
+                    f"Flips of the cubic normal form (working precision {cascade['digits']} digits; 32 shown).",
+                    "flips"),
+            *_table("l" + "l" * (len(header) - 1), header, delta_rows,
+                    r"Estimates of Feigenbaum's $\delta$" + (r" and $\alpha$" if has_alpha else "")
+                    + r" with their number of correct significant digits.", "delta"),
+            _command(section, r"Tables~\ref{tab:flips} and~\ref{tab:delta}"),
+            *_figure("uv_eos_orbit", r"Orbit diagram of $z \mapsto (1 + k) z - k z^{3}$ with the flips found by "
+                     r"the multiplier condition (red)."),
+            *_figure("feigenbaum_delta", r"Convergence of the ratio estimates $\delta_i$ of Feigenbaum's $\delta$.",
+                     "0.6")]
+
+
+def tex_lyapunov_sweep(section: dict, results: dict) -> list:
+    return [*_figure("uv_eos_lyapunov", r"Largest Lyapunov exponent of $z \mapsto (1 + k) z - k z^{3}$ against "
+                     r"$k$ (Benettin's method~\cite{benettin1980}); $\ln 3$ at the Chebyshev point $k = 2$."),
+            _command(section, r"Figure~\ref{fig:uv_eos_lyapunov}")]
+
+
+def tex_chebyshev(section: dict, results: dict) -> list:
+    cheb = section["result"]
+    value, stderr = cheb["exponents"][0], cheb["stderr"][0]
+    exact = float(np.log(3))
+    sigmas = abs(value - exact) / stderr if stderr else float("inf")
+    return [r"\paragraph{The Chebyshev point.} At $k = 2$, $z = \sqrt{2}\, w$ conjugates $z \mapsto 3z - 2z^{3}$ "
+            r"to $w \mapsto -T_3(w)$, whose Lyapunov exponent is $\ln 3$ exactly. Benettin's QR "
+            rf"method~\cite{{benettin1980}} over ${cheb['steps']}$ steps gives "
+            rf"$\lambda_1 = {value:.7f} \pm {_num(stderr, 2)}$ (standard error of the block means), against "
+            rf"$\ln 3 = {exact:.7f}$: a deviation of ${sigmas:.1f}$ standard errors.",
+            _command(section)]
+
+
+def tex_xy_quartic(section: dict, results: dict) -> list:
+    rows, losses = [], []
+    for eta, run in section.items():
+        result = run["result"]
+        losses.append(result["final"]["loss"])
+        rows.append([f"${eta}$", f"${_num(result['threshold'], 8)}$", f"${_num(result['final']['sharpness'], 8)}$",
+                     f"${_num(result.get('gap'), 4)}$", _text(result["outcome"]["name"])])
+    return [r"\section{A minimalist model: $L = (x^{2} y^{2} - 1)^{2}/4$}",
+            r"Zhu et al.~\cite{zhu2023} show that GD on this loss ends at a sharpness just below $2/\eta$ (the "
+            r"two-input network of Liu et al.~\cite{liu2025}, model \texttt{two-input}, is another minimalist "
+            r"example). From $(x, y) = (4, 0.3)$, $20\,000$ steps; the largest final loss is "
+            rf"${_num(max(losses, default=None), 2)}$, so the final point is a minimum to that accuracy.",
+            *_table("rrrrl", [r"$\eta$", r"$2/\eta$", "final sharpness $S$", r"gap $2/\eta - S$", "outcome"], rows,
+                    r"Final sharpness of GD on $L = (x^{2} y^{2} - 1)^{2}/4$.", "xy-quartic"),
+            _command(next(iter(section.values())), r"the first row of Table~\ref{tab:xy-quartic}"),
+            *_figure("xy_quartic_gap", r"$L = (x^{2} y^{2} - 1)^{2}/4$: final sharpness against $2/\eta$.", "0.6")]
+
+
+def tex_width_scan(section: dict, results: dict) -> list:
+    rows = [[f"${row['width']}$", _text(row["outcome"]["name"] + (f" {row['outcome']['period']}"
+                                                                   if "period" in row["outcome"] else "")),
+             f"${_num(row['max_abs_error_f'], 2)}$", f"${_num(row['max_abs_error_lam'], 2)}$",
+             f"${_num(row['max_rel_error_sharpness'], 2)}$"] for row in section["result"]["rows"]]
+    return [r"\section{Cross-checks against explicit gradient descent}",
+            r"The derived map is checked against GD on the parameters $u, v \in \mathbb{R}^{n}$ (SP, "
+            r"$\eta = 1.1$, $y = 1$, random initialization): the largest differences over the run, in "
+            r"$f$, in $\lambda$ and (relative) in the sharpness $S$, the latter from the Hessian of the network "
+            r"(dense \texttt{eigvalsh}, or Lanczos~\cite{lanczos1950} for large widths).",
+            *_table("rlrrr", ["width $n$", "outcome", r"$\max|\Delta f|$", r"$\max|\Delta\lambda|$",
+                              r"$\max|\Delta S|/S$"], rows,
+                    f"Map against explicit GD, {section['result']['steps']} steps, per width.", "width-scan"),
+            _command(section, r"Table~\ref{tab:width-scan}"),
+            *_figure("crosscheck_errors", r"Final NTK and the map-versus-GD error against the width.", "0.7")]
+
+
+def tex_crosscheck(section: dict, results: dict) -> list:
+    check = section["result"]
+    rows = [[r"$\max|\Delta f|$", f"${_num(check['max_abs_error_f'], 2)}$"],
+            [r"$\max|\Delta\lambda|$", f"${_num(check['max_abs_error_lam'], 2)}$"],
+            [r"$\max|\Delta S|/S$", f"${_num(check['max_rel_error_sharpness'], 2)}$"]]
+    return [*_table("lr", ["error", "value"], rows,
+                    rf"Map against explicit GD: SP, width ${check['width']}$, "
+                    rf"$\eta = {_num(check['parameters']['eta'])}$, "
+                    rf"${check['steps']}$ steps, seed ${check['seed']}$ (float64: errors near $10^{{-16}}$ are "
+                    r"round-off).", "crosscheck"),
+            _command(section, r"Table~\ref{tab:crosscheck}")]
+
+
+def tex_nn(section: dict, results: dict) -> list:
+    lines = [r"\section{A real network}"]
+    result = section.get("result")
+    if result is None:
+        lines.append(_text(section.get("note", "No real-network run.")))
+    else:
+        lines.append(rf"An MLP of width ${result['width']}$ on ${result['samples']}$ digits, full-batch GD with "
+                     rf"$\eta = {_num(result['eta'])}$ for ${result['steps']}$ steps: initial sharpness "
+                     rf"${_num(result['initial_sharpness'])}$ (top Hessian eigenvalue by "
+                     r"Lanczos~\cite{lanczos1950}), "
+                     rf"final ${_num(result['final']['sharpness'])}$, against $2/\eta = {_num(result['threshold'])}$.")
+        lines.append(_command(section))
+    return lines + _figure("nn_sharpness", r"MLP on digits, full-batch GD: the sharpness times $\eta/2$.", "0.6")
+
+
+def _text(text) -> str:
+    from analysis.latex import prose
+
+    return prose(str(text)).strip()
+
+
+def _closed_form(entry: dict) -> str:
+    import sympy as sp
+
+    from analysis.latex import to_latex
+
+    return to_latex(sp.sympify(entry["expression"]))
+
+
+def tex_continuation(section: dict, results: dict) -> list:
+    rows = [[f"${c['period']}$", rf"${_num(c['eta'], 10)}$", rf"${_num(c['b'], 5)}$", _text(c["criticality"])]
+            for c in section["criticality"]]
+    curve_rows = []
+    for period, record_ in sorted(section["curves"].items(), key=lambda item: int(item[0])):
+        for curve in record_["result"].get("curves", []):
+            points = curve["points"]
+            etas = [p["parameters"]["eta"] for p in points]
+            curve_rows.append([f"${curve['period']}$", f"${len(points)}$",
+                               rf"$[{_num(min(etas), 4)}, {_num(max(etas), 4)}]$"])
+    return [r"\section{Stability curves by continuation}",
+            r"Pseudo-arclength continuation of the period-$J$ orbits of the UV map (muP, $x = 1$, $n = 4$) from the "
+            r"period-2 orbit on the EoS manifold $u = v$, with the flip (PD) points located by the test function "
+            r"$\det(DF^{J} + I)$ and branch switching at each flip; at every flip the normal-form coefficient "
+            r"$b = \langle p, C(q,q,q) + 3B(q, (I - A)^{-1} B(q,q)) \rangle / 6$ (MatContM's convention; "
+            r"$b > 0$: supercritical, the period-$2J$ orbit born at the flip is stable)~\cite{kuznetsov2019}. "
+            rf"The period-1 flip curve is known in closed form: $\eta = {_closed_form(section['period_1'])}$ "
+            r"(the transverse flip of the line of minima on $u = v$).",
+            *_table("rrrl", ["period $J$", r"flip $\eta$ ($y = 1.8$)", "$b$", "criticality"], rows,
+                    r"Flips along the continued cascade and their normal-form coefficients.", "flips_continuation"),
+            *_table("rrl", ["period", "points", r"$\eta$ range"], curve_rows,
+                    r"Flip curves in the $(\eta, y)$ plane by two-parameter continuation.", "flip_curves"),
+            _command(section["cascade"], r"Table~\ref{tab:flips_continuation}"),
+            *_figure("uv_flip_curves", r"Flip curves of the UV model's EoS cascade in the $(\eta, y)$ plane, "
+                     r"labelled with the criticality of each flip.")]
+
+
+def tex_momentum(section: dict, results: dict) -> list:
+    from .momentum_report import OPTIMIZER_ORDER
+
+    rows = []
+    for optimizer in OPTIMIZER_ORDER:
+        uv = section["uv"][optimizer]["result"]
+        cells = [_text(optimizer), rf"${_num(uv['threshold'], 5)}$", rf"${_num(uv['final']['sharpness'], 5)}$",
+                 _text(uv["outcome"]["name"])]
+        mlp = section["mlp"].get(optimizer) if isinstance(section.get("mlp"), dict) else None
+        if mlp and mlp.get("result"):
+            values = [v for v in mlp["result"]["sharpness"]["value"][len(mlp["result"]["sharpness"]["value"]) // 2:]
+                      if v is not None]
+            threshold = mlp["result"].get("threshold") or 2 / mlp["result"]["eta"]
+            cells.append(rf"${_num(float(np.median(values)) / threshold, 3)}$" if values else "--")
+        else:
+            cells.append("--")
+        rows.append(cells)
+    return [r"\section{Momentum}",
+            r"Heavy-ball and Nesterov momentum (PyTorch's convention, $v' = \beta v + g$; heavy-ball "
+            r"$\theta' = \theta - \eta v'$, Nesterov $\theta' = \theta - \eta (g + \beta v')$) are derived for every "
+            r"model from the same description; the linear stability threshold on the sharpness, derived from the "
+            r"optimizer's map on a quadratic, is $2/\eta$, $(2 + 2\beta)/\eta$ and $(2 + 2\beta)/(\eta (1 + 2\beta))$ "
+            r"\cite{cohen2021}. The UV model (muP, $n = 4$, $\eta = 0.9$, $\beta = 0.5$) and the digits MLP run under "
+            r"each optimizer; each run's sharpness is read against its own threshold.",
+            *_table("lrrlr", ["optimizer", "threshold (UV)", "final sharpness (UV)", "outcome (UV)",
+                              "MLP: median sharpness / threshold"], rows,
+                    r"Sharpness against each optimizer's own threshold (the MLP's median over the second half).",
+                    "momentum"),
+            _command(section["uv"]["heavy-ball"], r"the heavy-ball row"),
+            *_figure("momentum_sharpness", r"Sharpness under GD, heavy-ball and Nesterov at the same $\eta$, each "
+                     r"with its own threshold (dashed).")]
+
+
+# name -> the LaTeX fragment of that section (a function of its record and the whole results); in report order.
+TEX_SECTIONS = {"fixed_points": tex_fixed_points, "trajectories": tex_trajectories,
+                "phase_diagram": tex_phase_diagram, "cascade": tex_cascade, "lyapunov_sweep": tex_lyapunov_sweep,
+                "chebyshev": tex_chebyshev, "xy_quartic": tex_xy_quartic, "width_scan": tex_width_scan,
+                "crosscheck": tex_crosscheck, "nn": tex_nn, "continuation": tex_continuation,
+                "momentum": tex_momentum}
+
+BIBLIOGRAPHY = [
+    r"\bibitem{kalra2023} D.~S. Kalra, T.~He and M.~Barkeshli, \emph{Universal sharpness dynamics in neural network "
+    r"training: fixed point analysis, edge of stability, and route to chaos}, arXiv:2311.02076 (2023).",
+    r"\bibitem{zhu2023} X.~Zhu, Z.~Wang, X.~Wang, M.~Zhou and R.~Ge, \emph{Understanding edge-of-stability "
+    r"training dynamics with a minimalist example}, ICLR 2023.",
+    r"\bibitem{liu2025} Liu, Zhang, Du and Zhao, \emph{A minimalist example of edge-of-stability and progressive "
+    r"sharpening} (2025).",
+    r"\bibitem{cohen2021} J.~M. Cohen, S.~Kaur, Y.~Li, J.~Z. Kolter and A.~Talwalkar, \emph{Gradient descent on "
+    r"neural networks typically occurs at the edge of stability}, ICLR 2021.",
+    r"\bibitem{benettin1980} G.~Benettin, L.~Galgani, A.~Giorgilli and J.-M. Strelcyn, \emph{Lyapunov "
+    r"characteristic exponents for smooth dynamical systems and for Hamiltonian systems; a method for computing "
+    r"all of them}, Meccanica \textbf{15}, 9--30 (1980).",
+    r"\bibitem{aitken1926} A.~C. Aitken, \emph{On Bernoulli's numerical solution of algebraic equations}, "
+    r"Proc. Roy. Soc. Edinburgh \textbf{46}, 289--305 (1926).",
+    r"\bibitem{lanczos1950} C.~Lanczos, \emph{An iteration method for the solution of the eigenvalue problem of "
+    r"linear differential and integral operators}, J. Res. Nat. Bur. Standards \textbf{45}, 255--282 (1950).",
+    r"\bibitem{kuznetsov2019} Yu.~A. Kuznetsov and H.~G.~E. Meijer, \emph{Numerical Bifurcation Analysis of Maps: "
+    r"From Theory to Software}, Cambridge University Press (2019); W.~Govaerts, R.~Khoshsiar Ghaziani, "
+    r"Yu.~A. Kuznetsov and H.~G.~E. Meijer, \emph{Numerical methods for two-parameter local bifurcation analysis of "
+    r"maps}, SIAM J. Sci. Comput. 29 (2007) 2644--2667.",
+    r"\bibitem{feigenbaum1978} M.~J. Feigenbaum, \emph{Quantitative universality for a class of nonlinear "
+    r"transformations}, J. Stat. Phys. \textbf{19}, 25--52 (1978).",
+]
+
+
+def _abstract(results: dict) -> str:
     sections = results["sections"]
     cascade = sections["cascade"]["result"]
     cheb = sections["chebyshev"]["result"]
     check = sections["crosscheck"]["result"]
-    lines = PREAMBLE + [r"\title{Sharpness dynamics of gradient descent: the UV model and beyond}",
-                        r"\date{}", r"\begin{document}", r"\maketitle",
-                        escape(f"Produced by: {results['command']}. Every number below is in results.json with the "
-                               "command that gives it.")]
+    flips = cascade["bifurcations"]
+    best = max(zip(cascade.get("correct_digits_aitken") or [0], cascade.get("delta_aitken") or ["--"]))
+    worst_error = max(check["max_abs_error_f"], check["max_abs_error_lam"])
+    etas = ", ".join(f"${eta}$" for eta in sections["xy_quartic"])
+    return (r"\begin{abstract}" "\n"
+            r"From a SymPy description of a two-layer linear network on one example (the UV model of "
+            r"Kalra et al.~\cite{kalra2023}) we derive, and check by an independent route, its exact function-space "
+            r"gradient-descent map on the output $f$ and the NTK $\lambda$, the sharpness in closed form, the fixed "
+            r"points with their stability, and the reduction to the cubic normal form $z' = (1 + k) z - k z^{3}$ on "
+            r"the edge-of-stability manifold. Numerically we label the regimes of trajectories, map the phase "
+            rf"diagram, and follow the period-doubling cascade to period ${flips[-1]['period']}$: Aitken-accelerated, "
+            rf"Feigenbaum's $\delta = {best[1][:best[0] + 1]}$ to ${best[0]}$ correct digits. The Lyapunov "
+            rf"exponent at the Chebyshev point $k = 2$ is "
+            rf"${cheb['exponents'][0]:.6f} \pm {_num(cheb['stderr'][0], 1)}$ "
+            rf"($\ln 3 = {np.log(3):.6f}$). The derived map agrees with explicit GD on the parameters to "
+            rf"${_num(worst_error, 1)}$ (width ${check['width']}$). For the minimalist loss of Zhu et "
+            rf"al.~\cite{{zhu2023}} we give the final sharpness gap below $2/\eta$ at $\eta = $ {etas}; a real "
+            r"network's sharpness closes the report. "
+            + ("This is the quick version of the report (smaller sweeps and fewer doublings)." if results["quick"]
+               else "") + "\n" r"\end{abstract}")
 
-    def fig(name, caption):
-        lines.extend([r"\begin{figure}[ht]\centering", rf"\includegraphics[width=0.85\linewidth]{{{name}.pdf}}",
-                      rf"\caption{{{escape(caption).strip()}}}", r"\end{figure}"])
 
-    lines.append(r"\section{Derived function-space dynamics}")
+def _tex(results: dict, settings: Settings) -> str:
+    from analysis import load_model
+    from analysis.latex import PREAMBLE, body, symbol_order, texttt
+
+    sections = results["sections"]
+    lines = PREAMBLE + [r"\title{Sharpness dynamics of gradient descent:\\ the UV model and beyond}",
+                        r"\author{\texttt{sharpness report}}", r"\date{}", r"\begin{document}", r"\maketitle",
+                        _abstract(results),
+                        rf"\noindent Produced by {texttt(results['command'])}. Every number below is in "
+                        r"\texttt{results.json}, with the \texttt{sharpness} command that prints it.",
+                        r"\section{Derived function-space dynamics}\label{sec:derived}",
+                        r"The UV model in SP: $f = x\, (v \cdot u)/\sqrt{n}$, loss $L = (f - y)^{2}/2$, the state "
+                        r"$(f, \lambda)$ with $\lambda$ the NTK. Each equation below round-trips through SymPy's "
+                        r"LaTeX parser to the derived expression."]
     derivation = load_model("uv", "sp")
     lines += body([("uv", "sp", [derivation.result(n) for n in ("function_map", "sharpness", "fixed_points",
-                                                                "eos_map", "minima")])], level="subsection")
-    lines.append(r"\clearpage\section{Fixed points, trajectories and the phase diagram}")
-    fig("uv_flow", "UV model (muP, eta = 0.5, y = 1): GD displacement field in the (f, lam) plane, fixed points, "
-                   "and the realizable region lam >= 2|f|.")
-    fig("uv_trajectories", "Sharpness trajectories with their regimes shaded: progressive sharpening and the "
-                           "edge of stability (muP, n = 4), a catapult (SP, n = 100).")
-    fig("uv_phase_diagram", "Regime over (eta lam0, n) in SP (the paper's phase diagram).")
-    lines.append(r"\clearpage\section{Route to chaos on the EoS manifold}")
-    flips = ", ".join(f"{b['parameter_digits'][:14]}" for b in cascade["bifurcations"])
-    lines.append(escape(f"Flips (periods 1 to {cascade['bifurcations'][-1]['period']}): {flips}. Last ratio "
-                        f"delta = {cascade['delta_digits'][-1][:14]} ({cascade['correct_digits'][-1]} correct digits); "
-                        f"Aitken: {cascade['delta_aitken'][-1][:16] if cascade['delta_aitken'] else '-'}. "
-                        f"Lyapunov exponent at the Chebyshev point k = 2: {cheb['exponents'][0]:.7f} "
-                        f"(stderr {cheb['stderr'][0]:.1e}; ln 3 = {np.log(3):.7f})."))
-    fig("uv_eos_orbit", "Orbit diagram of z -> (1+k) z - k z^3 with the flips marked.")
-    fig("uv_eos_lyapunov", "Largest Lyapunov exponent against k.")
-    fig("feigenbaum_delta", "Convergence of the ratio estimates of Feigenbaum's delta.")
-    lines.append(r"\clearpage\section{Minimalist models, cross-checks, a real network}")
-    fig("xy_quartic_gap", "xy-quartic: final sharpness against 2/eta.")
-    lines.append(escape(f"Cross-check (SP, width 64, 100 steps): max |error f| = {check['max_abs_error_f']:.1e}, "
-                        f"max |error lam| = {check['max_abs_error_lam']:.1e}, max relative error of the sharpness "
-                        f"= {check['max_rel_error_sharpness']:.1e}."))
-    fig("crosscheck_errors", "Final NTK and map-vs-GD error against the width.")
-    fig("nn_sharpness", "MLP on digits, full-batch GD: sharpness times eta/2.")
-    lines.append(r"\end{document}")
+                                                                "eos_map", "minima")],
+                    symbol_order(derivation.model))], level="subsection")
+    lines.append(r"\clearpage")
+    for name in SECTIONS:
+        if name in sections and name in TEX_SECTIONS:
+            lines += [line for line in TEX_SECTIONS[name](sections[name], results) if line] + [""]
+        if name in ("phase_diagram", "lyapunov_sweep", "crosscheck"):
+            lines.append(r"\clearpage")
+    lines += [r"\begin{thebibliography}{9}", *BIBLIOGRAPHY, r"\end{thebibliography}", r"\end{document}"]
     return "\n".join(lines) + "\n"

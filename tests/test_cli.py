@@ -173,7 +173,7 @@ def test_numeric_commands_bad_input(capsys, argv, fragment):
     # crosscheck now runs on every model (deliberate); only a width-n model takes --width.
     (["crosscheck", "xy-quartic", "--width", "4", "--set", "eta=0.5"], "'xy-quartic' is a coordinate model"),
     (["nn", "--dataset", "mnist", "--eta", "0.1"], "unknown dataset 'mnist'"),
-    (["nn", "--arch", "resnet", "--eta", "0.1"], "unknown architecture 'resnet'"),
+    (["nn", "--arch", "transformer", "--eta", "0.1"], "unknown architecture 'transformer'"),
     (["width-scan", "uv", "--set", "eta=0.5", "--set", "y=1", "--widths", "1,x"], "--widths must be"),
 ])
 def test_crosscheck_and_nn_bad_input(capsys, argv, fragment):

@@ -36,7 +36,7 @@ def test_defaults_are_shown_once():
     for name, subparser in _subcommands().items():
         for action in subparser._actions:
             text = (subparser._get_formatter()._get_help_string(action) or "").replace("%(default)s", "D")
-            assert text.count("default") <= 1, f"{name} {action.option_strings}: {text}"
+            assert text.count("(default") <= 1, f"{name} {action.option_strings}: {text}"
             assert "(default: None)" not in text and "(default: False)" not in text
     assert "(default: 1000)" in _subcommands()["bifurcation"].format_help()  # --points
 

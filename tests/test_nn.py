@@ -5,6 +5,24 @@ import pytest
 from numerics import nn
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One PyTorch and one BLAS thread (as `sharpness nn` runs): oversubscribed threads on a shared 2-core machine
+    cost a factor of 3 on these tiny networks."""
+    try:
+        import torch
+    except ImportError:  # the numpy-only tests still run
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(previous)
+
+
 def test_lanczos_top_is_largest_algebraic():
     """An operator with a large negative eigenvalue: Lanczos returns the top algebraic one (rel 1e-10)."""
     rng = np.random.default_rng(0)

@@ -323,7 +323,8 @@ def stub_sections(monkeypatch, stub_all=False) -> dict:
     calls of every section; the LaTeX is a stub too (it reads the stubbed sections)."""
     calls = dict.fromkeys(report.SECTIONS, 0)
     monkeypatch.setattr(report, "Settings", TinySettings)
-    monkeypatch.setattr(report, "_tex", lambda results, settings: "\\documentclass{article}% stub\n")
+    monkeypatch.setattr(report, "_tex",
+                        lambda results, settings: "\\documentclass{article}\\begin{document}stub\\end{document}\n")
     for name, (compute, figures) in list(report.SECTION_STEPS.items()):
         stubbed = stub_all or name not in ("phase_diagram", "lyapunov_sweep")
 

@@ -14,7 +14,7 @@ Equation numbers in the docstrings refer to Kalra, He & Barkeshli, arXiv 2311.02
 there; everything else is derived here from the parameter-space loss.
 """
 from ..errors import DerivationError
-from . import eos, fixed_points, function_space, minima, parameter_space, spectrum  # noqa: F401 - registers nodes
+from . import eos, fixed_points, function_space, minima, normal_form, parameter_space, spectrum  # noqa: F401 - registers nodes
 from .common import control_parameter, roman, sample_points
 from .graph import COORDINATE, GRAM, NODES, Context, Equation, Node, Result, build_graph, kind_of
 from .records import (EoSReduction, FixedPointSolution, FixedPointStability, InvariantManifold, StabilityBoundary,

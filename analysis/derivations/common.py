@@ -67,9 +67,10 @@ def sample_points(ctx: Context, count: int, seed: int = 0) -> list:
             else:
                 values[parameter.symbol] = sp.Rational(rng.randint(-400, 400), 100)
         if kind_of(spec) == GRAM:
-            rows = sp.Matrix(spec.k, spec.k, lambda i, j: sp.Rational(rng.randint(-300, 300), 100))
+            m = len(spec.all_vectors)  # parameters and, with momentum, velocities
+            rows = sp.Matrix(m, m, lambda i, j: sp.Rational(rng.randint(-300, 300), 100))
             gram_values = rows * rows.T
-            values.update({spec.gram_symbol(i, j): gram_values[i, j] for i in range(spec.k) for j in range(spec.k)})
+            values.update({spec.gram_symbol(i, j): gram_values[i, j] for i in range(m) for j in range(m)})
         else:
             values.update({s: sp.Rational(rng.randint(-300, 300), 100) for s in definitions})
         state = {s: expr.subs(values) for s, expr in definitions.items()}

@@ -26,6 +26,8 @@ def eos_manifold(ctx: Context) -> Result:
     :math:`R(F(s)) / R(s)`, which the derivation proves to be a polynomial (so the manifold attracts or repels
     at the rate it gives)."""
     spec = ctx.spec
+    if spec.optimizer != "gd":
+        return _momentum_manifolds(ctx)
     coefficients = ctx["gd_update"]["coefficients"]
     definitions = ctx["state_definitions"]["definitions"]
     mapping = ctx["function_map"]["map"]
@@ -64,6 +66,11 @@ def eos_map(ctx: Context) -> Result:
     :math:`\theta = s z`, :math:`s^2 = (a_1 - 1)/(-a_3)` brings to :math:`z' = (1 + k) z - k z^3`,
     :math:`k = a_1 - 1` (the period-doubling map of arXiv 2311.02076, Sec. 6)."""
     spec = ctx.spec
+    if spec.optimizer != "gd":
+        return Result("eos_map", NODES["eos_map"].title, {"manifolds": []}, [],
+                      notes=f"{spec.optimizer}: the map on each EoS manifold is the 2-D map (theta, nu) of "
+                            "eos_manifold, not a 1-D map, so there is no cubic normal form; its flip is the "
+                            "optimizer's threshold (analysis.optimizers) on the restricted loss.")
     entries, equations = [], []
     for manifold in ctx["eos_manifold"]["manifolds"]:
         chart_map = sp.Poly(sp.expand(manifold.multiplier * THETA), THETA)
@@ -93,3 +100,38 @@ def eos_map(ctx: Context) -> Result:
     return Result("eos_map", NODES["eos_map"].title, {"manifolds": entries}, equations,
                   notes="The first flip of the normal form is at k = 1 (fixed points z = +-1, multiplier 1 - 2k).")
 
+
+
+NU = sp.Symbol("nu", real=True)  # velocity chart on a momentum EoS manifold: p = nu w/|w|
+
+
+def _momentum_manifolds(ctx: Context) -> Result:
+    r""":func:`eos_manifold` under a momentum optimizer: the configurations :math:`w_i = \sigma_i w`,
+    :math:`p_i = \sigma_i p` with :math:`p \parallel w` are invariant when the rows of the step
+    :math:`(w, p)' = M (w, p)` (:func:`analysis.gram.momentum_coefficients`) act on them by common multipliers
+    (checked). With :math:`w = \theta e`, :math:`p = \nu e` (:math:`|e| = 1`) the optimizer reduces to the 2-D map
+    :math:`\theta' = a(\theta)\theta + b\,\nu`, :math:`\nu' = c(\theta)\theta + d\,\nu`, which the
+    result gives (``reduced_map``); there is no 1-D normal form (``eos_map`` says so)."""
+    spec = ctx.spec
+    coefficients = ctx["gd_update"]["coefficients"]
+    k = spec.k
+    entries, equations = [], []
+    for manifold in spec.eos_manifolds:
+        signs = manifold.signs
+        on_manifold = {spec.gram_symbol(i, j): signs[i] * signs[j] * THETA ** 2 for i in range(k) for j in range(i, k)}
+        blocks = []
+        for row_offset in (0, k):  # the parameter rows, then the velocity rows
+            for column_offset in (0, k):
+                factors = [sp.expand(sum(coefficients[row_offset + i, column_offset + j].subs(on_manifold) * signs[j]
+                                         for j in range(k)) / signs[i]) for i in range(k)]
+                if any(sp.expand(m - factors[0]) != 0 for m in factors[1:]):
+                    raise DerivationError(f"manifold {manifold.name} is not invariant under {spec.optimizer}")
+                blocks.append(factors[0])
+        a, b, c, d = blocks
+        reduced = {THETA: sp.expand(a * THETA + b * NU), NU: sp.expand(c * THETA + d * NU)}
+        entries.append({"name": manifold.name, "signs": signs, "reduced_map": reduced})
+        equations += [Equation(f"eos-{spec.optimizer}-theta-{manifold.name}", r"\theta'", reduced[THETA]),
+                      Equation(f"eos-{spec.optimizer}-nu-{manifold.name}", r"\nu'", reduced[NU])]
+    return Result("eos_manifold", NODES["eos_manifold"].title, {"manifolds": entries}, equations,
+                  notes=f"{spec.optimizer}: w_i = sigma_i theta e, p_i = sigma_i nu e is invariant; the reduced map "
+                        "is 2-D.")

@@ -5,8 +5,8 @@ import sympy as sp
 
 from ..errors import DerivationError
 
-from .common import tex, control_parameter, roman
-from .graph import NODES, Context, Equation, Result, node
+from .common import tex, control_parameter, roman, through_radicals
+from .graph import COORDINATE, NODES, Context, Equation, Result, kind_of, node
 from .records import FixedPointSolution, FixedPointStability, StabilityBoundary
 
 
@@ -17,7 +17,10 @@ def fixed_points(ctx: Context) -> Result:
     mapping = ctx["function_map"]["map"]
     states = ctx.state_symbols
     try:
-        solutions = sp.solve([mapping[s] - s for s in states], states, dict=True)
+        if ctx.spec.optimizer != "gd":
+            solutions = _momentum_solutions(ctx)
+        else:
+            solutions = sp.solve([mapping[s] - s for s in states], states, dict=True)
     except NotImplementedError as error:  # e.g. transcendental equations SymPy has no method for
         raise DerivationError(f"the fixed-point equations F(s) = s have no closed-form solution SymPy can find "
                               f"({error})".splitlines()[0]) from None
@@ -37,6 +40,125 @@ def fixed_points(ctx: Context) -> Result:
     equations = [Equation(f"fp-{e.label}-{s}", rf"{tex(s)}_{{\mathrm{{{e.label}}}}}", c)
                  for e in entries for s, c in e.coordinates.items() if c is not None]
     return Result("fixed_points", NODES["fixed_points"].title, {"fixed_points": entries}, equations)
+
+
+def _momentum_solutions(ctx: Context) -> list:
+    r"""Fixed points of a momentum map (:mod:`analysis.optimizers`).
+
+    Coordinate models: :math:`v' = v` gives :math:`\nabla L = (1 - \beta) v`, then :math:`\theta' = \theta`
+    gives :math:`(c_g (1 - \beta) + c_v) v = 0`, and :math:`c_g(1 - \beta) + c_v = 1` for heavy-ball and Nesterov
+    (checked here), so :math:`v = 0` and :math:`\nabla L = 0`: the critical points of the loss.
+
+    Gram models: the map is affine in the velocity states (checked); the velocity equations are solved for them
+    (linear, :math:`A(s) V = b(s)`), substituted into the remaining equations, whose factors are solved one
+    at a time; each candidate is checked in the full system at three random rational parameter points at 60
+    digits (residual below 1e-45; a symbolic simplification of the residuals takes SymPy minutes). Points where :math:`\det A = 0` are not
+    searched (the notes say so).
+    """
+    import random
+
+    from ..optimizers import step_coefficients
+
+    spec = ctx.spec
+    mapping = ctx["function_map"]["map"]
+    states = ctx.state_symbols
+    if kind_of(spec) == COORDINATE:
+        c_g, c_v = step_coefficients(spec.optimizer, spec.momentum)
+        if sp.simplify(c_g * (1 - spec.momentum) + c_v - 1) != 0:
+            raise DerivationError(f"{spec.optimizer}: a fixed point need not have zero velocity")
+        coordinates = [s.symbol for s in spec.coordinates]
+        critical = sp.solve([sp.diff(spec.loss, s) for s in coordinates], coordinates, dict=True)
+        return [{**c, **{v.symbol: sp.Integer(0) for v in spec.velocity}} for c in critical]
+    base = states[:len(states) // 3]
+    velocity = states[len(base):]
+    equations = [sp.expand(mapping[s] - s) for s in states]
+    if any(sp.degree(e, v) > 1 for e in equations for v in velocity):
+        raise NotImplementedError("the momentum map is not affine in the velocity states")
+    matrix, rhs = sp.linear_eq_to_matrix(equations[len(base):], velocity)
+    determinant = sp.factor(matrix.det())
+    solved = matrix.LUsolve(rhs).applyfunc(sp.factor)
+    rest = [sp.factor(sp.numer(sp.together(e.subs(dict(zip(velocity, solved)), simultaneous=True))))
+            for e in equations[:len(base)]]
+    rng = random.Random(7)
+    parameters = sorted(set().union(*(e.free_symbols for e in equations)) - set(states), key=str)
+    checks = [{p: sp.Rational(rng.randint(5, 95), 100) if p == spec.momentum else sp.Rational(rng.randint(101, 400), 100)
+               for p in parameters} for _ in range(3)]
+    verified = []
+    for partial in _solve_factored(rest, base):
+        if sp.simplify(determinant.subs(partial)) == 0:
+            continue
+        partial = {b: through_radicals(sp.factor, e) for b, e in partial.items()}
+        point = {**partial, **{v: through_radicals(sp.factor, e.subs(partial)) for v, e in zip(velocity, solved)}}
+        exact = all(abs(sp.N(e.subs(point, simultaneous=True).subs(values), 60)) < sp.Float(10) ** -45
+                    for values in checks for e in equations)
+        if exact and point not in verified:
+            verified.append(point)
+    return verified
+
+
+def _solve_factored(equations, unknowns) -> list:
+    """``solve(equations, unknowns)`` one factor of each equation at a time (each equation is a product)."""
+    import itertools
+
+    factor_lists = [[f for f, _ in sp.factor_list(e)[1] if f.has(*unknowns)] or [e] for e in equations]
+    solutions = []
+    for choice in itertools.product(*factor_lists):
+        # check=False: SymPy's own check of each solution (expanding the residuals) is most of the time here;
+        # every candidate is verified in the full system by the caller.
+        for solution in sp.solve(list(choice), unknowns, dict=True, check=False):
+            if solution not in solutions:
+                solutions.append(solution)
+    return solutions
+
+
+def _momentum_gram_stability(ctx: Context, matrix: sp.Matrix, at_point: dict, step) -> tuple:
+    r"""Eigenvalues and flip/fold boundaries at a fixed point of a Gram model's momentum map.
+
+    The :math:`3k`-dimensional Jacobian's eigenvalues are not asked of ``eigenvals`` (minutes to hours on the
+    radicals of the UV model); instead its characteristic polynomial is formed with every positive parameter
+    :math:`p` written :math:`m_p^2` (so :math:`\sqrt n` is the symbol :math:`m_n`), factored, and the roots of its
+    factors of degree at most 2 taken in closed form (:math:`m_p \to \sqrt p` afterwards). The flip (fold) boundary
+    of a factor :math:`q` is where :math:`q(-1) = 0` (:math:`q(1) = 0`), solved for the step. A factor of degree
+    above 2 is a :class:`DerivationError`."""
+    from .common import EIGENVALUE, characteristic_polynomial
+    from .spectrum import closed_form_roots
+
+    positive = sorted((s for s in matrix.free_symbols | set().union(*(sp.sympify(c).free_symbols
+                                                                      for c in at_point.values()))
+                       if s.is_positive and s not in at_point), key=str)
+    roots = {p: sp.Symbol(f"_{p.name}_root", positive=True) for p in positive}
+    squared = {p: r ** 2 for p, r in roots.items()}
+    back = {r: sp.sqrt(p) for p, r in roots.items()}
+
+    def rational(e):
+        return sp.cancel(sp.powsimp(sp.sympify(e).subs(squared), force=True))
+
+    local = matrix.subs({s: rational(c) for s, c in at_point.items()}, simultaneous=True).subs(squared)
+    local = local.applyfunc(sp.cancel)
+    polynomial = characteristic_polynomial(local)
+    eigenvalues, unresolved = closed_form_roots(sp.cancel(polynomial))
+    if unresolved:
+        raise DerivationError("the momentum map's Jacobian has an irreducible characteristic factor of degree >= 3 "
+                              "at a fixed point: no closed-form eigenvalues")
+    values = []
+    for mu, multiplicity in eigenvalues:
+        values += [sp.factor(mu.subs(back))] * multiplicity
+    boundaries = []
+    numerator = sp.numer(sp.together(polynomial))
+    for factor, _ in sp.factor_list(numerator, EIGENVALUE)[1]:
+        if not factor.has(EIGENVALUE):
+            continue
+        for target, kind in ((-1, "flip"), (1, "fold")):
+            condition = sp.factor(factor.subs(EIGENVALUE, target))
+            if condition == 0 or not condition.has(step.subs(squared) if step in squared else step):
+                continue
+            for value in sp.solve(condition, step.subs(squared) if step in squared else step):
+                value = sp.factor(sp.sympify(value).subs(back))
+                if step in squared:
+                    value = value ** 2
+                if sp.im(value) == 0:
+                    boundaries.append(StabilityBoundary(kind, factor.subs(back), step, value))
+    return values, boundaries
 
 
 def _boundary_inequalities(mu: sp.Expr, step) -> list:
@@ -64,21 +186,27 @@ def stability(ctx: Context) -> Result:
     entries, equations = [], []
     for point in ctx["fixed_points"]["fixed_points"]:
         at_point = {s: c for s, c in point.coordinates.items() if c is not None}
-        local = matrix.subs(at_point, simultaneous=True).applyfunc(sp.factor)
-        eigenvalues = []
-        for mu, multiplicity in local.eigenvals().items():
-            eigenvalues += [sp.factor(mu)] * multiplicity
-        varying = [mu for mu in eigenvalues if mu != 1]
-        neutral = len(eigenvalues) - len(varying)
-        inequalities = [ineq for mu in varying for ineq in _boundary_inequalities(mu, step)]
-        if sp.false in inequalities:  # an eigenvalue of constant modulus > 1
-            inequalities = [sp.false]
-        boundaries = []
-        for mu in varying:
-            for target, kind in ((-1, "flip"), (1, "fold")):
-                for value in sp.solve(sp.Eq(mu, target), step):
-                    if sp.im(value) == 0:  # complex values are not boundaries
-                        boundaries.append(StabilityBoundary(kind, mu, step, sp.factor(value)))
+        if ctx.spec.optimizer != "gd" and kind_of(ctx.spec) != COORDINATE:
+            eigenvalues, boundaries = _momentum_gram_stability(ctx, matrix, at_point, step)
+            varying = [mu for mu in eigenvalues if mu != 1]
+            neutral = len(eigenvalues) - len(varying)
+            inequalities = []  # |mu| < 1 on nested radicals is beyond SymPy's inequality solver; see the notes
+        else:
+            local = matrix.subs(at_point, simultaneous=True).applyfunc(sp.factor)
+            eigenvalues = []
+            for mu, multiplicity in local.eigenvals().items():
+                eigenvalues += [sp.factor(mu)] * multiplicity
+            varying = [mu for mu in eigenvalues if mu != 1]
+            neutral = len(eigenvalues) - len(varying)
+            inequalities = [ineq for mu in varying for ineq in _boundary_inequalities(mu, step)]
+            if sp.false in inequalities:  # an eigenvalue of constant modulus > 1
+                inequalities = [sp.false]
+            boundaries = []
+            for mu in varying:
+                for target, kind in ((-1, "flip"), (1, "fold")):
+                    for value in sp.solve(sp.Eq(mu, target), step):
+                        if sp.im(value) == 0:  # complex values are not boundaries
+                            boundaries.append(StabilityBoundary(kind, mu, step, sp.factor(value)))
         label = point.label
         entries.append(FixedPointStability(label, eigenvalues, neutral, inequalities, boundaries,
                                            "line" if point.free else "point"))

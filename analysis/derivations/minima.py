@@ -9,6 +9,7 @@ from .common import MAX_FACTORED_DIMENSION, characteristic_polynomial, tex
 from .spectrum import closed_form_roots
 from .graph import GRAM, NODES, Context, Equation, Result, node, kind_of
 from .records import ZeroLossSet
+from ..optimizers import model_threshold
 
 # --------------------------------------------------------------------------------------------------------------
 # Minimum manifold and self-stabilisation
@@ -46,6 +47,8 @@ def minima(ctx: Context) -> Result:
     mapping = ctx["function_map"]["map"]
     sets, equations = [], []
     zero_loss = []
+    # The optimizer's own threshold (2/eta for GD; analysis.optimizers for momentum).
+    threshold = sp.simplify(2 / step) if ctx.spec.optimizer == "gd" else model_threshold(ctx.spec)
     for point in ctx["fixed_points"]["fixed_points"]:
         solution = {s: c for s, c in point.coordinates.items() if c is not None}
         if sp.simplify(loss_expr.subs(solution, simultaneous=True)) == 0:
@@ -61,7 +64,7 @@ def minima(ctx: Context) -> Result:
         drift = {}
         if len(free) == 1 and len(transverse) == 1 and on_set is not None:
             drift = _self_stabilisation(states, solution, free[0], local, transverse[0], mapping, on_set)
-        entry = ZeroLossSet({s: solution.get(s) for s in states}, free, on_set, sp.simplify(2 / step), transverse,
+        entry = ZeroLossSet({s: solution.get(s) for s in states}, free, on_set, threshold, transverse,
                             **drift)
         sets.append(entry)
         label = f"min-{index}"

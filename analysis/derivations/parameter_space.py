@@ -24,13 +24,21 @@ def state_definitions(ctx: Context) -> Result:
         return Result("state_definitions", NODES["state_definitions"].title,
                       {"definitions": {s: s for s in ctx.state_symbols}, "inverse": {}, "leftovers": ()},
                       notes="The state is the parameter vector itself.")
-    output_state, kernel_state = ctx.state_symbols
+    output_state, kernel_state = ctx.state_symbols[:2]
     definitions = {
         output_state: spec.output,
         kernel_state: sp.factor(spec.lr_scale * gram.squared_gradient_norm(spec, spec.output)),
     }
+    if spec.optimizer != "gd":
+        # Momentum: each state variable's derivatives along the velocity, phi_v = s Dphi[p], phi_vv = s^2 D^2phi[p,p]
+        # (state order as in Model.with_optimizer: the base state, then phi_v, phi_vv of each).
+        velocity_states = iter(ctx.state_symbols[2:])
+        for base in (output_state, kernel_state):
+            first, second = gram.directional_derivatives(spec, definitions[base])
+            definitions[next(velocity_states)] = sp.factor(spec.lr_scale * first)
+            definitions[next(velocity_states)] = sp.factor(spec.lr_scale ** 2 * second)
     equations = [Equation(f"def-{s}", tex(s), expr) for s, expr in definitions.items()]
-    for unknowns in itertools.combinations(spec.gram_symbols, len(definitions)):
+    for unknowns in _unknown_candidates(spec, definitions):
         solutions = sp.solve([expr - s for s, expr in definitions.items()], unknowns, dict=True)
         if len(solutions) == 1 and set(solutions[0]) == set(unknowns):
             leftovers = tuple(g for g in spec.gram_symbols if g not in unknowns)
@@ -39,12 +47,29 @@ def state_definitions(ctx: Context) -> Result:
     raise DerivationError("the state equations cannot be solved for the Gram entries")
 
 
+def _unknown_candidates(spec, definitions):
+    """Sets of Gram entries to solve the state equations for: every subset of the right size, those made of the
+    entries the definitions use first (with momentum there are 210 subsets of 6 of the 10 entries)."""
+    used = set().union(*(expr.free_symbols for expr in definitions.values()))
+    ordered = sorted(spec.gram_symbols, key=lambda g: (g not in used, spec.gram_symbols.index(g)))
+    if spec.optimizer == "gd":  # unchanged order for GD (its results and cache entries stay as they were)
+        ordered = list(spec.gram_symbols)
+    return itertools.combinations(ordered, len(definitions))
+
+
 @node("gd_update", "Gradient-descent step in parameter space")
 def gd_update(ctx: Context) -> Result:
     r"""One GD step. Gram models: :math:`w_i' = \sum_j A_{ij} w_j`, :math:`A = I - \eta s C_L`, hence
-    :math:`G' = A G A^\top`. Coordinate models: :math:`\theta' = \theta - \eta s \nabla L`."""
+    :math:`G' = A G A^\top`. Coordinate models: :math:`\theta' = \theta - \eta s \nabla L`.
+
+    With a momentum optimizer (:mod:`analysis.optimizers`) the step of the optimizer: coordinate models
+    :math:`v' = \beta v + \nabla L`, :math:`\theta' = \theta - \eta s (c_g \nabla L + c_v v)`; Gram models the
+    same on the vectors and velocities, :math:`(w, p)' = M (w, p)` (:func:`analysis.gram.momentum_coefficients`),
+    hence :math:`G' = M G M^\top` for the Gram matrix of all :math:`2k` vectors."""
     spec = ctx.spec
     title = NODES["gd_update"].title
+    if spec.optimizer != "gd":
+        return _momentum_update(ctx, title)
     if kind_of(spec) == COORDINATE:
         image = {s: s - spec.step * spec.lr_scale * sp.diff(spec.loss, s) for s in ctx.state_symbols}
         equations = [Equation(f"gd-{s}", primed(tex(s)), sp.expand(e)) for s, e in image.items()]
@@ -59,3 +84,31 @@ def gd_update(ctx: Context) -> Result:
     return Result("gd_update", title, {"coefficients": coefficients, "gram_image": gram_image}, equations,
                   notes="Every gradient lies in the span of the vectors, so the update acts on the Gram matrix.")
 
+
+
+def _momentum_update(ctx: Context, title: str) -> Result:
+    """:func:`gd_update` for a momentum optimizer."""
+    from ..optimizers import update
+
+    spec = ctx.spec
+    if kind_of(spec) == COORDINATE:
+        coordinates = [s.symbol for s in spec.coordinates]
+        velocities = [s.symbol for s in spec.velocity]
+        gradient = [sp.diff(spec.loss, s) for s in coordinates]
+        new_theta, new_velocity = update(spec.optimizer, coordinates, velocities, gradient,
+                                         spec.step * spec.lr_scale, spec.momentum)
+        image = dict(zip(coordinates + velocities, list(new_theta) + list(new_velocity)))
+        equations = [Equation(f"{spec.optimizer}-{s}", primed(tex(s)), sp.expand(e)) for s, e in image.items()]
+        return Result("gd_update", title, {"image": image}, equations,
+                      notes=f"{spec.optimizer} (PyTorch's convention, analysis.optimizers).")
+    coefficients = gram.momentum_coefficients(spec)
+    gram_matrix = spec.state_gram_matrix()
+    image_matrix = coefficients * gram_matrix * coefficients.T
+    m = len(spec.all_vectors)
+    gram_image = {spec.gram_symbol(i, j): image_matrix[i, j] for i in range(m) for j in range(i, m)}
+    vectors = [sp.Symbol(v) for v in spec.all_vectors]
+    equations = [Equation(f"{spec.optimizer}-{v}", primed(str(v)), sum(coefficients[i, j] * vectors[j] for j in range(m)))
+                 for i, v in enumerate(vectors)]
+    return Result("gd_update", title, {"coefficients": coefficients, "gram_image": gram_image}, equations,
+                  notes=f"{spec.optimizer} (PyTorch's convention, analysis.optimizers): every gradient lies in the "
+                        "span of the vectors, so the step acts on the Gram matrix of parameters and velocities.")

@@ -20,7 +20,8 @@ def hessian_spectrum(ctx: Context) -> Result:
     spec = ctx.spec
     title = NODES["hessian_spectrum"].title
     if kind_of(spec) == COORDINATE:
-        hessian = spec.lr_scale * sp.hessian(spec.loss, ctx.state_symbols)
+        # Over the loss's coordinates: with momentum the state also holds the velocities, which L does not see.
+        hessian = spec.lr_scale * sp.hessian(spec.loss, [s.symbol for s in spec.coordinates])
         if hessian.rows > MAX_FACTORED_DIMENSION:
             # Factoring a dense symbolic characteristic polynomial of degree >= 4 can take SymPy hours.
             return Result("hessian_spectrum", title, {"eigenvalues": [], "unresolved": [(None, 1)],

@@ -304,49 +304,49 @@ def cmd_width_scan(args) -> int:
 def cmd_nn(args) -> int:
     from .. import nn
 
-    try:
-        etas = [float(e) for e in args.eta.split(",")]
-    except ValueError:
-        raise UserInputError(f"--eta must be a number or a comma-separated list, got {args.eta!r}") from None
+    etas = nn.parse_etas(args.eta)
     if args.width <= 0:
         raise DomainError("--width", args.width, "a positive integer")
     check_plot(args)
-    if args.dataset not in nn.DATASETS:
-        raise UserInputError(f"unknown dataset {args.dataset!r}; expected one of: {', '.join(nn.DATASETS)}")
-    if args.arch not in nn.ARCHITECTURES:
-        raise UserInputError(f"unknown architecture {args.arch!r}; expected one of: {', '.join(nn.ARCHITECTURES)}")
-    runs = []
-    for eta in etas:
-        with progress_bar(args.steps + 1, f"{args.arch} eta={eta:g}", args.quiet) as bar:
-            result = nn.train(args.dataset, args.arch, eta, args.steps, args.width, args.seed, args.measure_every,
-                              args.lanczos_steps, args.samples, progress=lambda: bar.update(1))
-        result["uv_prediction"] = nn.uv_prediction(result["eta_lam0"], args.width) if result["eta_lam0"] else None
-        runs.append(result)
+    if args.orbit_plot is not None:
+        from .. import plots
+
+        plots.check_path(args.orbit_plot)
+    settings = nn.cli_settings(dataset=args.dataset, data=args.data, arch=args.arch, model=args.model,
+                               optimizer=args.optimizer, set_values=assignments(args.set), dtype=args.dtype)
+    settings.update(steps=args.steps, width=args.width, seed=args.seed, measure_every=args.measure_every,
+                    lanczos_steps=args.lanczos_steps, samples=args.samples, top_k=args.top_k, tol=args.tol,
+                    time_budget=args.time_budget, threads=args.threads)
+    bars = []
+
+    def on_start(index, eta, done):
+        if bars:
+            bars.pop().__exit__(None, None, None)
+        if done:
+            if not args.quiet:
+                print(f"eta={eta:g}: finished before, read from {args.out}", file=sys.stderr)
+            return
+        label = settings["model"] or settings["arch"]
+        bar = progress_bar(args.steps + 1, f"{label} eta={eta:g} ({index + 1}/{len(etas)})", args.quiet)
+        bars.append(bar.__enter__())
+
+    try:
+        runs = nn.eta_sweep(etas, args.out, progress=lambda: bars[-1].update(1), on_start=on_start, **settings)
+    finally:
+        while bars:
+            bars.pop().__exit__(None, None, None)
     if args.plot:
         from .. import plots
 
-        plots.nn_figure(runs, args.plot)
-    table = [{"eta": r["eta"], "eta_lam0": r["eta_lam0"], "outcome": r["outcome"]["name"],
-              "regimes": list(dict.fromkeys(x["name"] for x in r["regimes"])),
-              "final_sharpness_times_eta_over_2": None if r["final"]["sharpness"] is None
-              else r["final"]["sharpness"] * r["eta"] / 2,
-              "uv_outcome": r["uv_prediction"]["outcome"]["name"] if r["uv_prediction"] else None,
-              "uv_regimes": list(dict.fromkeys(r["uv_prediction"]["regimes"])) if r["uv_prediction"] else None}
-             for r in runs]
+        plots.nn_figure([dict(r, arch=r["model"] or r["arch"], dataset=r["data"] or r["dataset"],
+                              eta_lam0=r["eta_lam0"] or float("nan")) for r in runs], args.plot)
+    if args.orbit_plot:
+        nn.orbit_figure(runs, args.orbit_plot)
+    table = nn.sweep_table(runs)
     if args.json:
         render.print_json(runs[0] if len(runs) == 1 else {"runs": runs, "table": table})
         return 0
-    print(f"{args.arch} on {args.dataset} ({runs[0]['samples']} examples, {runs[0]['parameters']} parameters), "
-          f"{args.steps} steps of full-batch GD, sharpness by Lanczos ({args.lanczos_steps} HVPs) every "
-          f"{args.measure_every} steps")
-    print(f"{'eta':>6} {'eta*lam0':>8} {'S_end*eta/2':>11}  {'network':<60} UV model (same eta*lam0)")
-    for row in table:
-        final = "-" if row["final_sharpness_times_eta_over_2"] is None else f"{row['final_sharpness_times_eta_over_2']:.3f}"
-        net = ", ".join(row["regimes"]) or row["outcome"]
-        if row["outcome"] == "diverged":
-            net = (net + ", " if row["regimes"] else "") + "diverged"
-        uv = ", ".join(row["uv_regimes"] or []) + ("" if row["uv_outcome"] != "diverged" else " (diverged)")
-        print(f"{row['eta']:>6g} {row['eta_lam0']:>8.3f} {final:>11}  {net:<60} {uv}")
+    render.nn_table(runs, table)
     return 0
 
 

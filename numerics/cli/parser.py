@@ -51,6 +51,10 @@ EXAMPLES = {
                       "--vary lam=0.1:4:64:log --out phase.zarr --plot phase.png"],
     "report": ["sharpness report --out report", "sharpness report --quick --out report-quick"],
     "lyapunov": ["sharpness lyapunov uv-eos --set k=1.9 --steps 100000"],
+    "continuation": ["sharpness continuation uv-eos --vary k=0.5:1.4 --doublings 10 --plot cascade.png",
+                     "sharpness continuation uv -p mup --set eta=0.5 --set y=1 --set n=4 --start IV --vary lam=1:6",
+                     "sharpness continuation uv -p mup --set y=1.8 --set x=1 --set n=4 --vary eta=0.6:1.4 "
+                     "--vary y=0.7:2 --init f=2.2096 --init lam=4.4192 --start-period 2 --period 4 --curve PD"],
 }
 
 
@@ -191,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "orbits: LP/PD/NS/BP, flip normal forms, branch switching, two-parameter curves")
     common(p, budget=False)
     p.add_argument("--vary", action="append", required=True, metavar="NAME=A:B",
-                   help="the continuation parameter and its range (from A towards B); give two with --curve")
+                   help="the continuation parameter and its range (from A towards B), e.g. --vary k=0.5:1.4; "
+                        "give two with --curve")
     p.add_argument("--start", metavar="LABEL", help="a fixed-point label of `sharpness fixed-points` (a family: "
                    "traced along itself when --vary names its free state variable; else its free coordinate is "
                    "held, at --init NAME=V if given)")
@@ -229,21 +234,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=commands.cmd_width_scan)
 
-    p = subcommands.add_parser("nn", help="MLP or CNN on digits with full-batch GD: sharpness, regimes, UV comparison")
-    p.add_argument("--dataset", default="digits", help="bundled data set (digits)")
-    p.add_argument("--arch", default="mlp", help="mlp or cnn")
-    p.add_argument("--eta", required=True, help="a step size or a comma-separated list (gives a table)")
-    p.add_argument("--steps", type=_positive_int("--steps"), default=400, help="GD steps")
-    p.add_argument("--width", type=int, default=64, help="hidden width")
-    p.add_argument("--samples", type=_positive_int("--samples"), default=512,
-                   help="first N examples of the data set (full batch)")
+    p = subcommands.add_parser("nn", help="a real network (built-in or yours) on digits or your .npz, full-batch GD: "
+                                          "top Hessian eigenvalues, regimes, EoS period and spectrum, UV comparison")
+    p.add_argument("--dataset", default=None, help="bundled data set (digits; the default without --data)")
+    p.add_argument("--data", metavar="PATH.npz", type=_non_empty("--data"),
+                   help="your data: X (N x d or N x C x H x W) and y (N integer labels, or N or N x m float targets)")
+    p.add_argument("--arch", default=None, help="mlp (default), cnn, linear or resnet")
+    p.add_argument("--model", metavar="PATH.py:FACTORY", type=_non_empty("--model"),
+                   help="your model: FACTORY(input_shape, outputs) returning a torch.nn.Module")
+    p.add_argument("--eta", required=True,
+                   help="a step size, a comma-separated list or A:B:N (N values from A to B): a list is a sweep")
+    p.add_argument("--steps", type=_non_negative_int("--steps"), default=400, help="GD steps")
+    p.add_argument("--width", type=int, default=64, help="hidden width of the built-in architectures")
+    p.add_argument("--samples", type=_positive_int("--samples"), default=None,
+                   help="first N examples (full batch); default all (digits: all if the run fits --time-budget)")
     p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initialisation")
+    p.add_argument("--dtype", default="float64", help="float64 (default) or float32")
+    p.add_argument("--optimizer", default="gd", help="gd (default), heavy-ball or nesterov (torch.optim.SGD)")
+    p.add_argument("--set", action="append", metavar="beta=VALUE", help="the momentum, e.g. --set beta=0.9")
+    p.add_argument("--top-k", type=_positive_int("--top-k"), default=1,
+                   help="track the K largest algebraic Hessian eigenvalues")
     p.add_argument("--measure-every", type=_positive_int("--measure-every"), default=5,
-                   help="steps between sharpness measurements")
-    p.add_argument("--lanczos-steps", type=_positive_int("--lanczos-steps"), default=30,
-                   help="Hessian-vector products per sharpness measurement")
+                   help="steps between Hessian measurements (1 for the period and power spectrum)")
+    p.add_argument("--lanczos-steps", type=_positive_int("--lanczos-steps"), default=None,
+                   help="at most this many Hessian-vector products per measurement (default max(300, 20 K))")
+    p.add_argument("--tol", type=_option_value("--tol", float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+                   default=None, help="eigen-solver residual tolerance relative to the top eigenvalue "
+                                      "(default 1e-5; float32 1e-3)")
+    p.add_argument("--time-budget", type=_option_value("--time-budget", float, lambda v: v > 0, "positive"),
+                   default=None, help="seconds per run that fix the default --samples of digits (default 240)")
+    p.add_argument("--threads", type=_positive_int("--threads"), default=1, help="PyTorch and BLAS threads")
+    p.add_argument("--out", metavar="PATH.json",
+                   help="save each finished eta here; a rerun with the same options resumes from the finished etas")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP + ": sharpness and loss")
+    p.add_argument("--orbit-plot", metavar="PATH", type=_non_empty("--orbit-plot"),
+                   help=PLOT_HELP + ": sharpness orbit diagram against eta and the EoS power spectra")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=commands.cmd_nn)
 

@@ -61,7 +61,9 @@ def derivation(derived, results) -> None:
 def trajectory(result) -> None:
     final = ", ".join(f"{k} = {v:.10g}" for k, v in result.final.items())
     print(f"outcome: {outcome_text(result.outcome)}")
-    print(f"final: {final}   (2/eta = {result.threshold:.10g})")
+    optimizer = getattr(result, "optimizer", "gd")
+    label = "2/eta" if optimizer == "gd" else f"{optimizer} threshold"
+    print(f"final: {final}   ({label} = {result.threshold:.10g})")
     for regime in result.regimes:
         print(f"  steps {regime['start']:>8}-{regime['end']:<8} {regime['name']}")
 
@@ -95,3 +97,38 @@ def width_scan(result: dict) -> None:
         starts = " ".join(f"{row['initial'][n]:>10.4f}" for n in names)
         errs = " ".join(f"{row[f'max_abs_error_{n}']:>12.1e}" for n in names)
         print(f"{row['width']:>6} {starts} {final:>10} {row['outcome']['name']:<12} {errs}  {regimes}")
+
+
+def nn_table(runs: list, table: list) -> None:
+    """``sharpness nn``: what was trained on what, then one row per eta (network against the UV model)."""
+    first = runs[0]
+    what = first.get("model") or first["arch"]
+    data = first.get("data") or first["dataset"]
+    optimizer = first.get("optimizer", "gd")
+    if optimizer != "gd":
+        optimizer += f" (beta = {first['beta']:g})"
+    every = first.get("measure_every", "?")
+    print(f"{what} on {data} ({first['samples']} of {first.get('samples_total', first['samples'])} examples, "
+          f"{first['parameters']} parameters, {first.get('dtype', 'float64')}), {first['steps']} steps of "
+          f"full-batch {optimizer}; top-{first.get('top_k', 1)} Hessian eigenvalues every {every} steps")
+    if first.get("samples_note"):
+        print(f"  ({first['samples_note']})")
+    print(f"{'eta':>7} {'eta*lam0':>8} {'S_end/thr':>9} {'period':>6} {'HVPs':>5} {'time':>6}  {'network':<60} "
+          f"UV model (same eta*lam0)")
+    for row, run in zip(table, runs):
+        final = "-" if row["final_sharpness_over_threshold"] is None or row["outcome"] == "diverged" \
+            else f"{row['final_sharpness_over_threshold']:.3f}"
+        net = ", ".join(row["regimes"]) or row["outcome"]
+        if row["outcome"] == "diverged":
+            net = (net + ", " if row["regimes"] else "") + "diverged"
+        if len(net) > 60:
+            net = "..., " + net[-55:].split(", ", 1)[-1]
+        uv = ", ".join(row["uv_regimes"] or []) + ("" if row["uv_outcome"] != "diverged" else " (diverged)")
+        period = {"periodic": str(row["period"]), "aperiodic": "none"}.get(row["period_status"], "-")
+        lam0 = "-" if row["eta_lam0"] is None else f"{row['eta_lam0']:.3f}"
+        hvps = "-" if row["hvps_mean"] is None else f"{row['hvps_mean']:.1f}"
+        seconds = f"{run.get('elapsed', 0):.0f}s"
+        print(f"{row['eta']:>7g} {lam0:>8} {final:>9} {period:>6} {hvps:>5} {seconds:>6}  {net:<60} {uv}")
+    print("S_end/thr: final sharpness over the threshold "
+          f"({'2/eta' if optimizer == 'gd' else 'of ' + optimizer}); period of the sharpness over the EoS window "
+          "(none: aperiodic; -: undetermined); HVPs: mean Hessian-vector products per measurement")

@@ -1,0 +1,181 @@
+r"""First-order optimizers of the toolkit: plain GD, heavy-ball momentum and Nesterov momentum.
+
+Convention (PyTorch's ``torch.optim.SGD(lr, momentum=beta, nesterov=..., dampening=0)``, with the velocity
+buffer starting at zero, which reproduces PyTorch's first step ``buf = g``): with the gradient
+:math:`g = \nabla L(\theta)` taken at the current parameters and the learning-rate scale :math:`s` of a
+parameter group,
+
+.. math::
+
+    \text{gd:}\quad & \theta' = \theta - \eta s\, g, \\
+    \text{heavy-ball:}\quad & v' = \beta v + g, \qquad \theta' = \theta - \eta s\, v', \\
+    \text{nesterov:}\quad & v' = \beta v + g, \qquad \theta' = \theta - \eta s\, (g + \beta v').
+
+The velocity :math:`v` has the units of a gradient. Both momentum steps are
+:math:`\theta' = \theta - \eta s\,(c_g\, g + c_v\, v)`, :math:`v' = \beta v + g`, with
+:math:`(c_g, c_v) = (1, \beta)` for heavy-ball and :math:`(1 + \beta, \beta^2)` for Nesterov
+(:func:`step_coefficients`); GD is :math:`(c_g, c_v) = (1, 0)` without a velocity.
+
+The linear stability threshold is *derived*, not typed: on the quadratic :math:`L = a\theta^2/2` (curvature
+:math:`a` in the metric of the learning rates) one step is a linear map of :math:`(\theta, v)`; its
+characteristic polynomial :math:`\chi(\mu)` (:func:`characteristic_polynomial`) has a root :math:`\mu = -1` at
+exactly one curvature, the threshold (:func:`threshold_expression`):
+
+.. math::
+
+    a^\ast_{\text{gd}} = \frac{2}{\eta}, \qquad
+    a^\ast_{\text{heavy-ball}} = \frac{2 + 2\beta}{\eta}, \qquad
+    a^\ast_{\text{nesterov}} = \frac{2 + 2\beta}{\eta\,(1 + 2\beta)}.
+
+For :math:`0 \le \beta < 1` the map is linearly stable for :math:`0 < a < a^\ast` and a multiplier leaves the
+unit disc through :math:`-1` at :math:`a^\ast` (period doubling: the edge of stability of Cohen et al. 2021,
+Sec. 5 and App., for momentum). A model's sharpness is compared with this threshold, evaluated at its step
+(:func:`sharpness_threshold`).
+
+>>> threshold_expression("heavy-ball")
+2*(beta + 1)/eta
+>>> round(sharpness_threshold("nesterov", 0.1, 0.9), 6)
+13.571429
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import sympy as sp
+
+from .errors import DomainError, UnknownNameError
+
+OPTIMIZERS = ("gd", "heavy-ball", "nesterov")
+DEFAULT_OPTIMIZER = "gd"
+
+# The symbols of the closed forms (the step and the momentum); models use the same names and assumptions.
+ETA = sp.Symbol("eta", positive=True)
+BETA = sp.Symbol("beta", positive=True)
+CURVATURE = sp.Symbol("a", positive=True)  # curvature of the quadratic test loss, in the learning-rate metric
+MULTIPLIER = sp.Symbol("mu")  # the spectral variable of the one-step map
+
+
+def check_optimizer(optimizer) -> str:
+    """``optimizer`` if it is one of :data:`OPTIMIZERS` (``None`` is ``"gd"``), else an
+    :class:`~analysis.errors.UnknownNameError` listing them."""
+    if optimizer is None:
+        return DEFAULT_OPTIMIZER
+    if optimizer not in OPTIMIZERS:
+        raise UnknownNameError("optimizer", optimizer, OPTIMIZERS)
+    return optimizer
+
+
+def has_velocity(optimizer: str) -> bool:
+    """Whether the optimizer carries a velocity (every optimizer but ``gd``)."""
+    return check_optimizer(optimizer) != "gd"
+
+
+def step_coefficients(optimizer: str, beta=BETA) -> tuple:
+    r""":math:`(c_g, c_v)` of :math:`\theta' = \theta - \eta s (c_g g + c_v v)` (module docstring).
+
+    Derived from the two-line update rather than listed: the velocity update :math:`v' = \beta v + g` is
+    substituted into the optimizer's direction (``v'`` for heavy-ball, ``g + beta v'`` for Nesterov)."""
+    optimizer = check_optimizer(optimizer)
+    g, v = sp.symbols("g v")
+    new_velocity = beta * v + g
+    direction = {"gd": g, "heavy-ball": new_velocity, "nesterov": g + beta * new_velocity}[optimizer]
+    direction = sp.expand(direction)
+    return direction.coeff(g), direction.coeff(v)
+
+
+def update(optimizer: str, theta, velocity, gradient, step, beta=BETA):
+    r"""One optimizer step on sequences of expressions: returns ``(theta', v')``.
+
+    ``step`` is :math:`\eta s` (the step of the parameter group, learning-rate scale included); ``gradient`` the
+    gradient :math:`g` at ``theta``; ``velocity`` is ignored (and ``v'`` is ``()``) for ``gd``."""
+    c_g, c_v = step_coefficients(optimizer, beta)
+    if not has_velocity(optimizer):
+        return tuple(t - step * g for t, g in zip(theta, gradient)), ()
+    new_theta = tuple(t - step * (c_g * g + c_v * v) for t, g, v in zip(theta, gradient, velocity))
+    new_velocity = tuple(beta * v + g for g, v in zip(gradient, velocity))
+    return new_theta, new_velocity
+
+
+def one_step_matrix(optimizer: str, eta=ETA, beta=BETA, curvature=CURVATURE) -> sp.Matrix:
+    r"""The Jacobian of one step on :math:`L = a\theta^2/2` in the state :math:`\theta` (gd) or
+    :math:`(\theta, v)` (momentum), from :func:`update`."""
+    theta, v = sp.symbols("theta v")
+    state = [theta] + ([v] if has_velocity(optimizer) else [])
+    gradient = [sp.diff(curvature * theta ** 2 / 2, theta)]
+    new_theta, new_velocity = update(optimizer, [theta], [v], gradient, eta, beta)
+    return sp.Matrix(list(new_theta) + list(new_velocity)).jacobian(state)
+
+
+def characteristic_polynomial(optimizer: str) -> sp.Expr:
+    r""":math:`\chi(\mu) = \det(\mu I - J)` of :func:`one_step_matrix`, in :data:`MULTIPLIER`, :data:`CURVATURE`,
+    :data:`ETA` and :data:`BETA`. Heavy-ball: :math:`\mu^2 - (1 + \beta - \eta a)\mu + \beta`."""
+    matrix = one_step_matrix(optimizer)
+    return sp.expand((MULTIPLIER * sp.eye(matrix.rows) - matrix).det())
+
+
+@functools.lru_cache(maxsize=None)
+def threshold_expression(optimizer: str) -> sp.Expr:
+    r"""The curvature at which a multiplier of the optimizer on a quadratic is :math:`-1`: the unique root in
+    :math:`a` of :math:`\chi(-1) = 0` (:func:`characteristic_polynomial`), in the symbols ``eta`` and ``beta``.
+
+    >>> threshold_expression("gd"), threshold_expression("nesterov")
+    (2/eta, 2*(beta + 1)/(eta*(2*beta + 1)))
+    """
+    polynomial = characteristic_polynomial(check_optimizer(optimizer)).subs(MULTIPLIER, -1)
+    roots = sp.solve(polynomial, CURVATURE)
+    if len(roots) != 1:  # chi(-1) is linear in a for every optimizer here; anything else is a new optimizer
+        raise ValueError(f"{optimizer}: chi(-1) = {polynomial} has {len(roots)} roots in the curvature")
+    return sp.factor(roots[0])
+
+
+@functools.lru_cache(maxsize=None)
+def _threshold_function(optimizer: str):
+    return sp.lambdify((ETA, BETA), threshold_expression(optimizer), "math")
+
+
+def model_threshold(spec) -> sp.Expr:
+    r"""The threshold on the sharpness of a model description (a :class:`~analysis.model.GramModel` or
+    :class:`~analysis.model.CoordinateModel`): :func:`threshold_expression` of its optimizer at its step and
+    momentum (``2/eta`` for GD; ``2*(beta + 1)`` for heavy-ball on ``uv-eos``, whose step is 1)."""
+    optimizer = check_optimizer(getattr(spec, "optimizer", DEFAULT_OPTIMIZER))
+    return sp.factor(threshold_expression(optimizer).subs({ETA: spec.step, BETA: getattr(spec, "momentum", 0)},
+                                                          simultaneous=True))
+
+
+def check_beta(beta, name: str = "beta") -> float:
+    """``beta`` as a float in [0, 1) (momentum is unstable on every quadratic for beta >= 1), else a
+    :class:`~analysis.errors.DomainError`."""
+    try:
+        value = float(beta)
+    except (TypeError, ValueError):
+        raise DomainError(name, repr(beta), "a number in [0, 1)") from None
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise DomainError(name, beta, "a number in [0, 1)")
+    return value
+
+
+def sharpness_threshold(optimizer: str, eta: float, beta: float = 0.0) -> float:
+    r"""The linear stability threshold on the sharpness of ``optimizer`` at step ``eta`` and momentum ``beta``:
+    :func:`threshold_expression` evaluated (``2/eta`` for ``gd``, where ``beta`` is ignored).
+
+    Raises :class:`~analysis.errors.UnknownNameError` for an unknown optimizer and
+    :class:`~analysis.errors.DomainError` for ``eta <= 0`` (or not finite) or ``beta`` outside [0, 1).
+
+    >>> sharpness_threshold("gd", 0.5), sharpness_threshold("heavy-ball", 0.5, 0.5)
+    (4.0, 6.0)
+    """
+    optimizer = check_optimizer(optimizer)
+    try:
+        step = float(eta)
+    except (TypeError, ValueError):
+        raise DomainError("eta", repr(eta), "a finite number > 0") from None
+    if not (math.isfinite(step) and step > 0):
+        raise DomainError("eta", eta, "a finite number > 0")
+    momentum = check_beta(beta)
+    return float(_threshold_function(optimizer)(step, momentum))
+
+
+__all__ = ["BETA", "CURVATURE", "DEFAULT_OPTIMIZER", "ETA", "MULTIPLIER", "OPTIMIZERS", "characteristic_polynomial",
+           "check_beta", "check_optimizer", "has_velocity", "model_threshold", "one_step_matrix", "sharpness_threshold",
+           "step_coefficients", "threshold_expression", "update"]

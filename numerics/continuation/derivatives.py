@@ -1,0 +1,221 @@
+"""Compiled derivatives of a model's map (from the derived ``jacobian`` and ``normal_form`` results) and the
+multilinear forms of :math:`F^J` chained along an orbit: the flip, fold and Neimark-Sacker coefficients."""
+from __future__ import annotations
+
+import functools
+import math
+
+import numba
+import numpy as np
+import sympy as sp
+
+
+# ---------------------------------------------------------------------------------------------------- kernels
+def _source(name, arguments, expressions):
+    replacements, reduced = sp.cse(expressions, symbols=sp.numbered_symbols("_c"), optimizations="basic")
+    lines = [f"def {name}({', '.join(arguments)}):"]
+    lines += [f"    {sp.pycode(s)} = {sp.pycode(e)}" for s, e in replacements]
+    lines.append(f"    return ({', '.join(f'{int(e)}.0' if e.is_Integer else sp.pycode(e) for e in reduced)},)")
+    return "\n".join(lines) + "\n"
+
+
+def _function(name, arguments, expressions, rename):
+    namespace = {"math": math}
+    source = _source(name, arguments, [sp.sympify(e).xreplace(rename) for e in expressions])
+    exec(compile(source, f"<sharpness-continuation {name}>", "exec"), namespace)  # noqa: S102 - derived only
+    return namespace[name]
+
+
+class Kernels:
+    """Compiled derivatives of one model's map, from the derived ``jacobian`` and ``normal_form`` results.
+
+    ``orbit(x, p, J)`` (numba) returns :math:`F^J(x)`, :math:`D_xF^J` and :math:`D_pF^J` (d x m);
+    ``orbit_data(x, p, J)`` the one-step tensors along the orbit for the normal forms and extended systems.
+    Argument order: state variables, then parameters (model order), as in :mod:`numerics.compile`.
+    """
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+        d = self.dimension = compiled.dimension
+        m = self.parameters = len(compiled.parameter_symbols)
+        data = compiled.derivation.result("normal_form").data
+        symbols = list(compiled.state_symbols) + list(compiled.parameter_symbols)
+        names = [f"s{i}" for i in range(d)] + [f"p{j}" for j in range(m)]
+        rename = dict(zip(symbols, sp.symbols(names)))
+        flat = lambda nested: list(np.array(nested, dtype=object).reshape(-1))  # noqa: E731
+        self.map_py = _function("cmap", names, compiled.map_exprs, rename)
+        self.jacobian_py = _function("cjac", names, list(compiled.jacobian_expr), rename)
+        self.pjac_py = _function("cpjac", names, flat(data["parameter_jacobian"]) if m else [0], rename)
+        self.hessian_py = _function("chess", names, flat(data["hessian"]), rename)
+        self.third_py = _function("cthird", names, flat(data["third"]), rename)
+        self.mixed_py = _function("cmixed", names, flat(data["mixed"]) if m else [0], rename)
+        self.flips = data["flips"]
+        state = ", ".join(f"s{i}" for i in range(d))
+        params = ", ".join(f"p[{j}]" for j in range(m))
+        source = f"""
+def orbit(x, p, period):
+    d = {d}
+    m = {m}
+    {state}, = {', '.join(f'x[{i}]' for i in range(d))},
+    A = np.eye(d)
+    P = np.zeros((d, m))
+    J = np.empty((d, d))
+    Q = np.empty((d, m))
+    for t in range(period):
+        jf = jac({state}, {params})
+        pf = pjac({state}, {params})
+        for a in range(d):
+            for b in range(d):
+                J[a, b] = jf[a * d + b]
+            for b in range(m):
+                Q[a, b] = pf[a * m + b]
+        A = J @ A
+        P = J @ P + Q
+        {state}, = step({state}, {params})
+    return np.array([{state}]), A, P
+"""
+        namespace = {"np": np, "step": numba.njit(inline="always")(self.map_py),
+                     "jac": numba.njit(inline="always")(self.jacobian_py),
+                     "pjac": numba.njit(inline="always")(self.pjac_py)}
+        exec(compile(source, "<sharpness-continuation orbit>", "exec"), namespace)  # noqa: S102
+        self.orbit = numba.njit(nogil=True)(namespace["orbit"])
+
+    def orbit_data(self, x, p, period, third=False):
+        """Lists along the orbit: states, :math:`A_i`, :math:`F_p` (d x m), Hessians (d x d x d), mixed
+        (d x d x m) and, if ``third``, third derivatives (d x d x d x d)."""
+        d, m = self.dimension, self.parameters
+        data = {"x": [], "A": [], "P": [], "H": [], "M": [], "T": []}
+        state = [float(v) for v in x]
+        params = [float(v) for v in p]
+        for _ in range(period):
+            args = (*state, *params)
+            data["x"].append(np.array(state))
+            data["A"].append(np.array(self.jacobian_py(*args), float).reshape(d, d))
+            data["P"].append(np.array(self.pjac_py(*args), float).reshape(d, m) if m else np.zeros((d, 0)))
+            data["H"].append(np.array(self.hessian_py(*args), float).reshape(d, d, d))
+            data["M"].append(np.array(self.mixed_py(*args), float).reshape(d, d, m) if m else np.zeros((d, d, 0)))
+            if third:
+                data["T"].append(np.array(self.third_py(*args), float).reshape(d, d, d, d))
+            state = list(self.map_py(*args))
+        return data
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels_for(key):
+    return Kernels(_REGISTRY[key])
+
+
+_REGISTRY: dict = {}
+
+
+def kernels(compiled) -> Kernels:
+    """The :class:`Kernels` of a compiled model (built once per process and model)."""
+    key = compiled.derivation.cache_key
+    _REGISTRY[key] = compiled
+    return _kernels_for(key)
+
+
+# ---------------------------------------------------------------------------------------- multilinear forms
+def _B(H, a, b):
+    return np.einsum("kij,i,j->k", H, a, b)
+
+
+def _chain_forms(data, q, r=None):
+    r""":math:`B^J(q, q)`, :math:`C^J(q, q, q)` and, if ``r`` is given, :math:`B^J(q, r)` of the period-J map
+    chained along the orbit (module docstring). Works for complex vectors."""
+    v = np.asarray(q)
+    w = np.zeros_like(v)
+    c = np.zeros_like(v)
+    g = None if r is None else np.asarray(r)
+    mixed = None if r is None else np.zeros_like(v * (g[0] if g is not None else 1))
+    for A, H, T in zip(data["A"], data["H"], data["T"]):
+        c = A @ c + 3 * _B(H, v, w) + np.einsum("kijl,i,j,l->k", T, v, v, v)
+        w = A @ w + _B(H, v, v)
+        if g is not None:
+            mixed = A @ mixed + _B(H, v, g)
+            g = A @ g
+        v = A @ v
+    return w, c, mixed
+
+
+def _mixed_form(data, v, r):
+    r""":math:`B^J(v, r)` for possibly complex ``v`` and ``r``."""
+    m = np.zeros(len(v), dtype=np.result_type(v, r))
+    for A, H in zip(data["A"], data["H"]):
+        m = A @ m + _B(H, v, r)
+        v, r = A @ v, A @ r
+    return m
+
+
+def _second_form(data, v):
+    w = np.zeros(len(v), dtype=np.asarray(v).dtype)
+    for A, H in zip(data["A"], data["H"]):
+        w = A @ w + _B(H, v, v)
+        v = A @ v
+    return w
+
+
+def _third_form(data, a, b, c):
+    r""":math:`C^J(a, b, c)` chained (polarised chain rule for three distinct directions)."""
+    dtype = np.result_type(a, b, c)
+    ab = np.zeros(len(a), dtype)
+    ac = np.zeros(len(a), dtype)
+    bc = np.zeros(len(a), dtype)
+    out = np.zeros(len(a), dtype)
+    for A, H, T in zip(data["A"], data["H"], data["T"]):
+        out = (A @ out + _B(H, a, bc) + _B(H, b, ac) + _B(H, c, ab)
+               + np.einsum("kijl,i,j,l->k", T, a, b, c))
+        ab, ac, bc = A @ ab + _B(H, a, b), A @ ac + _B(H, a, c), A @ bc + _B(H, b, c)
+        a, b, c = A @ a, A @ b, A @ c
+    return out
+
+
+def _eigenvectors(A, target):
+    """Right ``q`` and left ``p`` eigenvectors for the eigenvalue of ``A`` nearest ``target``, with
+    ``<q, q> = 1`` and ``<p, q> = 1`` (``p`` conjugated: ``<p, x> = p^H x``)."""
+    values, right = np.linalg.eig(A)
+    i = int(np.argmin(np.abs(values - target)))
+    q = right[:, i]
+    q = q / np.linalg.norm(q)
+    lvalues, left = np.linalg.eig(A.conj().T)
+    j = int(np.argmin(np.abs(lvalues - np.conj(values[i]))))
+    p = left[:, j]
+    p = p / np.conj(np.vdot(p, q))
+    if abs(target.imag if isinstance(target, complex) else 0) == 0 and abs(values[i].imag) < 1e-12:
+        q, p = q.real, p.real
+    return values[i], q, p
+
+
+def flip_coefficient(data, A) -> float:
+    r"""The flip coefficient :math:`b = \langle p, C(q,q,q) + 3B(q,(I-A)^{-1}B(q,q))\rangle/6` of the period-J
+    map whose orbit data (with third derivatives) is ``data`` and whose Jacobian is ``A``."""
+    _, q, p = _eigenvectors(A, -1.0)
+    w, c, _ = _chain_forms(data, q)
+    r = np.linalg.solve(np.eye(len(q)) - A, w)
+    return float(np.real(np.vdot(p, c + 3 * _mixed_form(data, q, r)))) / 6
+
+
+def fold_coefficient(data, A) -> float:
+    r"""The fold coefficient :math:`a = \tfrac12\langle p, B(q, q)\rangle` (:math:`A q = q`), zero at a cusp."""
+    _, q, p = _eigenvectors(A, 1.0)
+    return float(np.real(np.vdot(p, _second_form(data, q)))) / 2
+
+
+def ns_coefficient(data, A) -> float:
+    r"""The Neimark-Sacker (first Lyapunov) coefficient
+    :math:`d = \tfrac12\mathrm{Re}\,e^{-i\theta}\langle p, C(q,q,\bar q) + 2B(q,(I-A)^{-1}B(q,\bar q))
+    + B(\bar q,(e^{2i\theta}I-A)^{-1}B(q,q))\rangle` (Kuznetsov & Meijer 2019, Sec. 4.5); :math:`d < 0`
+    supercritical."""
+    values = np.linalg.eigvals(A)
+    upper = [v for v in values if v.imag > 1e-12]
+    if not upper:
+        return float("nan")
+    mu = upper[int(np.argmin([abs(abs(v) - 1) for v in upper]))]
+    _, q, p = _eigenvectors(A, complex(mu))
+    qb = np.conj(q)
+    eye = np.eye(len(q))
+    bqq = _mixed_form(data, q, q)
+    bqqb = _mixed_form(data, q, qb)
+    term = (_third_form(data, q, q, qb) + 2 * _mixed_form(data, q, np.linalg.solve(eye - A, bqqb))
+            + _mixed_form(data, qb, np.linalg.solve(mu ** 2 * eye - A, bqq)))
+    return float(np.real(np.conj(mu) / abs(mu) * np.vdot(p, term))) / 2

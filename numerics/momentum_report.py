@@ -1,0 +1,136 @@
+r"""The report's momentum section (issue 13): sharpness under GD, heavy-ball and Nesterov at one step size, each
+against its own threshold.
+
+Thresholds are derived (:mod:`analysis.optimizers`): on a quadratic of curvature :math:`a` (in the metric of the
+learning rates) a multiplier of the optimizer's one-step map reaches :math:`-1` at
+
+.. math:: a^\ast_{\text{gd}} = \frac{2}{\eta}, \qquad a^\ast_{\text{heavy-ball}} = \frac{2 + 2\beta}{\eta}, \qquad
+          a^\ast_{\text{nesterov}} = \frac{2 + 2\beta}{\eta (1 + 2\beta)},
+
+and each run's regimes are labelled against its own threshold (:attr:`numerics.IteratedMap.threshold`).
+
+The UV model runs the derived momentum maps (state :math:`(f, \lambda, f_v, f_{vv}, \lambda_v, \lambda_{vv})`,
+exact at every width); the MLP part trains the digits MLP of :mod:`numerics.nn` with ``torch.optim.SGD`` (skipped,
+with a note, without PyTorch). :func:`momentum_section` follows the ``section_*`` functions of
+:mod:`numerics.report`: it takes the report's ``Run`` and returns its records, each with the ``sharpness ...
+--json`` command that reproduces it; :func:`momentum_figure` draws the figure ``momentum_sharpness``.
+"""
+from __future__ import annotations
+
+OPTIMIZER_ORDER = ("gd", "heavy-ball", "nesterov")
+COLOURS = {"gd": "tab:blue", "heavy-ball": "tab:orange", "nesterov": "tab:green"}
+FIGURE = "momentum_sharpness"
+# UV model, muP, width 4: at eta = 0.9 each optimizer meets its own threshold (measured, 200 and 400 steps): GD overshoots
+# 2/eta once and converges at 0.90 of it, heavy-ball catapults (maximum 1.09 of its threshold) and converges,
+# Nesterov ends on a period-4 edge-of-stability orbit around its threshold (median 1.10 of it).
+UV_VALUES = {"eta": "0.9", "n": "4", "y": "1"}
+UV_INIT = {"f": "0.01", "lam": "0.3"}
+BETA = "0.5"
+UV_STEPS = 200
+MLP_ETA = "0.15"
+
+
+def _set_args(values: dict) -> list:
+    return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
+
+
+def uv_momentum_runs(steps: int = UV_STEPS, values=None, init=None, beta: str = BETA) -> dict:
+    """``{optimizer: record}`` of UV (muP) runs under each optimizer at the same parameters, from one start."""
+    from analysis import load_model
+
+    from .iterated_map import IteratedMap
+    from .report import record
+
+    values, init = dict(values or UV_VALUES), dict(init or UV_INIT)
+    runs = {}
+    for optimizer in OPTIMIZER_ORDER:
+        momentum = {} if optimizer == "gd" else {"beta": beta}
+        argv = ["run", "uv", "-p", "mup", *(["--optimizer", optimizer] if optimizer != "gd" else []),
+                *_set_args({**values, **momentum}), *[a for k, v in init.items() for a in ("--init", f"{k}={v}")],
+                "--steps", str(steps)]
+        runs[optimizer] = record(argv, lambda o=optimizer, m=momentum: IteratedMap(
+            load_model("uv", "mup", optimizer=o), **values, **m).run(steps, init=init))
+    return runs
+
+
+def mlp_momentum_runs(steps, samples, eta: str = MLP_ETA, beta: str = BETA) -> dict:
+    """``{optimizer: record}`` of the digits MLP (:func:`numerics.nn.train`) under each optimizer, or a note
+    without PyTorch."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return {"note": "PyTorch not installed (pip install -e .[torch]): no MLP runs"}
+    from . import nn
+    from .report import record
+
+    runs = {}
+    for optimizer in OPTIMIZER_ORDER:
+        argv, compute = nn.report_section(int(steps), int(samples), float(eta), optimizer, beta)
+        runs[optimizer] = record(argv, compute)
+    return runs
+
+
+def momentum_section(run) -> dict:
+    """The report section: UV runs (and MLP runs, with PyTorch) under GD, heavy-ball and Nesterov at the same
+    eta, and the figure :data:`FIGURE`. ``run`` is :class:`numerics.report.Run` (its ``settings`` give the MLP's
+    ``nn_steps`` and ``nn_samples``, its ``figure`` writes the figure)."""
+    section = {"uv": uv_momentum_runs()}
+    section["mlp"] = mlp_momentum_runs(run.settings.nn_steps, run.settings.nn_samples)
+    run.figure(FIGURE, lambda path: momentum_figure(section, path))
+    return section
+
+
+def _uv_series(result: dict):
+    trajectory = result["trajectory"]
+    return trajectory["step"], trajectory["sharpness"]
+
+
+def _mlp_series(result: dict):
+    return result["sharpness"]["step"], result["sharpness"]["value"]
+
+
+def momentum_figure(section: dict, path: str) -> None:
+    """Sharpness against the step under each optimizer, with each optimizer's threshold dashed in its colour:
+    the UV model (left) and, when present, the MLP (right). ``section`` is what :func:`momentum_section`
+    returns (records with ``"result"``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("UV model (muP, n = 4)", section["uv"], _uv_series)]
+    mlp = section.get("mlp") or {}
+    if "note" not in mlp and mlp:
+        panels.append(("MLP on digits", mlp, _mlp_series))
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for axis, (title, runs, series) in zip(axes[0], panels):
+        top = 0.0
+        for optimizer in OPTIMIZER_ORDER:
+            result = runs[optimizer]["result"]
+            steps, values = series(result)
+            values = [float("nan") if v is None else v for v in values]
+            # GD drawn last (on top), Nesterov's edge-of-stability oscillation translucent beneath
+            axis.plot(steps, values, color=COLOURS[optimizer], lw=1.2 if optimizer == "gd" else 0.8,
+                      alpha=0.55 if optimizer == "nesterov" else 1.0, label=optimizer,
+                      zorder={"gd": 3, "heavy-ball": 2, "nesterov": 1}[optimizer])
+            threshold = result["threshold"]
+            axis.axhline(threshold, color=COLOURS[optimizer], ls="--", lw=1,
+                         label=f"{optimizer} threshold {threshold:.3g}")
+            top = max(top, threshold)
+        first = next(iter(runs.values()))["result"]
+        parameters = first.get("parameters")
+        eta = parameters["eta"] if isinstance(parameters, dict) else first.get("eta", MLP_ETA)
+        axis.set_ylim(0, 1.6 * top)
+        axis.set_xlabel("step")
+        axis.set_ylabel("sharpness")
+        axis.set_title(f"{title}, eta = {float(eta):g}, beta = {BETA}")
+        axis.legend(fontsize=7)
+    if "note" in mlp:
+        figure.text(0.5, 0.01, mlp["note"], ha="center", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+__all__ = ["FIGURE", "OPTIMIZER_ORDER", "mlp_momentum_runs", "momentum_figure", "momentum_section",
+           "uv_momentum_runs"]

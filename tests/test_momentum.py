@@ -1,0 +1,220 @@
+"""Momentum (heavy-ball, Nesterov; issue 13): thresholds, fixed-point multipliers, cross-checks, torch.optim.SGD,
+and a momentum run at its own edge of stability."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from analysis import load_model
+from analysis.errors import DomainError, UnknownNameError
+from analysis.optimizers import (BETA, ETA, OPTIMIZERS, characteristic_polynomial, one_step_matrix,
+                                 sharpness_threshold, threshold_expression)
+from numerics import IteratedMap, crosscheck
+from numerics.parameter_space import ParameterSpaceGD
+
+# The closed forms of Cohen et al. 2021 (Sec. 5 and App.), typed here only to be compared with the derivation.
+CLOSED_FORMS = {"gd": 2 / ETA, "heavy-ball": (2 + 2 * BETA) / ETA,
+                "nesterov": (2 + 2 * BETA) / (ETA * (1 + 2 * BETA))}
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_threshold_of_a_quadratic_is_derived_equal_to_the_closed_form(optimizer):
+    """Exact: the derived curvature where a multiplier is -1 equals the closed form identically in eta, beta."""
+    assert sp.simplify(threshold_expression(optimizer) - CLOSED_FORMS[optimizer]) == 0
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("eta, beta", [(0.1, 0.9), (0.5, 0.3), (2.0, 0.0)])
+def test_threshold_is_where_the_linear_map_loses_stability(optimizer, eta, beta):
+    """At a = threshold one multiplier of the one-step matrix is -1 (to 1e-9: numpy eigvals of a 2x2 near a double
+    root lose half the digits); 1 % below it every |mu| < 1, 1 % above it one |mu| > 1."""
+    threshold = sharpness_threshold(optimizer, eta, beta)
+    assert threshold == pytest.approx(float(CLOSED_FORMS[optimizer].subs({ETA: eta, BETA: beta})), rel=1e-15)
+    matrix = one_step_matrix(optimizer, sp.Float(eta), sp.Float(beta), sp.Symbol("a"))
+
+    def multipliers(a):
+        return np.linalg.eigvals(np.array(matrix.subs("a", a), dtype=float))
+
+    assert np.min(np.abs(multipliers(threshold) + 1)) < 1e-9
+    assert np.max(np.abs(multipliers(0.99 * threshold))) < 1
+    assert np.max(np.abs(multipliers(1.01 * threshold))) > 1
+
+
+def test_threshold_errors():
+    with pytest.raises(UnknownNameError, match="expected one of: gd, heavy-ball, nesterov"):
+        sharpness_threshold("adam", 0.1)
+    with pytest.raises(DomainError):
+        sharpness_threshold("heavy-ball", 0.1, 1.0)
+    with pytest.raises(DomainError):
+        sharpness_threshold("gd", -0.1)
+    with pytest.raises(DomainError):
+        load_model("uv-eos", optimizer="heavy-ball").fixed_points_at(k=1, beta=1)
+
+
+def _test_characteristic_roots(optimizer, curvature, step, beta):
+    """The multipliers of the optimizer on a quadratic of this curvature, from the characteristic polynomial written
+    out in this test (independently of analysis.optimizers): heavy-ball mu^2 - (1 + beta - eta h) mu + beta;
+    Nesterov mu^2 - (1 + beta - eta h (1 + beta)) mu + beta (1 - eta h)."""
+    h, e, b = curvature, step, beta
+    if optimizer == "heavy-ball":
+        coefficients = [1, -(1 + b - e * h), b]
+    else:
+        coefficients = [1, -(1 + b - e * h * (1 + b)), b * (1 - e * h)]
+    return np.sort_complex(np.roots(coefficients).astype(complex))
+
+
+def _as_complex(value):
+    return complex(value["re"], value["im"]) if isinstance(value, dict) else complex(value)
+
+
+@pytest.mark.parametrize("optimizer", ["heavy-ball", "nesterov"])
+@pytest.mark.parametrize("k, beta", [(0.7, 0.5), (1.3, 0.2), (0.4, 0.9)])
+def test_fixed_point_multipliers_of_a_one_parameter_loss(optimizer, k, beta):
+    """uv-eos, V(z) = k (z^2 - 1)^2 / 4 with unit step: with momentum the fixed points are (z*, v = 0) at the
+    critical points z* = 0, +-1, and their multipliers are the roots of the optimizer's characteristic polynomial
+    at the curvature V''(z*) = k (3 z*^2 - 1). Tolerance 1e-12: both sides are closed forms evaluated in floats."""
+    table = load_model("uv-eos", optimizer=optimizer).fixed_points_at(k=k, beta=beta)
+    assert sorted(p.coordinates["z"] for p in table) == [-1, 0, 1]
+    for point in table:
+        z = point.coordinates["z"]
+        assert point.coordinates["v_z"] == 0
+        expected = _test_characteristic_roots(optimizer, k * (3 * z ** 2 - 1), 1.0, beta)
+        derived = np.sort_complex(np.array([_as_complex(mu) for mu in point.eigenvalues]))
+        np.testing.assert_allclose(derived, expected, rtol=0, atol=1e-12)
+
+
+def test_derived_map_threshold_and_state():
+    uv = load_model("uv", "sp", optimizer="heavy-ball")
+    assert [s.name for s in uv.model.state] == ["f", "lam", "f_v", "f_vv", "lam_v", "lam_vv"]
+    assert sp.simplify(uv.threshold - CLOSED_FORMS["heavy-ball"]) == 0
+    assert load_model("uv", "sp").threshold == 2 / ETA
+    # the sharpness is the Hessian's, in (f, lam) only: the same closed form as for GD
+    assert sp.simplify(uv.sharpness.sharpness - load_model("uv", "sp").sharpness.sharpness) == 0
+    assert "vanishes identically" in uv.map.closure
+    # two-input has a parameter beta (its target): the momentum is called "momentum" there
+    assert [p.name for p in load_model("two-input", optimizer="nesterov").model.parameters][-1] == "momentum"
+
+
+def test_gd_cache_key_unchanged_by_the_option():
+    """gd is the default and keyed as before; each momentum optimizer has its own key."""
+    keys = {o: load_model("uv", "sp", optimizer=o).derivation.cache_key for o in OPTIMIZERS}
+    assert keys["gd"] == load_model("uv", "sp").derivation.cache_key
+    assert len(set(keys.values())) == 3
+
+
+@pytest.mark.parametrize("optimizer, parameterization, widths", [
+    ("heavy-ball", "sp", [1, 16, 512]), ("heavy-ball", "mup", [4, 64, 1024]),
+    ("nesterov", "sp", [4, 256]), ("nesterov", "mup", [16, 512])])
+def test_crosscheck_round_off_at_several_widths(optimizer, parameterization, widths):
+    """Parameter-space momentum GD at finite width (numpy chain rule, and torch.optim.SGD when installed) against
+    the derived 6-D map from the same state over 60 steps of a converging run (eta lam0 ~ 0.8): 1e-10 absolute
+    (measured 1e-16 to 1e-13; the state is O(1)), sharpness relative 1e-10."""
+    for width in widths:
+        result = crosscheck(load_model("uv", parameterization, optimizer=optimizer), width=width, steps=60,
+                            seed=width, eta="0.4", y="1", beta="0.6")
+        payload = result.to_dict()
+        assert payload["outcome"]["name"] == "completed"
+        errors = {k: v for k, v in payload.items() if k.startswith("max_abs_error_")}
+        assert len(errors) == 6 and max(errors.values()) < 1e-10, (width, errors)
+        assert payload["max_rel_error_sharpness"] < 1e-10
+        if "torch" in payload:
+            assert max(payload["torch"].values()) < 1e-10, (width, payload["torch"])
+
+
+def test_torch_sgd_agrees_with_the_numpy_momentum_rule():
+    """torch.optim.SGD(momentum=beta, nesterov=...) on xy-quartic against the numpy rule written out in
+    numerics.parameter_space and against the derived (x, y, v_x, v_y) map: 1e-13 over 200 steps (round-off of a
+    bounded converging run)."""
+    pytest.importorskip("torch")
+    for optimizer in ("heavy-ball", "nesterov"):
+        model = load_model("xy-quartic", optimizer=optimizer)
+        runs = {}
+        for backend in ("numpy", "torch"):
+            gd = ParameterSpaceGD(model.model, "default", {"eta": 0.05, "beta": 0.8}, backend=backend)
+            for _ in range(200):
+                gd.step()
+            runs[backend] = np.array(list(gd.state().values()))
+        np.testing.assert_allclose(runs["torch"], runs["numpy"], rtol=0, atol=1e-13)
+        result = crosscheck(model, steps=200, eta="0.05", beta="0.8")
+        assert max(result.torch.values()) < 1e-12
+
+
+def test_torch_sgd_refuses_an_initial_velocity():
+    pytest.importorskip("torch")
+    model = load_model("xy-quartic", optimizer="heavy-ball").model
+    with pytest.raises(ValueError, match="velocity starts at 0"):
+        ParameterSpaceGD(model, "default", {"eta": 0.05, "beta": 0.5}, initial={"v_x": 1}, backend="torch")
+
+
+def test_momentum_run_hovers_at_its_own_threshold():
+    """two-input (progressive sharpening, then self-stabilisation; eta = 0.5): under Nesterov with momentum 0.5 the
+    sharpness rises to the Nesterov threshold 2(1 + beta)/(eta (1 + 2 beta)) = 3, has two edge-of-stability
+    episodes with catapults there, and then stays just below 3 (steps 5000-20000 within 1 % below it: measured
+    2.9803 to 2.9804), while GD's 2/eta = 4 is never reached (maximum 3.85, at a catapult spike)."""
+    bound = IteratedMap(load_model("two-input", optimizer="nesterov"), eta=0.5, momentum=0.5)
+    assert bound.threshold == pytest.approx(3.0, rel=1e-15)
+    run = bound.run(20000)
+    sharpness = np.asarray(run.trajectory["sharpness"])
+    late = sharpness[5000:]
+    assert 0.99 * 3.0 <= late.min() and late.max() <= 3.0
+    assert np.max(sharpness) < 4.0
+    names = [r["name"] for r in run.regimes]
+    assert names.count("edge of stability") >= 1 and "catapult" in names
+    assert run.to_dict()["optimizer"] == "nesterov" and run.to_dict()["threshold"] == pytest.approx(3.0)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "numerics.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_optimizer_option():
+    done = _cli("run", "uv-eos", "--optimizer", "heavy-ball", "--set", "k=0.5", "--set", "beta=0.5",
+                "--steps", "200")
+    assert done.returncode == 0, done.stderr
+    assert "heavy-ball threshold = 3" in done.stdout  # (2 + 2 beta)/eta at the unit step of uv-eos
+    bad = _cli("run", "uv-eos", "--optimizer", "adam", "--set", "k=0.5", "--steps", "10")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "expected one of: gd, heavy-ball, nesterov" in bad.stderr
+    unstable = _cli("run", "uv-eos", "--optimizer", "nesterov", "--set", "k=0.5", "--set", "beta=1", "--steps", "10")
+    assert unstable.returncode == 2 and "beta" in unstable.stderr
+
+
+def test_report_section_runs_reproduce_from_their_commands(tmp_path):
+    """The momentum section's UV runs carry the command that reproduces them: its JSON equals the record (exactly:
+    the same compiled map from the same start), and each run's threshold is its optimizer's."""
+    import json
+
+    from numerics.momentum_report import momentum_figure, uv_momentum_runs
+
+    runs = uv_momentum_runs(steps=60)
+    thresholds = {o: r["result"]["threshold"] for o, r in runs.items()}
+    assert thresholds == pytest.approx({o: sharpness_threshold(o, 0.9, 0.5) for o in OPTIMIZERS}, rel=1e-15)
+    command = runs["nesterov"]["command"].split()[1:]
+    done = _cli(*command)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["final"] == runs["nesterov"]["result"]["final"]
+    momentum_figure({"uv": runs, "mlp": {"note": "no MLP in this test"}}, str(tmp_path / "momentum.png"))
+    assert (tmp_path / "momentum.png").stat().st_size > 10_000
+
+
+def test_uv_fixed_points_under_heavy_ball():
+    """UV (SP) under heavy-ball, eta = 0.5, n = 4 (kappa = x/sqrt(n) = 1/2), y = 1, beta = 1/2 (derivation: ~40 s cold).
+    The GD points II, III at f = y -+ 2/(eta kappa) move to f = y -+ (2 + 2 beta)/(eta kappa) = -11, 13; the line of
+    minima f = y (zero velocity) is reported where it loses stability, lam = (2 + 2 beta)/eta = 6, the heavy-ball
+    threshold, with a multiplier -1. At the origin the state's multipliers are the products mu_i mu_j of the linear
+    multipliers along u + v and u - v, the roots of mu^2 - (1 + beta -+ eta kappa y) mu + beta (computed here):
+    beta twice (mu_1 mu_2) and the four squares. Tolerance 1e-12 (closed forms evaluated at 50 digits)."""
+    table = load_model("uv", "sp", optimizer="heavy-ball").fixed_points_at(eta=0.5, y=1, n=4, beta=0.5)
+    assert table["II"].coordinates["f"] == pytest.approx(-11, abs=1e-12)
+    assert table["III"].coordinates["f"] == pytest.approx(13, abs=1e-12)
+    line = table["IV"]
+    assert line.coordinates["lam"] == pytest.approx(6, abs=1e-12) and line.coordinates["f"] == 1
+    assert min(abs(_as_complex(mu) + 1) for mu in line.eigenvalues) < 1e-12
+    expected = [0.5, 0.5]
+    for sign in (1, -1):
+        roots = np.roots([1, -(1 + 0.5 + sign * 0.5 * 0.5 * 1), 0.5]).astype(complex)
+        expected += list(roots ** 2)
+    derived = np.sort_complex(np.array([_as_complex(mu) for mu in table["I"].eigenvalues]))
+    np.testing.assert_allclose(derived, np.sort_complex(np.array(expected)), rtol=0, atol=1e-12)
