@@ -122,11 +122,12 @@ def threshold_expression(optimizer: str) -> sp.Expr:
     >>> threshold_expression("gd"), threshold_expression("nesterov")
     (2/eta, 2*(beta + 1)/(eta*(2*beta + 1)))
     """
-    polynomial = characteristic_polynomial(check_optimizer(optimizer)).subs(MULTIPLIER, -1)
-    roots = sp.solve(polynomial, CURVATURE)
-    if len(roots) != 1:  # chi(-1) is linear in a for every optimizer here; anything else is a new optimizer
-        raise ValueError(f"{optimizer}: chi(-1) = {polynomial} has {len(roots)} roots in the curvature")
-    return sp.factor(roots[0])
+    polynomial = sp.Poly(characteristic_polynomial(check_optimizer(optimizer)).subs(MULTIPLIER, -1), CURVATURE)
+    if polynomial.degree() != 1:  # chi(-1) is linear in a for every optimizer here; anything else is a new optimizer
+        raise ValueError(f"{optimizer}: chi(-1) = {polynomial.as_expr()} is not linear in the curvature")
+    # The root of c1 a + c0 (not sympy.solve, whose simplification imports sympy.physics: 0.2 s per process).
+    slope, intercept = polynomial.all_coeffs()
+    return sp.factor(-intercept / slope)
 
 
 @functools.lru_cache(maxsize=None)

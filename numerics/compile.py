@@ -92,7 +92,9 @@ class CompiledModel:
         self.loss_expr = d.result("loss").data["loss"]
         self.step_expr = sp.sympify(d.spec.step)
         arguments = self.state_symbols + self.parameter_symbols
-        numpy_fn = functools.partial(sp.lambdify, arguments, modules="numpy", cse=True)
+        # [np], not "numpy": the string makes lambdify run `from numpy import *`, which loads numpy.f2py
+        # (0.1 s of every process's start-up).
+        numpy_fn = functools.partial(sp.lambdify, arguments, modules=[np], cse=True)
         self.step_numpy = numpy_fn(self.map_exprs)
         # A nested list, not a Matrix: lambdify turns a Matrix into np.array([[...]]), which fails on lanes of
         # states when some entries are constants (they do not broadcast inside the array literal).
@@ -113,10 +115,10 @@ class CompiledModel:
 
             self.sharpness_numpy = top_eigenvalue
         self.loss_numpy = numpy_fn(self.loss_expr)
-        self.step_size = sp.lambdify(self.parameter_symbols, self.step_expr, "numpy")
+        self.step_size = sp.lambdify(self.parameter_symbols, self.step_expr, [np])
         # The optimizer's derived threshold on the sharpness (2/eta for GD; analysis.optimizers.model_threshold).
         self.threshold_expr = self.derived.threshold
-        self.threshold_size = sp.lambdify(self.parameter_symbols, self.threshold_expr, "numpy")
+        self.threshold_size = sp.lambdify(self.parameter_symbols, self.threshold_expr, [np])
         self._argument_names = [f"s{i}" for i in range(self.dimension)] + [f"p{i}" for i in range(len(self.parameter_symbols))]
         self._rename = dict(zip(arguments, sp.symbols(self._argument_names)))
         printer = MpmathPrinter({"fully_qualified_modules": True}).doprint
