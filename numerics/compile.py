@@ -474,9 +474,10 @@ def kernel_directory() -> Path:
     return cache_dir() / "kernels"
 
 
-# Lane-steps up to which a measure runs the interpreted kernels (CompiledModel.kernels_for): at about 2 us per
-# lane-step in CPython, 1e5 of them take about the time numba needs to load (0.3-0.6 s).
-SMALL_WORK = 100_000
+# Lane-steps up to which a measure runs the interpreted kernels (CompiledModel.kernels_for): at about 0.5 us per
+# lane-step in CPython (uv-eos; a few times that for the UV map), 5e5 of them take about the time numba needs to
+# load itself and the cached machine code (0.5-0.7 s on this 2-core machine).
+SMALL_WORK = 500_000
 
 
 class _Interpreted:

@@ -287,7 +287,8 @@ class IteratedMap:
         if diverged is not None:
             overflowed |= np.asarray(diverged, bool)
         return classify_orbits(orbits, overflowed, self.compiled.jacobian_numpy, params,
-                               exponents=self.compiled.kernels_for(orbits.shape[0] * orbits.shape[1])
+                               # a Jacobian-vector product per stored state costs about four map steps
+                               exponents=self.compiled.kernels_for(4 * orbits.shape[0] * orbits.shape[1])
                                .generated_tail_lyapunov)
 
     # ------------------------------------------------------------------------------------------------ measures

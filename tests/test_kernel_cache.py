@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 # Work above numerics.compile.SMALL_WORK, so that it runs the compiled kernels (smaller work is interpreted).
-COMMAND = ["run", "uv-eos", "--set", "k=1.2", "--steps", "200000", "--every", "20000", "--json"]
+COMMAND = ["run", "uv-eos", "--set", "k=1.2", "--steps", "1000000", "--every", "100000", "--json"]
 
 
 def _run(cache, *extra_env):
