@@ -354,3 +354,165 @@ def test_neimark_sacker_curve_of_heavy_ball_momentum():
         assert abs(found[kind] - k) < 1e-10
     (ns,) = flips(result, "NS")
     assert ns["normal_form"]["criticality"] == "degenerate"   # beta = 1: no damping, an area-preserving map
+
+
+# ------------------------------------------------------------------------- codimension two on LP and PD curves
+def _model_file(tmp_path, name, parameters, loss, state=("x",)):
+    """A user model file: GD with step ``eta`` on ``loss``; ``parameters`` is ``[(name, domain, default)]``."""
+    symbols = "\n".join(f'{n} = sp.Symbol("{n}", {"real" if d == "real" else "positive"}=True)'
+                        for n, d, _ in parameters)
+    states = "\n".join(f'{s} = sp.Symbol("{s}", real=True)' for s in state)
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(f'''
+        import sympy as sp
+        from analysis import CoordinateModel, Model, Parameter, StateVariable
+        eta = sp.Symbol("eta", positive=True)
+    ''') + symbols + "\n" + states + "\n" + textwrap.dedent(f'''
+        STATE = ({", ".join(f'StateVariable("{s}", {s}, "weight", default=sp.Integer(0))' for s in state)},)
+        MODEL = Model(name="{name}", summary="{loss}", state=STATE, parameterizations=("default",),
+                      parameters=(Parameter("eta", eta, "learning rate", "positive"),
+                                  {" ".join(f'Parameter("{n}", {n}, "{n}", "{d}", default=sp.Integer({v})),'
+                                            for n, d, v in parameters)}),
+                      describe=lambda p: CoordinateModel(loss={loss}, step=eta, state=STATE))
+    '''))
+    return str(path)
+
+
+def test_cusp_on_the_lp_curve_of_a_quartic(tmp_path):
+    # GD with step eta on L = x^4/4 + a x^2/2 + b x: fixed points x^3 + a x + b = 0, fold where also 3x^2 + a = 0,
+    # i.e. the LP curve is a = -3 s^2, b = 2 s^3 (s = x), with the cusp CP at a = b = 0. With F = x - eta L' the
+    # fold coefficient is a_nf = F''/2 = -3 eta x (q = p = 1 in 1-D), zero exactly at the cusp. At a = -1 the
+    # branch started at b = -1 (x^3 - x - 1 = 0, x = 1.3247...) folds at x = 1/sqrt(3), b = 2/(3 sqrt(3)).
+    path = _model_file(tmp_path, "cusp", [("a", "real", -1), ("b", "real", 0)], "x**4/4 + a*x**2/2 + b*x")
+    result = continue_curve(path, "LP", ["b=-1:1", "a=-1.5:0.5"], init={"x": 1.3247}, eta=0.1, a=-1)
+    lp = flips(result, "LP")[0]
+    s = 1 / math.sqrt(3)
+    # Located to 1e-12 in the parameter by the tangent's b-component; 1e-10 leaves room for the x ~ sqrt fold.
+    assert abs(lp["parameters"]["b"] - 2 * s ** 3) < 1e-10 and abs(lp["state"]["x"] - s) < 1e-5
+    assert lp["normal_form"]["coefficient"] == pytest.approx(-3 * 0.1 * s, rel=1e-6)
+    (curve,) = result.curves
+    points = curve["points"]
+    assert len(points) > 10
+    for point in points:   # on the closed-form curve (Newton on the extended system to 1e-12)
+        x = point["state"]["x"]
+        assert abs(point["parameters"]["a"] + 3 * x ** 2) < 1e-10
+        assert abs(point["parameters"]["b"] - 2 * x ** 3) < 1e-10
+    assert min(p["state"]["x"] for p in points) < -0.3 and max(p["state"]["x"] for p in points) > 0.3
+    codim2 = [sp_ for sp_ in result.special_points if sp_.get("curve")]
+    assert [c["type"] for c in codim2] == ["CP"]   # 1-D: no other multiplier, so no R1/LPPD
+    (cp,) = codim2
+    # The test function a_nf is linear in x along the curve, so regula falsi lands on x = 0 to round-off; a and
+    # b go as x^2 and x^3. The brief's tolerance: (0, 0) within 1e-8.
+    assert abs(cp["parameters"]["a"]) < 1e-8 and abs(cp["parameters"]["b"]) < 1e-8 and abs(cp["state"]["x"]) < 1e-8
+
+
+def test_fold_flip_on_lp_and_pd_curves(tmp_path):
+    # GD with step eta on L = x^3/3 - b x + c y^2/2 (decoupled): fixed points x = +-sqrt(b), y = 0, multipliers
+    # 1 - 2 eta x (fold at b = 0, x = 0) and 1 - eta c (flip at c = 2/eta). The LP curve is the line b = 0, the
+    # PD curve the line c = 2/eta; they cross at the fold-flip LPPD (b, c) = (0, 2/eta) = (0, 2.5) at eta = 0.8.
+    path = _model_file(tmp_path, "foldflip", [("b", "real", 1), ("c", "positive", 1)], "x**3/3 - b*x + c*y**2/2",
+                       state=("x", "y"))
+    on_lp = continue_curve(path, "LP", ["b=1:-1", "c=1:4"], init={"x": 1.0, "y": 0.0}, eta=0.8, c=1)
+    assert max(abs(p["parameters"]["b"]) for p in on_lp.curves[0]["points"]) < 1e-10
+    on_pd = continue_curve(path, "PD", ["c=1:4", "b=-0.5:1"], init={"x": 1.0, "y": 0.0}, eta=0.8, b=1)
+    assert max(abs(p["parameters"]["c"] - 2.5) for p in on_pd.curves[0]["points"]) < 1e-10
+    for result, curve in ((on_lp, "LP"), (on_pd, "PD")):
+        codim2 = [s for s in result.special_points if s.get("curve")]
+        assert [s["type"] for s in codim2] == ["LPPD"], curve
+        (point,) = codim2
+        # Test functions prod(mu_other -+ 1) are linear in c (LP curve) or in x (PD curve, b = x^2): the zero is
+        # found to round-off; 1e-10 is the location tolerance with margin.
+        assert abs(point["parameters"]["b"]) < 1e-10 and abs(point["parameters"]["c"] - 2.5) < 1e-10
+        assert sorted(point["multipliers"]) == pytest.approx([-1, 1], abs=1e-9)
+
+
+def test_r1_on_the_lp_curve_of_heavy_ball_and_no_spurious_cusp(tmp_path):
+    # Heavy-ball on L = x^3/3 - c x: at a fixed point (x = +-sqrt(c), v = 0) with h = L'' = 2x the Jacobian of
+    # (x, v) -> (x - eta (beta v + L'), beta v + L') is [[1 - eta h, -eta beta], [h, beta]], trace 1 + beta - eta h,
+    # determinant beta. On the fold (c = 0, h = 0) the multipliers are 1 and beta: the LP curve is c = 0 and it
+    # has a 1:1 resonance R1 (a Jordan block, the off-diagonal -eta beta != 0) at beta = 1. There the fold
+    # coefficient, normalised by <p, q> = 1 with <p, q> -> 0, changes sign through a pole: no CP may be reported.
+    from analysis.errors import UnsupportedOptionError
+
+    path = _model_file(tmp_path, "tilted", [("c", "real", 1)], "x**3/3 - c*x")
+    try:
+        result = continue_curve(path, "LP", ["c=1:-1", "beta=0.5:1.5"], init={"x": 1.0}, eta=0.3, beta=0.6,
+                                options={"optimizer": "heavy-ball"})
+    except (UnsupportedOptionError, TypeError) as error:  # momentum is optional in this checkout
+        pytest.skip(f"no heavy-ball optimizer: {error}")
+    points = result.curves[0]["points"]
+    assert max(abs(p["parameters"]["c"]) for p in points) < 1e-10
+    assert min(p["parameters"]["beta"] for p in points) < 0.6 and max(p["parameters"]["beta"] for p in points) > 1.4
+    codim2 = [s for s in result.special_points if s.get("curve")]
+    assert [s["type"] for s in codim2] == ["R1"]
+    # The R1 test prod(mu_other - 1) = beta - 1 is linear along the curve: found to round-off (1e-10 with margin).
+    assert abs(codim2[0]["parameters"]["beta"] - 1) < 1e-10 and abs(codim2[0]["parameters"]["c"]) < 1e-10
+
+
+def test_cli_curves_over_a_sweep_phase_diagram(tmp_path, capsys):
+    # A tiny 2-D sweep of the scaled well (6 x 5 points, 50 steps) under the period-2 PD curve eta a = sqrt(5) - 1.
+    path = one_d_model(tmp_path, "scaled-well", "a*(x**2 - 1)**2/4", extra=("a",))
+    store = tmp_path / "phase.zarr"
+    assert main(["sweep", path, "--vary", "eta=0.5:1.5:6", "--vary", "a=0.8:2:5", "--steps", "50", "--set", "a=1",
+                 "--init", "x=-0.9", "--out", str(store), "--quiet"]) == 0
+    capsys.readouterr()
+    curve_args = ["continuation", path, "--curve", "PD", "--vary", "eta=0.5:1.5", "--vary", "a=0.8:2", "--period",
+                  "2", "--init", "x=-1", "--set", "a=1", "--quiet"]
+    over, bare = tmp_path / "over.png", tmp_path / "bare.png"
+    assert main([*curve_args, "--over", str(store), "--plot", str(over)]) == 0
+    assert main([*curve_args, "--plot", str(bare)]) == 0
+    import matplotlib.image
+
+    with_sweep, without = matplotlib.image.imread(str(over)), matplotlib.image.imread(str(bare))
+    colours = lambda image: len(np.unique(image[..., :3].reshape(-1, 3), axis=0))  # noqa: E731
+    # The phase diagram fills the axes with outcome colours: many more distinct colours than the bare curve, and
+    # a different picture (not just an existing file).
+    assert over.stat().st_size > 10_000
+    assert with_sweep.shape != without.shape or not np.array_equal(with_sweep, without)
+    assert colours(with_sweep) > colours(without)
+    capsys.readouterr()
+    for bad, message in ((tmp_path / "missing.zarr", "missing.zarr"), (tmp_path / "phase.txt", "--over must be")):
+        assert main([*curve_args, "--over", str(bad), "--plot", str(tmp_path / "x.png")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("loss,plane,values,kind,where", [
+    # y-block of L = y^3/3 - b y at y = +-sqrt(b): curvature h_y = 2y; fold (multiplier 1) at b = 0.
+    ("x**2/2 + y**3/3 - b*y", "b=-0.5:1.2", {"b": 1}, "LPNS", ("b", 0.0)),
+    # y-block of L = c y^2/2 at y = 0: multiplier -1 where 2 + 2 beta - eta c (1 + 2 beta) = 0, c = 12/5.
+    # (c starts at 2, away from c = 1 where the y-block would sit on the unit circle with the x-block.)
+    ("x**2/2 + c*y**2/2", "c=1.5:4", {"c": 2}, "PDNS", ("c", 2.4)),
+])
+def test_lpns_and_pdns_on_the_ns_curve_of_nesterov_momentum(tmp_path, loss, plane, values, kind, where):
+    # Nesterov (v' = beta v + g, x' = x - eta (g + beta v')) on a decoupled loss: each coordinate's block at a fixed
+    # point of curvature h is [[1 - eta h (1 + beta), -eta beta^2], [h, beta]]: trace (1 + beta)(1 - eta h),
+    # determinant beta (1 - eta h), characteristic polynomial at 1: eta h, at -1: 2 + 2 beta - eta h (1 + 2 beta).
+    # The x-block (h = 1, eta = 1/2) has a pair on the unit circle where beta (1 - eta) = 1: the NS curve is the
+    # line beta = 2 with kappa = cos(theta) = (1 + beta)/(2 beta) = 3/4. Where the y-block has a multiplier 1
+    # (LPNS) or -1 (PDNS) along it is a codimension-two point. (The x-block is linear: no CH.)
+    from analysis.errors import UnsupportedOptionError
+
+    parameters = [("b", "real", 1)] if kind == "LPNS" else [("c", "positive", 1)]
+    path = _model_file(tmp_path, kind.lower(), parameters, loss, state=("x", "y"))
+    try:
+        result = continue_curve(path, "NS", ["beta=0.9:2.5", plane], init={"x": 0.0, "y": 1.0 if kind == "LPNS"
+                                                                          else 0.0}, eta=0.5,
+                                options={"optimizer": "nesterov"}, **values)
+    except (UnsupportedOptionError, TypeError) as error:  # momentum is optional in this checkout
+        pytest.skip(f"no nesterov optimizer: {error}")
+    (ns,) = flips(result, "NS")
+    assert abs(ns["parameters"]["beta"] - 2) < 1e-10
+    points = result.curves[0]["points"]
+    assert max(abs(p["parameters"]["beta"] - 2) for p in points) < 1e-10
+    codim2 = [s for s in result.special_points if s.get("curve")]
+    assert [s["type"] for s in codim2] == [kind]
+    (point,) = codim2
+    # The test function (the y-block's characteristic polynomial at +-1) is linear in h_y along the curve, so the
+    # zero is found to round-off; 1e-10 is the location tolerance with margin.
+    name, value = where
+    assert abs(point["parameters"][name] - value) < 1e-10 and abs(point["parameters"]["beta"] - 2) < 1e-10
+    pair = [complex(m["re"], m["im"]) for m in point["multipliers"] if isinstance(m, dict)]
+    assert pair and all(abs(m.real - 0.75) < 1e-10 and abs(abs(m) - 1) < 1e-10 for m in pair)
+    assert min(abs(m - (1 if kind == "LPNS" else -1)) for m in point["multipliers"] if not isinstance(m, dict)) \
+        < 1e-9

@@ -229,6 +229,18 @@ def cmd_continuation(args) -> int:
     check_plot(args)
     if args.over is not None and not str(args.over).endswith(".zarr"):
         raise UserInputError(f"--over must be a sweep store ending in .zarr, got {args.over!r}")
+    over = None
+    if args.over is not None:  # read before the continuation runs, so that a bad store costs no work
+        if args.plot is None:
+            raise UserInputError("--over draws under the --plot figure; give --plot PATH too")
+        from pathlib import Path
+
+        from .. import sweeps
+
+        if not Path(args.over).is_dir():
+            raise UserInputError(f"--over {args.over}: no sweep store there (make one with `sharpness sweep ... "
+                                 f"--out {args.over}`)")
+        over = sweeps.load(args.over)
     common = dict(parameterization=args.parameterization, start=args.start,
                   init=assignments(args.init, "--init") or None, max_points=args.max_points,
                   options=model_options(args), **assignments(args.set))
@@ -247,11 +259,6 @@ def cmd_continuation(args) -> int:
     if args.plot:
         from .. import plots
 
-        over = None
-        if args.over:
-            from .. import sweeps
-
-            over = sweeps.load(args.over)
         plots.continuation_figure(result.to_dict(), args.plot, over)
     if args.json:
         render.print_json(result.to_dict())

@@ -12,6 +12,7 @@ MAX_POINTS = 400  # points per branch (default)
 MAX_DOUBLINGS = 16
 DEGENERATE = 1e-9  # a normal-form coefficient below this is reported as degenerate (round-off level)
 NORMAL_FORM_TESTS = ("GPD", "CP", "CH")
+ZERO_FRACTION = 1e-4  # a located normal-form zero must be this far below the step's ends (else: a pole)
 BEYOND_FLIP = 40  # a period-doubled branch is followed this many points beyond its own flip
 CODIM2 = {"PD": ("R2", "LPPD", "PDNS", "GPD"), "LP": ("CP", "R1", "LPPD"),
           "NS": ("R1", "R2", "R3", "R4", "CH", "LPNS", "PDNS")}
@@ -163,6 +164,16 @@ def _locate(system, a: _Point, h, name, tolerance=LOCATE_TOLERANCE):
     return best
 
 
+def _is_zero(located: _Point, a: _Point, b: _Point, name) -> bool:
+    """Whether a located sign change of a normal-form coefficient is a zero rather than a pole. The coefficients
+    are normalised by ``<p, q> = 1``, which fails where the critical eigenvalue becomes double (a Jordan block:
+    R1 on LP curves, R2 on PD curves) or where ``(I - A)^{-1}`` is singular (LPPD on PD curves): there they
+    change sign through infinity. At a zero the located value is far below both ends of the bracketing step."""
+    value = located.tests.get(name)
+    ends = max(abs(a.tests[name]), abs(b.tests[name]))
+    return value is not None and bool(np.isfinite(value)) and abs(value) <= max(ZERO_FRACTION * ends, DEGENERATE)
+
+
 def _trace(system, start: _Point, h0, in_range, max_points, names, h_max, progress=None, beyond_flip=None):
     """Pseudo-arclength continuation from ``start`` (tangent oriented); returns ``(points, specials, why)``
     where ``specials`` are ``(name, point)`` located between consecutive points. With ``beyond_flip`` the branch
@@ -192,6 +203,8 @@ def _trace(system, start: _Point, h0, in_range, max_points, names, h_max, progre
                 continue  # a coefficient at round-off along the whole step (e.g. an area-preserving map): no sign
             if name in current.tests and name in new.tests and current.tests[name] * new.tests[name] < 0:
                 located = _locate(system, current, h, name)
+                if located is not None and name in NORMAL_FORM_TESTS and not _is_zero(located, current, new, name):
+                    continue  # the coefficient changed sign through a pole (e.g. <p, q> -> 0 at R1/R2), not a zero
                 if located is not None:
                     specials.append((name, located))
                     if name == "PD" and flip_at is None:

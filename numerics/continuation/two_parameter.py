@@ -122,13 +122,13 @@ class _CurveSystem:
                 k = len(others)
                 out["PDNS" if self.kind == "PD" else "LPNS"] = float(np.real(np.prod(
                     [others[i] * others[j] - 1 for i in range(k) for j in range(i + 1, k)])))
-        x, _, _, p = self.unpack(u)
+        x, v, _, p = self.unpack(u)
         try:
             data = self.kern.orbit_data(x, p, self.period, third=True)
             if self.kind == "PD":
                 out["GPD"] = flip_coefficient(data, A)
             elif self.kind == "LP":
-                out["CP"] = fold_coefficient(data, A)
+                out["CP"] = fold_coefficient(data, A, orient=v)
             else:
                 out["CH"] = ns_coefficient(data, A)
         except np.linalg.LinAlgError:
