@@ -721,25 +721,20 @@ def _delta_rows(result: dict) -> tuple:
     header = ["$i$", r"$\delta_i$", "correct digits"]
     if alpha:
         header += [r"$\alpha_i$", "correct digits"]
-    rows = []
-    deltas, correct = result.get("delta_digits") or [], result.get("correct_digits") or []
-    for i in range(max(len(deltas), len(alpha))):
-        row = [f"${i + 1}$", f"${deltas[i][:22]}$" if i < len(deltas) else "",
-               f"${correct[i]}$" if i < len(correct) else ""]
-        if alpha:
-            row += [f"${alpha[i][:22]}$" if i < len(alpha) else "",
-                    f"${alpha_correct[i]}$" if i < len(alpha_correct) else ""]
-        rows.append(row)
-    aitken, aitken_correct = result.get("delta_aitken") or [], result.get("correct_digits_aitken") or []
-    alpha_aitken = result.get("alpha_aitken") or []
-    alpha_aitken_correct = result.get("alpha_correct_digits_aitken") or []
-    for i in range(max(len(aitken), len(alpha_aitken))):
-        row = [f"Aitken {i + 1}", f"${aitken[i][:22]}$" if i < len(aitken) else "",
-               f"${aitken_correct[i]}$" if i < len(aitken_correct) else ""]
-        if alpha:
-            row += [f"${alpha_aitken[i][:22]}$" if i < len(alpha_aitken) else "",
-                    f"${alpha_aitken_correct[i]}$" if i < len(alpha_aitken_correct) else ""]
-        rows.append(row)
+
+    def cell(values, i):
+        return f"${str(values[i])[:22]}$" if i < len(values) else ""
+
+    def rows_of(label, deltas, correct, alphas, alphas_correct):
+        return [[label(i), cell(deltas, i), cell(correct, i)]
+                + ([cell(alphas, i), cell(alphas_correct, i)] if alpha else [])
+                for i in range(max(len(deltas), len(alphas)))]
+
+    rows = rows_of(lambda i: f"${i + 1}$", result.get("delta_digits") or [], result.get("correct_digits") or [],
+                   alpha, alpha_correct)
+    rows += rows_of(lambda i: f"Aitken {i + 1}", result.get("delta_aitken") or [],
+                    result.get("correct_digits_aitken") or [], result.get("alpha_aitken") or [],
+                    result.get("alpha_correct_digits_aitken") or [])
     return header, rows
 
 
