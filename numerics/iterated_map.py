@@ -209,8 +209,8 @@ class IteratedMap:
             step = float(self.compiled.step_size(*self._params))
         if not (np.isfinite(step) and step > 0 and np.isfinite(2.0 / step)):
             raise DomainError("the step", step, "a positive number whose threshold 2/step is finite in float64")
-        # The optimizer's own threshold (2/step for GD, derived for momentum: DerivedModel.threshold).
-        self.threshold = 2.0 / step if self.model.optimizer == "gd" else float(self.compiled.threshold_size(*self._params))
+        # The optimizer's own threshold, derived (DerivedModel.threshold: 2/step for GD).
+        self.threshold = float(self.compiled.threshold_size(*self._params))
 
     def with_values(self, **changes) -> "IteratedMap":
         """A copy with some parameter values changed."""
