@@ -76,15 +76,13 @@ def largest_lyapunov(jacobian, orbits: np.ndarray, params: np.ndarray) -> np.nda
 
 def _smallest_periods(orbits, finite, tolerance, max_period):
     """:func:`_smallest_periods_loop`, interpreted for a few lanes (no numba import: a short ``run`` answers
-    sooner), compiled for many."""
-    if orbits.size <= SMALL_CLASSIFICATION:
+    sooner), compiled for many: the same rule as the kernels (``numerics.compile.SMALL_WORK``; a stored value
+    costs about what a map step costs interpreted, ~0.5 us)."""
+    from .compile import SMALL_WORK
+
+    if orbits.size <= SMALL_WORK:
         return _smallest_periods_loop(orbits, finite, tolerance, max_period)
     return _compiled_periods()(orbits, finite, tolerance, max_period)
-
-
-# Stored values up to which periods are found by the interpreted loop (~0.4 us per value; numba's load costs
-# about 0.6 s).
-SMALL_CLASSIFICATION = 500_000
 
 
 @functools.lru_cache(maxsize=None)
