@@ -545,6 +545,8 @@ def compile_latex(tex: Path, scratch: Path, engine: str | None = None) -> tuple:
     engine = engine or _latex_engine()
     if engine is None:
         raise LatexError("no LaTeX engine (pdflatex, latexmk or tectonic) found")
+    # Absolute: the engine runs in the document's directory, where a relative path (`--out report`) means nothing.
+    tex, scratch = Path(tex).resolve(), Path(scratch).resolve()
     name = Path(engine).name
     if name.startswith("tectonic"):
         runs = [[engine, "--keep-logs", "--outdir", str(scratch), str(tex)]]

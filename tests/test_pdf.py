@@ -2,6 +2,7 @@
 figure included; a LaTeX error fails the run loudly (a typed error, one line)."""
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,15 @@ def test_without_an_engine_the_report_says_how_to_get_one(tmp_path, monkeypatch)
     result = report._pdf(outputs, "report.tex")
     assert result["built"] is False and "apt-get install texlive-latex-base" in result["note"]
     assert not (tmp_path / "report.pdf").exists()
+
+
+@needs_tex
+def test_relative_paths_compile(tmp_path, monkeypatch):
+    """`sharpness report` writes to the relative directory `report` by default (the README's main job); the engine
+    runs in the document's directory, so the paths it is given must not be relative to the caller's."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "build").mkdir()  # the caller's scratch directory, as in the other tests
+    (tmp_path / "out" / "doc.tex").write_text("\\documentclass{article}\\begin{document}relative\\end{document}\n")
+    pdf, log = report.compile_latex(Path("out") / "doc.tex", Path("build"), ENGINE)
+    assert Path(pdf).is_file() and "Output written" in log
