@@ -194,7 +194,8 @@ class RestrictedUnpickler(pickle._Unpickler):
     """Unpickles derived results and nothing else.
 
     ``find_class`` resolves only SymPy expression classes (:data:`SYMPY_EXPRESSION_MODULES`), the matrix classes
-    of :data:`SYMPY_MATRIX_CLASSES` and the dataclasses of the ``analysis`` package (the result records): no
+    of :data:`SYMPY_MATRIX_CLASSES`, and the dataclasses (the result records) and SymPy expression classes
+    (:class:`~analysis.derivations.spectrum.PolynomialRoot`) of the ``analysis`` package: no
     function, and no builtins, ``copyreg`` or ``collections`` name (results need none). So a payload that calls
     ``os.system``, ``builtins.eval``/``exec``, ``subprocess`` or anything else by name is refused.
 
@@ -217,8 +218,9 @@ class RestrictedUnpickler(pickle._Unpickler):
         expression = module in SYMPY_EXPRESSION_MODULES
         if (expression or module.split(".")[0] == "analysis") and "." not in name:
             found = super().find_class(module, name)
+            # analysis defines result records (dataclasses) and expressions of its own (PolynomialRoot)
             if isinstance(found, type) and found.__module__ == module and (
-                    issubclass(found, sp.Basic) if expression else dataclasses.is_dataclass(found)):
+                    issubclass(found, sp.Basic) or not expression and dataclasses.is_dataclass(found)):
                 return found
         raise pickle.UnpicklingError(f"refused {module}.{name}")
 

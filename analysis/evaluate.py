@@ -131,35 +131,72 @@ class FixedPointTable:
 def realizable(derivation, state_values: dict, values: dict) -> bool | None:
     r"""Whether some parameter configuration has this state (Gram models: a PSD Gram matrix exists).
 
-    The inverse substitution leaves the Gram entries affine in the leftover entry :math:`t`, so the smallest
-    eigenvalue of :math:`G(t)` is concave in :math:`t`; it is maximised by ternary search. ``None`` where the
-    question does not apply (coordinate models: every state is a configuration).
+    The state fixes some combinations of the Gram entries of the parameters (and, with momentum, of the
+    velocities: :meth:`~analysis.model.GramModel.state_gram_matrix`); the inverse substitution leaves
+    :math:`G(t) = A_0 + \sum_i t_i A_i` affine in the leftover entries :math:`t`. The state is realizable iff
+    :math:`\max_t \lambda_{\min}(G(t)) \ge 0`, a concave maximisation decided by Kelley's cutting planes
+    (:func:`_max_smallest_eigenvalue`), which brackets the maximum between a value attained and an upper bound
+    certified by the cuts. ``True``/``False`` only when the bracket decides it at tolerance
+    :math:`10^{-9}(1 + \max|s|)`; ``None`` where the question does not apply (coordinate models: every state is
+    a configuration) or the bracket does not decide it. The width is not a constraint here (:math:`n` at least
+    the number of vectors).
     """
     if derivation.kind != "gram":
         return None
     definitions = derivation.result("state_definitions").data
     spec = derivation.spec
-    leftovers = definitions["leftovers"]
-    if len(leftovers) > 1:
-        return None
+    leftovers = list(definitions["leftovers"])
     entries = {**{g: g for g in leftovers}, **definitions["inverse"]}
-    matrix = spec.gram_matrix().subs(entries).subs({**values, **state_values})
-    function = sp.lambdify(leftovers, matrix, "numpy") if leftovers else None
-
-    def smallest_eigenvalue(t):
-        return np.linalg.eigvalsh(np.array(function(t) if function else matrix, dtype=float)).min()
-
-    if not leftovers:
-        return bool(smallest_eigenvalue(0.0) >= -1e-9)
+    matrix = spec.state_gram_matrix().subs(entries).subs({**values, **state_values})
+    constant = np.array(matrix.subs({g: 0 for g in leftovers}), dtype=float)
+    directions = [np.array(matrix.diff(g), dtype=float) for g in leftovers]
     scale = 1.0 + max(abs(float(v)) for v in state_values.values())
-    low, high = -1e6 * scale, 1e6 * scale
-    for _ in range(200):
-        a, b = low + (high - low) / 3, high - (high - low) / 3
-        if smallest_eigenvalue(a) < smallest_eigenvalue(b):
-            low = a
-        else:
-            high = b
-    return bool(smallest_eigenvalue((low + high) / 2) >= -1e-9 * scale)
+    trace = sp.expand(matrix.trace())
+    # PSD implies |G_ij| <= trace: a certified box where the trace is fixed by the state, else a wide one.
+    bound = float(trace) if not trace.has(*leftovers) else 1e6 * scale
+    if bound < -1e-9 * scale:
+        return False
+    low, high = _max_smallest_eigenvalue(constant, directions, max(bound, 1e-300), 1e-9 * scale)
+    if low >= -1e-9 * scale:
+        return True
+    if high < -1e-9 * scale:
+        return False
+    return None
+
+
+def _max_smallest_eigenvalue(constant, directions, bound: float, tolerance: float, cuts: int = 400) -> tuple:
+    r"""A bracket ``(low, high)`` of :math:`\max_{|t_i| \le B} \lambda_{\min}(A_0 + \sum_i t_i A_i)`.
+
+    :math:`\lambda_{\min}` is concave; for any unit :math:`z`, :math:`z^\top G(t) z \ge \lambda_{\min}(G(t))` is
+    an affine upper bound (a cut). Kelley's method maximises the minimum of the cuts (a linear programme), evaluates
+    :math:`\lambda_{\min}` there (``low`` is the best value attained) and adds the cut of its eigenvector; the LP
+    optimum is ``high``. It stops once the bracket lies on one side of :math:`\pm` ``tolerance`` or is narrower."""
+    from scipy.optimize import linprog
+
+    def smallest(t):
+        values, vectors = np.linalg.eigh(constant + sum(x * a for x, a in zip(t, directions)))
+        return values[0], vectors[:, 0]
+
+    if not directions:
+        value = smallest([])[0]
+        return value, value
+    t = np.zeros(len(directions))
+    low, high = -np.inf, np.inf
+    rows, offsets = [], []
+    for _ in range(cuts):
+        value, z = smallest(t)
+        low = max(low, value)
+        # cut: s <= z^T A_0 z + sum_i t_i z^T A_i z, written -(z^T A_i z) t_i + s <= z^T A_0 z
+        rows.append([-(z @ a @ z) for a in directions] + [1.0])
+        offsets.append(z @ constant @ z)
+        plan = linprog(np.r_[np.zeros(len(directions)), -1.0], A_ub=np.array(rows), b_ub=np.array(offsets),
+                       bounds=[(-bound, bound)] * len(directions) + [(None, None)], method="highs")
+        if plan.status == 0:
+            high = min(high, -plan.fun)
+            t = plan.x[:-1]
+        if low >= -tolerance or high < -tolerance or high - low <= tolerance:
+            break
+    return low, high
 
 
 def fixed_points_at(derivation, values: dict) -> FixedPointTable:

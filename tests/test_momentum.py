@@ -218,3 +218,131 @@ def test_uv_fixed_points_under_heavy_ball():
         expected += list(roots ** 2)
     derived = np.sort_complex(np.array([_as_complex(mu) for mu in table["I"].eigenvalues]))
     np.testing.assert_allclose(derived, np.sort_complex(np.array(expected)), rtol=0, atol=1e-12)
+
+
+def _map_at_50_digits(model, values):
+    """The derived function-space map as an mpmath function of the state at 60 digits (parameters bound)."""
+    import mpmath
+
+    mapping = model.result("function_map").data["map"]
+    states = list(mapping)
+    bound = [sp.sympify(mapping[s]).subs(values) for s in states]
+    function = sp.lambdify(states, bound, "mpmath")
+    return states, lambda point: mpmath.matrix(function(*point))
+
+
+@pytest.mark.parametrize("beta", [sp.Rational(9, 10), sp.Rational(3, 10)])
+def test_uv_fixed_points_under_nesterov(beta):
+    """UV (SP) under Nesterov, eta = 1/2, n = 4 (kappa = 1/2), y = 1 (derivation ~35 s cold; SymPy's own solve
+    did not finish in 15 min, the resultant elimination does). Independent checks, at 60-digit mpmath:
+    - every isolated fixed point satisfies F(s) = s to 1e-40 (the derived map, not the solver);
+    - the two points with w' = -w (gradient = a* w, a* the Nesterov threshold (2 + 2 beta)/(eta (1 + 2 beta)),
+      computed here) sit at f - y = -+ a*/kappa = -+ (2 + 2 beta)/(eta kappa (1 + 2 beta));
+    - the eigenvalues, including the roots of the irreducible cubic (PolynomialRoot) at the two points
+      f = y -+ (1 - beta)/(beta eta kappa), equal the eigenvalues of a central-difference Jacobian of the map
+      (step 1e-20, error ~1e-40, mpmath.eig at 60 digits) to 1e-9: the table reports correctly rounded floats
+      (~1e-15), and 1e-9 is what a wrong root (a neighbour's, or of the wrong factor) would exceed by far;
+    - realizability: lam_vv = 2 kappa^2 (|p_u|^2 + |p_v|^2) cannot be negative, so a point with lam_vv < 0 must be
+      reported not realizable, and the w' = -w points (u = -+ v, velocities along them) realizable."""
+    import mpmath
+
+    model = load_model("uv", "sp", optimizer="nesterov")
+    values = dict(eta=sp.Rational(1, 2), y=1, n=4, x=1, beta=beta)
+    table = model.fixed_points_at(**values)
+    symbolic = model.bind(**values)
+    states, step = _map_at_50_digits(model, symbolic)
+    kappa, eta = sp.Rational(1, 2), sp.Rational(1, 2)
+    flipped = (2 + 2 * beta) / (eta * kappa * (1 + 2 * beta))
+    extra = (1 - beta) / (beta * eta * kappa)
+    expected_f = sorted([0, 1 - flipped, 1 + flipped, 1 - extra, 1 + extra])
+    isolated = [p for p in table if p.line is None]
+    assert sorted(p.coordinates["f"] for p in isolated) == pytest.approx([float(v) for v in expected_f], abs=1e-12)
+    with mpmath.workdps(60):
+        for point in isolated:
+            exact = [sp.N(c, 60) for c in model.fixed_points.fixed_points[[q.label for q in table].index(point.label)]
+                     .coordinates.values()]
+            exact = [sp.N(c.subs(symbolic), 60) for c in exact]
+            s = mpmath.matrix([mpmath.mpf(str(c)) for c in exact])
+            assert mpmath.norm(step(s) - s) < mpmath.mpf(10) ** -40
+            h = mpmath.mpf(10) ** -20
+            jac = mpmath.matrix(len(states), len(states))
+            for j in range(len(states)):
+                e = mpmath.matrix(len(states), 1)
+                e[j] = h
+                column = (step(s + e) - step(s - e)) / (2 * h)
+                for i in range(len(states)):
+                    jac[i, j] = column[i]
+            reference = sorted((complex(mu) for mu in mpmath.eig(jac)[0]), key=lambda z: (round(z.real, 9), z.imag))
+            derived = sorted((_as_complex(mu) for mu in point.eigenvalues), key=lambda z: (round(z.real, 9), z.imag))
+            np.testing.assert_allclose(derived, reference, rtol=0, atol=1e-9)
+            lam_vv = point.coordinates["lam_vv"]
+            if lam_vv < 0 or point.coordinates["lam"] < 0:
+                assert point.realizable is False, point.label
+    for sign in (-1, 1):
+        w_flip = next(p for p in isolated if abs(p.coordinates["f"] - float(1 + sign * flipped)) < 1e-12)
+        assert w_flip.realizable is True
+    assert any(mu.__class__.__name__ == "PolynomialRoot" for entry in model.stability.fixed_points
+               for mu in entry.eigenvalues)
+
+
+def _uv_momentum_state(spec, definitions, vectors, values):
+    """The momentum UV state of explicit vectors u, v, p_u, p_v (the Gram entries computed here with numpy)."""
+    names = spec.all_vectors
+    gram = {spec.gram_symbol(i, j): sp.Float(float(vectors[names[i]] @ vectors[names[j]]), 30)
+            for i in range(len(names)) for j in range(i, len(names))}
+    return {s: e.subs(gram).subs(values) for s, e in definitions.items()}
+
+
+@pytest.mark.parametrize("optimizer", ["heavy-ball", "nesterov"])
+def test_momentum_uv_realizability(optimizer):
+    """A momentum UV state leaves four Gram entries free (|v|^2, v.p_u, v.p_v, |p_v|^2); realizable means some
+    choice of them makes the 4x4 Gram matrix PSD. Decided independently here:
+    - states of 30 random seeded vectors u, v, p_u, p_v in R^4 are realizable (True);
+    - each of three necessary conditions, proved here by Cauchy-Schwarz, violated by 1 % gives False:
+      lam >= 2 kappa |f|, lam_vv >= 2 kappa |f_vv| (the same for the velocities) and
+      |lam_v| <= sqrt(2 lam lam_vv) (|u.p_u + v.p_v| <= sqrt((|u|^2 + |v|^2)(|p_u|^2 + |p_v|^2))),
+      with the other coordinates kept from a realizable state."""
+    from analysis.evaluate import realizable
+
+    model = load_model("uv", "sp", optimizer=optimizer)
+    derivation = model.derivation
+    definitions = derivation.result("state_definitions").data["definitions"]
+    values = model.bind(eta=0.5, n=4, x=1, y=1, beta=0.5)
+    rng = np.random.default_rng(13)
+    for _ in range(30):
+        vectors = {name: rng.normal(size=4) for name in derivation.spec.all_vectors}
+        assert realizable(derivation, _uv_momentum_state(derivation.spec, definitions, vectors, values), values) is True
+    vectors = {name: rng.normal(size=4) for name in derivation.spec.all_vectors}
+    state = _uv_momentum_state(derivation.spec, definitions, vectors, values)
+    f, lam, f_v, f_vv, lam_v, lam_vv = list(definitions)
+    kappa = 0.5
+    for changed in ({lam: 0.99 * 2 * kappa * abs(state[f])},
+                    {lam_vv: 0.99 * 2 * kappa * abs(state[f_vv])},
+                    {lam_v: 1.01 * np.sign(float(state[lam_v])) * np.sqrt(2 * float(state[lam] * state[lam_vv]))}):
+        assert realizable(derivation, {**state, **changed}, values) is False, changed
+
+
+def test_momentum_uv_init_is_checked_for_realizability():
+    """--init of a momentum UV run: lam_vv < 0 (a negative sum of squares) is refused in one line, exit 2."""
+    done = _cli("run", "uv", "--optimizer", "heavy-ball", "--set", "eta=0.5", "--set", "beta=0.5", "--set", "y=1",
+                "--set", "n=4", "--set", "x=1", "--init", "f=0.1", "--init", "lam=1", "--init", "lam_vv=-0.5",
+                "--steps", "10")
+    assert done.returncode == 2 and "realizable" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_polynomial_root_is_exact_and_survives_the_cache(tmp_path):
+    """PolynomialRoot: the three roots of t^3 - c t - 1 at c = 3 against numpy.roots (1e-12: a simple root,
+    float reference), in CRootOf's order (real ascending); and a result holding one goes through the restricted
+    unpickler of the cache unchanged."""
+    from analysis import cache
+    from analysis.derivations.common import EIGENVALUE as t
+    from analysis.derivations.spectrum import PolynomialRoot
+
+    c = sp.Symbol("c", positive=True)
+    roots = [PolynomialRoot(t ** 3 - c * t - 1, k) for k in range(3)]
+    assert all(mu.free_symbols == {c} for mu in roots)
+    derived = [float(sp.N(mu.subs(c, 3), 30)) for mu in roots]
+    np.testing.assert_allclose(derived, np.sort(np.roots([1, 0, -3, -1]).real), rtol=0, atol=1e-12)
+    import pickle
+    cache.store(tmp_path, "key", "r", pickle.dumps(roots))
+    assert cache.load(tmp_path, "key", "r") == roots

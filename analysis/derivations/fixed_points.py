@@ -103,11 +103,46 @@ def _solve_factored(equations, unknowns) -> list:
     factor_lists = [[f for f, _ in sp.factor_list(e)[1] if f.has(*unknowns)] or [e] for e in equations]
     solutions = []
     for choice in itertools.product(*factor_lists):
-        # check=False: SymPy's own check of each solution (expanding the residuals) is most of the time here;
-        # every candidate is verified in the full system by the caller.
-        for solution in sp.solve(list(choice), unknowns, dict=True, check=False):
+        for solution in _solve_by_elimination(list(choice), unknowns):
             if solution not in solutions:
                 solutions.append(solution)
+    return solutions
+
+
+def _solve_by_elimination(equations, unknowns) -> list:
+    r"""Candidate solutions of polynomial ``equations`` by elimination (a superset: the caller verifies each).
+
+    With two or more equations in two or more unknowns, the unknown :math:`z` of lowest degree is eliminated:
+    :math:`\operatorname{Res}_z(p_1, p_j) = 0` for :math:`j > 1` is solved (factor by factor) for the other
+    unknowns, and :math:`z` from the equations at each partial solution. The resultant vanishes wherever the
+    system does, so no solution is lost; it also vanishes where both leading coefficients do, whence the
+    verification. This replaces ``sympy.solve`` on the whole system, whose Groebner basis over the parameters did
+    not finish in 15 minutes on the UV model under Nesterov; a common factor (zero resultant) falls back to it.
+    """
+    equations = list(dict.fromkeys(e for e in equations if e.has(*unknowns)))
+    if len(equations) < 2 or len(unknowns) < 2:
+        # check=False: SymPy's own check of each solution (expanding the residuals) is most of the time here
+        return sp.solve(equations, unknowns, dict=True, check=False)
+    target = min(unknowns, key=lambda u: (max(sp.degree(e, u) for e in equations) or sp.oo, str(u)))
+    pivot = next(e for e in equations if e.has(target))
+    eliminated = []
+    for other in equations:
+        if other is pivot:
+            continue
+        reduced = sp.resultant(pivot, other, target) if other.has(target) else other
+        if sp.expand(reduced) == 0:
+            return sp.solve(equations, unknowns, dict=True, check=False)
+        eliminated.append(reduced)
+    solutions = []
+    for partial in _solve_factored(eliminated, [u for u in unknowns if u != target]):
+        remaining = [r for r in (sp.factor(e.subs(partial)) for e in equations) if r != 0]
+        if not remaining:
+            solutions.append(partial)
+            continue
+        lowest = min((r for r in remaining if r.has(target)), key=lambda r: sp.degree(r, target), default=None)
+        if lowest is None:  # a spurious root of the resultant: some equation is a nonzero constant there
+            continue
+        solutions += [{**partial, target: value} for value in sp.solve(lowest, target, check=False)]
     return solutions
 
 
@@ -117,11 +152,12 @@ def _momentum_gram_stability(ctx: Context, matrix: sp.Matrix, at_point: dict, st
     The :math:`3k`-dimensional Jacobian's eigenvalues are not asked of ``eigenvals`` (minutes to hours on the
     radicals of the UV model); instead its characteristic polynomial is formed with every positive parameter
     :math:`p` written :math:`m_p^2` (so :math:`\sqrt n` is the symbol :math:`m_n`), factored, and the roots of its
-    factors of degree at most 2 taken in closed form (:math:`m_p \to \sqrt p` afterwards). The flip (fold) boundary
-    of a factor :math:`q` is where :math:`q(-1) = 0` (:math:`q(1) = 0`), solved for the step. A factor of degree
-    above 2 is a :class:`DerivationError`."""
+    factors of degree at most 2 taken in closed form (:math:`m_p \to \sqrt p` afterwards); the roots of an
+    irreducible factor of higher degree are :class:`~analysis.derivations.spectrum.PolynomialRoot` objects, exact
+    and evaluated numerically once the parameters are numbers. The flip (fold) boundary of a factor :math:`q` is
+    where :math:`q(-1) = 0` (:math:`q(1) = 0`), solved for the step, in closed form for every factor."""
     from .common import EIGENVALUE, characteristic_polynomial
-    from .spectrum import closed_form_roots
+    from .spectrum import PolynomialRoot, closed_form_roots
 
     positive = sorted((s for s in matrix.free_symbols | set().union(*(sp.sympify(c).free_symbols
                                                                       for c in at_point.values()))
@@ -137,12 +173,12 @@ def _momentum_gram_stability(ctx: Context, matrix: sp.Matrix, at_point: dict, st
     local = local.applyfunc(sp.cancel)
     polynomial = characteristic_polynomial(local)
     eigenvalues, unresolved = closed_form_roots(sp.cancel(polynomial))
-    if unresolved:
-        raise DerivationError("the momentum map's Jacobian has an irreducible characteristic factor of degree >= 3 "
-                              "at a fixed point: no closed-form eigenvalues")
     values = []
     for mu, multiplicity in eigenvalues:
         values += [sp.factor(mu.subs(back))] * multiplicity
+    for factor, multiplicity in unresolved:  # e.g. the cubic at Nesterov's points f = y -+ (1 - beta)/(beta eta kappa)
+        factor = sp.expand(factor.subs(back))
+        values += [PolynomialRoot(factor, k) for k in range(sp.degree(factor, EIGENVALUE))] * multiplicity
     boundaries = []
     numerator = sp.numer(sp.together(polynomial))
     for factor, _ in sp.factor_list(numerator, EIGENVALUE)[1]:

@@ -68,6 +68,59 @@ def closed_form_roots(charpoly: sp.Expr):
     return eigenvalues, unresolved
 
 
+class PolynomialRoot(sp.Function):
+    r"""The root number ``index`` of a polynomial :math:`q(t)` whose coefficients hold parameters: an eigenvalue
+    with no readable radical form (an irreducible factor of degree :math:`\ge 3` of a characteristic polynomial).
+
+    It stays symbolic until every parameter is a number; ``evalf`` then computes all roots of :math:`q` with
+    mpmath's ``polyroots`` at 15 guard digits above the asked precision and returns the ``index``-th in
+    :class:`sympy.CRootOf`'s order (real roots ascending, then complex ones by real part and imaginary part). The
+    index of a root may change as parameters move (roots collide), so a list of all ``degree`` roots is what
+    stands for the factor, never one root alone. ``polynomial`` is :math:`q`, in :data:`EIGENVALUE`.
+
+    >>> mu = PolynomialRoot(EIGENVALUE**3 - sp.Symbol("c"), 0)
+    >>> sp.N(mu.subs("c", 8), 20)
+    2.0000000000000000000
+    """
+
+    nargs = 2
+
+    @property
+    def polynomial(self) -> sp.Expr:
+        return self.args[0]
+
+    # t is bound (as in Lambda): the root is a number once the parameters are, which evalf of Abs(mu) asks.
+    @property
+    def free_symbols(self) -> set:
+        return self.args[0].free_symbols - {EIGENVALUE}
+
+    @property
+    def is_number(self) -> bool:
+        return not self.free_symbols
+
+    def _eval_evalf(self, prec):
+        import mpmath
+
+        polynomial, index = self.args
+        if polynomial.free_symbols - {EIGENVALUE} or not index.is_Integer:
+            return None
+        bits = prec + 50
+        coefficients = [sp.sympify(c).evalf(mpmath.libmp.prec_to_dps(bits))._to_mpmath(bits)
+                        for c in sp.Poly(polynomial, EIGENVALUE).all_coeffs()]
+        with mpmath.workprec(bits):
+            roots = mpmath.polyroots(coefficients, maxsteps=500, extraprec=bits)
+            tolerance = mpmath.mpf(2) ** (-prec) * (1 + max(abs(r) for r in roots))
+            real = sorted(mpmath.re(r) for r in roots if abs(mpmath.im(r)) <= tolerance)
+            complex_ = sorted((r for r in roots if abs(mpmath.im(r)) > tolerance),
+                              key=lambda r: (mpmath.re(r), mpmath.im(r)))
+            ordered = real + complex_
+        return sp.Expr._from_mpmath(mpmath.mpmathify(ordered[int(index)]), prec)
+
+    def _latex(self, printer):
+        return (rf"\operatorname{{root}}_{{{int(self.args[1]) + 1}}}\left[{printer._print(self.args[0])}"
+                rf"\right]")
+
+
 @node("sharpness", "Sharpness: top eigenvalue of the Hessian", ("hessian_spectrum", "state_definitions"))
 def sharpness(ctx: Context) -> Result:
     r"""The top (largest algebraic) eigenvalue among the branches of :func:`hessian_spectrum`.
