@@ -346,3 +346,44 @@ def test_polynomial_root_is_exact_and_survives_the_cache(tmp_path):
     import pickle
     cache.store(tmp_path, "key", "r", pickle.dumps(roots))
     assert cache.load(tmp_path, "key", "r") == roots
+
+
+@pytest.mark.parametrize("name, values", [("two-input", dict(eta=0.5, momentum=0.5, beta=1, s=0.3)),
+                                          ("xy-quartic", dict(eta=0.3, beta=0.7)),
+                                          ("uv-eos", dict(k=1.2, beta=0.4)),
+                                          ("product", dict(eta=0.4, y=1, beta=0.6))])
+@pytest.mark.parametrize("optimizer", ["heavy-ball", "nesterov"])
+def test_coordinate_momentum_multipliers_against_the_full_jacobian(name, values, optimizer):
+    """Coordinate models: the multipliers are derived from the Hessian's eigenvalues h and the optimizer's
+    characteristic polynomial chi(mu; h) (the 2d x 2d Jacobian's own eigenvalues took SymPy > 300 s on two-input).
+    Independent route: the derived Jacobian of the map, evaluated at each reported point with mpmath at 60 digits,
+    and its eigenvalues by mpmath.eig; equal as multisets to 1e-9 (the table holds correctly rounded floats; a
+    wrong h or a wrong root is off by far more). Parameters are chosen so that the points are not degenerate."""
+    import mpmath
+
+    model = load_model(name, optimizer=optimizer)
+    table = model.fixed_points_at(**values)
+    symbolic = model.bind(**values)
+    states = [s.symbol for s in model.model.state]
+    jacobian = sp.lambdify(states, model.jacobian.data["jacobian"].subs(symbolic), "mpmath")
+    with mpmath.workdps(60):
+        for point in table:
+            at = [mpmath.mpf(repr(point.coordinates[s.name])) for s in model.model.state]
+            reference = sorted((complex(mu) for mu in mpmath.eig(mpmath.matrix(jacobian(*at)))[0]),
+                               key=lambda z: (round(z.real, 9), round(z.imag, 9)))
+            derived = sorted((_as_complex(mu) for mu in point.eigenvalues),
+                             key=lambda z: (round(z.real, 9), round(z.imag, 9)))
+            np.testing.assert_allclose(derived, reference, rtol=0, atol=1e-9, err_msg=f"{name} {point.label}")
+
+
+def test_polynomial_root_latex():
+    """A root of an irreducible cubic is typeset as root_k[q(t)], q in falling powers of t with factored
+    coefficients and the signs pulled out (a negative Add coefficient in parentheses)."""
+    from analysis.derivations.common import EIGENVALUE as t
+    from analysis.derivations.spectrum import PolynomialRoot
+    from analysis.latex import to_latex
+
+    b, n = sp.symbols("beta n", positive=True)
+    mu = PolynomialRoot(b ** 2 * sp.sqrt(n) * t ** 3 - (1 + b) * t ** 2 + 3 * t - b * n - 1, 0)
+    assert to_latex(mu) == (r"\operatorname{root}_{1}\left[\beta^{2} \sqrt{n} t^{3} - \left(\beta + 1\right) t^{2}"
+                            r" + 3 t - \left(\beta n + 1\right)\right]")

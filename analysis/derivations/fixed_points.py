@@ -199,17 +199,58 @@ def _momentum_gram_stability(ctx: Context, matrix: sp.Matrix, at_point: dict, st
 
 def _boundary_inequalities(mu: sp.Expr, step) -> list:
     """:math:`-1 < \\mu < 1` as solved inequalities in the step where SymPy can, else in factored form."""
-    inequalities = []
-    for relation in (mu - 1 < 0, mu + 1 > 0):
-        try:
-            solved = sp.solve_univariate_inequality(relation, step)
-        except (NotImplementedError, ValueError, TypeError):
-            solved = None
-        if solved is None or solved.has(sp.Or) or isinstance(solved, sp.And) and len(solved.args) > 2:
-            solved = type(relation)(sp.factor(relation.lhs), 0)
-        if solved is not sp.true:
-            inequalities.append(solved)
-    return inequalities
+    return [i for i in (_solved_inequality(mu - 1 < 0, step), _solved_inequality(mu + 1 > 0, step)) if i is not sp.true]
+
+
+def _solved_inequality(relation, step):
+    """``relation`` solved for the step where SymPy gives a single interval, else in factored form."""
+    try:
+        solved = sp.solve_univariate_inequality(relation, step)
+    except (NotImplementedError, ValueError, TypeError):
+        solved = None
+    if solved is None or solved.has(sp.Or) or isinstance(solved, sp.And) and len(solved.args) > 2:
+        solved = type(relation)(sp.factor(relation.lhs), 0)
+    return solved
+
+
+def _momentum_coordinate_stability(ctx: Context, at_point: dict, step) -> tuple:
+    r"""Multipliers, attraction conditions and flip/fold boundaries at a fixed point of a coordinate model's
+    momentum map: ``(eigenvalues, inequalities, boundaries)``.
+
+    Every such fixed point is a critical point with zero velocity (:func:`_momentum_solutions`). There, for each
+    eigenvector :math:`e` of the Hessian in the learning-rate metric, :math:`s\nabla^2 L\, e = h e`, the plane
+    :math:`(\theta, v) = (\alpha e, \gamma e / s)` is invariant and the Jacobian acts on it as the optimizer's
+    one-step matrix on the quadratic of curvature :math:`h` (:func:`analysis.optimizers.one_step_matrix`). So the
+    :math:`2d` multipliers are the roots of :math:`\chi(\mu; a = h)` for the :math:`d` Hessian eigenvalues, and
+    (Jury's criterion, :math:`0 \le \beta < 1`) the point attracts iff :math:`0 < h < a^\ast` for each
+    :math:`h`, with :math:`a^\ast` the optimizer's threshold (:func:`analysis.optimizers.model_threshold`). This
+    replaces the eigenvalues of the symbolic :math:`2d \times 2d` Jacobian, which took SymPy more than 300 s on
+    ``two-input``; the tests compare both at 60 digits."""
+    from ..optimizers import BETA, CURVATURE, ETA, MULTIPLIER, characteristic_polynomial, model_threshold
+
+    spec = ctx.spec
+    coordinates = [c.symbol for c in spec.coordinates]
+    curvature = (spec.lr_scale * sp.hessian(spec.loss, coordinates)).subs(at_point, simultaneous=True)
+    chi = characteristic_polynomial(spec.optimizer).subs({ETA: spec.step, BETA: spec.momentum}, simultaneous=True)
+    threshold = model_threshold(spec)
+    eigenvalues, inequalities, boundaries = [], [], []
+    for h, multiplicity in curvature.applyfunc(sp.factor).eigenvals().items():
+        h = sp.factor(h)
+        local = sp.expand(chi.subs(CURVATURE, h))
+        for mu, count in sp.roots(sp.Poly(local, MULTIPLIER)).items():
+            eigenvalues += [sp.factor(mu)] * (count * multiplicity)
+        inequalities += [i for i in (_solved_inequality(h > 0, step), _solved_inequality(h - threshold < 0, step))
+                         if i is not sp.true]
+        for target, kind in ((-1, "flip"), (1, "fold")):
+            condition = sp.factor(local.subs(MULTIPLIER, target))
+            if condition == 0 or not condition.has(step):
+                continue
+            for value in sp.solve(condition, step):
+                if sp.im(value) == 0:
+                    boundaries.append(StabilityBoundary(kind, local, step, sp.factor(value)))
+    if sp.false in inequalities:
+        inequalities = [sp.false]
+    return eigenvalues, inequalities, boundaries
 
 
 @node("stability", "Jacobian eigenvalues, classification and stability boundaries", ("fixed_points", "jacobian"))
@@ -227,6 +268,9 @@ def stability(ctx: Context) -> Result:
             varying = [mu for mu in eigenvalues if mu != 1]
             neutral = len(eigenvalues) - len(varying)
             inequalities = []  # |mu| < 1 on nested radicals is beyond SymPy's inequality solver; see the notes
+        elif ctx.spec.optimizer != "gd":
+            eigenvalues, inequalities, boundaries = _momentum_coordinate_stability(ctx, at_point, step)
+            neutral = sum(1 for mu in eigenvalues if mu == 1)
         else:
             local = matrix.subs(at_point, simultaneous=True).applyfunc(sp.factor)
             eigenvalues = []

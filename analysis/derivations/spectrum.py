@@ -117,8 +117,20 @@ class PolynomialRoot(sp.Function):
         return sp.Expr._from_mpmath(mpmath.mpmathify(ordered[int(index)]), prec)
 
     def _latex(self, printer):
-        return (rf"\operatorname{{root}}_{{{int(self.args[1]) + 1}}}\left[{printer._print(self.args[0])}"
-                rf"\right]")
+        # q in falling powers of t with factored coefficients, as a paper writes a characteristic polynomial
+        body = ""
+        for (power,), coefficient in sp.Poly(self.args[0], EIGENVALUE).terms():
+            coefficient = sp.factor(coefficient)
+            negative = coefficient.could_extract_minus_sign()
+            magnitude = -coefficient if negative else coefficient
+            text = printer._print(magnitude)
+            if magnitude.is_Add and (power or negative):
+                text = rf"\left({text}\right)"
+            if power:
+                text = ("" if magnitude == 1 else text + " ") + printer._print(EIGENVALUE ** power)
+            body += (" - " if negative else " + " if body else "") + text
+        body = body.lstrip(" ") if not body.startswith(" - ") else "-" + body[3:]
+        return rf"\operatorname{{root}}_{{{int(self.args[1]) + 1}}}\left[{body}\right]"
 
 
 @node("sharpness", "Sharpness: top eigenvalue of the Hessian", ("hessian_spectrum", "state_definitions"))
