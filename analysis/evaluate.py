@@ -238,7 +238,8 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
             coordinates = {s: (pinned[s] if c is None else c.subs(pinned)) for s, c in coordinates.items()}
             line = {"free": names[first] if not others else [names[s] for s in point.free],
                     "eigenvalues": [str(mu) for mu in along],
-                    "attracting_if": [str(sp.simplify(i.subs(values))) for i in info.attracting_if]}
+                    "attracting_if": None if info.attracting_if is None else
+                    [str(sp.simplify(i.subs(values))) for i in info.attracting_if]}
         at = {**values, **coordinates}
         eigenvalues = [mu.subs(at) for mu in info.eigenvalues]
         moduli = [sp.N(sp.Abs(mu), DIGITS) for mu in eigenvalues]

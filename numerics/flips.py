@@ -23,6 +23,8 @@ import numpy as np
 import sympy as sp
 
 from analysis.errors import UserInputError
+from analysis.derivations.common import EIGENVALUE
+from analysis.derivations.spectrum import PolynomialRoot
 from analysis.values import to_count
 
 MAX_DOUBLINGS = 18  # period 2^17: each mpmath Newton step then iterates 131,072 steps at 40+ digits
@@ -117,14 +119,18 @@ def first_flips(derivation, values: dict, vary) -> list:
         if entry.kind != "point":
             continue
         eigenvalues = [sp.simplify(mu.subs(others)) for mu in entry.eigenvalues]
+        values_at_flip = []
         for mu in eigenvalues:
-            for value in sp.solve(sp.Eq(mu, -1), vary):
-                if sp.im(value) != 0:
-                    continue
-                below = value - sp.Rational(1, 10 ** 6) * (1 + abs(value))
-                if all(abs(complex(sp.N(m.subs(vary, below)))) < 1 for m in eigenvalues):
-                    coordinates = [c.subs(others).subs(vary, value) for c in fixed[entry.label].coordinates.values()]
-                    found.append((value, coordinates, entry.label))
+            # a root of an irreducible factor q (PolynomialRoot) is -1 where q(-1) = 0
+            flip = mu.polynomial.subs(EIGENVALUE, -1) if isinstance(mu, PolynomialRoot) else sp.Eq(mu, -1)
+            values_at_flip += [v for v in sp.solve(flip, vary) if v not in values_at_flip]
+        for value in values_at_flip:
+            if sp.im(value) != 0:
+                continue
+            below = value - sp.Rational(1, 10 ** 6) * (1 + abs(value))
+            if all(abs(complex(sp.N(m.subs(vary, below)))) < 1 for m in eigenvalues):
+                coordinates = [c.subs(others).subs(vary, value) for c in fixed[entry.label].coordinates.values()]
+                found.append((value, coordinates, entry.label))
     return sorted(found, key=lambda item: float(item[0]))
 
 

@@ -387,3 +387,13 @@ def test_polynomial_root_latex():
     mu = PolynomialRoot(b ** 2 * sp.sqrt(n) * t ** 3 - (1 + b) * t ** 2 + 3 * t - b * n - 1, 0)
     assert to_latex(mu) == (r"\operatorname{root}_{1}\left[\beta^{2} \sqrt{n} t^{3} - \left(\beta + 1\right) t^{2}"
                             r" + 3 t - \left(\beta n + 1\right)\right]")
+
+
+def test_cascade_reads_polynomial_root_eigenvalues():
+    """cascade on UV under Nesterov: the eigenvalues of II and III include roots of a cubic, where a flip is
+    q(-1) = 0; at these parameters no isolated point flips while attracting (all are saddles or unrealizable:
+    test_uv_fixed_points_under_nesterov), so the answer is the one-line explanation, exit 2, not a traceback."""
+    done = _cli("cascade", "uv", "--optimizer", "nesterov", "--set", "beta=0.5", "--set", "y=1", "--set", "n=4",
+                "--vary", "eta", "--doublings", "3")
+    assert done.returncode == 2 and "no isolated fixed point" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -267,7 +267,7 @@ def stability(ctx: Context) -> Result:
             eigenvalues, boundaries = _momentum_gram_stability(ctx, matrix, at_point, step)
             varying = [mu for mu in eigenvalues if mu != 1]
             neutral = len(eigenvalues) - len(varying)
-            inequalities = []  # |mu| < 1 on nested radicals is beyond SymPy's inequality solver; see the notes
+            inequalities = None  # |mu| < 1 on nested radicals is beyond SymPy's inequality solver; see the notes
         elif ctx.spec.optimizer != "gd":
             eigenvalues, inequalities, boundaries = _momentum_coordinate_stability(ctx, at_point, step)
             neutral = sum(1 for mu in eigenvalues if mu == 1)
@@ -292,10 +292,15 @@ def stability(ctx: Context) -> Result:
                                            "line" if point.free else "point"))
         equations += [Equation(f"eig-{label}-{i}", rf"\mu_{{\mathrm{{{label}}},{i + 1}}}", mu)
                       for i, mu in enumerate(eigenvalues)]
-        equations += [Equation(f"stab-{label}-{i}", "", ineq, relation="") for i, ineq in enumerate(inequalities)
+        equations += [Equation(f"stab-{label}-{i}", "", ineq, relation="") for i, ineq in enumerate(inequalities or [])
                       if isinstance(ineq, sp.core.relational.Relational)]
         equations += [Equation(f"{b.kind}-{label}-{i}", rf"{tex(step)}_{{\mathrm{{{b.kind}}}}}", b.value)
                       for i, b in enumerate(boundaries)]
+    notes = "A fixed point attracts iff every listed inequality holds (|mu| < 1 for each eigenvalue)."
+    if ctx.spec.optimizer != "gd" and kind_of(ctx.spec) != COORDINATE:
+        notes = ("The attraction conditions |mu| < 1 are not solved as inequalities here (nested radicals and "
+                 "roots of cubics); a point is classified from its eigenvalues at given parameter values "
+                 "(fixed_points_at, `sharpness fixed-points`), and the flip and fold boundaries are listed.")
     return Result("stability", NODES["stability"].title, {"fixed_points": entries}, equations,
-                  notes="A fixed point attracts iff every listed inequality holds (|mu| < 1 for each eigenvalue).")
+                  notes=notes)
 

@@ -39,7 +39,8 @@ class StabilityBoundary:
 @dataclass(frozen=True)
 class FixedPointStability:
     r"""Jacobian eigenvalues at a fixed point (or along a set: ``kind == "line"``, ``neutral`` eigenvalues
-    identically 1), the inequalities for :math:`|\mu_i| < 1` and the flip/fold boundaries."""
+    identically 1), the inequalities for :math:`|\mu_i| < 1` (``attracting_if``; ``None`` where they are not
+    derived: momentum maps of Gram models) and the flip/fold boundaries."""
 
     label: str
     eigenvalues: list
