@@ -1,0 +1,117 @@
+"""The README's CLI examples run and print what the README shows.
+
+Every ``$ sharpness ...`` line in a fenced block is run (in a temporary directory, with the test session's
+derivation cache) and its output compared with the lines that follow it in the README: text exactly, numbers to
+a relative 1e-6 or an absolute 1e-12 (round-off figures such as a cross-check's 2e-15 depend on the BLAS and the
+numpy version; the figures a reader compares are far above that). Commands listed in :data:`NOT_RUN` are skipped,
+each with its reason.
+"""
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).parent.parent / "README.md"
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+# (substring of the command, why it is not run here)
+NOT_RUN = [
+    ("sharpness nn", "trains networks with PyTorch for minutes; tests/test_nn*.py cover the command"),
+    ("phase-diagram", "a 48 x 13 grid of 1,000-step runs; tests/test_sweep.py covers the command"),
+    ("--help", "help text: tests/test_cli_help.py checks every option and example"),
+    ("--plot", "writes a figure; the numbers are covered by the same command without --plot"),
+    ("cascade uv-eos --vary k", "40-digit Newton for 14 flips (a minute); tests/test_numerics.py covers cascade"),
+    ("--version", "the version changes with every release"),
+]
+
+
+def _blocks(text):
+    """The fenced blocks of ``text``, as lists of lines (fences paired in order, any info string)."""
+    blocks, current = [], None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current = []
+            else:
+                blocks.append(current)
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def _examples():
+    examples = []
+    for lines in _blocks(README.read_text()):
+        index = 0
+        while index < len(lines):
+            line = lines[index]
+            if not line.startswith("$ "):
+                index += 1
+                continue
+            command = line[2:]
+            while command.endswith("\\"):
+                index += 1
+                command = command[:-1] + lines[index]
+            index += 1
+            output = []
+            while index < len(lines) and not lines[index].startswith("$ "):
+                output.append(lines[index])
+                index += 1
+            command = re.split(r"\s+#", command)[0].strip()
+            if command.startswith("sharpness "):
+                examples.append((command, [o for o in output if o.strip()]))
+    return examples
+
+
+EXAMPLES = _examples()
+
+
+def _parts(line):
+    return NUMBER.split(line), [float(n) for n in NUMBER.findall(line)]
+
+
+def _same(shown, printed):
+    """``printed`` is the README's ``shown`` line: the same text, numbers within tolerance; ``...`` inside a line
+    stands for any text (an elided part), and a trailing ``  # comment`` is the README's annotation."""
+    shown = re.sub(r"\s{2,}#.*$", "", shown)
+    if "..." in shown:
+        pieces = shown.split("...")
+        pattern = ".*".join(re.escape(piece) for piece in pieces)
+        return re.fullmatch(pattern, printed) is not None
+    shown_text, shown_numbers = _parts(shown)
+    printed_text, printed_numbers = _parts(printed)
+    return (shown_text == printed_text and len(shown_numbers) == len(printed_numbers)
+            and all(abs(a - b) <= max(1e-6 * abs(a), 1e-12) for a, b in zip(shown_numbers, printed_numbers)))
+
+
+@pytest.mark.parametrize("command, shown", EXAMPLES, ids=[c[:70] for c, _ in EXAMPLES])
+def test_readme_cli_example(command, shown, tmp_path):
+    for marker, reason in NOT_RUN:
+        if marker in command:
+            pytest.skip(reason)
+    arguments = shlex.split(command)[1:]
+    done = subprocess.run([sys.executable, "-m", "numerics.cli", *arguments], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(README.parent)}, timeout=600)
+    refused = bool(shown) and shown[0].startswith("sharpness: error:")  # an example of a one-line refusal
+    assert done.returncode == (2 if refused else 0), done.stderr
+    printed = [line for line in (done.stderr if refused else done.stdout).splitlines() if line.strip()]
+    if not shown:  # the README shows the command only (its output is described in the text)
+        return
+    if any(line.strip() == "..." for line in shown):
+        # an excerpt: the shown lines appear in this order, "..." standing for any number of printed lines
+        position = 0
+        for expected in (line for line in shown if line.strip() != "..."):
+            while position < len(printed) and not _same(expected, printed[position]):
+                position += 1
+            assert position < len(printed), f"README line not printed (in order): {expected}\n" + "\n".join(printed)
+            position += 1
+        return
+    assert len(printed) == len(shown), f"README shows {len(shown)} lines, the command printed {len(printed)}:\n" \
+                                       + "\n".join(printed)
+    for expected, got in zip(shown, printed):
+        assert _same(expected, got), f"README: {expected}\nprinted: {got}"
