@@ -397,3 +397,30 @@ def test_cascade_reads_polynomial_root_eigenvalues():
                 "--vary", "eta", "--doublings", "3")
     assert done.returncode == 2 and "no isolated fixed point" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_line_attraction_conditions_under_momentum():
+    """two-input under heavy-ball (eta = 1/2, momentum 1/2, target 1, s = 1/20): on the set of minima a w1 = 1, w2 = 0
+    the derived conditions for transverse attraction hold at a = 1 and fail at a = 3/10 (a^2 + 1/a^2 = 11.2 > 6 =
+    (2 + 2 beta)/eta). Independent route: the eigenvalues of the derived Jacobian by mpmath at 40 digits; at a = 1
+    every multiplier but the neutral one (1 along the set, to 1e-30) lies inside the unit disc, at a = 3/10 one
+    lies outside. No condition is the constant False of the neutral direction h = 0."""
+    import mpmath
+
+    model = load_model("two-input", optimizer="heavy-ball")
+    values = model.bind(eta=sp.Rational(1, 2), momentum=sp.Rational(1, 2))
+    line = next(e for e in model.stability.fixed_points if e.kind == "line" and e.label == "II")
+    a = sp.Symbol("a", real=True)
+    jacobian = sp.lambdify([s.symbol for s in model.model.state], model.jacobian.data["jacobian"].subs(values),
+                           "mpmath")
+    assert sp.false not in line.attracting_if
+    for at, attracting in ((sp.Integer(1), True), (sp.Rational(3, 10), False)):
+        holds = all(bool(condition.subs(values).subs(a, at)) for condition in line.attracting_if)
+        assert holds is attracting
+        with mpmath.workdps(40):
+            state = [at, 1 / at, 0, 0, 0, 0]
+            moduli = sorted(abs(mu) for mu in mpmath.eig(mpmath.matrix(jacobian(*[mpmath.mpf(sp.N(v, 50)) for v in state])))[0])
+            neutral = min(range(len(moduli)), key=lambda i: abs(moduli[i] - 1))
+            assert abs(moduli[neutral] - 1) < mpmath.mpf(10) ** -30
+            others = [m for i, m in enumerate(moduli) if i != neutral]
+            assert (max(others) < 1) is attracting

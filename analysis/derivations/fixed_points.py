@@ -239,8 +239,9 @@ def _momentum_coordinate_stability(ctx: Context, at_point: dict, step) -> tuple:
         local = sp.expand(chi.subs(CURVATURE, h))
         for mu, count in sp.roots(sp.Poly(local, MULTIPLIER)).items():
             eigenvalues += [sp.factor(mu)] * (count * multiplicity)
-        inequalities += [i for i in (_solved_inequality(h > 0, step), _solved_inequality(h - threshold < 0, step))
-                         if i is not sp.true]
+        if h != 0:  # h = 0: the neutral direction along a set of fixed points (multiplier 1), not a condition
+            inequalities += [i for i in (_solved_inequality(h > 0, step), _solved_inequality(h - threshold < 0, step))
+                             if i is not sp.true]
         for target, kind in ((-1, "flip"), (1, "fold")):
             condition = sp.factor(local.subs(MULTIPLIER, target))
             if condition == 0 or not condition.has(step):
