@@ -471,7 +471,14 @@ def _math_token(kind: str, value: str) -> str:
 def prose(text: str) -> str:
     r"""Plain text with its mathematics in math mode, as a LaTeX paragraph: ``|mu| < 1`` -> ``$|\mu| < 1$``,
     ``Delta S / epsilon^2`` -> ``$\Delta S / \varepsilon^2$``, ``z = +-1`` -> ``$z = \pm 1$``, a lone symbol
-    ``R`` -> ``$R$``; everything else escaped (:func:`text_escape`)."""
+    ``R`` -> ``$R$``; a span in backticks is code (``\`pip install -e .\``` -> :func:`texttt`); everything else
+    escaped (:func:`text_escape`)."""
+    pieces = str(text).split("`")
+    if len(pieces) % 2 == 0:  # an unpaired last backtick is text
+        pieces[-2:] = [pieces[-2] + "`" + pieces[-1]]
+    if len(pieces) > 1:  # code spans (odd places) alternate with prose
+        return "".join(texttt(piece) if index % 2 else prose(piece).rstrip("\n")
+                       for index, piece in enumerate(pieces)) + "\n"
     tokens = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(str(text))]
     kinds = []
     for i, (kind, value) in enumerate(tokens):

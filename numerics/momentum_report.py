@@ -59,7 +59,7 @@ def mlp_momentum_runs(steps, samples, eta: str = MLP_ETA, beta: str = BETA) -> d
     try:
         import torch  # noqa: F401
     except ImportError:
-        return {"note": "PyTorch not installed (pip install -e .[torch]): no MLP runs"}
+        return {"note": "PyTorch not installed (`pip install -e .[torch]`): no MLP runs"}
     from . import nn
     from .report import record
 

@@ -437,7 +437,7 @@ def section_nn(run: Run) -> dict:
         import torch  # noqa: F401
     except ImportError:
         run.figure("nn_sharpness", lambda p: plots.note_figure("PyTorch is not installed: no real-network run", p))
-        return {"command": None, "result": None, "note": "PyTorch not installed (pip install -e .[torch])"}
+        return {"command": None, "result": None, "note": "PyTorch not installed (`pip install -e .[torch]`)"}
     from . import nn
 
     argv, compute = nn.report_section(int(run.settings.nn_steps), int(run.settings.nn_samples))

@@ -125,3 +125,13 @@ def test_a_radical_alone_or_too_large_to_expand_prints_itself():
         text = to_latex(expr)
         assert "r_{" not in text and "Dummy" not in text and re.search(r"\\sqrt\{|\^\{3/2\}", text), text
     assert round_trips(sp.sqrt(a * b + c)) and round_trips(sp.sqrt(a + b) * (a ** 2 - b ** 2))
+
+
+def test_prose_code_spans():
+    """Backticks mark code: `pip install -e .[torch]` is typewriter text, its "-e" an option, not a minus sign
+    (it was typeset as $-e$); the prose around it keeps its maths, and an unpaired backtick stays text."""
+    from analysis.latex import prose
+
+    text = prose("PyTorch not installed (`pip install -e .[torch]`): no runs with |mu| < 1")
+    assert r"\texttt{" in text and r"\mbox{-e}" in text and "$-e$" not in text and r"$|\mu| < 1$" in text
+    assert r"\texttt" not in prose("a ` b") and "`" in prose("a ` b")
