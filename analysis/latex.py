@@ -54,6 +54,14 @@ def symbol_latex(symbol) -> str:
     return SYMBOL_NAMES.get(symbol, sp.latex(symbol))
 
 
+def name_latex(name: str) -> str:
+    """LaTeX of a parameter or state variable known by its name only (a figure's axis): the declared form of a
+    loaded model's symbol of that name (``lam`` -> ``\\lambda``, ``lam_vv`` -> ``\\ddot{\\lambda}``), else SymPy's
+    (``eta`` -> ``\\eta``, ``w1`` -> ``w_{1}``)."""
+    declared = next((tex for symbol, tex in SYMBOL_NAMES.items() if symbol.name == name), None)
+    return declared if declared is not None else sp.latex(sp.Symbol(name))
+
+
 def symbol_order(model) -> tuple:
     """The order in which a paper writes ``model``'s symbols in a product: the step first, the other parameters
     alphabetically, then the state variables as declared (``model`` is an :class:`analysis.model.Model`)."""

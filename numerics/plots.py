@@ -1,6 +1,7 @@
 """Figures (matplotlib, Agg backend): trajectories with regimes, orbit diagrams. PNG, PDF or SVG by suffix."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +16,17 @@ SUFFIXES = (".png", ".pdf", ".svg")
 REGIME_COLOURS = {"early sharpness reduction": "tab:blue", "intermediate saturation": "tab:gray",
                   "progressive sharpening": "tab:green", "edge of stability": "tab:orange",
                   "catapult": "tab:red", "divergence": "black"}
+
+
+def axis_name(name: str) -> str:
+    """A parameter or state name as matplotlib math text (``lam`` -> ``$\\lambda$``, ``w1`` -> ``$w_{1}$``);
+    a multi-letter name with no declared form (``momentum``) and other text unchanged."""
+    from analysis.latex import name_latex
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", str(name)):
+        return str(name)
+    tex = name_latex(name)
+    return str(name) if tex == name and len(name) > 1 else f"${tex}$"  # a word such as momentum stays a word
 
 
 def check_path(path: str) -> Path:
@@ -77,8 +89,8 @@ def draw_orbits(axis, diagram, flips=()):
     axis.plot(xs[keep], ys[keep], ",", color="black", alpha=0.5, rasterized=True)
     for flip in flips or []:
         axis.axvline(flip, color="tab:red", lw=0.6, alpha=0.7)
-    axis.set_xlabel(diagram.vary)
-    axis.set_ylabel(diagram.state[0])
+    axis.set_xlabel(axis_name(diagram.vary))
+    axis.set_ylabel(axis_name(diagram.state[0]))
     return axis
 
 
@@ -106,8 +118,8 @@ def draw_basin(axis, basin):
                 aspect="auto", cmap=colours, vmin=-0.5, vmax=len(OUTCOMES) - 0.5, interpolation="nearest")
     axis.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(OUTCOMES))],
                 labels=list(OUTCOMES), fontsize=7, loc="upper right")
-    axis.set_xlabel(name_x)
-    axis.set_ylabel(name_y)
+    axis.set_xlabel(axis_name(name_x))
+    axis.set_ylabel(axis_name(name_y))
     axis.set_title("outcome", fontsize=9)
     return axis
 
@@ -124,7 +136,7 @@ def basin_figure(basin, path: str, title: str) -> None:
     image = right.imshow(converged / basin.threshold, origin="lower", extent=(grid_x[0], grid_x[-1], grid_y[0],
                          grid_y[-1]), aspect="auto", cmap="viridis", interpolation="nearest")
     figure.colorbar(image, ax=right, label=r"final sharpness $\times\,\eta/2$")
-    right.set_xlabel(name_x)
+    right.set_xlabel(axis_name(name_x))
     right.set_title("final sharpness of converged runs", fontsize=9)
     figure.suptitle(title, fontsize=10)
     _save(figure, target)
@@ -185,7 +197,7 @@ def sweep_figure(dataset, path: str, title: str) -> None:
     if len(names) == 1:
         axis.plot(variable[names[0]], variable.values, lw=1)
         axis.axhline(0, color="gray", lw=0.5)
-        axis.set_xlabel(names[0])
+        axis.set_xlabel(axis_name(names[0]))
         axis.set_ylabel(measure)
     else:
         labels = {"outcome": OUTCOMES, "regime": REGIME_ORDER}.get(measure)
@@ -205,8 +217,8 @@ def sweep_figure(dataset, path: str, title: str) -> None:
             figure.colorbar(mesh, ax=axis, label=measure)
         if y_values.min() > 0 and y_values.max() / y_values.min() > 50:
             axis.set_yscale("log")
-        axis.set_xlabel(names[0])
-        axis.set_ylabel(names[1])
+        axis.set_xlabel(axis_name(names[0]))
+        axis.set_ylabel(axis_name(names[1]))
     axis.set_title(title, fontsize=9)
     _save(figure, target)
 
@@ -246,8 +258,8 @@ def flow_figure(bound, fixed_points, path: str, box=None) -> None:
         axis.annotate(point.label, (c[names[0]], c[names[1]]), textcoords="offset points", xytext=(5, 5))
     axis.set_xlim(*box[0])
     axis.set_ylim(*box[1])
-    axis.set_xlabel(names[0])
-    axis.set_ylabel(names[1])
+    axis.set_xlabel(axis_name(names[0]))
+    axis.set_ylabel(axis_name(names[1]))
     axis.legend(fontsize=7, loc="upper left")
     values = ", ".join(f"{k} = {v:g}" for k, v in bound.parameters.items())
     axis.set_title(f"{bound.model.name} ({bound.model.parameterization}), {values}: GD direction "
@@ -366,8 +378,8 @@ def draw_continuation(axis, payload: dict, over=None):
                 axis.plot(s["parameters"][x_name], s["parameters"][y_name], "k*", ms=9)
                 axis.annotate(s["type"], (s["parameters"][x_name], s["parameters"][y_name]), fontsize=8,
                               xytext=(4, 4), textcoords="offset points")
-        axis.set_xlabel(x_name)
-        axis.set_ylabel(y_name)
+        axis.set_xlabel(axis_name(x_name))
+        axis.set_ylabel(axis_name(y_name))
         handles, labels = axis.get_legend_handles_labels()
         axis.legend(handles=handles + background[0], labels=labels + background[1], fontsize=6, loc="best")
         return axis
@@ -385,7 +397,7 @@ def draw_continuation(axis, payload: dict, over=None):
         colour = axis.plot(xs, np.where(joined(stable), ys, np.nan), lw=1.2,
                            label=f"period {branch['period']}")[0].get_color()
         axis.plot(xs, np.where(joined(~stable), ys, np.nan), lw=0.8, ls="--", color=colour)
-        axis.set_ylabel(state)
+        axis.set_ylabel(axis_name(state))
     for s in payload["special_points"]:
         x = s["parameters"].get(name, s["state"].get(name))
         y = next(iter(s["state"].values()))
@@ -393,7 +405,7 @@ def draw_continuation(axis, payload: dict, over=None):
         nf = s.get("normal_form")
         text = s["type"] + (f" b={nf['coefficient']:.3g}" if nf and s["type"] == "PD" else "")
         axis.annotate(text, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    axis.set_xlabel(name)
+    axis.set_xlabel(axis_name(name))
     axis.legend(fontsize=7, loc="best")
     return axis
 
@@ -436,8 +448,8 @@ def flip_curves_figure(curves: dict, closed: dict, criticality: list, path: str,
         axis.plot(np.where(inside, xs, np.nan), ys, "k--", lw=1,
                   label=f"PD of period 1: eta = {closed['expression']} (closed form)")
     if names:
-        axis.set_xlabel(names[0])
-        axis.set_ylabel(names[1])
+        axis.set_xlabel(axis_name(names[0]))
+        axis.set_ylabel(axis_name(names[1]))
     axis.legend(fontsize=7, loc="upper right")
     axis.set_title(title, fontsize=9)
     _save(figure, target)

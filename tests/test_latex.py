@@ -135,3 +135,26 @@ def test_prose_code_spans():
     text = prose("PyTorch not installed (`pip install -e .[torch]`): no runs with |mu| < 1")
     assert r"\texttt{" in text and r"\mbox{-e}" in text and "$-e$" not in text and r"$|\mu| < 1$" in text
     assert r"\texttt" not in prose("a ` b") and "`" in prose("a ` b")
+
+
+def test_every_declared_symbol_is_valid_matplotlib_math_text():
+    """Figures label their axes with the models' declared LaTeX (numerics.plots.axis_name): every declared form,
+    of every model under every optimizer, parses in matplotlib's mathtext (a failure would only show when a
+    figure is saved); names without a declared form print as SymPy writes them or stay words."""
+    from matplotlib.mathtext import MathTextParser
+
+    from analysis import load_model
+    from analysis.latex import SYMBOL_NAMES
+    from analysis.optimizers import OPTIMIZERS
+    from analysis.registry import model_names
+    from numerics.plots import axis_name
+
+    for name in model_names():
+        for optimizer in OPTIMIZERS:
+            load_model(name, optimizer=optimizer).model
+    parser = MathTextParser("agg")
+    assert SYMBOL_NAMES
+    for symbol in list(SYMBOL_NAMES):
+        parser.parse(axis_name(symbol.name), dpi=72)
+    assert axis_name("lam") == r"$\lambda$" and axis_name("w1") == "$w_{1}$" and axis_name("momentum") == "momentum"
+    assert axis_name("lam_vv") == r"$\ddot{\lambda}$"
