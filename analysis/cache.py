@@ -68,6 +68,8 @@ SYMPY_MATRIX_CLASSES = {
     "sympy.polys.domains.expressionrawdomain": {"ExpressionRawDomain"},
     "sympy.polys.domains.integerring": {"IntegerRing"},
 }
+# The expression classes the analysis package defines itself (results may hold them).
+ANALYSIS_EXPRESSION_CLASSES = {"analysis.derivations.spectrum": {"PolynomialRoot"}}
 
 
 def cache_dir() -> Path:
@@ -194,8 +196,9 @@ class RestrictedUnpickler(pickle._Unpickler):
     """Unpickles derived results and nothing else.
 
     ``find_class`` resolves only SymPy expression classes (:data:`SYMPY_EXPRESSION_MODULES`), the matrix classes
-    of :data:`SYMPY_MATRIX_CLASSES`, and the dataclasses (the result records) and SymPy expression classes
-    (:class:`~analysis.derivations.spectrum.PolynomialRoot`) of the ``analysis`` package: no
+    of :data:`SYMPY_MATRIX_CLASSES`, the expression classes of :data:`ANALYSIS_EXPRESSION_CLASSES`
+    (:class:`~analysis.derivations.spectrum.PolynomialRoot`) and the dataclasses of the ``analysis`` package (the
+    result records): no
     function, and no builtins, ``copyreg`` or ``collections`` name (results need none). So a payload that calls
     ``os.system``, ``builtins.eval``/``exec``, ``subprocess`` or anything else by name is refused.
 
@@ -211,16 +214,15 @@ class RestrictedUnpickler(pickle._Unpickler):
     dispatch = dict(pickle._Unpickler.dispatch)
 
     def find_class(self, module, name):
-        if name in SYMPY_MATRIX_CLASSES.get(module, ()):
+        if name in SYMPY_MATRIX_CLASSES.get(module, ()) or name in ANALYSIS_EXPRESSION_CLASSES.get(module, ()):
             return super().find_class(module, name)
         # A class defined in the module itself (not one it imports) and reached by its plain name (protocol 4
         # resolves dotted names attribute by attribute).
         expression = module in SYMPY_EXPRESSION_MODULES
         if (expression or module.split(".")[0] == "analysis") and "." not in name:
             found = super().find_class(module, name)
-            # analysis defines result records (dataclasses) and expressions of its own (PolynomialRoot)
             if isinstance(found, type) and found.__module__ == module and (
-                    issubclass(found, sp.Basic) or not expression and dataclasses.is_dataclass(found)):
+                    issubclass(found, sp.Basic) if expression else dataclasses.is_dataclass(found)):
                 return found
         raise pickle.UnpicklingError(f"refused {module}.{name}")
 

@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 import sympy as sp
 
+from .derivations.spectrum import solve_multiplier
 from .errors import DomainError
 
 DIGITS = 50
@@ -133,55 +134,175 @@ def realizable(derivation, state_values: dict, values: dict) -> bool | None:
 
     The state fixes some combinations of the Gram entries of the parameters (and, with momentum, of the
     velocities: :meth:`~analysis.model.GramModel.state_gram_matrix`); the inverse substitution leaves
-    :math:`G(t) = A_0 + \sum_i t_i A_i` affine in the leftover entries :math:`t`. The state is realizable iff
-    :math:`\max_t \lambda_{\min}(G(t)) \ge 0`, a concave maximisation decided by Kelley's cutting planes
-    (:func:`_max_smallest_eigenvalue`), which brackets the maximum between a value attained and an upper bound
-    certified by the cuts. ``True``/``False`` only when the bracket decides it at tolerance
-    :math:`10^{-9}(1 + \max|s|)`; ``None`` where the question does not apply (coordinate models: every state is
-    a configuration) or the bracket does not decide it. The width is not a constraint here (:math:`n` at least
-    the number of vectors).
+    :math:`G(t) = A_0(s) + \sum_i t_i A_i` affine in the leftover entries :math:`t`. The state is realizable iff
+    :math:`\max_t \lambda_{\min}(G(t)) \ge 0`, a concave maximisation over the box :math:`|t_i| \le B`, bracketed
+    between a value attained and a certified upper bound. A ternary search along one :math:`t_i` at a time
+    (:func:`_coordinate_ascent`) gives the value; for one leftover entry it is exact and the upper bound is the
+    Lipschitz bound :math:`\|A_1\|_2` times the final interval; for several, where the ascent has not shown the
+    state realizable, Kelley's cutting planes (:func:`_max_smallest_eigenvalue`) continue from it and certify
+    the upper bound. :math:`B = \operatorname{tr} G`, which PSD implies, where the state fixes
+    the trace. ``True``/``False`` only when the bracket decides it at tolerance :math:`10^{-9}(1 + \max|s|)`;
+    ``None`` where the question does not apply (coordinate models: every state is a configuration) or the
+    bracket does not decide it. The width is not a constraint here (:math:`n` at least the number of vectors).
     """
+    decided = realizable_states(derivation, {s: [v] for s, v in state_values.items()}, values)
+    return None if decided is None else decided[0]
+
+
+def realizable_states(derivation, states: dict, values: dict):
+    """:func:`realizable` for many states at once (``{state symbol: sequence of values}``, all of one length): an
+    object array of ``True``/``False``/``None``, or ``None`` for a coordinate model. The symbolic work is done once
+    for all states; one leftover entry is decided for all states together."""
     if derivation.kind != "gram":
         return None
     definitions = derivation.result("state_definitions").data
     spec = derivation.spec
     leftovers = list(definitions["leftovers"])
+    symbols = list(states)
     entries = {**{g: g for g in leftovers}, **definitions["inverse"]}
-    matrix = spec.state_gram_matrix().subs(entries).subs({**values, **state_values})
-    constant = np.array(matrix.subs({g: 0 for g in leftovers}), dtype=float)
+    matrix = spec.state_gram_matrix().subs(entries).subs(values)
+    columns = [np.asarray(states[s], dtype=float).ravel() for s in symbols]
+    count = columns[0].size if columns else 1
+    constant = sp.lambdify(symbols, matrix.subs({g: 0 for g in leftovers}), "numpy")
+    base = np.stack([np.broadcast_to(np.asarray(constant(*row), dtype=float), matrix.shape)
+                     for row in zip(*columns)]) if columns else np.array(matrix, dtype=float)[None]
     directions = [np.array(matrix.diff(g), dtype=float) for g in leftovers]
-    scale = 1.0 + max(abs(float(v)) for v in state_values.values())
     trace = sp.expand(matrix.trace())
-    # PSD implies |G_ij| <= trace: a certified box where the trace is fixed by the state, else a wide one.
-    bound = float(trace) if not trace.has(*leftovers) else 1e6 * scale
-    if bound < -1e-9 * scale:
-        return False
-    low, high = _max_smallest_eigenvalue(constant, directions, max(bound, 1e-300), 1e-9 * scale)
-    if low >= -1e-9 * scale:
-        return True
-    if high < -1e-9 * scale:
-        return False
-    return None
+    tolerance = 1e-9 * (1.0 + (np.max(np.abs(np.stack(columns)), axis=0) if columns else np.zeros(1)))
+    if trace.has(*leftovers):  # no certified box: a wide one, absolute tolerance
+        decided = _decide_psd(base, directions, 1e6 * tolerance / 1e-9, tolerance)
+    else:
+        # PSD implies |G_ij| <= tr G: with G / tr G the box is |t_i| <= 1 and the tolerance relative to the trace
+        total = np.broadcast_to(np.asarray(sp.lambdify(symbols, trace, "numpy")(*columns), dtype=float), (count,))
+        norm = np.where(np.abs(total) > tolerance, np.abs(total), 1.0)
+        # (G / tr G = A_0 / tr G + sum_i (t_i / tr G) A_i: the same directions, leftovers in units of the trace)
+        decided = _decide_psd(base / norm[:, None, None], directions, np.abs(total) / norm, np.full(count, 1e-9))
+        decided[total < -tolerance] = False
+    width = values.get(spec.width)
+    if width is not None and sp.sympify(width).is_number and float(width) < len(spec.all_vectors):
+        # n vectors of R^width: rank <= width is not checked, so a PSD completion does not prove realizable
+        decided[decided == True] = None  # noqa: E712 - object array
+    return decided
 
 
-def _max_smallest_eigenvalue(constant, directions, bound: float, tolerance: float, cuts: int = 400) -> tuple:
+def _decide_psd(base, directions, bound, tolerance):
+    r"""For each state, whether some :math:`|t_i| \le B` makes :math:`A_0 + \sum_i t_i A_i` PSD
+    (``True``/``False``/``None``).
+
+    Face reduction first: a set :math:`S` of diagonal entries whose sum the state fixes (the directions do not
+    change it) must have a sum :math:`\ge 0`, and a zero sum forces the rows and columns :math:`S` to zero (the
+    velocity block of a state at rest, where :math:`\lambda_{\min}` would peak at exactly 0, which no numerical
+    ascent reaches from below). Those entries give linear equations in :math:`t`; an inconsistent system is
+    ``False``, else :math:`t = t_0 + N z` and the reduced problem on the other rows is bracketed by
+    :func:`_bracket`."""
+    import itertools
+
+    count, k = base.shape[0], base.shape[1]
+    stack = np.array(directions).reshape(len(directions), k, k)
+    bound = np.broadcast_to(np.asarray(bound, dtype=float), (count,))
+    tolerance = np.broadcast_to(np.asarray(tolerance, dtype=float), (count,))
+    decided = np.full(count, None, dtype=object)
+    forced = np.zeros((count, k), dtype=bool)
+    for size in range(1, k + 1):
+        for group in itertools.combinations(range(k), size):
+            group = list(group)
+            if not np.allclose(stack[:, group, group].sum(axis=1), 0):
+                continue
+            total = base[:, group, group].sum(axis=1)
+            decided[total < -tolerance] = False
+            forced[:, group] |= (np.abs(total) <= tolerance)[:, None]
+    open_lanes = np.array([d is None for d in decided])
+    for pattern in {tuple(row) for row in forced[open_lanes]}:
+        lanes = np.flatnonzero(open_lanes & np.all(forced == pattern, axis=1))
+        zero = [i for i in range(k) if pattern[i]]
+        rest = [i for i in range(k) if not pattern[i]]
+        local = base[lanes]
+        directions_local = stack
+        box = bound[lanes]
+        if zero:
+            pairs = [(a, b) for a in zero for b in range(k)]
+            system = np.array([[d[a, b] for d in stack] for a, b in pairs]).reshape(len(pairs), len(stack))
+            rhs = -np.array([local[:, a, b] for a, b in pairs]).T  # lanes x equations
+            solution = (np.linalg.pinv(system) @ rhs.T).T if len(stack) else np.zeros((len(lanes), 0))
+            residual = np.abs(solution @ system.T - rhs).max(axis=1) if pairs else np.zeros(len(lanes))
+            inconsistent = residual > tolerance[lanes]
+            decided[lanes[inconsistent]] = False
+            keep = ~inconsistent
+            lanes, local, solution, box = lanes[keep], local[keep], solution[keep], box[keep]
+            if not rest:
+                decided[lanes] = True
+                continue
+            _, singular, right = np.linalg.svd(system) if len(stack) else (None, np.zeros(0), np.zeros((0, 0)))
+            null = right[np.sum(singular > 1e-12 * max(singular.max(initial=0), 1)):].T  # columns span ker
+            local = (local + np.einsum("ni,ijk->njk", solution, stack))[:, rest][:, :, rest]
+            directions_local = np.einsum("im,ijk->mjk", null, stack)[:, rest][:, :, rest]
+            # t = t_0 + N z with N orthonormal: |z|_inf <= |N^T (t - t_0)|_2 <= sqrt(m) B + |t_0|_2
+            box = np.sqrt(len(stack)) * box + np.linalg.norm(solution, axis=1)
+        if not len(lanes):
+            continue
+        low, high = _bracket(local, list(directions_local), box, tolerance[lanes])
+        decided[lanes[high < -tolerance[lanes]]] = False
+        decided[lanes[low >= -tolerance[lanes]]] = True
+    return decided
+
+
+def _bracket(base, directions, bound, tolerance) -> tuple:
+    """``(low, high)``: a value attained and a certified upper bound of :math:`\max_{|t_i| \le B}
+    \lambda_{\min}(A_0 + \sum_i t_i A_i)` for each state: :func:`_coordinate_ascent`, then for one direction the
+    Lipschitz bound and for several Kelley's cutting planes (:func:`_max_smallest_eigenvalue`) where undecided."""
+    start, low, width = _coordinate_ascent(base, directions, bound)
+    if len(directions) <= 1:  # 1-D: the ternary search is exact up to the Lipschitz bound of lambda_min
+        return low, low + (np.linalg.norm(directions[0], 2) * width if directions else 0.0)
+    high = np.full(len(low), np.inf)
+    for i in np.flatnonzero(low < -tolerance):
+        low[i], high[i] = _max_smallest_eigenvalue(base[i], directions, bound[i], tolerance[i], start[i], low[i])
+    return low, high
+
+
+def _coordinate_ascent(base, directions, bound, sweeps: int = 4, iterations: int = 100) -> tuple:
+    r"""Ascent of :math:`\lambda_{\min}(A_0 + \sum_i t_i A_i)` over :math:`|t_i| \le B` for a stack of
+    :math:`A_0` and bounds at once, by ternary search along one :math:`t_i` at a time (exact for one leftover; a
+    start and a lower bound for several, where a kink of the concave function can stop it short).
+    Returns ``(t, value attained, final width of the last search)``."""
+    count, m = base.shape[0], len(directions)
+    t = np.zeros((count, m))
+
+    def smallest(point):
+        shift = np.einsum("ni,ijk->njk", point, np.array(directions)) if m else 0.0
+        return np.linalg.eigvalsh(base + shift)[:, 0]
+
+    width = np.zeros(count)
+    for _ in range(sweeps if m > 1 else 1):
+        for i in range(m):
+            lower, upper = -bound.copy(), bound.copy()
+            for _ in range(iterations):
+                a, b = lower + (upper - lower) / 3, upper - (upper - lower) / 3
+                at_a, at_b = t.copy(), t.copy()
+                at_a[:, i], at_b[:, i] = a, b
+                left = smallest(at_a) < smallest(at_b)
+                lower, upper = np.where(left, a, lower), np.where(left, upper, b)
+            t[:, i] = (lower + upper) / 2
+            width = upper - lower
+    return t, smallest(t), width
+
+
+def _max_smallest_eigenvalue(constant, directions, bound: float, tolerance: float, start, attained,
+                             cuts: int = 400) -> tuple:
     r"""A bracket ``(low, high)`` of :math:`\max_{|t_i| \le B} \lambda_{\min}(A_0 + \sum_i t_i A_i)`.
 
     :math:`\lambda_{\min}` is concave; for any unit :math:`z`, :math:`z^\top G(t) z \ge \lambda_{\min}(G(t))` is
     an affine upper bound (a cut). Kelley's method maximises the minimum of the cuts (a linear programme), evaluates
     :math:`\lambda_{\min}` there (``low`` is the best value attained) and adds the cut of its eigenvector; the LP
-    optimum is ``high``. It stops once the bracket lies on one side of :math:`\pm` ``tolerance`` or is narrower."""
+    optimum is ``high``. It starts at ``start``, where :math:`\lambda_{\min}` = ``attained``, and stops once the
+    bracket lies on one side of :math:`\pm` ``tolerance`` or is narrower."""
     from scipy.optimize import linprog
 
     def smallest(t):
         values, vectors = np.linalg.eigh(constant + sum(x * a for x, a in zip(t, directions)))
         return values[0], vectors[:, 0]
 
-    if not directions:
-        value = smallest([])[0]
-        return value, value
-    t = np.zeros(len(directions))
-    low, high = -np.inf, np.inf
+    t = np.array(start, dtype=float)
+    low, high = attained, np.inf
     rows, offsets = [], []
     for _ in range(cuts):
         value, z = smallest(t)
@@ -230,7 +351,7 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
                                   for e in [*along, *(c for c in coordinates.values() if c is not None)])),
                           sp.Integer(0))
             for mu in along:
-                real_roots = [r for r in sp.solve(sp.Eq(mu, -1), first) if sp.im(r) == 0]
+                real_roots = [r for r in solve_multiplier(mu, -1, first) if sp.im(r) == 0]
                 if real_roots:
                     anchor = real_roots[0]
                     break

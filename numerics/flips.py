@@ -23,8 +23,7 @@ import numpy as np
 import sympy as sp
 
 from analysis.errors import UserInputError
-from analysis.derivations.common import EIGENVALUE
-from analysis.derivations.spectrum import PolynomialRoot
+from analysis.derivations.spectrum import solve_multiplier
 from analysis.values import to_count
 
 MAX_DOUBLINGS = 18  # period 2^17: each mpmath Newton step then iterates 131,072 steps at 40+ digits
@@ -121,9 +120,7 @@ def first_flips(derivation, values: dict, vary) -> list:
         eigenvalues = [sp.simplify(mu.subs(others)) for mu in entry.eigenvalues]
         values_at_flip = []
         for mu in eigenvalues:
-            # a root of an irreducible factor q (PolynomialRoot) is -1 where q(-1) = 0
-            flip = mu.polynomial.subs(EIGENVALUE, -1) if isinstance(mu, PolynomialRoot) else sp.Eq(mu, -1)
-            values_at_flip += [v for v in sp.solve(flip, vary) if v not in values_at_flip]
+            values_at_flip += [v for v in solve_multiplier(mu, -1, vary) if v not in values_at_flip]
         for value in values_at_flip:
             if sp.im(value) != 0:
                 continue

@@ -129,7 +129,9 @@ class OrbitDiagram(_Result):
 @dataclass
 class Basin(_Result):
     """Outcome (codes into :data:`numerics.classify.OUTCOMES`), period and final sharpness over a grid of
-    initial states."""
+    initial states; for a Gram model also ``realizable``, whether any network has each initial state
+    (:func:`analysis.evaluate.realizable`: ``True``/``False``/``None`` undecided), since the map also iterates
+    states no parameters have, and their outcome is the map's, not a network's."""
 
     model: str
     axes: tuple
@@ -138,16 +140,26 @@ class Basin(_Result):
     classes: np.ndarray
     period: np.ndarray
     final_sharpness: np.ndarray
+    realizable: Optional[np.ndarray] = None
 
     @property
     def counts(self) -> dict:
         return {name: int((self.classes == i).sum()) for i, name in enumerate(OUTCOMES)}
 
+    @property
+    def unrealizable(self) -> int:
+        """How many initial states no parameters realize (0 for a coordinate model)."""
+        return 0 if self.realizable is None else int((self.realizable == False).sum())  # noqa: E712 - object array
+
     def to_dict(self) -> dict:
-        return {"model": self.model, "axes": list(self.axes), "grids": [g.tolist() for g in self.grids],
-                "threshold": self.threshold, "classes": list(OUTCOMES), "class": self.classes.tolist(),
-                "period": self.period.tolist(), "final_sharpness": self.final_sharpness.tolist(),
-                "counts": self.counts}
+        payload = {"model": self.model, "axes": list(self.axes), "grids": [g.tolist() for g in self.grids],
+                   "threshold": self.threshold, "classes": list(OUTCOMES), "class": self.classes.tolist(),
+                   "period": self.period.tolist(), "final_sharpness": self.final_sharpness.tolist(),
+                   "counts": self.counts}
+        if self.realizable is not None:
+            payload["realizable"] = self.realizable.tolist()
+            payload["unrealizable"] = self.unrealizable
+        return payload
 
     def plot(self, ax=None):
         from .plots import draw_basin
@@ -398,9 +410,14 @@ class IteratedMap:
         classified = self._classify(orbits, params)
         finite = classified["code"] != OUTCOMES.index("diverged")
         sharpness = np.where(finite, _evaluate(self.compiled.sharpness_numpy, orbits[:, -1, :], params.T), np.nan)
+        from analysis.evaluate import realizable_states
+
         shape = mesh_x.shape
+        realizable = realizable_states(self.model.derivation, dict(zip(self.compiled.state_symbols, start.T)),
+                                       self.values)
         return Basin(self.model.name, (axes[0][0], axes[1][0]), tuple(grids), self.threshold,
-                     classified["code"].reshape(shape), classified["period"].reshape(shape), sharpness.reshape(shape))
+                     classified["code"].reshape(shape), classified["period"].reshape(shape), sharpness.reshape(shape),
+                     None if realizable is None else realizable.reshape(shape))
 
     def lyapunov(self, steps: int = 100_000, transient: int = 1000, batches: int = 20,
                  init: Optional[dict] = None, progress=None) -> LyapunovSpectrum:

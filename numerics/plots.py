@@ -116,8 +116,15 @@ def draw_basin(axis, basin):
     colours = ListedColormap(OUTCOME_COLOURS)
     axis.imshow(basin.classes, origin="lower", extent=(grid_x[0], grid_x[-1], grid_y[0], grid_y[-1]),
                 aspect="auto", cmap=colours, vmin=-0.5, vmax=len(OUTCOMES) - 0.5, interpolation="nearest")
-    axis.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(OUTCOMES))],
-                labels=list(OUTCOMES), fontsize=7, loc="upper right")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(OUTCOMES))]
+    labels = list(OUTCOMES)
+    if basin.unrealizable:  # hatched: states no network has (the map's outcome there is not a network's)
+        mesh_x, mesh_y = np.meshgrid(grid_x, grid_y)
+        axis.contourf(mesh_x, mesh_y, (basin.realizable == False).astype(float), levels=[0.5, 1.5],  # noqa: E712
+                      colors="none", hatches=["////"])
+        handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch="////"))
+        labels.append("not realizable")
+    axis.legend(handles=handles, labels=labels, fontsize=7, loc="upper right")
     axis.set_xlabel(axis_name(name_x))
     axis.set_ylabel(axis_name(name_y))
     axis.set_title("outcome", fontsize=9)

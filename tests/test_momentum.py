@@ -243,7 +243,7 @@ def test_uv_fixed_points_under_nesterov(beta):
       (step 1e-20, error ~1e-40, mpmath.eig at 60 digits) to 1e-9: the table reports correctly rounded floats
       (~1e-15), and 1e-9 is what a wrong root (a neighbour's, or of the wrong factor) would exceed by far;
     - realizability: lam_vv = 2 kappa^2 (|p_u|^2 + |p_v|^2) cannot be negative, so a point with lam_vv < 0 must be
-      reported not realizable, and the w' = -w points (u = -+ v, velocities along them) realizable."""
+      reported not realizable, and the w' = -w points (u = -+ v, velocities along them) not so."""
     import mpmath
 
     model = load_model("uv", "sp", optimizer="nesterov")
@@ -279,8 +279,10 @@ def test_uv_fixed_points_under_nesterov(beta):
             if lam_vv < 0 or point.coordinates["lam"] < 0:
                 assert point.realizable is False, point.label
     for sign in (-1, 1):
+        # u = -+ v and the velocities along them: a rank-one Gram matrix, where max_t lambda_min(G(t)) is exactly 0
+        # at a single completion. The numerical bracket cannot certify that from below, so it must not say False.
         w_flip = next(p for p in isolated if abs(p.coordinates["f"] - float(1 + sign * flipped)) < 1e-12)
-        assert w_flip.realizable is True
+        assert w_flip.realizable is not False
     assert any(mu.__class__.__name__ == "PolynomialRoot" for entry in model.stability.fixed_points
                for mu in entry.eigenvalues)
 
@@ -320,6 +322,20 @@ def test_momentum_uv_realizability(optimizer):
                     {lam_vv: 0.99 * 2 * kappa * abs(state[f_vv])},
                     {lam_v: 1.01 * np.sign(float(state[lam_v])) * np.sqrt(2 * float(state[lam] * state[lam_vv]))}):
         assert realizable(derivation, {**state, **changed}, values) is False, changed
+    # At rest (every run starts with zero velocity): lam_vv = 0 forces p_u = p_v = 0, where max lambda_min is
+    # exactly 0; face reduction decides it. Realizable iff lam >= 2 kappa |f| (boundary included), at any scale.
+    at_rest = {s: 0.0 for s in definitions}
+    for f_value, lam_value, expected in ((0.1, 1.0, True), (1.0, 1.0, True), (1.0, 0.999, False),
+                                         (1e-6, 3e-6, True), (-2.0, 1.9, False)):
+        assert realizable(derivation, {**at_rest, f: f_value, lam: lam_value}, values) is expected, (f_value, lam_value)
+    # states of small vectors (1e-4) are decided as those of unit ones (the tolerance is relative to the trace)
+    for _ in range(10):
+        vectors = {name: 1e-4 * rng.normal(size=4) for name in derivation.spec.all_vectors}
+        assert realizable(derivation, _uv_momentum_state(derivation.spec, definitions, vectors, values), values) is True
+    # width 1 < 4 vectors: a PSD completion is no proof (rank is not checked), so True becomes undetermined
+    narrow = model.bind(eta=0.5, n=1, x=1, y=1, beta=0.5)
+    vectors = {name: rng.normal(size=4) for name in derivation.spec.all_vectors}
+    assert realizable(derivation, _uv_momentum_state(derivation.spec, definitions, vectors, narrow), narrow) is None
 
 
 def test_momentum_uv_init_is_checked_for_realizability():
@@ -332,8 +348,8 @@ def test_momentum_uv_init_is_checked_for_realizability():
 
 def test_polynomial_root_is_exact_and_survives_the_cache(tmp_path):
     """PolynomialRoot: the three roots of t^3 - c t - 1 at c = 3 against numpy.roots (1e-12: a simple root,
-    float reference), in CRootOf's order (real ascending); and a result holding one goes through the restricted
-    unpickler of the cache unchanged."""
+    float reference), in CRootOf's order (real ascending); a result holding one goes through the restricted
+    unpickler of the cache unchanged; edge cases below."""
     from analysis import cache
     from analysis.derivations.common import EIGENVALUE as t
     from analysis.derivations.spectrum import PolynomialRoot
@@ -346,6 +362,13 @@ def test_polynomial_root_is_exact_and_survives_the_cache(tmp_path):
     import pickle
     cache.store(tmp_path, "key", "r", pickle.dumps(roots))
     assert cache.load(tmp_path, "key", "r") == roots
+    # a triple root (mpmath's polyroots does not converge; the companion matrix at 3x the precision does), the
+    # degree dropping at the parameters (that root does not exist: nan), and t bound (subs leaves it alone)
+    triple = [float(sp.N(PolynomialRoot(t ** 3 - 3 * t ** 2 + c * t - 1, k).subs(c, 3), 15)) for k in range(3)]
+    np.testing.assert_allclose(triple, [1, 1, 1], rtol=0, atol=1e-13)
+    assert sp.N(PolynomialRoot(c * t ** 3 + t - 1, 2).subs(c, 0)) is sp.nan
+    assert float(sp.N(PolynomialRoot(c * t ** 3 + t - 1, 0).subs(c, 0))) == 1.0
+    assert roots[0].subs(t, 5) == roots[0]
 
 
 @pytest.mark.parametrize("name, values", [("two-input", dict(eta=0.5, momentum=0.5, beta=1, s=0.3)),
@@ -424,3 +447,26 @@ def test_line_attraction_conditions_under_momentum():
             assert abs(moduli[neutral] - 1) < mpmath.mpf(10) ** -30
             others = [m for i, m in enumerate(moduli) if i != neutral]
             assert (max(others) < 1) is attracting
+
+
+@pytest.mark.parametrize("optimizer", ["heavy-ball", "nesterov"])
+def test_uv_momentum_line_flip_boundary(optimizer):
+    """On the UV line of minima f = y (any lam) the transverse multiplier reaches -1 where eta lam equals the
+    optimizer's threshold times eta: eta_flip = (2 + 2 beta)/lam (heavy-ball) and (2 + 2 beta)/((1 + 2 beta) lam)
+    (Nesterov), the closed forms of Cohen et al. typed in this file. Exact comparison (SymPy simplify to 0); and
+    numerically, the derived Jacobian's eigenvalues at lam = 6, beta = 1/2 include -1 at that eta (1e-12).
+    (The boundary used to come out squared, 4 (1 + beta)^2 / lam^2, with a spurious fold at eta = 0.)"""
+    model = load_model("uv", "sp", optimizer=optimizer)
+    lam = sp.Symbol("lam", positive=True)
+    line = next(e for e in model.stability.fixed_points if e.kind == "line")
+    flips = [b.value for b in line.boundaries if b.kind == "flip"]
+    expected = CLOSED_FORMS[optimizer].subs(ETA, 1) / lam
+    assert any(sp.simplify(value.subs({s: lam for s in value.free_symbols if s.name == "lam"}) - expected) == 0
+               for value in flips), flips
+    assert all(b.value != 0 for b in line.boundaries)
+    eta_flip = float(expected.subs({BETA: sp.Rational(1, 2), lam: 6}))
+    values = model.bind(eta=eta_flip, y=1, n=4, x=1, beta=0.5)
+    states = [s.symbol for s in model.model.state]
+    point = {states[0]: 1, states[1]: 6, **{s: 0 for s in states[2:]}}
+    jacobian = np.array(model.jacobian.data["jacobian"].subs(values).subs(point), dtype=float)
+    assert min(abs(np.linalg.eigvals(jacobian) + 1)) < 1e-12

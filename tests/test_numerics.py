@@ -180,3 +180,20 @@ def test_orbit_diagram_marks_divergence():
     # atol 1e-9: for k < 0.9 the fixed point z = 1 attracts with multiplier |1 - 2k| <= 0.8, so 500 steps
     # bring the orbit to round-off.
     np.testing.assert_allclose(diagram.orbits[diagram.values < 0.9, -1, 0], 1.0, atol=1e-9)
+
+
+def test_basin_marks_initial_states_no_network_has():
+    """UV (SP, n = 4, kappa = 1/2): a state is realizable iff lam >= 2 kappa |f| = |f| (the Gram matrix of u, v is
+    PSD; closed form worked here). The basin's realizable grid equals that rule on every cell (cells on the
+    boundary included, decided by the rule with a 1e-12 margin), and the CLI says how many are not realizable.
+    A coordinate model has no realizability grid."""
+    from numerics import IteratedMap
+
+    bound = IteratedMap(load_model("uv", "sp"), eta=1, y=1, n=4)
+    basin = bound.basin({"f": (-2, 2, 33), "lam": (0.1, 3, 30)}, steps=200)
+    grid_f, grid_lam = np.meshgrid(*basin.grids)
+    np.testing.assert_array_equal(basin.realizable.astype(bool), grid_lam >= np.abs(grid_f) - 1e-12)
+    assert basin.unrealizable == int((grid_lam < np.abs(grid_f) - 1e-12).sum()) > 0
+    assert basin.to_dict()["unrealizable"] == basin.unrealizable
+    quartic = IteratedMap(load_model("xy-quartic"), eta=0.1).basin({"x": (0.5, 2, 8), "y": (0.5, 2, 8)}, steps=50)
+    assert quartic.realizable is None and "realizable" not in quartic.to_dict()

@@ -8,6 +8,7 @@ from ..errors import DerivationError
 from .common import tex, control_parameter, roman, through_radicals
 from .graph import COORDINATE, NODES, Context, Equation, Result, kind_of, node
 from .records import FixedPointSolution, FixedPointStability, StabilityBoundary
+from .spectrum import solve_multiplier
 
 
 @node("fixed_points", "Fixed points of the map in closed form", ("function_map",))
@@ -184,16 +185,19 @@ def _momentum_gram_stability(ctx: Context, matrix: sp.Matrix, at_point: dict, st
     for factor, _ in sp.factor_list(numerator, EIGENVALUE)[1]:
         if not factor.has(EIGENVALUE):
             continue
+        unknown = roots.get(step, step)  # the step, or m_step where the step is written m_step^2
         for target, kind in ((-1, "flip"), (1, "fold")):
             condition = sp.factor(factor.subs(EIGENVALUE, target))
-            if condition == 0 or not condition.has(step.subs(squared) if step in squared else step):
+            if condition == 0 or not condition.has(unknown):
                 continue
-            for value in sp.solve(condition, step.subs(squared) if step in squared else step):
+            found = []
+            for value in sp.solve(condition, unknown):
                 value = sp.factor(sp.sympify(value).subs(back))
-                if step in squared:
-                    value = value ** 2
-                if sp.im(value) == 0:
-                    boundaries.append(StabilityBoundary(kind, factor.subs(back), step, value))
+                value = sp.factor(value ** 2) if step in roots else value  # m_step = -+r give one step r^2
+                if sp.im(value) != 0 or value.is_positive is False or value.is_zero or value in found:
+                    continue  # complex, or not a positive step (eta = 0 is no boundary)
+                found.append(value)
+                boundaries.append(StabilityBoundary(kind, factor.subs(back), step, value))
     return values, boundaries
 
 
@@ -213,7 +217,7 @@ def _solved_inequality(relation, step):
     return solved
 
 
-def _momentum_coordinate_stability(ctx: Context, at_point: dict, step) -> tuple:
+def _momentum_coordinate_stability(ctx: Context, at_point: dict, step, on_a_set: bool) -> tuple:
     r"""Multipliers, attraction conditions and flip/fold boundaries at a fixed point of a coordinate model's
     momentum map: ``(eigenvalues, inequalities, boundaries)``.
 
@@ -239,7 +243,7 @@ def _momentum_coordinate_stability(ctx: Context, at_point: dict, step) -> tuple:
         local = sp.expand(chi.subs(CURVATURE, h))
         for mu, count in sp.roots(sp.Poly(local, MULTIPLIER)).items():
             eigenvalues += [sp.factor(mu)] * (count * multiplicity)
-        if h != 0:  # h = 0: the neutral direction along a set of fixed points (multiplier 1), not a condition
+        if h != 0 or not on_a_set:  # h = 0 along a set: its neutral direction (multiplier 1), not a condition
             inequalities += [i for i in (_solved_inequality(h > 0, step), _solved_inequality(h - threshold < 0, step))
                              if i is not sp.true]
         for target, kind in ((-1, "flip"), (1, "fold")):
@@ -270,7 +274,8 @@ def stability(ctx: Context) -> Result:
             neutral = len(eigenvalues) - len(varying)
             inequalities = None  # |mu| < 1 on nested radicals is beyond SymPy's inequality solver; see the notes
         elif ctx.spec.optimizer != "gd":
-            eigenvalues, inequalities, boundaries = _momentum_coordinate_stability(ctx, at_point, step)
+            eigenvalues, inequalities, boundaries = _momentum_coordinate_stability(ctx, at_point, step,
+                                                                                   bool(point.free))
             neutral = sum(1 for mu in eigenvalues if mu == 1)
         else:
             local = matrix.subs(at_point, simultaneous=True).applyfunc(sp.factor)
@@ -285,7 +290,7 @@ def stability(ctx: Context) -> Result:
             boundaries = []
             for mu in varying:
                 for target, kind in ((-1, "flip"), (1, "fold")):
-                    for value in sp.solve(sp.Eq(mu, target), step):
+                    for value in solve_multiplier(mu, target, step):
                         if sp.im(value) == 0:  # complex values are not boundaries
                             boundaries.append(StabilityBoundary(kind, mu, step, sp.factor(value)))
         label = point.label

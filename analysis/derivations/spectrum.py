@@ -98,6 +98,11 @@ class PolynomialRoot(sp.Function):
     def is_number(self) -> bool:
         return not self.free_symbols
 
+    def _eval_subs(self, old, new):
+        if old == EIGENVALUE:
+            return self  # t is bound: substituting it would change the polynomial, not evaluate the root
+        return None
+
     def _eval_evalf(self, prec):
         import mpmath
 
@@ -107,8 +112,24 @@ class PolynomialRoot(sp.Function):
         bits = prec + 50
         coefficients = [sp.sympify(c).evalf(mpmath.libmp.prec_to_dps(bits))._to_mpmath(bits)
                         for c in sp.Poly(polynomial, EIGENVALUE).all_coeffs()]
+        while coefficients and coefficients[0] == 0:  # the degree drops at these parameters
+            coefficients = coefficients[1:]
+        if len(coefficients) - 1 <= int(index):
+            return sp.nan  # this root does not exist here (callers report a non-finite eigenvalue)
         with mpmath.workprec(bits):
-            roots = mpmath.polyroots(coefficients, maxsteps=500, extraprec=bits)
+            try:
+                roots = mpmath.polyroots(coefficients, maxsteps=500, extraprec=bits)
+            except mpmath.libmp.NoConvergence:
+                # A root of multiplicity m is found to the m-th root of the working precision: the companion
+                # matrix's eigenvalues at (degree) times the precision.
+                size = len(coefficients) - 1
+                with mpmath.workprec(size * bits):
+                    companion = mpmath.matrix(size, size)
+                    for j in range(size):
+                        companion[0, j] = -coefficients[j + 1] / coefficients[0]
+                        if j + 1 < size:
+                            companion[j + 1, j] = 1
+                    roots = list(mpmath.eig(companion)[0])
             tolerance = mpmath.mpf(2) ** (-prec) * (1 + max(abs(r) for r in roots))
             real = sorted(mpmath.re(r) for r in roots if abs(mpmath.im(r)) <= tolerance)
             complex_ = sorted((r for r in roots if abs(mpmath.im(r)) > tolerance),
@@ -131,6 +152,14 @@ class PolynomialRoot(sp.Function):
             body += (" - " if negative else " + " if body else "") + text
         body = body.lstrip(" ") if not body.startswith(" - ") else "-" + body[3:]
         return rf"\operatorname{{root}}_{{{int(self.args[1]) + 1}}}\left[{body}\right]"
+
+
+def solve_multiplier(mu, target, symbol) -> list:
+    """Values of ``symbol`` where the multiplier ``mu`` equals ``target`` (``-1``: a flip, ``1``: a fold): for a
+    :class:`PolynomialRoot` of :math:`q`, where :math:`q(\\mathrm{target}) = 0` (some root of :math:`q` is there)."""
+    if isinstance(mu, PolynomialRoot):
+        return sp.solve(mu.polynomial.subs(EIGENVALUE, target), symbol)
+    return sp.solve(sp.Eq(mu, target), symbol)
 
 
 @node("sharpness", "Sharpness: top eigenvalue of the Hessian", ("hessian_spectrum", "state_definitions"))

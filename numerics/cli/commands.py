@@ -203,6 +203,9 @@ def cmd_basin(args) -> int:
         render.print_json(result.to_dict())
         return 0
     print(", ".join(f"{name}: {count}" for name, count in result.counts.items()))
+    if result.unrealizable:
+        print(f"not realizable by any parameters: {result.unrealizable} initial states (hatched in the figure; "
+              "their outcome is the map's, not a network's)")
     if args.plot:
         print(f"figure written to {args.plot}")
     return 0
