@@ -247,7 +247,7 @@ def _decide_psd(base, directions, bound, tolerance):
 
 
 def _bracket(base, directions, bound, tolerance) -> tuple:
-    """``(low, high)``: a value attained and a certified upper bound of :math:`\max_{|t_i| \le B}
+    r"""``(low, high)``: a value attained and a certified upper bound of :math:`\max_{|t_i| \le B}
     \lambda_{\min}(A_0 + \sum_i t_i A_i)` for each state: :func:`_coordinate_ascent`, then for one direction the
     Lipschitz bound and for several Kelley's cutting planes (:func:`_max_smallest_eigenvalue`) where undecided."""
     start, low, width = _coordinate_ascent(base, directions, bound)
