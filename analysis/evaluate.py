@@ -292,8 +292,9 @@ def _max_smallest_eigenvalue(constant, directions, bound: float, tolerance: floa
 
     :math:`\lambda_{\min}` is concave; for any unit :math:`z`, :math:`z^\top G(t) z \ge \lambda_{\min}(G(t))` is
     an affine upper bound (a cut). Kelley's method maximises the minimum of the cuts (a linear programme), evaluates
-    :math:`\lambda_{\min}` there (``low`` is the best value attained) and adds the cut of its eigenvector; the LP
-    optimum is ``high``. It starts at ``start``, where :math:`\lambda_{\min}` = ``attained``, and stops once the
+    :math:`\lambda_{\min}` there (``low`` is the best value attained) and adds the cut of its eigenvector; ``high``
+    is the LP optimum's bound from its dual multipliers (weak duality, so it holds whatever the LP solver's
+    tolerances). It starts at ``start``, where :math:`\lambda_{\min}` = ``attained``, and stops once the
     bracket lies on one side of :math:`\pm` ``tolerance`` or is narrower."""
     from scipy.optimize import linprog
 
@@ -313,7 +314,13 @@ def _max_smallest_eigenvalue(constant, directions, bound: float, tolerance: floa
         plan = linprog(np.r_[np.zeros(len(directions)), -1.0], A_ub=np.array(rows), b_ub=np.array(offsets),
                        bounds=[(-bound, bound)] * len(directions) + [(None, None)], method="highs")
         if plan.status == 0:
-            high = min(high, -plan.fun)
+            # The bound from the duals y (y >= 0, sum 1), valid for any such y whatever the solver's tolerances:
+            # max_t min_j (c_j + g_j t) <= sum_j y_j c_j + B |sum_j y_j g_j|_1.
+            weights = np.clip(-plan.ineqlin.marginals, 0, None)
+            if weights.sum() > 0:
+                weights = weights / weights.sum()
+                slopes = -np.array(rows)[:, :-1]
+                high = min(high, weights @ np.array(offsets) + bound * np.abs(weights @ slopes).sum())
             t = plan.x[:-1]
         if low >= -tolerance or high < -tolerance or high - low <= tolerance:
             break

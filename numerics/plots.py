@@ -233,7 +233,7 @@ def sweep_figure(dataset, path: str, title: str) -> None:
 def flow_figure(bound, fixed_points, path: str, box=None) -> None:
     """The GD displacement field of a 2-D map (an :class:`~numerics.IteratedMap`) with its fixed points and,
     for a Gram model, the states no parameters realize shaded; all from the compiled derived map."""
-    from analysis.evaluate import realizable
+    from analysis.evaluate import realizable_states
 
     target = check_path(path)
     names = bound.compiled.state_names
@@ -255,8 +255,9 @@ def flow_figure(bound, fixed_points, path: str, box=None) -> None:
     if bound.model.kind == "gram":
         symbols = bound.compiled.state_symbols
         fine_a, fine_b = np.meshgrid(np.linspace(*box[0], 60), np.linspace(*box[1], 60))
-        shaded = np.array([[realizable(bound.model.derivation, {symbols[0]: a, symbols[1]: b}, bound.values) is False
-                            for a, b in zip(row_a, row_b)] for row_a, row_b in zip(fine_a, fine_b)])
+        decided = realizable_states(bound.model.derivation, {symbols[0]: fine_a.ravel(), symbols[1]: fine_b.ravel()},
+                                    bound.values)
+        shaded = (decided == False).reshape(fine_a.shape)  # noqa: E712 - object array of True/False/None
         axis.contourf(fine_a, fine_b, shaded.astype(float), levels=[0.5, 1.5], colors=["lightgray"], alpha=0.6)
         axis.plot([], [], "s", color="lightgray", label="not realizable by any parameters")
     for point in fixed_points:
