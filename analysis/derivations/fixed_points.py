@@ -120,7 +120,8 @@ def _solve_by_elimination(equations, unknowns) -> list:
     verification. This replaces ``sympy.solve`` on the whole system, whose Groebner basis over the parameters did
     not finish in 15 minutes on the UV model under Nesterov; a common factor (zero resultant) falls back to it.
     """
-    equations = list(dict.fromkeys(e for e in equations if e.has(*unknowns)))
+    # one copy of each equation up to sign (two copies have a zero resultant and would fall back to solve)
+    equations = list(dict.fromkeys(-e if e.could_extract_minus_sign() else e for e in equations if e.has(*unknowns)))
     if len(equations) < 2 or len(unknowns) < 2:
         # check=False: SymPy's own check of each solution (expanding the residuals) is most of the time here
         return sp.solve(equations, unknowns, dict=True, check=False)
