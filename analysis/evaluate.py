@@ -169,8 +169,9 @@ def realizable_states(derivation, states: dict, values: dict):
     directions = [np.array(matrix.diff(g), dtype=float) for g in leftovers]
     trace = sp.expand(matrix.trace())
     tolerance = 1e-9 * (1.0 + (np.max(np.abs(np.stack(columns)), axis=0) if columns else np.zeros(1)))
-    if trace.has(*leftovers):  # no certified box: a wide one, absolute tolerance
+    if trace.has(*leftovers):  # no certified box: a wide one, absolute tolerance; a False there is no proof
         decided = _decide_psd(base, directions, 1e6 * tolerance / 1e-9, tolerance)
+        decided[decided == False] = None  # noqa: E712 - object array
     else:
         # PSD implies |G_ij| <= tr G: with G / tr G the box is |t_i| <= 1 and the tolerance relative to the trace
         total = np.broadcast_to(np.asarray(sp.lambdify(symbols, trace, "numpy")(*columns), dtype=float), (count,))
@@ -206,11 +207,13 @@ def _decide_psd(base, directions, bound, tolerance):
     for size in range(1, k + 1):
         for group in itertools.combinations(range(k), size):
             group = list(group)
-            if not np.allclose(stack[:, group, group].sum(axis=1), 0):
-                continue
+            if np.any(np.abs(stack[:, group, group].sum(axis=1)) > 1e-12 * max(1.0, np.abs(stack).max(initial=0.0))):
+                continue  # the free entries change this sum
             total = base[:, group, group].sum(axis=1)
             decided[total < -tolerance] = False
-            forced[:, group] |= (np.abs(total) <= tolerance)[:, None]
+            # Only an (exactly) zero sum forces the rows to zero: a sum delta > 0 allows off-diagonal entries up to
+            # sqrt(delta), far above the tolerance (such states go to the bracket below).
+            forced[:, group] |= (np.abs(total) <= 1e-6 * tolerance)[:, None]
     open_lanes = np.array([d is None for d in decided])
     for pattern in {tuple(row) for row in forced[open_lanes]}:
         lanes = np.flatnonzero(open_lanes & np.all(forced == pattern, axis=1))

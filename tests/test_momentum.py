@@ -328,6 +328,10 @@ def test_momentum_uv_realizability(optimizer):
     for f_value, lam_value, expected in ((0.1, 1.0, True), (1.0, 1.0, True), (1.0, 0.999, False),
                                          (1e-6, 3e-6, True), (-2.0, 1.9, False)):
         assert realizable(derivation, {**at_rest, f: f_value, lam: lam_value}, values) is expected, (f_value, lam_value)
+    # near rest: real velocities of size 1e-5, 1e-6 (the PSD slack sqrt(delta) >> tolerance must not read as False)
+    for size in (1e-5, 1e-6):
+        vectors = {name: rng.normal(size=4) * (size if name.startswith("p") else 1) for name in derivation.spec.all_vectors}
+        assert realizable(derivation, _uv_momentum_state(derivation.spec, definitions, vectors, values), values) is not False
     # states of small vectors (1e-4) are decided as those of unit ones (the tolerance is relative to the trace)
     for _ in range(10):
         vectors = {name: 1e-4 * rng.normal(size=4) for name in derivation.spec.all_vectors}
@@ -369,6 +373,11 @@ def test_polynomial_root_is_exact_and_survives_the_cache(tmp_path):
     assert sp.N(PolynomialRoot(c * t ** 3 + t - 1, 2).subs(c, 0)) is sp.nan
     assert float(sp.N(PolynomialRoot(c * t ** 3 + t - 1, 0).subs(c, 0))) == 1.0
     assert roots[0].subs(t, 5) == roots[0]
+    # a double root with non-dyadic coefficients, (t - 1/3)^2 (t + 2), to 50 digits and real (it came out with an
+    # imaginary part of 6e-35 at the plain working precision)
+    double = [sp.N(PolynomialRoot(sp.expand((t - sp.Rational(1, 3)) ** 2 * (t + 2)), k), 50) for k in range(3)]
+    assert all(abs(sp.im(v)) < 1e-45 for v in double)
+    assert abs(double[1] - sp.Rational(1, 3)) < 1e-45 and abs(double[2] - sp.Rational(1, 3)) < 1e-45
 
 
 @pytest.mark.parametrize("name, values", [("two-input", dict(eta=0.5, momentum=0.5, beta=1, s=0.3)),

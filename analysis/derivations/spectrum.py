@@ -109,7 +109,9 @@ class PolynomialRoot(sp.Function):
         polynomial, index = self.args
         if polynomial.free_symbols - {EIGENVALUE} or not index.is_Integer:
             return None
-        bits = prec + 50
+        # A root of multiplicity m is found to about the m-th root of the working precision: work at (degree) x
+        # (the asked precision + guard bits), so that even a root of full multiplicity has the asked digits.
+        bits = int((prec + 30) * max(1, int(sp.degree(polynomial, EIGENVALUE))))
         coefficients = [sp.sympify(c).evalf(mpmath.libmp.prec_to_dps(bits))._to_mpmath(bits)
                         for c in sp.Poly(polynomial, EIGENVALUE).all_coeffs()]
         while coefficients and coefficients[0] == 0:  # the degree drops at these parameters
@@ -119,17 +121,14 @@ class PolynomialRoot(sp.Function):
         with mpmath.workprec(bits):
             try:
                 roots = mpmath.polyroots(coefficients, maxsteps=500, extraprec=bits)
-            except mpmath.libmp.NoConvergence:
-                # A root of multiplicity m is found to the m-th root of the working precision: the companion
-                # matrix's eigenvalues at (degree) times the precision.
+            except mpmath.libmp.NoConvergence:  # (a multiple root can stall it) the companion matrix's eigenvalues
                 size = len(coefficients) - 1
-                with mpmath.workprec(size * bits):
-                    companion = mpmath.matrix(size, size)
-                    for j in range(size):
-                        companion[0, j] = -coefficients[j + 1] / coefficients[0]
-                        if j + 1 < size:
-                            companion[j + 1, j] = 1
-                    roots = list(mpmath.eig(companion)[0])
+                companion = mpmath.matrix(size, size)
+                for j in range(size):
+                    companion[0, j] = -coefficients[j + 1] / coefficients[0]
+                    if j + 1 < size:
+                        companion[j + 1, j] = 1
+                roots = list(mpmath.eig(companion)[0])
             tolerance = mpmath.mpf(2) ** (-prec) * (1 + max(abs(r) for r in roots))
             real = sorted(mpmath.re(r) for r in roots if abs(mpmath.im(r)) <= tolerance)
             complex_ = sorted((r for r in roots if abs(mpmath.im(r)) > tolerance),
