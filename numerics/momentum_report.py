@@ -126,7 +126,7 @@ def momentum_figure(section: dict, path: str) -> None:
         axis.set_title(f"{title}, eta = {float(eta):g}, beta = {BETA}")
         axis.legend(fontsize=7)
     if "note" in mlp:
-        figure.text(0.5, 0.01, mlp["note"], ha="center", fontsize=8)
+        figure.text(0.5, 0.01, mlp["note"].replace("`", ""), ha="center", fontsize=8)  # backticks: code in LaTeX
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -337,7 +337,7 @@ def note_figure(text: str, path: str) -> None:
     target = check_path(path)
     figure, axis = plt.subplots(figsize=(6, 2))
     axis.axis("off")
-    axis.text(0.5, 0.5, text, ha="center", va="center")
+    axis.text(0.5, 0.5, text.replace("`", ""), ha="center", va="center")  # backticks mark code in LaTeX only
     _save(figure, target)
 
 
