@@ -140,10 +140,13 @@ def realizable(derivation, state_values: dict, values: dict) -> bool | None:
     (:func:`_coordinate_ascent`) gives the value; for one leftover entry it is exact and the upper bound is the
     Lipschitz bound :math:`\|A_1\|_2` times the final interval; for several, where the ascent has not shown the
     state realizable, Kelley's cutting planes (:func:`_max_smallest_eigenvalue`) continue from it and certify
-    the upper bound. :math:`B = \operatorname{tr} G`, which PSD implies, where the state fixes
-    the trace. ``True``/``False`` only when the bracket decides it at tolerance :math:`10^{-9}(1 + \max|s|)`;
-    ``None`` where the question does not apply (coordinate models: every state is a configuration) or the
-    bracket does not decide it. The width is not a constraint here (:math:`n` at least the number of vectors).
+    the upper bound; a zero sum of diagonal entries forces their rows to zero first (:func:`_decide_psd`).
+    Where the state fixes the trace, :math:`G` is divided by it and :math:`B = 1` (PSD implies
+    :math:`|G_{ij}| \le \operatorname{tr} G`), the tolerance :math:`10^{-9}` relative to it; otherwise the box is
+    wide and unproven, so the answer is never ``False``. ``True``/``False`` only when the bracket decides it;
+    ``None`` where the question does not apply (coordinate models: every state is a configuration), where the
+    bracket does not decide it, or instead of ``True`` where the width is below the number of vectors (rank is
+    not checked).
     """
     decided = realizable_states(derivation, {s: [v] for s, v in state_values.items()}, values)
     return None if decided is None else decided[0]
@@ -177,8 +180,8 @@ def realizable_states(derivation, states: dict, values: dict):
         total = np.broadcast_to(np.asarray(sp.lambdify(symbols, trace, "numpy")(*columns), dtype=float), (count,))
         norm = np.where(np.abs(total) > tolerance, np.abs(total), 1.0)
         # (G / tr G = A_0 / tr G + sum_i (t_i / tr G) A_i: the same directions, leftovers in units of the trace)
+        # (a negative trace is refused there: the sum over all diagonal entries is a fixed group)
         decided = _decide_psd(base / norm[:, None, None], directions, np.abs(total) / norm, np.full(count, 1e-9))
-        decided[total < -tolerance] = False
     width = values.get(spec.width)
     if width is not None and sp.sympify(width).is_number and float(width) < len(spec.all_vectors):
         # n vectors of R^width: rank <= width is not checked, so a PSD completion does not prove realizable
