@@ -184,22 +184,33 @@ def _momentum_gram_stability(ctx: Context, matrix: sp.Matrix, at_point: dict, st
     boundaries = []
     numerator = sp.numer(sp.together(polynomial))
     for factor, _ in sp.factor_list(numerator, EIGENVALUE)[1]:
-        if not factor.has(EIGENVALUE):
-            continue
-        unknown = roots.get(step, step)  # the step, or m_step where the step is written m_step^2
-        for target, kind in ((-1, "flip"), (1, "fold")):
-            condition = sp.factor(factor.subs(EIGENVALUE, target))
-            if condition == 0 or not condition.has(unknown):
-                continue
-            found = []
-            for value in sp.solve(condition, unknown):
-                value = sp.factor(sp.sympify(value).subs(back))
-                value = sp.factor(value ** 2) if step in roots else value  # m_step = -+r give one step r^2
-                if sp.im(value) != 0 or value.is_positive is False or value.is_zero or value in found:
-                    continue  # complex, or not a positive step (eta = 0 is no boundary)
-                found.append(value)
-                boundaries.append(StabilityBoundary(kind, factor.subs(back), step, value))
+        if factor.has(EIGENVALUE):
+            # the step, or m_step where the step is written m_step^2
+            boundaries += _characteristic_boundaries(factor, EIGENVALUE, step, roots.get(step, step), back)
     return values, boundaries
+
+
+def _characteristic_boundaries(factor, spectral, step, unknown=None, back=None) -> list:
+    """Flip (:math:`q(-1) = 0`) and fold (:math:`q(1) = 0`) boundaries of one factor :math:`q` of a characteristic
+    polynomial in ``spectral``, solved for the step, or for ``unknown`` :math:`= m` where the step is :math:`m^2`
+    (the other positive parameters written as squares too, ``back`` restoring them). Complex values, repeats and,
+    for a positive step, values that are not positive are no boundaries."""
+    unknown = step if unknown is None else unknown
+    boundaries = []
+    for target, kind in ((-1, "flip"), (1, "fold")):
+        condition = sp.factor(factor.subs(spectral, target))
+        if condition == 0 or not condition.has(unknown):
+            continue
+        found = []
+        for value in sp.solve(condition, unknown):
+            value = sp.factor(sp.sympify(value).subs(back or {}))
+            if unknown != step:
+                value = sp.factor(value ** 2)  # m = -+r give one step r^2
+            if sp.im(value) != 0 or value in found or step.is_positive and (value.is_positive is False or value.is_zero):
+                continue
+            found.append(value)
+            boundaries.append(StabilityBoundary(kind, factor.subs(back or {}), step, value))
+    return boundaries
 
 
 def _boundary_inequalities(mu: sp.Expr, step) -> list:
@@ -247,13 +258,7 @@ def _momentum_coordinate_stability(ctx: Context, at_point: dict, step, on_a_set:
         if h != 0 or not on_a_set:  # h = 0 along a set: its neutral direction (multiplier 1), not a condition
             inequalities += [i for i in (_solved_inequality(h > 0, step), _solved_inequality(h - threshold < 0, step))
                              if i is not sp.true]
-        for target, kind in ((-1, "flip"), (1, "fold")):
-            condition = sp.factor(local.subs(MULTIPLIER, target))
-            if condition == 0 or not condition.has(step):
-                continue
-            for value in sp.solve(condition, step):
-                if sp.im(value) == 0:
-                    boundaries.append(StabilityBoundary(kind, local, step, sp.factor(value)))
+        boundaries += _characteristic_boundaries(local, MULTIPLIER, step)
     if sp.false in inequalities:
         inequalities = [sp.false]
     return eigenvalues, inequalities, boundaries
