@@ -17,7 +17,9 @@ with a note, without PyTorch). :func:`momentum_section` follows the ``section_*`
 """
 from __future__ import annotations
 
-OPTIMIZER_ORDER = ("gd", "heavy-ball", "nesterov")
+from analysis.optimizers import OPTIMIZERS
+
+OPTIMIZER_ORDER = OPTIMIZERS  # the order of the figure and the tables
 COLOURS = {"gd": "tab:blue", "heavy-ball": "tab:orange", "nesterov": "tab:green"}
 FIGURE = "momentum_sharpness"
 # UV model, muP, width 4: at eta = 0.9 each optimizer meets its own threshold (measured, 200 and 400 steps): GD overshoots
@@ -30,16 +32,12 @@ UV_STEPS = 200
 MLP_ETA = "0.15"
 
 
-def _set_args(values: dict) -> list:
-    return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
-
-
 def uv_momentum_runs(steps: int = UV_STEPS, values=None, init=None, beta: str = BETA) -> dict:
     """``{optimizer: record}`` of UV (muP) runs under each optimizer at the same parameters, from one start."""
     from analysis import load_model
 
     from .iterated_map import IteratedMap
-    from .report import record
+    from .report import _set_args, record
 
     values, init = dict(values or UV_VALUES), dict(init or UV_INIT)
     runs = {}

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.errors import DomainError, UnknownNameError, UserInputError
+from analysis.optimizers import OPTIMIZERS
 
 from .hessian import (HessianSpectrum, SharpnessTracker, _torch, default_tolerance,  # noqa: F401
                       hessian_eigenvalues, mse_loss, top_eigenpairs)
@@ -50,7 +51,6 @@ from .hessian import (HessianSpectrum, SharpnessTracker, _torch, default_toleran
 ARCHITECTURES = ("mlp", "cnn", "linear", "resnet")
 DATASETS = ("digits",)
 DTYPES = ("float64", "float32")
-OPTIMIZERS = ("gd", "heavy-ball", "nesterov")
 TIME_BUDGET = 240.0  # seconds: the default --samples of a bundled data set is the largest prefix that fits
 PERIODS = (2, 4, 8, 16, 32)
 EXPLAINED = 0.9  # fraction of the detrended variance a period must explain (oscillation_period)
@@ -607,23 +607,6 @@ def eta_sweep(etas, out: str | None = None, progress=None, on_start=None, **sett
                                             allow_nan=False, default=str))
             os.replace(temporary, out)
     return runs
-
-
-def spectral_summary(spectrum: dict | None) -> dict | None:
-    """Scalars of a Welch spectrum (``f > 0``): the peak frequency, the share of the power at ``f >= 0.45`` cycles
-    per step (the period-2 line) and within 0.02 of 0.25 (period 4), and the spectral flatness (geometric over
-    arithmetic mean of the power: 1 for white noise, near 0 for a few lines)."""
-    if not spectrum:
-        return None
-    frequency, power = np.asarray(spectrum["frequency"]), np.asarray(spectrum["power"])
-    frequency, power = frequency[1:], power[1:]
-    total = power.sum()
-    if not total > 0:
-        return None
-    return {"peak_frequency": float(frequency[np.argmax(power)]),
-            "share_near_half": float(power[frequency >= 0.45].sum() / total),
-            "share_near_quarter": float(power[np.abs(frequency - 0.25) <= 0.02].sum() / total),
-            "flatness": float(np.exp(np.mean(np.log(np.maximum(power, 1e-300)))) / power.mean())}
 
 
 def orbit_figure(runs: list, path: str, keep: int = 128) -> None:

@@ -9,21 +9,14 @@ import numba
 import numpy as np
 import sympy as sp
 
+from ..compile import _generated, _scalar_source
+
 
 # ---------------------------------------------------------------------------------------------------- kernels
-def _source(name, arguments, expressions):
-    replacements, reduced = sp.cse(expressions, symbols=sp.numbered_symbols("_c"), optimizations="basic")
-    lines = [f"def {name}({', '.join(arguments)}):"]
-    lines += [f"    {sp.pycode(s)} = {sp.pycode(e)}" for s, e in replacements]
-    lines.append(f"    return ({', '.join(f'{int(e)}.0' if e.is_Integer else sp.pycode(e) for e in reduced)},)")
-    return "\n".join(lines) + "\n"
-
-
 def _function(name, arguments, expressions, rename):
-    namespace = {"math": math}
-    source = _source(name, arguments, [sp.sympify(e).xreplace(rename) for e in expressions])
-    exec(compile(source, f"<sharpness-continuation {name}>", "exec"), namespace)  # noqa: S102 - derived only
-    return namespace[name]
+    """A Python function of ``arguments`` returning ``expressions`` (the code generator of :mod:`numerics.compile`)."""
+    source = _scalar_source(name, arguments, [sp.sympify(e).xreplace(rename) for e in expressions])
+    return _generated(source, name, {"math": math}, f"continuation {name}")
 
 
 class Kernels:
@@ -39,9 +32,7 @@ class Kernels:
         d = self.dimension = compiled.dimension
         m = self.parameters = len(compiled.parameter_symbols)
         data = compiled.derivation.result("normal_form").data
-        symbols = list(compiled.state_symbols) + list(compiled.parameter_symbols)
-        names = [f"s{i}" for i in range(d)] + [f"p{j}" for j in range(m)]
-        rename = dict(zip(symbols, sp.symbols(names)))
+        names, rename = compiled._argument_names, compiled._rename
         flat = lambda nested: list(np.array(nested, dtype=object).reshape(-1))  # noqa: E731
         self.map_py = _function("cmap", names, compiled.map_exprs, rename)
         self.jacobian_py = _function("cjac", names, list(compiled.jacobian_expr), rename)
@@ -120,22 +111,17 @@ def _B(H, a, b):
     return np.einsum("kij,i,j->k", H, a, b)
 
 
-def _chain_forms(data, q, r=None):
-    r""":math:`B^J(q, q)`, :math:`C^J(q, q, q)` and, if ``r`` is given, :math:`B^J(q, r)` of the period-J map
-    chained along the orbit (module docstring). Works for complex vectors."""
+def _chain_forms(data, q):
+    r""":math:`B^J(q, q)` and :math:`C^J(q, q, q)` of the period-J map chained along the orbit (module
+    docstring). Works for complex vectors."""
     v = np.asarray(q)
     w = np.zeros_like(v)
     c = np.zeros_like(v)
-    g = None if r is None else np.asarray(r)
-    mixed = None if r is None else np.zeros_like(v * (g[0] if g is not None else 1))
     for A, H, T in zip(data["A"], data["H"], data["T"]):
         c = A @ c + 3 * _B(H, v, w) + np.einsum("kijl,i,j,l->k", T, v, v, v)
         w = A @ w + _B(H, v, v)
-        if g is not None:
-            mixed = A @ mixed + _B(H, v, g)
-            g = A @ g
         v = A @ v
-    return w, c, mixed
+    return w, c
 
 
 def _mixed_form(data, v, r):
@@ -145,14 +131,6 @@ def _mixed_form(data, v, r):
         m = A @ m + _B(H, v, r)
         v, r = A @ v, A @ r
     return m
-
-
-def _second_form(data, v):
-    w = np.zeros(len(v), dtype=np.asarray(v).dtype)
-    for A, H in zip(data["A"], data["H"]):
-        w = A @ w + _B(H, v, v)
-        v = A @ v
-    return w
 
 
 def _third_form(data, a, b, c):
@@ -191,7 +169,7 @@ def flip_coefficient(data, A) -> float:
     r"""The flip coefficient :math:`b = \langle p, C(q,q,q) + 3B(q,(I-A)^{-1}B(q,q))\rangle/6` of the period-J
     map whose orbit data (with third derivatives) is ``data`` and whose Jacobian is ``A``."""
     _, q, p = _eigenvectors(A, -1.0)
-    w, c, _ = _chain_forms(data, q)
+    w, c = _chain_forms(data, q)
     r = np.linalg.solve(np.eye(len(q)) - A, w)
     return float(np.real(np.vdot(p, c + 3 * _mixed_form(data, q, r)))) / 6
 
@@ -205,7 +183,7 @@ def fold_coefficient(data, A, orient=None) -> float:
     _, q, p = _eigenvectors(A, 1.0)
     if orient is not None and np.real(np.vdot(q, orient)) < 0:
         q, p = -q, -p
-    return float(np.real(np.vdot(p, _second_form(data, q)))) / 2
+    return float(np.real(np.vdot(p, _mixed_form(data, q, q)))) / 2
 
 
 def ns_coefficient(data, A) -> float:

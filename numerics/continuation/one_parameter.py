@@ -70,7 +70,7 @@ class _Setup:
                 "multipliers": [_complex_json(m) for m in sorted(mu, key=lambda z: (-abs(z), z.real, z.imag))]}
 
 
-def _start(setup, bound, vary, low, start, init, period):
+def _start(setup, bound, vary, low, start, init):
     """The first point: a labelled fixed point (or family), an initial guess corrected by Newton, or by default
     the first attracting isolated fixed point at the start of the range."""
     vary_symbol = setup.model.parameter(vary).symbol if vary in setup.parameter_names else None
@@ -132,7 +132,7 @@ def _on_family(setup, x, p, free):
     return x
 
 
-def _normal_form_entry(kind, setup, x, p, A, period, point_type="PD"):
+def _normal_form_entry(setup, x, p, A, period, point_type="PD"):
     data = setup.kern.orbit_data(x, p, period, third=True)
     if point_type == "PD":
         b = flip_coefficient(data, A)
@@ -218,7 +218,7 @@ def continuation(model, vary: str, *, parameterization=None, start=None, init=No
         raise UserInputError(f"--vary {name} names a state variable; that continues a family of fixed points "
                              "along itself: give --start LABEL of a line of fixed points")
     bound = setup.bind([name] if kind == "parameter" else [])
-    x, p, family = _start(setup, bound, name if kind == "parameter" else None, low, start, init, period)
+    x, p, family = _start(setup, bound, name if kind == "parameter" else None, low, start, init)
     kern = setup.kern
     if kind == "state":
         if family is None or name not in family[1]:
@@ -283,15 +283,14 @@ def continuation(model, vary: str, *, parameterization=None, start=None, init=No
             entry = {"type": kind_name, "period": system.period, **setup.point_dict(xx, pp, mu)}
             if kind_name in ("PD", "LP", "NS") and not system.family:
                 try:
-                    entry["normal_form"] = _normal_form_entry(kind_name, setup, xx, pp, pt.A, system.period,
-                                                              kind_name)
+                    entry["normal_form"] = _normal_form_entry(setup, xx, pp, pt.A, system.period, kind_name)
                 except np.linalg.LinAlgError:
                     pass
             result.special_points.append(entry)
             if kind_name == "PD" and level < doublings and not system.family:
                 # The next branch lives on the parameter scale of this one (shrinking by ~delta per doubling).
                 scale = max(abs(pp[index] - birth), 1e-12 * (1 + span))
-                switched = _switch(setup, system, xx, pp, pt.A, level, scale)
+                switched = _switch(setup, system, xx, pp, pt.A, scale)
                 if switched is None:
                     result.stopped.append(f"no period-{2 * system.period} branch found at the flip "
                                           f"{name} = {pp[index]:.12g}")
@@ -302,7 +301,7 @@ def continuation(model, vary: str, *, parameterization=None, start=None, init=No
     return result
 
 
-def _switch(setup, system, x, p, A, level, scale):
+def _switch(setup, system, x, p, A, scale):
     """Start of the period-2J branch at a flip of the period-J branch (module docstring). The amplitude ``eps``
     is reduced until the first point's parameter lies within 2% of ``scale`` (the parameter distance over which
     the parent branch lived, about delta times the next one's) of the flip: the parameter moves like
