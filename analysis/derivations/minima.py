@@ -32,7 +32,10 @@ def minima(ctx: Context) -> Result:
 
     so each step moves :math:`\sigma` by :math:`c(\sigma)\varepsilon^2` with
     :math:`c = \tfrac12\,\ell\cdot D^2F[v, v]` (:math:`\ell` the left eigenvector of eigenvalue 1, normalised by
-    :math:`\ell\cdot t = 1`), and the sharpness by :math:`\dot S = S'(\sigma)\, c(\sigma)\,\varepsilon^2` per
+    :math:`\ell\cdot t = 1`; :math:`v` the *unit* transverse eigenvector, :math:`|v| = 1` in the state
+    coordinates, so that :math:`\varepsilon` is the Euclidean amplitude of the oscillation and the coefficient
+    is invariant under the isometries of the state space that preserve the loss, e.g. :math:`x \leftrightarrow y`
+    on ``xy-quartic``), and the sharpness by :math:`\dot S = S'(\sigma)\, c(\sigma)\,\varepsilon^2` per
     step (``sharpness_drift``). Where it is negative, a period-2 oscillation of amplitude :math:`\varepsilon` (which
     grows while :math:`S > 2/\eta`, :math:`\mu < -1`) lowers the sharpness until :math:`|\mu| < 1`; the
     oscillation then decays geometrically and the remaining drift :math:`\sum_t c\,\varepsilon_t^2` is finite,
@@ -76,7 +79,9 @@ def minima(ctx: Context) -> Result:
             equations.append(Equation(f"{label}-drift", r"\frac{\Delta S}{\varepsilon^{2}}", entry.sharpness_drift))
     return Result("minima", NODES["minima"].title, {"sets": sets}, equations,
                   notes="Delta S / epsilon^2: sharpness change per step per squared oscillation amplitude on the "
-                        "zero-loss set; negative means the oscillation lowers the sharpness (self-stabilisation).")
+                        "zero-loss set, epsilon the Euclidean amplitude (in the state coordinates) of the "
+                        "oscillation along the unit transverse eigenvector; negative means the oscillation lowers "
+                        "the sharpness (self-stabilisation).")
 
 
 def _self_stabilisation(states, solution, free, local, mu, mapping, sharpness_on_set) -> dict:
@@ -89,9 +94,13 @@ def _self_stabilisation(states, solution, free, local, mu, mapping, sharpness_on
     point = {s: solution.get(s, s) for s in states}
     curvature = sp.Matrix([
         (right.T * sp.hessian(mapping[s], states).subs(point, simultaneous=True) * right)[0] for s in states])
-    drift = sp.factor(sp.simplify((left.T * curvature)[0] / 2))
+    # The drift is quadratic in v: with SymPy's null vector (any scale) divided by |v|^2 it is the drift per
+    # squared Euclidean amplitude, a rational function with no square root to simplify.
+    norm_squared = sp.factor(sp.simplify((right.T * right)[0]))
+    drift = sp.factor(sp.simplify((left.T * curvature)[0] / (2 * norm_squared)))
+    unit = right / sp.sqrt(norm_squared)
     return {"drift": drift, "sharpness_drift": sp.factor(sp.simplify(sp.diff(sharpness_on_set, free) * drift)),
-            "tangent": tangent, "transverse_vector": right, "neutral_left_vector": left}
+            "tangent": tangent, "transverse_vector": unit, "neutral_left_vector": left}
 
 
 def _top_root_on_set(ctx: Context, solution: dict):
