@@ -21,7 +21,7 @@ UNIT_TOLERANCE = sp.Float(10) ** -40  # |mu| within this of 1, at 50 digits, is 
 
 
 def classify(moduli, on_a_line: bool) -> str:
-    """``attracting`` / ``repelling`` / ``saddle`` / ``non-hyperbolic``, with the line qualifier when it applies.
+    r"""``attracting`` / ``repelling`` / ``saddle`` / ``non-hyperbolic``, with the line qualifier when it applies.
 
     ``moduli`` are the moduli :math:`|\mu_i|` of the multipliers (real numbers: complex multipliers are
     classified by their moduli only, never compared themselves). A line of fixed points has one eigenvalue
@@ -70,7 +70,7 @@ def _float(value) -> float:
 
 
 def number_json(value):
-    """A real number as a JSON number, a complex one as ``{"re", "im", "modulus", "argument"}`` (the argument in
+    r"""A real number as a JSON number, a complex one as ``{"re", "im", "modulus", "argument"}`` (the argument in
     radians, in :math:`(-\pi, \pi]`), at float precision. A magnitude beyond float64 becomes a signed infinity,
     which the JSON writer prints as ``null``."""
     real, imaginary, modulus = multiplier_parts(value)
@@ -89,7 +89,7 @@ def number_text(value) -> str:
 
 @dataclass
 class FixedPoint:
-    """A fixed point (or the representative point of a set of them) evaluated at given parameter values.
+    r"""A fixed point (or the representative point of a set of them) evaluated at given parameter values.
 
     ``coordinates`` and ``eigenvalues`` are floats (complex eigenvalues as ``{"re", "im", "modulus",
     "argument"}``); ``stability`` is the classification of :func:`classify` by the moduli; ``focus`` is ``True``
@@ -98,7 +98,9 @@ class FixedPoint:
     out of (:math:`r > 1`) the point (a focus, as for flows); ``realizable`` says whether parameters exist with
     this state (``None`` where the question does not apply); ``line`` describes a set (its free variable,
     closed-form eigenvalues along it and the inequalities for transverse attraction); ``exact`` is ``False`` for
-    a point found by a numeric search (its coordinates are verified at 50 digits, not closed forms)."""
+    a point found by a numeric search (its coordinates are verified at 50 digits, not closed forms);
+    ``closed_form`` is ``False`` for a point that the derivation's closed forms in the parameters do not give
+    (found by the solve at these values only: its flips cannot be solved for a parameter symbolically)."""
 
     label: str
     coordinates: dict
@@ -109,12 +111,13 @@ class FixedPoint:
     line: Optional[dict] = None
     focus: bool = False
     exact: bool = True
+    closed_form: bool = True
 
     def to_dict(self) -> dict:
         """One entry of ``fixed_points`` in ``sharpness fixed-points --json``."""
         entry = {"label": self.label, "coordinates": self.coordinates, "eigenvalues": self.eigenvalues,
                  "stability": self.stability, "focus": self.focus, "expression": self.expression,
-                 "exact": self.exact, "realizable": self.realizable}
+                 "exact": self.exact, "closed_form": self.closed_form, "realizable": self.realizable}
         if self.line:
             entry["line"] = self.line
         return entry
@@ -471,7 +474,7 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
         expression = ", ".join(f"{names[s]} = {c}" for s, c in coordinates.items()) if solved.complete else \
             "found by the numeric search (no closed form)"
         entries.append(_evaluated(derivation, roman(len(fixed) + index + 1), coordinates, eigenvalues, expression,
-                                  values, names, False, None, exact=solved.complete))
+                                  values, names, False, None, exact=solved.complete, closed_form=False))
     parameters = {p.name: _float(values[p.symbol]) for p in model.parameters if p.symbol in values}
     # A complete, non-empty list needs no reason; an empty one always has one (the solve's, or this).
     reason = solved.reason if not solved.complete or not entries else None
@@ -495,14 +498,15 @@ def _numeric_eigenvalues(matrix) -> list:
     import mpmath
 
     with mpmath.workdps(DIGITS + 10):
-        values = mpmath.eig(mpmath.matrix([[mpmath.mpmathify(sp.N(e, DIGITS + 10)) for e in row]
-                                           for row in matrix.tolist()]), left=False, right=False)
+        entries = mpmath.matrix([[mpmath.mpmathify(sp.N(e, DIGITS + 10)) for e in row] for row in matrix.tolist()])
+        # (mpmath.eig of a 1 x 1 matrix returns the eigenvectors too, whatever left and right say)
+        values = [entries[0, 0]] if matrix.shape == (1, 1) else mpmath.eig(entries, left=False, right=False)
         return [sp.Float(v.real, DIGITS) + sp.I * sp.Float(v.imag, DIGITS) if isinstance(v, mpmath.mpc)
                 else sp.Float(v, DIGITS) for v in values]
 
 
 def _evaluated(derivation, label, coordinates, eigenvalues, expression, values, names, on_a_set, line,
-               exact=True) -> FixedPoint:
+               exact=True, closed_form=True) -> FixedPoint:
     """The :class:`FixedPoint` of a point with exact ``coordinates`` and ``eigenvalues`` at the parameters."""
     parts = [multiplier_parts(mu) for mu in eigenvalues]
     if not all(m.is_finite for _, _, m in parts):
@@ -517,4 +521,5 @@ def _evaluated(derivation, label, coordinates, eigenvalues, expression, values, 
         realizable=realizable(derivation, coordinates, values),
         line=line,
         focus=any(is_non_real(im, m) for _, im, m in parts),
-        exact=exact)
+        exact=exact,
+        closed_form=closed_form)
