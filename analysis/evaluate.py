@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 import sympy as sp
 
+from .derivations.common import roman
 from .derivations.spectrum import solve_multiplier
 from .errors import DomainError
 
@@ -20,14 +21,16 @@ UNIT_TOLERANCE = sp.Float(10) ** -40  # |mu| within this of 1, at 50 digits, is 
 
 
 def classify(moduli, on_a_line: bool) -> str:
-    """``attracting`` / ``repelling`` / ``saddle`` / ``non-hyperbolic``, with the line qualifier when it applies.
+    r"""``attracting`` / ``repelling`` / ``saddle`` / ``non-hyperbolic``, with the line qualifier when it applies.
 
-    A line of fixed points has one eigenvalue identically 1; it is qualified by what the others do (the
-    transverse stability of the line).
+    ``moduli`` are the moduli :math:`|\mu_i|` of the multipliers (real numbers: complex multipliers are
+    classified by their moduli only, never compared themselves). A line of fixed points has one eigenvalue
+    identically 1; it is qualified by what the others do (the transverse stability of the line).
     """
+    moduli = [sp.Float(m, DIGITS) if not isinstance(m, sp.Basic) else m for m in moduli]
     unit = [abs(m - 1) < UNIT_TOLERANCE for m in moduli]
-    inside = [m < 1 and not u for m, u in zip(moduli, unit)]
-    outside = [m > 1 and not u for m, u in zip(moduli, unit)]
+    inside = [bool(m < 1) and not u for m, u in zip(moduli, unit)]
+    outside = [bool(m > 1) and not u for m, u in zip(moduli, unit)]
     if on_a_line:
         rest = [(i, o) for i, o, u in zip(inside, outside, unit) if not u] or [(False, False)]
         if len(rest) < len(moduli) - 1 or any(not i and not o for i, o in rest):
@@ -46,6 +49,18 @@ def classify(moduli, on_a_line: bool) -> str:
     return "saddle"
 
 
+def multiplier_parts(value) -> tuple:
+    """``(real part, imaginary part, modulus)`` of a multiplier at :data:`DIGITS` digits, as real SymPy Floats
+    (``sp.N(Abs(mu))`` can keep a ``0.e-57*I`` that refuses comparison; this never does)."""
+    real, imaginary = (sp.Float(part, DIGITS) for part in sp.N(value, DIGITS).as_real_imag())
+    return real, imaginary, sp.sqrt(real ** 2 + imaginary ** 2)
+
+
+def is_non_real(imaginary, modulus) -> bool:
+    """Whether a multiplier has a nonzero imaginary part at :data:`DIGITS` digits (relative to its modulus)."""
+    return abs(imaginary) > sp.Float(10) ** -30 * max(1, modulus)
+
+
 def _float(value) -> float:
     """A real SymPy number as a float; beyond float64's range, a signed infinity (never an OverflowError)."""
     try:
@@ -55,23 +70,37 @@ def _float(value) -> float:
 
 
 def number_json(value):
-    """A real number as a JSON number, a complex one as ``{"re", "im"}``, at float precision. A magnitude beyond
-    float64 becomes a signed infinity, which the JSON writer prints as ``null``."""
-    value = sp.N(value, DIGITS)
-    real, imaginary = (_float(part) for part in value.as_real_imag())
-    if abs(imaginary) <= 1e-30 * max(1.0, abs(real)):
-        return real
-    return {"re": real, "im": imaginary}
+    r"""A real number as a JSON number, a complex one as ``{"re", "im", "modulus", "argument"}`` (the argument in
+    radians, in :math:`(-\pi, \pi]`), at float precision. A magnitude beyond float64 becomes a signed infinity,
+    which the JSON writer prints as ``null``."""
+    real, imaginary, modulus = multiplier_parts(value)
+    if not is_non_real(imaginary, modulus):
+        return _float(real)
+    return {"re": _float(real), "im": _float(imaginary), "modulus": _float(modulus),
+            "argument": _float(sp.atan2(imaginary, real))}
+
+
+def number_text(value) -> str:
+    """A number of :func:`number_json` as text: 10 significant digits, a complex one as ``re+imj`` (6 digits)."""
+    if isinstance(value, dict):
+        return f"{value['re']:.6g}{value['im']:+.6g}j"
+    return f"{value:.10g}"
 
 
 @dataclass
 class FixedPoint:
-    """A fixed point (or the representative point of a set of them) evaluated at given parameter values.
+    r"""A fixed point (or the representative point of a set of them) evaluated at given parameter values.
 
-    ``coordinates`` and ``eigenvalues`` are floats (complex eigenvalues as ``{"re", "im"}``); ``stability`` is
-    the classification of :func:`classify`; ``realizable`` says whether parameters exist with this state
-    (``None`` where the question does not apply); ``line`` describes a set (its free variable, closed-form
-    eigenvalues along it and the inequalities for transverse attraction)."""
+    ``coordinates`` and ``eigenvalues`` are floats (complex eigenvalues as ``{"re", "im", "modulus",
+    "argument"}``); ``stability`` is the classification of :func:`classify` by the moduli; ``focus`` is ``True``
+    where some multiplier is not real: a complex-conjugate pair :math:`r e^{\pm i\theta}` turns the
+    linearised orbit by :math:`\theta` per step in its plane, so nearby orbits spiral into (:math:`r < 1`) or
+    out of (:math:`r > 1`) the point (a focus, as for flows); ``realizable`` says whether parameters exist with
+    this state (``None`` where the question does not apply); ``line`` describes a set (its free variable,
+    closed-form eigenvalues along it and the inequalities for transverse attraction); ``exact`` is ``False`` for
+    a point found by a numeric search (its coordinates are verified at 50 digits, not closed forms);
+    ``closed_form`` is ``False`` for a point that the derivation's closed forms in the parameters do not give
+    (found by the solve at these values only: its flips cannot be solved for a parameter symbolically)."""
 
     label: str
     coordinates: dict
@@ -80,11 +109,15 @@ class FixedPoint:
     expression: str
     realizable: Optional[bool]
     line: Optional[dict] = None
+    focus: bool = False
+    exact: bool = True
+    closed_form: bool = True
 
     def to_dict(self) -> dict:
-        """One entry of ``sharpness fixed-points --json``."""
+        """One entry of ``fixed_points`` in ``sharpness fixed-points --json``."""
         entry = {"label": self.label, "coordinates": self.coordinates, "eigenvalues": self.eigenvalues,
-                 "stability": self.stability, "expression": self.expression, "realizable": self.realizable}
+                 "stability": self.stability, "focus": self.focus, "expression": self.expression,
+                 "exact": self.exact, "closed_form": self.closed_form, "realizable": self.realizable}
         if self.line:
             entry["line"] = self.line
         return entry
@@ -92,12 +125,21 @@ class FixedPoint:
 
 @dataclass
 class FixedPointTable:
-    """The fixed points of a model at given parameter values: iterable, indexable by position or label."""
+    """The fixed points of a model at given parameter values: iterable, indexable by position or label.
+
+    ``complete`` says whether the list holds every real fixed point (decided by exact elimination,
+    :func:`analysis.polynomial_systems.real_solutions`), ``method`` how they were found, ``reason`` why the list
+    is not complete or why it is empty; ``non_real`` counts the solutions of :math:`F(s) = s` with nonzero
+    imaginary part that were left out (``None`` where not counted)."""
 
     model: str
     parameterization: str
     parameters: dict
     points: list = field(default_factory=list)
+    complete: bool = True
+    method: str = ""
+    reason: Optional[str] = None
+    non_real: Optional[int] = None
 
     def __iter__(self):
         return iter(self.points)
@@ -113,19 +155,38 @@ class FixedPointTable:
             raise KeyError(f"no fixed point labelled {key!r}; labels: {', '.join(p.label for p in self.points)}")
         return self.points[key]
 
-    def to_dict(self) -> list:
-        """``sharpness fixed-points --json``: the list of :meth:`FixedPoint.to_dict`."""
-        return [point.to_dict() for point in self.points]
+    def to_dict(self) -> dict:
+        """``sharpness fixed-points --json``: ``{"complete", "method", "reason", "non_real", "fixed_points"}``,
+        the last a list of :meth:`FixedPoint.to_dict`."""
+        return {"complete": self.complete, "method": self.method, "reason": self.reason, "non_real": self.non_real,
+                "fixed_points": [point.to_dict() for point in self.points]}
+
+    @property
+    def summary(self) -> str:
+        """One line: whether the list is complete, how it was found, and why it is not (or why it is empty)."""
+        method = self.method.split(":")[0]
+        if self.complete:
+            text = f"complete ({method})"
+            if self.non_real:
+                text += f"; {self.non_real} solution(s) with nonzero imaginary part left out"
+        else:
+            text = f"not complete ({method})"
+        return text + (f": {self.reason}" if self.reason else "")
 
     def __str__(self) -> str:
         lines = []
         for point in self.points:
-            coords = ", ".join(f"{k} = {v:.10g}" for k, v in point.coordinates.items())
-            eigs = ", ".join(f"{v:.10g}" if isinstance(v, float) else f"{v['re']:.6g}{v['im']:+.6g}j"
-                             for v in point.eigenvalues)
+            coords = ", ".join(f"{k} = {number_text(v)}" for k, v in point.coordinates.items())
+            eigs = ", ".join(number_text(v) for v in point.eigenvalues)
+            moduli = ""
+            if point.focus:
+                moduli = "   |mu| [" + ", ".join(f"{v['modulus']:.6g}" if isinstance(v, dict) else f"{abs(v):.6g}"
+                                               for v in point.eigenvalues) + "]"
             real = "" if point.realizable in (None, True) else "  [not realizable]"
-            lines.append(f"{point.label:>4}: {coords}   eigenvalues [{eigs}]   {point.stability}{real}")
+            stability = point.stability + (" (focus)" if point.focus else "")
+            lines.append(f"{point.label:>4}: {coords}   eigenvalues [{eigs}]{moduli}   {stability}{real}")
             lines.append(f"      {point.expression}")
+        lines.append(self.summary)
         return "\n".join(lines)
 
 
@@ -334,19 +395,36 @@ def _max_smallest_eigenvalue(constant, directions, bound: float, tolerance: floa
 
 
 def fixed_points_at(derivation, values: dict) -> FixedPointTable:
-    """Every fixed point of the derived map at parameter ``values`` (``{symbol: exact number}``, as bound by
+    """Every real fixed point of the derived map at parameter ``values`` (``{symbol: exact number}``, as bound by
     :meth:`analysis.model.Model.bind_values`), as a :class:`FixedPointTable` of :class:`FixedPoint`.
 
-    Fields: ``label``, ``coordinates`` (state name -> number), ``eigenvalues``, ``stability``, ``expression``
-    (closed form), ``realizable``; a line of fixed points also has ``line``: its free state variable, the
-    closed-form eigenvalues along it, and the inequalities for transverse attraction. Its ``coordinates`` give
-    the point on the line where it loses stability (eigenvalue -1), or the free variable at 0 if there is none;
-    on a set with several free coordinates the others are pinned at 1 first.
+    Two routes meet here. The closed forms of the ``fixed_points`` derivation (with the parameters free) are
+    evaluated at ``values``; a closed form with a nonzero imaginary part there is no fixed point of the real map
+    and is left out. Independently, :func:`analysis.polynomial_systems.real_solutions` finds every real solution
+    of :math:`F(s) = s` at ``values`` off the derived sets (exact elimination, or a numeric search that says it
+    is not complete). A point of that solve that no closed form gives is added, labelled after the closed forms,
+    with its exact (``CRootOf``) coordinates and the Jacobian's eigenvalues evaluated there at 50 digits.
+
+    Fields: ``label``, ``coordinates`` (state name -> number), ``eigenvalues``, ``stability``, ``focus``,
+    ``expression`` (closed form), ``exact``, ``realizable``; a line of fixed points also has ``line``: its free
+    state variable, the closed-form eigenvalues along it, and the inequalities for transverse attraction. Its
+    ``coordinates`` give the point on the line where it loses stability (eigenvalue -1), or the free variable at
+    0 if there is none; on a set with several free coordinates the others are pinned at 1 first. The table's
+    ``complete``, ``method``, ``reason`` and ``non_real`` say what the list is.
     """
+    from .polynomial_systems import real_solutions
+
     model = derivation.model
     names = {s.symbol: s.name for s in model.state}
+    states = [s.symbol for s in model.state]
     fixed = derivation.result("fixed_points").fixed_points
     stability = {e.label: e for e in derivation.result("stability").fixed_points}
+    mapping = derivation.result("function_map").data["map"]
+    equations = [(mapping[s] - s).subs(values) for s in states]
+    sets = [[sp.numer(sp.together((s - c).subs(values))) for s, c in point.coordinates.items() if c is not None]
+            for point in fixed if point.free]
+    solved = real_solutions(equations, states, sets)
+    unmatched = list(solved.points)
     entries = []
     for point in fixed:
         info = stability[point.label]
@@ -374,22 +452,74 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
                     "eigenvalues": [str(mu) for mu in along],
                     "attracting_if": None if info.attracting_if is None else
                     [str(sp.simplify(i.subs(values))) for i in info.attracting_if]}
+        else:
+            parts = [multiplier_parts(c) for c in coordinates.values()]
+            if not all(m.is_finite for _, _, m in parts):
+                continue  # the closed form has no value here (a pole of it): the solve below has the point if any
+            if any(is_non_real(im, m) for _, im, m in parts):
+                continue  # not a point of the real map at these values
+            match = _nearest(unmatched, coordinates)
+            if match is not None:
+                unmatched.remove(match)
         at = {**values, **coordinates}
         eigenvalues = [mu.subs(at) for mu in info.eigenvalues]
-        moduli = [sp.N(sp.Abs(mu), DIGITS) for mu in eigenvalues]
-        if not all(m.is_finite for m in moduli):
-            raise DomainError("the parameters", ", ".join(f"{s} = {v}" for s, v in values.items()),
-                              "such that the fixed points' eigenvalues are finite")
         expression = ", ".join(f"{names[s]} = {c}" for s, c in point.coordinates.items() if c is not None)
         if point.free:
             expression += f" (any {', '.join(names[s] for s in point.free)})"
-        entries.append(FixedPoint(
-            label=point.label,
-            coordinates={names[s]: number_json(c) for s, c in coordinates.items()},
-            eigenvalues=[number_json(mu) for mu in eigenvalues],
-            stability=classify(moduli, bool(point.free)),
-            expression=expression,
-            realizable=realizable(derivation, coordinates, values),
-            line=line))
+        entries.append(_evaluated(derivation, point.label, coordinates, eigenvalues, expression, values, names,
+                                  bool(point.free), line))
+    jacobian = derivation.result("jacobian").data["jacobian"]
+    for index, coordinates in enumerate(unmatched):
+        eigenvalues = _numeric_eigenvalues(jacobian.subs(values).subs(coordinates))
+        expression = ", ".join(f"{names[s]} = {c}" for s, c in coordinates.items()) if solved.complete else \
+            "found by the numeric search (no closed form)"
+        entries.append(_evaluated(derivation, roman(len(fixed) + index + 1), coordinates, eigenvalues, expression,
+                                  values, names, False, None, exact=solved.complete, closed_form=False))
     parameters = {p.name: _float(values[p.symbol]) for p in model.parameters if p.symbol in values}
-    return FixedPointTable(model.name, derivation.parameterization, parameters, entries)
+    # A complete, non-empty list needs no reason; an empty one always has one (the solve's, or this).
+    reason = solved.reason if not solved.complete or not entries else None
+    if not entries and reason is None:
+        reason = "every real solution lies on a set that has no real point here"
+    return FixedPointTable(model.name, derivation.parameterization, parameters, entries, solved.complete,
+                           solved.method, reason, solved.non_real)
+
+
+def _nearest(points: list, coordinates: dict):
+    """The point of ``points`` equal to ``coordinates`` at 30 digits, or ``None``."""
+    for point in points:
+        if all(abs(sp.N(point[s] - c, DIGITS)) < sp.Float(10) ** -30 * (1 + abs(sp.N(c, 15)))
+               for s, c in coordinates.items()):
+            return point
+    return None
+
+
+def _numeric_eigenvalues(matrix) -> list:
+    """Eigenvalues of a matrix of exact numbers at :data:`DIGITS` digits (``mpmath.eig``), as SymPy numbers."""
+    import mpmath
+
+    with mpmath.workdps(DIGITS + 10):
+        entries = mpmath.matrix([[mpmath.mpmathify(sp.N(e, DIGITS + 10)) for e in row] for row in matrix.tolist()])
+        # (mpmath.eig of a 1 x 1 matrix returns the eigenvectors too, whatever left and right say)
+        values = [entries[0, 0]] if matrix.shape == (1, 1) else mpmath.eig(entries, left=False, right=False)
+        return [sp.Float(v.real, DIGITS) + sp.I * sp.Float(v.imag, DIGITS) if isinstance(v, mpmath.mpc)
+                else sp.Float(v, DIGITS) for v in values]
+
+
+def _evaluated(derivation, label, coordinates, eigenvalues, expression, values, names, on_a_set, line,
+               exact=True, closed_form=True) -> FixedPoint:
+    """The :class:`FixedPoint` of a point with exact ``coordinates`` and ``eigenvalues`` at the parameters."""
+    parts = [multiplier_parts(mu) for mu in eigenvalues]
+    if not all(m.is_finite for _, _, m in parts):
+        raise DomainError("the parameters", ", ".join(f"{s} = {v}" for s, v in values.items()),
+                          "such that the fixed points' eigenvalues are finite")
+    return FixedPoint(
+        label=label,
+        coordinates={names[s]: number_json(c) for s, c in coordinates.items()},
+        eigenvalues=[number_json(mu) for mu in eigenvalues],
+        stability=classify([m for _, _, m in parts], on_a_set),
+        expression=expression,
+        realizable=realizable(derivation, coordinates, values),
+        line=line,
+        focus=any(is_non_real(im, m) for _, im, m in parts),
+        exact=exact,
+        closed_form=closed_form)

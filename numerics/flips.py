@@ -143,6 +143,21 @@ def _attract(compiled, state, params, steps):
     return tail[-1] if diverged < 0 else None
 
 
+def _refuse_without_closed_forms(compiled, values: dict, vary: str) -> None:
+    """The flips above come from the closed forms in the parameters: where the fixed points at these values are
+    not all such (or not all known), "no flip" would be a claim about points never looked at."""
+    from analysis.evaluate import fixed_points_at
+
+    table = fixed_points_at(compiled.derivation, values)
+    missing = [p.label for p in table if not p.closed_form]
+    if missing or not table.complete:
+        what = (f"the fixed points {', '.join(missing)} have no closed form in the parameters" if missing else
+                f"the list of fixed points is not complete ({table.reason})")
+        raise UserInputError(f"cascade solves the flips of closed-form fixed points, and {what}: it cannot decide "
+                             f"whether one loses stability by a flip as {vary} increases; follow one with "
+                             f"`sharpness continuation --start LABEL --vary {vary}=A:B`")
+
+
 def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits: int = 40, progress=None) -> dict:
     """Flip bifurcations ``P_1 < P_2 < ...`` of the orbits of period ``1, 2, 4, ...`` and the ratio estimates."""
     model = compiled.model
@@ -150,6 +165,7 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
     index = compiled.parameter_names.index(vary)
     candidates = first_flips(compiled.derivation, values, vary_symbol)
     if not candidates:
+        _refuse_without_closed_forms(compiled, values, vary)
         sets = [e.label for e in compiled.derivation.result("fixed_points").fixed_points if e.free]
         detail = (f"; its fixed points {', '.join(sets)} are sets, not isolated points, and a flip of a family "
                   "needs a transversal section, which cascade does not construct") if sets else ""

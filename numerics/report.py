@@ -639,13 +639,14 @@ def tex_fixed_points(section: dict, results: dict) -> list:
     from analysis.latex import text_escape
 
     rows = []
-    for point in section["result"]:
+    points = section["result"]["fixed_points"]
+    for point in points:
         coordinates = ", ".join(_num(v, 10) for v in point["coordinates"].values())
         eigenvalues = ", ".join(_num(e, 10) if not isinstance(e, dict) else
                                 rf"{_num(e['re'], 10)} {'+' if e['im'] >= 0 else '-'} {_num(abs(e['im']), 10)}\,i"
                                 for e in point["eigenvalues"])
         rows.append([point["label"], f"$({coordinates})$", f"${eigenvalues}$", text_escape(point["stability"])])
-    names = ", ".join(point["coordinates"]) if section["result"] else ""
+    names = ", ".join(point["coordinates"]) if points else ""
     state = names.replace("lam", r"\lambda")
     return [r"\section{Fixed points}",
             r"The fixed points of the function-space map of the UV model " + FLOW_LABEL + r", evaluated from "

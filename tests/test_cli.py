@@ -43,11 +43,14 @@ def test_fixed_points_json_schema_and_values(capsys):
     code, out, _ = run(capsys, "fixed-points", "uv", "--parameterization", "mup", "--set", "eta=0.5",
                        "--set", "y=1", "--set", "n=4", "--json")
     assert code == 0
-    points = json.loads(out)
+    table = json.loads(out)
+    assert table["complete"] is True and table["reason"] is None  # exact elimination at these values
+    points = table["fixed_points"]
     for point in points:
-        assert set(point) >= {"coordinates", "eigenvalues", "stability", "expression"}
+        assert set(point) >= {"coordinates", "eigenvalues", "stability", "focus", "expression"}
         assert set(point["coordinates"]) == {"f", "lam"}
-        assert all(isinstance(v, (int, float)) or set(v) == {"re", "im"} for v in point["eigenvalues"])
+        assert all(isinstance(v, (int, float)) or set(v) == {"re", "im", "modulus", "argument"}
+                   for v in point["eigenvalues"])
     by_label = {p["label"]: p for p in points}
     # Origin: eigenvalues (1 -+ eta x y)^2 = 0.25, 2.25 -> saddle.
     # rel 1e-15: exact rational eigenvalues, rounded once to float64.
@@ -65,12 +68,14 @@ def test_fixed_points_json_schema_and_values(capsys):
 
 
 def test_eigenvalue_json_encoding():
-    """Real eigenvalues are JSON numbers, complex ones {"re", "im"} objects."""
+    """Real eigenvalues are JSON numbers, complex ones {"re", "im", "modulus", "argument"} objects."""
+    import math
+
     import sympy as sp
 
     from analysis.evaluate import number_json
     assert number_json(sp.Integer(2)) == 2.0
-    assert number_json(1 + 2 * sp.I) == {"re": 1.0, "im": 2.0}
+    assert number_json(1 + 2 * sp.I) == {"re": 1.0, "im": 2.0, "modulus": math.sqrt(5), "argument": math.atan2(2, 1)}
 
 
 @pytest.mark.parametrize("argv,fragment", [

@@ -29,7 +29,9 @@ def test_every_measure_runs_on_every_model(name, capsys, tmp_path):
     code, out, _ = call(capsys, "derive", name, "--json", "--latex", str(tmp_path / "d.tex"))
     assert code == 0 and "sharpness" in json.loads(out)["results"]
     code, out, _ = call(capsys, "fixed-points", name, *settings(name), "--json")
-    assert code == 0 and all("stability" in p for p in json.loads(out))
+    table = json.loads(out)
+    assert code == 0 and all("stability" in p for p in table["fixed_points"])
+    assert table["complete"] in (True, False) and (table["fixed_points"] or table["reason"])
     code, out, _ = call(capsys, "run", name, *settings(name), "--steps", "300", "--json")
     payload = json.loads(out)
     # One outcome vocabulary everywhere now (deliberate): "undetermined" (with a reason) joined the four others.

@@ -1604,7 +1604,7 @@ def structure_problems(case, payload):
             got = {row.get("width") for row in get("rows")}
             check(got == given, f"--widths {sorted(given)} but rows for {sorted(got)}")
         elif command == "fixed-points":
-            for point in payload:
+            for point in payload["fixed_points"]:
                 check(len(point["eigenvalues"]) == len(point["coordinates"]) == len(case["state"] or
                                                                                       point["coordinates"]),
                       f"fixed point {point.get('label')}: {len(point['eigenvalues'])} eigenvalues for "

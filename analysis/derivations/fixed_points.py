@@ -17,14 +17,19 @@ def fixed_points(ctx: Context) -> Result:
     fixed points; isolated solutions lying on such a line are folded into it."""
     mapping = ctx["function_map"]["map"]
     states = ctx.state_symbols
+    notes = ("Closed forms SymPy finds, with the parameters free; they need not be all. `fixed-points` (and "
+             "fixed_points_at) finds every real fixed point at given parameter values by exact elimination, or says "
+             "that its list is not complete.")
     try:
         if ctx.spec.optimizer != "gd":
             solutions = _momentum_solutions(ctx)
         else:
             solutions = sp.solve([mapping[s] - s for s in states], states, dict=True)
     except NotImplementedError as error:  # e.g. transcendental equations SymPy has no method for
-        raise DerivationError(f"the fixed-point equations F(s) = s have no closed-form solution SymPy can find "
-                              f"({error})".splitlines()[0]) from None
+        solutions = []
+        notes = (f"The fixed-point equations F(s) = s have no closed-form solution SymPy can find "
+                 f"({error})".splitlines()[0] + "; `fixed-points` searches at given parameter values and says "
+                 "whether its list is complete.")
     sets = [sol for sol in solutions if len(sol) < len(states)]
     points = [sol for sol in solutions if len(sol) == len(states)]
 
@@ -40,7 +45,7 @@ def fixed_points(ctx: Context) -> Result:
         entries.append(FixedPointSolution(roman(index + 1), coordinates, [s for s in states if s not in solution]))
     equations = [Equation(f"fp-{e.label}-{s}", rf"{tex(s)}_{{\mathrm{{{e.label}}}}}", c)
                  for e in entries for s, c in e.coordinates.items() if c is not None]
-    return Result("fixed_points", NODES["fixed_points"].title, {"fixed_points": entries}, equations)
+    return Result("fixed_points", NODES["fixed_points"].title, {"fixed_points": entries}, equations, notes=notes)
 
 
 def _momentum_solutions(ctx: Context) -> list:
