@@ -207,3 +207,11 @@ def test_cascade_does_not_claim_no_flip_without_closed_forms(capsys):
     code, _, err = call(capsys, "cascade", "product", "--loss", "a^4/4 + b^4/4 - a*b + a/5", "--vary", "eta",
                         "--set", "eta=0.1", "--doublings", "2", "--quiet")
     assert code == 2 and "have no closed form in the parameters" in err and "continuation --start" in err
+
+
+def test_each_family_of_fixed_points_listed_once():
+    """(t1 t2 t3 - y)^2/2: the gradient r (t2 t3, t1 t3, t1 t2) vanishes on the surface r = 0 and on the three
+    coordinate axes (two factors zero), so exactly four families, each once (sympy.solve returns one axis twice)."""
+    solutions = load_model("product", depth=3).fixed_points.fixed_points
+    families = {tuple(sorted(str(s) for s in entry.free)) for entry in solutions}
+    assert len(solutions) == 4 and families == {("theta1",), ("theta2",), ("theta3",), ("theta2", "theta3")}

@@ -30,7 +30,11 @@ def fixed_points(ctx: Context) -> Result:
         notes = (f"The fixed-point equations F(s) = s have no closed-form solution SymPy can find "
                  f"({error})".splitlines()[0] + "; `fixed-points` searches at given parameter values and says "
                  "whether its list is complete.")
-    sets = [sol for sol in solutions if len(sol) < len(states)]
+    sets = []
+    for sol in solutions:  # sympy.solve can return one family twice (product of depth 3)
+        if len(sol) < len(states) and not any(sol.keys() == other.keys() and all(
+                sp.simplify(sol[s] - other[s]) == 0 for s in sol) for other in sets):
+            sets.append(sol)
     points = [sol for sol in solutions if len(sol) == len(states)]
 
     def on_a_set(point):
