@@ -58,12 +58,11 @@ def mlp_momentum_runs(steps, samples, eta: str = MLP_ETA, beta: str = BETA) -> d
         import torch  # noqa: F401
     except ImportError:
         return {"note": "PyTorch not installed (`pip install -e .[torch]`): no MLP runs"}
-    from . import nn
-    from .report import record
+    from .report import network_run, record
 
     runs = {}
     for optimizer in OPTIMIZER_ORDER:
-        argv, compute = nn.report_section(int(steps), int(samples), float(eta), optimizer, beta)
+        argv, compute = network_run(int(steps), int(samples), float(eta), optimizer, beta)
         runs[optimizer] = record(argv, compute)
     return runs
 

@@ -38,6 +38,7 @@ import numpy as np
 from analysis.errors import ToolkitError, UserInputError
 
 from . import sweeps
+from .serialize import finite
 
 FIGURES = ("uv_flow", "uv_trajectories", "uv_phase_diagram", "uv_eos_orbit", "uv_eos_lyapunov", "feigenbaum_delta",
            "xy_quartic_gap", "crosscheck_errors", "nn_sharpness", "uv_flip_curves", "momentum_sharpness")
@@ -53,8 +54,6 @@ FIGURE_FORMATS = ("png", "pdf")
 def record(argv: list, compute) -> dict:
     """``compute()`` (a library call returning a result or a JSON-ready object), recorded with the command line
     ``sharpness ARGV --json`` that prints the same JSON."""
-    from .cli.render import finite
-
     result = compute()
     payload = result.to_dict() if hasattr(result, "to_dict") else result
     return {"command": "sharpness " + shlex.join(list(argv) + ["--json"]),
@@ -438,12 +437,28 @@ def section_nn(run: Run) -> dict:
     except ImportError:
         run.figure("nn_sharpness", lambda p: plots.note_figure("PyTorch is not installed: no real-network run", p))
         return {"command": None, "result": None, "note": "PyTorch not installed (`pip install -e .[torch]`)"}
-    from . import nn
-
-    argv, compute = nn.report_section(int(run.settings.nn_steps), int(run.settings.nn_samples))
+    argv, compute = network_run(int(run.settings.nn_steps), int(run.settings.nn_samples))
     section = record(argv, compute)
     run.figure("nn_sharpness", lambda p: plots.nn_figure([section["result"]], p))
     return section
+
+
+def network_run(steps: int, samples: int, eta: float = 0.15, optimizer: str = "gd", beta: str = "0") -> tuple:
+    """``(argv, compute)`` of a real-network run of the report: the ``sharpness nn`` command line and the library
+    call that prints the same JSON (up to ``elapsed``, the wall time): the MLP on the first ``samples`` digits at
+    ``eta``, sharpness every 5 steps with at most 30 Hessian-vector products per measurement."""
+    from analysis.optimizers import check_beta
+
+    from .nn import eta_sweep
+
+    momentum = ["--optimizer", optimizer, "--set", f"beta={beta}"] if optimizer != "gd" else []
+    argv = ["nn", "--arch", "mlp", "--eta", f"{eta:g}", *momentum, "--steps", str(steps), "--samples", str(samples),
+            "--measure-every", "5", "--max-hvps", "30", "--quiet"]
+    settings = dict(dataset="digits", data=None, arch="mlp", model=None, optimizer=optimizer,
+                    beta=check_beta(float(beta)) if optimizer != "gd" else 0.0, dtype="float64", steps=int(steps),
+                    width=64, seed=0, measure_every=5, max_hvps=30, samples=int(samples), top_k=1, tol=None,
+                    time_budget=None, threads=1)
+    return argv, lambda: eta_sweep([eta], **settings)[0]
 
 
 def section_momentum(run: Run) -> dict:
