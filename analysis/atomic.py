@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -34,10 +35,9 @@ def umask() -> int:
     return mask
 
 
-def staging_path(target, suffix: str = ".tmp", private: bool = True) -> Path:
+def _staging_path(target: Path, suffix: str, private: bool) -> Path:
     """A new, empty file beside ``target``, ``.STEM.XXXXXXXX{suffix}``, created exclusively, with mode 0600
-    (``private``) or ``0666 & ~umask`` (module docstring). The caller writes it and renames it over ``target``
-    (``os.replace``), or removes it."""
+    (``private``) or ``0666 & ~umask`` (module docstring)."""
     target = Path(target)
     handle, staged = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix, dir=target.parent)
     os.close(handle)
@@ -46,15 +46,25 @@ def staging_path(target, suffix: str = ".tmp", private: bool = True) -> Path:
     return Path(staged)
 
 
-def write_atomic(target, data: bytes | str, private: bool = True, suffix: str = ".tmp") -> Path:
-    """Write ``data`` (bytes, or text as UTF-8) to ``target`` atomically (module docstring); ``private`` as in
-    :func:`staging_path`. Raises ``OSError`` as ``open`` would; no temporary file is left behind either way."""
+@contextmanager
+def replacing(target, suffix: str = ".tmp", private: bool = True):
+    """``with replacing(target) as staged:`` write the new file at ``staged`` (a new file beside ``target``,
+    ``.STEM.XXXXXXXX{suffix}``, mode as in the module docstring); on a normal exit it is renamed over ``target``,
+    on an exception (``OSError``, ``KeyboardInterrupt``, ...) it is removed and ``target`` is untouched. What the
+    block does after writing (e.g. recording the new file's hash) happens before the rename."""
     target = Path(target)
-    staged = staging_path(target, suffix, private)
+    staged = _staging_path(target, suffix, private)
     try:
-        staged.write_bytes(data.encode() if isinstance(data, str) else data)
+        yield staged
         os.replace(staged, target)
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
-    return target
+
+
+def write_atomic(target, data: bytes | str, private: bool = True, suffix: str = ".tmp") -> Path:
+    """Write ``data`` (bytes, or text as UTF-8) to ``target`` atomically (:func:`replacing`). Raises ``OSError``
+    as ``open`` would; no temporary file is left behind either way."""
+    with replacing(target, suffix, private) as staged:
+        staged.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(target)

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from analysis.atomic import staging_path, umask, write_atomic
+from analysis.atomic import replacing, umask, write_atomic
 
 
 @pytest.fixture
@@ -50,8 +50,18 @@ def test_replaces_and_leaves_nothing_behind(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # no temporary file left
 
 
-def test_staging_path_is_new_beside_the_target_with_the_suffix(tmp_path):
-    first = staging_path(tmp_path / "figure.png", suffix=".tmp.png")
-    second = staging_path(tmp_path / "figure.png", suffix=".tmp.png")
-    assert first != second and first.parent == tmp_path
-    assert first.name.startswith(".figure.") and first.name.endswith(".tmp.png") and first.stat().st_size == 0
+def test_replacing_stages_beside_the_target_with_the_suffix(tmp_path):
+    """The staged file is new (two stagings differ), beside the target, named by its stem and suffix (matplotlib
+    picks a format by the suffix); it replaces the target only when the block ends without an error."""
+    target = tmp_path / "figure.png"
+    with replacing(target, suffix=".tmp.png") as first, replacing(target, suffix=".tmp.png") as second:
+        assert first != second and first.parent == tmp_path and first.stat().st_size == 0
+        assert first.name.startswith(".figure.") and first.name.endswith(".tmp.png")
+        first.write_bytes(b"first")
+        second.write_bytes(b"second")
+    assert target.read_bytes() == b"first"  # the outer block ends last: its rename wins
+    with pytest.raises(ValueError):
+        with replacing(target) as staged:
+            staged.write_bytes(b"half")
+            raise ValueError
+    assert target.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["figure.png"]
