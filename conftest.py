@@ -3,4 +3,4 @@ import importlib.util
 
 # Examples that train PyTorch networks run only where the optional [torch] extra is installed; without it the
 # module still imports (torch is loaded on first use) and its other tests skip with their reason.
-collect_ignore = [] if importlib.util.find_spec("torch") else ["numerics/hessian.py"]
+collect_ignore = [] if importlib.util.find_spec("torch") else ["numerics/nn/spectrum.py"]

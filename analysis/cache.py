@@ -33,11 +33,11 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 
 import sympy as sp
 
+from .atomic import write_atomic
 from .errors import DerivationTimeout
 
 MAGIC = b"sharpness-dynamics derivation cache\n"
@@ -110,16 +110,9 @@ def store(directory: Path, key: str, name: str, payload: bytes) -> None:
     path = entry_path(directory, name)
     header = {"format": FORMAT_VERSION, "key": key, "name": name,
               "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}
-    temporary = None
-    try:
+    with contextlib.suppress(OSError):  # the entry is a pickle this package loads: private (mode 0600)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{name}.", suffix=".tmp", delete=False) as handle:
-            temporary = handle.name
-            handle.write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
-        os.replace(temporary, path)
-    except OSError:
-        if temporary is not None:
-            _remove(Path(temporary))
+        write_atomic(path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload, private=True)
 
 
 def load(directory: Path, key: str, name: str):

@@ -21,9 +21,7 @@ import hashlib
 import importlib.util
 import linecache
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from sympy.printing.pycode import MpmathPrinter
 
 
 from analysis import DerivedModel
+from analysis.atomic import write_atomic
 from analysis.cache import cache_dir
 
 # numba options of every generated kernel. ``error_model="numpy"``: a float division by zero gives inf/nan (an
@@ -532,10 +531,7 @@ def load_kernel_module(body: str, python: bool = False, fallback=None):
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{name}.py"
         if not (path.is_file() and path.read_text() == text):
-            handle, staging = tempfile.mkstemp(dir=directory, suffix=".tmp")
-            with os.fdopen(handle, "w") as stream:
-                stream.write(text)
-            os.replace(staging, path)
+            write_atomic(path, text, private=True)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from numerics import nn
+from numerics.cli.networks import parse_etas
 
 
 def main(out: Path, etas: str = "0.2:0.7:11", steps: int = 600):
-    values = nn.parse_etas(etas)
+    values = parse_etas(etas)
 
     def start(index, eta, done):
         print(f"[{index + 1}/{len(values)}] eta = {eta:g}" + (" (finished before)" if done else ""), flush=True)

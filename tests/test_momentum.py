@@ -186,7 +186,7 @@ def test_report_section_runs_reproduce_from_their_commands(tmp_path):
     the same compiled map from the same start), and each run's threshold is its optimizer's."""
     import json
 
-    from numerics.momentum_report import momentum_figure, uv_momentum_runs
+    from numerics.report.momentum import momentum_figure, uv_momentum_runs
 
     runs = uv_momentum_runs(steps=60)
     thresholds = {o: r["result"]["threshold"] for o, r in runs.items()}

@@ -1,4 +1,4 @@
-"""Real networks on digits (PyTorch, CPU): Lanczos sharpness and the edge of stability."""
+"""Real networks on digits (PyTorch, CPU): the sharpness by the block Krylov solver and the edge of stability."""
 import numpy as np
 import pytest
 
@@ -23,17 +23,17 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-def test_lanczos_top_is_largest_algebraic():
-    """An operator with a large negative eigenvalue: Lanczos returns the top algebraic one (rel 1e-10)."""
+def test_top_eigenvalue_is_largest_algebraic():
+    """An operator with a large negative eigenvalue: the solver returns the top algebraic one (rel 1e-10)."""
     rng = np.random.default_rng(0)
     basis, _ = np.linalg.qr(rng.standard_normal((60, 60)))
     eigenvalues = np.concatenate([[-50.0, 7.0], rng.uniform(-3, 3, 58)])
     matrix = basis @ np.diag(eigenvalues) @ basis.T
-    assert nn.lanczos_top(lambda v: matrix @ v, 60, 30) == pytest.approx(7.0, rel=1e-10)
+    assert nn.top_eigenvalue(lambda v: matrix @ v, 60, 30) == pytest.approx(7.0, rel=1e-10)
 
 
-def test_lanczos_against_eigvalsh_on_a_small_network():
-    """30 Lanczos HVPs on a 43-parameter MLP equal eigvalsh of the full autograd Hessian (relative 1e-8)."""
+def test_sharpness_against_eigvalsh_on_a_small_network():
+    """30 HVPs on a 43-parameter MLP equal eigvalsh of the full autograd Hessian (relative 1e-8)."""
     torch = pytest.importorskip("torch", reason="PyTorch is the optional [torch] extra")
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double()

@@ -1,16 +1,17 @@
-"""Top-k Hessian eigenvalues of real networks (numerics.hessian, `sharpness nn --top-k`) against closed forms and an
+"""Top-k Hessian eigenvalues of real networks (numerics.nn.spectrum, `sharpness nn --top-k`) against closed forms and an
 explicit autograd Hessian; the user's data (--data) and model (--model) and their one-line errors."""
 import json
 
 import numpy as np
 import pytest
 
+from analysis.errors import UserInputError
 from numerics.cli import main
 
 torch = pytest.importorskip("torch", reason="PyTorch is the optional [torch] extra")
 
 from numerics import nn  # noqa: E402
-from numerics.hessian import SharpnessTracker, hessian_eigenvalues, top_eigenpairs  # noqa: E402
+from numerics.nn.spectrum import SharpnessTracker, hessian_eigenvalues, top_eigenpairs  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -157,7 +158,7 @@ def test_builtin_architectures_on_images(tmp_path):
         model = nn.build(arch, 16, 0, (1, 6, 6), 3)
         assert model(images).shape == (2, 3)
     assert nn.build("resnet", 16, 0, (7,), 2)(torch.zeros(2, 7, dtype=torch.float64)).shape == (2, 2)
-    with pytest.raises(nn.UserInputError, match="needs images"):
+    with pytest.raises(UserInputError, match="needs images"):
         nn.build("cnn", 16, 0, (7,), 2)
 
 

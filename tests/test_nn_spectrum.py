@@ -1,10 +1,12 @@
 """Edge-of-stability observables of real networks: power spectrum and period of the sharpness, resumable eta sweeps,
 and momentum thresholds (issue 13 item 4)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from analysis.errors import UserInputError
 from numerics import nn
 
 
@@ -97,6 +99,9 @@ def test_eta_sweep_resumes_from_finished_etas(tmp_path, tiny_data):
     with pytest.raises(KeyboardInterrupt):
         nn.eta_sweep([0.1, 0.2, 0.3], str(out), progress=interrupt, **settings)
     assert list(json.loads(out.read_text())["runs"]) == ["0.1"]
+    # written atomically (no temporary file left) and readable like any new file (the umask's mode, as open() gives)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.json", "tiny.npz"]
+    assert out.stat().st_mode & 0o777 == Path(tiny_data).stat().st_mode & 0o777
     started = []
     resumed = nn.eta_sweep([0.1, 0.2, 0.3], str(out), on_start=lambda i, eta, done: started.append(done),
                            **settings)
@@ -105,7 +110,7 @@ def test_eta_sweep_resumes_from_finished_etas(tmp_path, tiny_data):
     for a, b in zip(resumed, fresh):
         np.testing.assert_allclose(a["top_eigenvalues"]["values"], b["top_eigenvalues"]["values"], rtol=1e-12)
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-12)
-    with pytest.raises(nn.UserInputError, match="other settings"):
+    with pytest.raises(UserInputError, match="other settings"):
         nn.eta_sweep([0.1], str(out), **dict(settings, width=9))
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from numerics import report
+from numerics.report import latex
 from numerics.cli import main
 
-ENGINE = report._latex_engine()
+ENGINE = latex.latex_engine()
 needs_tex = pytest.mark.skipif(ENGINE is None, reason="no TeX engine (pdflatex, latexmk or tectonic) on PATH; "
                                                       "Debian: apt-get install texlive-latex-base "
                                                       "texlive-latex-recommended")
@@ -27,7 +28,7 @@ def compile_copy(source_dir, tex_name, tmp_path, extra=()):
 
 
 def assert_clean_log(log: str):
-    assert not re.search(r"^! ", log, flags=re.M), report._first_error(log)
+    assert not re.search(r"^! ", log, flags=re.M), latex.first_error(log)
     assert "LaTeX Error" not in log
     undefined = re.findall(r"LaTeX Warning: (?:Reference|Citation) .* undefined.*|There were undefined references",
                            log)
@@ -84,16 +85,16 @@ def test_report_pdf_step_raises_and_records_nothing_built(tmp_path):
     outputs = report.Outputs(tmp_path, overwrite=False)
     outputs.write_text("report.tex", "\\documentclass{article}\n\\begin{document}\n$x^$\n\\end{document}\n")
     with pytest.raises(report.LatexError):
-        report._pdf(outputs, "report.tex")
+        latex.build_pdf(outputs, "report.tex")
     assert not (tmp_path / "report.pdf").exists()
     assert not list(tmp_path.glob(".latex-*"))  # the scratch directory is removed
 
 
 def test_without_an_engine_the_report_says_how_to_get_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "_latex_engine", lambda: None)
+    monkeypatch.setattr(latex, "latex_engine", lambda: None)
     outputs = report.Outputs(tmp_path, overwrite=False)
     outputs.write_text("report.tex", "\\documentclass{article}\n\\begin{document}x\\end{document}\n")
-    result = report._pdf(outputs, "report.tex")
+    result = latex.build_pdf(outputs, "report.tex")
     assert result["built"] is False and "apt-get install texlive-latex-base" in result["note"]
     assert not (tmp_path / "report.pdf").exists()
 

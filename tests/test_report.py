@@ -13,6 +13,8 @@ import pytest
 
 from numerics.cli import main
 from numerics import report
+from numerics.report.cascade import delta_rows
+from numerics.report.latex import latex_engine
 
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",
             "xy_quartic", "width_scan", "crosscheck", "nn", "continuation", "momentum")
@@ -46,7 +48,7 @@ def test_every_file_and_key(built):
         assert re.search(rf"\\includegraphics\[width=0\.\d+\\linewidth\]\{{{name}\.pdf\}}", tex), name
     # report.pdf exists exactly when the report says it was built, and it is built wherever an engine exists.
     assert results["pdf"]["built"] == (out / "report.pdf").is_file()
-    assert results["pdf"]["built"] == (report._latex_engine() is not None)
+    assert results["pdf"]["built"] == (latex_engine() is not None)
     if not results["pdf"]["built"]:
         assert "apt-get install texlive-latex-base" in results["pdf"]["note"]
 
@@ -83,10 +85,10 @@ def test_delta_table_shows_alpha_where_the_cascade_has_it():
     cascade = {"delta_digits": ["4.54", "4.64"], "correct_digits": [1, 2], "delta_aitken": ["4.6692"],
                "correct_digits_aitken": [4], "alpha_digits": ["-2.49", "-2.501"], "alpha_correct_digits": [2, 3],
                "alpha_aitken": ["-2.50290"], "alpha_correct_digits_aitken": [5]}
-    header, rows = report._delta_rows(cascade)
+    header, rows = delta_rows(cascade)
     assert header[3] == r"$\alpha_i$" and len(header) == 5
     assert rows[1] == ["$2$", "$4.64$", "$2$", "$-2.501$", "$3$"] and rows[2][3:] == ["$-2.50290$", "$5$"]
-    header, rows = report._delta_rows({k: v for k, v in cascade.items() if not k.startswith("alpha")})
+    header, rows = delta_rows({k: v for k, v in cascade.items() if not k.startswith("alpha")})
     assert len(header) == 3 and all(len(row) == 3 for row in rows)
 
 
@@ -117,3 +119,32 @@ def test_report_bad_output_directory(tmp_path, capsys):
     assert main(["report", "--out", str(blocked / "sub"), "--quick", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "cannot write to --out" in err and err.count("\n") == 1
+
+
+def test_network_records_rerun_with_the_same_library_call(monkeypatch):
+    """The report's real-network records (the nn section, the MLP under each optimizer in the momentum section): the
+    ``sharpness nn`` command line each carries reaches :func:`numerics.nn.eta_sweep` with exactly the step sizes and
+    settings of the report's own call (compared before any training, so this needs no PyTorch)."""
+    from numerics import nn
+    from numerics.report import network
+
+    class Reached(Exception):
+        pass
+
+    calls = []
+
+    def reached(etas, out=None, progress=None, on_start=None, **settings):
+        calls.append((list(etas), out, settings))
+        raise Reached
+
+    monkeypatch.setattr(nn, "eta_sweep", reached)  # what the command line calls
+    monkeypatch.setattr(network, "eta_sweep", reached)  # what the report calls
+    for optimizer, beta in (("gd", "0"), ("heavy-ball", "0.5"), ("nesterov", "0.5")):
+        argv, compute = network.network_run(150, 256, 0.15, optimizer, beta)
+        with pytest.raises(Reached):
+            compute()
+        with pytest.raises(Reached):
+            main(argv)
+        report_call, command_call = calls[-2:]
+        assert report_call == command_call and report_call[2]["optimizer"] == optimizer
+

@@ -12,12 +12,14 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from numerics import report, sweeps
+from numerics.report import runner
 from numerics.cli import main
 
 # 20 x 7 points in 4 x 4 tiles: 5 x 2 = 10 tiles.
@@ -321,23 +323,31 @@ class TinySettings(report.Settings):
 def stub_sections(monkeypatch, stub_all=False) -> dict:
     """Replace the non-sweep sections (all, with ``stub_all``) by stubs that draw placeholder figures, and count the
     calls of every section; the LaTeX is a stub too (it reads the stubbed sections)."""
-    calls = dict.fromkeys(report.SECTIONS, 0)
-    monkeypatch.setattr(report, "Settings", TinySettings)
-    monkeypatch.setattr(report, "_tex",
-                        lambda results, settings: "\\documentclass{article}\\begin{document}stub\\end{document}\n")
-    for name, (compute, figures) in list(report.SECTION_STEPS.items()):
-        stubbed = stub_all or name not in ("phase_diagram", "lyapunov_sweep")
+    calls = {section.name: 0 for section in report.SECTIONS}
+    monkeypatch.setattr(runner, "Settings", TinySettings)
+    monkeypatch.setattr(runner, "tex_document",
+                        lambda results: "\\documentclass{article}\\begin{document}stub\\end{document}\n")
+    stubs = []
+    for section in report.SECTIONS:
+        stubbed = stub_all or section.name not in ("phase_diagram", "lyapunov_sweep")
 
-        def counted(run, name=name, compute=compute, figures=figures, stubbed=stubbed):
-            calls[name] += 1
+        def counted(run, section=section, stubbed=stubbed):
+            calls[section.name] += 1
             if not stubbed:
-                return compute(run)
-            for figure in figures:
+                return section.compute(run)
+            for figure in section.figures:
                 run.figure(figure, lambda path: Path(path).write_bytes(b"stub " + path.encode()))
-            return {"command": f"sharpness {name}", "result": {"stub": name}}
+            return {"command": f"sharpness {section.name}", "result": {"stub": section.name}}
 
-        monkeypatch.setitem(report.SECTION_STEPS, name, (counted, figures))
+        stubs.append(replace(section, compute=counted))
+    monkeypatch.setattr(runner, "SECTIONS", tuple(stubs))
     return calls
+
+
+def set_compute(monkeypatch, name: str, compute) -> None:
+    """The report's section ``name`` computed by ``compute`` (its other fields kept)."""
+    monkeypatch.setattr(runner, "SECTIONS", tuple(replace(s, compute=compute) if s.name == name else s
+                                                  for s in runner.SECTIONS))
 
 
 def results_of(out: Path) -> dict:
@@ -382,6 +392,10 @@ def test_report_replaces_its_own_files_but_not_edited_ones(tmp_path, capfd, monk
     assert cli(["report", "--out", out, "--quick", "--quiet"], capfd)[0] == 0  # its own files: replaced
     manifest = json.loads((out / report.MANIFEST).read_text())["files"]
     assert {"report.tex", "results.json", "uv_flow.png", "uv_flow.pdf"} <= set(manifest)
+    reference = tmp_path / "reference"  # a new file made by open(): the mode the umask gives
+    reference.write_text("")
+    for name in ("report.tex", "results.json", "uv_flow.png", report.MANIFEST):  # the report's files are not secret
+        assert (out / name).stat().st_mode & 0o777 == reference.stat().st_mode & 0o777, name
     with open(out / "report.tex", "a") as tex:
         tex.write("% my notes\n")
     refused(["report", "--out", out, "--quick", "--quiet"], capfd, "report.tex exists and was not written by "
@@ -395,15 +409,15 @@ def test_ctrl_c_in_the_report_then_rerun_recomputes_nothing_finished(tmp_path, c
     its other tile, and the store equals an uninterrupted sweep."""
     calls = stub_sections(monkeypatch)
     out = tmp_path / "r"
-    cascade, figures = report.SECTION_STEPS["cascade"]
+    cascade = next(s.compute for s in runner.SECTIONS if s.name == "cascade")
 
     def ctrl_c(run):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(report.SECTION_STEPS, "cascade", (ctrl_c, figures))
+    set_compute(monkeypatch, "cascade", ctrl_c)
     status, _, err = cli(["report", "--out", out, "--quick", "--quiet"], capfd)
     assert status == 130 and err == "sharpness: interrupted\n"
-    monkeypatch.setitem(report.SECTION_STEPS, "cascade", (cascade, figures))
+    set_compute(monkeypatch, "cascade", cascade)
     execute = sweeps.execute
 
     def interrupt_lyapunov(planned, scheduler=None, progress=None, after_tile=None, client=None):
@@ -418,7 +432,7 @@ def test_ctrl_c_in_the_report_then_rerun_recomputes_nothing_finished(tmp_path, c
     assert status == 130 and err == "sharpness: interrupted\n"
     monkeypatch.setattr(sweeps, "execute", execute)
     assert cli(["report", "--out", out, "--quick", "--quiet"], capfd)[0] == 0
-    assert calls == {**dict.fromkeys(report.SECTIONS, 1), "lyapunov_sweep": 2}  # (the Ctrl-C stub uncounted)
+    assert calls == {**{s.name: 1 for s in report.SECTIONS}, "lyapunov_sweep": 2}  # (the Ctrl-C stub uncounted)
     sections = results_of(out)["sections"]
     assert sections["phase_diagram"]["result"]["computed"] == 2  # from the first run, not recomputed
     assert sections["lyapunov_sweep"]["result"] == {"out": str(out / "sweeps" / "quick" / "uv_eos_lyapunov.zarr"),

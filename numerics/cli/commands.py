@@ -313,8 +313,9 @@ def cmd_width_scan(args) -> int:
 
 def cmd_nn(args) -> int:
     from .. import nn
+    from .networks import cli_settings, parse_etas
 
-    etas = nn.parse_etas(args.eta)
+    etas = parse_etas(args.eta)
     if args.width <= 0:
         raise DomainError("--width", args.width, "a positive integer")
     check_plot(args)
@@ -322,10 +323,10 @@ def cmd_nn(args) -> int:
         from .. import plots
 
         plots.check_path(args.orbit_plot)
-    settings = nn.cli_settings(dataset=args.dataset, data=args.data, arch=args.arch, model=args.model,
-                               optimizer=args.optimizer, set_values=assignments(args.set), dtype=args.dtype)
+    settings = cli_settings(dataset=args.dataset, data=args.data, arch=args.arch, model=args.model,
+                            optimizer=args.optimizer, set_values=assignments(args.set), dtype=args.dtype)
     settings.update(steps=args.steps, width=args.width, seed=args.seed, measure_every=args.measure_every,
-                    lanczos_steps=args.lanczos_steps, samples=args.samples, top_k=args.top_k, tol=args.tol,
+                    max_hvps=args.max_hvps, samples=args.samples, top_k=args.top_k, tol=args.tol,
                     time_budget=args.time_budget, threads=args.threads)
     bars = []
 

@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="track the K largest algebraic Hessian eigenvalues")
     p.add_argument("--measure-every", type=_positive_int("--measure-every"), default=5,
                    help="steps between Hessian measurements (1 for the period and power spectrum)")
-    p.add_argument("--lanczos-steps", type=_positive_int("--lanczos-steps"), default=None,
+    p.add_argument("--max-hvps", type=_positive_int("--max-hvps"), default=None,
                    help="at most this many Hessian-vector products per measurement (default max(300, 20 K))")
     p.add_argument("--tol", type=_option_value("--tol", float, lambda v: 0 < v < 1, "a number in (0, 1)"),
                    default=None, help="eigen-solver residual tolerance relative to the top eigenvalue "

@@ -45,7 +45,7 @@ extended system (Kuznetsov & Meijer 2019, Sec. 6.3) and detects codimension-two 
 
 Modules: :mod:`.derivatives` (compiled derivatives, multilinear forms, normal-form coefficients), :mod:`.engine`
 (predictor-corrector, test-function location), :mod:`.records` (typed results), :mod:`.one_parameter`,
-:mod:`.two_parameter`, :mod:`.report` (the report's section on the UV model's flip curves).
+:mod:`.two_parameter` (the report's section on the UV model's flip curves is :mod:`numerics.report.continuation`).
 
 >>> from numerics.continuation import continuation
 >>> result = continuation("uv-eos", "k=0.5:1.3", doublings=1)
@@ -60,9 +60,8 @@ from .derivatives import Kernels, flip_coefficient, fold_coefficient, kernels, n
 from .engine import CODIM2, DEGENERATE, LOCATE_TOLERANCE, MAX_DOUBLINGS, MAX_POINTS
 from .one_parameter import continuation
 from .records import Branch, Continuation
-from .report import continuation_section
 from .two_parameter import continue_curve
 
 __all__ = ["CODIM2", "DEGENERATE", "LOCATE_TOLERANCE", "MAX_DOUBLINGS", "MAX_POINTS", "Branch", "Continuation",
-           "Kernels", "continuation", "continuation_section", "continue_curve", "flip_coefficient",
+           "Kernels", "continuation", "continue_curve", "flip_coefficient",
            "fold_coefficient", "kernels", "ns_coefficient"]

@@ -1,4 +1,4 @@
-r"""The report's momentum section (issue 13): sharpness under GD, heavy-ball and Nesterov at one step size, each
+r"""The report's momentum section: sharpness under GD, heavy-ball and Nesterov at one step size, each
 against its own threshold.
 
 Thresholds are derived (:mod:`analysis.optimizers`): on a quadratic of curvature :math:`a` (in the metric of the
@@ -11,13 +11,23 @@ and each run's regimes are labelled against its own threshold (:attr:`numerics.I
 
 The UV model runs the derived momentum maps (state :math:`(f, \lambda, f_v, f_{vv}, \lambda_v, \lambda_{vv})`,
 exact at every width); the MLP part trains the digits MLP of :mod:`numerics.nn` with ``torch.optim.SGD`` (skipped,
-with a note, without PyTorch). :func:`momentum_section` follows the ``section_*`` functions of
-:mod:`numerics.report`: it takes the report's ``Run`` and returns its records, each with the ``sharpness ...
---json`` command that reproduces it; :func:`momentum_figure` draws the figure ``momentum_sharpness``.
+with a note, without PyTorch). :func:`section_momentum` is the section's ``compute``
+(:data:`numerics.report.sections.SECTIONS`): it takes the report's ``Run`` and returns its records, each with the
+``sharpness ... --json`` command that reproduces it;
+:func:`momentum_figure` draws the figure ``momentum_sharpness``, :func:`tex_momentum` the LaTeX.
 """
 from __future__ import annotations
 
+import numpy as np
+
+from analysis import load_model
 from analysis.optimizers import OPTIMIZERS
+
+from ..iterated_map import IteratedMap
+from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
+from .network import network_run
+from .record import record, set_args
+
 
 OPTIMIZER_ORDER = OPTIMIZERS  # the order of the figure and the tables
 COLOURS = {"gd": "tab:blue", "heavy-ball": "tab:orange", "nesterov": "tab:green"}
@@ -34,17 +44,12 @@ MLP_ETA = "0.15"
 
 def uv_momentum_runs(steps: int = UV_STEPS, values=None, init=None, beta: str = BETA) -> dict:
     """``{optimizer: record}`` of UV (muP) runs under each optimizer at the same parameters, from one start."""
-    from analysis import load_model
-
-    from .iterated_map import IteratedMap
-    from .report import _set_args, record
-
     values, init = dict(values or UV_VALUES), dict(init or UV_INIT)
     runs = {}
     for optimizer in OPTIMIZER_ORDER:
         momentum = {} if optimizer == "gd" else {"beta": beta}
         argv = ["run", "uv", "-p", "mup", *(["--optimizer", optimizer] if optimizer != "gd" else []),
-                *_set_args({**values, **momentum}), *[a for k, v in init.items() for a in ("--init", f"{k}={v}")],
+                *set_args({**values, **momentum}), *[a for k, v in init.items() for a in ("--init", f"{k}={v}")],
                 "--steps", str(steps)]
         runs[optimizer] = record(argv, lambda o=optimizer, m=momentum: IteratedMap(
             load_model("uv", "mup", optimizer=o), **values, **m).run(steps, init=init))
@@ -58,19 +63,17 @@ def mlp_momentum_runs(steps, samples, eta: str = MLP_ETA, beta: str = BETA) -> d
         import torch  # noqa: F401
     except ImportError:
         return {"note": "PyTorch not installed (`pip install -e .[torch]`): no MLP runs"}
-    from . import nn
-    from .report import record
 
     runs = {}
     for optimizer in OPTIMIZER_ORDER:
-        argv, compute = nn.report_section(int(steps), int(samples), float(eta), optimizer, beta)
+        argv, compute = network_run(int(steps), int(samples), float(eta), optimizer, beta)
         runs[optimizer] = record(argv, compute)
     return runs
 
 
-def momentum_section(run) -> dict:
+def section_momentum(run) -> dict:
     """The report section: UV runs (and MLP runs, with PyTorch) under GD, heavy-ball and Nesterov at the same
-    eta, and the figure :data:`FIGURE`. ``run`` is :class:`numerics.report.Run` (its ``settings`` give the MLP's
+    eta, and the figure :data:`FIGURE`. ``run`` is :class:`numerics.report.runner.Run` (its ``settings`` give the MLP's
     ``nn_steps`` and ``nn_samples``, its ``figure`` writes the figure)."""
     section = {"uv": uv_momentum_runs()}
     section["mlp"] = mlp_momentum_runs(run.settings.nn_steps, run.settings.nn_samples)
@@ -130,5 +133,32 @@ def momentum_figure(section: dict, path: str) -> None:
     plt.close(figure)
 
 
-__all__ = ["FIGURE", "OPTIMIZER_ORDER", "mlp_momentum_runs", "momentum_figure", "momentum_section",
-           "uv_momentum_runs"]
+def tex_momentum(section: dict, results: dict) -> list:
+    rows = []
+    for optimizer in OPTIMIZER_ORDER:
+        uv = section["uv"][optimizer]["result"]
+        cells = [tex_text(optimizer), rf"${tex_number(uv['threshold'], 5)}$",
+                 rf"${tex_number(uv['final']['sharpness'], 5)}$", tex_text(uv["outcome"]["name"])]
+        mlp = section["mlp"].get(optimizer) if isinstance(section.get("mlp"), dict) else None
+        if mlp and mlp.get("result"):
+            values = [v for v in mlp["result"]["sharpness"]["value"][len(mlp["result"]["sharpness"]["value"]) // 2:]
+                      if v is not None]
+            threshold = mlp["result"].get("threshold") or 2 / mlp["result"]["eta"]
+            cells.append(rf"${tex_number(float(np.median(values)) / threshold, 3)}$" if values else "--")
+        else:
+            cells.append("--")
+        rows.append(cells)
+    return [r"\section{Momentum}",
+            r"Heavy-ball and Nesterov momentum (PyTorch's convention, $v' = \beta v + g$; heavy-ball "
+            r"$\theta' = \theta - \eta v'$, Nesterov $\theta' = \theta - \eta (g + \beta v')$) are derived for every "
+            r"model from the same description; the linear stability threshold on the sharpness, derived from the "
+            r"optimizer's map on a quadratic, is $2/\eta$, $(2 + 2\beta)/\eta$ and $(2 + 2\beta)/(\eta (1 + 2\beta))$ "
+            r"\cite{cohen2021}. The UV model (muP, $n = 4$, $\eta = 0.9$, $\beta = 0.5$) and the digits MLP run under "
+            r"each optimizer; each run's sharpness is read against its own threshold.",
+            *tex_table("lrrlr", ["optimizer", "threshold (UV)", "final sharpness (UV)", "outcome (UV)",
+                              "MLP: median sharpness / threshold"], rows,
+                       r"Sharpness against each optimizer's own threshold (the MLP's median over the second half).",
+                       "momentum"),
+            tex_command(section["uv"]["heavy-ball"], r"the heavy-ball row"),
+            *tex_figure("momentum_sharpness", r"Sharpness under GD, heavy-ball and Nesterov at the same $\eta$, each "
+                        r"with its own threshold (dashed).")]

@@ -38,13 +38,7 @@ import numpy as np
 
 from analysis.errors import DomainError, UserInputError
 
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise UserInputError("real networks need PyTorch: pip install torch==2.13.0 && pip install -e .[torch]") from None
-    return torch
+from .backend import require_torch
 
 
 @dataclass
@@ -147,7 +141,7 @@ class HessianOperator:
     graph of the gradient is built once, at construction)."""
 
     def __init__(self, model, inputs, targets, loss=None):
-        torch = _torch()
+        torch = require_torch()
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         if not self.parameters:
             raise UserInputError("the model has no parameters that require a gradient")
@@ -248,3 +242,15 @@ class SharpnessTracker:
     def to_dict(self) -> dict:
         return {"step": list(self.steps), "values": [list(v) for v in self.values], "hvps": list(self.hvps),
                 "converged": list(self.converged)}
+
+
+def sharpness(model, inputs, targets, max_hvps: int = 30) -> float:
+    """The top (largest algebraic) eigenvalue of the MSE loss Hessian (:func:`hessian_eigenvalues`, ``k = 1``,
+    at most ``max_hvps`` Hessian-vector products)."""
+    return float(hessian_eigenvalues(model, inputs, targets, 1, max_hvps=max_hvps).values[0])
+
+
+def top_eigenvalue(hvp, size: int, max_hvps: int, seed: int = 0) -> float:
+    """Largest algebraic eigenvalue of the symmetric operator ``hvp`` with at most ``max_hvps`` products
+    (:func:`top_eigenpairs`, residual tolerance 1e-12)."""
+    return float(top_eigenpairs(hvp, size, 1, max_hvps=max_hvps, seed=seed, tol=1e-12).values[0])

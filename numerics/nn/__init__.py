@@ -1,0 +1,47 @@
+r"""Real networks on real data, on the CPU: the bundled digits or the user's own ``.npz``, a built-in architecture
+or the user's own PyTorch model, full-batch GD (or heavy-ball / Nesterov momentum), the top Hessian eigenvalues
+tracked during training, and the edge-of-stability observables of Kalra, He & Barkeshli (arXiv 2311.02076,
+Sec. 7): the sharpness, its power spectrum over the edge-of-stability window and the period of its oscillation.
+
+One concept per module:
+
+:mod:`.data`
+    ``digits`` (scikit-learn's bundled 8x8 images) or a user's ``.npz`` (``X``, ``y``: class labels become
+    centred one-hot targets, float targets are regressed as given).
+:mod:`.architectures`
+    ``mlp``, ``cnn``, ``linear``, ``resnet`` (smooth: tanh), or ``PATH.py:FACTORY`` returning a
+    ``torch.nn.Module``.
+:mod:`.spectrum`
+    The ``k`` largest *algebraic* Hessian eigenvalues by a warm-started block Krylov (thick-restart Lanczos)
+    Rayleigh-Ritz iteration on autograd Hessian-vector products; products per measurement are reported.
+:mod:`.training`
+    Full-batch training, loss :math:`L = \frac{1}{2N}\sum_i |f(x_i) - y_i|^2`, with ``torch.optim.SGD``; the
+    sharpness against the optimizer's derived threshold (:func:`analysis.optimizers.sharpness_threshold`) and the
+    regimes labelled against it (:func:`numerics.classify.label_regimes`).
+:mod:`.signal`
+    Over the longest *edge of stability* regime (the EoS window), measured every step: the Welch power spectrum
+    (:func:`power_spectrum`) and the period (:func:`oscillation_period`).
+:mod:`.sweep`
+    Step-size sweeps saved run by run, resumable (:func:`eta_sweep`).
+:mod:`.comparison`
+    The UV model's regimes at a network's :math:`\eta\lambda_0` (:func:`uv_prediction`).
+:mod:`.plots`
+    The sharpness orbit diagram of a sweep (:func:`orbit_figure`).
+
+PyTorch is an optional dependency (``pip install -e .[torch]``), imported on first use.
+"""
+from .architectures import ARCHITECTURES, build, load_factory, model_from_factory
+from .comparison import uv_prediction
+from .data import DATASETS, DTYPES, load_data, read_npz
+from .plots import orbit_figure
+from .signal import EXPLAINED, MIN_WINDOW, PERIODS, eos_observables, eos_window, oscillation_period, power_spectrum
+from .spectrum import (HessianOperator, HessianSpectrum, SharpnessTracker, hessian_eigenvalues, mse_loss, sharpness,
+                       top_eigenpairs, top_eigenvalue)
+from .sweep import eta_sweep, sweep_table
+from .training import TIME_BUDGET, TRACKING_TOLERANCE, threshold_of, train
+
+__all__ = ["ARCHITECTURES", "DATASETS", "DTYPES", "EXPLAINED", "MIN_WINDOW", "PERIODS", "TIME_BUDGET",
+           "TRACKING_TOLERANCE", "HessianOperator", "HessianSpectrum", "SharpnessTracker", "build", "eos_observables",
+           "eos_window", "eta_sweep", "hessian_eigenvalues", "load_data", "load_factory", "model_from_factory",
+           "mse_loss", "orbit_figure", "oscillation_period", "power_spectrum", "read_npz", "sharpness",
+           "sweep_table", "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "uv_prediction"]

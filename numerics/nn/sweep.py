@@ -1,0 +1,81 @@
+r"""Sweeps over the step size: :func:`numerics.nn.train` at every eta, each finished run saved and resumable."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from analysis.atomic import write_atomic
+from analysis.errors import UserInputError
+
+from ..serialize import finite
+from .comparison import uv_prediction
+from .training import train
+
+
+def _sweep_key(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def eta_sweep(etas, out: str | None = None, progress=None, on_start=None, **settings) -> list:
+    """:func:`train` at every eta of ``etas`` with the same ``settings``; with ``out`` (a ``.json`` path) every
+    finished run is saved at once (written to a temporary file and renamed), and a rerun with the same settings
+    skips the etas already in the file (an interrupted sweep resumes from the finished etas). A file written with
+    other settings is refused. ``progress`` is passed to :func:`train`; ``on_start(index, eta, done)`` is called
+    before each eta (``done``: it was read from ``out``)."""
+    settings = {k: v for k, v in settings.items()}
+    for bad in ("eta", "progress"):
+        settings.pop(bad, None)
+    key_settings = {k: v for k, v in settings.items() if k != "threads"}  # threads change round-off only
+    key = _sweep_key(key_settings)
+    stored = {}
+    if out is not None:
+        target = Path(out)
+        if target.suffix != ".json":
+            raise UserInputError(f"--out must end in .json, got {out!r}")
+        if not target.parent.exists():
+            raise UserInputError(f"cannot write {out}: directory {target.parent} does not exist")
+        if target.exists():
+            try:
+                content = json.loads(target.read_text())
+                stored_key, stored = content["key"], dict(content["runs"])
+            except (OSError, ValueError, KeyError, TypeError):
+                raise UserInputError(f"--out {out} exists and is not a sweep file of this command; use another "
+                                     f"file") from None
+            if stored_key != key:
+                raise UserInputError(f"--out {out} holds a sweep with other settings; use another file")
+    runs = []
+    for index, eta in enumerate(etas):
+        done = repr(float(eta)) in stored
+        if on_start:
+            on_start(index, eta, done)
+        if done:
+            runs.append(stored[repr(float(eta))])
+            continue
+        run = train(eta=float(eta), progress=progress, **settings)
+        run["uv_prediction"] = uv_prediction(run["eta_lam0"], run["width"]) if run["eta_lam0"] else None
+        runs.append(run)
+        if out is not None:
+            stored[repr(float(eta))] = finite(run)
+            write_atomic(out, json.dumps({"key": key, "settings": key_settings, "runs": stored}, allow_nan=False,
+                                         default=str), private=False)
+    return runs
+
+
+def sweep_table(runs: list) -> list:
+    """One row per run: eta, eta*lam0, outcome, regimes, final sharpness / threshold, period, HVPs per measurement,
+    and the UV model's outcome and regimes at the same eta*lam0."""
+    rows = []
+    for r in runs:
+        uv = r.get("uv_prediction")
+        final = r["final"]["sharpness"]
+        rows.append({"eta": r["eta"], "eta_lam0": r["eta_lam0"], "outcome": r["outcome"]["name"],
+                     "regimes": list(dict.fromkeys(x["name"] for x in r["regimes"])),
+                     "final_sharpness_times_eta_over_2": None if final is None else final * r["eta"] / 2,
+                     "final_sharpness_over_threshold": None if final is None else final / r["threshold"],
+                     "threshold": r["threshold"], "period": r.get("period"),
+                     "period_status": (r.get("period_detail") or {}).get("status"),
+                     "hvps_mean": r.get("hvps_mean"),
+                     "uv_outcome": uv["outcome"]["name"] if uv else None,
+                     "uv_regimes": list(dict.fromkeys(uv["regimes"])) if uv else None})
+    return rows

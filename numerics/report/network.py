@@ -1,0 +1,53 @@
+"""The report's real-network section: the digits MLP's sharpness under full-batch GD (:mod:`numerics.nn`; a note
+without PyTorch)."""
+from __future__ import annotations
+
+from analysis.optimizers import check_beta
+
+from ..nn import eta_sweep
+from .fragments import tex_command, tex_figure, tex_number, tex_text
+from .record import record
+
+
+def network_run(steps: int, samples: int, eta: float = 0.15, optimizer: str = "gd", beta: str = "0") -> tuple:
+    """``(argv, compute)`` of a real-network run of the report: the ``sharpness nn`` command line and the library
+    call that prints the same JSON (up to ``elapsed``, the wall time): the MLP on the first ``samples`` digits at
+    ``eta``, sharpness every 5 steps with at most 30 Hessian-vector products per measurement."""
+    momentum = ["--optimizer", optimizer, "--set", f"beta={beta}"] if optimizer != "gd" else []
+    argv = ["nn", "--arch", "mlp", "--eta", f"{eta:g}", *momentum, "--steps", str(steps), "--samples", str(samples),
+            "--measure-every", "5", "--max-hvps", "30", "--quiet"]
+    settings = dict(dataset="digits", data=None, arch="mlp", model=None, optimizer=optimizer,
+                    beta=check_beta(float(beta)) if optimizer != "gd" else 0.0, dtype="float64", steps=int(steps),
+                    width=64, seed=0, measure_every=5, max_hvps=30, samples=int(samples), top_k=1, tol=None,
+                    time_budget=None, threads=1)
+    return argv, lambda: eta_sweep([eta], **settings)[0]
+
+
+def section_nn(run) -> dict:
+    from .. import plots
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        run.figure("nn_sharpness", lambda p: plots.note_figure("PyTorch is not installed: no real-network run", p))
+        return {"command": None, "result": None, "note": "PyTorch not installed (`pip install -e .[torch]`)"}
+    argv, compute = network_run(int(run.settings.nn_steps), int(run.settings.nn_samples))
+    section = record(argv, compute)
+    run.figure("nn_sharpness", lambda p: plots.nn_figure([section["result"]], p))
+    return section
+
+
+def tex_nn(section: dict, results: dict) -> list:
+    lines = [r"\section{A real network}"]
+    result = section.get("result")
+    if result is None:
+        lines.append(tex_text(section.get("note", "No real-network run.")))
+    else:
+        lines.append(rf"An MLP of width ${result['width']}$ on ${result['samples']}$ digits, full-batch GD with "
+                     rf"$\eta = {tex_number(result['eta'])}$ for ${result['steps']}$ steps: initial sharpness "
+                     rf"${tex_number(result['initial_sharpness'])}$ (top Hessian eigenvalue by "
+                     r"a thick-restart block Lanczos iteration~\cite{lanczos1950}), "
+                     rf"final ${tex_number(result['final']['sharpness'])}$, "
+                     rf"against $2/\eta = {tex_number(result['threshold'])}$.")
+        lines.append(tex_command(section))
+    return lines + tex_figure("nn_sharpness", r"MLP on digits, full-batch GD: the sharpness times $\eta/2$.", "0.6")

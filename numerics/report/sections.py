@@ -1,0 +1,51 @@
+"""The report's sections, in report order: one record per section with everything the report does with it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .cascade import (section_cascade, section_chebyshev, section_lyapunov_sweep, tex_cascade, tex_chebyshev,
+                      tex_lyapunov_sweep)
+from .continuation import section_continuation, tex_continuation
+from .crosscheck import section_crosscheck, section_width_scan, tex_crosscheck, tex_width_scan
+from .momentum import FIGURE as MOMENTUM_FIGURE
+from .momentum import section_momentum, tex_momentum
+from .network import section_nn, tex_nn
+from .uv import (section_fixed_points, section_phase_diagram, section_trajectories, tex_fixed_points,
+                 tex_phase_diagram, tex_trajectories)
+from .xy_quartic import section_xy_quartic, tex_xy_quartic
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the report.
+
+    ``name``: its key in ``results.json`` (``sections``); ``compute(run)``: its record(s), each with the ``sharpness``
+    command that prints it, given the report's :class:`~numerics.report.runner.Run` (which also writes the
+    figures); ``figures``: the figures ``compute`` draws (each as PNG and PDF; a checkpointed section is reused only
+    while they are intact); ``tex(record, results)``: its LaTeX lines; ``page_break_after``: a ``\\clearpage``
+    follows it."""
+
+    name: str
+    compute: Callable
+    figures: tuple
+    tex: Callable
+    page_break_after: bool = False
+
+
+SECTIONS = (
+    Section("fixed_points", section_fixed_points, ("uv_flow",), tex_fixed_points),
+    Section("trajectories", section_trajectories, ("uv_trajectories",), tex_trajectories),
+    Section("phase_diagram", section_phase_diagram, ("uv_phase_diagram",), tex_phase_diagram, page_break_after=True),
+    Section("cascade", section_cascade, ("uv_eos_orbit", "feigenbaum_delta"), tex_cascade),
+    Section("lyapunov_sweep", section_lyapunov_sweep, ("uv_eos_lyapunov",), tex_lyapunov_sweep,
+            page_break_after=True),
+    Section("chebyshev", section_chebyshev, (), tex_chebyshev),
+    Section("xy_quartic", section_xy_quartic, ("xy_quartic_gap",), tex_xy_quartic),
+    Section("width_scan", section_width_scan, ("crosscheck_errors",), tex_width_scan),
+    Section("crosscheck", section_crosscheck, (), tex_crosscheck, page_break_after=True),
+    Section("nn", section_nn, ("nn_sharpness",), tex_nn),
+    Section("continuation", section_continuation, ("uv_flip_curves",), tex_continuation),
+    Section("momentum", section_momentum, (MOMENTUM_FIGURE,), tex_momentum),
+)
+FIGURES = tuple(figure for section in SECTIONS for figure in section.figures)
