@@ -634,3 +634,62 @@ def test_cascade_stops_say_what_was_checked(tmp_path):
     assert multiplier == pytest.approx(1, abs=1e-4)
     assert "b = 2 > 0" in sup.stopped and "diverges" not in sup.stopped
     assert sup.stopped in str(sup)
+
+
+def test_cascade_does_not_take_the_flip_of_a_repelling_orbit():
+    """(a b - y)^2/2 + (a - 2b)^2/20 at y = 1: the minima +-(sqrt 2, 1/sqrt 2) flip at eta = 15/4 - sqrt(145)/4
+    (b > 0); the period-2 orbit born there loses stability at eta = 1.1133 by a complex pair (Neimark-Sacker),
+    and only at eta = 1.8261, where it is a saddle, does a multiplier reach -1. The old cascade printed that as the
+    next period-doubling to 20 digits; now the cascade stops at the Neimark-Sacker point and names the pair.
+    Independent check: the period-2 orbit by mpmath.findroot on the hand-written GD map at eta = 1.11 and 1.12,
+    and the moduli of its multipliers (a complex pair, inside then outside the unit circle)."""
+    from numerics import cascade
+
+    model = load_model("product", loss="(a*b - y)^2/2 + (a - 2*b)^2/20")
+    result = cascade(model, "eta", doublings=3, digits=20, y=1)
+    assert [b["period"] for b in result.bifurcations] == [1]
+    assert result.bifurcations[0]["exact"] == sp.Rational(15, 4) - sp.sqrt(145) / 4
+    assert "Neimark-Sacker" in result.stopped and "complex pair" in result.stopped, result.stopped
+    where = float(re.search(r"continued to eta = ([0-9.]+)", result.stopped).group(1))
+    assert 1.11 < where < 1.12
+
+    def step(s, eta):
+        a, b = s
+        return [a - eta * (b * (a * b - 1) + (a - 2 * b) / 10), b - eta * (a * (a * b - 1) - (a - 2 * b) / 5)]
+
+    def moduli(eta):
+        with mpmath.workdps(30):
+            orbit = mpmath.findroot(lambda a, b: [u - v for u, v in zip(step(step([a, b], eta), eta), [a, b])],
+                                    (mpmath.mpf(-0.95), mpmath.mpf(-0.44)))
+            state = [orbit[0], orbit[1]]
+            assert abs(step(state, eta)[0] - state[0]) > 1e-3  # a period-2 orbit, not the fixed point
+            jac = lambda s: mpmath.matrix([[1 - eta * (s[1] ** 2 + mpmath.mpf(1) / 10),  # noqa: E731
+                                           -eta * (2 * s[0] * s[1] - 1 - mpmath.mpf(2) / 10)],
+                                          [-eta * (2 * s[0] * s[1] - 1 - mpmath.mpf(1) / 5),
+                                           1 - eta * (s[0] ** 2 + mpmath.mpf(2) / 5)]])
+            values, _ = mpmath.eig(jac(step(state, eta)) * jac(state))
+            return [abs(v) for v in values], [abs(mpmath.im(v)) for v in values]
+
+    below, imag_below = moduli(mpmath.mpf("1.11"))
+    above, imag_above = moduli(mpmath.mpf("1.12"))
+    assert max(below) < 1 < min(above) and min(imag_below + imag_above) > 0.1
+
+
+def test_cascade_digits_are_the_verified_ones(capsys):
+    """Each flip's parameter_digits carries only the digits its mpmath Newton verified: a 20-digit run agrees with
+    a 40-digit run to within one unit of its last printed digit; --init picks the fixed point nearest to it."""
+    from numerics import cascade
+
+    coarse, fine = (cascade("uv-eos", "k", doublings=5, digits=n).to_dict() for n in (20, 40))
+    for low, high in zip(coarse["bifurcations"], fine["bifurcations"]):
+        assert 15 <= low["verified_digits"] <= 20 and len(low["parameter_digits"].replace(".", "")) <= 20
+        error = abs(mpmath.mpf(low["parameter_digits"]) - mpmath.mpf(high["parameter_digits"]))
+        assert error <= 10 ** (1 - low["verified_digits"]) * abs(mpmath.mpf(high["parameter_digits"]))
+    assert all(n <= 20 for n in coarse["delta_verified_digits"])
+    assert main(["cascade", "uv-eos", "--vary", "k", "--init", "z=0.9", "--doublings", "2", "--json", "--quiet"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["fixed_point"] == "III" and payload["chosen_by"] == "the fixed point nearest to init"
+    assert [f["fixed_point"] for f in payload["flipping"]] == ["I", "III"]
+    assert main(["cascade", "uv-eos", "--vary", "k", "--init", "w=1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown state variable 'w' in --init" in err and len(err.strip().splitlines()) == 1
