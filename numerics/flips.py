@@ -24,10 +24,16 @@ import sympy as sp
 
 from analysis.errors import UserInputError
 from analysis.derivations.spectrum import solve_multiplier
-from analysis.values import to_count
+from analysis.values import to_count, to_number
+
+from .continuation.derivatives import flip_coefficient, kernels
+from .continuation.engine import MAX_POINTS, _make_point, _OrbitSystem, _trace, flip_criticality, genuine_special
+from .continuation.one_parameter import _switch
 
 MAX_DOUBLINGS = 18  # period 2^17: each mpmath Newton step then iterates 131,072 steps at 40+ digits
 MAX_DIGITS = 300
+LOWEST_FLIP = "the lowest flip"  # the default choice among several flipping fixed points
+CRITICAL_MULTIPLIER = 1e-6  # a multiplier this close to -1 at a located flip counts as critical
 
 FEIGENBAUM_DELTA = mpmath.mpf("4.669201609102990671853203820466201617258185577475768632745651343004134330211314737138689744023948013817165984855189815134408627142027932522312442988890890859944935463236713411532481714219947455644365823793202009561058330575458617652222070385410646749494284981453391726200568755665952339875603825637225")
 
@@ -44,14 +50,6 @@ def _return_map_mp(compiled, state, params, period):
     return state, product
 
 
-def _residual_float(compiled, unknowns, params, index, period):
-    d = compiled.dimension
-    p = params.copy()
-    p[index] = unknowns[d]
-    image, product = compiled.return_map_kernel(unknowns[:d], p, period)
-    return np.concatenate([image - unknowns[:d], [np.linalg.det(product + np.eye(d))]])
-
-
 def _residual_mp(compiled, unknowns, params, index, period):
     d = compiled.dimension
     p = list(params)
@@ -60,37 +58,22 @@ def _residual_mp(compiled, unknowns, params, index, period):
     return [image[i] - unknowns[i] for i in range(d)] + [mpmath.det(product + mpmath.eye(d))]
 
 
-def _newton_float(compiled, guess, params, index, period, iterations=40):
-    x = np.array(guess, dtype=float)
-    for _ in range(iterations):
-        r = _residual_float(compiled, x, params, index, period)
-        if not np.all(np.isfinite(r)):
-            return None
-        jac = np.empty((len(x), len(x)))
-        for j in range(len(x)):
-            h = 1e-7 * max(1.0, abs(x[j]))
-            e = np.zeros(len(x))
-            e[j] = h
-            jac[:, j] = (_residual_float(compiled, x + e, params, index, period) -
-                         _residual_float(compiled, x - e, params, index, period)) / (2 * h)
-        try:
-            delta = np.linalg.solve(jac, -r)
-        except np.linalg.LinAlgError:
-            return None
-        x = x + delta
-        if np.abs(delta).max() <= 1e-14 * (1 + np.abs(x).max()):
-            return x
-    return x if np.all(np.isfinite(x)) else None
-
-
 def _newton_mp(compiled, guess, exact_params, index, period, digits):
-    """Newton in mpmath; the Jacobian by forward differences with step 10^(-digits/2) (so each step gains
-    about digits/2 digits at least, quadratically until that). ``exact_params`` are SymPy numbers, so that the
-    fixed parameters are not rounded to float64."""
+    """Newton in mpmath on the flip system (module docstring) at ``digits + 10`` digits; the Jacobian by forward
+    differences with step 10^(-(digits+10)/2) (so each step gains about digits/2 digits at least, quadratically
+    until that). ``exact_params`` are SymPy numbers, so that the fixed parameters are not rounded to float64;
+    ``guess`` may hold mpmath numbers (deep in a cascade a float64 guess is too coarse).
+
+    Returns ``(solution, correction)``: ``correction`` is the last Newton step in the parameter (the larger of
+    the last two if the iteration did not meet its tolerance). Once the iteration contracts (by a factor below
+    1/2 per step) the remaining error is below the last step, so ``correction`` bounds the error; when round-off
+    in the long orbit stops the convergence, the steps stay at the noise level and ``correction`` measures it."""
+    d = compiled.dimension
     with mpmath.workdps(digits + 10):
-        x = mpmath.matrix([mpmath.mpf(float(v)) for v in guess])
+        x = mpmath.matrix([mpmath.mpf(v) for v in guess])
         p = [mpmath.mpf(sp.N(v, digits + 10)) for v in exact_params]
         tolerance = mpmath.mpf(10) ** (-digits - 2)
+        steps = [mpmath.inf]
         for _ in range(30):
             r = mpmath.matrix(_residual_mp(compiled, x, p, index, period))
             h = mpmath.mpf(10) ** (-(digits + 10) // 2)
@@ -101,11 +84,26 @@ def _newton_mp(compiled, guess, exact_params, index, period, digits):
                 column = mpmath.matrix(_residual_mp(compiled, shifted, p, index, period))
                 for i in range(len(x)):
                     jac[i, j] = (column[i] - r[i]) / h
-            delta = mpmath.lu_solve(jac, -r)
+            try:
+                delta = mpmath.lu_solve(jac, -r)
+            except ZeroDivisionError:  # a singular flip system: no nondegenerate flip near the guess
+                return x, mpmath.inf
             x += delta
+            steps.append(abs(delta[d]))
+            if not all(mpmath.isfinite(v) for v in x):
+                return x, mpmath.inf
             if mpmath.norm(delta) <= tolerance * (1 + mpmath.norm(x)):
-                break
-        return x
+                return x, steps[-1]
+        return x, max(steps[-2:])
+
+
+def _verified_digits(value, error, digits) -> int:
+    """Significant digits of ``value`` that an absolute ``error`` leaves (at most ``digits``, at least 0)."""
+    if error == 0:
+        return digits
+    if not mpmath.isfinite(error) or value == 0:
+        return 0
+    return max(0, min(digits, int(mpmath.floor(-mpmath.log10(error / abs(value))))))
 
 
 def first_flips(derivation, values: dict, vary) -> list:
@@ -131,16 +129,46 @@ def first_flips(derivation, values: dict, vary) -> list:
     return sorted(found, key=lambda item: float(item[0]))
 
 
-def _multiplier_float(compiled, state, params, period):
-    """The Floquet multiplier of the period-``period`` orbit through ``state`` that is closest to -1."""
-    _, product = compiled.return_map_kernel(state, params, period)
-    eig = np.linalg.eigvals(product)
-    return eig[np.argmin(np.abs(eig + 1))].real
+def _choose_flip(compiled, candidates, init):
+    """The flip whose cascade is followed: without ``init`` the lowest flip (ties: the first fixed point);
+    with ``init`` (``{state: value}``, unnamed coordinates 0) the fixed point nearest to it (Euclidean distance,
+    at its own flip). Returns ``(candidate, reason)``."""
+    if init is None:
+        return candidates[0], LOWEST_FLIP
+    names = list(compiled.state_names)
+    unknown = [n for n in init if n not in names]
+    if unknown:
+        raise UserInputError(f"unknown state variable {unknown[0]!r} in --init; expected one of: {', '.join(names)}")
+    target = np.array([float(to_number(f"--init {n}", init[n])) if n in init else 0.0 for n in names])
+
+    def distance(candidate):
+        point = np.array([complex(sp.N(c)).real for c in candidate[1]])
+        return float(np.linalg.norm(point - target))
+
+    return min(candidates, key=lambda c: (distance(c), float(c[0]))), "the fixed point nearest to init"
 
 
-def _attract(compiled, state, params, steps):
-    out, tail, diverged = compiled.trajectory_kernel(np.asarray(state, float), params, steps, steps, 1)
-    return tail[-1] if diverged < 0 else None
+def _flip_record(kern, compiled, solution, period, params, index, correction, digits, located_by):
+    """A flip as :func:`locate_flips` returns it, with its normal-form coefficient b (float64, chained along the
+    orbit by :func:`~numerics.continuation.flip_coefficient`)."""
+    d = compiled.dimension
+    parameter = solution[d]
+    state = [solution[i] for i in range(d)]
+    p = params.copy()
+    p[index] = float(parameter)
+    x = np.array([float(v) for v in state])
+    _, A, _ = kern.orbit(x, p, period)
+    mu = np.linalg.eigvals(A)
+    # b is the coefficient of the one-dimensional centre manifold: it needs exactly one multiplier at -1.
+    critical = int(np.sum(np.abs(mu + 1) <= CRITICAL_MULTIPLIER))
+    if critical == 1:
+        b = flip_coefficient(kern.orbit_data(x, p, period, third=True), A)
+        normal_form = {"coefficient": b, "criticality": flip_criticality(b)}
+    else:
+        normal_form = {"coefficient": None, "criticality": "degenerate", "multipliers_at_minus_one": critical}
+    return {"parameter": parameter, "period": period, "state": state, "located_by": located_by,
+            "verified_digits": _verified_digits(parameter, correction, digits), "normal_form": normal_form,
+            "jacobian": A, "multipliers": mu}
 
 
 def _refuse_without_closed_forms(compiled, values: dict, vary: str) -> None:
@@ -158,8 +186,93 @@ def _refuse_without_closed_forms(compiled, values: dict, vary: str) -> None:
                              f"`sharpness continuation --start LABEL --vary {vary}=A:B`")
 
 
-def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits: int = 40, progress=None) -> dict:
-    """Flip bifurcations ``P_1 < P_2 < ...`` of the orbits of period ``1, 2, 4, ...`` and the ratio estimates."""
+def _multipliers_text(mu) -> str:
+    return "[" + ", ".join(f"{m.real:.6g}" if abs(m.imag) <= 1e-12 * (1 + abs(m)) else f"{m:.6g}"
+                           for m in sorted(mu, key=lambda z: -abs(z))) + "]"
+
+
+def _switch_and_trace(kern, flip, params, index, scale, vary):
+    """Branch switching at ``flip`` onto the period-doubled orbit born there and continuation along it up to its
+    own flip (the continuation engine: :func:`~numerics.continuation.one_parameter._switch`, then
+    :func:`~numerics.continuation.engine._trace` with the PD, NS, LP and BP test functions). Returns
+    ``(guess, None)`` with the float64 flip ``[state..., parameter]``, or ``(None, why)``."""
+    period = flip["period"]
+    p = params.copy()
+    p[index] = float(flip["parameter"])
+    x = np.array([float(v) for v in flip["state"]])
+    where = f"{vary} = {mpmath.nstr(flip['parameter'], 12)}"
+    system = _OrbitSystem(kern, period, x, p, "parameter", index)
+    switched = _switch(kern, system, x, p, flip["jacobian"], scale)
+    if switched is None:
+        return None, (f"branch switching onto the period-{2 * period} orbit at the flip at {where} did not "
+                      "converge in float64")
+    new, _, _, (u, J, A, t, eps) = switched
+    start = _make_point(new, u, J, A, t)
+    start.t = t
+    born = p[index]
+    in_range = lambda v: born - scale <= v[-1] <= born + 10 * scale  # noqa: E731
+    points, specials, why = _trace(new, start, min(eps, scale / 8), in_range, MAX_POINTS, ("PD", "NS", "LP", "BP"),
+                                   scale / 8, beyond_flip=0)
+    for name, point in specials:
+        if not genuine_special(name, point):
+            continue
+        x2, p2 = new.unpack(point.u)
+        at = f"{vary} = {p2[index]:.12g}"
+        if name == "PD":
+            others = np.delete(point.mu, int(np.argmin(np.abs(point.mu + 1))))
+            if np.any(np.abs(others) >= 1):
+                return None, (f"the period-{2 * period} orbit born at the flip at {where} was continued to its flip "
+                              f"at {at}, but it is not attracting there (multipliers {_multipliers_text(point.mu)}): "
+                              "no attracting orbit continues the cascade")
+            return np.concatenate([x2, [p2[index]]]), None
+        if name == "NS":
+            return None, (f"the period-{2 * period} orbit born at the flip at {where} was continued to {at}, where "
+                          f"a complex pair of its multipliers {_multipliers_text(point.mu)} crosses the unit "
+                          "circle (Neimark-Sacker) before any multiplier reaches -1: no period-doubling beyond")
+        if name == "BP":
+            # The corrector is singular at a branch point, which limits its location to about 1e-5.
+            return None, (f"the period-{2 * period} orbit born at the flip at {where} was continued to "
+                          f"{vary} = {p2[index]:.5g}, a "
+                          f"branch point (a multiplier +1: {_multipliers_text(point.mu)}; another branch crosses it, "
+                          "e.g. a symmetry-breaking pitchfork) before any multiplier reaches -1; the branches beyond "
+                          "it are not followed")
+        return None, (f"the period-{2 * period} orbit born at the flip at {where} was continued to {at}, where it "
+                      f"folds (a multiplier +1: {_multipliers_text(point.mu)}) before any multiplier reaches -1")
+    last = points[-1]
+    x2, p2 = new.unpack(last.u)
+    reason = why or f"it left the searched range {born - scale:.6g} to {born + 10 * scale:.6g}"
+    return None, (f"the period-{2 * period} orbit born at the flip at {where} was continued to "
+                  f"{vary} = {p2[index]:.12g} ({reason}); its multipliers there {_multipliers_text(last.mu)} "
+                  "have not crossed -1")
+
+
+def _extrapolated_guess(bifurcations):
+    """The next flip predicted from the last three by their geometric convergence (ratio of the last two
+    parameter gaps; the states along the chain of flips converge at the same rate), in mpmath."""
+    (p0, s0), (p1, s1), (p2, s2) = [(b["parameter"], mpmath.matrix(b["state"])) for b in bifurcations[-3:]]
+    ratio = (p1 - p0) / (p2 - p1)
+    step = s1 - s0
+    shrink = sum((s2 - s1)[i] * step[i] for i in range(len(step))) / max(mpmath.norm(step) ** 2, mpmath.mpf(10) ** -300)
+    state = s2 + (s2 - s1) * shrink
+    return [state[i] for i in range(len(state))] + [p2 + (p2 - p1) / ratio]
+
+
+def _not_the_parent_orbit(compiled, solution, params, index, period, digits) -> bool:
+    """Whether the period-``2 period`` solution is not a point of a period-``period`` orbit (which solves
+    F^(2p)(s) = s too): F^p(s) differs from s by more than 10^(-digits/2)."""
+    d = compiled.dimension
+    with mpmath.workdps(digits + 10):
+        p = [mpmath.mpf(sp.N(v, digits + 10)) for v in params]
+        p[index] = solution[d]
+        image, _ = _return_map_mp(compiled, [solution[i] for i in range(d)], p, period)
+        gap = mpmath.norm(mpmath.matrix([image[i] - solution[i] for i in range(d)]))
+        return gap > mpmath.mpf(10) ** (-digits // 2) * (1 + mpmath.norm(mpmath.matrix(image)))
+
+
+def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits: int = 40, progress=None,
+                 init=None) -> dict:
+    """Flip bifurcations ``P_1 < P_2 < ...`` of the orbits of period ``1, 2, 4, ...`` along the attracting branch
+    born at each flip, and the ratio estimates (:func:`cascade`)."""
     model = compiled.model
     vary_symbol = model.parameter(vary).symbol
     index = compiled.parameter_names.index(vary)
@@ -171,52 +284,84 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
                   "needs a transversal section, which cascade does not construct") if sets else ""
         raise UserInputError(f"no isolated fixed point of {model.name!r} loses stability by a flip as {vary} "
                              f"increases at these parameters{detail}")
-    exact, coordinates, label = candidates[0]
+    (exact, coordinates, label), chosen_by = _choose_flip(compiled, candidates, init)
     exact_values = {**values, vary_symbol: exact}
     params = compiled.parameter_vector(exact_values)
     exact_params = [exact_values[s] for s in compiled.parameter_symbols]
+    kern = kernels(compiled)
     d = compiled.dimension
-    bifurcations = []
-    state = np.array([float(c) for c in coordinates])
     # The first flip is found by the multiplier condition too (it must reproduce the exact value).
-    refined = _newton_mp(compiled, list(state) + [float(exact)], exact_params, index, 1, digits)
-    bifurcations.append({"parameter": refined[d], "period": 1, "exact": exact, "fixed_point": label,
-                         "state": [refined[i] for i in range(d)]})
-    period = 1
+    refined, _ = _newton_mp(compiled, [float(c) for c in coordinates] + [float(exact)], exact_params, index, 1,
+                            digits)
+    with mpmath.workdps(digits + 10):
+        error = abs(refined[d] - mpmath.mpf(sp.N(exact, digits + 10)))
+    first = _flip_record(kern, compiled, refined, 1, params, index, error, digits, "derived")
+    bifurcations = [{**first, "exact": exact, "fixed_point": label}]
     stopped = None
     for j in range(1, doublings):
-        period *= 2
         previous = bifurcations[-1]
-        p_prev = float(previous["parameter"])
-        if j == 1:
-            guess_p, guess_s = _scan_for_flip(compiled, np.array([float(v) for v in previous["state"]]), params,
-                                              index, p_prev, period)
+        period = 2 * previous["period"]
+        where = f"{vary} = {mpmath.nstr(previous['parameter'], 12)}"
+        nf = previous["normal_form"]
+        if nf["coefficient"] is None:
+            stopped = (f"the flip at {where} has {nf['multipliers_at_minus_one']} multipliers at -1 "
+                       f"({_multipliers_text(previous['multipliers'])}): a degenerate flip, where the normal form of "
+                       "a single critical multiplier (b) does not apply; the period-doubled orbits are not followed")
+            break
+        if nf["criticality"] != "supercritical":
+            stopped = (f"the flip at {where} is {nf['criticality']} (normal-form coefficient b = "
+                       f"{nf['coefficient']:.6g}): " +
+                       ("the period-{0} orbit born there exists where the period-{1} orbit is still stable and "
+                        "repels; no attracting period-{0} orbit continues the cascade" if nf["criticality"] ==
+                        "subcritical" else "b is at round-off level, so whether an attracting period-{0} orbit "
+                        "is born there is undetermined").format(period, previous["period"]))
+            break
+        # The next branch lives on the parameter scale of this one (shrinking by ~delta per doubling).
+        scale = (float(previous["parameter"] - bifurcations[-2]["parameter"]) if j >= 2 else
+                 0.1 * (1 + abs(float(previous["parameter"]))))
+        guess, why = _switch_and_trace(kern, previous, params, index, scale, vary)
+        located_by = "branch switching"
+        if guess is None and len(bifurcations) >= 3:
+            # Deep in the cascade the flips are closer than float64 resolves; the chain of flips converges
+            # geometrically, which predicts the next one for Newton in mpmath.
+            guess, located_by = _extrapolated_guess(bifurcations), "extrapolation"
+        if guess is None:
+            stopped = f"{why} (b = {nf['coefficient']:.6g} > 0 at that flip: a period-{period} orbit is born there)"
+            break
+        solution, correction = _newton_mp(compiled, guess, exact_params, index, period, digits)
+        found = solution[d]
+        gap = previous["parameter"] - bifurcations[-2]["parameter"] if j >= 2 else None
+        if located_by == "branch switching":
+            # The mpmath Newton polishes the float64 flip: it must stay within float64's error of it.
+            accepted = abs(found - guess[d]) <= 1e-7 * (1 + abs(found))
         else:
-            p_prev2 = float(bifurcations[-2]["parameter"])
-            guess_p = p_prev + (p_prev - p_prev2) / 4.669
-            trial = params.copy()
-            trial[index] = p_prev + 0.8 * (guess_p - p_prev)
-            start = np.array([float(v) for v in previous["state"]]) + 1e-6
-            guess_s = _attract(compiled, start, trial, 4000 * period)
-        if guess_s is None or guess_p is None:
-            stopped = (f"no attracting period-{period} orbit found beyond the flip at {vary} = "
-                       f"{mpmath.nstr(previous['parameter'], 12)} (the orbit born there diverges or is not attracting)")
+            accepted = previous["parameter"] < found < previous["parameter"] + gap
+        if not (mpmath.isfinite(found) and found > previous["parameter"] and accepted and
+                _not_the_parent_orbit(compiled, solution, exact_params, index, period // 2, digits)):
+            stopped = (f"the period-{period} flip located by {located_by} near {vary} = "
+                       f"{mpmath.nstr(mpmath.mpf(guess[d]), 12)} did not converge in mpmath to a flip of the "
+                       f"period-{period} orbit born at {where}")
             break
-        solution = _newton_float(compiled, list(guess_s) + [guess_p], params, index, period)
-        if solution is None or not (solution[d] > p_prev):
-            # Deep in the cascade the flips are closer than float64 resolves: go to mpmath from the guess.
-            solution = list(guess_s) + [guess_p]
-        refined = _newton_mp(compiled, solution, exact_params, index, period, digits)
-        if not (refined[d] > previous["parameter"]) or not mpmath.isfinite(refined[d]):
-            stopped = f"the period-{period} flip did not converge beyond {vary} = {mpmath.nstr(previous['parameter'], 12)}"
+        record = _flip_record(kern, compiled, solution, period, params, index, correction, digits, located_by)
+        if record["verified_digits"] < 3:
+            stopped = (f"the period-{period} flip near {vary} = {mpmath.nstr(found, 12)} is not resolved at "
+                       f"{digits} digits (last Newton step {mpmath.nstr(correction, 3)})")
             break
-        bifurcations.append({"parameter": refined[d], "period": period, "state": [refined[i] for i in range(d)]})
+        bifurcations.append(record)
         if progress:
             progress(j + 1, doublings)
+    for entry in bifurcations:
+        del entry["jacobian"], entry["multipliers"]
     with mpmath.workdps(digits):
-        deltas = [(bifurcations[i]["parameter"] - bifurcations[i - 1]["parameter"]) /
-                  (bifurcations[i + 1]["parameter"] - bifurcations[i]["parameter"])
+        parameters = [b["parameter"] for b in bifurcations]
+        errors = [abs(b["parameter"]) * mpmath.mpf(10) ** -b["verified_digits"] for b in bifurcations]
+        deltas = [(parameters[i] - parameters[i - 1]) / (parameters[i + 1] - parameters[i])
                   for i in range(1, len(bifurcations) - 1)]
+        # The ratio's relative error: each gap's error over the gap, summed.
+        delta_errors = [deltas[i - 1] * ((errors[i] + errors[i - 1]) / (parameters[i] - parameters[i - 1]) +
+                                         (errors[i + 1] + errors[i]) / (parameters[i + 1] - parameters[i]))
+                        for i in range(1, len(bifurcations) - 1)]
+        delta_verified = [_verified_digits(v, e, digits) for v, e in zip(deltas, delta_errors)]
         # Aitken's delta-squared on the ratios, whose error shrinks geometrically (by ~1/delta per doubling).
         accelerated = [deltas[i + 2] - (deltas[i + 2] - deltas[i + 1]) ** 2 /
                        ((deltas[i + 2] - deltas[i + 1]) - (deltas[i + 1] - deltas[i])) for i in range(len(deltas) - 2)]
@@ -224,8 +369,10 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
     with mpmath.workdps(digits):
         alpha = alpha_estimates([entry["distance"] for entry in superstable]) if len(superstable) >= 2 else \
             {"alpha": [], "alpha_aitken": []}
+    flipping = [{"fixed_point": c[2], "parameter": c[0]} for c in candidates]
     return {"bifurcations": bifurcations, "delta": deltas, "delta_aitken": accelerated, "digits": digits,
-            "stopped": stopped, "superstable": superstable, **alpha}
+            "stopped": stopped, "superstable": superstable, **alpha, "delta_verified_digits": delta_verified,
+            "fixed_point": label, "chosen_by": chosen_by, "flipping": flipping}
 
 
 def superstable_orbits(compiled, values: dict, vary: str, bifurcations: list, digits: int) -> list:
@@ -297,29 +444,6 @@ def superstable_orbits(compiled, values: dict, vary: str, bifurcations: list, di
     return found
 
 
-def _scan_for_flip(compiled, state, params, index, start, period, max_factor=64.0):
-    """Follow the attracting period-``period`` orbit upward from ``start`` until its multiplier crosses -1;
-    returns a (parameter, state) guess by linear interpolation of the multiplier, or ``(None, None)``."""
-    step = 1e-3 * (1 + abs(start))
-    trial = params.copy()
-    last = None
-    value = start
-    current = state + 1e-4
-    while step < max_factor * (1 + abs(start)):
-        value = value + step
-        trial[index] = value
-        current = _attract(compiled, current, trial, 2000 * period)
-        if current is None:
-            return None, None
-        multiplier = _multiplier_float(compiled, current, trial, period)
-        if last is not None and multiplier < -1 <= last[1]:
-            fraction = (last[1] + 1) / (last[1] - multiplier)
-            return last[0] + fraction * (value - last[0]), current
-        last = (value, multiplier)
-        step *= 1.5
-    return None, None
-
-
 def correct_digits(estimate) -> int:
     """Number of significant digits of ``estimate`` that agree with Feigenbaum's delta."""
     error = abs(mpmath.mpf(estimate) - FEIGENBAUM_DELTA)
@@ -341,16 +465,29 @@ class Cascade:
     superstable: list = None  # [{"period", "parameter", "distance"}] (one-dimensional maps)
     alpha: list = None
     alpha_aitken: list = None
+    delta_verified_digits: list = None  # digits of each delta that the flips' verified digits carry
+    fixed_point: str | None = None  # the fixed point whose cascade this is
+    chosen_by: str | None = None  # why that one (several may flip)
+    flipping: list = None  # [{"fixed_point", "parameter"}]: every isolated fixed point that flips as vary increases
 
     def to_dict(self) -> dict:
-        text = lambda v: mpmath.nstr(v, self.digits)  # noqa: E731
+        text = lambda v, n=self.digits: mpmath.nstr(v, max(n, 1))  # noqa: E731
+        verified = self.delta_verified_digits or [self.digits] * len(self.delta)
         return {
             "model": self.model, "vary": self.vary, "digits": self.digits,
+            "fixed_point": self.fixed_point, "chosen_by": self.chosen_by,
+            "flipping": [{"fixed_point": f["fixed_point"], "parameter": float(f["parameter"]),
+                          "exact": str(f["parameter"])} for f in self.flipping or []],
             "bifurcations": [{"parameter": float(b["parameter"]), "period": b["period"],
-                              "parameter_digits": text(b["parameter"]),
-                              **({"exact": str(b["exact"])} if "exact" in b else {})} for b in self.bifurcations],
+                              "parameter_digits": text(b["parameter"], b.get("verified_digits", self.digits)),
+                              "verified_digits": b.get("verified_digits", self.digits),
+                              **({"exact": str(b["exact"])} if "exact" in b else {}),
+                              **({"located_by": b["located_by"]} if "located_by" in b else {}),
+                              **({"normal_form": b["normal_form"]} if "normal_form" in b else {})}
+                             for b in self.bifurcations],
             "delta": [float(d) for d in self.delta],
-            "delta_digits": [text(d) for d in self.delta],
+            "delta_digits": [text(d, n) for d, n in zip(self.delta, verified)],
+            "delta_verified_digits": verified,
             "delta_aitken": [text(d) for d in self.delta_aitken],
             "correct_digits": [correct_digits(d) for d in self.delta],
             "correct_digits_aitken": [correct_digits(d) for d in self.delta_aitken],
@@ -366,8 +503,14 @@ class Cascade:
 
     def __str__(self) -> str:
         payload = self.to_dict()
-        lines = [f"period {b['period']:>6} flips at {self.vary} = {b['parameter_digits'][:32]}"
-                 for b in payload["bifurcations"]]
+        lines = []
+        if len(payload["flipping"]) > 1:
+            lines.append(f"{len(payload['flipping'])} fixed points flip as {self.vary} increases ("
+                         + ", ".join(f"{f['fixed_point']} at {self.vary} = {f['exact']}" for f in payload["flipping"])
+                         + f"); the cascade of {self.fixed_point}, {self.chosen_by}"
+                         + (" (init chooses another)" if self.chosen_by == LOWEST_FLIP else ""))
+        lines += [f"period {b['period']:>6} flips at {self.vary} = {b['parameter_digits'][:32]}"
+                  for b in payload["bifurcations"]]
         lines += [f"delta_{i + 1:<3} = {d[:20]}   ({digits} correct digits)"
                   for i, (d, digits) in enumerate(zip(payload["delta_digits"], payload["correct_digits"]))]
         if self.stopped:
@@ -383,7 +526,8 @@ class Cascade:
         return "\n".join(lines)
 
 
-def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=None, **values) -> Cascade:
+def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=None, init=None,
+            **values) -> Cascade:
     r"""The period-doubling cascade of ``model`` as parameter ``vary`` increases (module docstring).
 
     ``model`` is an :class:`~numerics.IteratedMap` (its values are used), a :class:`~analysis.DerivedModel`, a
@@ -391,6 +535,11 @@ def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=No
     ``doublings`` flips are located (periods up to :math:`2^{doublings-1}`, at most :data:`MAX_DOUBLINGS`),
     each refined to ``digits`` significant digits (at most :data:`MAX_DIGITS`). ``progress(j, doublings)`` is
     called after each flip.
+
+    Where several isolated fixed points lose stability by a flip as ``vary`` increases, the cascade follows the
+    one with the lowest flip, or with ``init`` (``{state: value}``; unnamed coordinates 0) the one nearest to
+    that state (Euclidean distance to the fixed point at its flip). Each later flip is on the orbit born at the
+    previous one (branch switching), never on an orbit found from a default start.
 
     >>> from numerics import cascade
     >>> flips = cascade("uv-eos", "k", doublings=3, digits=20)
@@ -407,9 +556,10 @@ def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=No
     else:
         bound = IteratedMap(model, _placeholders=(vary,), **values)
     bound.model.model.parameter(vary)
-    found = locate_flips(bound.compiled, bound.values, vary, doublings, digits, progress)
+    found = locate_flips(bound.compiled, bound.values, vary, doublings, digits, progress, init)
     return Cascade(bound.model.name, vary, digits, found["bifurcations"], found["delta"], found["delta_aitken"],
-                   found["stopped"], found["superstable"], found["alpha"], found["alpha_aitken"])
+                   found["stopped"], found["superstable"], found["alpha"], found["alpha_aitken"],
+                   found["delta_verified_digits"], found["fixed_point"], found["chosen_by"], found["flipping"])
 
 
 FEIGENBAUM_ALPHA = mpmath.mpf("2.502907875095892822283902873218215786381271376727149977336192056779235340")

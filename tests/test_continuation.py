@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 
 import mpmath
@@ -516,3 +517,179 @@ def test_lpns_and_pdns_on_the_ns_curve_of_nesterov_momentum(tmp_path, loss, plan
     assert pair and all(abs(m.real - 0.75) < 1e-10 and abs(abs(m) - 1) < 1e-10 for m in pair)
     assert min(abs(m - (1 if kind == "LPNS" else -1)) for m in point["multipliers"] if not isinstance(m, dict)) \
         < 1e-9
+
+
+# ------------------------------------------------------------------------------ cascade: the shared flip engine
+def _flip_by_findroot(step, jacobian, guess, period, dps=50):
+    """Reference flip of a period-``period`` orbit, independent of the library's Newton: mpmath.findroot on
+    F^p(s) - s = 0, det(DF^p(s) + I) = 0 in (s, P) with the map ``step(s, P)`` and its Jacobian written by hand
+    in the test. Returns (state, P)."""
+    d = len(guess) - 1
+
+    def residuals(*unknowns):
+        state, parameter = list(unknowns[:d]), unknowns[d]
+        product = mpmath.eye(d)
+        start = list(state)
+        for _ in range(period):
+            product = mpmath.matrix(jacobian(state, parameter)) * product
+            state = step(state, parameter)
+        return [state[i] - start[i] for i in range(d)] + [mpmath.det(product + mpmath.eye(d))]
+
+    with mpmath.workdps(dps):
+        root = mpmath.findroot(residuals, [mpmath.mpf(v) for v in guess], tol=mpmath.mpf(10) ** (-2 * dps + 10))
+        return [root[i] for i in range(d)], root[d]
+
+
+def test_cascade_of_a_fixed_point_away_from_the_default_start(tmp_path):
+    """L = x^4/4 - 4x^3/3 + 3x^2/2, L' = x(x - 1)(x - 3): minima x = 0 (L'' = 3, flip at eta = 2/3) and x = 3
+    (L'' = 6, flip at eta = 1/3); the default start x = 0.1 lies in the basin of x = 0. Without init the cascade is
+    that of x = 3 (the lowest flip), with init={"x": 0.2} that of x = 0; each period-2 and period-4 flip is on
+    the orbit born at the previous flip (near its fixed point), checked against mpmath.findroot at 50 digits on
+    the hand-written map F(x) = x - eta L'(x)."""
+    path = one_d_model(tmp_path, "two-wells", "x**4/4 - 4*x**3/3 + 3*x**2/2")
+    from numerics import cascade
+
+    step = lambda s, eta: [s[0] - eta * s[0] * (s[0] - 1) * (s[0] - 3)]  # noqa: E731
+    jacobian = lambda s, eta: [[1 - eta * (3 * s[0] ** 2 - 8 * s[0] + 3)]]  # noqa: E731
+    for init, fixed, first in ((None, 3, sp.Rational(1, 3)), ({"x": 0.2}, 0, sp.Rational(2, 3))):
+        result = cascade(path, "eta", doublings=3, digits=30, init=init)
+        payload = result.to_dict()
+        assert result.stopped is None and [b["period"] for b in result.bifurcations] == [1, 2, 4]
+        assert result.bifurcations[0]["exact"] == first and float(result.bifurcations[0]["state"][0]) == fixed
+        assert payload["flipping"] == [{"fixed_point": "III", "parameter": 1 / 3, "exact": "1/3"},
+                                       {"fixed_point": "I", "parameter": 2 / 3, "exact": "2/3"}]
+        assert payload["fixed_point"] == ("III" if init is None else "I")
+        for flip in result.bifurcations[1:]:
+            # A coarse guess (3 digits) only selects the root; findroot solves the equations itself.
+            guess = [round(float(flip["state"][0]), 2), round(float(flip["parameter"]), 3)]
+            state, parameter = _flip_by_findroot(step, jacobian, guess, flip["period"])
+            # 1e-9 is the issue's requirement; the flips are verified to 30 digits, so agree to ~1e-29.
+            assert abs(flip["parameter"] - parameter) < 1e-9
+            assert abs(flip["parameter"] - parameter) < 10 ** (2 - flip["verified_digits"])
+            orbit = [state]
+            for _ in range(flip["period"] - 1):
+                orbit.append(step(orbit[-1], parameter))
+            # A genuine period-p orbit (not the parent's), around its own fixed point (the other lies 3 away).
+            assert min(abs(o[0] - state[0]) for o in orbit[1:] + [[state[0] + 1]]) > 1e-3
+            assert all(abs(o[0] - fixed) < 1 for o in orbit)
+        assert all(b["normal_form"]["criticality"] == "supercritical" for b in payload["bifurcations"])
+
+
+def test_heavy_ball_cascade_continues_past_its_first_flip():
+    """README: heavy-ball on uv-eos at beta = 0.3 used to stop after k = 1.3 with "the orbit born there diverges
+    or is not attracting" although b > 0 there. The period-2 and period-4 flips against mpmath.findroot on the
+    hand-written heavy-ball map v' = beta v + k (z^3 - z), z' = z - v' (the README's convention at unit step),
+    and against continuation (Illinois location on the arclength, another method)."""
+    from numerics import cascade
+
+    def step(s, k):
+        z, v = s
+        v = mpmath.mpf(3) / 10 * v + k * (z ** 3 - z)  # beta = 3/10 at the working precision
+        return [z - v, v]
+
+    def jacobian(s, k):
+        z, _ = s
+        g = k * (3 * z ** 2 - 1)
+        return [[1 - g, -mpmath.mpf(3) / 10], [g, mpmath.mpf(3) / 10]]
+
+    model = load_model("uv-eos", optimizer="heavy-ball")
+    result = cascade(model, "k", doublings=3, digits=30, beta=sp.Rational(3, 10))
+    assert result.stopped is None, result.stopped
+    flips_ = result.bifurcations
+    assert flips_[0]["exact"] == sp.Rational(13, 10)
+    # b at k = 1.3 against the derived closed form -8 (beta + 1)/(5 (beta - 1)) = 104/35.
+    assert flips_[0]["normal_form"]["coefficient"] == pytest.approx(104 / 35, rel=1e-9)
+    for flip in flips_[1:]:
+        guess = [round(float(v), 2) for v in flip["state"]] + [round(float(flip["parameter"]), 3)]
+        _, parameter = _flip_by_findroot(step, jacobian, guess, flip["period"])
+        assert abs(flip["parameter"] - parameter) < 1e-9
+        assert abs(flip["parameter"] - parameter) < 10 ** (2 - flip["verified_digits"])
+    continued = continuation(model, "k=1.2:1.6", doublings=2, beta=0.3)
+    located = [s["parameters"]["k"] for s in flips(continued)]
+    # LOCATE_TOLERANCE is 1e-12 in k; 1e-9 leaves room for the float64 orbit of period 4.
+    assert located == pytest.approx([float(f["parameter"]) for f in flips_], abs=1e-9)
+
+
+def test_cascade_stops_say_what_was_checked(tmp_path):
+    """A stop names the evidence and agrees with the normal form: at a subcritical flip (F = x - eta (x + x^3),
+    b = -2 at eta = 2) the period-2 orbit exists before the flip and repels, so the cascade stops there and says
+    so with the sign of b; where the period-2 orbit is followed but loses stability another way, the stop names
+    its multipliers."""
+    from numerics import cascade
+
+    sub = cascade(one_d_model(tmp_path, "subcritical", "x**2/2 + x**4/4"), "eta", doublings=3, digits=20)
+    assert len(sub.bifurcations) == 1
+    assert "subcritical" in sub.stopped and "b = -2" in sub.stopped and "repels" in sub.stopped
+    assert "diverges" not in sub.stopped
+    assert sub.to_dict()["bifurcations"][0]["normal_form"]["criticality"] == "subcritical"
+    # x' = x - eta (x - x^3): b = 2 > 0 at eta = 2, and the period-2 orbit {s, -s} (s^2 = 1 - 2/eta, by hand
+    # from F(s) = -s) has multiplier F'(s)^2 = (2 eta - 5)^2 >= 0: it never flips; at eta = 3 it reaches +1, a
+    # symmetry-breaking branch point. The stop says that, with the multiplier it checked, and not "diverges".
+    sup = cascade(one_d_model(tmp_path, "supercritical", "x**2/2 - x**4/4"), "eta", doublings=3, digits=20)
+    assert len(sup.bifurcations) == 1 and sup.bifurcations[0]["normal_form"]["criticality"] == "supercritical"
+    assert "branch point" in sup.stopped, sup.stopped
+    # Printed to 5 digits: the corrector is singular at a branch point, which limits its location to ~1e-5.
+    assert re.search(r"continued to eta = ([0-9.]+),", sup.stopped).group(1) == "3"
+    multiplier = float(re.search(r"a multiplier \+1: \[([0-9.]+)\]", sup.stopped).group(1))
+    assert multiplier == pytest.approx(1, abs=1e-4)
+    assert "b = 2 > 0" in sup.stopped and "diverges" not in sup.stopped
+    assert sup.stopped in str(sup)
+
+
+def test_cascade_does_not_take_the_flip_of_a_repelling_orbit():
+    """(a b - y)^2/2 + (a - 2b)^2/20 at y = 1: the minima +-(sqrt 2, 1/sqrt 2) flip at eta = 15/4 - sqrt(145)/4
+    (b > 0); the period-2 orbit born there loses stability at eta = 1.1133 by a complex pair (Neimark-Sacker),
+    and only at eta = 1.8261, where it is a saddle, does a multiplier reach -1. The old cascade printed that as the
+    next period-doubling to 20 digits; now the cascade stops at the Neimark-Sacker point and names the pair.
+    Independent check: the period-2 orbit by mpmath.findroot on the hand-written GD map at eta = 1.11 and 1.12,
+    and the moduli of its multipliers (a complex pair, inside then outside the unit circle)."""
+    from numerics import cascade
+
+    model = load_model("product", loss="(a*b - y)^2/2 + (a - 2*b)^2/20")
+    result = cascade(model, "eta", doublings=3, digits=20, y=1)
+    assert [b["period"] for b in result.bifurcations] == [1]
+    assert result.bifurcations[0]["exact"] == sp.Rational(15, 4) - sp.sqrt(145) / 4
+    assert "Neimark-Sacker" in result.stopped and "complex pair" in result.stopped, result.stopped
+    where = float(re.search(r"continued to eta = ([0-9.]+)", result.stopped).group(1))
+    assert 1.11 < where < 1.12
+
+    def step(s, eta):
+        a, b = s
+        return [a - eta * (b * (a * b - 1) + (a - 2 * b) / 10), b - eta * (a * (a * b - 1) - (a - 2 * b) / 5)]
+
+    def moduli(eta):
+        with mpmath.workdps(30):
+            orbit = mpmath.findroot(lambda a, b: [u - v for u, v in zip(step(step([a, b], eta), eta), [a, b])],
+                                    (mpmath.mpf(-0.95), mpmath.mpf(-0.44)))
+            state = [orbit[0], orbit[1]]
+            assert abs(step(state, eta)[0] - state[0]) > 1e-3  # a period-2 orbit, not the fixed point
+            jac = lambda s: mpmath.matrix([[1 - eta * (s[1] ** 2 + mpmath.mpf(1) / 10),  # noqa: E731
+                                           -eta * (2 * s[0] * s[1] - 1 - mpmath.mpf(2) / 10)],
+                                          [-eta * (2 * s[0] * s[1] - 1 - mpmath.mpf(1) / 5),
+                                           1 - eta * (s[0] ** 2 + mpmath.mpf(2) / 5)]])
+            values, _ = mpmath.eig(jac(step(state, eta)) * jac(state))
+            return [abs(v) for v in values], [abs(mpmath.im(v)) for v in values]
+
+    below, imag_below = moduli(mpmath.mpf("1.11"))
+    above, imag_above = moduli(mpmath.mpf("1.12"))
+    assert max(below) < 1 < min(above) and min(imag_below + imag_above) > 0.1
+
+
+def test_cascade_digits_are_the_verified_ones(capsys):
+    """Each flip's parameter_digits carries only the digits its mpmath Newton verified: a 20-digit run agrees with
+    a 40-digit run to within one unit of its last printed digit; --init picks the fixed point nearest to it."""
+    from numerics import cascade
+
+    coarse, fine = (cascade("uv-eos", "k", doublings=5, digits=n).to_dict() for n in (20, 40))
+    for low, high in zip(coarse["bifurcations"], fine["bifurcations"]):
+        assert 15 <= low["verified_digits"] <= 20 and len(low["parameter_digits"].replace(".", "")) <= 20
+        error = abs(mpmath.mpf(low["parameter_digits"]) - mpmath.mpf(high["parameter_digits"]))
+        assert error <= 10 ** (1 - low["verified_digits"]) * abs(mpmath.mpf(high["parameter_digits"]))
+    assert all(n <= 20 for n in coarse["delta_verified_digits"])
+    assert main(["cascade", "uv-eos", "--vary", "k", "--init", "z=0.9", "--doublings", "2", "--json", "--quiet"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["fixed_point"] == "III" and payload["chosen_by"] == "the fixed point nearest to init"
+    assert [f["fixed_point"] for f in payload["flipping"]] == ["I", "III"]
+    assert main(["cascade", "uv-eos", "--vary", "k", "--init", "w=1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown state variable 'w' in --init" in err and len(err.strip().splitlines()) == 1

@@ -218,7 +218,8 @@ def cmd_cascade(args) -> int:
     with progress_bar(args.doublings, "flips", args.quiet) as bar:
         # The first flip is exact (from the derived stability) and counted with the second.
         result = cascade(bound, args.vary, args.doublings, args.digits,
-                         progress=lambda j, n: bar.update(2 if j == 2 else 1))
+                         progress=lambda j, n: bar.update(2 if j == 2 else 1),
+                         init=assignments(args.init, "--init") or None)
     if args.json:
         render.print_json(result.to_dict())
     else:

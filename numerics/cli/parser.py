@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = subcommands.add_parser("cascade", help="flip bifurcations of the period-doubling cascade and Feigenbaum's delta")
     common(p, init=False)
+    p.add_argument("--init", action="append", metavar="STATE=VALUE",
+                   help="where several fixed points flip, follow the cascade of the one nearest this state, e.g. "
+                        "--init a=1 --init b=1 (unnamed coordinates 0; default: the lowest flip)")
     p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter along which the cascade runs")
     p.add_argument("--doublings", type=_positive_int("--doublings"), default=14,
                    help="number of flips to locate (period up to 2^(N-1); at most 18)")

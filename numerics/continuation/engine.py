@@ -18,6 +18,15 @@ CODIM2 = {"PD": ("R2", "LPPD", "PDNS", "GPD"), "LP": ("CP", "R1", "LPPD"),
           "NS": ("R1", "R2", "R3", "R4", "CH", "LPNS", "PDNS")}
 
 
+def flip_criticality(b) -> str:
+    """The criticality of a flip whose normal-form coefficient is ``b`` (:func:`.derivatives.flip_coefficient`,
+    MatContM's ``nf_PDm``, normal form :math:`\\xi \\mapsto -(1 + \\alpha)\\xi + b\\xi^3`): ``supercritical``
+    (b > 0: the period-2J orbit exists where the period-J orbit has lost stability, and attracts in the critical
+    direction), ``subcritical`` (b < 0: it exists where the period-J orbit is still stable, and repels in that
+    direction), ``degenerate`` (|b| below :data:`DEGENERATE`, round-off level, or not finite: undecided)."""
+    return "degenerate" if not abs(b) >= DEGENERATE else "supercritical" if b > 0 else "subcritical"
+
+
 # --------------------------------------------------------------------------------------- one-parameter engine
 class _OrbitSystem:
     """:math:`F^J(x, p) - x = 0` in the unknowns ``u`` = (the state coordinates not held, the continuation
@@ -172,6 +181,27 @@ def _is_zero(located: _Point, a: _Point, b: _Point, name) -> bool:
     value = located.tests.get(name)
     ends = max(abs(a.tests[name]), abs(b.tests[name]))
     return value is not None and bool(np.isfinite(value)) and abs(value) <= max(ZERO_FRACTION * ends, DEGENERATE)
+
+
+def genuine_special(name, point: _Point) -> bool:
+    """Whether a located sign change of test function ``name`` is the special point it tests for."""
+    mu = point.mu
+    if name == "PD":
+        # det(A + I) changes sign only where a real multiplier crosses -1 (a complex pair contributes
+        # |mu + 1|^2 > 0); a multiplier far from -1 at the located point means the step jumped branches.
+        return bool(np.min(np.abs(mu + 1)) <= 1e-3)
+    if name == "BP":
+        # G_u loses rank at a branch point, so the bordered matrix [G_u; t] is singular there (else: a jump between
+        # branches). Bordered, because for a 1-D map G_u is one row and vanishes entirely at a branch point. The
+        # corrector is singular at a branch point too, which limits its location (to ~1e-5 in the parameter on
+        # x -> x - eta (x - x^3), where the smallest singular value is then 3e-5): hence 1e-4, not round-off level.
+        singular = np.linalg.svd(np.vstack([point.J, point.t]), compute_uv=False)
+        return bool(singular[-1] <= 1e-4 * singular[0])
+    if name == "NS":
+        pair = [m for m in mu if abs(m.imag) > 1e-9]
+        # else a neutral saddle (real multipliers with product 1), not a Neimark-Sacker point
+        return bool(pair) and min(abs(abs(m) - 1) for m in pair) <= 1e-4
+    return True
 
 
 def _trace(system, start: _Point, h0, in_range, max_points, names, h_max, progress=None, beyond_flip=None):

@@ -12,7 +12,7 @@ from analysis.errors import DomainError, UserInputError
 
 from .derivatives import _eigenvectors, flip_coefficient, fold_coefficient, kernels, ns_coefficient
 from .engine import (BEYOND_FLIP, DEGENERATE, MAX_DOUBLINGS, MAX_POINTS, _correct, _make_point, _OrbitSystem,
-                     _tangent, _trace)
+                     _tangent, _trace, flip_criticality, genuine_special)
 from .records import Branch, Continuation, _complex_json
 
 
@@ -136,8 +136,7 @@ def _normal_form_entry(setup, x, p, A, period, point_type="PD"):
     data = setup.kern.orbit_data(x, p, period, third=True)
     if point_type == "PD":
         b = flip_coefficient(data, A)
-        entry = {"coefficient": b, "criticality": "degenerate" if abs(b) < DEGENERATE else
-                 "supercritical" if b > 0 else "subcritical"}
+        entry = {"coefficient": b, "criticality": flip_criticality(b)}
         if period == 1:
             closed = _closed_form_b(setup, x, p)
             if closed:
@@ -268,18 +267,8 @@ def continuation(model, vary: str, *, parameterization=None, start=None, init=No
         for kind_name, pt in specials:
             xx, pp = system.unpack(pt.u)
             mu = pt.mu
-            # det(A + I) changes sign only where a real multiplier crosses -1 (a complex pair contributes
-            # |mu + 1|^2 > 0); a multiplier far from -1 at the located point means the step jumped branches.
-            if kind_name == "PD" and np.min(np.abs(mu + 1)) > 1e-3:
+            if not genuine_special(kind_name, pt):
                 continue
-            if kind_name == "BP":
-                singular = np.linalg.svd(pt.J, compute_uv=False)
-                if singular[-1] > 1e-6 * singular[0]:
-                    continue  # no rank drop of G_u: a jump between branches, not a branch point
-            if kind_name == "NS":
-                pair = [m for m in mu if abs(m.imag) > 1e-9]
-                if not pair or min(abs(abs(m) - 1) for m in pair) > 1e-4:
-                    continue  # a neutral saddle (real multipliers with product 1), not a Neimark-Sacker point
             entry = {"type": kind_name, "period": system.period, **setup.point_dict(xx, pp, mu)}
             if kind_name in ("PD", "LP", "NS") and not system.family:
                 try:
@@ -290,7 +279,7 @@ def continuation(model, vary: str, *, parameterization=None, start=None, init=No
             if kind_name == "PD" and level < doublings and not system.family:
                 # The next branch lives on the parameter scale of this one (shrinking by ~delta per doubling).
                 scale = max(abs(pp[index] - birth), 1e-12 * (1 + span))
-                switched = _switch(setup, system, xx, pp, pt.A, scale)
+                switched = _switch(setup.kern, system, xx, pp, pt.A, scale)
                 if switched is None:
                     result.stopped.append(f"no period-{2 * system.period} branch found at the flip "
                                           f"{name} = {pp[index]:.12g}")
@@ -301,14 +290,15 @@ def continuation(model, vary: str, *, parameterization=None, start=None, init=No
     return result
 
 
-def _switch(setup, system, x, p, A, scale):
-    """Start of the period-2J branch at a flip of the period-J branch (module docstring). The amplitude ``eps``
+def _switch(kern, system, x, p, A, scale):
+    """Start of the period-2J branch at a flip of the period-J branch (module docstring), shared with
+    :func:`numerics.flips.cascade`; ``kern`` are the model's :class:`~.derivatives.Kernels`. The amplitude ``eps``
     is reduced until the first point's parameter lies within 2% of ``scale`` (the parameter distance over which
     the parent branch lived, about delta times the next one's) of the flip: the parameter moves like
     ``eps^2``, and deep in a cascade a large ``eps`` would start the new branch beyond its own flip."""
     _, q, _ = _eigenvectors(A, -1.0)
     q = np.real(q)
-    new = _OrbitSystem(setup.kern, 2 * system.period, x, p, "parameter", system.index)
+    new = _OrbitSystem(kern, 2 * system.period, x, p, "parameter", system.index)
     size = 1 + np.max(np.abs(x))
     flip = p[system.index]
     for attempt in range(12):
