@@ -1,43 +1,69 @@
 r"""One classifier of orbits and one labeller of regimes, shared by every measure.
 
-Outcomes (:func:`classify_orbits`; ``run``, ``basin``, ``sweep``, ``phase-diagram`` and ``bifurcation`` all call
-it, on the last :data:`TAIL` states of every orbit, so they never disagree about the same orbit)
+Outcomes (:func:`classify_orbits`; ``run``, ``basin``, ``sweep``, ``phase-diagram`` and ``bifurcation`` all call it
+on the last states of every orbit: ``run`` on the last half of the run (at least :data:`TAIL`, at most
+``numerics.iterated_map.RUN_WINDOW`` steps), the grid measures on the kept tail). One Lyapunov estimator: Benettin's
+QR step (``stretch_frame`` in :mod:`numerics.compile`) along the stored states, averaged in :data:`BATCHES` batch
+means (Flegal & Jones 2010), the same estimator and error as ``lyapunov``.
 
-* ``diverged``: a state became non-finite (overflow) within the steps;
-* ``converged``: the last states agree to ``tolerance`` relative to :math:`1 + \max|s|`;
-* ``periodic``: the smallest period :math:`p \le` :data:`MAX_PERIOD` with :math:`s_t = s_{t-p}` over the last
-  :math:`2p` states (to the same tolerance);
-* ``chaotic``: bounded, no period up to :data:`MAX_PERIOD`, and a largest Lyapunov exponent along the tail
-  above :data:`CHAOS_EXPONENT` (tangent vectors propagated with the compiled Jacobian);
-* ``undetermined``: the data cannot decide; ``reason`` says why: fewer than :data:`TAIL` states after the
-  start (too short to resolve periods up to :data:`MAX_PERIOD`: a catapult may still be under way), or no
-  period and no positive exponent (quasi-periodic, or converging more slowly than the run is long).
+==============  ==============================================================================================
+outcome         meaning (JSON keys besides ``name``)
+==============  ==============================================================================================
+converged       the last 3 states agree to ``tolerance`` relative to :math:`1 + \max|s|`
+periodic        the smallest period :math:`p \le` ``max_period`` (half the window) with :math:`s_t = s_{t-p}`
+                over the last :math:`2p + 1` states, same tolerance (``period``)
+chaotic         no period up to ``max_period``, and the largest Lyapunov exponent over the window exceeds
+                :data:`SIGMAS` = 3 standard errors of its batch means (``lyapunov``, ``lyapunov_error`` the standard
+                error, ``window`` steps, ``max_period``)
+undetermined    the data cannot decide (``reason``): fewer than :data:`TAIL` states, or no period up to
+                ``max_period`` and an exponent whose error bar does not exclude zero (quasi-periodic, near a
+                bifurcation, a window too short) or that is negative (a longer period, still converging); the
+                estimate is given where measured
+diverged        a state became non-finite (overflow) (``step``)
+==============  ==============================================================================================
+
+A run that passes through a *chaotic transient* (:func:`roundoff_stretch`: a stretch of the bounded part of the
+run over which Benettin's frame grows perturbations by at least :data:`ROUNDOFF_AMPLIFICATION`, i.e. a positive
+finite-time Lyapunov exponent there) carries ``roundoff`` in its outcome (``finite_time_lyapunov``, ``window``,
+``log10_amplification``, and, where cheap, ``precision_runs`` at 30 and 50 digits with ``final_spread`` or
+``step_range``) and ``roundoff_sensitive``: false only when the reruns at higher precision agree with float64 to
+:data:`ROUNDOFF_AGREEMENT` (and diverge at the same step). A ``diverged`` step with ``roundoff_sensitive`` is
+not reproducible in float64.
 
 Regimes (:func:`label_regimes`; the phases of Kalra, He & Barkeshli, arXiv 2311.02076, Sec. 4, Fig. 2), on the
-sharpness :math:`S_t`, the loss :math:`L_t` and the threshold of the optimizer, written :math:`2/\eta` below
-(GD's); under momentum it is the optimizer's own, derived in :mod:`analysis.optimizers` (:math:`(2 + 2\beta)/\eta`
-heavy-ball, :math:`(2 + 2\beta)/(\eta(1 + 2\beta))` Nesterov), and callers pass it as ``threshold``
-(:attr:`numerics.IteratedMap.threshold`, :func:`numerics.nn.train`):
+sharpness :math:`S_t`, the loss :math:`L_t` and the threshold of the optimizer, written :math:`2/\eta` below (GD's;
+under momentum the optimizer's own, derived in :mod:`analysis.optimizers`, passed as ``threshold``). Trends are
+taken on a centred moving average :math:`\bar S` over an even window :math:`w` of 8 to 32 samples (it cancels a
+period-2 oscillation).
 
-* *catapult*: a loss spike (Lewkowycz et al. 2020): after :math:`S_t` exceeded :math:`2/\eta`, the loss rises
-  above twice its running minimum and comes back below the level it started from, within the run, with a lower
-  sharpness than at the start of the spike. The episode is the spike, from the rise to the return; a phase
-  in which the loss only falls is not part of it. A spike that never comes back is not a catapult;
-* *divergence*: the final stretch from the first level that the (period-2 envelope of the) loss never falls
-  below again, over which it grows by more than a factor :data:`DIVERGENCE_GROWTH`, in a run that
-  overflowed or whose sharpness stays above :math:`2/\eta` throughout the stretch (Cohen et al. 2021: GD on a
-  quadratic with :math:`\eta S > 2` diverges geometrically);
-* *edge of stability*: the smoothed sharpness and the sharpness itself (its period-2 envelope) are at least
-  90% of :math:`2/\eta` and the state oscillates (the
-  loss increments change sign) with steps larger than the convergence tolerance (an oscillation at the level
-  of round-off of a converged loss is not an edge of stability) (Cohen et al. 2021);
-* *progressive sharpening*: the smoothed sharpness rises while below 90% of :math:`2/\eta`;
-* *early sharpness reduction*: it falls before any rise, below :math:`2/\eta`;
-* *intermediate saturation*: neither (relative change per step below ``flat``).
+==========================  ==================================================================================
+regime                      meaning
+==========================  ==================================================================================
+early sharpness reduction   :math:`\bar S` falls, below :math:`2/\eta`, before any rise
+progressive sharpening      :math:`\bar S` rises while below :data:`NEAR` = 90 % of :math:`2/\eta`, by at least
+                            :data:`MIN_TREND` = 2 % of :math:`2/\eta` over the regime (smaller trends are
+                            intermediate saturation)
+intermediate saturation     neither: flat (relative change per step below ``flat``), a trend below
+                            :data:`MIN_TREND`, or converged (the state no longer moves)
+edge of stability           :math:`\bar S \ge 0.9 \cdot 2/\eta`, the sharpness comes up to :math:`0.9 \cdot 2/\eta`
+                            within the window, and the state oscillates (loss increments change sign, steps above
+                            the convergence tolerance) (Cohen et al. 2021). A stationary periodic or chaotic orbit
+                            at the threshold is this one regime from where it settles (the outcome tells which)
+catapult                    a transient loss spike (Lewkowycz et al. 2020): after :math:`S_t` exceeded
+                            :math:`2/\eta`, the loss rises above twice its running minimum and comes back below it,
+                            with a lower sharpness than where the spike started, and the orbit is stable after
+                            it (the sharpness stays below :math:`2/\eta` for :math:`w/2` samples); from the rise to
+                            the return. A spike inside a stationary oscillation, or one that never comes back, is
+                            not a catapult
+divergence                  from where the orbit leaves the bounded region it had: the first sample from which
+                            the (period-2 envelope of the) loss stays above every value it had before; only if
+                            the loss grows by more than :data:`DIVERGENCE_GROWTH` over it, in a run that overflowed
+                            or whose sharpness stays above :math:`2/\eta` (Cohen et al. 2021)
+==========================  ==================================================================================
 
-Per-step labels (trends on a centred moving average over an even window of 8 to 32 samples, which cancels
-period-2 oscillations) are merged into maximal runs; runs shorter than 3 samples are absorbed into their predecessor
-(into their successor after a catapult or divergence, which are never widened).
+Per-sample labels are merged into maximal runs; a run shorter than :math:`w/2` samples (4 to 16: the resolution of
+the trends) joins its predecessor (its successor at the start or after an event); catapult and divergence,
+labelled on the loss itself, are never absorbed or widened.
 """
 from __future__ import annotations
 
@@ -53,6 +79,7 @@ BATCHES = 20  # batch means of the Lyapunov estimate (as `lyapunov --batches`)
 SIGMAS = 3.0  # chaotic: the estimate exceeds SIGMAS standard errors (and the reverse for "attracting")
 DIVERGENCE_GROWTH = 100.0
 ROUNDOFF_AMPLIFICATION = 1e8  # a stretch that amplifies perturbations this much moves the 8th printed digit
+ROUNDOFF_AGREEMENT = 1e-9  # reruns at higher precision that agree this well (relative) clear the flag
 REGIMES = ("early sharpness reduction", "intermediate saturation", "progressive sharpening", "edge of stability",
            "catapult", "divergence")
 MIN_TREND = 0.02  # a sharpening or reduction regime changes the smoothed sharpness by >= 2 % of the threshold
@@ -235,6 +262,19 @@ def roundoff_stretch(logs: np.ndarray, stride: int = 1):
             "log10_amplification": growth / math.log(10)}
 
 
+def roundoff_sensitive(measured: dict, final: dict) -> bool:
+    """Whether the end of a run that passed through a chaotic transient (:func:`roundoff_stretch`) depends on
+    round-off: yes unless the reruns at higher precision (``measured``, from
+    :meth:`numerics.IteratedMap.run`) diverge at the same step and end within :data:`ROUNDOFF_AGREEMENT` of
+    :math:`1 + |x|` of every final float64 value :math:`x`; yes where they were not run (undecided is not "no")."""
+    if not measured.get("precision_runs"):
+        return True
+    low, high = measured.get("step_range", (0, 0))
+    spread = measured.get("final_spread", {})
+    return bool(low != high or any(not spread[name] <= ROUNDOFF_AGREEMENT * (1 + abs(value))
+                                   for name, value in final.items() if name in spread and np.isfinite(value)))
+
+
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
     """Centred moving average over an even ``window`` (edges padded with the end values). Centred, not trailing:
     the labels are drawn after the run, and a trailing average lags behind a fast drop (after a catapult it would
@@ -302,12 +342,13 @@ def label_regimes(sharpness: np.ndarray, loss: np.ndarray, threshold: float, str
         else:
             runs.append([label, t, t])
     smooth = _smooth(sharpness, window)
-    for run in runs:  # trends below MIN_TREND of the threshold are not trends
-        if run[0] in ("progressive sharpening", "early sharpness reduction") and \
-                abs(smooth[run[2]] - smooth[run[1]]) < MIN_TREND * threshold:
-            run[0] = "intermediate saturation"
-    return [{"name": label, "start": int(start * stride), "end": int(end * stride)}
-            for label, start, end in _merge_short(runs, max(2, window // 2))]
+    for _ in range(2):  # merging can join runs into a trend that is still too small: checked again after it
+        for run in runs:  # trends below MIN_TREND of the threshold are not trends
+            if run[0] in ("progressive sharpening", "early sharpness reduction") and \
+                    not abs(smooth[run[2]] - smooth[run[1]]) >= MIN_TREND * threshold:
+                run[0] = "intermediate saturation"
+        runs = _merge_short(runs, max(2, window // 2))
+    return [{"name": label, "start": int(start * stride), "end": int(end * stride)} for label, start, end in runs]
 
 
 def _window(count: int) -> int:

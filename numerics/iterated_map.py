@@ -25,8 +25,8 @@ from analysis.errors import DomainError, UserInputError
 from analysis.values import to_count, to_floats
 
 from . import budget
-from .classify import (OUTCOMES, TAIL, batch_statistics, classify_orbits, divergence_start,
-                       label_regimes, outcome_dict, roundoff_stretch)
+from .classify import (OUTCOMES, TAIL, batch_statistics, classify_orbits, divergence_start, label_regimes,
+                       outcome_dict, roundoff_sensitive, roundoff_stretch)
 from .compile import compile_model
 
 # Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
@@ -364,8 +364,9 @@ class IteratedMap:
         transient = roundoff_stretch(logs[:bounded])
         if transient is not None:
             transient["window"] = [s + logs_offset for s in transient["window"]]
-            outcome["roundoff_sensitive"] = True
-            outcome["roundoff"] = {**transient, **self._roundoff_spread(start, steps, final, diverged_at)}
+            measured = self._roundoff_spread(start, steps, final, diverged_at)
+            outcome["roundoff_sensitive"] = roundoff_sensitive(measured, final)
+            outcome["roundoff"] = {**transient, **measured}
         trajectory = {"step": [i * every for i in range(len(valid))]}  # Python ints: every may exceed int64
         trajectory.update({name: valid[:, i].tolist() for i, name in enumerate(self.compiled.state_names)})
         trajectory["sharpness"] = sharpness.tolist()

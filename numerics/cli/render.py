@@ -60,12 +60,14 @@ def outcome_text(outcome: dict) -> str:
 
 
 def roundoff_text(outcome: dict) -> str | None:
-    """What a run that passed through a chaotic transient says about its round-off dependence (``None`` if not)."""
-    if not outcome.get("roundoff_sensitive"):
+    """What a run that passed through a chaotic transient says about its round-off dependence (``None`` if it did
+    not pass through one)."""
+    if "roundoff" not in outcome:
         return None
     info = outcome["roundoff"]
     first, last = info["window"]
-    text = (f"depends on round-off: perturbations grew by 1e{info['log10_amplification']:.0f} over steps "
+    what = "depends on round-off" if outcome["roundoff_sensitive"] else "does not depend on round-off"
+    text = (f"{what}: a chaotic transient grew perturbations by 1e{info['log10_amplification']:.0f} over steps "
             f"{first}-{last} (finite-time Lyapunov exponent {info['finite_time_lyapunov']:.3g})")
     if not info.get("precision_runs"):
         return text + f"; {info.get('note', 'not rerun')}"
@@ -108,7 +110,7 @@ def derivation(derived, results) -> None:
 
 
 def trajectory(result) -> None:
-    spread = result.outcome.get("roundoff", {}).get("final_spread", {})
+    spread = result.outcome.get("roundoff", {}).get("final_spread", {}) if result.outcome.get("roundoff_sensitive") else {}
     final = ", ".join(f"{k} = {_digits(v, spread.get(k))}" for k, v in result.final.items())
     print(f"outcome: {outcome_text(result.outcome)}")
     optimizer = getattr(result, "optimizer", "gd")
