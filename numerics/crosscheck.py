@@ -143,7 +143,9 @@ def _growth(bound, orbit, error) -> dict:
         return {"error_growth_rate": None, "lyapunov": None}
     steps = np.arange(window[0], window[-1] + 1)
     slope = np.polyfit(steps, np.log(np.maximum(error[steps], 1e-300)), 1)[0]
-    exponent = bound.compiled.stretch_sums(orbit[steps][None], bound._params[None], len(steps) - 1)[0, 0, 0] / (len(steps) - 1)
+    # The one estimator (Benettin's step along the stored states), over the whole window as one batch.
+    exponent = bound.compiled.stretch_sums(orbit[steps][None], bound._params[None], len(steps) - 1)[0, 0, 0] \
+        / (len(steps) - 1)
     return {"error_growth_rate": float(slope), "lyapunov": float(exponent),
             "growth_window": [int(steps[0]), int(steps[-1])]}
 

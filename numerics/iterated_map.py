@@ -286,13 +286,17 @@ class IteratedMap:
         kernel = self.compiled.kernels_for(steps).generated_trajectory
         if steps <= CHUNK_STEPS:
             return kernel(start, self._params, steps, every, tail)
-        chunk = max(every, CHUNK_STEPS // every * every, tail)
-        chunk = -(-chunk // every) * every
-        rows, state, done = [start[None]], start, 0
+        chunk = max(every, CHUNK_STEPS // every * every)
+        rows, state, done, kept = [start[None]], start, 0, None
         while True:
-            length = steps - done if steps - done < chunk + max(tail, every) else chunk
+            length = steps - done if steps - done < chunk + every else chunk
             out, tail_states, diverged_at = kernel(state, self._params, length, every, tail)
             rows.append(out[1:])
+            # A chunk shorter than the tail returns its own start too: the tail continues the previous chunk's.
+            finite_steps = diverged_at - 1 if diverged_at >= 0 else length
+            if kept is not None and len(tail_states) == finite_steps + 1:
+                tail_states = np.concatenate([kept[:-1], tail_states])[-tail:]
+            kept = tail_states
             if diverged_at >= 0:
                 return np.concatenate(rows), tail_states, done + diverged_at
             done += length
