@@ -1,77 +1,116 @@
 r"""One classifier of orbits and one labeller of regimes, shared by every measure.
 
-Outcomes (:func:`classify_orbits`; ``run``, ``basin``, ``sweep``, ``phase-diagram`` and ``bifurcation`` all call
-it, on the last :data:`TAIL` states of every orbit, so they never disagree about the same orbit)
+Outcomes (:func:`classify_orbits`; ``run``, ``basin``, ``sweep``, ``phase-diagram`` and ``bifurcation`` all call it
+on the last states of every orbit: ``run`` on the last half of the run (at least :data:`TAIL`, at most
+``numerics.iterated_map.RUN_WINDOW`` steps), the grid measures on the kept tail). One Lyapunov estimator: Benettin's
+QR step (``stretch_frame`` in :mod:`numerics.compile`) along the stored states, averaged in :data:`BATCHES` batch
+means (Flegal & Jones 2010), the same estimator and error as ``lyapunov``.
 
-* ``diverged``: a state became non-finite (overflow) within the steps;
-* ``converged``: the last states agree to ``tolerance`` relative to :math:`1 + \max|s|`;
-* ``periodic``: the smallest period :math:`p \le` :data:`MAX_PERIOD` with :math:`s_t = s_{t-p}` over the last
-  :math:`2p` states (to the same tolerance);
-* ``chaotic``: bounded, no period up to :data:`MAX_PERIOD`, and a largest Lyapunov exponent along the tail
-  above :data:`CHAOS_EXPONENT` (tangent vectors propagated with the compiled Jacobian);
-* ``undetermined``: the data cannot decide; ``reason`` says why: fewer than :data:`TAIL` states after the
-  start (too short to resolve periods up to :data:`MAX_PERIOD`: a catapult may still be under way), or no
-  period and no positive exponent (quasi-periodic, or converging more slowly than the run is long).
+==============  ==============================================================================================
+outcome         meaning (JSON keys besides ``name``)
+==============  ==============================================================================================
+converged       the last 3 states agree to ``tolerance`` relative to :math:`1 + \max|s|`
+periodic        the smallest period :math:`p \le` ``max_period`` (half the window) with :math:`s_t = s_{t-p}`
+                over the last :math:`2p + 1` states, same tolerance (``period``)
+chaotic         no period up to ``max_period``, and the largest Lyapunov exponent over the window exceeds
+                :data:`SIGMAS` = 3 standard errors of its batch means (``lyapunov``, ``lyapunov_error`` the standard
+                error, ``window`` steps, ``max_period``)
+undetermined    the data cannot decide (``reason``): fewer than :data:`TAIL` states, or no period up to
+                ``max_period`` and an exponent whose error bar does not exclude zero (quasi-periodic, near a
+                bifurcation, a window too short) or that is negative (a longer period, still converging); the
+                estimate is given where measured
+diverged        a state became non-finite (overflow) (``step``)
+==============  ==============================================================================================
+
+A run that passes through a *chaotic transient* (:func:`roundoff_stretch`: a stretch of the bounded part of the
+run over which Benettin's frame grows perturbations by at least :data:`ROUNDOFF_AMPLIFICATION`, i.e. a positive
+finite-time Lyapunov exponent there) carries ``roundoff`` in its outcome (``finite_time_lyapunov``, ``window``,
+``log10_amplification``, and, where cheap, ``precision_runs`` at 30 and 50 digits with ``final_spread`` or
+``step_range``) and ``roundoff_sensitive``: false only when the reruns at higher precision agree with float64 to
+:data:`ROUNDOFF_AGREEMENT` (and diverge at the same step). A ``diverged`` step with ``roundoff_sensitive`` is
+not reproducible in float64.
 
 Regimes (:func:`label_regimes`; the phases of Kalra, He & Barkeshli, arXiv 2311.02076, Sec. 4, Fig. 2), on the
-sharpness :math:`S_t`, the loss :math:`L_t` and the threshold of the optimizer, written :math:`2/\eta` below
-(GD's); under momentum it is the optimizer's own, derived in :mod:`analysis.optimizers` (:math:`(2 + 2\beta)/\eta`
-heavy-ball, :math:`(2 + 2\beta)/(\eta(1 + 2\beta))` Nesterov), and callers pass it as ``threshold``
-(:attr:`numerics.IteratedMap.threshold`, :func:`numerics.nn.train`):
+sharpness :math:`S_t`, the loss :math:`L_t` and the threshold of the optimizer, written :math:`2/\eta` below (GD's;
+under momentum the optimizer's own, derived in :mod:`analysis.optimizers`, passed as ``threshold``). Trends are
+taken on a centred moving average :math:`\bar S` over an even window :math:`w` of 8 to 32 samples (it cancels a
+period-2 oscillation).
 
-* *catapult*: a loss spike (Lewkowycz et al. 2020): after :math:`S_t` exceeded :math:`2/\eta`, the loss rises
-  above twice its running minimum and comes back below the level it started from, within the run, with a lower
-  sharpness than at the start of the spike. The episode is the spike, from the rise to the return; a phase
-  in which the loss only falls is not part of it. A spike that never comes back is not a catapult;
-* *divergence*: the final stretch from the first level that the (period-2 envelope of the) loss never falls
-  below again, over which it grows by more than a factor :data:`DIVERGENCE_GROWTH`, in a run that
-  overflowed or whose sharpness stays above :math:`2/\eta` throughout the stretch (Cohen et al. 2021: GD on a
-  quadratic with :math:`\eta S > 2` diverges geometrically);
-* *edge of stability*: the smoothed sharpness and the sharpness itself (its period-2 envelope) are at least
-  90% of :math:`2/\eta` and the state oscillates (the
-  loss increments change sign) with steps larger than the convergence tolerance (an oscillation at the level
-  of round-off of a converged loss is not an edge of stability) (Cohen et al. 2021);
-* *progressive sharpening*: the smoothed sharpness rises while below 90% of :math:`2/\eta`;
-* *early sharpness reduction*: it falls before any rise, below :math:`2/\eta`;
-* *intermediate saturation*: neither (relative change per step below ``flat``).
+==========================  ==================================================================================
+regime                      meaning
+==========================  ==================================================================================
+early sharpness reduction   :math:`\bar S` falls, below :math:`2/\eta`, before any rise
+progressive sharpening      :math:`\bar S` rises while below :data:`NEAR` = 90 % of :math:`2/\eta`, by at least
+                            :data:`MIN_TREND` = 2 % of :math:`2/\eta` over the regime (smaller trends are
+                            intermediate saturation)
+intermediate saturation     neither: flat (relative change per step below ``flat``), a trend below
+                            :data:`MIN_TREND`, or converged (the state no longer moves)
+edge of stability           :math:`\bar S \ge 0.9 \cdot 2/\eta`, the sharpness comes up to :math:`0.9 \cdot 2/\eta`
+                            within the window, and the state oscillates (loss increments change sign, steps above
+                            the convergence tolerance) (Cohen et al. 2021). A stationary periodic or chaotic orbit
+                            at the threshold is this one regime from where it settles (the outcome tells which)
+catapult                    a transient loss spike (Lewkowycz et al. 2020): after :math:`S_t` exceeded
+                            :math:`2/\eta`, the loss rises above twice its running minimum and comes back below it,
+                            with a lower sharpness than where the spike started, and the orbit is stable after
+                            it (the sharpness stays below :math:`2/\eta` for :math:`w/2` samples); from the rise to
+                            the return. A spike inside a stationary oscillation, or one that never comes back, is
+                            not a catapult
+divergence                  from where the orbit leaves the bounded region it had: the first sample from which
+                            the (period-2 envelope of the) loss stays above every value it had before; only if
+                            the loss grows by more than :data:`DIVERGENCE_GROWTH` over it, in a run that overflowed
+                            or whose sharpness stays above :math:`2/\eta` (Cohen et al. 2021)
+==========================  ==================================================================================
 
-Per-step labels (trends on a centred moving average over an even window of 8 to 32 samples, which cancels
-period-2 oscillations) are merged into maximal runs; runs shorter than 3 samples are absorbed into their predecessor
-(into their successor after a catapult or divergence, which are never widened).
+Per-sample labels are merged into maximal runs; a run shorter than :math:`w/2` samples (4 to 16: the resolution of
+the trends) joins its predecessor (its successor at the start or after an event); catapult and divergence,
+labelled on the loss itself, are never absorbed or widened.
 """
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
 OUTCOMES = ("converged", "periodic", "chaotic", "undetermined", "diverged")
-MAX_PERIOD = 64
-TAIL = 3 * MAX_PERIOD  # states needed to resolve every period up to MAX_PERIOD (2p compared, p more to start)
+TAIL = 192  # fewest states on which an outcome is decided (periods up to 95, 20 batches of 9 steps)
 TOLERANCE = 1e-9
-CHAOS_EXPONENT = 1e-3
+BATCHES = 20  # batch means of the Lyapunov estimate (as `lyapunov --batches`)
+SIGMAS = 3.0  # chaotic: the estimate exceeds SIGMAS standard errors (and the reverse for "attracting")
 DIVERGENCE_GROWTH = 100.0
+ROUNDOFF_AMPLIFICATION = 1e8  # a stretch that amplifies perturbations this much moves the 8th printed digit
+ROUNDOFF_AGREEMENT = 1e-9  # reruns at higher precision that agree this well (relative) clear the flag
 REGIMES = ("early sharpness reduction", "intermediate saturation", "progressive sharpening", "edge of stability",
            "catapult", "divergence")
+MIN_TREND = 0.02  # a sharpening or reduction regime changes the smoothed sharpness by >= 2 % of the threshold
+NEAR = 0.9  # "at the threshold": at least 90 % of it
 
 
-def largest_lyapunov(jacobian, orbits: np.ndarray, params: np.ndarray) -> np.ndarray:
-    r"""Mean log growth of a tangent vector along consecutive states of every lane, :math:`\frac1T\sum_t
-    \log|J(s_t) v_t|` with :math:`v_t` renormalised (``orbits`` (lanes, T, d), ``params`` (lanes, m);
-    ``jacobian`` the vectorised compiled Jacobian returning a nested list of entries)."""
-    lanes, count, d = orbits.shape
-    vector = np.full((lanes, d), 1 / np.sqrt(d))
-    total = np.zeros(lanes)
-    with np.errstate(all="ignore"):
-        for t in range(count - 1):
-            entries = jacobian(*orbits[:, t, :].T, *params.T)
-            matrix = np.stack([np.broadcast_to(np.asarray(e, dtype=float), (lanes,))
-                               for row in entries for e in row], axis=-1).reshape(lanes, d, d)
-            vector = np.einsum("lij,lj->li", matrix, vector)
-            norm = np.linalg.norm(vector, axis=1)
-            total += np.log(norm)
-            vector = vector / np.where(norm > 0, norm, 1)[:, None]
-    return total / max(1, count - 1)
+def max_period(kept: int) -> int:
+    """The longest period that ``kept`` stored states resolve: :math:`2p + 1` states repeat with period :math:`p`."""
+    return max(0, (kept - 1) // 2)
+
+
+def batch_statistics(batch_means: np.ndarray, axis: int = -1):
+    r"""Estimate and standard error from batch means (Flegal & Jones 2010, batch means for Markov chain and
+    dynamical averages): :math:`\bar m` and :math:`s_m/\sqrt B` over the ``B`` batches along ``axis``. The error
+    is honest when a batch is longer than the correlation time of the averaged quantity."""
+    batch_means = np.asarray(batch_means, dtype=float)
+    count = batch_means.shape[axis]
+    with np.errstate(invalid="ignore"):
+        estimate = batch_means.mean(axis=axis)
+        error = batch_means.std(axis=axis, ddof=1) / np.sqrt(count) if count > 1 else np.full_like(estimate, np.inf)
+    return estimate, error
+
+
+def lyapunov_window(sums: np.ndarray, batch: int):
+    """The largest Lyapunov exponent and its batch-means error from per-batch sums of log stretches
+    (:meth:`numerics.compile.CompiledModel.stretch_sums`, column 0; ``sums`` (lanes, batches), ``batch`` steps
+    each)."""
+    estimate, error = batch_statistics(np.asarray(sums, dtype=float) / batch)
+    # A vanishing stretch (log 0) is a superstable orbit: decided negative, not undetermined.
+    error = np.where(estimate == -np.inf, 0.0, error)
+    return estimate, error
 
 
 def _smallest_periods(orbits, finite, tolerance, max_period):
@@ -122,64 +161,118 @@ def _smallest_periods_loop(orbits, finite, tolerance, max_period):
     return period
 
 
-def classify_orbits(orbits: np.ndarray, diverged: np.ndarray, jacobian=None, params=None,
-                    tolerance: float = TOLERANCE, exponents=None) -> dict:
-    """Outcome codes (into :data:`OUTCOMES`), periods (0 where none) and reasons for lanes ``orbits`` (lanes, kept,
-    d): the last states of each orbit, oldest first; ``diverged`` marks lanes that overflowed. Without
-    ``jacobian`` a bounded aperiodic lane is ``undetermined``; ``exponents(orbits, params)``, where given, computes
-    what :func:`largest_lyapunov` computes with ``jacobian`` (e.g. the compiled ``CompiledModel.tail_lyapunov``).
-    Returns ``{"code", "period", "exponent",
-    "reason"}`` (arrays over lanes; ``reason`` a list of strings, empty where decided)."""
+def classify_orbits(orbits: np.ndarray, diverged: np.ndarray, stretch=None, params=None,
+                    tolerance: float = TOLERANCE) -> dict:
+    """Outcome codes (into :data:`OUTCOMES`) of lanes ``orbits`` (lanes, kept, d): the last states of each orbit,
+    oldest first; ``diverged`` marks lanes that overflowed. ``stretch(orbits, params, batch)`` returns the sums of
+    the log stretch of a tangent vector over batches of ``batch`` steps along the stored states
+    (:meth:`numerics.compile.CompiledModel.stretch_sums`); without it a bounded aperiodic lane is
+    ``undetermined``. Returns ``{"code", "period", "exponent", "error", "window", "max_period", "reason"}``
+    (arrays over lanes; ``reason`` a list of strings, empty where decided; ``window`` the steps of the Lyapunov
+    estimate, 0 where none)."""
     lanes, kept = orbits.shape[:2]
     code = np.full(lanes, OUTCOMES.index("undetermined"))
     exponent = np.full(lanes, np.nan)
+    error = np.full(lanes, np.nan)
     finite = np.isfinite(orbits).all(axis=(1, 2)) & ~np.asarray(diverged, bool)
-    period = _smallest_periods(np.ascontiguousarray(orbits, dtype=float), finite, float(tolerance),
-                               min(MAX_PERIOD, (kept - 1) // 2))
+    longest = max_period(kept)
+    period = _smallest_periods(np.ascontiguousarray(orbits, dtype=float), finite, float(tolerance), longest)
     code[period == 1] = OUTCOMES.index("converged")
     code[period > 1] = OUTCOMES.index("periodic")
     open_lanes = finite & (period == 0)
     long_enough = kept >= TAIL
+    batch = (kept - 1) // BATCHES
+    window = batch * BATCHES if long_enough and stretch is not None else 0
     reason = [""] * lanes
-    if long_enough and jacobian is not None and open_lanes.any():
+    if window and open_lanes.any():
         lanes_open = np.nonzero(open_lanes)[0]
-        if exponents is not None:
-            exponent[lanes_open] = exponents(np.ascontiguousarray(orbits[lanes_open], dtype=float),
-                                             np.ascontiguousarray(params[lanes_open], dtype=float))
-        else:
-            exponent[lanes_open] = largest_lyapunov(jacobian, orbits[lanes_open], params[lanes_open])
-        chaotic = np.zeros(lanes, bool)
-        chaotic[lanes_open] = exponent[lanes_open] > CHAOS_EXPONENT
+        sums = stretch(np.ascontiguousarray(orbits[lanes_open, kept - 1 - window:], dtype=float),
+                       np.ascontiguousarray(params[lanes_open], dtype=float), batch)
+        exponent[lanes_open], error[lanes_open] = lyapunov_window(sums[..., 0], batch)
+        with np.errstate(invalid="ignore"):
+            chaotic = open_lanes & (exponent - SIGMAS * error > 0)
         code[chaotic] = OUTCOMES.index("chaotic")
     for lane in np.nonzero(code == OUTCOMES.index("undetermined"))[0]:
         if not finite[lane]:
             continue
         if not long_enough:
-            reason[lane] = (f"too short: {kept - 1} steps cannot resolve periods up to {MAX_PERIOD} "
-                            f"(needs at least {TAIL}); the transient may still be under way")
-        elif jacobian is None:
-            reason[lane] = f"no period up to {MAX_PERIOD}; no Lyapunov exponent computed"
+            reason[lane] = (f"too short: {kept - 1} steps decide nothing (periods and a Lyapunov estimate need at "
+                            f"least {TAIL}); the transient may still be under way")
+        elif not window:
+            reason[lane] = f"no period up to {longest}; no Lyapunov exponent computed"
         else:
-            reason[lane] = (f"no period up to {MAX_PERIOD} and largest Lyapunov exponent "
-                            f"{exponent[lane]:.2e} <= {CHAOS_EXPONENT:g}: quasi-periodic or still converging")
+            measured = (f"no period up to {longest}, and the largest Lyapunov exponent over the last {window} steps, "
+                        f"{exponent[lane]:.2e} ± {error[lane]:.1e}, ")
+            if exponent[lane] + SIGMAS * error[lane] < 0:
+                reason[lane] = measured + ("is negative: attracting, but periodic with a longer period or still "
+                                           "converging")
+            else:
+                reason[lane] = measured + (f"does not exclude zero ({SIGMAS:g} standard errors): quasi-periodic, "
+                                           "near a bifurcation, or the window is too short")
     code[~finite] = OUTCOMES.index("diverged")
     period[~finite] = 0
-    return {"code": code, "period": period, "exponent": exponent, "reason": reason}
+    return {"code": code, "period": period, "exponent": exponent, "error": error,
+            "window": np.where(open_lanes, window, 0), "max_period": longest, "reason": reason}
 
 
 def outcome_dict(classified: dict, lane: int = 0, diverged_at: int | None = None) -> dict:
-    """The JSON outcome of one lane: ``{"name", ...}`` with ``period``, ``lyapunov``, ``step`` or ``reason``."""
+    """The JSON outcome of one lane: ``{"name", ...}``: ``period`` (periodic); ``lyapunov``, ``lyapunov_error``,
+    ``window``, ``max_period`` (chaotic, and undetermined where measured); ``step`` (diverged); ``reason``
+    (undetermined)."""
     name = OUTCOMES[int(classified["code"][lane])]
     outcome = {"name": name}
     if name == "periodic":
         outcome["period"] = int(classified["period"][lane])
-    elif name == "chaotic":
-        outcome["lyapunov"] = float(classified["exponent"][lane])
     elif name == "diverged" and diverged_at is not None:
         outcome["step"] = int(diverged_at)
     elif name == "undetermined":
         outcome["reason"] = classified["reason"][lane]
+    if name in ("chaotic", "undetermined") and classified["window"][lane]:
+        outcome.update(lyapunov=float(classified["exponent"][lane]), lyapunov_error=float(classified["error"][lane]),
+                       window=int(classified["window"][lane]), max_period=int(classified["max_period"]))
     return outcome
+
+
+def roundoff_stretch(logs: np.ndarray, stride: int = 1):
+    r"""The stretch of steps over which a perturbation grows most, from ``logs`` (steps, k): :math:`\log R_{ii}(t)`
+    of Benettin's frame at every step (:meth:`numerics.compile.CompiledModel.stretch_sums` with ``columns = d``).
+    Over steps :math:`a..b` the propagator :math:`P = J_b \cdots J_a` has :math:`\|P\| \ge \prod_t R_{ii}(t)` for
+    every :math:`i` (the diagonal of the triangular factor of :math:`P` bounds its largest singular value), so
+    :math:`\max_{i, a \le b} \sum_{t=a}^{b} \log R_{ii}(t)` (a maximum-subarray scan per column) is a lower bound
+    on the largest amplification of a perturbation over any stretch of the run; column :math:`i > 0` catches a
+    direction that grows while a neutral one leads (a transverse oscillation seeded by round-off). Returns
+    ``None`` when it is below :data:`ROUNDOFF_AMPLIFICATION`, else ``{"finite_time_lyapunov", "window": [first
+    step, last step], "log10_amplification"}``: a chaotic transient (a positive finite-time Lyapunov exponent
+    over that window), across which float64 round-off (1e-16 relative) grows to at least 1e-8."""
+    if not len(logs):
+        return None
+    logs = np.asarray(logs, dtype=float).reshape(len(logs), -1)
+    best = (-np.inf, 0, 0)
+    for column in logs.T:
+        # A vanishing stretch (log 0, a superstable point) wipes a perturbation out: counted as log(1e-300).
+        gains = np.concatenate([[0.0], np.cumsum(np.nan_to_num(column, neginf=-690.0, posinf=690.0))])
+        lowest = np.minimum.accumulate(gains)
+        end = int(np.argmax(gains[1:] - lowest[:-1]))
+        first = int(np.argmin(gains[:end + 1]))
+        best = max(best, (float(gains[end + 1] - gains[first]), first, end))
+    growth, first, end = best
+    if growth < math.log(ROUNDOFF_AMPLIFICATION):
+        return None
+    return {"finite_time_lyapunov": growth / (end - first + 1), "window": [int(first * stride), int((end + 1) * stride)],
+            "log10_amplification": growth / math.log(10)}
+
+
+def roundoff_sensitive(measured: dict, final: dict) -> bool:
+    """Whether the end of a run that passed through a chaotic transient (:func:`roundoff_stretch`) depends on
+    round-off: yes unless the reruns at higher precision (``measured``, from
+    :meth:`numerics.IteratedMap.run`) diverge at the same step and end within :data:`ROUNDOFF_AGREEMENT` of
+    :math:`1 + |x|` of every final float64 value :math:`x`; yes where they were not run (undecided is not "no")."""
+    if not measured.get("precision_runs"):
+        return True
+    low, high = measured.get("step_range", (0, 0))
+    spread = measured.get("final_spread", {})
+    return bool(low != high or any(not spread[name] <= ROUNDOFF_AGREEMENT * (1 + abs(value))
+                                   for name, value in final.items() if name in spread and np.isfinite(value)))
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -194,22 +287,35 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
+def _rolling_max(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred maximum over ``window`` samples (the envelope of an oscillation, period 2 to ``window``)."""
+    half = window // 2
+    padded = np.concatenate([np.full(half, -np.inf), values, np.full(window - half, -np.inf)])
+    return np.lib.stride_tricks.sliding_window_view(padded, window + 1).max(axis=1)[: len(values)]
+
+
 def divergence_start(loss: np.ndarray, sharpness: np.ndarray, threshold: float, overflowed: bool):
-    """First index of the divergence stretch (module docstring), or ``None`` if there is none."""
+    """First index of the divergence stretch (module docstring), or ``None`` if there is none: the first sample
+    from which the (period-2 envelope of the) loss stays above every value it had before, i.e. where the orbit
+    leaves the bounded region it had for good."""
     count = len(loss)
     if count < 3:
         return None
     envelope = np.maximum(loss, np.concatenate([[loss[0]], loss[:-1]]))  # period-2 envelope
     with np.errstate(invalid="ignore"):
+        envelope = np.where(np.isnan(envelope), np.inf, envelope)
         future_min = np.minimum.accumulate(envelope[::-1])[::-1]
-        # The stretch starts at the first level the loss never falls below again (a failed catapult, whose loss
-        # dips but never returns to where it started, is part of the divergence).
-        never_lower = np.nonzero(envelope[:-1] <= future_min[1:])[0]
-    if not len(never_lower):
+        past_max = np.maximum.accumulate(envelope)
+        leaves = np.nonzero(future_min[1:] > past_max[:-1])[0]
+    if not len(leaves):
         return None
-    start = int(never_lower[0])
+    start = int(leaves[0]) + 1
+    # A failed catapult, whose loss dips but never back to where it started, is part of the divergence; a loss that
+    # grows from the first step diverges from step 0.
+    if start == 1 and envelope[1] > envelope[0]:
+        start = 0
     final = envelope[-1] if np.isfinite(envelope[-1]) else np.inf
-    if start >= count - 1 or not final > DIVERGENCE_GROWTH * max(envelope[start], 1e-300):
+    if start >= count - 1 or not final > DIVERGENCE_GROWTH * max(envelope[max(start - 1, 0)], 1e-300):
         return None
     if not overflowed and not np.all(sharpness[start:] > threshold):
         return None
@@ -224,74 +330,121 @@ def label_regimes(sharpness: np.ndarray, loss: np.ndarray, threshold: float, str
     count = len(sharpness)
     if count < 2:
         return []
+    sharpness, loss = np.asarray(sharpness, float), np.asarray(loss, float)
+    moving = np.ones(count, bool) if moving is None else np.asarray(moving, bool)
+    window = _window(count)
     with np.errstate(all="ignore"):  # overflowing runs carry inf in the loss; they are labelled divergence
-        labels = _labels(np.asarray(sharpness, float), np.asarray(loss, float), threshold, stride, diverged_at,
-                         flat, count, np.ones(count, bool) if moving is None else np.asarray(moving, bool))
+        labels = _labels(sharpness, loss, threshold, stride, diverged_at, flat, count, moving, window)
     runs = []
     for t, label in enumerate(labels):
         if runs and runs[-1][0] == label:
             runs[-1][2] = t
         else:
             runs.append([label, t, t])
-    events = ("catapult", "divergence")  # labelled on the loss itself: never widened, never absorbed
-    merged = []
-    for index, (label, start, end) in enumerate(runs):
-        short = end - start + 1 < 3 and label not in events
-        if short and (not merged or merged[-1][0] in events) and index + 1 < len(runs):
-            runs[index + 1][1] = start  # after an event, a short run joins its successor
-            continue
-        if merged and (short or merged[-1][0] == label):
-            merged[-1][2] = end
-        else:
-            merged.append([label, start, end])
-    return [{"name": label, "start": int(start * stride), "end": int(end * stride)} for label, start, end in merged]
+    smooth = _smooth(sharpness, window)
+    for _ in range(2):  # merging can join runs into a trend that is still too small: checked again after it
+        for run in runs:  # trends below MIN_TREND of the threshold are not trends
+            if run[0] in ("progressive sharpening", "early sharpness reduction") and \
+                    not abs(smooth[run[2]] - smooth[run[1]]) >= MIN_TREND * threshold:
+                run[0] = "intermediate saturation"
+        runs = _merge_short(runs, max(2, window // 2))
+    return [{"name": label, "start": int(start * stride), "end": int(end * stride)} for label, start, end in runs]
 
 
-def _labels(sharpness, loss, threshold, stride, diverged_at, flat, count, moving):
+def _window(count: int) -> int:
+    """The even smoothing window, 8 to 32 samples; regimes shorter than half of it are not resolved."""
+    return 2 * max(4, min(16, count // 200))
+
+
+def _merge_short(runs: list, shortest: int) -> list:
+    """Runs shorter than ``shortest`` samples join a neighbour (their predecessor; their successor at the start or
+    after an event); catapult and divergence, labelled on the loss itself, are never absorbed or widened. Equal
+    neighbours are joined."""
+    events = ("catapult", "divergence")
+    changed = True
+    while changed:
+        changed = False
+        joined = []
+        for label, start, end in runs:
+            if joined and joined[-1][0] == label:
+                joined[-1][2] = end
+            else:
+                joined.append([label, start, end])
+        runs = joined
+        for index, (label, start, end) in enumerate(runs):
+            if label in events or end - start + 1 >= shortest or len(runs) == 1:
+                continue
+            before = runs[index - 1] if index else None
+            after = runs[index + 1] if index + 1 < len(runs) else None
+            if before is not None and before[0] not in events:
+                runs[index][0] = before[0]
+            elif after is not None and after[0] not in events:
+                runs[index][0] = after[0]
+            elif before is not None and after is not None:
+                continue  # between two events: kept
+            else:
+                continue
+            changed = True
+            break
+    return runs
+
+
+def _catapults(sharpness, loss, threshold, count, shortest, end):
+    """Samples of catapult episodes (module docstring) before sample ``end``."""
+    running_min = np.minimum.accumulate(loss)
+    exceeded = np.maximum.accumulate(sharpness > threshold)
+    envelope = _rolling_max(sharpness, 2)
+    catapult = np.zeros(count, bool)
+    i = 0
+    while i < end:
+        if exceeded[i] and loss[i] > 2 * running_min[i] and loss[i] > 1e-12:
+            start = max(0, i - 1)
+            before = running_min[i]
+            while i < end and loss[i] > before:
+                i += 1
+            after = envelope[i: min(end, i + shortest)]
+            # It returns: below the level it rose from, with a lower sharpness, and stable after (the sharpness
+            # below the threshold for `shortest` samples): a spike inside a stationary oscillation is not one.
+            if i < end and sharpness[i] < sharpness[start] and np.all(after < threshold):
+                catapult[start:i + 1] = True
+        i += 1
+    return catapult
+
+
+def _labels(sharpness, loss, threshold, stride, diverged_at, flat, count, moving, window):
     # An even window cancels the period-2 oscillation of GD near 2/eta exactly, so trends are those of the mean.
-    window = 2 * max(4, min(16, count // 200))
     smooth = _smooth(sharpness, window)
     # Trends on the mean of consecutive pairs: it cancels a period-2 oscillation exactly and, unlike the wide
     # window, does not smear a fast drop over the following steps.
     change = np.gradient(_smooth(sharpness, 2)) / (threshold * stride)
-    # The sharpness itself (its period-2 envelope) must be near 2/eta too for an edge of stability.
-    near = np.maximum(sharpness, np.concatenate([sharpness[:1], sharpness[:-1]])) >= 0.9 * threshold
+    # The sharpness itself must come near 2/eta too for an edge of stability: its envelope over the window (a
+    # chaotic orbit dips below for a few steps at a time; those dips are not regimes).
+    near = _rolling_max(sharpness, window) >= NEAR * threshold
     increments = np.diff(loss, prepend=loss[0])
     oscillating = np.zeros(count, bool)
     sign_flip = (np.sign(increments[1:]) * np.sign(increments[:-1]) < 0) & moving[1:]
     for i in np.nonzero(sign_flip)[0]:
         oscillating[max(0, i - window): i + window] = True
     oscillating &= moving
+    start = divergence_start(loss, sharpness, threshold, diverged_at >= 0)
+    end = count if start is None else start
+    catapult = _catapults(sharpness, loss, threshold, count, max(2, window // 2), end)
     labels = np.empty(count, dtype=object)
-    running_min = np.minimum.accumulate(loss)
-    exceeded = np.maximum.accumulate(sharpness > threshold)
-    catapult = np.zeros(count, bool)
-    i = 0
-    while i < count:
-        if exceeded[i] and loss[i] > 2 * running_min[i] and loss[i] > 1e-12:
-            start = max(0, i - 1)
-            before = running_min[i]
-            while i < count and loss[i] > before:
-                i += 1
-            if i < count and sharpness[i] < sharpness[start]:
-                catapult[start:i + 1] = True
-        i += 1
     seen_increase = False
     for t in range(count):
         if catapult[t]:
             labels[t] = "catapult"
-        elif smooth[t] >= 0.9 * threshold and near[t] and oscillating[t]:
+        elif smooth[t] >= NEAR * threshold and near[t] and oscillating[t]:
             labels[t] = "edge of stability"
         elif abs(change[t]) < flat or not moving[t]:
             labels[t] = "intermediate saturation"
-        elif change[t] > 0 and smooth[t] < 0.9 * threshold:
+        elif change[t] > 0 and smooth[t] < NEAR * threshold:
             labels[t] = "progressive sharpening"
             seen_increase = True
         elif change[t] < 0 and not seen_increase and sharpness[t] < threshold:
             labels[t] = "early sharpness reduction"
         else:
             labels[t] = "edge of stability" if near[t] and oscillating[t] else "intermediate saturation"
-    start = divergence_start(loss, sharpness, threshold, diverged_at >= 0)
     if start is not None:
         labels[start:] = "divergence"
     return labels

@@ -148,6 +148,7 @@ class CompiledModel:
         """The source of the kernel module (without its header)."""
         return "\n\n".join([
             _FILL_SQUARE_SOURCE,
+            _STRETCH_FRAME_SOURCE,
             "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")\n"
             + self._kernel_source("generated_step", self.map_exprs),
             "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")\n"
@@ -156,7 +157,7 @@ class CompiledModel:
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._trajectory_source(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tangent_source(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._return_map_source(),
-            "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tail_lyapunov_source(),
+            "@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n" + self._stretch_source(),
         ])
 
     def _kernel_source(self, name, expressions, printer=sp.pycode) -> str:
@@ -350,32 +351,20 @@ class CompiledModel:
     d = {d}
     {state}, = {', '.join(f'initial[{i}]' for i in range(d))},
     q = frame.copy()
+    columns = q.shape[1]
     for t in range(transient):
         {state}, = generated_step({state}, {params})
         if not ({finite}):
-            return np.zeros((steps, d)), np.array([{state}]), t + 1, q
-    logs = np.zeros((steps, d))
+            return np.zeros((steps, columns)), np.array([{state}]), t + 1, q
+    logs = np.zeros((steps, columns))
     jac = np.empty((d, d))
+    grown = np.empty((d, columns))
     for t in range(steps):
         fill_square(jac, generated_jacobian({state}, {params}))
         {state}, = generated_step({state}, {params})
         if not ({finite}):
             return logs, np.array([{state}]), transient + t + 1, q
-        w = jac @ q
-        for i in range(d):
-            for j in range(i):
-                proj = 0.0
-                for a in range(d):
-                    proj += q[a, j] * w[a, i]
-                for a in range(d):
-                    w[a, i] -= proj * q[a, j]
-            norm = 0.0
-            for a in range(d):
-                norm += w[a, i] * w[a, i]
-            norm = math.sqrt(norm)
-            logs[t, i] = math.log(norm) if norm > 0 else -math.inf
-            for a in range(d):
-                q[a, i] = w[a, i] / norm if norm > 0 else 0.0
+        stretch_frame(jac, q, grown, logs[t])
     return logs, np.array([{state}]), -1, q
 """
 
@@ -385,40 +374,52 @@ class CompiledModel:
                                                              np.eye(self.dimension))
         return logs, state, diverged
 
-    @property
-    def tail_lyapunov(self):
-        r"""numba kernel ``(orbits (L, T, d), params (L, m)) -> (L,)``: for every lane the mean log growth of a
-        tangent vector along its stored states, :math:`\frac{1}{T-1}\sum_t \log|J(s_t) v_t|` with :math:`v_t`
-        renormalised, from :math:`v_0 = (1, \dots, 1)/\sqrt d` (the compiled form of
-        :func:`numerics.classify.largest_lyapunov`, which the classifier of orbit diagrams calls per lane)."""
-        return self.kernels.generated_tail_lyapunov
+    def stretch_sums(self, orbits: np.ndarray, params: np.ndarray, batch: int = 1, columns: int = 1) -> np.ndarray:
+        r"""Sums of :math:`\log R_{ii}` over consecutive batches of ``batch`` steps along the stored states of
+        every lane (:attr:`stretch_kernel`), for a frame of ``columns`` tangent vectors whose first is
+        :math:`(1, \dots, 1)/\sqrt d`: ``(lanes, (T - 1) // batch, columns)`` for ``orbits`` (lanes, T, d) and
+        ``params`` (lanes, m); column 0 is the largest exponent's. Interpreted for small work, compiled
+        otherwise (a Jacobian-vector product per stored state costs a few map steps)."""
+        d = self.dimension
+        frame, _ = np.linalg.qr(np.column_stack([np.ones(d), np.eye(d)[:, 1:]])[:, :columns])
+        frame *= np.sign(frame[0, 0])  # column 0 is +(1, ..., 1)/sqrt(d)
+        work = 4 * orbits.shape[0] * orbits.shape[1] * d * columns
+        return self.kernels_for(work).generated_stretch(np.ascontiguousarray(orbits, dtype=float),
+                                                        np.ascontiguousarray(params, dtype=float), int(batch),
+                                                        np.ascontiguousarray(frame))
 
-    def _tail_lyapunov_source(self) -> str:
+    @property
+    def stretch_kernel(self):
+        r"""numba parallel kernel ``(orbits (L, T, d), params (L, m), batch, frame (d, k)) -> (L, (T - 1) // batch,
+        k)``: Benettin's method (the same ``stretch_frame`` QR step as :attr:`tangent_frame_kernel`) along the
+        *stored* states of every lane, from the orthonormal ``frame``; entry ``[lane, b, i]`` is
+        :math:`\sum_t \log R_{ii}(t)` over the steps of batch ``b`` (remainder steps dropped). Lanes run in blocks
+        of :data:`LANE_BLOCK` on threads: an orbit diagram classifies up to a million lanes."""
+        return self.kernels.generated_stretch
+
+    def _stretch_source(self) -> str:
         d, m = self.dimension, len(self.parameter_symbols)
         state = ", ".join(f"orbits[lane, t, {i}]" for i in range(d))
         params = ", ".join(f"params[lane, {j}]" for j in range(m))
-        return f"""def generated_tail_lyapunov(orbits, params):
+        return f"""def generated_stretch(orbits, params, batch, frame):
     lanes, count, d = orbits.shape
-    out = np.empty(lanes)
-    jac = np.empty((d, d))
-    vector = np.empty(d)
-    grown = np.empty(d)
-    for lane in range(lanes):
-        vector[:] = 1.0 / math.sqrt(d)
-        total = 0.0
-        for t in range(count - 1):
-            fill_square(jac, generated_jacobian({state}, {params}))
-            norm = 0.0
-            for a in range(d):
-                grown[a] = 0.0
-                for b in range(d):
-                    grown[a] += jac[a, b] * vector[b]
-                norm += grown[a] * grown[a]
-            norm = math.sqrt(norm)
-            total += math.log(norm) if norm > 0 else -math.inf
-            for a in range(d):
-                vector[a] = grown[a] / norm if norm > 0 else grown[a]
-        out[lane] = total / max(1, count - 1)
+    columns = frame.shape[1]
+    batches = (count - 1) // batch
+    out = np.zeros((lanes, batches, columns))
+    block = {LANE_BLOCK}
+    for b in numba.prange((lanes + block - 1) // block):
+        jac = np.empty((d, d))
+        q = np.empty((d, columns))
+        grown = np.empty((d, columns))
+        log = np.empty(columns)
+        for lane in range(b * block, min(lanes, (b + 1) * block)):
+            q[:, :] = frame
+            for index in range(batches):
+                for t in range(index * batch, (index + 1) * batch):
+                    fill_square(jac, generated_jacobian({state}, {params}))
+                    stretch_frame(jac, q, grown, log)
+                    for i in range(columns):
+                        out[lane, index, i] += log[i]
     return out
 """
 
@@ -455,6 +456,34 @@ def fill_square(matrix, flat):
     for a in range(d):
         for b in range(d):
             matrix[a, b] = flat[a * d + b]
+'''
+
+_STRETCH_FRAME_SOURCE = f'''@numba.njit(inline='always', {KERNEL_OPTIONS})
+def stretch_frame(jac, q, grown, logs):
+    """One step of Benettin's method: ``grown = jac @ q``, orthonormalised by modified Gram-Schmidt (the QR of
+    J Q) into ``q``; ``logs[i] = log R_ii`` (-inf, and a zero column from then on, where it vanishes)."""
+    d = jac.shape[0]
+    columns = q.shape[1]
+    for i in range(columns):
+        for a in range(d):
+            total = 0.0
+            for c in range(d):
+                total += jac[a, c] * q[c, i]
+            grown[a, i] = total
+    for i in range(columns):
+        for j in range(i):
+            proj = 0.0
+            for a in range(d):
+                proj += q[a, j] * grown[a, i]
+            for a in range(d):
+                grown[a, i] -= proj * q[a, j]
+        norm = 0.0
+        for a in range(d):
+            norm += grown[a, i] * grown[a, i]
+        norm = math.sqrt(norm)
+        logs[i] = math.log(norm) if norm > 0 else -math.inf
+        for a in range(d):
+            q[a, i] = grown[a, i] / norm if norm > 0 else 0.0
 '''
 
 _MODULE_HEADER = '''"""numba kernels generated by sharpness-dynamics (numerics/compile.py) from derived expressions; do not edit:

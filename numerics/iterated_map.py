@@ -25,12 +25,20 @@ from analysis.errors import DomainError, UserInputError
 from analysis.values import to_count, to_floats
 
 from . import budget
-from .classify import OUTCOMES, TAIL, classify_orbits, label_regimes, outcome_dict
+from .classify import (OUTCOMES, TAIL, batch_statistics, classify_orbits, divergence_start, label_regimes,
+                       outcome_dict, roundoff_sensitive, roundoff_stretch)
 from .compile import compile_model
 
 # Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
 # vanish from a thinned series); longer runs are labelled on the thinned series.
 FULL_RESOLUTION_REGIME_STEPS = 2_000_000
+# The outcome of a run is decided on its last half, at most this many steps (periods up to half of it, and the
+# Lyapunov estimate over it); at least the last numerics.classify.TAIL steps.
+RUN_WINDOW = 65_536
+# Runs that pass through a chaotic transient are rerun at higher precision (mpmath kernels) where cheap, to measure
+# how much their final numbers depend on round-off.
+ROUNDOFF_RERUN_WORK = 200_000  # steps x dimension (about 2 s per precision in mpmath)
+ROUNDOFF_DIGITS = (30, 50)
 # Long work runs in chunks of about this many map steps (lanes x steps): between chunks ``progress(done, total)``
 # is called and Ctrl-C (KeyboardInterrupt) takes effect, which it cannot inside a compiled kernel.
 CHUNK_STEPS = 5_000_000
@@ -278,13 +286,17 @@ class IteratedMap:
         kernel = self.compiled.kernels_for(steps).generated_trajectory
         if steps <= CHUNK_STEPS:
             return kernel(start, self._params, steps, every, tail)
-        chunk = max(every, CHUNK_STEPS // every * every, tail)
-        chunk = -(-chunk // every) * every
-        rows, state, done = [start[None]], start, 0
+        chunk = max(every, CHUNK_STEPS // every * every)
+        rows, state, done, kept = [start[None]], start, 0, None
         while True:
-            length = steps - done if steps - done < chunk + max(tail, every) else chunk
+            length = steps - done if steps - done < chunk + every else chunk
             out, tail_states, diverged_at = kernel(state, self._params, length, every, tail)
             rows.append(out[1:])
+            # A chunk shorter than the tail returns its own start too: the tail continues the previous chunk's.
+            finite_steps = diverged_at - 1 if diverged_at >= 0 else length
+            if kept is not None and len(tail_states) == finite_steps + 1:
+                tail_states = np.concatenate([kept[:-1], tail_states])[-tail:]
+            kept = tail_states
             if diverged_at >= 0:
                 return np.concatenate(rows), tail_states, done + diverged_at
             done += length
@@ -294,14 +306,11 @@ class IteratedMap:
                 return np.concatenate(rows), tail_states, -1
             state = tail_states[-1]
 
-    def _classify(self, orbits: np.ndarray, params: np.ndarray, diverged=None) -> dict:
+    def _classify(self, orbits: np.ndarray, params: np.ndarray, diverged=None, stretch=None) -> dict:
         overflowed = ~np.isfinite(orbits).all(axis=(1, 2))
         if diverged is not None:
             overflowed |= np.asarray(diverged, bool)
-        return classify_orbits(orbits, overflowed, self.compiled.jacobian_numpy, params,
-                               # a Jacobian-vector product per stored state costs about four map steps
-                               exponents=self.compiled.kernels_for(4 * orbits.shape[0] * orbits.shape[1])
-                               .generated_tail_lyapunov)
+        return classify_orbits(orbits, overflowed, stretch or self.compiled.stretch_sums, params)
 
     # ------------------------------------------------------------------------------------------------ measures
     def run(self, steps: int, init: Optional[dict] = None, every: int = 1, progress=None) -> Trajectory:
@@ -322,7 +331,7 @@ class IteratedMap:
                             self.max_memory, keywords=["every"])
         budget.check_work(steps * (1 + (regime_every == 1 and every > 1)), f"a run of {steps:,} steps", self.force)
         params = self._params
-        tail = max(TAIL + 1, 2)
+        tail = min(steps, max(TAIL, min(steps // 2, RUN_WINDOW))) + 1
         # every > steps keeps only the initial state; the kernel needs an int64, so pass at most steps + 1.
         thinned, tail_states, diverged_at = self._trajectory(start, steps, min(every, steps + 1), tail, progress)
         valid = thinned[np.isfinite(thinned).all(axis=1)]
@@ -337,12 +346,31 @@ class IteratedMap:
         regime_loss = loss if full is valid else _evaluate(self.compiled.loss_numpy, full, params)
         scale = 1 + np.abs(full).max(axis=1)
         moving = np.concatenate([[True], np.abs(np.diff(full, axis=0)).max(axis=1) > 1e-9 * scale[1:]])
-        classified = self._classify(tail_states[None], params[None], [diverged_at >= 0])
+        # log R_ii of Benettin's frame at every step, along the run's own states: the outcome's Lyapunov window
+        # (column 0) and the search for a chaotic transient (every column) share it.
+        logs_offset = 0
+        if regime_every == 1:
+            logs = self.compiled.stretch_sums(full[None], params[None], 1, d)[0]
+        else:  # thinned: only the stored tail is at full resolution
+            logs = self.compiled.stretch_sums(tail_states[None], params[None], 1, d)[0]
+            logs_offset = (diverged_at if diverged_at >= 0 else steps + 1) - len(tail_states)
+
+        def window_sums(orbits, _params, batch):
+            count = orbits.shape[1] - 1
+            return logs[len(logs) - count:].reshape(1, -1, batch, d).sum(axis=2)
+
+        classified = self._classify(tail_states[None], params[None], [diverged_at >= 0], window_sums)
         outcome = outcome_dict(classified, 0, diverged_at if diverged_at >= 0 else None)
         last = tail_states[-1]
-        final = {name: float(v) for name, v in zip(self.compiled.state_names, last)}
-        final["sharpness"] = float(_evaluate(self.compiled.sharpness_numpy, last[None, :], params)[0])
-        final["loss"] = float(_evaluate(self.compiled.loss_numpy, last[None, :], params)[0])
+        final = self._final(last)
+        bounded = divergence_start(regime_loss, regime_sharpness, self.threshold, diverged_at >= 0)
+        bounded = len(logs) if bounded is None else max(0, bounded * regime_every - logs_offset)
+        transient = roundoff_stretch(logs[:bounded])
+        if transient is not None:
+            transient["window"] = [s + logs_offset for s in transient["window"]]
+            measured = self._roundoff_spread(start, steps, final, diverged_at)
+            outcome["roundoff_sensitive"] = roundoff_sensitive(measured, final)
+            outcome["roundoff"] = {**transient, **measured}
         trajectory = {"step": [i * every for i in range(len(valid))]}  # Python ints: every may exceed int64
         trajectory.update({name: valid[:, i].tolist() for i, name in enumerate(self.compiled.state_names)})
         trajectory["sharpness"] = sharpness.tolist()
@@ -353,6 +381,51 @@ class IteratedMap:
             threshold=self.threshold, final=final, outcome=outcome,
             regimes=label_regimes(regime_sharpness, regime_loss, self.threshold, regime_every, diverged_at, moving=moving),
             regime_resolution=regime_every, trajectory=trajectory, optimizer=self.model.optimizer)
+
+    def _final(self, state: np.ndarray) -> dict:
+        """The final state by name, with its sharpness and loss."""
+        final = {name: float(v) for name, v in zip(self.compiled.state_names, state)}
+        final["sharpness"] = float(_evaluate(self.compiled.sharpness_numpy, state[None, :], self._params)[0])
+        final["loss"] = float(_evaluate(self.compiled.loss_numpy, state[None, :], self._params)[0])
+        return final
+
+    def _roundoff_spread(self, start: np.ndarray, steps: int, final: dict, diverged_at: int) -> dict:
+        """How much the end of a run that passed through a chaotic transient depends on the arithmetic: the same run
+        with the mpmath kernels at each of :data:`ROUNDOFF_DIGITS` digits, where cheap (up to
+        :data:`ROUNDOFF_RERUN_WORK` steps x state dimension). A perturbed float64 start would not do: the
+        transient amplifies what round-off seeds *during* the run (a transverse oscillation that had decayed below
+        1e-16), which a start perturbation, contracted before the transient, does not reach. Returns
+        ``{"precision_runs": [{"digits", "final" | "step"}], "final_spread" | "step_range"}`` (spreads over
+        float64 and these runs)."""
+        import mpmath
+        import sympy as sp
+
+        if steps * self.compiled.dimension > ROUNDOFF_RERUN_WORK:
+            return {"precision_runs": [], "note": f"not rerun at higher precision: more than "
+                                                  f"{ROUNDOFF_RERUN_WORK // self.compiled.dimension:,} steps"}
+        runs = []
+        for digits in ROUNDOFF_DIGITS:
+            with mpmath.workdps(digits):
+                values = [mpmath.mpf(sp.N(self.values[s], digits + 10)) for s in self.compiled.parameter_symbols]
+                state, diverged = [mpmath.mpf(float(v)) for v in start], None
+                for t in range(1, steps + 1):
+                    state = self.compiled.step_mpmath(*state, *values)
+                    if not all(mpmath.isfinite(v) and abs(v) <= np.finfo(float).max for v in state):
+                        diverged = t  # where float64 would overflow
+                        break
+            if diverged is None:
+                runs.append({"digits": digits, "final": self._final(np.array([float(v) for v in state]))})
+            else:
+                runs.append({"digits": digits, "step": diverged})
+        spread = {"precision_runs": runs}
+        if diverged_at >= 0 or any("step" in run for run in runs):
+            spread["step_range"] = [int(min(r.get("step", steps) for r in runs + [{"step": diverged_at}])),
+                                    int(max(r.get("step", steps) for r in runs + [{"step": diverged_at}]))]
+        finals = [final] * (diverged_at < 0) + [run["final"] for run in runs if "final" in run]
+        if len(finals) > 1:
+            with np.errstate(invalid="ignore"):
+                spread["final_spread"] = {name: float(np.ptp([f[name] for f in finals])) for name in final}
+        return spread
 
     def orbit_diagram(self, vary: str, values, steps: int = 2000, keep: int = 200,
                       init: Optional[dict] = None, progress=None) -> OrbitDiagram:
@@ -461,9 +534,8 @@ class IteratedMap:
             if progress:
                 progress(transient + measured, total)
         per_batch = logs[: (steps // batches) * batches].reshape(batches, -1, d).mean(axis=1)
-        exponents = per_batch.mean(axis=0)
+        exponents, stderr = batch_statistics(per_batch, axis=0)  # the classifier's estimator and error
         order = np.argsort(-exponents)
-        stderr = per_batch.std(axis=0, ddof=1) / np.sqrt(batches)
         return LyapunovSpectrum(**common, exponents=exponents[order].tolist(), stderr=stderr[order].tolist(),
                                 diverged_at=None,
                                 final={n: float(v) for n, v in zip(self.compiled.state_names, state)})

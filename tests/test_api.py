@@ -91,7 +91,9 @@ def test_labels_on_independently_decided_runs(argv, expected, capsys):
 
 def test_round_off_oscillation_of_a_converged_loss_is_not_eos():
     result = IteratedMap("xy-quartic", eta=0.2).run(20_000, init={"x": 3, "y": 0.2})
-    assert result.outcome == {"name": "converged"}
+    # Its catapult amplifies perturbations (the outcome reports it, "roundoff"), but the reruns at 30 and 50
+    # digits end where float64 does: not round-off sensitive.
+    assert result.outcome["name"] == "converged" and result.outcome["roundoff_sensitive"] is False
     assert all(r["name"] != "edge of stability" or r["end"] < 1000 for r in result.regimes)
 
 

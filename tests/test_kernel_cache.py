@@ -58,19 +58,29 @@ def test_kernels_agree_with_the_numpy_backend_on_every_model():
         np.testing.assert_allclose(orbits, np.stack(state, -1), rtol=1e-12, atol=1e-14)
 
 
-def test_compiled_tail_lyapunov_equals_the_numpy_classifier():
-    """The classifier's exponent of aperiodic lanes, compiled, against ``classify.largest_lyapunov`` (numpy): the
-    same sums in the same order up to the Jacobian's common subexpressions, so 1e-12 absolute on exponents of
-    order 1."""
-    from numerics.classify import largest_lyapunov
+def test_stretch_kernel_is_benettins_qr_step_along_stored_states():
+    """The one Lyapunov estimator's tangent propagation (compiled, along stored states, in batches, a frame of
+    every column) against Benettin's step written here with numpy: ``Q R = J(s_t) Q`` by ``np.linalg.qr`` with the
+    Jacobian from ``lambdify`` (not the generated kernel), summing log|R_ii| per batch. Same sums up to the order of
+    rounding (Gram-Schmidt against Householder): 1e-12 absolute on sums of order 10 over 8 steps."""
     from numerics.compile import compile_model
 
     compiled = compile_model("uv", "sp")
     rng = np.random.default_rng(0)
-    orbits = rng.uniform(0.1, 2.0, size=(7, 40, 2))
+    orbits = rng.uniform(0.1, 2.0, size=(7, 42, 2))
     params = np.tile([1.1, 4.0, 1.0, 1.0], (7, 1))
-    np.testing.assert_allclose(compiled.tail_lyapunov(orbits, params),
-                               largest_lyapunov(compiled.jacobian_numpy, orbits, params), rtol=0, atol=1e-12)
+    sums = compiled.stretch_sums(orbits, params, batch=8, columns=2)
+    assert sums.shape == (7, 5, 2)  # 41 steps: 5 batches of 8, the remainder dropped
+    expected = np.zeros((7, 5, 2))
+    for lane in range(7):
+        frame = np.array([[1.0, -1.0], [1.0, 1.0]]) / np.sqrt(2)  # first column (1, 1)/sqrt(2)
+        for t in range(40):
+            entries = compiled.jacobian_numpy(*orbits[lane, t], *params[lane])
+            frame, triangle = np.linalg.qr(np.array(entries, dtype=float) @ frame)
+            expected[lane, t // 8] += np.log(np.abs(np.diag(triangle)))
+    np.testing.assert_allclose(sums, expected, rtol=0, atol=1e-12)
+    # One column is the first column of the full frame (Gram-Schmidt leaves the first vector alone).
+    np.testing.assert_allclose(compiled.stretch_sums(orbits, params, batch=8)[..., 0], sums[..., 0], rtol=0, atol=1e-13)
 
 
 def test_small_work_interpreted_and_compiled_kernels_agree(monkeypatch):

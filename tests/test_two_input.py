@@ -69,3 +69,32 @@ def test_minimum_line_flip():
     assert any(sp.simplify(mu - expected) == 0 for mu in mus)
     # Sharpness on the minima, where the cubic factors: max(a^2 + beta^2/a^2, s^2 a^2).
     assert line.sharpness == sp.Max((ti.a ** 4 + ti.beta ** 2) / ti.a ** 2, ti.a ** 2 * ti.s ** 2)
+
+
+def test_a_chaotic_transient_makes_the_end_depend_on_round_off():
+    """eta = 0.5, 12,000 steps: the catapults amplify what round-off seeds (the transverse oscillation had decayed
+    below 1e-16 before the sharpness crossed 2/eta), so the final sharpness depends on the arithmetic. Independent:
+    the same GD in mpmath at 40 digits, from a map lambdified here, ends more than 0.005 away from float64 (issue
+    19 measured 3.99, 3.90, 3.80, 3.72 at 30, 50, 80, 120 digits against 3.968). The run says so: the flag, the
+    transient's window and positive finite-time exponent, and its own reruns' spread. A plainly converging run
+    (eta = 0.1: it sharpens but never reaches 2/eta = 20) carries no flag."""
+    import mpmath
+
+    two_input = IteratedMap("two-input", eta="0.5")
+    result = two_input.run(12_000)
+    compiled = two_input.compiled
+    step = sp.lambdify(compiled.state_symbols + compiled.parameter_symbols, compiled.map_exprs, "mpmath")
+    with mpmath.workdps(40):
+        state = [mpmath.mpf(float(v)) for v in two_input.initial_state()]
+        params = [mpmath.mpf(1) / 2, mpmath.mpf(1), mpmath.mpf(1) / 20]
+        for _ in range(12_000):
+            state = step(*state, *params)
+        precise = float(compiled.sharpness_numpy(*[float(v) for v in state], 0.5, 1.0, 0.05))
+    assert abs(precise - result.final["sharpness"]) > 5e-3
+    roundoff = result.outcome["roundoff"]
+    assert result.outcome["roundoff_sensitive"] is True
+    assert roundoff["finite_time_lyapunov"] > 0 and roundoff["log10_amplification"] >= 8
+    assert 1300 < roundoff["window"][0] < roundoff["window"][1] < 6000  # between sharpening and the last catapult
+    assert roundoff["final_spread"]["sharpness"] > 5e-3
+    calm = IteratedMap("two-input", eta="0.1").run(2000)
+    assert "roundoff" not in calm.outcome and "roundoff_sensitive" not in calm.outcome

@@ -23,9 +23,60 @@ def print_json(obj) -> None:
     sys.stdout.write("\n")
 
 
+def with_error(value: float, error: float) -> str:
+    """``value ± error`` with the error to two significant digits and the value to the same decimal place (no
+    digit printed beyond what the error leaves)."""
+    if not (math.isfinite(value) and math.isfinite(error) and error > 0):
+        return f"{value:.4g}"
+    places = max(0, 1 - math.floor(math.log10(error)))
+    return f"{value:.{places}f} ± {error:.{places}f}"
+
+
 def outcome_text(outcome: dict) -> str:
-    detail = {k: v for k, v in plain(outcome).items() if k != "name"}
-    return f"{outcome['name']} {detail if detail else ''}".rstrip()
+    name = outcome["name"]
+    if name == "chaotic":
+        return (f"chaotic (largest Lyapunov exponent {with_error(outcome['lyapunov'], outcome['lyapunov_error'])}"
+                f" over the last {outcome['window']} steps; no period up to {outcome['max_period']})")
+    if name == "undetermined":
+        return f"undetermined: {outcome['reason']}"
+    shown = ("period", "step")
+    detail = {k: v for k, v in plain(outcome).items() if k in shown}
+    text = f"{name} {detail if detail else ''}".rstrip()
+    if name == "diverged" and outcome.get("roundoff_sensitive"):
+        text += " (after a chaotic transient: the step is not reproducible in float64)"
+    return text
+
+
+def roundoff_text(outcome: dict) -> str | None:
+    """What a run that passed through a chaotic transient says about its round-off dependence (``None`` if it did
+    not pass through one)."""
+    if "roundoff" not in outcome:
+        return None
+    info = outcome["roundoff"]
+    first, last = info["window"]
+    what = "depends on round-off" if outcome["roundoff_sensitive"] else "does not depend on round-off"
+    text = (f"{what}: a chaotic transient grew perturbations by 1e{info['log10_amplification']:.0f} over steps "
+            f"{first}-{last} (finite-time Lyapunov exponent {info['finite_time_lyapunov']:.3g})")
+    if not info.get("precision_runs"):
+        return text + f"; {info.get('note', 'not rerun')}"
+    runs = info["precision_runs"]
+    digits = " and ".join(str(run["digits"]) for run in runs)
+    if "final_spread" in info:
+        ends = ", ".join(f"{run['final']['sharpness']:.4g}" for run in runs if "final" in run)
+        text += (f"; at {digits} digits the final sharpness is {ends} "
+                 f"(spread {info['final_spread']['sharpness']:.2g} with float64)")
+    if "step_range" in info:
+        low, high = info["step_range"]
+        text += f"; at {digits} digits it diverges at steps {low}-{high} (float64 included)"
+    return text
+
+
+def _digits(value: float, spread) -> str:
+    """A final value to 10 significant digits, or only to the digit its round-off spread leaves."""
+    if spread is None or not spread > 0 or not math.isfinite(value) or value == 0:
+        return f"{value:.10g}"
+    digits = math.floor(math.log10(abs(value))) - math.floor(math.log10(spread)) + 1
+    return f"{value:.{min(10, max(1, digits))}g}"
 
 
 def models(entries: list) -> None:
@@ -47,11 +98,15 @@ def derivation(derived, results) -> None:
 
 
 def trajectory(result) -> None:
-    final = ", ".join(f"{k} = {v:.10g}" for k, v in result.final.items())
+    spread = result.outcome.get("roundoff", {}).get("final_spread", {}) if result.outcome.get("roundoff_sensitive") else {}
+    final = ", ".join(f"{k} = {_digits(v, spread.get(k))}" for k, v in result.final.items())
     print(f"outcome: {outcome_text(result.outcome)}")
     optimizer = getattr(result, "optimizer", "gd")
     label = "2/eta" if optimizer == "gd" else f"{optimizer} threshold"
     print(f"final: {final}   ({label} = {result.threshold:.10g})")
+    roundoff = roundoff_text(result.outcome)
+    if roundoff:
+        print(f"  {roundoff}")
     for regime in result.regimes:
         print(f"  steps {regime['start']:>8}-{regime['end']:<8} {regime['name']}")
 
