@@ -21,7 +21,8 @@ Polynomial (or rational) equations with rational or real-algebraic coefficients 
    (isolating intervals are disjoint, so 60 digits decide which), and every point is verified in the original
    equations at :data:`VERIFY_DIGITS` digits.
 
-Everything runs under a time budget (:data:`ELIMINATION_BUDGET` seconds). Where the equations are not polynomial
+Everything runs under a time budget (:data:`ELIMINATION_BUDGET` seconds), and only on systems whose Bezout bound
+(the product of the equations' total degrees) is at most :data:`MAX_BEZOUT`. Where the equations are not polynomial
 (``exp``, ``log``, trigonometric functions, non-integer powers of the state), the elimination runs out of its
 budget, or a positive-dimensional set remains, :func:`numeric_solutions` searches instead (multistart Newton with
 deflation over the box :math:`|s_i| \le` :data:`SEARCH_BOX`) and the result says it is not complete, and why.
@@ -29,6 +30,8 @@ deflation over the box :math:`|s_i| \le` :data:`SEARCH_BOX`) and the result says
 from __future__ import annotations
 
 import itertools
+import math
+import time
 import os
 from dataclasses import dataclass, field
 from typing import Optional
@@ -39,6 +42,9 @@ import sympy as sp
 
 #: Seconds allowed to the exact elimination at one parameter point (SHARPNESS_ELIMINATION_BUDGET overrides).
 ELIMINATION_BUDGET = float(os.environ.get("SHARPNESS_ELIMINATION_BUDGET", "60"))
+# Measured: (abcde - y)^2 (Bezout 59049 before the known sets are removed) eliminates in 7 s and 90 MB; the same
+# loss in 8 variables (Bezout 2.6e9) took 2.9 GB in 27 s before failing.
+MAX_BEZOUT = 10 ** 5
 #: At most this many systems when known sets are removed one generator at a time (else a sum of squares each).
 MAX_SPLITS = 64
 #: Digits at which every solution is verified (residual below 10**-(VERIFY_DIGITS - 20) times the equations' scale).
@@ -47,6 +53,8 @@ VERIFY_DIGITS = 60
 SEARCH_BOX = 10.0
 #: Starting points per state variable of the numeric search (uniform in the box, fixed seed).
 STARTS_PER_VARIABLE = 100
+# Wall seconds for the numeric search; past it the search stops and its reason says after how many starts.
+SEARCH_BUDGET = float(os.environ.get("SHARPNESS_SEARCH_BUDGET", "5"))
 
 EXACT_METHOD = ("exact elimination: Groebner basis, FGLM to lex order, real roots of the univariate eliminant "
                 "isolated (CRootOf), back-substituted and verified at 60 digits")
@@ -146,6 +154,10 @@ def _exact(equations, unknowns, exclude) -> RealSolutions:
     numerators = [n for n in numerators if n != 0]
     if not numerators:
         raise EliminationFailed("every equation vanishes identically: every state is a solution")
+    bezout = math.prod(sp.Poly(n, *unknowns).total_degree() for n in numerators[:len(unknowns)])
+    if len(numerators) >= len(unknowns) and bezout > MAX_BEZOUT:
+        raise EliminationFailed(f"the system's Bezout bound {bezout} exceeds {MAX_BEZOUT}, the size up to which the "
+                                "exact elimination is attempted (its Groebner basis can need gigabytes)")
     # A common factor of every equation vanishes on a hypersurface of solutions (positive-dimensional from two
     # unknowns on; with one unknown it is a set of points, solved below like the rest).
     common = sp.gcd_list(numerators) if len(numerators) > 1 else numerators[0]
@@ -338,15 +350,25 @@ def numeric_solutions(equations, unknowns, exclude=(), reason: str = "") -> Real
     rng = np.random.default_rng(0)
     starts = rng.uniform(-SEARCH_BOX, SEARCH_BOX, size=(STARTS_PER_VARIABLE * count, count))
     found, singular = [], 0
-    for start in starts:
+    deadline, stopped = time.monotonic() + SEARCH_BUDGET, ""
+    for tried, start in enumerate(starts):
+        if time.monotonic() > deadline:
+            stopped = (f"; the search stopped after {tried} of {len(starts)} starts (its budget of {SEARCH_BUDGET:g} s; "
+                       "SHARPNESS_SEARCH_BUDGET sets it)")
+            break
         x = _deflated_newton(residual_np, jacobian_np, start, [np.array([float(c) for c in p]) for p in found])
         if x is None:
+            continue
+        with np.errstate(all="ignore"):
+            condition = np.linalg.cond(np.array(jacobian_np(*x), dtype=float))
+        if not condition < 1e8:  # near a set of solutions (a null direction along it): the 50-digit test
+            singular += 1         # below would say so too, at ~1 s a point in 8 unknowns
             continue
         with mpmath.workdps(50):
             try:
                 refined = mpmath.findroot(lambda *s: residual_mp(*s), [mpmath.mpf(v) for v in x],
                                           J=lambda *s: mpmath.matrix(jacobian_mp(*s)), tol=mpmath.mpf(10) ** -90,
-                                          maxsteps=50)
+                                          maxsteps=12)  # quadratic from 1e-10: ~4 steps at a simple root
             except (ValueError, ZeroDivisionError):
                 continue
             point = [refined[i] for i in range(count)] if isinstance(refined, mpmath.matrix) else [refined]
@@ -367,7 +389,7 @@ def numeric_solutions(equations, unknowns, exclude=(), reason: str = "") -> Real
               for p in found]
     points.sort(key=lambda p: [float(p[u]) for u in unknowns])
     note = (f"; {singular} point(s) with a singular Jacobian (on a set of solutions) left out" if singular else "")
-    return RealSolutions(points, False, NUMERIC_METHOD, (reason or "no exact method applies") + note)
+    return RealSolutions(points, False, NUMERIC_METHOD, (reason or "no exact method applies") + note + stopped)
 
 
 def _deflated_newton(residual, jacobian, start, known, steps: int = 60):

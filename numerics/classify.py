@@ -82,6 +82,10 @@ ROUNDOFF_AMPLIFICATION = 1e8  # a stretch that amplifies perturbations this much
 ROUNDOFF_AGREEMENT = 1e-9  # reruns at higher precision that agree this well (relative) clear the flag
 REGIMES = ("early sharpness reduction", "intermediate saturation", "progressive sharpening", "edge of stability",
            "catapult", "divergence")
+# The order of a sweep's "regime" measure: one code per trajectory, the most severe regime it reached
+# (numerics.sweeps); kept here, beside the labels, so that plots and sweeps read one list.
+REGIME_ORDER = ("intermediate saturation", "early sharpness reduction", "progressive sharpening",
+                "edge of stability", "catapult", "divergence")
 MIN_TREND = 0.02  # a sharpening or reduction regime changes the smoothed sharpness by >= 2 % of the threshold
 NEAR = 0.9  # "at the threshold": at least 90 % of it
 

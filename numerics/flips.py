@@ -15,7 +15,6 @@ until its multiplier crosses -1. Successive ratios
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import mpmath
@@ -26,16 +25,16 @@ from analysis.errors import UserInputError
 from analysis.derivations.spectrum import solve_multiplier
 from analysis.values import to_count, to_number
 
-from .continuation.derivatives import flip_coefficient, kernels
+from .continuation.derivatives import NORMALISATION, flip_coefficient, kernels
 from .continuation.engine import MAX_POINTS, _make_point, _OrbitSystem, _trace, flip_criticality, genuine_special
 from .continuation.one_parameter import _switch
+from .feigenbaum import aitken, alpha_correct_digits, alpha_estimates, correct_digits
 
 MAX_DOUBLINGS = 18  # period 2^17: each mpmath Newton step then iterates 131,072 steps at 40+ digits
 MAX_DIGITS = 300
 LOWEST_FLIP = "the lowest flip"  # the default choice among several flipping fixed points
 CRITICAL_MULTIPLIER = 1e-6  # a multiplier this close to -1 at a located flip counts as critical
 
-FEIGENBAUM_DELTA = mpmath.mpf("4.669201609102990671853203820466201617258185577475768632745651343004134330211314737138689744023948013817165984855189815134408627142027932522312442988890890859944935463236713411532481714219947455644365823793202009561058330575458617652222070385410646749494284981453391726200568755665952339875603825637225")
 
 
 def _return_map_mp(compiled, state, params, period):
@@ -163,7 +162,7 @@ def _flip_record(kern, compiled, solution, period, params, index, correction, di
     critical = int(np.sum(np.abs(mu + 1) <= CRITICAL_MULTIPLIER))
     if critical == 1:
         b = flip_coefficient(kern.orbit_data(x, p, period, third=True), A)
-        normal_form = {"coefficient": b, "criticality": flip_criticality(b)}
+        normal_form = {"coefficient": b, "criticality": flip_criticality(b), "normalisation": NORMALISATION["PD"]}
     else:
         normal_form = {"coefficient": None, "criticality": "degenerate", "multipliers_at_minus_one": critical}
     return {"parameter": parameter, "period": period, "state": state, "located_by": located_by,
@@ -171,19 +170,17 @@ def _flip_record(kern, compiled, solution, period, params, index, correction, di
             "jacobian": A, "multipliers": mu}
 
 
-def _refuse_without_closed_forms(compiled, values: dict, vary: str) -> None:
-    """The flips above come from the closed forms in the parameters: where the fixed points at these values are
-    not all such (or not all known), "no flip" would be a claim about points never looked at."""
+def _unsearched_fixed_points(compiled, values: dict) -> str | None:
+    """What the flips of :func:`first_flips` leave out: they come from the closed forms in the parameters, so
+    fixed points at these values without one (or a list of fixed points that is not complete) are never looked
+    at. ``None`` where nothing is left out."""
     from analysis.evaluate import fixed_points_at
 
     table = fixed_points_at(compiled.derivation, values)
     missing = [p.label for p in table if not p.closed_form]
-    if missing or not table.complete:
-        what = (f"the fixed points {', '.join(missing)} have no closed form in the parameters" if missing else
-                f"the list of fixed points is not complete ({table.reason})")
-        raise UserInputError(f"cascade solves the flips of closed-form fixed points, and {what}: it cannot decide "
-                             f"whether one loses stability by a flip as {vary} increases; follow one with "
-                             f"`sharpness continuation --start LABEL --vary {vary}=A:B`")
+    if missing:
+        return f"the fixed points {', '.join(missing)} have no closed form in the parameters"
+    return None if table.complete else f"the list of fixed points is not complete ({table.reason})"
 
 
 def _multipliers_text(mu) -> str:
@@ -277,14 +274,20 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
     vary_symbol = model.parameter(vary).symbol
     index = compiled.parameter_names.index(vary)
     candidates = first_flips(compiled.derivation, values, vary_symbol)
+    unsearched = _unsearched_fixed_points(compiled, values)
+    if not candidates and unsearched:
+        raise UserInputError(f"cascade solves the flips of closed-form fixed points, and {unsearched}: it cannot "
+                             f"decide whether one loses stability by a flip as {vary} increases; follow one with "
+                             f"`sharpness continuation --start LABEL --vary {vary}=A:B`")
     if not candidates:
-        _refuse_without_closed_forms(compiled, values, vary)
         sets = [e.label for e in compiled.derivation.result("fixed_points").fixed_points if e.free]
         detail = (f"; its fixed points {', '.join(sets)} are sets, not isolated points, and a flip of a family "
                   "needs a transversal section, which cascade does not construct") if sets else ""
         raise UserInputError(f"no isolated fixed point of {model.name!r} loses stability by a flip as {vary} "
                              f"increases at these parameters{detail}")
     (exact, coordinates, label), chosen_by = _choose_flip(compiled, candidates, init)
+    if unsearched:  # "the lowest flip" is then a claim about the closed-form points only
+        chosen_by += f" among the closed-form fixed points ({unsearched}; their flips are not searched)"
     exact_values = {**values, vary_symbol: exact}
     params = compiled.parameter_vector(exact_values)
     exact_params = [exact_values[s] for s in compiled.parameter_symbols]
@@ -363,8 +366,7 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
                         for i in range(1, len(bifurcations) - 1)]
         delta_verified = [_verified_digits(v, e, digits) for v, e in zip(deltas, delta_errors)]
         # Aitken's delta-squared on the ratios, whose error shrinks geometrically (by ~1/delta per doubling).
-        accelerated = [deltas[i + 2] - (deltas[i + 2] - deltas[i + 1]) ** 2 /
-                       ((deltas[i + 2] - deltas[i + 1]) - (deltas[i + 1] - deltas[i])) for i in range(len(deltas) - 2)]
+        accelerated = aitken(deltas)
     superstable = superstable_orbits(compiled, values, vary, bifurcations, digits)
     with mpmath.workdps(digits):
         alpha = alpha_estimates([entry["distance"] for entry in superstable]) if len(superstable) >= 2 else \
@@ -444,12 +446,6 @@ def superstable_orbits(compiled, values: dict, vary: str, bifurcations: list, di
     return found
 
 
-def correct_digits(estimate) -> int:
-    """Number of significant digits of ``estimate`` that agree with Feigenbaum's delta."""
-    error = abs(mpmath.mpf(estimate) - FEIGENBAUM_DELTA)
-    return int(math.floor(-mpmath.log10(error / FEIGENBAUM_DELTA))) if error > 0 else 99
-
-
 @dataclass
 class Cascade:
     """The flips of a period-doubling cascade and the estimates of Feigenbaum's delta; ``to_dict()`` is
@@ -504,11 +500,13 @@ class Cascade:
     def __str__(self) -> str:
         payload = self.to_dict()
         lines = []
-        if len(payload["flipping"]) > 1:
-            lines.append(f"{len(payload['flipping'])} fixed points flip as {self.vary} increases ("
+        if len(payload["flipping"]) > 1 or self.chosen_by not in (None, LOWEST_FLIP):
+            count = len(payload["flipping"])
+            verb = "fixed points flip" if count != 1 else "fixed point flips"
+            lines.append(f"{count} {verb} as {self.vary} increases ("
                          + ", ".join(f"{f['fixed_point']} at {self.vary} = {f['exact']}" for f in payload["flipping"])
                          + f"); the cascade of {self.fixed_point}, {self.chosen_by}"
-                         + (" (init chooses another)" if self.chosen_by == LOWEST_FLIP else ""))
+                         + (" (init chooses another)" if (self.chosen_by or "").startswith(LOWEST_FLIP) else ""))
         lines += [f"period {b['period']:>6} flips at {self.vary} = {b['parameter_digits'][:32]}"
                   for b in payload["bifurcations"]]
         lines += [f"delta_{i + 1:<3} = {d[:20]}   ({digits} correct digits)"
@@ -560,32 +558,3 @@ def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=No
     return Cascade(bound.model.name, vary, digits, found["bifurcations"], found["delta"], found["delta_aitken"],
                    found["stopped"], found["superstable"], found["alpha"], found["alpha_aitken"],
                    found["delta_verified_digits"], found["fixed_point"], found["chosen_by"], found["flipping"])
-
-
-FEIGENBAUM_ALPHA = mpmath.mpf("2.502907875095892822283902873218215786381271376727149977336192056779235340")
-
-
-def _aitken(sequence) -> list:
-    out = []
-    for i in range(len(sequence) - 2):
-        denominator = (sequence[i + 2] - sequence[i + 1]) - (sequence[i + 1] - sequence[i])
-        if denominator != 0:
-            out.append(sequence[i + 2] - (sequence[i + 2] - sequence[i + 1]) ** 2 / denominator)
-    return out
-
-
-def alpha_estimates(distances) -> dict:
-    r"""Ratio estimates :math:`\alpha_j = |d_j / d_{j+1}|` of Feigenbaum's :math:`\alpha` from the distances
-    :math:`d_j` of the critical point to its nearest neighbour on the superstable orbit of period :math:`2^j`, and
-    their acceleration by Aitken's :math:`\Delta^2` applied **twice**: the error of the ratios is a sum of two
-    geometric sequences, :math:`(-1/\alpha)^j` (measured ratio of successive errors -0.3995 on ``uv-eos``) and
-    then :math:`\delta^{-j}` (0.21 after one pass), and each pass removes one. Returns
-    ``{"alpha", "alpha_aitken"}`` (lists; mpmath numbers if given)."""
-    ratios = [abs(distances[i] / distances[i + 1]) for i in range(len(distances) - 1)]
-    return {"alpha": ratios, "alpha_aitken": _aitken(_aitken(ratios))}
-
-
-def alpha_correct_digits(estimate) -> int:
-    """Number of significant digits of ``estimate`` that agree with Feigenbaum's alpha."""
-    error = abs(mpmath.mpf(estimate) - FEIGENBAUM_ALPHA)
-    return int(math.floor(-mpmath.log10(error / FEIGENBAUM_ALPHA))) if error > 0 else 99

@@ -193,7 +193,7 @@ def sweep_figure(dataset, path: str, title: str) -> None:
     import json as _json
 
     from .classify import OUTCOMES
-    from .sweeps import REGIME_ORDER
+    from .classify import REGIME_ORDER
 
     target = check_path(path)
     spec = _json.loads(dataset.attrs["sweep"])
@@ -301,7 +301,7 @@ def delta_figure(cascade: dict, path: str) -> None:
     """|delta_j - delta| of the raw ratios and of their Aitken acceleration against j (log scale)."""
     import mpmath
 
-    from .flips import FEIGENBAUM_DELTA
+    from .feigenbaum import FEIGENBAUM_DELTA
 
     target = check_path(path)
     raw = [abs(mpmath.mpf(d) - FEIGENBAUM_DELTA) for d in cascade["delta_digits"]]
@@ -347,7 +347,7 @@ def _draw_sweep_background(axis, dataset, x_name, y_name):
     import json as _json
 
     from .classify import OUTCOMES
-    from .sweeps import REGIME_ORDER
+    from .classify import REGIME_ORDER
 
     measure = _json.loads(dataset.attrs["sweep"])["measure"]
     variable = dataset[measure.replace("-", "_")]

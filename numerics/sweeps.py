@@ -56,10 +56,10 @@ import numpy as np
 
 from analysis.errors import UserInputError
 
+from .classify import REGIME_ORDER
+
 
 MEASURES = ("outcome", "period", "final-sharpness", "lyapunov", "regime")
-REGIME_ORDER = ("intermediate saturation", "early sharpness reduction", "progressive sharpening",
-                "edge of stability", "catapult", "divergence")
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler given by address
 WORKER_TIMEOUT = 30.0  # seconds to wait for a scheduler given by address to have at least one worker
 

@@ -219,7 +219,7 @@ def test_closed_form_b_of_a_two_dimensional_map_matches_the_numerical_one():
 
 def test_feigenbaum_alpha_from_superstable_orbits():
     from numerics import cascade
-    from numerics.flips import FEIGENBAUM_ALPHA
+    from numerics.feigenbaum import FEIGENBAUM_ALPHA
 
     result = cascade("uv-eos", "k", doublings=13, digits=40).to_dict()
     assert len(result["superstable"]) >= 10

@@ -11,7 +11,7 @@ import sympy as sp
 from analysis import load_model
 from numerics import IteratedMap, cascade
 from numerics.compile import compile_model
-from numerics.flips import FEIGENBAUM_DELTA
+from numerics.feigenbaum import FEIGENBAUM_DELTA
 from tests import uv_reference as ref
 
 CASES = [("uv", "sp"), ("uv", "mup"), ("uv-eos", None)]

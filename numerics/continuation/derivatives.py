@@ -106,6 +106,19 @@ def kernels(compiled) -> Kernels:
     return _kernels_for(key)
 
 
+# What the small parameter of each normal form measures (the JSON carries it beside the coefficient): the
+# coefficients depend on the scale of the critical eigenvector q, fixed here as |q| = 1 (Euclidean, in the state
+# coordinates) with the adjoint vector p normalised by <p, q> = 1 (Kuznetsov & Meijer 2019, Sec. 4.4-4.5).
+NORMALISATION = {
+    "PD": "u -> -u + b u^3 on the centre manifold x = x* + u q + O(u^2), |q| = 1 (Euclidean, state coordinates), "
+          "<p, q> = 1",
+    "LP": "u -> u + a u^2 on the centre manifold x = x* + u q + O(u^2), |q| = 1 (Euclidean, state coordinates), "
+          "<p, q> = 1",
+    "NS": "d = Re(exp(-i theta) c) of w -> mu w + c w |w|^2, mu = exp(i theta), on "
+          "x = x* + w q + conj(w q) + O(|w|^2), <q, q> = 1, <p, q> = 1",
+}
+
+
 # ---------------------------------------------------------------------------------------- multilinear forms
 def _B(H, a, b):
     return np.einsum("kij,i,j->k", H, a, b)

@@ -10,7 +10,7 @@ import sympy as sp
 
 from analysis.errors import DomainError, UserInputError
 
-from .derivatives import _eigenvectors, flip_coefficient, fold_coefficient, kernels, ns_coefficient
+from .derivatives import NORMALISATION, _eigenvectors, flip_coefficient, fold_coefficient, kernels, ns_coefficient
 from .engine import (BEYOND_FLIP, DEGENERATE, MAX_DOUBLINGS, MAX_POINTS, _correct, _make_point, _OrbitSystem,
                      _tangent, _trace, flip_criticality, genuine_special)
 from .records import Branch, Continuation, _complex_json
@@ -136,7 +136,7 @@ def _normal_form_entry(setup, x, p, A, period, point_type="PD"):
     data = setup.kern.orbit_data(x, p, period, third=True)
     if point_type == "PD":
         b = flip_coefficient(data, A)
-        entry = {"coefficient": b, "criticality": flip_criticality(b)}
+        entry = {"coefficient": b, "criticality": flip_criticality(b), "normalisation": NORMALISATION["PD"]}
         if period == 1:
             closed = _closed_form_b(setup, x, p)
             if closed:
@@ -144,11 +144,12 @@ def _normal_form_entry(setup, x, p, A, period, point_type="PD"):
         return entry
     if point_type == "LP":
         a = fold_coefficient(data, A)
-        return {"coefficient": a, "criticality": "nondegenerate" if abs(a) > DEGENERATE else "degenerate"}
+        return {"coefficient": a, "criticality": "nondegenerate" if abs(a) > DEGENERATE else "degenerate",
+                "normalisation": NORMALISATION["LP"]}
     if point_type == "NS":
         dval = ns_coefficient(data, A)
         return {"coefficient": dval, "criticality": "degenerate" if not abs(dval) >= DEGENERATE else
-                "supercritical" if dval < 0 else "subcritical"}
+                "supercritical" if dval < 0 else "subcritical", "normalisation": NORMALISATION["NS"]}
     return None
 
 
@@ -326,7 +327,7 @@ def _alpha_from_branches(setup, result):
     critical point) located along each branch, and the ratio estimates of alpha (see :mod:`numerics.flips`)."""
     if setup.kern.dimension != 1:
         return {}
-    from ..flips import alpha_estimates
+    from ..feigenbaum import alpha_estimates
 
     superstable = []
     for branch in result.branches:
