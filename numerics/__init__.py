@@ -16,7 +16,7 @@ import importlib
 # scipy and torch, sweeps pull in dask, xarray and zarr.
 _EXPORTS = {
     "OUTCOMES": "classify", "REGIMES": "classify",
-    "CrossCheck": "crosscheck", "crosscheck": "crosscheck", "width_scan": "crosscheck",
+    "CrossCheck": "cross_check", "crosscheck": "cross_check", "width_scan": "cross_check",
     "Cascade": "flips", "cascade": "flips",
     # (the function ``continuation`` is imported from the subpackage of that name: ``from numerics.continuation
     # import continuation``; at the top level the name is the subpackage)

@@ -2,7 +2,7 @@
 
 Reference values come from three independent places: the other backend (numpy Gram chain rule vs torch autograd
 through the actual vectors), the hand-written UV network of tests/uv_reference.py (formerly
-numerics.crosscheck.UVNetwork), and sympy.hessian of the loss in the explicit parameters, evaluated with mpmath at
+numerics.cross_check.UVNetwork), and sympy.hessian of the loss in the explicit parameters, evaluated with mpmath at
 30 digits.
 
 Tolerances. Both backends and the hand-written network do the same float64 arithmetic in a different order, so they

@@ -274,7 +274,7 @@ def cmd_continuation(args) -> int:
 
 
 def cmd_crosscheck(args) -> int:
-    from ..crosscheck import crosscheck
+    from ..cross_check import crosscheck
 
     derived = derived_model(args)
     with progress_bar(args.steps + 1, "parameter-space GD", args.quiet) as bar:
@@ -289,7 +289,7 @@ def cmd_crosscheck(args) -> int:
 
 
 def cmd_width_scan(args) -> int:
-    from ..crosscheck import width_scan
+    from ..cross_check import width_scan
 
     check_plot(args)
     try:

@@ -1,7 +1,7 @@
 """The report's cross-checks of the derived map against explicit gradient descent on the parameters."""
 from __future__ import annotations
 
-from ..crosscheck import crosscheck, width_scan
+from ..cross_check import crosscheck, width_scan
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .record import record
 
