@@ -1339,8 +1339,10 @@ CLI_STRATEGIES = (
 
 
 def _explicit(command, argv, model=None, json_flag=False):
+    # A --loss replaces the model's state by the loss's own variables: the built-in state does not apply.
+    state = [] if "--loss" in argv else list(STATE.get(model, []))
     return {"argv": [command, *argv], "command": command, "json": json_flag, "model": model,
-            "parameters": dict(PARAMETERS.get(model, {})), "state": list(STATE.get(model, []))}
+            "parameters": dict(PARAMETERS.get(model, {})), "state": state}
 
 
 #: Always run (cheap): every junk model name, and a few known-sharp inputs, whatever Hypothesis draws.
