@@ -18,9 +18,8 @@ _EXPORTS = {
     "OUTCOMES": "classify", "REGIMES": "classify",
     "CrossCheck": "cross_check", "crosscheck": "cross_check", "width_scan": "cross_check",
     "Cascade": "flips", "cascade": "flips",
-    # (the function ``continuation`` is imported from the subpackage of that name: ``from numerics.continuation
-    # import continuation``; at the top level the name is the subpackage)
-    "Continuation": "continuation", "continue_curve": "continuation",
+    # (the function ``continuation`` is imported from the subpackage: ``from numerics.branches import continuation``)
+    "Continuation": "branches", "continue_curve": "branches",
     "Basin": "iterated_map", "IteratedMap": "iterated_map", "LyapunovSpectrum": "iterated_map",
     "OrbitDiagram": "iterated_map", "Trajectory": "iterated_map",
     "load_sweep": ("sweeps", "load"), "sweep": "sweeps",
