@@ -71,6 +71,28 @@ def test_user_model_file_through_api_and_cli(tmp_path, capsys):
     assert payload["outcome"] == {"name": "converged"} and abs(abs(payload["final"]["w"]) - 1) < 1e-12
 
 
+def test_top_level_names_are_the_functions_even_after_their_modules_are_imported():
+    # A submodule named like a lazily exported function becomes the package's attribute once it is imported, and
+    # then shadows the function: each exported name must stay what _EXPORTS says after every submodule is loaded.
+    code = textwrap.dedent('''
+        import importlib, pkgutil, sys, numerics
+        for module in pkgutil.walk_packages(numerics.__path__, "numerics."):
+            if not module.name.endswith("__main__"):
+                try:
+                    importlib.import_module(module.name)
+                except ImportError as missing:   # an optional extra (torch) not installed
+                    print(missing)
+        from numerics import continuation, crosscheck, sweep
+        from numerics.branches import continuation as function
+        assert continuation is function and callable(crosscheck) and callable(sweep), (continuation, crosscheck)
+        assert all(getattr(numerics, name) is not None for name in numerics.__all__)
+        shadowed = [n for n in numerics.__all__ if type(getattr(numerics, n)).__name__ == "module"]
+        sys.exit(f"shadowed by a module: {shadowed}" if shadowed else 0)
+    ''')
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr + done.stdout
+
+
 @pytest.mark.parametrize("argv,expected", [
     # eta lam0 = 4.1 > 4: beyond the catapult window, the loss grows geometrically until it overflows (step 17).
     (["uv", "--set", "eta=1", "--set", "n=1000000", "--set", "y=1", "--init", "f=0", "--init", "lam=4.1",
