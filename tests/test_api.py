@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import sympy
 
 import analysis
 from analysis import DomainError, MissingValueError, UnknownNameError, load_model
@@ -69,6 +70,46 @@ def test_user_model_file_through_api_and_cli(tmp_path, capsys):
     assert main(["run", str(path), "--set", "eta=0.5", "--steps", "300", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["outcome"] == {"name": "converged"} and abs(abs(payload["final"]["w"]) - 1) < 1e-12
+
+
+PLAIN_SYMBOLS_MODEL = '''
+    import sympy as sp
+    from analysis import CoordinateModel, Model
+    eta, w = sp.Symbol("eta", positive=True), sp.Symbol("w", real=True)
+    MODEL = Model(name="plain-well", summary="L = (w^2 - 2)^2 / 4", parameters=(eta,), state=STATE,
+                  parameterizations=("default",),
+                  describe=lambda p: CoordinateModel(loss=LOSS, step=eta, state=STATE))
+'''
+
+
+@pytest.mark.parametrize("state", ["(w,)", "w"])
+def test_plain_sympy_symbols_as_state_and_parameters(tmp_path, state, capsys):
+    path = tmp_path / "plain.py"
+    loss = (sympy.Symbol("w", real=True) ** 2 - 2) ** 2 / 4
+    path.write_text(textwrap.dedent(PLAIN_SYMBOLS_MODEL).replace("STATE", state).replace("LOSS", str(loss)))
+    derived = load_model(str(path))
+    assert [(s.name, s.default) for s in derived.model.state] == [("w", None)]
+    assert derived.model.parameter("eta").domain == "positive"          # from the symbol's assumption
+    # Independent route: GD's fixed points on a 1-D loss are its critical points, the real roots of L'(w) (0 and
+    # +-sqrt(2), isolated exactly by Poly.real_roots); the table holds floats of exact points, hence 1e-12.
+    critical = sorted(float(r) for r in sympy.Poly(sympy.diff(loss), sympy.Symbol("w", real=True)).real_roots())
+    found = sorted(p.coordinates["w"] for p in derived.fixed_points_at(eta=0.5))
+    assert len(critical) == 3 and np.allclose(found, critical, rtol=0, atol=1e-12)
+    # No default for a plain symbol: the initial value is asked for, in one line.
+    with pytest.raises(MissingValueError, match="initial value of 'w'"):
+        IteratedMap(derived, eta=0.5).run(10)
+    assert main(["run", str(path), "--set", "eta=0.5", "--steps", "10"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_ambiguous_state_entries_are_refused_saying_what_to_write(tmp_path, capsys):
+    path = tmp_path / "strings.py"
+    path.write_text(textwrap.dedent(PLAIN_SYMBOLS_MODEL).replace("STATE", '("w",)').replace("LOSS", "w**2"))
+    assert main(["fixed-points", str(path), "--set", "eta=0.5"]) == 2
+    error = capsys.readouterr().err
+    # A string names no symbol (its SymPy assumptions are unknown): refused, with the two forms that work.
+    assert error.count("\n") == 1 and "state must be SymPy symbols or StateVariable records" in error
+    assert '(w,) or (StateVariable("w", w, "weight"),); got str \'w\'' in error
 
 
 def test_top_level_names_are_the_functions_even_after_their_modules_are_imported():
