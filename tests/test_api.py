@@ -5,6 +5,7 @@ import pkgutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,6 +111,26 @@ def test_ambiguous_state_entries_are_refused_saying_what_to_write(tmp_path, caps
     # A string names no symbol (its SymPy assumptions are unknown): refused, with the two forms that work.
     assert error.count("\n") == 1 and "state must be SymPy symbols or StateVariable records" in error
     assert '(w,) or (StateVariable("w", w, "weight"),); got str \'w\'' in error
+
+
+def test_the_shipped_example_model_file(capsys):
+    """examples/my_model.py (the models page shows it): its fixed points against the critical points of its loss
+    solved by SymPy from the formula written here, and its minima's multipliers against the Hessian by hand."""
+    path = Path(__file__).parent.parent / "examples" / "my_model.py"
+    a, b, y, wd = sympy.symbols("a b y wd", real=True)
+    loss = (a * b - y) ** 2 / 2 + wd * (a ** 2 + b ** 2) / 2
+    values = {y: 1, wd: sympy.Rational(1, 10)}
+    gradient = [sympy.diff(loss, v).subs(values) for v in (a, b)]
+    critical = sorted((float(s[a]), float(s[b])) for s in sympy.solve(gradient, [a, b], dict=True)
+                      if all(v.is_real for v in s.values()))
+    table = load_model(str(path)).fixed_points_at(eta=1.2)
+    found = sorted((p.coordinates["a"], p.coordinates["b"]) for p in table)
+    assert np.allclose(found, critical, rtol=0, atol=1e-12)  # floats of exact points
+    # At a = b = sqrt(y - wd) the Hessian [[b^2 + wd, 2ab - y], [2ab - y, a^2 + wd]] has eigenvalues 2(y - wd) and
+    # 2 wd, so GD's multipliers are 1 - 1.2 * 1.8 and 1 - 1.2 * 0.2.
+    assert np.allclose(sorted(table["V"].eigenvalues), [1 - 1.2 * 1.8, 1 - 1.2 * 0.2], rtol=0, atol=1e-12)
+    assert main(["run", str(path), "--set", "eta=1.2", "--steps", "2000", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == {"name": "periodic", "period": 2}
 
 
 def test_top_level_names_are_the_functions_even_after_their_modules_are_imported():
