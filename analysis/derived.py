@@ -138,6 +138,8 @@ class DerivedModel:
     def fixed_points_at(self, **values) -> FixedPointTable:
         """Every fixed point at the given parameter values, with its eigenvalues, stability and realizability.
 
+        Examples
+        --------
         >>> from analysis import load_model
         >>> [p.stability for p in load_model("uv-eos").fixed_points_at(k=0.5)]
         ['attracting', 'repelling', 'attracting']

@@ -29,7 +29,7 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import sympy as sp
 
-from .errors import DomainError, MissingValueError, UnknownNameError, UnsupportedOptionError
+from .errors import DomainError, MissingValueError, UnknownNameError, UnsupportedOptionError, UserInputError
 from .values import to_number
 
 DOMAINS = ("positive", "real", "positive_integer")
@@ -88,6 +88,39 @@ class EoSManifold:
     description: str
 
 
+def _as_records(owner: str, entries, record, build) -> tuple:
+    """``entries`` as a tuple of ``record`` objects: a plain SymPy symbol stands for the record of that name,
+    ``build(symbol)``; anything else is refused in one line that says what to write."""
+    if isinstance(entries, (sp.Symbol, record)):
+        entries = (entries,)
+    if not isinstance(entries, (tuple, list)):
+        entries = (entries,)
+    records = []
+    for entry in entries:
+        if isinstance(entry, sp.Symbol):
+            entry = build(entry)
+        elif not isinstance(entry, record):
+            example = 'StateVariable("w", w, "weight")' if record is StateVariable else \
+                'Parameter("eta", eta, "learning rate", "positive")'
+            raise UserInputError(f"{owner} must be SymPy symbols or {record.__name__} records, e.g. "
+                                 f"(w,) or ({example},); got {type(entry).__name__} {entry!r}")
+        records.append(entry)
+    return tuple(records)
+
+
+def _state_variables(owner: str, state) -> tuple:
+    """The state as :class:`StateVariable` records; a plain symbol ``w`` is ``StateVariable("w", w, "")`` (no
+    default: the initial value is then always given)."""
+    return _as_records(owner, state, StateVariable, lambda s: StateVariable(s.name, s, ""))
+
+
+def _parameter_domain(symbol: sp.Symbol) -> str:
+    """The domain a plain symbol's SymPy assumptions state (``positive=True`` -> ``positive``, ...)."""
+    if symbol.is_positive and symbol.is_integer:
+        return "positive_integer"
+    return "positive" if symbol.is_positive else "real"
+
+
 @dataclass(frozen=True)
 class GramModel:
     r"""An :math:`O(n)`-invariant network of ``k`` vectors in :math:`\mathbb{R}^n` (see module docstring).
@@ -117,6 +150,9 @@ class GramModel:
     optimizer: str = "gd"
     momentum: sp.Expr = sp.Integer(0)
     velocity_vectors: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "state", _state_variables("GramModel state", self.state))
 
     @property
     def k(self) -> int:
@@ -180,6 +216,9 @@ class CoordinateModel:
     momentum: sp.Expr = sp.Integer(0)
     velocity: tuple = ()
 
+    def __post_init__(self):
+        object.__setattr__(self, "state", _state_variables("CoordinateModel state", self.state))
+
     @property
     def coordinates(self) -> tuple:
         """The state variables that are coordinates of the loss (the state without the velocities)."""
@@ -219,6 +258,12 @@ class Model:
 
     ``describe(parameterization)`` returns the :class:`GramModel` or :class:`CoordinateModel` that the
     derivations consume. Constructors only store; user values are validated by :meth:`bind_values`.
+
+    ``parameters`` and ``state`` hold :class:`Parameter` and :class:`StateVariable` records, or plain SymPy
+    symbols where a name is all there is to say: a symbol ``w`` in ``state`` is ``StateVariable("w", w, "")``
+    (its initial value must then be given), and a symbol in ``parameters`` is a parameter whose domain is what
+    its assumptions say (``positive=True``: positive; ``positive=True, integer=True``: positive integer; else
+    real), without default.
     """
 
     name: str
@@ -236,6 +281,13 @@ class Model:
     # momentum parameter (``beta``, or ``momentum`` where the model already has a ``beta``).
     optimizer: str = "gd"
     momentum: Optional[str] = None
+
+    def __post_init__(self):
+        owner = f"model {self.name!r}:"
+        object.__setattr__(self, "parameters", _as_records(
+            f"{owner} parameters", self.parameters, Parameter,
+            lambda s: Parameter(s.name, s, "", _parameter_domain(s))))
+        object.__setattr__(self, "state", _state_variables(f"{owner} state", self.state))
 
     def with_options(self, **options) -> "Model":
         """This model, or the variant for ``options`` (``None`` values are ignored); ``optimizer=`` (one of

@@ -2,10 +2,11 @@
 
 The public API::
 
-    from numerics import IteratedMap, cascade, crosscheck, width_scan, sweep
+    from numerics import IteratedMap, cascade, continuation, crosscheck, width_scan, sweep
     cubic = IteratedMap("uv-eos", k=1.2)          # or IteratedMap(load_model("uv", "mup"), eta=0.5, y=1, n=4)
     cubic.run(500), cubic.lyapunov(), cubic.orbit_diagram("k", values, steps, keep), cubic.basin(...)
     cascade("uv-eos", "k"), crosscheck("uv", width=64, eta=0.5, y=1), sweep("uv-eos", "k=0.8:2:64", ...)
+    continuation("uv-eos", "k=0.5:1.3", doublings=1)   # branches of fixed points and orbits (numerics.branches)
 
 Every result is typed, with ``.to_dict()`` (the command line's JSON) and, where a figure exists, ``.plot()``.
 The command line (:mod:`numerics.cli`) and the report (:mod:`numerics.report`) are thin layers on top.
@@ -18,9 +19,7 @@ _EXPORTS = {
     "OUTCOMES": "classify", "REGIMES": "classify",
     "CrossCheck": "cross_check", "crosscheck": "cross_check", "width_scan": "cross_check",
     "Cascade": "flips", "cascade": "flips",
-    # (the function ``continuation`` is imported from the subpackage of that name: ``from numerics.continuation
-    # import continuation``; at the top level the name is the subpackage)
-    "Continuation": "continuation", "continue_curve": "continuation",
+    "Continuation": "branches", "continuation": "branches", "continue_curve": "branches",
     "Basin": "iterated_map", "IteratedMap": "iterated_map", "LyapunovSpectrum": "iterated_map",
     "OrbitDiagram": "iterated_map", "Trajectory": "iterated_map",
     "load_sweep": ("sweeps", "load"), "sweep": "sweeps",

@@ -1,7 +1,7 @@
 r"""Feigenbaum's constants and the estimates of them from a cascade: ratios of flip gaps (delta), ratios of
 distances on superstable orbits (alpha), their Aitken acceleration and the digits that agree.
 
-Shared by :mod:`numerics.flips` (cascades), :mod:`numerics.continuation` (branches) and :mod:`numerics.plots`,
+Shared by :mod:`numerics.flips` (cascades), :mod:`numerics.branches` (continuation) and :mod:`numerics.plots`,
 which is why it lives apart from each (Feigenbaum 1978; decimal expansions of OEIS A006890 and A006891).
 """
 from __future__ import annotations

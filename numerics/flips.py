@@ -25,9 +25,9 @@ from analysis.errors import UserInputError
 from analysis.derivations.spectrum import solve_multiplier
 from analysis.values import to_count, to_number
 
-from .continuation.derivatives import NORMALISATION, flip_coefficient, kernels
-from .continuation.engine import MAX_POINTS, _make_point, _OrbitSystem, _trace, flip_criticality, genuine_special
-from .continuation.one_parameter import _switch
+from .branches.derivatives import NORMALISATION, flip_coefficient, kernels
+from .branches.engine import MAX_POINTS, _make_point, _OrbitSystem, _trace, flip_criticality, genuine_special
+from .branches.one_parameter import _switch
 from .feigenbaum import aitken, alpha_correct_digits, alpha_estimates, correct_digits
 
 MAX_DOUBLINGS = 18  # period 2^17: each mpmath Newton step then iterates 131,072 steps at 40+ digits
@@ -149,7 +149,7 @@ def _choose_flip(compiled, candidates, init):
 
 def _flip_record(kern, compiled, solution, period, params, index, correction, digits, located_by):
     """A flip as :func:`locate_flips` returns it, with its normal-form coefficient b (float64, chained along the
-    orbit by :func:`~numerics.continuation.flip_coefficient`)."""
+    orbit by :func:`~numerics.branches.flip_coefficient`)."""
     d = compiled.dimension
     parameter = solution[d]
     state = [solution[i] for i in range(d)]
@@ -190,8 +190,8 @@ def _multipliers_text(mu) -> str:
 
 def _switch_and_trace(kern, flip, params, index, scale, vary):
     """Branch switching at ``flip`` onto the period-doubled orbit born there and continuation along it up to its
-    own flip (the continuation engine: :func:`~numerics.continuation.one_parameter._switch`, then
-    :func:`~numerics.continuation.engine._trace` with the PD, NS, LP and BP test functions). Returns
+    own flip (the continuation engine: :func:`~numerics.branches.one_parameter._switch`, then
+    :func:`~numerics.branches.engine._trace` with the PD, NS, LP and BP test functions). Returns
     ``(guess, None)`` with the float64 flip ``[state..., parameter]``, or ``(None, why)``."""
     period = flip["period"]
     p = params.copy()

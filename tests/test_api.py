@@ -5,9 +5,11 @@ import pkgutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy
 
 import analysis
 from analysis import DomainError, MissingValueError, UnknownNameError, load_model
@@ -69,6 +71,88 @@ def test_user_model_file_through_api_and_cli(tmp_path, capsys):
     assert main(["run", str(path), "--set", "eta=0.5", "--steps", "300", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["outcome"] == {"name": "converged"} and abs(abs(payload["final"]["w"]) - 1) < 1e-12
+
+
+PLAIN_SYMBOLS_MODEL = '''
+    import sympy as sp
+    from analysis import CoordinateModel, Model
+    eta, w = sp.Symbol("eta", positive=True), sp.Symbol("w", real=True)
+    MODEL = Model(name="plain-well", summary="L = (w^2 - 2)^2 / 4", parameters=(eta,), state=STATE,
+                  parameterizations=("default",),
+                  describe=lambda p: CoordinateModel(loss=LOSS, step=eta, state=STATE))
+'''
+
+
+@pytest.mark.parametrize("state", ["(w,)", "w"])
+def test_plain_sympy_symbols_as_state_and_parameters(tmp_path, state, capsys):
+    path = tmp_path / "plain.py"
+    loss = (sympy.Symbol("w", real=True) ** 2 - 2) ** 2 / 4
+    path.write_text(textwrap.dedent(PLAIN_SYMBOLS_MODEL).replace("STATE", state).replace("LOSS", str(loss)))
+    derived = load_model(str(path))
+    assert [(s.name, s.default) for s in derived.model.state] == [("w", None)]
+    assert derived.model.parameter("eta").domain == "positive"          # from the symbol's assumption
+    # Independent route: GD's fixed points on a 1-D loss are its critical points, the real roots of L'(w) (0 and
+    # +-sqrt(2), isolated exactly by Poly.real_roots); the table holds floats of exact points, hence 1e-12.
+    critical = sorted(float(r) for r in sympy.Poly(sympy.diff(loss), sympy.Symbol("w", real=True)).real_roots())
+    found = sorted(p.coordinates["w"] for p in derived.fixed_points_at(eta=0.5))
+    assert len(critical) == 3 and np.allclose(found, critical, rtol=0, atol=1e-12)
+    # No default for a plain symbol: the initial value is asked for, in one line.
+    with pytest.raises(MissingValueError, match="initial value of 'w'"):
+        IteratedMap(derived, eta=0.5).run(10)
+    assert main(["run", str(path), "--set", "eta=0.5", "--steps", "10"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_ambiguous_state_entries_are_refused_saying_what_to_write(tmp_path, capsys):
+    path = tmp_path / "strings.py"
+    path.write_text(textwrap.dedent(PLAIN_SYMBOLS_MODEL).replace("STATE", '("w",)').replace("LOSS", "w**2"))
+    assert main(["fixed-points", str(path), "--set", "eta=0.5"]) == 2
+    error = capsys.readouterr().err
+    # A string names no symbol (its SymPy assumptions are unknown): refused, with the two forms that work.
+    assert error.count("\n") == 1 and "state must be SymPy symbols or StateVariable records" in error
+    assert '(w,) or (StateVariable("w", w, "weight"),); got str \'w\'' in error
+
+
+def test_the_shipped_example_model_file(capsys):
+    """examples/my_model.py (the models page shows it): its fixed points against the critical points of its loss
+    solved by SymPy from the formula written here, and its minima's multipliers against the Hessian by hand."""
+    path = Path(__file__).parent.parent / "examples" / "my_model.py"
+    a, b, y, wd = sympy.symbols("a b y wd", real=True)
+    loss = (a * b - y) ** 2 / 2 + wd * (a ** 2 + b ** 2) / 2
+    values = {y: 1, wd: sympy.Rational(1, 10)}
+    gradient = [sympy.diff(loss, v).subs(values) for v in (a, b)]
+    critical = sorted((float(s[a]), float(s[b])) for s in sympy.solve(gradient, [a, b], dict=True)
+                      if all(v.is_real for v in s.values()))
+    table = load_model(str(path)).fixed_points_at(eta=1.2)
+    found = sorted((p.coordinates["a"], p.coordinates["b"]) for p in table)
+    assert np.allclose(found, critical, rtol=0, atol=1e-12)  # floats of exact points
+    # At a = b = sqrt(y - wd) the Hessian [[b^2 + wd, 2ab - y], [2ab - y, a^2 + wd]] has eigenvalues 2(y - wd) and
+    # 2 wd, so GD's multipliers are 1 - 1.2 * 1.8 and 1 - 1.2 * 0.2.
+    assert np.allclose(sorted(table["V"].eigenvalues), [1 - 1.2 * 1.8, 1 - 1.2 * 0.2], rtol=0, atol=1e-12)
+    assert main(["run", str(path), "--set", "eta=1.2", "--steps", "2000", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == {"name": "periodic", "period": 2}
+
+
+def test_top_level_names_are_the_functions_even_after_their_modules_are_imported():
+    # A submodule named like a lazily exported function becomes the package's attribute once it is imported, and
+    # then shadows the function: each exported name must stay what _EXPORTS says after every submodule is loaded.
+    code = textwrap.dedent('''
+        import importlib, pkgutil, sys, numerics
+        for module in pkgutil.walk_packages(numerics.__path__, "numerics."):
+            if not module.name.endswith("__main__"):
+                try:
+                    importlib.import_module(module.name)
+                except ImportError as missing:   # an optional extra (torch) not installed
+                    print(missing)
+        from numerics import continuation, crosscheck, sweep
+        from numerics.branches import continuation as function
+        assert continuation is function and callable(crosscheck) and callable(sweep), (continuation, crosscheck)
+        assert all(getattr(numerics, name) is not None for name in numerics.__all__)
+        shadowed = [n for n in numerics.__all__ if type(getattr(numerics, n)).__name__ == "module"]
+        sys.exit(f"shadowed by a module: {shadowed}" if shadowed else 0)
+    ''')
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr + done.stdout
 
 
 @pytest.mark.parametrize("argv,expected", [

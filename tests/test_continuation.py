@@ -1,4 +1,4 @@
-"""Continuation (numerics/continuation.py), flip normal forms (analysis/derivations/normal_form.py) and
+"""Continuation (numerics/branches/), flip normal forms (analysis/derivations/normal_form.py) and
 Feigenbaum's alpha (numerics/flips.py), each against a closed form derived here independently.
 
 Conventions of the flip coefficient (MatContM ``nf_PDm``, Kuznetsov & Meijer 2019):
@@ -23,7 +23,7 @@ from analysis import load_model
 from analysis.errors import UserInputError
 from numerics.cli import main
 from numerics.compile import compile_model
-from numerics.continuation import continuation, continue_curve
+from numerics.branches import continuation, continue_curve
 
 ONE_D_MODEL = '''
 import sympy as sp
@@ -304,7 +304,7 @@ def test_neimark_sacker_coefficient_of_a_map_in_normal_form():
     # z' = e^{i theta} z + a z^2 conj(z) (z = x + i y) as a real map. With q = (1, -i)/sqrt(2) (<q, q> = 1) the
     # centre coordinate is w = z/sqrt(2), so w' = e^{i theta} w + 2a w^2 conj(w): g21/2 = 2a and the first Lyapunov
     # coefficient is d = Re(e^{-i theta} 2a) (Kuznetsov & Meijer 2019, Sec. 4.5; no quadratic terms).
-    from numerics.continuation import ns_coefficient
+    from numerics.branches import ns_coefficient
 
     theta, a = 1.0, complex(-1.0, 0.5)
     x, y = sp.symbols("x y", real=True)

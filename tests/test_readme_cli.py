@@ -1,7 +1,8 @@
-"""The README's CLI examples run and print what the README shows.
+"""The command-line examples of the README and of the documentation (docs/) run and print what the pages show.
 
-Every ``$ sharpness ...`` line in a fenced block is run (in a temporary directory, with the test session's
-derivation cache) and its output compared with the lines that follow it in the README: text exactly, numbers to
+Every ``$ sharpness ...`` line in a fenced block is run (in a temporary directory that sees the repository's
+``examples/``, with the test session's derivation cache) and its output compared with the lines that follow it on
+the page: text exactly, numbers to
 a relative 1e-6 or an absolute 1e-12 (round-off figures such as a cross-check's 2e-15 depend on the BLAS and the
 numpy version; the figures a reader compares are far above that). Commands listed in :data:`NOT_RUN` are skipped,
 each with its reason.
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).parent.parent / "README.md"
+from tests.doc_pages import PAGES, ROOT, fenced_blocks, page_id
+
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 # (substring of the command, why it is not run here)
@@ -30,24 +32,9 @@ NOT_RUN = [
 ]
 
 
-def _blocks(text):
-    """The fenced blocks of ``text``, as lists of lines (fences paired in order, any info string)."""
-    blocks, current = [], None
-    for line in text.splitlines():
-        if line.startswith("```"):
-            if current is None:
-                current = []
-            else:
-                blocks.append(current)
-                current = None
-        elif current is not None:
-            current.append(line)
-    return blocks
-
-
-def _examples():
+def _examples(page):
     examples = []
-    for lines in _blocks(README.read_text()):
+    for _, lines in fenced_blocks(page.read_text()):
         index = 0
         while index < len(lines):
             line = lines[index]
@@ -69,7 +56,7 @@ def _examples():
     return examples
 
 
-EXAMPLES = _examples()
+EXAMPLES = [(page_id(page), command, shown) for page in PAGES for command, shown in _examples(page)]
 
 
 def _parts(line):
@@ -77,8 +64,8 @@ def _parts(line):
 
 
 def _same(shown, printed):
-    """``printed`` is the README's ``shown`` line: the same text, numbers within tolerance; ``...`` inside a line
-    stands for any text (an elided part), and a trailing ``  # comment`` is the README's annotation."""
+    """``printed`` is the page's ``shown`` line: the same text, numbers within tolerance; ``...`` inside a line
+    stands for any text (an elided part), and a trailing ``  # comment`` is the page's annotation."""
     shown = re.sub(r"\s{2,}#.*$", "", shown)
     if "..." in shown:
         pieces = shown.split("...")
@@ -90,21 +77,27 @@ def _same(shown, printed):
             and all(abs(a - b) <= max(1e-6 * abs(a), 1e-12) for a, b in zip(shown_numbers, printed_numbers)))
 
 
-@pytest.mark.parametrize("command, shown", EXAMPLES, ids=[c[:70] for c, _ in EXAMPLES])
-def test_readme_cli_example(command, shown, tmp_path):
+def test_the_readme_and_the_pages_have_examples():
+    pages = {page for page, _, _ in EXAMPLES}
+    assert "README.md" in pages and len(pages) > 5, pages
+
+
+@pytest.mark.parametrize("page, command, shown", EXAMPLES, ids=[f"{p}: {c[:70]}" for p, c, _ in EXAMPLES])
+def test_readme_cli_example(page, command, shown, tmp_path):
     for marker, reason in NOT_RUN:
         if marker in command:
             pytest.skip(reason)
     arguments = shlex.split(command)[1:]
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # examples/my_model.py as from the repository root
     done = subprocess.run([sys.executable, "-m", "numerics.cli", *arguments], capture_output=True, text=True,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(README.parent)}, timeout=600)
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
     if importlib.util.find_spec("torch") is None:
         # crosscheck prints its torch row only with PyTorch installed (the optional [torch] extra)
         shown = [line for line in shown if not line.lstrip().startswith("torch ")]
     refused = bool(shown) and shown[0].startswith("sharpness: error:")  # an example of a one-line refusal
     assert done.returncode == (2 if refused else 0), done.stderr
     printed = [line for line in (done.stderr if refused else done.stdout).splitlines() if line.strip()]
-    if not shown:  # the README shows the command only (its output is described in the text)
+    if not shown:  # the page shows the command only (its output is described in the text)
         return
     if any(line.strip() == "..." for line in shown):
         # an excerpt: the shown lines appear in this order, "..." standing for any number of printed lines
@@ -112,10 +105,10 @@ def test_readme_cli_example(command, shown, tmp_path):
         for expected in (line for line in shown if line.strip() != "..."):
             while position < len(printed) and not _same(expected, printed[position]):
                 position += 1
-            assert position < len(printed), f"README line not printed (in order): {expected}\n" + "\n".join(printed)
+            assert position < len(printed), f"{page} line not printed (in order): {expected}\n" + "\n".join(printed)
             position += 1
         return
-    assert len(printed) == len(shown), f"README shows {len(shown)} lines, the command printed {len(printed)}:\n" \
+    assert len(printed) == len(shown), f"{page} shows {len(shown)} lines, the command printed {len(printed)}:\n" \
                                        + "\n".join(printed)
     for expected, got in zip(shown, printed):
-        assert _same(expected, got), f"README: {expected}\nprinted: {got}"
+        assert _same(expected, got), f"{page}: {expected}\nprinted: {got}"

@@ -117,7 +117,7 @@ def flip_coefficient(A, hessian, third):
 def normal_form(ctx: Context) -> Result:
     r"""Second and third state derivatives (``hessian[k][i][j]``, ``third[k][i][j][l]``), the parameter Jacobian
     ``parameter_jacobian[k][a]`` and the mixed derivatives ``mixed[k][i][a]`` of the map (compiled by
-    :mod:`numerics.continuation` for the normal forms of period-J orbits and the extended systems of two-parameter
+    :mod:`numerics.branches` for the normal forms of period-J orbits and the extended systems of two-parameter
     continuation), and at every isolated fixed point that flips, the coefficient :math:`b` of the flip normal form
     (module docstring) as an expression in the parameters, on the flip surface solved for the control parameter
     (``flips``: :class:`FlipCoefficient`); for a one-dimensional coordinate model also the general formula in the

@@ -228,7 +228,7 @@ def cmd_cascade(args) -> int:
 
 
 def cmd_continuation(args) -> int:
-    from ..continuation import continuation, continue_curve
+    from ..branches import continuation, continue_curve
 
     check_plot(args)
     if args.over is not None and not str(args.over).endswith(".zarr"):

@@ -1,5 +1,5 @@
 """The report's section on the UV model's flip curves in the (eta, y) plane by continuation
-(:mod:`numerics.continuation`)."""
+(:mod:`numerics.branches`)."""
 from __future__ import annotations
 
 import sympy as sp
@@ -7,7 +7,7 @@ import sympy as sp
 from analysis import load_model
 from analysis.latex import to_latex
 
-from ..continuation import continuation, continue_curve
+from ..branches import continuation, continue_curve
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .record import record, set_args
 
