@@ -191,10 +191,11 @@ def test_time_budget_stops_a_long_derivation_and_restores_the_timer():
     signal.setitimer(signal.ITIMER_REAL, 100)
     try:
         derivation = Derivation("uv", "sp", use_cache=False, time_budget=0.01)
-        start = time.monotonic()
+        start = time.process_time()
         with pytest.raises(DerivationTimeout, match="took longer than 0.01 s"):
             derivation.result("function_map")
-        assert time.monotonic() - start < 10
+        # CPU, not wall, time: a loaded machine stretches the wall clock, not the work done before the alarm.
+        assert time.process_time() - start < 10
         assert signal.getsignal(signal.SIGALRM) is outer
         assert 90 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100
     finally:

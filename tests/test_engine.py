@@ -1,7 +1,6 @@
 """The derivation graph drives evaluation order and a disk cache keyed by the model's definition."""
 import dataclasses
 import os
-import time
 
 import networkx as nx
 import sympy as sp
@@ -32,10 +31,8 @@ def test_cache_is_used_and_keyed_by_definition(tmp_path, monkeypatch):
     cold.results()
     assert set(cold.derivation.computed) == set(cold.available)
     warm = load_model("uv", "mup")
-    start = time.perf_counter()
     warm_results = warm.results()
-    assert warm.derivation.computed == []
-    assert time.perf_counter() - start < 2.0  # generous bound; the benchmark measures the real figure
+    assert warm.derivation.computed == []  # loaded, not derived (benchmarks/ measures how fast)
     assert [r.data.keys() for r in warm_results] == [r.data.keys() for r in cold.results()]
     assert warm.sharpness.data == cold.sharpness.data
     # A changed model definition is a different key, so its results are derived afresh, not read. (The engine's

@@ -1,11 +1,11 @@
 """Hostile ``--loss`` inputs (model ``product``): the audit's cases and the limits of :mod:`analysis.safe_parse`.
 
 Every command-line case runs in its own subprocess (``numerics.cli``) with a fresh derivation cache, under an
-address-space limit (``RLIMIT_AS`` = :data:`MEMORY_BYTES`, 2 GiB) and a CPU-time limit; ``wait4`` measures each one's CPU time, peak resident memory
-and wall time. A refused loss must exit with status 2 and exactly one stderr line
-``sharpness: error: refused --loss: <reason>``, within :data:`WALL_SECONDS` of wall time; a legitimate one must
-exit 0 with the right numbers within :data:`CPU_SECONDS` of CPU time (wall time of a numba compile varies several
-fold on a shared machine; a hang is killed at :data:`KILL_SECONDS`). The subprocesses of the selected tests are
+address-space limit (``RLIMIT_AS`` = :data:`MEMORY_BYTES`, 2 GiB) and a CPU-time limit; ``wait4`` measures each
+one's CPU time and peak resident memory. A refused loss must exit with status 2 and exactly one stderr line
+``sharpness: error: refused --loss: <reason>``, and every case must end within :data:`CPU_SECONDS` of CPU time
+(CPU, not wall, time: a loaded machine stretches the wall clock several fold; a hang is killed at
+:data:`KILL_SECONDS`). The subprocesses of the selected tests are
 started together on a pool of two, each still measured on its own.
 
 The fuzz test feeds :func:`analysis.safe_parse.parse_loss` random expressions of the grammar (names, reserved
@@ -36,7 +36,6 @@ from analysis.errors import UserInputError
 from analysis.safe_parse import parse_loss
 
 CPU_SECONDS = 20.0  # per case: user + system time of the subprocess, measured by wait4 (independent of load)
-WALL_SECONDS = 20.0  # per refused case, measured; other cases are killed at KILL_SECONDS of wall time
 KILL_SECONDS = 90.0  # backstop for a hang (the machine may be shared: a 10 s numba compile can take 30 s of wall)
 MEMORY_BYTES = 2 * 1024 ** 3  # RLIMIT_AS of the subprocess
 PREFIX = "sharpness: error: refused --loss: "
@@ -171,7 +170,6 @@ def test_audit_case_is_refused_on_one_line(cli, case, reason):
     """Exit status 2, one stderr line naming the reason, nothing on stdout, within the time and memory limits
     (a MemoryError would print 'out of memory' instead, a hang would be killed)."""
     outcome = _outcome(cli, case)
-    assert outcome.seconds < WALL_SECONDS, outcome.describe()
     lines = outcome.stderr.splitlines()
     assert outcome.returncode == 2 and len(lines) == 1 and not outcome.stdout, outcome.describe()
     assert lines[0].startswith(PREFIX) and reason in lines[0], outcome.describe()
@@ -286,10 +284,10 @@ def test_limit(inside, outside, reason):
 
 def test_literal_magnitude_is_read_from_the_text():
     """``1e999999999`` never becomes an integer: refused in well under a second, with no memory to speak of."""
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a loaded machine does not inflate it
     for text in ("a*1e999999999", "a*1e-999999999", "a*9" + "9" * 5000, "a*1e99999", "a*0.000000000000001e-9999"):
         refused(text)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 def test_product_counts_factors_as_its_depth_does():
@@ -342,11 +340,11 @@ def test_other_refusals(text, reason):
 
 def test_degree_is_counted_without_expanding():
     """A degree-64 product of sums is measured in microseconds, not expanded."""
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a loaded machine does not inflate it
     assert "terms (at most 1000)" in refused("(a+b+c+d+e+f+g+h)^16")
     assert "terms (at most 1000)" in refused("(((a+b+c+d)^4+e)^4+f)^4")
     assert "degree 68 exceeds 64" in refused("(a^4+b)^16*c^4")
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
 
 
 def test_accepted_losses_keep_their_form():
@@ -412,11 +410,11 @@ def _check_within_limits(expr: sp.Expr) -> None:
         assert max(len(m) - m.count(0) for m in poly.monoms()) <= safe_parse.MAX_FACTORS
 
 
-@settings(max_examples=200, deadline=int(FUZZ_DEADLINE_SECONDS * 1000), derandomize=True,
+@settings(max_examples=200, deadline=None, derandomize=True,  # wall deadline off: the CPU bound below holds
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(st.one_of(expressions, soup, st.text(max_size=60)))
 def test_fuzz_parse_loss_returns_a_bounded_expression_or_refuses(text):
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a loaded machine does not inflate it
     try:
         expr = parse_loss(text)
     except UserInputError as error:
@@ -424,4 +422,4 @@ def test_fuzz_parse_loss_returns_a_bounded_expression_or_refuses(text):
     else:
         assert isinstance(expr, sp.Expr)
         _check_within_limits(expr)
-    assert time.perf_counter() - start < FUZZ_DEADLINE_SECONDS
+    assert time.process_time() - start < FUZZ_DEADLINE_SECONDS

@@ -10,6 +10,9 @@ from numerics import report
 from numerics.report import latex
 from numerics.cli import main
 
+# One worker builds the quick report once for both files (tests/test_report.py:quick_report).
+pytestmark = pytest.mark.xdist_group("quick-report")
+
 ENGINE = latex.latex_engine()
 needs_tex = pytest.mark.skipif(ENGINE is None, reason="no TeX engine (pdflatex, latexmk or tectonic) on PATH; "
                                                       "Debian: apt-get install texlive-latex-base "

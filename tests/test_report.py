@@ -16,6 +16,9 @@ from numerics import report
 from numerics.report.cascade import delta_rows
 from numerics.report.latex import latex_engine
 
+# One worker builds the quick report once for both files (tests/test_report.py:quick_report).
+pytestmark = pytest.mark.xdist_group("quick-report")
+
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",
             "xy_quartic", "width_scan", "crosscheck", "nn", "continuation", "momentum")
 

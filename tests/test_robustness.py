@@ -28,8 +28,13 @@ SWEEP = ["sweep", "uv-eos", "--vary", "k=0.5:2:20", "--vary", "z=0.1:0.9:7", "--
 TILES = 10
 
 
-def cli(argv, capfd, limit=60.0):
-    """``(status, stdout, stderr)`` of the command line, which must answer within ``limit`` seconds."""
+#: A backstop against hangs only, far above any correct run even on a loaded machine: how long a command waits is
+#: asserted through what it says (e.g. "has no worker (waited 1 s)"), never through the wall clock.
+HANG_SECONDS = 300.0
+
+
+def cli(argv, capfd, limit=HANG_SECONDS):
+    """``(status, stdout, stderr)`` of the command line, which must not hang (``limit`` seconds)."""
     capfd.readouterr()
     start = time.monotonic()
     status = main([str(a) for a in argv])
@@ -39,7 +44,7 @@ def cli(argv, capfd, limit=60.0):
     return status, out, err
 
 
-def refused(argv, capfd, fragment, limit=60.0):
+def refused(argv, capfd, fragment, limit=HANG_SECONDS):
     """The command fails with status 2 and one stderr line containing ``fragment``; returns that line."""
     status, _, err = cli(argv, capfd, limit)
     assert status == 2 and err.count("\n") == 1 and err.startswith("sharpness: error: "), (argv, status, err)
@@ -202,12 +207,11 @@ def test_store_of_another_setting_is_refused_untouched(tmp_path, capfd, base, ot
 
 def test_unreachable_scheduler_fails_at_once_before_any_work(tmp_path, capfd, monkeypatch):
     out = tmp_path / "s.zarr"
-    refused([*SWEEP, "--out", out, "--scheduler", "tcp://127.0.0.1:1"], capfd, "cannot reach the Dask scheduler",
-            limit=8)
+    refused([*SWEEP, "--out", out, "--scheduler", "tcp://127.0.0.1:1"], capfd, "cannot reach the Dask scheduler")
     assert not out.exists()  # not even the store's metadata
     calls = stub_sections(monkeypatch, stub_all=True)
     refused(["report", "--out", tmp_path / "r", "--quick", "--quiet", "--scheduler", "tcp://127.0.0.1:1"], capfd,
-            "cannot reach the Dask scheduler", limit=8)
+            "cannot reach the Dask scheduler")
     assert sum(calls.values()) == 0 and not (tmp_path / "r").exists()
 
 
@@ -219,10 +223,9 @@ def test_scheduler_without_workers_times_out(tmp_path, capfd, monkeypatch):
     with LocalCluster(n_workers=0, processes=False, dashboard_address=None,
                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
         address = cluster.scheduler_address
-        refused([*SWEEP, "--out", tmp_path / "s.zarr", "--scheduler", address], capfd, "has no worker (waited 1 s)",
-                limit=15)
+        refused([*SWEEP, "--out", tmp_path / "s.zarr", "--scheduler", address], capfd, "has no worker (waited 1 s)")
         refused(["report", "--out", tmp_path / "r", "--quick", "--quiet", "--scheduler", address], capfd,
-                "has no worker", limit=15)
+                "has no worker")
     assert not (tmp_path / "s.zarr").exists() and sum(calls.values()) == 0
 
 
@@ -272,8 +275,7 @@ def test_scheduler_lost_mid_sweep(reference, tmp_path, capfd, monkeypatch, remot
     monkeypatch.setattr(sweeps, "execute", lambda planned, *a, **k: execute(planned, *a, **k,
                                                                             after_tile=kill_after_first_tile))
     out = tmp_path / "lost.zarr"
-    line = refused([*SWEEP, "--out", out, "--scheduler", address], capfd, "lost the Dask scheduler at " + address,
-                   limit=120)
+    line = refused([*SWEEP, "--out", out, "--scheduler", address], capfd, "lost the Dask scheduler at " + address)
     assert "finished tiles are kept, rerun to resume" in line
     monkeypatch.undo()
     done = sweeps.load(out)["tile_done"].values
@@ -378,7 +380,7 @@ def test_report_never_overwrites_a_file_it_did_not_write(tmp_path, capfd, monkey
     out.mkdir()
     (out / name).write_text("my own file\n")
     refused(["report", "--out", out, "--quick", "--quiet"], capfd, f"{out / name} exists and was not written by "
-            "sharpness report; pass --overwrite", limit=10)
+            "sharpness report; pass --overwrite")
     assert (out / name).read_text() == "my own file\n" and sum(calls.values()) == 0
     assert os.listdir(out) == [name]  # nothing created before the refusal
     assert cli(["report", "--out", out, "--quick", "--quiet", "--overwrite"], capfd)[0] == 0
@@ -399,7 +401,7 @@ def test_report_replaces_its_own_files_but_not_edited_ones(tmp_path, capfd, monk
     with open(out / "report.tex", "a") as tex:
         tex.write("% my notes\n")
     refused(["report", "--out", out, "--quick", "--quiet"], capfd, "report.tex exists and was not written by "
-            "sharpness report; pass --overwrite", limit=10)
+            "sharpness report; pass --overwrite")
     assert (out / "report.tex").read_text().endswith("% my notes\n")
 
 
