@@ -23,11 +23,11 @@ NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 # (substring of the command, why it is not run here)
 NOT_RUN = [
-    ("sharpness nn", "trains networks with PyTorch for minutes; tests/test_nn*.py cover the command"),
-    ("phase-diagram", "a 48 x 13 grid of 1,000-step runs; tests/test_sweep.py covers the command"),
-    ("--help", "help text: tests/test_cli_help.py checks every option and example"),
+    ("sharpness nn", "trains networks with PyTorch for minutes; tests/numerics/nn/ cover the command"),
+    ("phase-diagram", "a 48 x 13 grid of 1,000-step runs; tests/numerics/test_sweeps.py covers the command"),
+    ("--help", "help text: tests/numerics/cli/test_cli_help.py checks every option and example"),
     ("--plot", "writes a figure; the numbers are covered by the same command without --plot"),
-    ("cascade uv-eos --vary k", "40-digit Newton for 14 flips (a minute); tests/test_numerics.py covers cascade"),
+    ("cascade uv-eos --vary k", "40-digit Newton for 14 flips (a minute); tests/numerics/test_iterated_map.py covers cascade"),
     ("--version", "the version changes with every release"),
 ]
 

@@ -4,7 +4,7 @@ with exactly one line on stderr, within a bounded time.
 
 The sweeps are small (uv-eos, 10 tiles of a few lanes); the report runs with tiny sizes and its non-sweep sections
 replaced by stubs (:func:`light_report`), since what is tested here is its bookkeeping (stores, files, checkpoint,
-Dask), not its numbers (``tests/test_report.py``)."""
+Dask), not its numbers (``tests/numerics/report/test_report.py``)."""
 import json
 import os
 import shutil

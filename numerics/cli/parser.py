@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
         raise UserInputError(message)
 
 
-# Shown at the end of each subcommand's --help (``tests/test_cli.py`` runs every one of them).
+# Shown at the end of each subcommand's --help (``tests/numerics/cli/test_cli.py`` runs every one of them).
 EXAMPLES = {
     "models": ["sharpness models", "sharpness models --json"],
     "derive": ["sharpness derive uv -p mup --only fixed_points", "sharpness derive uv --latex uv.tex"],

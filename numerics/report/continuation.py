@@ -16,7 +16,7 @@ REPORT_VALUES = {"x": "1", "n": "4"}
 REPORT_PLANE = ("eta=0.6:1.4", "y=0.7:2")
 REPORT_Y = "1.8"
 # A point of the period-2 orbit on the EoS manifold u = v at eta = 0.6, x = 1, y = 1.8 (k = eta x y = 1.08):
-# z1 + z2 = sqrt(1 + 3/k), z1 z2 = 1/k (tests/test_continuation.py), z1 = 1.10795, f = y z1^2, lam = 2 x f (muP).
+# z1 + z2 = sqrt(1 + 3/k), z1 z2 = 1/k (tests/numerics/test_branches.py), z1 = 1.10795, f = y z1^2, lam = 2 x f (muP).
 REPORT_INIT = {"f": "2.2096", "lam": "4.4192"}
 
 

@@ -16,7 +16,7 @@ from numerics import report
 from numerics.report.cascade import delta_rows
 from numerics.report.latex import latex_engine
 
-# One worker builds the quick report once for both files (tests/test_report.py:quick_report).
+# One worker builds the quick report once for both files (tests/numerics/report/test_report.py:quick_report).
 pytestmark = pytest.mark.xdist_group("quick-report")
 
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",
@@ -25,7 +25,7 @@ SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapuno
 
 @functools.lru_cache(maxsize=None)
 def quick_report():
-    """The quick report, built once per test process (tests/test_pdf.py compiles the same one)."""
+    """The quick report, built once per test process (tests/numerics/report/test_pdf.py compiles the same one)."""
     out = Path(tempfile.mkdtemp(prefix="sharpness-quick-report-"))
     atexit.register(shutil.rmtree, out, True)
     assert main(["report", "--out", str(out), "--quick", "--quiet"]) == 0
@@ -68,7 +68,7 @@ def test_tex_reads_as_a_paper(built):
         assert rf"\bibitem{{{key}}}" in tex and rf"\cite{{{key}}}" in tex, key
     equations = re.findall(r"\\begin\{equation\}(.*?)\\end\{equation\}", tex, flags=re.S)
     assert len(equations) > 20
-    assert not [e for e in equations if r"\cdot" in e]  # implicit multiplication (see tests/test_latex.py)
+    assert not [e for e in equations if r"\cdot" in e]  # implicit multiplication (see tests/analysis/test_latex.py)
     # No plain-text mathematics left in captions (the earlier report had "eta = 0.5", "z -> ...", "lam >= ...").
     captions = re.findall(r"\\caption\{(.*)\}\\label", tex)
     assert len(captions) >= len(report.FIGURES) + 7

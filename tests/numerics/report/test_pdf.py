@@ -10,7 +10,7 @@ from numerics import report
 from numerics.report import latex
 from numerics.cli import main
 
-# One worker builds the quick report once for both files (tests/test_report.py:quick_report).
+# One worker builds the quick report once for both files (tests/numerics/report/test_report.py:quick_report).
 pytestmark = pytest.mark.xdist_group("quick-report")
 
 ENGINE = latex.latex_engine()

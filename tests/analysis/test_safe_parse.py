@@ -225,7 +225,7 @@ def test_every_function_runs(cli, case):
 def test_unsolvable_fixed_points_are_a_note(cli, case):
     """Solvability is undecidable, so the parser cannot refuse this loss; the derivation says in its notes that
     F(s) = s has no closed-form solution SymPy can find (``fixed-points`` then searches and says it is not
-    complete: tests/test_fixed_points_complete.py)."""
+    complete: tests/analysis/test_polynomial_systems.py)."""
     outcome = _outcome(cli, case)
     assert outcome.returncode == 0 and "Traceback" not in outcome.stderr, outcome.describe()
     assert "no closed-form solution" in outcome.stdout

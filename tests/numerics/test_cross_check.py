@@ -23,7 +23,7 @@ def test_parameter_space_sharpness_against_dense_eigvalsh():
     """With a large residual the UV Hessian has negative eigenvalues of nearly the top's magnitude (-r c, n - 1
     times, and the lower root of the 2x2 block); eigsh('LA') must still return the top one of the dense matrix.
     (For the UV Hessian the top is provably the largest in magnitude too; the case where 'LM' and 'LA' differ is
-    tested on a general operator in tests/test_nn.py.)"""
+    tested on a general operator in tests/numerics/nn/test_training.py.)"""
     rng = np.random.default_rng(4)
     u, v = rng.standard_normal(40), rng.standard_normal(40)
     # The seed draws u then v with default_rng(seed): the same vectors as above. eta does not enter the Hessian.
