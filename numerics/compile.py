@@ -84,11 +84,11 @@ class CompiledModel:
         self.state_names = [s.name for s in d.model.state]
         self.parameter_names = [p.name for p in d.model.parameters]
         self.dimension = len(self.state_symbols)
-        mapping = d.result("function_map").data["map"]
+        mapping = d.result("function_map").images
         self.map_exprs = [mapping[s] for s in self.state_symbols]
-        self.jacobian_expr = d.result("jacobian").data["jacobian"]
-        self.sharpness_expr = d.result("sharpness").data["sharpness"]
-        self.loss_expr = d.result("loss").data["loss"]
+        self.jacobian_expr = d.result("jacobian").matrix
+        self.sharpness_expr = d.result("sharpness").expression
+        self.loss_expr = d.result("loss").expression
         self.step_expr = sp.sympify(d.spec.step)
         arguments = self.state_symbols + self.parameter_symbols
         # [np], not "numpy": the string makes lambdify run `from numpy import *`, which loads numpy.f2py
@@ -101,7 +101,7 @@ class CompiledModel:
         if self.sharpness_expr is not None:
             self.sharpness_numpy = numpy_fn(self.sharpness_expr)
         else:  # no closed form: the top eigenvalue of the compiled Hessian (largest algebraic, not magnitude)
-            hessian_matrix = d.result("sharpness").data["hessian"]  # over the coordinates (not the velocities)
+            hessian_matrix = d.result("sharpness").hessian  # over the coordinates (not the velocities)
             hessian_entries = numpy_fn(list(hessian_matrix))  # row-major list
 
             def top_eigenvalue(*args):

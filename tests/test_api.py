@@ -23,9 +23,9 @@ def test_analysis_never_imports_numerics(module):
 
 def test_derived_model_results_are_typed_attributes():
     uv = load_model("uv", "mup")
-    assert str(uv.sharpness.sharpness) == "lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2"
-    labels = [p.label for p in uv.fixed_points.fixed_points]
-    assert labels == ["I", "II", "III", "IV"] and uv.fixed_points.fixed_points[3].free
+    assert str(uv.sharpness.expression) == "lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2"
+    labels = [p.label for p in uv.fixed_points.solutions]
+    assert labels == ["I", "II", "III", "IV"] and uv.fixed_points.solutions[3].free
     assert uv.map.to_dict()["equations"][0]["label"].startswith("map-")
     table = uv.fixed_points_at(eta=0.5, y=1, n=4)
     # III at f = y + 2/(eta x) = 5, lam = 2 x f = 10 (hand derivation in the README); exact inputs, so exact.

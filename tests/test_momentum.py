@@ -91,7 +91,7 @@ def test_derived_map_threshold_and_state():
     assert sp.simplify(uv.threshold - CLOSED_FORMS["heavy-ball"]) == 0
     assert load_model("uv", "sp").threshold == 2 / ETA
     # the sharpness is the Hessian's, in (f, lam) only: the same closed form as for GD
-    assert sp.simplify(uv.sharpness.sharpness - load_model("uv", "sp").sharpness.sharpness) == 0
+    assert sp.simplify(uv.sharpness.expression - load_model("uv", "sp").sharpness.expression) == 0
     assert "vanishes identically" in uv.map.closure
     # two-input has a parameter beta (its target): the momentum is called "momentum" there
     assert [p.name for p in load_model("two-input", optimizer="nesterov").model.parameters][-1] == "momentum"
@@ -224,7 +224,7 @@ def _map_at_50_digits(model, values):
     """The derived function-space map as an mpmath function of the state at 60 digits (parameters bound)."""
     import mpmath
 
-    mapping = model.result("function_map").data["map"]
+    mapping = model.result("function_map").images
     states = list(mapping)
     bound = [sp.sympify(mapping[s]).subs(values) for s in states]
     function = sp.lambdify(states, bound, "mpmath")
@@ -259,7 +259,7 @@ def test_uv_fixed_points_under_nesterov(beta):
     assert sorted(p.coordinates["f"] for p in isolated) == pytest.approx([float(v) for v in expected_f], abs=1e-12)
     with mpmath.workdps(60):
         for point in isolated:
-            exact = [sp.N(c, 60) for c in model.fixed_points.fixed_points[[q.label for q in table].index(point.label)]
+            exact = [sp.N(c, 60) for c in model.fixed_points.solutions[[q.label for q in table].index(point.label)]
                      .coordinates.values()]
             exact = [sp.N(c.subs(symbolic), 60) for c in exact]
             s = mpmath.matrix([mpmath.mpf(str(c)) for c in exact])
@@ -283,7 +283,7 @@ def test_uv_fixed_points_under_nesterov(beta):
         # at a single completion. The numerical bracket cannot certify that from below, so it must not say False.
         w_flip = next(p for p in isolated if abs(p.coordinates["f"] - float(1 + sign * flipped)) < 1e-12)
         assert w_flip.realizable is not False
-    assert any(mu.__class__.__name__ == "PolynomialRoot" for entry in model.stability.fixed_points
+    assert any(mu.__class__.__name__ == "PolynomialRoot" for entry in model.stability.points
                for mu in entry.eigenvalues)
 
 
@@ -308,7 +308,7 @@ def test_momentum_uv_realizability(optimizer):
 
     model = load_model("uv", "sp", optimizer=optimizer)
     derivation = model.derivation
-    definitions = derivation.result("state_definitions").data["definitions"]
+    definitions = derivation.result("state_definitions").definitions
     values = model.bind(eta=0.5, n=4, x=1, y=1, beta=0.5)
     rng = np.random.default_rng(13)
     for _ in range(30):
@@ -397,7 +397,7 @@ def test_coordinate_momentum_multipliers_against_the_full_jacobian(name, values,
     table = model.fixed_points_at(**values)
     symbolic = model.bind(**values)
     states = [s.symbol for s in model.model.state]
-    jacobian = sp.lambdify(states, model.jacobian.data["jacobian"].subs(symbolic), "mpmath")
+    jacobian = sp.lambdify(states, model.jacobian.matrix.subs(symbolic), "mpmath")
     with mpmath.workdps(60):
         for point in table:
             at = [mpmath.mpf(repr(point.coordinates[s.name])) for s in model.model.state]
@@ -441,9 +441,9 @@ def test_line_attraction_conditions_under_momentum():
 
     model = load_model("two-input", optimizer="heavy-ball")
     values = model.bind(eta=sp.Rational(1, 2), momentum=sp.Rational(1, 2))
-    line = next(e for e in model.stability.fixed_points if e.kind == "line" and e.label == "II")
+    line = next(e for e in model.stability.points if e.kind == "line" and e.label == "II")
     a = sp.Symbol("a", real=True)
-    jacobian = sp.lambdify([s.symbol for s in model.model.state], model.jacobian.data["jacobian"].subs(values),
+    jacobian = sp.lambdify([s.symbol for s in model.model.state], model.jacobian.matrix.subs(values),
                            "mpmath")
     assert sp.false not in line.attracting_if
     for at, attracting in ((sp.Integer(1), True), (sp.Rational(3, 10), False)):
@@ -467,7 +467,7 @@ def test_uv_momentum_line_flip_boundary(optimizer):
     (The boundary used to come out squared, 4 (1 + beta)^2 / lam^2, with a spurious fold at eta = 0.)"""
     model = load_model("uv", "sp", optimizer=optimizer)
     lam = sp.Symbol("lam", positive=True)
-    line = next(e for e in model.stability.fixed_points if e.kind == "line")
+    line = next(e for e in model.stability.points if e.kind == "line")
     flips = [b.value for b in line.boundaries if b.kind == "flip"]
     expected = CLOSED_FORMS[optimizer].subs(ETA, 1) / lam
     assert any(sp.simplify(value.subs({s: lam for s in value.free_symbols if s.name == "lam"}) - expected) == 0
@@ -477,5 +477,5 @@ def test_uv_momentum_line_flip_boundary(optimizer):
     values = model.bind(eta=eta_flip, y=1, n=4, x=1, beta=0.5)
     states = [s.symbol for s in model.model.state]
     point = {states[0]: 1, states[1]: 6, **{s: 0 for s in states[2:]}}
-    jacobian = np.array(model.jacobian.data["jacobian"].subs(values).subs(point), dtype=float)
+    jacobian = np.array(model.jacobian.matrix.subs(values).subs(point), dtype=float)
     assert min(abs(np.linalg.eigvals(jacobian) + 1)) < 1e-12

@@ -139,7 +139,7 @@ def test_first_flip_by_multiplier_condition_equals_hand_derivation():
 def test_uv_flip_matches_eos_reduction():
     """The first flip of uv-eos (k = 1) is, through the derived k = eta x y (muP), eta = 1/(x y) on uv."""
     uv = load_model("uv", "mup")
-    (aligned, _) = uv.eos_map.manifolds
+    (aligned, _) = uv.eos_map.reductions
     x, y = (uv.model.parameter(name).symbol for name in ("x", "y"))
     assert sp.simplify(aligned.first_flip_step[0] - 1 / (x * y)) == 0
 

@@ -28,7 +28,7 @@ def test_sharpness_is_the_top_eigenvalue_of_the_derived_hessian():
     """No closed form (irreducible cubic): the compiled top eigenvalue equals eigvalsh of the hand-written
     Hessian at random points (rtol 1e-12: both are backward-stable eigvalsh of the same matrix)."""
     model = load_model("two-input")
-    assert model.sharpness.sharpness is None
+    assert model.sharpness.expression is None
     compiled = compile_model(model)
     assert compiled.parameter_names == ["eta", "beta", "s"]
     rng = np.random.default_rng(8)

@@ -53,7 +53,7 @@ def test_final_sharpness_just_below_two_over_eta():
 
 def test_minimum_manifold_flip_is_sharpness_two_over_eta():
     """On the minima x = 1/y the transverse eigenvalue is 1 - eta (x^2 + y^2): flip at eta = y^2 / (y^4 + 1)."""
-    (flip,) = [b for e in load_model("xy-quartic").stability.fixed_points
+    (flip,) = [b for e in load_model("xy-quartic").stability.points
                for b in e.boundaries if b.kind == "flip" and e.label == "III"]
     assert sp.simplify(flip.value - 2 / (2 * (xq.y ** 2 + 1 / xq.y ** 2))) == 0
 
