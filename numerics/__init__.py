@@ -15,8 +15,8 @@ import importlib
 # Imported on first use (PEP 562), so that a command pays only for the modules it needs: the cross-check pulls in
 # scipy and torch, sweeps pull in dask, xarray and zarr.
 _EXPORTS = {
-    "OUTCOMES": "classify", "REGIMES": "classify",
-    "CrossCheck": "cross_check", "crosscheck": "cross_check", "width_scan": "cross_check",
+    "OUTCOMES": "classify", "Outcome": "classify", "REGIMES": "classify", "Regime": "classify",
+    "CrossCheck": "cross_check", "crosscheck": "cross_check", "width_scan": "cross_check", "WidthScan": "cross_check",
     "Cascade": "flips", "cascade": "flips",
     # (the function ``continuation`` is imported from the subpackage of that name: ``from numerics.continuation
     # import continuation``; at the top level the name is the subpackage)

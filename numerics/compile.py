@@ -34,6 +34,7 @@ from sympy.printing.pycode import MpmathPrinter
 from analysis import DerivedModel
 from analysis.atomic import write_atomic
 from analysis.cache import cache_dir
+from analysis.optimizers import threshold_name
 
 # numba options of every generated kernel. ``error_model="numpy"``: a float division by zero gives inf/nan (an
 # overflow the measures report as divergence) instead of raising, which also removes the branch numba's default
@@ -117,6 +118,7 @@ class CompiledModel:
         self.step_size = sp.lambdify(self.parameter_symbols, self.step_expr, [np])
         # The optimizer's derived threshold on the sharpness (2/eta for GD; analysis.optimizers.model_threshold).
         self.threshold_expr = self.derived.threshold
+        self.threshold_name = threshold_name(self.threshold_expr)  # "2/eta", "2*(beta + 1)/eta", "threshold"
         self.threshold_size = sp.lambdify(self.parameter_symbols, self.threshold_expr, [np])
         self._argument_names = [f"s{i}" for i in range(self.dimension)] + [f"p{i}" for i in range(len(self.parameter_symbols))]
         self._rename = dict(zip(arguments, sp.symbols(self._argument_names)))

@@ -34,7 +34,7 @@ def main(out: Path):
     finals = []
     for eta in etas:
         result = IteratedMap(derived, eta=eta).run(20_000, init={"x": 4, "y": 0.3})
-        finals.append(result.final["sharpness"] if result.outcome["name"] == "converged" else np.nan)
+        finals.append(result.final["sharpness"] if result.outcome.name == "converged" else np.nan)
     finals = np.array(finals)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(2 / etas, finals, "o-", label="final sharpness")

@@ -93,16 +93,16 @@ def test_round_off_oscillation_of_a_converged_loss_is_not_eos():
     result = IteratedMap("xy-quartic", eta=0.2).run(20_000, init={"x": 3, "y": 0.2})
     # Its catapult amplifies perturbations (the outcome reports it, "roundoff"), but the reruns at 30 and 50
     # digits end where float64 does: not round-off sensitive.
-    assert result.outcome["name"] == "converged" and result.outcome["roundoff_sensitive"] is False
-    assert all(r["name"] != "edge of stability" or r["end"] < 1000 for r in result.regimes)
+    assert result.outcome.name == "converged" and result.outcome.roundoff_sensitive is False
+    assert all(r.name != "edge of stability" or r.end < 1000 for r in result.regimes)
 
 
 def test_catapult_is_the_loss_spike_only():
     result = IteratedMap("uv", eta=2.5, n=100, y=1).run(2000, init={"f": 0.05, "lam": 1})
     loss = np.array(result.trajectory["loss"])
     for regime in result.regimes:
-        if regime["name"] == "catapult":
-            spike = loss[regime["start"]: regime["end"] + 1]
+        if regime.name == "catapult":
+            spike = loss[regime.start: regime.end + 1]
             assert spike.max() > 2 * spike[0]  # a spike, not a phase in which the loss only falls
 
 
@@ -111,7 +111,7 @@ def test_run_basin_and_sweep_agree_on_a_grid(tmp_path):
     from numerics import load_sweep, sweep
 
     ks = np.linspace(0.6, 1.35, 6)
-    runs = [OUTCOMES.index(IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.4}).outcome["name"]) for k in ks]
+    runs = [OUTCOMES.index(IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.4}).outcome.name) for k in ks]
     store = tmp_path / "o.zarr"
     sweep("uv-eos", [("k", ks)], "outcome", str(store), 3000, init={"z": 0.4}, tile=4)
     assert load_sweep(store)["outcome"].values.astype(int).tolist() == runs
@@ -119,7 +119,7 @@ def test_run_basin_and_sweep_agree_on_a_grid(tmp_path):
     grid = two.basin([("x", 0.5, 2.5, 3), ("y", 0.3, 1.5, 3)], 1000)
     for i, y in enumerate(grid.grids[1]):
         for j, x in enumerate(grid.grids[0]):
-            name = two.run(1000, init={"x": x, "y": y}).outcome["name"]
+            name = two.run(1000, init={"x": x, "y": y}).outcome.name
             assert OUTCOMES[grid.classes[i, j]] == name
 
 

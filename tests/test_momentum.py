@@ -1,5 +1,6 @@
 """Momentum (heavy-ball, Nesterov; issue 13): thresholds, fixed-point multipliers, cross-checks, torch.optim.SGD,
 and a momentum run at its own edge of stability."""
+import dataclasses
 import subprocess
 import sys
 
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from analysis import load_model
-from analysis.errors import DomainError, UnknownNameError
+from analysis import Parameter, load_model
+from analysis.errors import DomainError, UnknownNameError, UnsupportedOptionError
 from analysis.optimizers import (BETA, ETA, OPTIMIZERS, characteristic_polynomial, one_step_matrix,
                                  sharpness_threshold, threshold_expression)
 from numerics import IteratedMap, crosscheck
@@ -93,8 +94,13 @@ def test_derived_map_threshold_and_state():
     # the sharpness is the Hessian's, in (f, lam) only: the same closed form as for GD
     assert sp.simplify(uv.sharpness.expression - load_model("uv", "sp").sharpness.expression) == 0
     assert "vanishes identically" in uv.map.closure
-    # two-input has a parameter beta (its target): the momentum is called "momentum" there
-    assert [p.name for p in load_model("two-input", optimizer="nesterov").model.parameters][-1] == "momentum"
+    # One name on every model: two-input's target is y, its momentum beta; a user model with a parameter beta of
+    # its own is refused with momentum (one line, exit status 2 from the command line).
+    assert [p.name for p in load_model("two-input", optimizer="nesterov").model.parameters] == ["eta", "y", "s", "beta"]
+    own_beta = dataclasses.replace(load_model("xy-quartic").model, name="own-beta", parameters=(
+        Parameter("eta", ETA, "step", "positive"), Parameter("beta", sp.Symbol("beta", positive=True), "own", "positive")))
+    with pytest.raises(UnsupportedOptionError, match="has a parameter named 'beta'"):
+        own_beta.with_optimizer("heavy-ball")
 
 
 def test_gd_cache_key_unchanged_by_the_option():
@@ -153,14 +159,14 @@ def test_momentum_run_hovers_at_its_own_threshold():
     sharpness rises to the Nesterov threshold 2(1 + beta)/(eta (1 + 2 beta)) = 3, has two edge-of-stability
     episodes with catapults there, and then stays just below 3 (steps 5000-20000 within 1 % below it: measured
     2.9803 to 2.9804), while GD's 2/eta = 4 is never reached (maximum 3.85, at a catapult spike)."""
-    bound = IteratedMap(load_model("two-input", optimizer="nesterov"), eta=0.5, momentum=0.5)
+    bound = IteratedMap(load_model("two-input", optimizer="nesterov"), eta=0.5, beta=0.5)
     assert bound.threshold == pytest.approx(3.0, rel=1e-15)
     run = bound.run(20000)
     sharpness = np.asarray(run.trajectory["sharpness"])
     late = sharpness[5000:]
     assert 0.99 * 3.0 <= late.min() and late.max() <= 3.0
     assert np.max(sharpness) < 4.0
-    names = [r["name"] for r in run.regimes]
+    names = [r.name for r in run.regimes]
     assert names.count("edge of stability") >= 1 and "catapult" in names
     assert run.to_dict()["optimizer"] == "nesterov" and run.to_dict()["threshold"] == pytest.approx(3.0)
 
@@ -173,7 +179,14 @@ def test_cli_optimizer_option():
     done = _cli("run", "uv-eos", "--optimizer", "heavy-ball", "--set", "k=0.5", "--set", "beta=0.5",
                 "--steps", "200")
     assert done.returncode == 0, done.stderr
-    assert "heavy-ball threshold = 3" in done.stdout  # (2 + 2 beta)/eta at the unit step of uv-eos
+    # The threshold by its formula, (2 + 2 beta)/eta at the unit step of uv-eos; uv-eos has no eta, and its GD
+    # threshold is a number (2, at its unit step), named as such.
+    assert "(2*(beta + 1) = 3)" in done.stdout and "eta" not in done.stdout
+    gd = _cli("run", "uv-eos", "--set", "k=0.5", "--steps", "200")
+    assert gd.returncode == 0 and "(threshold = 2)" in gd.stdout and "eta" not in gd.stdout
+    heavy = _cli("run", "uv", "--optimizer", "heavy-ball", "--set", "eta=0.5", "--set", "beta=0.5", "--set", "y=1",
+                 "--set", "n=4", "--steps", "10")
+    assert heavy.returncode == 0 and "(2*(beta + 1)/eta = 6)" in heavy.stdout
     bad = _cli("run", "uv-eos", "--optimizer", "adam", "--set", "k=0.5", "--steps", "10")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "expected one of: gd, heavy-ball, nesterov" in bad.stderr
@@ -380,7 +393,7 @@ def test_polynomial_root_is_exact_and_survives_the_cache(tmp_path):
     assert abs(double[1] - sp.Rational(1, 3)) < 1e-45 and abs(double[2] - sp.Rational(1, 3)) < 1e-45
 
 
-@pytest.mark.parametrize("name, values", [("two-input", dict(eta=0.5, momentum=0.5, beta=1, s=0.3)),
+@pytest.mark.parametrize("name, values", [("two-input", dict(eta=0.5, beta=0.5, y=1, s=0.3)),
                                           ("xy-quartic", dict(eta=0.3, beta=0.7)),
                                           ("uv-eos", dict(k=1.2, beta=0.4)),
                                           ("product", dict(eta=0.4, y=1, beta=0.6))])
@@ -440,7 +453,7 @@ def test_line_attraction_conditions_under_momentum():
     import mpmath
 
     model = load_model("two-input", optimizer="heavy-ball")
-    values = model.bind(eta=sp.Rational(1, 2), momentum=sp.Rational(1, 2))
+    values = model.bind(eta=sp.Rational(1, 2), beta=sp.Rational(1, 2))
     line = next(e for e in model.stability.points if e.kind == "line" and e.label == "II")
     a = sp.Symbol("a", real=True)
     jacobian = sp.lambdify([s.symbol for s in model.model.state], model.jacobian.matrix.subs(values),
