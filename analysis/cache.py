@@ -9,7 +9,7 @@ and the entry overwritten), never an error and never a wrong result.
 Entry layout (``head -2`` shows the header)::
 
     sharpness-dynamics derivation cache\n                       magic string
-    {"format": 1, "key": ..., "name": ..., "sha256": ..., "length": ...}\n    JSON header
+    {"format": 2, "key": ..., "name": ..., "sha256": ..., "length": ...}\n    JSON header
     <length bytes of pickle payload>
 
 :func:`load` checks magic, format version, the full cache key, the result name, the payload length and its
@@ -41,7 +41,9 @@ from .atomic import write_atomic
 from .errors import DerivationTimeout
 
 MAGIC = b"sharpness-dynamics derivation cache\n"
-FORMAT_VERSION = 1
+# 2: typed results (analysis.derivations.results) replaced the generic Result (its fields in a dict); an entry of an
+# older format is a miss (re-derived and overwritten), never unpickled into a class that no longer fits it.
+FORMAT_VERSION = 2
 _MAX_HEADER = 4096  # bytes; a real header is ~250, so anything longer is not one
 
 # The SymPy classes a derived result may be made of; ``find_class`` resolves nothing else from SymPy, whose other
@@ -70,6 +72,18 @@ SYMPY_MATRIX_CLASSES = {
 }
 # The expression classes the analysis package defines itself (results may hold them).
 ANALYSIS_EXPRESSION_CLASSES = {"analysis.derivations.spectrum": {"PolynomialRoot"}}
+# The analysis dataclasses a derived result is made of: the typed results, the records inside them and their
+# displayed equations. Nothing else of the package is built by the unpickler.
+ANALYSIS_RESULT_CLASSES = {
+    "analysis.derivations.results": {"StateDefinitions", "ParameterUpdate", "FunctionMap", "Loss", "Jacobian",
+                                     "HessianSpectrum", "Sharpness", "FixedPoints", "Stability", "EoSManifolds",
+                                     "EoSMap", "Minima", "NormalForm"},
+    "analysis.derivations.records": {"FixedPointSolution", "StabilityBoundary", "FixedPointStability",
+                                     "InvariantManifold", "MomentumInvariantManifold", "EoSReduction",
+                                     "ZeroLossSet"},
+    "analysis.derivations.normal_form": {"FlipCoefficient"},
+    "analysis.derivations.graph": {"Equation"},
+}
 
 
 def cache_dir() -> Path:
@@ -190,9 +204,8 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     ``find_class`` resolves only SymPy expression classes (:data:`SYMPY_EXPRESSION_MODULES`), the matrix classes
     of :data:`SYMPY_MATRIX_CLASSES`, the expression classes of :data:`ANALYSIS_EXPRESSION_CLASSES`
-    (:class:`~analysis.derivations.spectrum.PolynomialRoot`) and the dataclasses of the ``analysis`` package (the
-    result records): no
-    function, and no builtins, ``copyreg`` or ``collections`` name (results need none). So a payload that calls
+    (:class:`~analysis.derivations.spectrum.PolynomialRoot`) and the result dataclasses of
+    :data:`ANALYSIS_RESULT_CLASSES` (the typed results and the records inside them): no function, and no builtins, ``copyreg`` or ``collections`` name (results need none). So a payload that calls
     ``os.system``, ``builtins.eval``/``exec``, ``subprocess`` or anything else by name is refused.
 
     That alone is not enough: SymPy function classes such as ``Max`` and ``Abs`` (which results need) pass their
@@ -209,13 +222,15 @@ class RestrictedUnpickler(pickle._Unpickler):
     def find_class(self, module, name):
         if name in SYMPY_MATRIX_CLASSES.get(module, ()) or name in ANALYSIS_EXPRESSION_CLASSES.get(module, ()):
             return super().find_class(module, name)
+        if name in ANALYSIS_RESULT_CLASSES.get(module, ()):
+            found = super().find_class(module, name)
+            if isinstance(found, type) and found.__module__ == module and dataclasses.is_dataclass(found):
+                return found
         # A class defined in the module itself (not one it imports) and reached by its plain name (protocol 4
         # resolves dotted names attribute by attribute).
-        expression = module in SYMPY_EXPRESSION_MODULES
-        if (expression or module.split(".")[0] == "analysis") and "." not in name:
+        if module in SYMPY_EXPRESSION_MODULES and "." not in name:
             found = super().find_class(module, name)
-            if isinstance(found, type) and found.__module__ == module and (
-                    issubclass(found, sp.Basic) if expression else dataclasses.is_dataclass(found)):
+            if isinstance(found, type) and found.__module__ == module and issubclass(found, sp.Basic):
                 return found
         raise pickle.UnpicklingError(f"refused {module}.{name}")
 

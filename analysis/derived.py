@@ -2,7 +2,7 @@ r"""The public object of the symbolic layer: a model with its derived results.
 
 >>> from analysis import load_model
 >>> uv = load_model("uv", "mup")
->>> uv.sharpness.sharpness
+>>> uv.sharpness.expression
 lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2
 >>> print(uv.fixed_points_at(eta=0.5, y=1, n=4)["III"].coordinates)
 {'f': 5.0, 'lam': 10.0}
@@ -52,11 +52,12 @@ class DerivedModel:
     Attributes
     ----------
     map, jacobian, sharpness, hessian_spectrum, fixed_points, stability, eos_map, minima, loss, eos_manifold,
-    state_definitions, gd_update:
-        the derived :class:`~analysis.derivations.graph.Result` of that name (``eos_*`` exist for Gram models
-        only). Each has ``.equations``, ``.notes``, ``.to_dict()`` (what ``sharpness derive --json`` prints) and
-        its fields as attributes, e.g. ``uv.map.map`` (the images of the state), ``uv.sharpness.sharpness``,
-        ``uv.fixed_points.fixed_points`` (:class:`~analysis.derivations.records.FixedPointSolution`).
+    state_definitions, gd_update, normal_form:
+        the derived result of that name, a dataclass of :mod:`analysis.derivations.results` (``eos_*`` exist for
+        Gram models only). Each has ``.equations``, ``.notes``, ``.title``, ``.to_dict()`` (what ``sharpness
+        derive --json`` prints) and its own documented fields, e.g. ``uv.map.images`` (the images of the state),
+        ``uv.sharpness.expression``, ``uv.fixed_points.solutions``
+        (:class:`~analysis.derivations.records.FixedPointSolution`), ``uv.stability.points``, ``uv.minima.sets``.
     """
 
     def __init__(self, model, parameterization: Optional[str] = None, *, use_cache: bool = True,
@@ -98,18 +99,30 @@ class DerivedModel:
         return self.derivation.results(only)
 
     # The results as attributes (a name for each node of the derivation graph; ``map`` is ``function_map``).
-    map = property(lambda self: self.result("function_map"), doc="The exact map on the state (closure proved).")
-    jacobian = property(lambda self: self.result("jacobian"), doc="Jacobian of the map.")
-    sharpness = property(lambda self: self.result("sharpness"), doc="Top Hessian eigenvalue (or the Hessian).")
-    hessian_spectrum = property(lambda self: self.result("hessian_spectrum"), doc="Hessian eigenvalues.")
-    fixed_points = property(lambda self: self.result("fixed_points"), doc="Fixed points in closed form.")
-    stability = property(lambda self: self.result("stability"), doc="Eigenvalues, stability, boundaries.")
-    eos_manifold = property(lambda self: self.result("eos_manifold"), doc="EoS manifolds (Gram models).")
-    eos_map = property(lambda self: self.result("eos_map"), doc="Cubic normal form on the EoS manifolds.")
-    minima = property(lambda self: self.result("minima"), doc="Zero-loss sets and self-stabilisation drift.")
-    loss = property(lambda self: self.result("loss"), doc="The loss in the state variables.")
-    state_definitions = property(lambda self: self.result("state_definitions"), doc="State of the parameters.")
-    gd_update = property(lambda self: self.result("gd_update"), doc="The GD step in parameter space.")
+    map = property(lambda self: self.result("function_map"),
+                   doc="The exact map on the state (closure proved): :class:`~analysis.derivations.FunctionMap`.")
+    jacobian = property(lambda self: self.result("jacobian"), doc="Jacobian of the map: :class:`~analysis.derivations.Jacobian`.")
+    sharpness = property(lambda self: self.result("sharpness"),
+                         doc="Top Hessian eigenvalue (or the Hessian): :class:`~analysis.derivations.Sharpness`.")
+    hessian_spectrum = property(lambda self: self.result("hessian_spectrum"),
+                                doc="Hessian eigenvalues: :class:`~analysis.derivations.HessianSpectrum`.")
+    fixed_points = property(lambda self: self.result("fixed_points"),
+                            doc="Fixed points in closed form: :class:`~analysis.derivations.FixedPoints`.")
+    stability = property(lambda self: self.result("stability"),
+                         doc="Eigenvalues, stability, boundaries: :class:`~analysis.derivations.Stability`.")
+    eos_manifold = property(lambda self: self.result("eos_manifold"),
+                            doc="EoS manifolds (Gram models): :class:`~analysis.derivations.EoSManifolds`.")
+    eos_map = property(lambda self: self.result("eos_map"),
+                       doc="Cubic normal form on the EoS manifolds: :class:`~analysis.derivations.EoSMap`.")
+    minima = property(lambda self: self.result("minima"),
+                      doc="Zero-loss sets and self-stabilisation drift: :class:`~analysis.derivations.Minima`.")
+    loss = property(lambda self: self.result("loss"), doc="The loss in the state variables: :class:`~analysis.derivations.Loss`.")
+    state_definitions = property(lambda self: self.result("state_definitions"),
+                                 doc="State of the parameters: :class:`~analysis.derivations.StateDefinitions`.")
+    gd_update = property(lambda self: self.result("gd_update"),
+                         doc="The optimizer's step in parameter space: :class:`~analysis.derivations.ParameterUpdate`.")
+    normal_form = property(lambda self: self.result("normal_form"),
+                           doc="Derivative tensors and flip coefficients: :class:`~analysis.derivations.NormalForm`.")
 
     @property
     def optimizer(self) -> str:

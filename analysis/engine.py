@@ -4,7 +4,7 @@ The cache key of a model's results (:attr:`Derivation.cache_key`) covers everyth
 model description (its SymPy objects), what the :class:`~analysis.model.Model` declares (name, parameters with
 their symbols, assumptions, domains and defaults, state variables with defaults, options), the parameterization
 and the source of the whole ``analysis`` package, so that a changed model or a changed derivation is never served
-stale. Entries are stored and verified by :mod:`analysis.cache` (directory: :func:`cache_dir`).
+stale. Entries are stored and verified by :mod:`analysis.cache` (directory: :func:`analysis.cache.cache_dir`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import networkx as nx
 import sympy as sp
 
 from . import cache, derivations
-from .cache import cache_dir  # noqa: F401 - kept importable as analysis.engine.cache_dir
 from .errors import DerivationTimeout, DomainError, UserInputError
 from .registry import get_model
 
@@ -33,7 +32,7 @@ class Derivation:
     --------
     >>> from analysis import Derivation
     >>> d = Derivation("uv", "mup")
-    >>> d.result("sharpness").data["sharpness"]
+    >>> d.result("sharpness").expression
     lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2
 
     Parameters
@@ -44,7 +43,7 @@ class Derivation:
     parameterization:
         one of the model's parameterizations (``sp``/``mup`` for ``uv``); ``None`` takes the first.
     use_cache:
-        read and write the disk cache (:func:`cache_dir`).
+        read and write the disk cache (:func:`analysis.cache.cache_dir`).
     time_budget:
         seconds of wall time allowed to each derivation step; a step that takes longer raises
         :class:`~analysis.errors.DerivationTimeout`. SymPy has no bound on the work a legal expression can ask
@@ -107,14 +106,15 @@ class Derivation:
         parameterization and a key prefix, to be readable; each entry is checked against the full key."""
         key = self.cache_key
         label = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.model.name}-{self.parameterization}")
-        return cache_dir() / f"{label}-{key[:16]}", key
+        return cache.cache_dir() / f"{label}-{key[:16]}", key
 
     def _cache_path(self, name: str):
         """Where the entry of result ``name`` lives."""
         return cache.entry_path(self._cache_location()[0], name)
 
     def result(self, name: str):
-        """The result ``name``, derived (with what it needs) or read from the cache."""
+        """The typed result ``name`` (:mod:`analysis.derivations.results`), derived (with what it needs) or read
+        from the cache."""
         for step in self.requirements(name):
             if step not in self._results:
                 loaded = self._load(step)

@@ -219,11 +219,11 @@ def realizable_states(derivation, states: dict, values: dict):
     for all states; one leftover entry is decided for all states together."""
     if derivation.kind != "gram":
         return None
-    definitions = derivation.result("state_definitions").data
+    definitions = derivation.result("state_definitions")
     spec = derivation.spec
-    leftovers = list(definitions["leftovers"])
+    leftovers = list(definitions.leftovers)
     symbols = list(states)
-    entries = {**{g: g for g in leftovers}, **definitions["inverse"]}
+    entries = {**{g: g for g in leftovers}, **definitions.inverse}
     matrix = spec.state_gram_matrix().subs(entries).subs(values)
     columns = [np.asarray(states[s], dtype=float).ravel() for s in symbols]
     count = columns[0].size if columns else 1
@@ -417,9 +417,9 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
     model = derivation.model
     names = {s.symbol: s.name for s in model.state}
     states = [s.symbol for s in model.state]
-    fixed = derivation.result("fixed_points").fixed_points
-    stability = {e.label: e for e in derivation.result("stability").fixed_points}
-    mapping = derivation.result("function_map").data["map"]
+    fixed = derivation.result("fixed_points").solutions
+    stability = {e.label: e for e in derivation.result("stability").points}
+    mapping = derivation.result("function_map").images
     equations = [(mapping[s] - s).subs(values) for s in states]
     sets = [[sp.numer(sp.together((s - c).subs(values))) for s, c in point.coordinates.items() if c is not None]
             for point in fixed if point.free]
@@ -468,7 +468,7 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
             expression += f" (any {', '.join(names[s] for s in point.free)})"
         entries.append(_evaluated(derivation, point.label, coordinates, eigenvalues, expression, values, names,
                                   bool(point.free), line))
-    jacobian = derivation.result("jacobian").data["jacobian"]
+    jacobian = derivation.result("jacobian").matrix
     for index, coordinates in enumerate(unmatched):
         eigenvalues = _numeric_eigenvalues(jacobian.subs(values).subs(coordinates))
         expression = ", ".join(f"{names[s]} = {c}" for s, c in coordinates.items()) if solved.complete else \

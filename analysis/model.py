@@ -33,6 +33,8 @@ from .errors import DomainError, MissingValueError, UnknownNameError, Unsupporte
 from .values import to_number
 
 DOMAINS = ("positive", "real", "positive_integer")
+# The name of the momentum coefficient a momentum optimizer adds to every model (torch.optim.SGD's ``momentum``).
+MOMENTUM_PARAMETER = "beta"
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,7 @@ class Model:
     variant: Optional[Callable[..., "Model"]] = None
     options: Mapping[str, object] = field(default_factory=dict)
     # The optimizer whose map the descriptions define (analysis.optimizers); with momentum, the name of the
-    # momentum parameter (``beta``, or ``momentum`` where the model already has a ``beta``).
+    # momentum parameter (always ``beta``, MOMENTUM_PARAMETER).
     optimizer: str = "gd"
     momentum: Optional[str] = None
 
@@ -306,7 +308,8 @@ class Model:
         r"""This model trained by ``optimizer`` (``None`` or ``"gd"``: the model itself).
 
         Momentum (``"heavy-ball"``, ``"nesterov"``; PyTorch's convention, :mod:`analysis.optimizers`) adds the
-        parameter ``beta`` (``momentum`` if the model has a ``beta`` already, as ``two-input`` does), in [0, 1),
+        parameter ``beta`` (:data:`MOMENTUM_PARAMETER`; a model with a parameter of that name of its own is refused
+        with momentum), in [0, 1),
         and velocity state variables, all starting at 0 (PyTorch's first step ``buf = g``):
 
         * a :class:`CoordinateModel` gains one velocity ``v_<name>`` per coordinate: the state is
@@ -326,8 +329,11 @@ class Model:
         if self.optimizer != "gd":
             raise UnsupportedOptionError(f"model {self.name!r} is already trained by {self.optimizer}; "
                                          "pass optimizer= once", keywords=["optimizer"])
-        names = {p.name for p in self.parameters}
-        momentum_name = "beta" if "beta" not in names else "momentum"
+        momentum_name = MOMENTUM_PARAMETER
+        if any(p.name == momentum_name for p in self.parameters):
+            raise UnsupportedOptionError(
+                f"model {self.name!r} has a parameter named {momentum_name!r}, the name of the momentum coefficient "
+                f"of {optimizer}; rename the model's parameter to train it with momentum", keywords=["optimizer"])
         symbol = sp.Symbol(momentum_name, positive=True)
         parameter = Parameter(momentum_name, symbol, f"momentum of {optimizer} (torch.optim.SGD momentum), in [0, 1)",
                               "positive")

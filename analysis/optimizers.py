@@ -144,6 +144,18 @@ def model_threshold(spec) -> sp.Expr:
                                                           simultaneous=True))
 
 
+def threshold_name(threshold) -> str:
+    r"""How outputs name a model's threshold (:func:`model_threshold`): its formula in the parameters (``2/eta``
+    for GD, ``2*(beta + 1)/eta`` heavy-ball, ``2*(beta + 1)/(eta*(2*beta + 1))`` Nesterov), or ``threshold`` where
+    it is a number (``uv-eos``, GD at unit step on its own loss: 2).
+
+    >>> threshold_name(2 / ETA), threshold_name(sp.Integer(2))
+    ('2/eta', 'threshold')
+    """
+    threshold = sp.sympify(threshold)
+    return sp.sstr(threshold) if threshold.free_symbols else "threshold"
+
+
 def check_beta(beta, name: str = "beta") -> float:
     """``beta`` as a float in [0, 1) (momentum is unstable on every quadratic for beta >= 1), else a
     :class:`~analysis.errors.DomainError`."""

@@ -3,10 +3,10 @@ Edge-of-Stability and Progressive Sharpening*: width 1, two layers, linear, 2-D 
 :math:`f(\mathbf{x}) = a\,(w_1 x_1 + w_2 x_2)`, with one input direction relevant to the target and one not.
 
 Data (our choice where the seed is silent): the two examples :math:`\mathbf{x} = (1, \pm s)` with target
-:math:`\beta` on both, so :math:`x_1` carries the signal and :math:`x_2` is irrelevant (it averages out of the
+:math:`y` on both, so :math:`x_1` carries the signal and :math:`x_2` is irrelevant (it averages out of the
 target) with scale :math:`s`. The mean squared loss is then exactly
 
-.. math:: L(a, w_1, w_2) = \tfrac12\,(a w_1 - \beta)^2 + \tfrac12\, s^2 a^2 w_2^2 ,
+.. math:: L(a, w_1, w_2) = \tfrac12\,(a w_1 - y)^2 + \tfrac12\, s^2 a^2 w_2^2 ,
 
 and GD with step :math:`\eta` runs on the state :math:`(a, w_1, w_2)`. The irrelevant weight :math:`w_2` is what
 makes the sharpness grow and then stop at :math:`2/\eta`: it decays at a rate set by :math:`s^2 a^2`, while the
@@ -19,7 +19,7 @@ from .model import CoordinateModel, Model, Parameter, StateVariable
 from .registry import register
 
 eta = sp.Symbol("eta", positive=True)
-beta = sp.Symbol("beta", real=True)
+y = sp.Symbol("y", real=True)
 s = sp.Symbol("s", positive=True)
 a = sp.Symbol("a", real=True)
 w1 = sp.Symbol("w1", real=True)
@@ -27,12 +27,12 @@ w2 = sp.Symbol("w2", real=True)
 
 PARAMETERS = (
     Parameter("eta", eta, "learning rate", "positive"),
-    Parameter("beta", beta, "target coefficient of the relevant input x1", "real", default=sp.Integer(1)),
+    Parameter("y", y, "target coefficient of the relevant input x1", "real", default=sp.Integer(1)),
     Parameter("s", s, "scale of the irrelevant input x2", "positive", default=sp.Rational(1, 20)),
 )
 # Default start: small relevant weights and a large irrelevant one. Gradient flow conserves a^2 - w1^2 - w2^2, so
 # as w2 decays (slowly, at rate eta s^2 a^2 with the small default s) the imbalance moves into w1^2 - a^2 and the
-# sharpness a^2 + w1^2 at the minimum a w1 = beta grows: progressive sharpening, until 2/eta (see the README).
+# sharpness a^2 + w1^2 at the minimum a w1 = y grows: progressive sharpening, until 2/eta (see the README).
 STATE = (
     StateVariable("a", a, "second-layer weight", default=sp.Rational(1, 10)),
     StateVariable("w1", w1, "first-layer weight on the relevant input", default=sp.Rational(1, 10)),
@@ -42,7 +42,7 @@ STATE = (
 
 def describe(parameterization: str) -> CoordinateModel:
     examples = ((1, s), (1, -s))
-    loss = sum((a * (w1 * x1 + w2 * x2) - beta) ** 2 for x1, x2 in examples) / (2 * len(examples))
+    loss = sum((a * (w1 * x1 + w2 * x2) - y) ** 2 for x1, x2 in examples) / (2 * len(examples))
     return CoordinateModel(loss=loss, step=eta, state=STATE)
 
 

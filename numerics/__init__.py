@@ -16,8 +16,8 @@ import importlib
 # Imported on first use (PEP 562), so that a command pays only for the modules it needs: the cross-check pulls in
 # scipy and torch, sweeps pull in dask, xarray and zarr.
 _EXPORTS = {
-    "OUTCOMES": "classify", "REGIMES": "classify",
-    "CrossCheck": "cross_check", "crosscheck": "cross_check", "width_scan": "cross_check",
+    "OUTCOMES": "classify", "Outcome": "classify", "REGIMES": "classify", "Regime": "classify",
+    "CrossCheck": "cross_check", "crosscheck": "cross_check", "width_scan": "cross_check", "WidthScan": "cross_check",
     "Cascade": "flips", "cascade": "flips",
     "Continuation": "branches", "continuation": "branches", "continue_curve": "branches",
     "Basin": "iterated_map", "IteratedMap": "iterated_map", "LyapunovSpectrum": "iterated_map",

@@ -69,6 +69,8 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass, fields
+from typing import Optional
 
 import numpy as np
 
@@ -219,22 +221,102 @@ def classify_orbits(orbits: np.ndarray, diverged: np.ndarray, stretch=None, para
             "window": np.where(open_lanes, window, 0), "max_period": longest, "reason": reason}
 
 
-def outcome_dict(classified: dict, lane: int = 0, diverged_at: int | None = None) -> dict:
-    """The JSON outcome of one lane: ``{"name", ...}``: ``period`` (periodic); ``lyapunov``, ``lyapunov_error``,
-    ``window``, ``max_period`` (chaotic, and undetermined where measured); ``step`` (diverged); ``reason``
-    (undetermined)."""
+@dataclass(frozen=True)
+class Outcome:
+    r"""The outcome of one orbit (module docstring: the table of outcomes and when each is claimed).
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`OUTCOMES`: ``converged``, ``periodic``, ``chaotic``, ``undetermined``, ``diverged``.
+    period : int or None
+        ``periodic``: the smallest period :math:`p` with :math:`s_t = s_{t-p}` over the last :math:`2p + 1` states.
+    step : int or None
+        ``diverged``: the first step at which a state was not finite.
+    reason : str or None
+        ``undetermined``: why the data cannot decide.
+    lyapunov : float or None
+        ``chaotic`` (and ``undetermined`` where measured): the largest Lyapunov exponent over the window,
+        Benettin's QR estimator in :data:`BATCHES` batch means (Benettin et al. 1980; Flegal & Jones 2010).
+    lyapunov_error : float or None
+        Its standard error (batch means); ``chaotic`` needs ``lyapunov > SIGMAS * lyapunov_error``.
+    window : int or None
+        Steps the exponent was measured over.
+    max_period : int or None
+        The longest period that was looked for (half the window).
+    roundoff_sensitive : bool or None
+        A run through a chaotic transient: whether its end depends on float64 round-off (:func:`roundoff_sensitive`);
+        ``None`` for a run without one.
+    roundoff : dict or None
+        That transient (:func:`roundoff_stretch`: ``finite_time_lyapunov``, ``window``, ``log10_amplification``)
+        and the reruns at higher precision (``precision_runs``, ``final_spread`` or ``step_range``).
+
+    ``to_dict()`` holds ``name`` and the fields that apply (``sharpness run --json``'s ``outcome``).
+    """
+
+    name: str
+    period: Optional[int] = None
+    step: Optional[int] = None
+    reason: Optional[str] = None
+    lyapunov: Optional[float] = None
+    lyapunov_error: Optional[float] = None
+    window: Optional[int] = None
+    max_period: Optional[int] = None
+    roundoff_sensitive: Optional[bool] = None
+    roundoff: Optional[dict] = None
+
+    def to_dict(self) -> dict:
+        """``{"name", ...}`` with the fields that are set, in field order."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self.to_dict().items() if k != "roundoff"}
+        text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        return f"Outcome({text}{', roundoff=...' if self.roundoff is not None else ''})"
+
+
+@dataclass(frozen=True)
+class Regime:
+    """One regime of a trajectory (module docstring: the table of regimes).
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`REGIMES`.
+    start : int
+        Its first step.
+    end : int
+        Its last step (inclusive; at the resolution the trajectory was labelled at).
+    """
+
+    name: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict:
+        """``{"name", "start", "end"}``, an entry of ``regimes`` in ``sharpness run --json``."""
+        return {"name": self.name, "start": self.start, "end": self.end}
+
+    def __repr__(self) -> str:
+        return f"Regime({self.name!r}, {self.start}-{self.end})"
+
+
+def lane_outcome(classified: dict, lane: int = 0, diverged_at: int | None = None) -> Outcome:
+    """The :class:`Outcome` of one lane of :func:`classify_orbits`: ``period`` (periodic); ``lyapunov``,
+    ``lyapunov_error``, ``window``, ``max_period`` (chaotic, and undetermined where measured); ``step``
+    (diverged); ``reason`` (undetermined)."""
     name = OUTCOMES[int(classified["code"][lane])]
-    outcome = {"name": name}
+    found = {}
     if name == "periodic":
-        outcome["period"] = int(classified["period"][lane])
+        found["period"] = int(classified["period"][lane])
     elif name == "diverged" and diverged_at is not None:
-        outcome["step"] = int(diverged_at)
+        found["step"] = int(diverged_at)
     elif name == "undetermined":
-        outcome["reason"] = classified["reason"][lane]
+        found["reason"] = classified["reason"][lane]
     if name in ("chaotic", "undetermined") and classified["window"][lane]:
-        outcome.update(lyapunov=float(classified["exponent"][lane]), lyapunov_error=float(classified["error"][lane]),
-                       window=int(classified["window"][lane]), max_period=int(classified["max_period"]))
-    return outcome
+        found.update(lyapunov=float(classified["exponent"][lane]), lyapunov_error=float(classified["error"][lane]),
+                     window=int(classified["window"][lane]), max_period=int(classified["max_period"]))
+    return Outcome(name, **found)
 
 
 def roundoff_stretch(logs: np.ndarray, stride: int = 1):
@@ -328,9 +410,9 @@ def divergence_start(loss: np.ndarray, sharpness: np.ndarray, threshold: float, 
 
 def label_regimes(sharpness: np.ndarray, loss: np.ndarray, threshold: float, stride: int = 1,
                   diverged_at: int = -1, flat: float = 1e-4, moving=None) -> list:
-    """Regimes of a trajectory (module docstring). ``stride`` is the thinning of the arrays; ``moving`` marks the
-    samples whose state moved by more than the convergence tolerance (``None``: all); ``start``/``end`` are step
-    numbers."""
+    """Regimes of a trajectory (module docstring), a list of :class:`Regime`. ``stride`` is the thinning of the
+    arrays; ``moving`` marks the samples whose state moved by more than the convergence tolerance (``None``: all);
+    ``start``/``end`` are step numbers."""
     count = len(sharpness)
     if count < 2:
         return []
@@ -352,7 +434,7 @@ def label_regimes(sharpness: np.ndarray, loss: np.ndarray, threshold: float, str
                     not abs(smooth[run[2]] - smooth[run[1]]) >= MIN_TREND * threshold:
                 run[0] = "intermediate saturation"
         runs = _merge_short(runs, max(2, window // 2))
-    return [{"name": label, "start": int(start * stride), "end": int(end * stride)} for label, start, end in runs]
+    return [Regime(label, int(start * stride), int(end * stride)) for label, start, end in runs]
 
 
 def _window(count: int) -> int:

@@ -34,6 +34,7 @@ from sympy.printing.pycode import MpmathPrinter
 from analysis import DerivedModel
 from analysis.atomic import write_atomic
 from analysis.cache import cache_dir
+from analysis.optimizers import threshold_name
 
 # numba options of every generated kernel. ``error_model="numpy"``: a float division by zero gives inf/nan (an
 # overflow the measures report as divergence) instead of raising, which also removes the branch numba's default
@@ -84,11 +85,11 @@ class CompiledModel:
         self.state_names = [s.name for s in d.model.state]
         self.parameter_names = [p.name for p in d.model.parameters]
         self.dimension = len(self.state_symbols)
-        mapping = d.result("function_map").data["map"]
+        mapping = d.result("function_map").images
         self.map_exprs = [mapping[s] for s in self.state_symbols]
-        self.jacobian_expr = d.result("jacobian").data["jacobian"]
-        self.sharpness_expr = d.result("sharpness").data["sharpness"]
-        self.loss_expr = d.result("loss").data["loss"]
+        self.jacobian_expr = d.result("jacobian").matrix
+        self.sharpness_expr = d.result("sharpness").expression
+        self.loss_expr = d.result("loss").expression
         self.step_expr = sp.sympify(d.spec.step)
         arguments = self.state_symbols + self.parameter_symbols
         # [np], not "numpy": the string makes lambdify run `from numpy import *`, which loads numpy.f2py
@@ -101,7 +102,7 @@ class CompiledModel:
         if self.sharpness_expr is not None:
             self.sharpness_numpy = numpy_fn(self.sharpness_expr)
         else:  # no closed form: the top eigenvalue of the compiled Hessian (largest algebraic, not magnitude)
-            hessian_matrix = d.result("sharpness").data["hessian"]  # over the coordinates (not the velocities)
+            hessian_matrix = d.result("sharpness").hessian  # over the coordinates (not the velocities)
             hessian_entries = numpy_fn(list(hessian_matrix))  # row-major list
 
             def top_eigenvalue(*args):
@@ -117,6 +118,7 @@ class CompiledModel:
         self.step_size = sp.lambdify(self.parameter_symbols, self.step_expr, [np])
         # The optimizer's derived threshold on the sharpness (2/eta for GD; analysis.optimizers.model_threshold).
         self.threshold_expr = self.derived.threshold
+        self.threshold_name = threshold_name(self.threshold_expr)  # "2/eta", "2*(beta + 1)/eta", "threshold"
         self.threshold_size = sp.lambdify(self.parameter_symbols, self.threshold_expr, [np])
         self._argument_names = [f"s{i}" for i in range(self.dimension)] + [f"p{i}" for i in range(len(self.parameter_symbols))]
         self._rename = dict(zip(arguments, sp.symbols(self._argument_names)))

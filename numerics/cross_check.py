@@ -18,6 +18,7 @@ from analysis.errors import DomainError, UserInputError
 from analysis.values import to_count
 
 from . import budget
+from .classify import Outcome
 from .parameter_space import ParameterSpaceGD, run as run_parameter_space
 
 BOUNDED = 1e8  # errors are compared while the state stays below this (a blow-up says nothing about the map)
@@ -150,7 +151,87 @@ def _growth(bound, orbit, error) -> dict:
             "growth_window": [int(steps[0]), int(steps[-1])]}
 
 
-def width_scan(model, widths, steps: int = 200, seed: int = 0, progress=None, max_memory=None, **values) -> dict:
+@dataclass(frozen=True)
+class WidthScanRow:
+    """One width of :func:`width_scan`.
+
+    Attributes
+    ----------
+    width : int
+        The width :math:`n` of the network.
+    initial : dict
+        ``{state name: float}``: the initial state drawn at this width (the same seed at every width).
+    outcome : Outcome
+        The derived map's run from there (:class:`numerics.classify.Outcome`).
+    regimes : list of Regime
+        Its regimes (:class:`numerics.classify.Regime`).
+    final : dict
+        ``{state name: float}`` and ``sharpness``: the run's final state.
+    errors : dict
+        The cross-check's ``max_abs_error_<state>`` and ``max_rel_error_sharpness`` (:class:`CrossCheck`): the map
+        against parameter-space GD from the same start.
+    check_outcome : str
+        The outcome of parameter-space GD (``completed`` or ``diverged``).
+    """
+
+    width: int
+    initial: dict
+    outcome: Outcome
+    regimes: list
+    final: dict
+    errors: dict
+    check_outcome: str
+
+    def to_dict(self) -> dict:
+        """A row of ``sharpness width-scan --json``: ``width``, ``initial``, ``outcome``, ``regimes``,
+        ``final_<state>``, ``final_sharpness``, the ``max_*`` errors and ``check_outcome``."""
+        return {"width": self.width, "initial": self.initial, "outcome": self.outcome.to_dict(),
+                "regimes": [r.to_dict() for r in self.regimes],
+                **{f"final_{name}": value for name, value in self.final.items()},
+                **self.errors, "check_outcome": self.check_outcome}
+
+
+@dataclass(frozen=True)
+class WidthScan:
+    """The cross-check and the derived map's dynamics at several widths (:func:`width_scan`).
+
+    Attributes
+    ----------
+    model, parameterization : str
+        The width-n model and its parameterization.
+    steps : int
+        Steps of each run and each cross-check.
+    seed : int
+        The seed of the initial parameters, the same at every width.
+    rows : list of WidthScanRow
+        One per width, in the order asked.
+    """
+
+    model: str
+    parameterization: str
+    steps: int
+    seed: int
+    rows: list
+
+    def to_dict(self) -> dict:
+        """``sharpness width-scan --json``."""
+        return {"model": self.model, "parameterization": self.parameterization, "steps": self.steps,
+                "seed": self.seed, "rows": [row.to_dict() for row in self.rows]}
+
+    def plot(self, path: str) -> None:
+        """The final NTK and the cross-check errors against the width, written to ``path``
+        (:func:`numerics.plots.width_scan_figure`)."""
+        from .plots import width_scan_figure
+
+        width_scan_figure(self.to_dict(), path)
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"n={r.width}: {r.outcome.name}" for r in self.rows)
+        return f"WidthScan({self.model} ({self.parameterization}), {self.steps} steps, seed {self.seed}: {rows})"
+
+
+def width_scan(model, widths, steps: int = 200, seed: int = 0, progress=None, max_memory=None,
+               **values) -> WidthScan:
     """Cross-check and dynamics at every width: for each, the initial state drawn at that width, the cross-check
     errors and the derived map's run from it (outcome, regimes, final state). In SP the UV map carries
     :math:`x^2/n`, so catapult and sharpening time scales grow with the width; in muP the map has no :math:`n`."""
@@ -167,14 +248,10 @@ def width_scan(model, widths, steps: int = 200, seed: int = 0, progress=None, ma
         check = crosscheck(derived, width, steps, seed, use_torch=False, max_memory=max_memory,
                            **{**values, width_name: width})
         trajectory = IteratedMap(derived, **{**values, width_name: width}).run(steps, init=check.initial)
-        row = {"width": width, "initial": check.initial, "outcome": trajectory.outcome,
-               "regimes": trajectory.regimes,
-               **{f"final_{name}": trajectory.final[name] for name in check.initial},
-               "final_sharpness": trajectory.final["sharpness"],
-               **{key: value for key, value in check.payload.items() if key.startswith("max_")},
-               "check_outcome": check.outcome["name"]}
-        rows.append(row)
+        final = {**{name: trajectory.final[name] for name in check.initial}, "sharpness": trajectory.final["sharpness"]}
+        rows.append(WidthScanRow(width, check.initial, trajectory.outcome, trajectory.regimes, final,
+                                 {key: value for key, value in check.payload.items() if key.startswith("max_")},
+                                 check.outcome["name"]))
         if progress:
             progress()
-    return {"model": derived.name, "parameterization": derived.parameterization, "steps": steps, "seed": seed,
-            "rows": rows}
+    return WidthScan(derived.name, derived.parameterization, steps, seed, rows)

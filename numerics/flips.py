@@ -110,8 +110,8 @@ def first_flips(derivation, values: dict, vary) -> list:
     the fixed point is attracting just below (the cascade then runs upward)."""
     others = {s: v for s, v in values.items() if s != vary}
     found = []
-    fixed = {e.label: e for e in derivation.result("fixed_points").fixed_points}
-    for entry in derivation.result("stability").fixed_points:
+    fixed = {e.label: e for e in derivation.result("fixed_points").solutions}
+    for entry in derivation.result("stability").points:
         if entry.kind != "point":
             continue
         eigenvalues = [sp.simplify(mu.subs(others)) for mu in entry.eigenvalues]
@@ -280,7 +280,7 @@ def locate_flips(compiled, values: dict, vary: str, doublings: int = 12, digits:
                              f"decide whether one loses stability by a flip as {vary} increases; follow one with "
                              f"`sharpness continuation --start LABEL --vary {vary}=A:B`")
     if not candidates:
-        sets = [e.label for e in compiled.derivation.result("fixed_points").fixed_points if e.free]
+        sets = [e.label for e in compiled.derivation.result("fixed_points").solutions if e.free]
         detail = (f"; its fixed points {', '.join(sets)} are sets, not isolated points, and a flip of a family "
                   "needs a transversal section, which cascade does not construct") if sets else ""
         raise UserInputError(f"no isolated fixed point of {model.name!r} loses stability by a flip as {vary} "

@@ -4,7 +4,7 @@ r"""The public object of the numerical layer: a derived map bound to parameter v
 >>> cubic = IteratedMap("uv-eos", k=1.2)
 >>> trajectory = cubic.run(500)
 >>> trajectory.outcome
-{'name': 'periodic', 'period': 2}
+Outcome(name='periodic', period=2)
 >>> round(cubic.lyapunov(steps=20000).exponents[0], 3)    # half the log |multiplier| of the period-2 orbit
 -0.193
 
@@ -15,6 +15,7 @@ one classifier of :mod:`numerics.classify`.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -25,8 +26,8 @@ from analysis.errors import DomainError, UserInputError
 from analysis.values import to_count, to_floats
 
 from . import budget
-from .classify import (OUTCOMES, TAIL, batch_statistics, classify_orbits, divergence_start, label_regimes,
-                       outcome_dict, roundoff_sensitive, roundoff_stretch)
+from .classify import (OUTCOMES, TAIL, Outcome, batch_statistics, classify_orbits, divergence_start, label_regimes,
+                       lane_outcome, roundoff_sensitive, roundoff_stretch)
 from .compile import compile_model
 
 # Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
@@ -69,8 +70,37 @@ class _Result:
 
 @dataclass
 class Trajectory(_Result):
-    """A run of the map: ``trajectory`` (per-step arrays), ``final`` state, ``outcome``, ``regimes`` and the
-    ``threshold`` :math:`2/\\eta`. ``to_dict()`` is ``sharpness run --json``."""
+    """A run of the map (:meth:`IteratedMap.run`); ``to_dict()`` is ``sharpness run --json``.
+
+    Attributes
+    ----------
+    model, parameterization : str
+        The model and its parameterization.
+    parameters : dict
+        ``{name: float}``, the parameter values.
+    initial : dict
+        ``{state name: float}``, the initial state.
+    steps, every : int
+        Steps run, and the thinning of ``trajectory`` (every ``every``-th step is kept).
+    threshold : float
+        The optimizer's linear stability threshold on the sharpness at these values
+        (:func:`analysis.optimizers.model_threshold`: :math:`2/\\eta` for GD).
+    final : dict
+        The final state by name, with its ``sharpness`` and ``loss``.
+    outcome : Outcome
+        The classified end of the run (:class:`numerics.classify.Outcome`).
+    regimes : list of Regime
+        The regimes in order (:class:`numerics.classify.Regime`), labelled every ``regime_resolution`` steps.
+    regime_resolution : int
+        Steps between the samples the regimes were labelled on.
+    trajectory : dict
+        Per-sample lists: ``step``, each state variable, ``sharpness``, ``loss``.
+    optimizer : str
+        ``gd``, ``heavy-ball`` or ``nesterov``; in JSON only when not ``gd``.
+    threshold_name : str
+        What outputs call the threshold: its formula (``2/eta``, ``2*(beta + 1)/eta``) or ``threshold`` where it
+        is a number (:func:`analysis.optimizers.threshold_name`); not in JSON.
+    """
 
     model: str
     parameterization: str
@@ -80,34 +110,36 @@ class Trajectory(_Result):
     every: int
     threshold: float
     final: dict
-    outcome: dict
+    outcome: Outcome
     regimes: list
     regime_resolution: int
     trajectory: dict
     optimizer: str = "gd"  # the threshold is the optimizer's own (analysis.optimizers); "optimizer" in JSON if not gd
+    threshold_name: str = "2/eta"
 
     @property
     def gap(self) -> float:
-        """:math:`2/\\eta - S_{\\mathrm{final}}`: how far below the threshold the run ends."""
+        """The threshold minus the final sharpness: how far below the threshold the run ends."""
         return self.threshold - self.final["sharpness"]
 
     def to_dict(self) -> dict:
         return {"model": self.model, "parameterization": self.parameterization, "parameters": self.parameters,
                 "initial": self.initial, "steps": self.steps, "every": self.every, "threshold": self.threshold,
-                "final": self.final, "outcome": self.outcome, "gap": self.gap, "regimes": self.regimes,
+                "final": self.final, "outcome": self.outcome.to_dict(), "gap": self.gap,
+                "regimes": [r.to_dict() for r in self.regimes],
                 "regime_resolution": self.regime_resolution, "trajectory": self.trajectory,
                 **({"optimizer": self.optimizer} if self.optimizer != "gd" else {})}
 
     def plot(self, ax=None):
-        """Sharpness against step with :math:`2/\\eta` and the regimes shaded."""
+        """Sharpness against step with the threshold and the regimes shaded."""
         from .plots import draw_trajectory
 
-        return draw_trajectory(self._axes(ax), self.to_dict())
+        return draw_trajectory(self._axes(ax), self.to_dict(), self.threshold_name)
 
     def __repr__(self) -> str:
-        regimes = ", ".join(f"{r['name']} {r['start']}-{r['end']}" for r in self.regimes)
+        regimes = ", ".join(f"{r.name} {r.start}-{r.end}" for r in self.regimes)
         return (f"Trajectory({self.model}, {self.steps} steps: outcome {self.outcome}, final sharpness "
-                f"{self.final['sharpness']:.6g} (2/eta = {self.threshold:.6g}); regimes: {regimes})")
+                f"{self.final['sharpness']:.6g} ({self.threshold_name} = {self.threshold:.6g}); regimes: {regimes})")
 
 
 @dataclass
@@ -214,7 +246,8 @@ class IteratedMap:
     Attributes
     ----------
     model: the :class:`analysis.DerivedModel`; compiled: its kernels; values: ``{symbol: exact value}``;
-    parameters: ``{name: float}``; threshold: :math:`2/\eta` (the linear stability limit of the step).
+    parameters: ``{name: float}``; threshold: the optimizer's linear stability threshold on the sharpness
+    (:func:`analysis.optimizers.model_threshold`; :math:`2/\eta` for GD).
     """
 
     def __init__(self, model, *, max_memory=None, force: bool = False, _placeholders=(), **values):
@@ -360,7 +393,7 @@ class IteratedMap:
             return logs[len(logs) - count:].reshape(1, -1, batch, d).sum(axis=2)
 
         classified = self._classify(tail_states[None], params[None], [diverged_at >= 0], window_sums)
-        outcome = outcome_dict(classified, 0, diverged_at if diverged_at >= 0 else None)
+        outcome = lane_outcome(classified, 0, diverged_at if diverged_at >= 0 else None)
         last = tail_states[-1]
         final = self._final(last)
         bounded = divergence_start(regime_loss, regime_sharpness, self.threshold, diverged_at >= 0)
@@ -369,8 +402,8 @@ class IteratedMap:
         if transient is not None:
             transient["window"] = [s + logs_offset for s in transient["window"]]
             measured = self._roundoff_spread(start, steps, final, diverged_at)
-            outcome["roundoff_sensitive"] = roundoff_sensitive(measured, final)
-            outcome["roundoff"] = {**transient, **measured}
+            outcome = dataclasses.replace(outcome, roundoff_sensitive=roundoff_sensitive(measured, final),
+                                          roundoff={**transient, **measured})
         trajectory = {"step": [i * every for i in range(len(valid))]}  # Python ints: every may exceed int64
         trajectory.update({name: valid[:, i].tolist() for i, name in enumerate(self.compiled.state_names)})
         trajectory["sharpness"] = sharpness.tolist()
@@ -380,7 +413,8 @@ class IteratedMap:
             initial={n: float(v) for n, v in zip(self.compiled.state_names, start)}, steps=steps, every=every,
             threshold=self.threshold, final=final, outcome=outcome,
             regimes=label_regimes(regime_sharpness, regime_loss, self.threshold, regime_every, diverged_at, moving=moving),
-            regime_resolution=regime_every, trajectory=trajectory, optimizer=self.model.optimizer)
+            regime_resolution=regime_every, trajectory=trajectory, optimizer=self.model.optimizer,
+            threshold_name=self.compiled.threshold_name)
 
     def _final(self, state: np.ndarray) -> dict:
         """The final state by name, with its sharpness and loss."""

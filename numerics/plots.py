@@ -49,11 +49,12 @@ def _save(figure, path: Path):
         plt.close(figure)
 
 
-def draw_trajectory(axis, result: dict):
-    """Sharpness against step with the threshold 2/eta and the regimes shaded, on ``axis``."""
+def draw_trajectory(axis, result: dict, threshold_name: str = "2/eta"):
+    """Sharpness against step with the threshold (labelled ``threshold_name``, :attr:`Trajectory.threshold_name`)
+    and the regimes shaded, on ``axis``."""
     trajectory = result["trajectory"]
     axis.plot(trajectory["step"], trajectory["sharpness"], color="black", lw=1, label="sharpness")
-    axis.axhline(result["threshold"], color="tab:red", ls="--", lw=1, label=r"$2/\eta$")
+    axis.axhline(result["threshold"], color="tab:red", ls="--", lw=1, label=threshold_name)
     for regime in result["regimes"]:
         axis.axvspan(regime["start"], max(regime["end"], regime["start"] + 1), alpha=0.15,
                      color=REGIME_COLOURS[regime["name"]], lw=0)
@@ -65,12 +66,12 @@ def draw_trajectory(axis, result: dict):
     return axis
 
 
-def trajectory_figure(result: dict, path: str) -> None:
+def trajectory_figure(result: dict, path: str, threshold_name: str = "2/eta") -> None:
     """Sharpness with regimes (:func:`draw_trajectory`); loss on a log scale below."""
     target = check_path(path)
     trajectory = result["trajectory"]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    draw_trajectory(top, result)
+    draw_trajectory(top, result, threshold_name)
     loss = np.asarray(trajectory["loss"], dtype=float)
     bottom.semilogy(trajectory["step"], np.where(loss > 0, loss, np.nan), color="tab:purple", lw=1)
     bottom.set_ylabel("loss")

@@ -49,6 +49,7 @@ import socket
 import sys
 import tempfile
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -135,7 +136,7 @@ def compute_tile(job: dict) -> tuple:
         for lane in range(len(points)):
             lane_map = base.with_values(**dict(zip(compiled.parameter_names, params[lane].tolist())))
             trajectory = lane_map.run(steps, init=dict(zip(compiled.state_names, starts[lane].tolist())))
-            names = {r["name"] for r in trajectory.regimes}
+            names = {r.name for r in trajectory.regimes}
             code = 0
             for rank, name in enumerate(REGIME_ORDER):
                 if name in names:
@@ -512,21 +513,60 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
 
 
 def execute(planned: dict, scheduler: str | None = None, progress=None, after_tile=None, client=None) -> dict:
-    """Compute the planned tiles on Dask and write each as it finishes; returns ``{"out", "tiles", "computed",
-    "skipped"}``. ``client`` (from :func:`connect`) is used if given, else one is connected to ``scheduler`` (or a
+    """Compute the planned tiles on Dask and write each as it finishes; returns a :class:`SweepRun`. ``client`` (from :func:`connect`) is used if given, else one is connected to ``scheduler`` (or a
     local cluster) before anything is written. ``after_tile(count)`` is called after each tile is written (the
     tests' fault-injection hook). A scheduler lost on the way raises :class:`UserInputError`; the tiles written
     until then are kept, and a rerun resumes."""
     store, jobs = planned["store"], planned["jobs"]
     summary = {"out": str(store), "tiles": planned["tiles"], "computed": 0, "skipped": planned["skipped"]}
     if not jobs:
-        return summary
+        return SweepRun(**summary)
     with nullcontext(client) if client is not None else connect(scheduler) as client:
         if planned.get("create"):
             _create_store(store, planned["layout"])
             planned["create"] = False
         _compute(client, planned, summary, scheduler, progress, after_tile)
-    return summary
+    return SweepRun(**summary)
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """What a sweep run did (:func:`sweep`, :func:`execute`); the values are in the store (:meth:`load`).
+
+    Attributes
+    ----------
+    out : str
+        The Zarr store.
+    tiles : int
+        Tiles of the whole grid.
+    computed : int
+        Tiles computed by this run.
+    skipped : int
+        Tiles already done by an earlier run (resumed), not computed again.
+    """
+
+    out: str
+    tiles: int
+    computed: int
+    skipped: int
+
+    def to_dict(self) -> dict:
+        """``sharpness sweep --json``: ``{"out", "tiles", "computed", "skipped"}``."""
+        return {"out": self.out, "tiles": self.tiles, "computed": self.computed, "skipped": self.skipped}
+
+    def load(self):
+        """The store as an xarray Dataset (:func:`load`)."""
+        return load(self.out)
+
+    def plot(self, path: str, title: str) -> None:
+        """The sweep's figure (:func:`numerics.plots.sweep_figure`: a curve in 1-D, an image in 2-D), written to
+        ``path``."""
+        from .plots import sweep_figure
+
+        sweep_figure(self.load(), path, title)
+
+    def __repr__(self) -> str:
+        return f"SweepRun({self.out}: {self.tiles} tiles, {self.computed} computed, {self.skipped} already done)"
 
 
 def _compute(client, planned: dict, summary: dict, scheduler, progress, after_tile) -> None:
@@ -576,7 +616,7 @@ def _compute(client, planned: dict, summary: dict, scheduler, progress, after_ti
 
 def run_sweep(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str,
               out: str, steps: int, scheduler: str | None = None, tile=(16, 16), progress=None,
-              after_tile=None, client=None, max_memory=None, force: bool = False) -> dict:
+              after_tile=None, client=None, max_memory=None, force: bool = False) -> SweepRun:
     """:func:`plan` then :func:`execute`: run (or resume) a sweep."""
     planned = plan(model, parameterization, options, values, initial, axes, measure, out, steps, tile,
                    max_memory=max_memory, force=force)
@@ -585,11 +625,11 @@ def run_sweep(model: str, parameterization, options: dict, values: dict, initial
 
 def sweep(model, vary, measure: str = "outcome", out: str = "sweep.zarr", steps: int = 1000, init=None,
           parameterization=None, tile: int = 16, scheduler=None, progress=None, options=None, max_memory=None,
-          force: bool = False, **values) -> dict:
+          force: bool = False, **values) -> SweepRun:
     """A measure over a grid of one or two names (parameters or initial state variables), tiled on Dask into
     the resumable Zarr store ``out`` (module docstring). ``vary`` is one or two ``"NAME=A:B:N[:log]"`` strings
-    or ``(name, values)`` pairs; ``values`` fix the other parameters. Returns ``{"out", "tiles", "computed",
-    "skipped"}``; the store loads with :func:`load`.
+    or ``(name, values)`` pairs; ``values`` fix the other parameters. Returns a :class:`SweepRun`
+    (``.to_dict()``: ``{"out", "tiles", "computed", "skipped"}``); the store loads with :func:`load`.
 
     ``model`` is a registered name or a path (the workers load it by that reference)."""
     axes = [parse_axis(v) if isinstance(v, str) else (v[0], np.asarray(v[1], float))

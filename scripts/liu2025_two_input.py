@@ -17,9 +17,10 @@ def main(out: Path):
     figure, axis = plt.subplots(figsize=(8, 4))
     result.plot(axis)
     figure.savefig(out / "two_input_sharpness.png", dpi=150, bbox_inches="tight")
-    print(f"final sharpness {result.final['sharpness']:.6f}, 2/eta {result.threshold:.6f}, gap {result.gap:.6f}")
+    print(f"final sharpness {result.final['sharpness']:.6f}, {result.threshold_name} {result.threshold:.6f}, "
+          f"gap {result.gap:.6f}")
     for regime in result.regimes:
-        print(f"  steps {regime['start']:>6}-{regime['end']:<6} {regime['name']}")
+        print(f"  steps {regime.start:>6}-{regime.end:<6} {regime.name}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from numerics import IteratedMap, plots  # noqa: E402
 def main(out: Path):
     derived = load_model("xy-quartic")
     # The flip of the flattest minimum, from the derived stability boundaries (not typed by hand).
-    flips = sorted(float(b.value) for e in derived.stability.fixed_points for b in e.boundaries if b.kind == "flip"
+    flips = sorted(float(b.value) for e in derived.stability.points for b in e.boundaries if b.kind == "flip"
                    and b.value.is_number)
     diagram = IteratedMap(derived, eta=0.5).orbit_diagram("eta", np.linspace(0.3, 1.0, 2000), 5000, 200,
                                                           init={"x": 1.5, "y": 0.2})
@@ -34,7 +34,7 @@ def main(out: Path):
     finals = []
     for eta in etas:
         result = IteratedMap(derived, eta=eta).run(20_000, init={"x": 4, "y": 0.3})
-        finals.append(result.final["sharpness"] if result.outcome["name"] == "converged" else np.nan)
+        finals.append(result.final["sharpness"] if result.outcome.name == "converged" else np.nan)
     finals = np.array(finals)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(2 / etas, finals, "o-", label="final sharpness")

@@ -25,9 +25,9 @@ def test_analysis_never_imports_numerics(module):
 
 def test_derived_model_results_are_typed_attributes():
     uv = load_model("uv", "mup")
-    assert str(uv.sharpness.sharpness) == "lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2"
-    labels = [p.label for p in uv.fixed_points.fixed_points]
-    assert labels == ["I", "II", "III", "IV"] and uv.fixed_points.fixed_points[3].free
+    assert str(uv.sharpness.expression) == "lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2"
+    labels = [p.label for p in uv.fixed_points.solutions]
+    assert labels == ["I", "II", "III", "IV"] and uv.fixed_points.solutions[3].free
     assert uv.map.to_dict()["equations"][0]["label"].startswith("map-")
     table = uv.fixed_points_at(eta=0.5, y=1, n=4)
     # III at f = y + 2/(eta x) = 5, lam = 2 x f = 10 (hand derivation in the README); exact inputs, so exact.
@@ -177,16 +177,16 @@ def test_round_off_oscillation_of_a_converged_loss_is_not_eos():
     result = IteratedMap("xy-quartic", eta=0.2).run(20_000, init={"x": 3, "y": 0.2})
     # Its catapult amplifies perturbations (the outcome reports it, "roundoff"), but the reruns at 30 and 50
     # digits end where float64 does: not round-off sensitive.
-    assert result.outcome["name"] == "converged" and result.outcome["roundoff_sensitive"] is False
-    assert all(r["name"] != "edge of stability" or r["end"] < 1000 for r in result.regimes)
+    assert result.outcome.name == "converged" and result.outcome.roundoff_sensitive is False
+    assert all(r.name != "edge of stability" or r.end < 1000 for r in result.regimes)
 
 
 def test_catapult_is_the_loss_spike_only():
     result = IteratedMap("uv", eta=2.5, n=100, y=1).run(2000, init={"f": 0.05, "lam": 1})
     loss = np.array(result.trajectory["loss"])
     for regime in result.regimes:
-        if regime["name"] == "catapult":
-            spike = loss[regime["start"]: regime["end"] + 1]
+        if regime.name == "catapult":
+            spike = loss[regime.start: regime.end + 1]
             assert spike.max() > 2 * spike[0]  # a spike, not a phase in which the loss only falls
 
 
@@ -195,7 +195,7 @@ def test_run_basin_and_sweep_agree_on_a_grid(tmp_path):
     from numerics import load_sweep, sweep
 
     ks = np.linspace(0.6, 1.35, 6)
-    runs = [OUTCOMES.index(IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.4}).outcome["name"]) for k in ks]
+    runs = [OUTCOMES.index(IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.4}).outcome.name) for k in ks]
     store = tmp_path / "o.zarr"
     sweep("uv-eos", [("k", ks)], "outcome", str(store), 3000, init={"z": 0.4}, tile=4)
     assert load_sweep(store)["outcome"].values.astype(int).tolist() == runs
@@ -203,7 +203,7 @@ def test_run_basin_and_sweep_agree_on_a_grid(tmp_path):
     grid = two.basin([("x", 0.5, 2.5, 3), ("y", 0.3, 1.5, 3)], 1000)
     for i, y in enumerate(grid.grids[1]):
         for j, x in enumerate(grid.grids[0]):
-            name = two.run(1000, init={"x": x, "y": y}).outcome["name"]
+            name = two.run(1000, init={"x": x, "y": y}).outcome.name
             assert OUTCOMES[grid.classes[i, j]] == name
 
 

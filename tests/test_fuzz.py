@@ -1370,7 +1370,7 @@ EXPLICIT_CASES = [_explicit("fixed-points", [name, "--set", "eta=0.5", "--json"]
     _explicit("fixed-points", ["two-input", "--set", "eta=0.3309", "--set", "s=1e308", "--json"], "two-input", True),
     _explicit("fixed-points", ["uv", "--set", "eta=0.5", "--set", "n=4", "--set", "y=1e308", "--set", "x=1", "--json"],
               "uv", True),
-    _explicit("fixed-points", ["two-input", "--set", "eta=0.5", "--set", "beta=1", "--set",
+    _explicit("fixed-points", ["two-input", "--set", "eta=0.5", "--set", "y=1", "--set",
                                "s=123456789012345678901234567890", "--json"], "two-input", True),
 ]
 

@@ -1,14 +1,14 @@
 r"""The derived results, one function each, grouped by subject, and the graph of what each is derived from.
 
 Every derivation takes a :class:`~analysis.derivations.graph.Context` (the model description and the results
-it depends on) and returns a :class:`~analysis.derivations.graph.Result`. Nothing model-specific lives here:
+it depends on) and returns its typed result (:mod:`.results`: :class:`~.results.Sharpness`, :class:`~.results.FixedPoints`, ...). Nothing model-specific lives here:
 each works on any :class:`~analysis.model.GramModel` or :class:`~analysis.model.CoordinateModel`, and
 :mod:`analysis.engine` evaluates them in the order of :func:`build_graph`.
 
 Modules: :mod:`.parameter_space` (``state_definitions``, ``gd_update``), :mod:`.function_space`
 (``function_map``, ``loss``, ``jacobian``), :mod:`.spectrum` (``hessian_spectrum``, ``sharpness``),
 :mod:`.fixed_points` (``fixed_points``, ``stability``), :mod:`.eos` (``eos_manifold``, ``eos_map``),
-:mod:`.minima` (``minima``).
+:mod:`.minima` (``minima``), :mod:`.normal_form` (``normal_form``); the result classes in :mod:`.results`.
 
 Equation numbers in the docstrings refer to Kalra, He & Barkeshli, arXiv 2311.02076 where the result appears
 there; everything else is derived here from the parameter-space loss.
@@ -16,10 +16,17 @@ there; everything else is derived here from the parameter-space loss.
 from ..errors import DerivationError
 from . import eos, fixed_points, function_space, minima, normal_form, parameter_space, spectrum  # noqa: F401 - registers nodes
 from .common import control_parameter, roman, sample_points
-from .graph import COORDINATE, GRAM, NODES, Context, Equation, Node, Result, build_graph, kind_of
-from .records import (EoSReduction, FixedPointSolution, FixedPointStability, InvariantManifold, StabilityBoundary,
-                      ZeroLossSet)
+from .graph import COORDINATE, GRAM, NODES, Context, Equation, Node, build_graph, kind_of
+from .normal_form import FlipCoefficient
+from .records import (EoSReduction, FixedPointSolution, FixedPointStability, InvariantManifold,
+                      MomentumInvariantManifold, StabilityBoundary, ZeroLossSet)
+from .results import (RESULT_CLASSES, DerivedResult, EoSManifolds, EoSMap, FixedPoints, FunctionMap,
+                      HessianSpectrum, Jacobian, Loss, Minima, NormalForm, ParameterUpdate, Sharpness, Stability,
+                      StateDefinitions)
 
-__all__ = ["COORDINATE", "GRAM", "NODES", "Context", "DerivationError", "EoSReduction", "Equation",
-           "FixedPointSolution", "FixedPointStability", "InvariantManifold", "Node", "Result", "StabilityBoundary",
-           "ZeroLossSet", "build_graph", "control_parameter", "kind_of", "roman", "sample_points"]
+__all__ = ["COORDINATE", "GRAM", "NODES", "RESULT_CLASSES", "Context", "DerivationError", "DerivedResult",
+           "EoSManifolds", "EoSMap", "EoSReduction", "Equation", "FixedPointSolution", "FixedPointStability",
+           "FixedPoints", "FlipCoefficient", "FunctionMap", "HessianSpectrum", "InvariantManifold", "Jacobian", "Loss",
+           "Minima", "MomentumInvariantManifold", "Node", "NormalForm", "ParameterUpdate", "Sharpness", "Stability",
+           "StabilityBoundary", "StateDefinitions", "ZeroLossSet", "build_graph", "control_parameter", "kind_of",
+           "roman", "sample_points"]

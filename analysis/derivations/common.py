@@ -34,13 +34,13 @@ def tex(symbol) -> str:
 def to_state(ctx: Context, expr: sp.Expr, what: str) -> sp.Expr:
     """Rewrite a Gram-space expression in the state variables; prove that the leftover entries drop out."""
     definitions = ctx["state_definitions"]
-    if not definitions["leftovers"]:
+    if not definitions.leftovers:
         return expr
-    rewritten = sp.expand(expr.subs(definitions["inverse"], simultaneous=True))
-    for leftover in definitions["leftovers"]:
+    rewritten = sp.expand(expr.subs(definitions.inverse, simultaneous=True))
+    for leftover in definitions.leftovers:
         if sp.expand(sp.diff(rewritten, leftover)) != 0:
             raise DerivationError(f"{what} is not a function of the state: it still depends on {leftover}")
-    return rewritten.subs({g: 0 for g in definitions["leftovers"]})
+    return rewritten.subs({g: 0 for g in definitions.leftovers})
 
 
 def present(expr: sp.Expr, step) -> sp.Expr:
@@ -55,7 +55,7 @@ def sample_points(ctx: Context, count: int, seed: int = 0) -> list:
     """Random realizable points: parameter values by domain and a state reached from random parameters."""
     rng = random.Random(seed)
     spec = ctx.spec
-    definitions = ctx["state_definitions"]["definitions"]
+    definitions = ctx["state_definitions"].definitions
     points = []
     for _ in range(count):
         values = {}

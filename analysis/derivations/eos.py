@@ -5,8 +5,9 @@ import sympy as sp
 
 from ..errors import DerivationError
 from .common import THETA, primed, tex, through_radicals
-from .graph import GRAM, NODES, Context, Equation, Result, node
-from .records import EoSReduction, InvariantManifold
+from .graph import GRAM, Context, Equation, node
+from .records import EoSReduction, InvariantManifold, MomentumInvariantManifold
+from .results import EoSManifolds, EoSMap
 
 # The cubic normal form z' = (1 + k) z - k z^3 that the reduction must reach (generic: any sub-quadratic loss on
 # an aligned manifold reduces to it; the registered model ``uv-eos`` is this map with its own symbols).
@@ -20,7 +21,7 @@ NORMAL_FORM = (1 + NORMAL_FORM_PARAMETER) * NORMAL_FORM_STATE - NORMAL_FORM_PARA
 
 @node("eos_manifold", "Edge-of-stability manifolds: invariance and transverse dynamics",
        ("state_definitions", "gd_update", "function_map"), kinds=(GRAM,))
-def eos_manifold(ctx: Context) -> Result:
+def eos_manifold(ctx: Context) -> EoSManifolds:
     r"""For each configuration :math:`w_i = \sigma_i w` (chart :math:`\theta = |w|`): invariance under GD,
     the manifold as a relation :math:`R(f, \lambda) = 0` in function space, and the transverse multiplier
     :math:`R(F(s)) / R(s)`, which the derivation proves to be a polynomial (so the manifold attracts or repels
@@ -28,9 +29,9 @@ def eos_manifold(ctx: Context) -> Result:
     spec = ctx.spec
     if spec.optimizer != "gd":
         return _momentum_manifolds(ctx)
-    coefficients = ctx["gd_update"]["coefficients"]
-    definitions = ctx["state_definitions"]["definitions"]
-    mapping = ctx["function_map"]["map"]
+    coefficients = ctx["gd_update"].coefficients
+    definitions = ctx["state_definitions"].definitions
+    mapping = ctx["function_map"].images
     output_state, kernel_state = ctx.state_symbols
     squared = sp.Symbol("theta2", positive=True)
     entries, equations = [], []
@@ -55,24 +56,23 @@ def eos_manifold(ctx: Context) -> Result:
         equations.append(Equation(f"eos-{manifold.name}", "0", relation))
         if transverse is not None:
             equations.append(Equation(f"eos-transverse-{manifold.name}", r"\frac{R'}{R}", transverse))
-    return Result("eos_manifold", NODES["eos_manifold"].title, {"manifolds": entries}, equations,
-                  notes="R = 0 is invariant; off it, R is multiplied by the transverse multiplier at every step.")
+    return EoSManifolds(entries, equations=equations,
+                        notes="R = 0 is invariant; off it, R is multiplied by the transverse multiplier at every step.")
 
 
 @node("eos_map", "Reduced cubic map on the EoS manifolds and its normal form", ("eos_manifold",), kinds=(GRAM,))
-def eos_map(ctx: Context) -> Result:
+def eos_map(ctx: Context) -> EoSMap:
     r"""On each manifold GD is :math:`\theta' = m(\theta)\,\theta`; for a sub-quadratic loss
     :math:`\tfrac12(a\theta^2 - b)^2` this is the odd cubic :math:`\theta' = a_1\theta + a_3\theta^3`, which
     :math:`\theta = s z`, :math:`s^2 = (a_1 - 1)/(-a_3)` brings to :math:`z' = (1 + k) z - k z^3`,
     :math:`k = a_1 - 1` (the period-doubling map of arXiv 2311.02076, Sec. 6)."""
     spec = ctx.spec
     if spec.optimizer != "gd":
-        return Result("eos_map", NODES["eos_map"].title, {"manifolds": []}, [],
-                      notes=f"{spec.optimizer}: the map on each EoS manifold is the 2-D map (theta, nu) of "
-                            "eos_manifold, not a 1-D map, so there is no cubic normal form; its flip is the "
-                            "optimizer's threshold (analysis.optimizers) on the restricted loss.")
+        return EoSMap([], notes=f"{spec.optimizer}: the map on each EoS manifold is the 2-D map (theta, nu) of "
+                                "eos_manifold, not a 1-D map, so there is no cubic normal form; its flip is the "
+                                "optimizer's threshold (analysis.optimizers) on the restricted loss.")
     entries, equations = [], []
-    for manifold in ctx["eos_manifold"]["manifolds"]:
+    for manifold in ctx["eos_manifold"].manifolds:
         chart_map = sp.Poly(sp.expand(manifold.multiplier * THETA), THETA)
         degrees = {monomial[0] for monomial in chart_map.monoms()}
         if degrees != {1, 3}:
@@ -97,7 +97,7 @@ def eos_map(ctx: Context) -> Result:
         equations += [Equation(f"eos-flip-{manifold.name}-{i}", rf"{tex(spec.step)}_{{\mathrm{{flip}}}}", v)
                       for i, v in enumerate(flips)]
     equations.append(Equation("eos-normal-form", "z'", NORMAL_FORM))
-    return Result("eos_map", NODES["eos_map"].title, {"manifolds": entries}, equations,
+    return EoSMap(entries, equations=equations,
                   notes="The first flip of the normal form is at k = 1 (fixed points z = +-1, multiplier 1 - 2k).")
 
 
@@ -105,7 +105,7 @@ def eos_map(ctx: Context) -> Result:
 NU = sp.Symbol("nu", real=True)  # velocity chart on a momentum EoS manifold: p = nu w/|w|
 
 
-def _momentum_manifolds(ctx: Context) -> Result:
+def _momentum_manifolds(ctx: Context) -> EoSManifolds:
     r""":func:`eos_manifold` under a momentum optimizer: the configurations :math:`w_i = \sigma_i w`,
     :math:`p_i = \sigma_i p` with :math:`p \parallel w` are invariant when the rows of the step
     :math:`(w, p)' = M (w, p)` (:func:`analysis.gram.momentum_coefficients`) act on them by common multipliers
@@ -113,7 +113,7 @@ def _momentum_manifolds(ctx: Context) -> Result:
     :math:`\theta' = a(\theta)\theta + b\,\nu`, :math:`\nu' = c(\theta)\theta + d\,\nu`, which the
     result gives (``reduced_map``); there is no 1-D normal form (``eos_map`` says so)."""
     spec = ctx.spec
-    coefficients = ctx["gd_update"]["coefficients"]
+    coefficients = ctx["gd_update"].coefficients
     k = spec.k
     entries, equations = [], []
     for manifold in spec.eos_manifolds:
@@ -129,9 +129,9 @@ def _momentum_manifolds(ctx: Context) -> Result:
                 blocks.append(factors[0])
         a, b, c, d = blocks
         reduced = {THETA: sp.expand(a * THETA + b * NU), NU: sp.expand(c * THETA + d * NU)}
-        entries.append({"name": manifold.name, "signs": signs, "reduced_map": reduced})
+        entries.append(MomentumInvariantManifold(manifold.name, signs, reduced))
         equations += [Equation(f"eos-{spec.optimizer}-theta-{manifold.name}", r"\theta'", reduced[THETA]),
                       Equation(f"eos-{spec.optimizer}-nu-{manifold.name}", r"\nu'", reduced[NU])]
-    return Result("eos_manifold", NODES["eos_manifold"].title, {"manifolds": entries}, equations,
-                  notes=f"{spec.optimizer}: w_i = sigma_i theta e, p_i = sigma_i nu e is invariant; the reduced map "
+    return EoSManifolds(entries, equations=equations,
+                        notes=f"{spec.optimizer}: w_i = sigma_i theta e, p_i = sigma_i nu e is invariant; the reduced map "
                         "is 2-D.")

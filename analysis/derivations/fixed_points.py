@@ -6,16 +6,17 @@ import sympy as sp
 from ..errors import DerivationError
 
 from .common import tex, control_parameter, roman, through_radicals
-from .graph import COORDINATE, NODES, Context, Equation, Result, kind_of, node
+from .graph import COORDINATE, Context, Equation, kind_of, node
 from .records import FixedPointSolution, FixedPointStability, StabilityBoundary
+from .results import FixedPoints, Stability
 from .spectrum import solve_multiplier
 
 
 @node("fixed_points", "Fixed points of the map in closed form", ("function_map",))
-def fixed_points(ctx: Context) -> Result:
+def fixed_points(ctx: Context) -> FixedPoints:
     r"""All solutions of :math:`F(s) = s`. A solution that leaves a state variable free is a line (set) of
     fixed points; isolated solutions lying on such a line are folded into it."""
-    mapping = ctx["function_map"]["map"]
+    mapping = ctx["function_map"].images
     states = ctx.state_symbols
     notes = ("Closed forms SymPy finds, with the parameters free; they need not be all. `fixed-points` (and "
              "fixed_points_at) finds every real fixed point at given parameter values by exact elimination, or says "
@@ -49,7 +50,7 @@ def fixed_points(ctx: Context) -> Result:
         entries.append(FixedPointSolution(roman(index + 1), coordinates, [s for s in states if s not in solution]))
     equations = [Equation(f"fp-{e.label}-{s}", rf"{tex(s)}_{{\mathrm{{{e.label}}}}}", c)
                  for e in entries for s, c in e.coordinates.items() if c is not None]
-    return Result("fixed_points", NODES["fixed_points"].title, {"fixed_points": entries}, equations, notes=notes)
+    return FixedPoints(entries, equations=equations, notes=notes)
 
 
 def _momentum_solutions(ctx: Context) -> list:
@@ -70,7 +71,7 @@ def _momentum_solutions(ctx: Context) -> list:
     from ..optimizers import step_coefficients
 
     spec = ctx.spec
-    mapping = ctx["function_map"]["map"]
+    mapping = ctx["function_map"].images
     states = ctx.state_symbols
     if kind_of(spec) == COORDINATE:
         c_g, c_v = step_coefficients(spec.optimizer, spec.momentum)
@@ -274,14 +275,14 @@ def _momentum_coordinate_stability(ctx: Context, at_point: dict, step, on_a_set:
 
 
 @node("stability", "Jacobian eigenvalues, classification and stability boundaries", ("fixed_points", "jacobian"))
-def stability(ctx: Context) -> Result:
+def stability(ctx: Context) -> Stability:
     r"""At every fixed point: eigenvalues :math:`\mu_i` of the Jacobian, the attracting region
     :math:`|\mu_i| < 1` as inequalities, and the flip (:math:`\mu = -1`) and fold (:math:`\mu = 1`) boundaries
     solved for the control parameter (:func:`control_parameter`). On a line of fixed points one eigenvalue is identically 1 (non-hyperbolic)."""
-    matrix = ctx["jacobian"]["jacobian"]
+    matrix = ctx["jacobian"].matrix
     step = control_parameter(ctx)
     entries, equations = [], []
-    for point in ctx["fixed_points"]["fixed_points"]:
+    for point in ctx["fixed_points"].solutions:
         at_point = {s: c for s, c in point.coordinates.items() if c is not None}
         if ctx.spec.optimizer != "gd" and kind_of(ctx.spec) != COORDINATE:
             eigenvalues, boundaries = _momentum_gram_stability(ctx, matrix, at_point, step)
@@ -322,6 +323,5 @@ def stability(ctx: Context) -> Result:
         notes = ("The attraction conditions |mu| < 1 are not solved as inequalities here (nested radicals and "
                  "roots of cubics); a point is classified from its eigenvalues at given parameter values "
                  "(fixed_points_at, `sharpness fixed-points`), and the flip and fold boundaries are listed.")
-    return Result("stability", NODES["stability"].title, {"fixed_points": entries}, equations,
-                  notes=notes)
+    return Stability(entries, equations=equations, notes=notes)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import sympy as sp
 
 from .common import present, primed, tex, to_state
-from .graph import COORDINATE, NODES, Context, Equation, Result, node, kind_of
+from .graph import COORDINATE, Context, Equation, node, kind_of
+from .results import FunctionMap, Jacobian, Loss
 
 
 @node("function_map", "Exact function-space map (closure proved)", ("state_definitions", "gd_update"))
-def function_map(ctx: Context) -> Result:
+def function_map(ctx: Context) -> FunctionMap:
     r"""The map :math:`(f, \lambda) \mapsto (f', \lambda')` at every width, derived from the GD step.
 
     The image of each state definition under :math:`G \mapsto G'` is rewritten in the state; closure is the
@@ -17,37 +18,36 @@ def function_map(ctx: Context) -> Result:
     spec = ctx.spec
     definitions = ctx["state_definitions"]
     if kind_of(spec) == COORDINATE:
-        image = ctx["gd_update"]["image"]
+        image = ctx["gd_update"].image
         proof = "the state is the parameter vector"
     else:
-        gram_image = ctx["gd_update"]["gram_image"]
+        gram_image = ctx["gd_update"].gram_image
         image = {s: to_state(ctx, expr.subs(gram_image, simultaneous=True), f"the image of {s}")
-                 for s, expr in definitions["definitions"].items()}
+                 for s, expr in definitions.definitions.items()}
         proof = ("d/d{} of every image vanishes identically".format(
-            ", ".join(str(g) for g in definitions["leftovers"])))
+            ", ".join(str(g) for g in definitions.leftovers)))
     image = {s: present(e, spec.step) for s, e in image.items()}
     equations = [Equation(f"map-{s}", primed(tex(s)), e) for s, e in image.items()]
-    return Result("function_map", NODES["function_map"].title, {"map": image, "closure": proof}, equations,
-                  notes=f"Closure: {proof}.")
+    return FunctionMap(image, proof, equations=equations, notes=f"Closure: {proof}.")
 
 
 @node("loss", "Loss in the state variables", ("state_definitions",))
-def loss(ctx: Context) -> Result:
+def loss(ctx: Context) -> Loss:
     spec = ctx.spec
     # A coordinate model's loss is kept as written: factoring a sum of squares expands it, and the expanded form
     # rounds to small negative values near its zero set.
     expr = spec.loss if kind_of(spec) == COORDINATE else sp.factor(to_state(ctx, spec.loss, "the loss"))
-    return Result("loss", NODES["loss"].title, {"loss": expr}, [Equation("loss", "L", expr)])
+    return Loss(expr, equations=[Equation("loss", "L", expr)])
 
 
 @node("jacobian", "Jacobian of the function-space map", ("function_map",))
-def jacobian(ctx: Context) -> Result:
-    mapping = ctx["function_map"]["map"]
+def jacobian(ctx: Context) -> Jacobian:
+    mapping = ctx["function_map"].images
     states = ctx.state_symbols
     matrix = sp.Matrix([mapping[s] for s in states]).jacobian(states)
     matrix = matrix.applyfunc(lambda e: present(e, ctx.spec.step))
     equations = [Equation(f"jac-{i}{j}", rf"J_{{{i + 1}{j + 1}}}", matrix[i, j])
                  for i in range(len(states)) for j in range(len(states))]
-    return Result("jacobian", NODES["jacobian"].title, {"jacobian": matrix}, equations)
+    return Jacobian(matrix, equations=equations)
 
 

@@ -7,8 +7,9 @@ import sympy as sp
 
 from .common import MAX_FACTORED_DIMENSION, characteristic_polynomial, tex
 from .spectrum import closed_form_roots
-from .graph import GRAM, NODES, Context, Equation, Result, node, kind_of
+from .graph import GRAM, Context, Equation, node, kind_of
 from .records import ZeroLossSet
+from .results import Minima
 from ..optimizers import model_threshold
 
 # --------------------------------------------------------------------------------------------------------------
@@ -17,7 +18,7 @@ from ..optimizers import model_threshold
 
 @node("minima", "Zero-loss manifold, its sharpness and the self-stabilisation drift",
        ("loss", "sharpness", "jacobian", "function_map", "fixed_points", "hessian_spectrum"))
-def minima(ctx: Context) -> Result:
+def minima(ctx: Context) -> Minima:
     r"""The zero-loss sets :math:`L(s) = 0`, the sharpness on them, and the reduced dynamics near them.
 
     Zero-loss points are critical points, hence fixed points of GD: the sets are the fixed-point sets on which
@@ -44,15 +45,15 @@ def minima(ctx: Context) -> Result:
     """
     states = ctx.state_symbols
     step = ctx.spec.step
-    loss_expr = ctx["loss"]["loss"]
-    top = ctx["sharpness"]["sharpness"]
-    matrix = ctx["jacobian"]["jacobian"]
-    mapping = ctx["function_map"]["map"]
+    loss_expr = ctx["loss"].expression
+    top = ctx["sharpness"].expression
+    matrix = ctx["jacobian"].matrix
+    mapping = ctx["function_map"].images
     sets, equations = [], []
     zero_loss = []
     # The optimizer's own threshold (2/eta for GD; analysis.optimizers for momentum).
     threshold = sp.simplify(2 / step) if ctx.spec.optimizer == "gd" else model_threshold(ctx.spec)
-    for point in ctx["fixed_points"]["fixed_points"]:
+    for point in ctx["fixed_points"].solutions:
         solution = {s: c for s, c in point.coordinates.items() if c is not None}
         if sp.simplify(loss_expr.subs(solution, simultaneous=True)) == 0:
             zero_loss.append(solution)
@@ -77,7 +78,7 @@ def minima(ctx: Context) -> Result:
             equations.append(Equation(f"{label}-sharpness", r"S_{\min}", on_set))
         if entry.sharpness_drift is not None:
             equations.append(Equation(f"{label}-drift", r"\frac{\Delta S}{\varepsilon^{2}}", entry.sharpness_drift))
-    return Result("minima", NODES["minima"].title, {"sets": sets}, equations,
+    return Minima(sets, equations=equations,
                   notes="Delta S / epsilon^2: sharpness change per step per squared oscillation amplitude on the "
                         "zero-loss set, epsilon the Euclidean amplitude (in the state coordinates) of the "
                         "oscillation along the unit transverse eigenvector; negative means the oscillation lowers "
@@ -108,7 +109,7 @@ def _top_root_on_set(ctx: Context, solution: dict):
 
     The branch is the largest at 24 random values of the free coordinates and parameters, and must be so at
     all of them (else ``Max`` of the branches)."""
-    hessian = ctx["hessian_spectrum"]["hessian"].subs(solution, simultaneous=True)
+    hessian = ctx["hessian_spectrum"].hessian.subs(solution, simultaneous=True)
     if hessian.rows > MAX_FACTORED_DIMENSION:
         return None
     roots, unresolved = closed_form_roots(characteristic_polynomial(hessian))

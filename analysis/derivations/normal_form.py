@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .common import tex
-from .graph import COORDINATE, NODES, Context, Equation, Result, kind_of, node
+from .graph import COORDINATE, Context, Equation, kind_of, node
+from .results import NormalForm
 
 
 @dataclass(frozen=True)
@@ -114,23 +115,24 @@ def flip_coefficient(A, hessian, third):
 
 @node("normal_form", "Derivative tensors and the flip normal-form coefficient in closed form",
       ("function_map", "fixed_points", "stability"))
-def normal_form(ctx: Context) -> Result:
-    r"""Second and third state derivatives (``hessian[k][i][j]``, ``third[k][i][j][l]``), the parameter Jacobian
-    ``parameter_jacobian[k][a]`` and the mixed derivatives ``mixed[k][i][a]`` of the map (compiled by
+def normal_form(ctx: Context) -> NormalForm:
+    r"""Second and third state derivatives (``second_derivatives[k][i][j]``, ``third_derivatives[k][i][j][l]``),
+    the parameter Jacobian ``parameter_jacobian[k][a]`` and the mixed derivatives ``mixed_derivatives[k][i][a]`` of
+    the map (compiled by
     :mod:`numerics.branches` for the normal forms of period-J orbits and the extended systems of two-parameter
     continuation), and at every isolated fixed point that flips, the coefficient :math:`b` of the flip normal form
     (module docstring) as an expression in the parameters, on the flip surface solved for the control parameter
-    (``flips``: :class:`FlipCoefficient`); for a one-dimensional coordinate model also the general formula in the
-    loss derivatives (``one_dimensional``, :func:`one_dimensional_flip_coefficient`)."""
-    mapping = ctx["function_map"]["map"]
+    (``flip_coefficients``: :class:`FlipCoefficient`); for a one-dimensional coordinate model also the general
+    formula in the loss derivatives (``one_dimensional_coefficient``, :func:`one_dimensional_flip_coefficient`)."""
+    mapping = ctx["function_map"].images
     states = ctx.state_symbols
     parameters = [p.symbol for p in ctx.model.parameters]
     F = [mapping[s] for s in states]
     hessian, third, parameter_jacobian, mixed = _tensors(F, states, parameters)
-    fixed = {p.label: p for p in ctx["fixed_points"]["fixed_points"]}
+    fixed = {p.label: p for p in ctx["fixed_points"].solutions}
     flips, equations, skipped = [], [], []
     jacobian = sp.Matrix(F).jacobian(states)
-    for entry in ctx["stability"]["fixed_points"]:
+    for entry in ctx["stability"].points:
         point = fixed[entry.label]
         if entry.kind != "point" or len(states) > MAX_CLOSED_FORM_DIMENSION:
             continue
@@ -166,11 +168,8 @@ def normal_form(ctx: Context) -> Result:
         equations.append(Equation("flip-b-1d", r"b\big|_{\eta L'' = 2}", general))
     else:
         general = None
-    data_general = {"one_dimensional": general}
     notes = ("b > 0: supercritical flip (a stable period-2 orbit is born), b < 0: subcritical "
              "(MatContM convention, <q, q> = 1, <p, q> = 1).")
     if skipped:
         notes += f" No closed form at: {', '.join(sorted(set(skipped)))}."
-    data = {"hessian": hessian, "third": third, "parameter_jacobian": parameter_jacobian, "mixed": mixed,
-            "flips": flips, **data_general}
-    return Result("normal_form", NODES["normal_form"].title, data, equations, notes=notes)
+    return NormalForm(hessian, third, parameter_jacobian, mixed, flips, general, equations=equations, notes=notes)

@@ -8,11 +8,12 @@ import sympy as sp
 from .. import gram
 from ..errors import DerivationError
 from .common import primed, tex
-from .graph import COORDINATE, NODES, Context, Equation, Result, node, kind_of
+from .graph import COORDINATE, Context, Equation, node, kind_of
+from .results import ParameterUpdate, StateDefinitions
 
 
 @node("state_definitions", "Function-space state in terms of the parameters")
-def state_definitions(ctx: Context) -> Result:
+def state_definitions(ctx: Context) -> StateDefinitions:
     r"""The state as functions of the parameters, and the inverse substitution used to prove closure.
 
     Gram models: :math:`f = f(G)` and :math:`\lambda = s \sum_i |\nabla_{w_i} f|^2` (the NTK in the metric of the
@@ -21,9 +22,8 @@ def state_definitions(ctx: Context) -> Result:
     """
     spec = ctx.spec
     if kind_of(spec) == COORDINATE:
-        return Result("state_definitions", NODES["state_definitions"].title,
-                      {"definitions": {s: s for s in ctx.state_symbols}, "inverse": {}, "leftovers": ()},
-                      notes="The state is the parameter vector itself.")
+        return StateDefinitions({s: s for s in ctx.state_symbols}, {}, (),
+                                notes="The state is the parameter vector itself.")
     output_state, kernel_state = ctx.state_symbols[:2]
     definitions = {
         output_state: spec.output,
@@ -42,8 +42,7 @@ def state_definitions(ctx: Context) -> Result:
         solutions = sp.solve([expr - s for s, expr in definitions.items()], unknowns, dict=True)
         if len(solutions) == 1 and set(solutions[0]) == set(unknowns):
             leftovers = tuple(g for g in spec.gram_symbols if g not in unknowns)
-            return Result("state_definitions", NODES["state_definitions"].title,
-                          {"definitions": definitions, "inverse": solutions[0], "leftovers": leftovers}, equations)
+            return StateDefinitions(definitions, solutions[0], leftovers, equations=equations)
     raise DerivationError("the state equations cannot be solved for the Gram entries")
 
 
@@ -58,7 +57,7 @@ def _unknown_candidates(spec, definitions):
 
 
 @node("gd_update", "Gradient-descent step in parameter space")
-def gd_update(ctx: Context) -> Result:
+def gd_update(ctx: Context) -> ParameterUpdate:
     r"""One GD step. Gram models: :math:`w_i' = \sum_j A_{ij} w_j`, :math:`A = I - \eta s C_L`, hence
     :math:`G' = A G A^\top`. Coordinate models: :math:`\theta' = \theta - \eta s \nabla L`.
 
@@ -67,13 +66,12 @@ def gd_update(ctx: Context) -> Result:
     same on the vectors and velocities, :math:`(w, p)' = M (w, p)` (:func:`analysis.gram.momentum_coefficients`),
     hence :math:`G' = M G M^\top` for the Gram matrix of all :math:`2k` vectors."""
     spec = ctx.spec
-    title = NODES["gd_update"].title
     if spec.optimizer != "gd":
-        return _momentum_update(ctx, title)
+        return _momentum_update(ctx)
     if kind_of(spec) == COORDINATE:
         image = {s: s - spec.step * spec.lr_scale * sp.diff(spec.loss, s) for s in ctx.state_symbols}
         equations = [Equation(f"gd-{s}", primed(tex(s)), sp.expand(e)) for s, e in image.items()]
-        return Result("gd_update", title, {"image": image}, equations)
+        return ParameterUpdate(image=image, equations=equations)
     coefficients = gram.gd_coefficients(spec)
     gram_matrix = spec.gram_matrix()
     image_matrix = coefficients * gram_matrix * coefficients.T
@@ -81,12 +79,12 @@ def gd_update(ctx: Context) -> Result:
     vectors = [sp.Symbol(v) for v in spec.vectors]
     equations = [Equation(f"gd-{v}", primed(str(v)), sum(coefficients[i, j] * vectors[j] for j in range(spec.k)))
                  for i, v in enumerate(vectors)]
-    return Result("gd_update", title, {"coefficients": coefficients, "gram_image": gram_image}, equations,
-                  notes="Every gradient lies in the span of the vectors, so the update acts on the Gram matrix.")
+    return ParameterUpdate(coefficients=coefficients, gram_image=gram_image, equations=equations,
+                           notes="Every gradient lies in the span of the vectors, so the update acts on the Gram matrix.")
 
 
 
-def _momentum_update(ctx: Context, title: str) -> Result:
+def _momentum_update(ctx: Context) -> ParameterUpdate:
     """:func:`gd_update` for a momentum optimizer."""
     from ..optimizers import update
 
@@ -99,8 +97,8 @@ def _momentum_update(ctx: Context, title: str) -> Result:
                                          spec.step * spec.lr_scale, spec.momentum)
         image = dict(zip(coordinates + velocities, list(new_theta) + list(new_velocity)))
         equations = [Equation(f"{spec.optimizer}-{s}", primed(tex(s)), sp.expand(e)) for s, e in image.items()]
-        return Result("gd_update", title, {"image": image}, equations,
-                      notes=f"{spec.optimizer} (PyTorch's convention, analysis.optimizers).")
+        return ParameterUpdate(image=image, equations=equations,
+                               notes=f"{spec.optimizer} (PyTorch's convention, analysis.optimizers).")
     coefficients = gram.momentum_coefficients(spec)
     gram_matrix = spec.state_gram_matrix()
     image_matrix = coefficients * gram_matrix * coefficients.T
@@ -109,6 +107,6 @@ def _momentum_update(ctx: Context, title: str) -> Result:
     vectors = [sp.Symbol(v) for v in spec.all_vectors]
     equations = [Equation(f"{spec.optimizer}-{v}", primed(str(v)), sum(coefficients[i, j] * vectors[j] for j in range(m)))
                  for i, v in enumerate(vectors)]
-    return Result("gd_update", title, {"coefficients": coefficients, "gram_image": gram_image}, equations,
-                  notes=f"{spec.optimizer} (PyTorch's convention, analysis.optimizers): every gradient lies in the "
-                        "span of the vectors, so the step acts on the Gram matrix of parameters and velocities.")
+    return ParameterUpdate(coefficients=coefficients, gram_image=gram_image, equations=equations,
+                           notes=f"{spec.optimizer} (PyTorch's convention, analysis.optimizers): every gradient lies in "
+                                 "the span of the vectors, so the step acts on the Gram matrix of parameters and velocities.")

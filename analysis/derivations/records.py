@@ -67,6 +67,17 @@ class InvariantManifold:
 
 
 @dataclass(frozen=True)
+class MomentumInvariantManifold:
+    r"""An EoS manifold :math:`w_i = \sigma_i\theta e`, :math:`p_i = \sigma_i \nu e` under a momentum optimizer:
+    ``reduced_map`` is the 2-D map ``{theta: theta', nu: nu'}`` the optimizer reduces to on it
+    (:func:`analysis.derivations.eos.eos_manifold`)."""
+
+    name: str
+    signs: tuple
+    reduced_map: dict
+
+
+@dataclass(frozen=True)
 class EoSReduction:
     r"""GD on an EoS manifold as the cubic normal form :math:`z' = (1 + k) z - k z^3`: ``k`` in the parameters,
     ``scale_squared`` :math:`s^2` of the chart :math:`\theta = s z`, the output map, :math:`z^2` in the output and

@@ -6,11 +6,12 @@ import sympy as sp
 from .. import gram
 from ..errors import DerivationError
 from .common import EIGENVALUE, MAX_FACTORED_DIMENSION, characteristic_polynomial, sample_points, to_state
-from .graph import COORDINATE, GRAM, NODES, Context, Equation, Result, node, kind_of
+from .graph import COORDINATE, GRAM, Context, Equation, node, kind_of
+from .results import HessianSpectrum, Sharpness
 
 
 @node("hessian_spectrum", "Spectrum of the loss Hessian in the metric of the learning rates", ("state_definitions",))
-def hessian_spectrum(ctx: Context) -> Result:
+def hessian_spectrum(ctx: Context) -> HessianSpectrum:
     r"""Eigenvalues of :math:`s\nabla^2 L` with multiplicities, in the state variables.
 
     Gram models (width :math:`n \ge k`): the roots of the characteristic polynomial of the in-span block
@@ -18,16 +19,14 @@ def hessian_spectrum(ctx: Context) -> Result:
     :math:`s C_L` (:func:`analysis.gram.complement_hessian`), each :math:`n - k` times. Total :math:`nk`.
     """
     spec = ctx.spec
-    title = NODES["hessian_spectrum"].title
     if kind_of(spec) == COORDINATE:
         # Over the loss's coordinates: with momentum the state also holds the velocities, which L does not see.
         hessian = spec.lr_scale * sp.hessian(spec.loss, [s.symbol for s in spec.coordinates])
         if hessian.rows > MAX_FACTORED_DIMENSION:
             # Factoring a dense symbolic characteristic polynomial of degree >= 4 can take SymPy hours.
-            return Result("hessian_spectrum", title, {"eigenvalues": [], "unresolved": [(None, 1)],
-                                                      "hessian": hessian}, [],
-                          notes=f"Dimension {hessian.rows} > {MAX_FACTORED_DIMENSION}: no closed form attempted; "
-                                "the spectrum is computed numerically from the compiled Hessian.")
+            return HessianSpectrum([], [(None, 1)], hessian,
+                                   notes=f"Dimension {hessian.rows} > {MAX_FACTORED_DIMENSION}: no closed form attempted; "
+                                         "the spectrum is computed numerically from the compiled Hessian.")
         charpoly = characteristic_polynomial(hessian)
     else:
         hessian = None  # in Gram coordinates only; the in-span block below is what the spectrum needs
@@ -49,8 +48,7 @@ def hessian_spectrum(ctx: Context) -> Result:
     if unresolved:
         notes += (" Irreducible factors of degree >= 3 of the characteristic polynomial (in t) are kept as "
                   "polynomials; their roots are evaluated numerically from the compiled Hessian.")
-    return Result("hessian_spectrum", title, {"eigenvalues": eigenvalues, "unresolved": unresolved,
-                                              "hessian": hessian}, equations, notes=notes)
+    return HessianSpectrum(eigenvalues, unresolved, hessian, equations=equations, notes=notes)
 
 
 def closed_form_roots(charpoly: sp.Expr):
@@ -162,7 +160,7 @@ def solve_multiplier(mu, target, symbol) -> list:
 
 
 @node("sharpness", "Sharpness: top eigenvalue of the Hessian", ("hessian_spectrum", "state_definitions"))
-def sharpness(ctx: Context) -> Result:
+def sharpness(ctx: Context) -> Sharpness:
     r"""The top (largest algebraic) eigenvalue among the branches of :func:`hessian_spectrum`.
 
     The dominant branch is selected at 24 random realizable points and must win at every one of them
@@ -171,13 +169,14 @@ def sharpness(ctx: Context) -> Result:
     ``None`` with the Hessian itself, whose top eigenvalue numerics computes.
     """
     spectrum = ctx["hessian_spectrum"]
-    if spectrum["unresolved"]:
-        return Result("sharpness", NODES["sharpness"].title, {"sharpness": None, "hessian": spectrum["hessian"]},
-                      [Equation(f"hessian-{i}{j}", rf"H_{{{i + 1}{j + 1}}}", spectrum["hessian"][i, j])
-                       for i in range(spectrum["hessian"].rows) for j in range(i, spectrum["hessian"].cols)],
-                      notes="No closed form: the sharpness is the largest eigenvalue of this Hessian, computed "
-                            "numerically (numerics compiles the matrix and calls eigvalsh).")
-    branches = spectrum["eigenvalues"]
+    if spectrum.unresolved:
+        hessian = spectrum.hessian
+        return Sharpness(None, hessian,
+                         equations=[Equation(f"hessian-{i}{j}", rf"H_{{{i + 1}{j + 1}}}", hessian[i, j])
+                                    for i in range(hessian.rows) for j in range(i, hessian.cols)],
+                         notes="No closed form: the sharpness is the largest eigenvalue of this Hessian, computed "
+                               "numerically (numerics compiles the matrix and calls eigvalsh).")
+    branches = spectrum.eigenvalues
     winners = set()
     for point in sample_points(ctx, 24):
         scores = []
@@ -191,7 +190,6 @@ def sharpness(ctx: Context) -> Result:
         winners.add(max(scores)[1])
     candidates = [branches[i][0] for i in sorted(winners)]
     top = candidates[0] if len(candidates) == 1 else sp.Max(*candidates)
-    return Result("sharpness", NODES["sharpness"].title, {"sharpness": top},
-                  [Equation("sharpness", r"S", top)],
-                  notes="Branch selected as the largest at 24 random realizable points.")
+    return Sharpness(top, equations=[Equation("sharpness", r"S", top)],
+                     notes="Branch selected as the largest at 24 random realizable points.")
 

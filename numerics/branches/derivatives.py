@@ -31,16 +31,16 @@ class Kernels:
         self.compiled = compiled
         d = self.dimension = compiled.dimension
         m = self.parameters = len(compiled.parameter_symbols)
-        data = compiled.derivation.result("normal_form").data
+        derived = compiled.derivation.result("normal_form")
         names, rename = compiled._argument_names, compiled._rename
         flat = lambda nested: list(np.array(nested, dtype=object).reshape(-1))  # noqa: E731
         self.map_py = _function("cmap", names, compiled.map_exprs, rename)
         self.jacobian_py = _function("cjac", names, list(compiled.jacobian_expr), rename)
-        self.pjac_py = _function("cpjac", names, flat(data["parameter_jacobian"]) if m else [0], rename)
-        self.hessian_py = _function("chess", names, flat(data["hessian"]), rename)
-        self.third_py = _function("cthird", names, flat(data["third"]), rename)
-        self.mixed_py = _function("cmixed", names, flat(data["mixed"]) if m else [0], rename)
-        self.flips = data["flips"]
+        self.pjac_py = _function("cpjac", names, flat(derived.parameter_jacobian) if m else [0], rename)
+        self.hessian_py = _function("chess", names, flat(derived.second_derivatives), rename)
+        self.third_py = _function("cthird", names, flat(derived.third_derivatives), rename)
+        self.mixed_py = _function("cmixed", names, flat(derived.mixed_derivatives) if m else [0], rename)
+        self.flips = derived.flip_coefficients
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
         source = f"""

@@ -140,7 +140,7 @@ def cmd_run(args) -> int:
     if args.plot:
         from .. import plots
 
-        plots.trajectory_figure(result.to_dict(), args.plot)
+        plots.trajectory_figure(result.to_dict(), args.plot, result.threshold_name)
     if args.json:
         render.print_json(result.to_dict())
         return 0
@@ -302,11 +302,9 @@ def cmd_width_scan(args) -> int:
         result = width_scan(derived_model(args), widths, args.steps, args.seed, progress=lambda: bar.update(1),
                             max_memory=args.max_memory, **assignments(args.set))
     if args.plot:
-        from .. import plots
-
-        plots.width_scan_figure(result, args.plot)
+        result.plot(args.plot)
     if args.json:
-        render.print_json(result)
+        render.print_json(result.to_dict())
     else:
         render.width_scan(result)
     return 0
@@ -376,14 +374,11 @@ def cmd_sweep(args) -> int:
     with progress_bar(len(planned["jobs"]), "tiles", args.quiet) as bar:
         summary = sweeps.execute(planned, args.scheduler, progress=lambda: bar.update(1))
     if args.plot:
-        from .. import plots
-
-        plots.sweep_figure(sweeps.load(args.out), args.plot, f"{derived.name}: {args.measure}")
+        summary.plot(args.plot, f"{derived.name}: {args.measure}")
     if args.json:
-        render.print_json(summary)
+        render.print_json(summary.to_dict())
     else:
-        print(f"{summary['out']}: {summary['tiles']} tiles, {summary['computed']} computed, "
-              f"{summary['skipped']} already done")
+        print(f"{summary.out}: {summary.tiles} tiles, {summary.computed} computed, {summary.skipped} already done")
         if args.plot:
             print(f"figure written to {args.plot}")
     return 0

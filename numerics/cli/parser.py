@@ -115,8 +115,7 @@ def _model_arguments(p):
     p.add_argument("model", help="a model name (`sharpness models`) or the path of a file defining MODEL")
     p.add_argument("--parameterization", "-p", help="e.g. sp or mup for uv (default: the model's first)")
     p.add_argument("--optimizer", metavar="NAME",
-                   help="gd (default), heavy-ball or nesterov (PyTorch's SGD convention; momentum: --set beta=0.9, "
-                        "or momentum= for models that have a beta)")
+                   help="gd (default), heavy-ball or nesterov (PyTorch's SGD convention; momentum: --set beta=0.9)")
 
 
 def build_parser() -> argparse.ArgumentParser:

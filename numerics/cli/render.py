@@ -99,17 +99,16 @@ def derivation(derived, results) -> None:
 
 
 def trajectory(result) -> None:
-    spread = result.outcome.get("roundoff", {}).get("final_spread", {}) if result.outcome.get("roundoff_sensitive") else {}
+    outcome = result.outcome
+    spread = (outcome.roundoff or {}).get("final_spread", {}) if outcome.roundoff_sensitive else {}
     final = ", ".join(f"{k} = {_digits(v, spread.get(k))}" for k, v in result.final.items())
-    print(f"outcome: {outcome_text(result.outcome)}")
-    optimizer = getattr(result, "optimizer", "gd")
-    label = "2/eta" if optimizer == "gd" else f"{optimizer} threshold"
-    print(f"final: {final}   ({label} = {result.threshold:.10g})")
-    roundoff = roundoff_text(result.outcome)
+    print(f"outcome: {outcome_text(outcome.to_dict())}")
+    print(f"final: {final}   ({result.threshold_name} = {result.threshold:.10g})")
+    roundoff = roundoff_text(outcome.to_dict())
     if roundoff:
         print(f"  {roundoff}")
     for regime in result.regimes:
-        print(f"  steps {regime['start']:>8}-{regime['end']:<8} {regime['name']}")
+        print(f"  steps {regime.start:>8}-{regime.end:<8} {regime.name}")
 
 
 def crosscheck(payload: dict) -> None:
@@ -128,19 +127,20 @@ def crosscheck(payload: dict) -> None:
               f"{payload['lyapunov']:.4f}")
 
 
-def width_scan(result: dict) -> None:
-    rows = result["rows"]
-    names = list(rows[0]["initial"])
+def width_scan(result) -> None:
+    """``sharpness width-scan``: one line per width of a :class:`numerics.cross_check.WidthScan`."""
+    rows = result.rows
+    names = list(rows[0].initial)
     kernel = names[-1]
     header = " ".join(f"{n + '0':>10}" for n in names)
     errors = " ".join(f"{'max err ' + n:>12}" for n in names)
     print(f"{'width':>6} {header} {'final ' + kernel:>10} {'outcome':<12} {errors}  regimes")
     for row in rows:
-        regimes = ", ".join(f"{r['name']} {r['start']}-{r['end']}" for r in row["regimes"][:3])
-        final = "-" if row["outcome"]["name"] == "diverged" else f"{row[f'final_{kernel}']:.5f}"
-        starts = " ".join(f"{row['initial'][n]:>10.4f}" for n in names)
-        errs = " ".join(f"{row[f'max_abs_error_{n}']:>12.1e}" for n in names)
-        print(f"{row['width']:>6} {starts} {final:>10} {row['outcome']['name']:<12} {errs}  {regimes}")
+        regimes = ", ".join(f"{r.name} {r.start}-{r.end}" for r in row.regimes[:3])
+        final = "-" if row.outcome.name == "diverged" else f"{row.final[kernel]:.5f}"
+        starts = " ".join(f"{row.initial[n]:>10.4f}" for n in names)
+        errs = " ".join(f"{row.errors[f'max_abs_error_{n}']:>12.1e}" for n in names)
+        print(f"{row.width:>6} {starts} {final:>10} {row.outcome.name:<12} {errs}  {regimes}")
 
 
 def nn_table(runs: list, table: list) -> None:

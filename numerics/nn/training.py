@@ -160,8 +160,8 @@ def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samp
     elapsed = time.perf_counter() - began
     sharp, sharp_steps = tracker.sharpness, list(tracker.steps)
     sampled_loss = np.array(losses)[sharp_steps] if sharp_steps else np.array([])
-    regimes = label_regimes(np.array(sharp), sampled_loss, threshold, measure_every,
-                            outcome["step"] if outcome["name"] == "diverged" else -1)
+    regimes = [r.to_dict() for r in label_regimes(np.array(sharp), sampled_loss, threshold, measure_every,
+                                                  outcome["step"] if outcome["name"] == "diverged" else -1)]
     observables = eos_observables(sharp_steps, sharp, regimes, measure_every)
     return {"dataset": None if data else dataset, "data": data, "arch": None if model else arch, "model": model,
             "task": task, "dtype": dtype, "optimizer": optimizer, "beta": beta if optimizer != "gd" else None,

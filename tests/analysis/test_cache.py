@@ -1,6 +1,10 @@
 """The on-disk derivation cache is verified before it is trusted: whatever is in an entry, the engine hands out a
 correct result, re-deriving (and reporting) anything it cannot verify, and never runs code from the file."""
 import dataclasses
+import hashlib
+import importlib
+import io
+import json
 import os
 import pickle
 import re
@@ -54,7 +58,7 @@ def _assert_rederived(capsys, model, parameterization, name, fresh, path):
 
 def _fixed_point(result, label):
     """The coordinates of the fixed point ``label``."""
-    (point,) = [p for p in result.data["fixed_points"] if p.label == label]
+    (point,) = [p for p in result.solutions if p.label == label]
     return point.coordinates
 
 
@@ -217,12 +221,50 @@ def test_time_budget_applies_only_in_the_main_thread():
     worker = threading.Thread(target=run)
     worker.start()
     worker.join(60)
-    assert "error" not in outcome and outcome["result"].data["fixed_points"]
+    assert "error" not in outcome and outcome["result"].solutions
     with pytest.raises(DerivationTimeout):
         Derivation("uv-eos", use_cache=False, time_budget=1e-6).result("fixed_points")
 
 
-def test_cache_dir_stays_importable_from_the_engine():
-    # It moved to analysis.cache; callers of analysis.engine.cache_dir keep working.
-    from analysis import engine
-    assert engine.cache_dir is cache.cache_dir
+def test_entry_of_the_previous_format_is_rebuilt_not_misread(cache_root, capsys):
+    # Format 1 pickled the generic Result (fields in a dict). An entry in that format, under the current key and
+    # name with a valid checksum (as a cache written before typed results would hold it, were the key the same),
+    # is a miss: re-derived into the typed result and overwritten, never unpickled into a class it does not fit.
+    derivation, fresh, path = _cold()
+    payload = pickle.dumps({"name": "fixed_points", "data": {"fixed_points": fresh.solutions}},
+                           protocol=pickle.HIGHEST_PROTOCOL)
+    header = {"format": 1, "key": derivation.cache_key, "name": "fixed_points",
+              "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}
+    path.write_bytes(cache.MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
+    reason = _assert_rederived(capsys, "uv-eos", None, "fixed_points", fresh, path)
+    assert reason == f"format 1, expected {cache.FORMAT_VERSION}" and cache.FORMAT_VERSION == 2
+
+
+def test_the_allowlist_names_exactly_the_result_classes():
+    # Every typed result and record class is allowed (else its entries are refused and re-derived on every run),
+    # and nothing else of the package is: the allowlist is the list of what results are made of.
+    from analysis import derivations
+    from analysis.derivations import records
+
+    expected = {cls for cls in derivations.RESULT_CLASSES}
+    expected |= {cls for cls in vars(records).values() if isinstance(cls, type) and cls.__module__ == records.__name__}
+    expected |= {derivations.FlipCoefficient, derivations.Equation}
+    allowed = {getattr(importlib.import_module(module), name)
+               for module, names in cache.ANALYSIS_RESULT_CLASSES.items() for name in names}
+    assert allowed == expected
+    unpickler = cache.RestrictedUnpickler(io.BytesIO(b""))
+    for cls in expected:
+        assert unpickler.find_class(cls.__module__, cls.__name__) is cls
+    # A dataclass of the package that is not a result part (the model description) is refused.
+    with pytest.raises(pickle.UnpicklingError):
+        unpickler.find_class("analysis.model", "Parameter")
+
+
+def test_typed_results_pickle_through_the_cache(cache_root):
+    # Written by the engine, read back by the restricted unpickler: the same class, equal in every field.
+    fresh = Derivation("uv", "mup").results()
+    again = Derivation("uv", "mup")
+    read = again.results()
+    assert again.computed == [] and [type(r) for r in read] == [type(r) for r in fresh] and read == fresh
+    assert {type(r).__name__ for r in read} >= {"FunctionMap", "Sharpness", "FixedPoints", "Stability", "Minima",
+                                                "EoSManifolds", "EoSMap", "NormalForm"}

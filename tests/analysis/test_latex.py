@@ -35,20 +35,20 @@ def test_uv_map_has_implicit_multiplication_and_reads_as_a_paper():
     (y - f), a series in eta, and it parses back to the derived map."""
     uv = load_model("uv", "sp")
     order = symbol_order(uv.model)
-    for state, image in uv.map.map.items():
+    for state, image in uv.map.images.items():
         text = to_latex(image, order)
         assert not OPERATOR_BETWEEN_SYMBOLS.search(text), text
         assert r"\cdot" not in text and r"\times" not in text, text
         assert sp.simplify(parse_back(text, image) - image) == 0, text
         assert "- f + y" not in text and r"\left(y - f\right)" in text, text
-    f_image = to_latex(uv.map.map[sp.Symbol("f", real=True)], order)
+    f_image = to_latex(uv.map.images[sp.Symbol("f", real=True)], order)
     assert f_image.index(r"\eta \lambda") < f_image.index(r"\eta^{2} x^{2} f")  # eta, then eta^2; x before f
 
 
 def test_the_detector_of_explicit_products_can_fail():
     """The stock printer with mul_symbol='dot' (the earlier export) is caught by the same check."""
     uv = load_model("uv", "sp")
-    stock = sp.latex(next(iter(uv.map.map.values())), mul_symbol="dot")
+    stock = sp.latex(next(iter(uv.map.images.values())), mul_symbol="dot")
     assert OPERATOR_BETWEEN_SYMBOLS.search(stock)
 
 
@@ -64,7 +64,7 @@ def test_a_parenthesised_factor_after_a_symbol_is_a_product_not_a_call():
 
 def test_readable_forms_are_equal_and_shorter():
     uv = load_model("uv", "sp")
-    sharpness = uv.sharpness.sharpness
+    sharpness = uv.sharpness.expression
     shown = readable(sharpness, symbol_order(uv.model))
     assert sp.simplify(shown - sharpness) == 0
     text = to_latex(sharpness, symbol_order(uv.model))

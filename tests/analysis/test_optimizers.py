@@ -1,5 +1,7 @@
 """Momentum (heavy-ball, Nesterov; issue 13): thresholds, fixed-point multipliers, cross-checks, torch.optim.SGD,
 and a momentum run at its own edge of stability."""
+import dataclasses
+import re
 import subprocess
 import sys
 
@@ -7,8 +9,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from analysis import load_model
-from analysis.errors import DomainError, UnknownNameError
+from analysis import Parameter, load_model
+from analysis.errors import DomainError, UnknownNameError, UnsupportedOptionError
 from analysis.optimizers import (BETA, ETA, OPTIMIZERS, characteristic_polynomial, one_step_matrix,
                                  sharpness_threshold, threshold_expression)
 from numerics import IteratedMap, crosscheck
@@ -91,10 +93,15 @@ def test_derived_map_threshold_and_state():
     assert sp.simplify(uv.threshold - CLOSED_FORMS["heavy-ball"]) == 0
     assert load_model("uv", "sp").threshold == 2 / ETA
     # the sharpness is the Hessian's, in (f, lam) only: the same closed form as for GD
-    assert sp.simplify(uv.sharpness.sharpness - load_model("uv", "sp").sharpness.sharpness) == 0
+    assert sp.simplify(uv.sharpness.expression - load_model("uv", "sp").sharpness.expression) == 0
     assert "vanishes identically" in uv.map.closure
-    # two-input has a parameter beta (its target): the momentum is called "momentum" there
-    assert [p.name for p in load_model("two-input", optimizer="nesterov").model.parameters][-1] == "momentum"
+    # One name on every model: two-input's target is y, its momentum beta; a user model with a parameter beta of
+    # its own is refused with momentum (one line, exit status 2 from the command line).
+    assert [p.name for p in load_model("two-input", optimizer="nesterov").model.parameters] == ["eta", "y", "s", "beta"]
+    own_beta = dataclasses.replace(load_model("xy-quartic").model, name="own-beta", parameters=(
+        Parameter("eta", ETA, "step", "positive"), Parameter("beta", sp.Symbol("beta", positive=True), "own", "positive")))
+    with pytest.raises(UnsupportedOptionError, match="has a parameter named 'beta'"):
+        own_beta.with_optimizer("heavy-ball")
 
 
 def test_gd_cache_key_unchanged_by_the_option():
@@ -153,14 +160,14 @@ def test_momentum_run_hovers_at_its_own_threshold():
     sharpness rises to the Nesterov threshold 2(1 + beta)/(eta (1 + 2 beta)) = 3, has two edge-of-stability
     episodes with catapults there, and then stays just below 3 (steps 5000-20000 within 1 % below it: measured
     2.9803 to 2.9804), while GD's 2/eta = 4 is never reached (maximum 3.85, at a catapult spike)."""
-    bound = IteratedMap(load_model("two-input", optimizer="nesterov"), eta=0.5, momentum=0.5)
+    bound = IteratedMap(load_model("two-input", optimizer="nesterov"), eta=0.5, beta=0.5)
     assert bound.threshold == pytest.approx(3.0, rel=1e-15)
     run = bound.run(20000)
     sharpness = np.asarray(run.trajectory["sharpness"])
     late = sharpness[5000:]
     assert 0.99 * 3.0 <= late.min() and late.max() <= 3.0
     assert np.max(sharpness) < 4.0
-    names = [r["name"] for r in run.regimes]
+    names = [r.name for r in run.regimes]
     assert names.count("edge of stability") >= 1 and "catapult" in names
     assert run.to_dict()["optimizer"] == "nesterov" and run.to_dict()["threshold"] == pytest.approx(3.0)
 
@@ -173,7 +180,14 @@ def test_cli_optimizer_option():
     done = _cli("run", "uv-eos", "--optimizer", "heavy-ball", "--set", "k=0.5", "--set", "beta=0.5",
                 "--steps", "200")
     assert done.returncode == 0, done.stderr
-    assert "heavy-ball threshold = 3" in done.stdout  # (2 + 2 beta)/eta at the unit step of uv-eos
+    # The threshold by its formula, (2 + 2 beta)/eta at the unit step of uv-eos; uv-eos has no eta, and its GD
+    # threshold is a number (2, at its unit step), named as such.
+    assert "(2*(beta + 1) = 3)" in done.stdout and not re.search(r"\beta\b", done.stdout)
+    gd = _cli("run", "uv-eos", "--set", "k=0.5", "--steps", "200")
+    assert gd.returncode == 0 and "(threshold = 2)" in gd.stdout and not re.search(r"\beta\b", gd.stdout)
+    heavy = _cli("run", "uv", "--optimizer", "heavy-ball", "--set", "eta=0.5", "--set", "beta=0.5", "--set", "y=1",
+                 "--set", "n=4", "--steps", "10")
+    assert heavy.returncode == 0 and "(2*(beta + 1)/eta = 6)" in heavy.stdout
     bad = _cli("run", "uv-eos", "--optimizer", "adam", "--set", "k=0.5", "--steps", "10")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "expected one of: gd, heavy-ball, nesterov" in bad.stderr
@@ -224,7 +238,7 @@ def _map_at_50_digits(model, values):
     """The derived function-space map as an mpmath function of the state at 60 digits (parameters bound)."""
     import mpmath
 
-    mapping = model.result("function_map").data["map"]
+    mapping = model.result("function_map").images
     states = list(mapping)
     bound = [sp.sympify(mapping[s]).subs(values) for s in states]
     function = sp.lambdify(states, bound, "mpmath")
@@ -259,7 +273,7 @@ def test_uv_fixed_points_under_nesterov(beta):
     assert sorted(p.coordinates["f"] for p in isolated) == pytest.approx([float(v) for v in expected_f], abs=1e-12)
     with mpmath.workdps(60):
         for point in isolated:
-            exact = [sp.N(c, 60) for c in model.fixed_points.fixed_points[[q.label for q in table].index(point.label)]
+            exact = [sp.N(c, 60) for c in model.fixed_points.solutions[[q.label for q in table].index(point.label)]
                      .coordinates.values()]
             exact = [sp.N(c.subs(symbolic), 60) for c in exact]
             s = mpmath.matrix([mpmath.mpf(str(c)) for c in exact])
@@ -283,7 +297,7 @@ def test_uv_fixed_points_under_nesterov(beta):
         # at a single completion. The numerical bracket cannot certify that from below, so it must not say False.
         w_flip = next(p for p in isolated if abs(p.coordinates["f"] - float(1 + sign * flipped)) < 1e-12)
         assert w_flip.realizable is not False
-    assert any(mu.__class__.__name__ == "PolynomialRoot" for entry in model.stability.fixed_points
+    assert any(mu.__class__.__name__ == "PolynomialRoot" for entry in model.stability.points
                for mu in entry.eigenvalues)
 
 
@@ -308,7 +322,7 @@ def test_momentum_uv_realizability(optimizer):
 
     model = load_model("uv", "sp", optimizer=optimizer)
     derivation = model.derivation
-    definitions = derivation.result("state_definitions").data["definitions"]
+    definitions = derivation.result("state_definitions").definitions
     values = model.bind(eta=0.5, n=4, x=1, y=1, beta=0.5)
     rng = np.random.default_rng(13)
     for _ in range(30):
@@ -380,7 +394,7 @@ def test_polynomial_root_is_exact_and_survives_the_cache(tmp_path):
     assert abs(double[1] - sp.Rational(1, 3)) < 1e-45 and abs(double[2] - sp.Rational(1, 3)) < 1e-45
 
 
-@pytest.mark.parametrize("name, values", [("two-input", dict(eta=0.5, momentum=0.5, beta=1, s=0.3)),
+@pytest.mark.parametrize("name, values", [("two-input", dict(eta=0.5, beta=0.5, y=1, s=0.3)),
                                           ("xy-quartic", dict(eta=0.3, beta=0.7)),
                                           ("uv-eos", dict(k=1.2, beta=0.4)),
                                           ("product", dict(eta=0.4, y=1, beta=0.6))])
@@ -397,7 +411,7 @@ def test_coordinate_momentum_multipliers_against_the_full_jacobian(name, values,
     table = model.fixed_points_at(**values)
     symbolic = model.bind(**values)
     states = [s.symbol for s in model.model.state]
-    jacobian = sp.lambdify(states, model.jacobian.data["jacobian"].subs(symbolic), "mpmath")
+    jacobian = sp.lambdify(states, model.jacobian.matrix.subs(symbolic), "mpmath")
     with mpmath.workdps(60):
         for point in table:
             at = [mpmath.mpf(repr(point.coordinates[s.name])) for s in model.model.state]
@@ -440,10 +454,10 @@ def test_line_attraction_conditions_under_momentum():
     import mpmath
 
     model = load_model("two-input", optimizer="heavy-ball")
-    values = model.bind(eta=sp.Rational(1, 2), momentum=sp.Rational(1, 2))
-    line = next(e for e in model.stability.fixed_points if e.kind == "line" and e.label == "II")
+    values = model.bind(eta=sp.Rational(1, 2), beta=sp.Rational(1, 2))
+    line = next(e for e in model.stability.points if e.kind == "line" and e.label == "II")
     a = sp.Symbol("a", real=True)
-    jacobian = sp.lambdify([s.symbol for s in model.model.state], model.jacobian.data["jacobian"].subs(values),
+    jacobian = sp.lambdify([s.symbol for s in model.model.state], model.jacobian.matrix.subs(values),
                            "mpmath")
     assert sp.false not in line.attracting_if
     for at, attracting in ((sp.Integer(1), True), (sp.Rational(3, 10), False)):
@@ -467,7 +481,7 @@ def test_uv_momentum_line_flip_boundary(optimizer):
     (The boundary used to come out squared, 4 (1 + beta)^2 / lam^2, with a spurious fold at eta = 0.)"""
     model = load_model("uv", "sp", optimizer=optimizer)
     lam = sp.Symbol("lam", positive=True)
-    line = next(e for e in model.stability.fixed_points if e.kind == "line")
+    line = next(e for e in model.stability.points if e.kind == "line")
     flips = [b.value for b in line.boundaries if b.kind == "flip"]
     expected = CLOSED_FORMS[optimizer].subs(ETA, 1) / lam
     assert any(sp.simplify(value.subs({s: lam for s in value.free_symbols if s.name == "lam"}) - expected) == 0
@@ -477,5 +491,5 @@ def test_uv_momentum_line_flip_boundary(optimizer):
     values = model.bind(eta=eta_flip, y=1, n=4, x=1, beta=0.5)
     states = [s.symbol for s in model.model.state]
     point = {states[0]: 1, states[1]: 6, **{s: 0 for s in states[2:]}}
-    jacobian = np.array(model.jacobian.data["jacobian"].subs(values).subs(point), dtype=float)
+    jacobian = np.array(model.jacobian.matrix.subs(values).subs(point), dtype=float)
     assert min(abs(np.linalg.eigvals(jacobian) + 1)) < 1e-12

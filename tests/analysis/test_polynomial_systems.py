@@ -212,6 +212,6 @@ def test_cascade_does_not_claim_no_flip_without_closed_forms(capsys):
 def test_each_family_of_fixed_points_listed_once():
     """(t1 t2 t3 - y)^2/2: the gradient r (t2 t3, t1 t3, t1 t2) vanishes on the surface r = 0 and on the three
     coordinate axes (two factors zero), so exactly four families, each once (sympy.solve returns one axis twice)."""
-    solutions = load_model("product", depth=3).fixed_points.fixed_points
+    solutions = load_model("product", depth=3).fixed_points.solutions
     families = {tuple(sorted(str(s) for s in entry.free)) for entry in solutions}
     assert len(solutions) == 4 and families == {("theta1",), ("theta2",), ("theta3",), ("theta2", "theta3")}

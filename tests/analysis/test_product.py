@@ -57,7 +57,7 @@ def test_default_product_against_numpy(depth):
 def test_user_loss_is_a_model_like_any_other():
     model = get_model("product", loss="(x^2*y^2 - 1)^2/4")
     assert [s.name for s in model.state] == ["x"] and [p.name for p in model.parameters] == ["eta", "y"]
-    mapping = load_model("product", loss="(a*b - y)^2/2 + c^2").map.map
+    mapping = load_model("product", loss="(a*b - y)^2/2 + c^2").map.images
     a, b, c, y = sp.symbols("a b c y", real=True)
     eta = sp.Symbol("eta", positive=True)
     assert sp.expand(mapping[c] - (c - 2 * eta * c)) == 0

@@ -9,17 +9,17 @@ from numerics import IteratedMap
 from numerics.compile import compile_model
 
 
-def numpy_hessian(a, w1, w2, beta, s):
-    """Hessian of L = (a w1 - beta)^2/2 + s^2 a^2 w2^2/2, written out by hand."""
-    r = a * w1 - beta
+def numpy_hessian(a, w1, w2, y, s):
+    """Hessian of L = (a w1 - y)^2/2 + s^2 a^2 w2^2/2, written out by hand."""
+    r = a * w1 - y
     return np.array([[w1 ** 2 + s ** 2 * w2 ** 2, r + a * w1, 2 * s ** 2 * a * w2],
                      [r + a * w1, a ** 2, 0.0],
                      [2 * s ** 2 * a * w2, 0.0, s ** 2 * a ** 2]])
 
 
-def numpy_gd(a, w1, w2, beta, s, eta, steps):
+def numpy_gd(a, w1, w2, y, s, eta, steps):
     for _ in range(steps):
-        r = a * w1 - beta
+        r = a * w1 - y
         a, w1, w2 = a - eta * (r * w1 + s ** 2 * a * w2 ** 2), w1 - eta * r * a, w2 - eta * s ** 2 * a ** 2 * w2
     return a, w1, w2
 
@@ -28,9 +28,9 @@ def test_sharpness_is_the_top_eigenvalue_of_the_derived_hessian():
     """No closed form (irreducible cubic): the compiled top eigenvalue equals eigvalsh of the hand-written
     Hessian at random points (rtol 1e-12: both are backward-stable eigvalsh of the same matrix)."""
     model = load_model("two-input")
-    assert model.sharpness.sharpness is None
+    assert model.sharpness.expression is None
     compiled = compile_model(model)
-    assert compiled.parameter_names == ["eta", "beta", "s"]
+    assert compiled.parameter_names == ["eta", "y", "s"]
     rng = np.random.default_rng(8)
     points = rng.normal(scale=2, size=(40, 3))
     got = compiled.sharpness_numpy(*points.T, 0.1, 1.3, 0.7)
@@ -47,7 +47,7 @@ def test_progressive_sharpening_then_self_stabilisation():
     two_input = IteratedMap("two-input", eta="0.5")
     assert two_input.compiled.state_names == ["a", "w1", "w2"]
     result = two_input.run(40_000, every=10)
-    names = [r["name"] for r in result.regimes]
+    names = [r.name for r in result.regimes]
     assert "progressive sharpening" in names and "edge of stability" in names
     assert names.index("progressive sharpening") < names.index("edge of stability")
     sharp = np.array(result.trajectory["sharpness"])
@@ -62,13 +62,13 @@ def test_progressive_sharpening_then_self_stabilisation():
 
 
 def test_minimum_line_flip():
-    """On the minima w1 = beta/a, w2 = 0 the relevant transverse eigenvalue is 1 - eta (a^2 + beta^2/a^2)."""
+    """On the minima w1 = y/a, w2 = 0 the relevant transverse eigenvalue is 1 - eta (a^2 + y^2/a^2)."""
     (line,) = load_model("two-input").minima.sets
     mus = line.transverse_eigenvalues
-    expected = 1 - ti.eta * (ti.a ** 2 + ti.beta ** 2 / ti.a ** 2)
+    expected = 1 - ti.eta * (ti.a ** 2 + ti.y ** 2 / ti.a ** 2)
     assert any(sp.simplify(mu - expected) == 0 for mu in mus)
-    # Sharpness on the minima, where the cubic factors: max(a^2 + beta^2/a^2, s^2 a^2).
-    assert line.sharpness == sp.Max((ti.a ** 4 + ti.beta ** 2) / ti.a ** 2, ti.a ** 2 * ti.s ** 2)
+    # Sharpness on the minima, where the cubic factors: max(a^2 + y^2/a^2, s^2 a^2).
+    assert line.sharpness == sp.Max((ti.a ** 4 + ti.y ** 2) / ti.a ** 2, ti.a ** 2 * ti.s ** 2)
 
 
 def test_a_chaotic_transient_makes_the_end_depend_on_round_off():
@@ -91,10 +91,10 @@ def test_a_chaotic_transient_makes_the_end_depend_on_round_off():
             state = step(*state, *params)
         precise = float(compiled.sharpness_numpy(*[float(v) for v in state], 0.5, 1.0, 0.05))
     assert abs(precise - result.final["sharpness"]) > 5e-3
-    roundoff = result.outcome["roundoff"]
-    assert result.outcome["roundoff_sensitive"] is True
+    roundoff = result.outcome.roundoff
+    assert result.outcome.roundoff_sensitive is True
     assert roundoff["finite_time_lyapunov"] > 0 and roundoff["log10_amplification"] >= 8
     assert 1300 < roundoff["window"][0] < roundoff["window"][1] < 6000  # between sharpening and the last catapult
     assert roundoff["final_spread"]["sharpness"] > 5e-3
     calm = IteratedMap("two-input", eta="0.1").run(2000)
-    assert "roundoff" not in calm.outcome and "roundoff_sensitive" not in calm.outcome
+    assert calm.outcome.roundoff is None and calm.outcome.roundoff_sensitive is None

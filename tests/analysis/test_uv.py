@@ -18,7 +18,7 @@ f, lam, eta, n, x, y = uvmod.f, uvmod.lam, uvmod.eta, uvmod.n, uvmod.x, uvmod.y
 
 
 def compiled_map(derivation):
-    mapping = derivation.result("function_map").data["map"]
+    mapping = derivation.result("function_map").images
     return sp.lambdify((f, lam, eta, n, x, y), [mapping[f], mapping[lam]], "numpy")
 
 
@@ -35,7 +35,7 @@ def test_map_equals_explicit_components(uv, parameterization, width):
     params = list(u) + list(v)
     new = {p: p - eta * lr * sp.diff(loss, p) for p in params}
     kernel = lr * sum(sp.diff(output, p) ** 2 for p in params)
-    mapping = uv[parameterization].result("function_map").data["map"]
+    mapping = uv[parameterization].result("function_map").images
     at = {f: output, lam: kernel, n: width}
     assert sp.expand(output.xreplace(new) - mapping[f].subs(at)) == 0
     assert sp.expand(kernel.xreplace(new) - mapping[lam].subs(at)) == 0
@@ -44,7 +44,7 @@ def test_map_equals_explicit_components(uv, parameterization, width):
 @pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
 def test_ntk_definition_is_lr_scaled(uv, parameterization):
     """lam = x^2 (|u|^2 + |v|^2) / n in both parameterizations (the issue's convention)."""
-    definitions = uv[parameterization].result("state_definitions").data["definitions"]
+    definitions = uv[parameterization].result("state_definitions").definitions
     spec = uv[parameterization].spec
     expected = x ** 2 * (spec.gram_symbol(0, 0) + spec.gram_symbol(1, 1)) / n
     assert sp.simplify(definitions[lam] - expected) == 0
@@ -80,7 +80,7 @@ def test_sharpness_against_eigvalsh(uv, parameterization, width):
     points including large residuals where the Hessian has a large negative eigenvalue. rtol 1e-10: eigvalsh is
     backward stable, so its error is a few eps times the Hessian's norm."""
     derivation = uv[parameterization]
-    sharp = sp.lambdify((f, lam, n, x, y), derivation.result("sharpness").data["sharpness"], "numpy")
+    sharp = sp.lambdify((f, lam, n, x, y), derivation.result("sharpness").expression, "numpy")
     rng = np.random.default_rng(100 + width)
     for _ in range(20):
         u, v = rng.normal(size=width) * 2, rng.normal(size=width) * 2
@@ -96,7 +96,7 @@ def test_sharpness_against_eigvalsh(uv, parameterization, width):
 def test_hessian_spectrum_multiplicities_and_values(uv, parameterization):
     """The full spectrum (with multiplicities n - 2 on the complement) equals eigvalsh's at n = 6."""
     width = 6
-    branches = uv[parameterization].result("hessian_spectrum").data["eigenvalues"]
+    branches = uv[parameterization].result("hessian_spectrum").eigenvalues
     rng = np.random.default_rng(7)
     u, v = rng.normal(size=width), rng.normal(size=width)
     x_value, y_value = 0.9, 2.5
@@ -112,8 +112,8 @@ def test_hessian_spectrum_multiplicities_and_values(uv, parameterization):
 @pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
 def test_fixed_points_are_fixed_symbolically(uv, parameterization):
     derivation = uv[parameterization]
-    mapping = derivation.result("function_map").data["map"]
-    for point in derivation.result("fixed_points").data["fixed_points"]:
+    mapping = derivation.result("function_map").images
+    for point in derivation.result("fixed_points").solutions:
         at = {s: c for s, c in point.coordinates.items() if c is not None}
         for s, image in mapping.items():
             assert sp.simplify(image.subs(at) - s.subs(at)) == 0, point.label
@@ -125,12 +125,12 @@ def test_fixed_points_and_eigenvalues_mpmath_50_digits(uv, parameterization):
     Jacobian by mpmath numerical differentiation (mpmath.diff, mpmath.eig). Agreement to 1e-30 (numerical
     differentiation at 50-digit working precision keeps well over 30 digits)."""
     derivation = uv[parameterization]
-    mapping = derivation.result("function_map").data["map"]
+    mapping = derivation.result("function_map").images
     values = {eta: sp.Rational(3, 7), n: 5, x: sp.Rational(6, 5), y: sp.Rational(-2, 3)}
     step = sp.lambdify((f, lam), [mapping[f].subs(values), mapping[lam].subs(values)], "mpmath")
-    stability = {e.label: e for e in derivation.result("stability").data["fixed_points"]}
+    stability = {e.label: e for e in derivation.result("stability").points}
     with mpmath.workdps(50):
-        for point in derivation.result("fixed_points").data["fixed_points"]:
+        for point in derivation.result("fixed_points").solutions:
             if point.free:
                 continue
             closed = [mpmath.mpf(sp.N(point.coordinates[s].subs(values), 60)) for s in (f, lam)]
@@ -152,7 +152,7 @@ def test_fixed_points_and_eigenvalues_mpmath_50_digits(uv, parameterization):
 def test_stability_classification_of_the_fixed_line(uv):
     """On the line f = y the eigenvalues are 1 and 1 - eta lam: transversally attracting iff 0 < eta lam < 2."""
     for parameterization in PARAMETERIZATIONS:
-        (line,) = [e for e in uv[parameterization].result("stability").data["fixed_points"] if e.kind == "line"]
+        (line,) = [e for e in uv[parameterization].result("stability").points if e.kind == "line"]
         assert sorted(line.eigenvalues, key=str) == sorted([sp.Integer(1), 1 - eta * lam], key=str)
         assert [b.value for b in line.boundaries if b.kind == "flip"] == [2 / lam]
 
@@ -180,7 +180,7 @@ def test_fixed_points_property(uv, eta_value, x_value, y_value, width, parameter
     """Every isolated fixed point is a fixed point of the compiled float map (relative 1e-9)."""
     step = compiled_map(uv[parameterization])
     values = {eta: eta_value, n: width, x: x_value, y: y_value}
-    for point in uv[parameterization].result("fixed_points").data["fixed_points"]:
+    for point in uv[parameterization].result("fixed_points").solutions:
         if point.free:
             continue
         state = [float(point.coordinates[s].subs(values)) for s in (f, lam)]
@@ -195,7 +195,7 @@ def test_fixed_points_property(uv, eta_value, x_value, y_value, width, parameter
 @pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
 def test_eos_k_and_flip(uv, parameterization):
     """k = eta kappa y with kappa = x/sqrt(n) (SP) or x (muP); the first flip k = 1 is eta lam* = 2 at f = y."""
-    (aligned, _) = uv[parameterization].result("eos_map").data["manifolds"]
+    (aligned, _) = uv[parameterization].result("eos_map").reductions
     kappa = {"sp": x / sp.sqrt(n), "mup": x}[parameterization]
     assert sp.simplify(aligned.k - eta * kappa * y) == 0
     assert sp.simplify(aligned.z_squared - f / y) == 0
@@ -206,7 +206,7 @@ def test_eos_k_and_flip(uv, parameterization):
 def test_registered_uv_eos_is_the_derived_normal_form(uv):
     from analysis import Derivation
 
-    mapping = Derivation("uv-eos").result("function_map").data["map"]
+    mapping = Derivation("uv-eos").result("function_map").images
     assert sp.expand(mapping[Z] - NORMAL_FORM) == 0
     assert NORMAL_FORM == (1 + K) * Z - K * Z ** 3
 
@@ -219,7 +219,7 @@ def test_full_map_equals_reduced_map_on_and_near_manifold(uv, parameterization):
     off the manifold the one-step discrepancy in f is O(eps) (we claim first order and measure the slope)."""
     derivation = uv[parameterization]
     step = compiled_map(derivation)
-    (aligned, _) = derivation.result("eos_map").data["manifolds"]
+    (aligned, _) = derivation.result("eos_map").reductions
     width, x_value, y_value = 9, 1.1, 0.8
     kappa = x_value / np.sqrt(width) if parameterization == "sp" else x_value
     for k_value, steps in ((0.8, 200), (1.25, 200), (1.9, 12)):
@@ -247,8 +247,8 @@ def test_full_map_equals_reduced_map_on_and_near_manifold(uv, parameterization):
 def test_transverse_multiplier(uv, parameterization):
     """R' = R (1 + eta kappa (f - y))^2 on u = v: the distance to the manifold in the (f, lam) plane."""
     derivation = uv[parameterization]
-    mapping = derivation.result("function_map").data["map"]
-    (aligned, _) = derivation.result("eos_manifold").data["manifolds"]
+    mapping = derivation.result("function_map").images
+    (aligned, _) = derivation.result("eos_manifold").manifolds
     relation, multiplier = aligned.relation, aligned.transverse_multiplier
     assert sp.simplify(relation.subs(mapping, simultaneous=True) - multiplier * relation) == 0
 
@@ -257,7 +257,7 @@ def test_transverse_multiplier(uv, parameterization):
 def test_uv_self_stabilisation_lowers_the_ntk(uv, parameterization):
     """On the minima f = y the sharpness is lam, and an oscillation across them lowers lam wherever it is
     realizable (lam >= 2 kappa |y|) and below the period-2 escape eta lam < 4: the drift is <= 0 there."""
-    (entry,) = uv[parameterization].result("minima").data["sets"]
+    (entry,) = uv[parameterization].result("minima").sets
     assert entry.sharpness == lam
     kappa = {"sp": x / sp.sqrt(n), "mup": x}[parameterization]
     drift = sp.lambdify((lam, eta, n, x, y), entry.sharpness_drift)

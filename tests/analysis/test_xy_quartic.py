@@ -45,7 +45,7 @@ def test_final_sharpness_just_below_two_over_eta():
         independent = np.linalg.eigvalsh(numpy_hessian(x, y))[-1]
         # rel 1e-9: both converge to the same minimum in float64; the residue is round-off and eigvalsh.
         assert result.final["sharpness"] == pytest.approx(independent, rel=1e-9)
-        assert result.outcome["name"] == "converged"
+        assert result.outcome.name == "converged"
         relative_gaps.append(1 - result.final["sharpness"] * eta / 2)
     assert all(0 < g < 0.01 for g in relative_gaps)
     assert relative_gaps == sorted(relative_gaps)
@@ -53,7 +53,7 @@ def test_final_sharpness_just_below_two_over_eta():
 
 def test_minimum_manifold_flip_is_sharpness_two_over_eta():
     """On the minima x = 1/y the transverse eigenvalue is 1 - eta (x^2 + y^2): flip at eta = y^2 / (y^4 + 1)."""
-    (flip,) = [b for e in load_model("xy-quartic").stability.fixed_points
+    (flip,) = [b for e in load_model("xy-quartic").stability.points
                for b in e.boundaries if b.kind == "flip" and e.label == "III"]
     assert sp.simplify(flip.value - 2 / (2 * (xq.y ** 2 + 1 / xq.y ** 2))) == 0
 

@@ -91,10 +91,10 @@ def test_b_at_the_first_flip_of_a_one_dimensional_loss_by_hand(tmp_path):
     # The derivation's closed forms: this loss's b, and the general 1-D formula in L'', L''', L'''' against the
     # hand-worked one (its sign is that of 3 L'''^2 - L'' L'''', the sub-quadratic condition).
     derived = load_model(path).result("normal_form")
-    (flip,) = derived.flips
+    (flip,) = derived.flip_coefficients
     assert flip.coefficient == 3
     L2, L3, L4 = sp.symbols("L_2 L_3 L_4")
-    assert sp.simplify(derived.one_dimensional - (3 * L3 ** 2 - L2 * L4) / (3 * L2 ** 2)) == 0
+    assert sp.simplify(derived.one_dimensional_coefficient - (3 * L3 ** 2 - L2 * L4) / (3 * L2 ** 2)) == 0
 
 
 @pytest.mark.parametrize("loss,b,critical", [("x**2/2 + x**4/4", -2, "subcritical"),
@@ -123,9 +123,9 @@ def test_sub_and_supercritical_flips(tmp_path, loss, b, critical):
 
     run = IteratedMap(path, eta=2.02).run(3000, init={"x": 0.01})
     if critical == "supercritical":
-        assert run.outcome == {"name": "periodic", "period": 2} and abs(run.final["x"]) < 0.2
+        assert run.outcome.to_dict() == {"name": "periodic", "period": 2} and abs(run.final["x"]) < 0.2
     else:
-        assert run.outcome["name"] == "diverged"
+        assert run.outcome.name == "diverged"
 
 
 def test_logistic_map_b_at_r_3_through_a_user_model_file(tmp_path):
@@ -203,7 +203,7 @@ def test_closed_form_b_of_a_two_dimensional_map_matches_the_numerical_one():
     # b = 18/(y^2 (4 x^2 + 1)) (derived); at x = y = 1 that is 18/5. The numerical b (chained tensors, numerical
     # eigenvectors) is an independent route to the same number.
     derived = load_model("uv", "mup")
-    flips_ = {f.label: f for f in derived.result("normal_form").flips}
+    flips_ = {f.label: f for f in derived.result("normal_form").flip_coefficients}
     assert "II" in flips_
     by_name = {str(s): s for s in flips_["II"].coefficient.free_symbols}
     x, y = by_name["x"], by_name["y"]

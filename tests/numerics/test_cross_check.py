@@ -55,13 +55,19 @@ def test_width_scan_sp_depends_on_width_mup_does_not():
     """muP: from width 16 on, the run ends on the same state (the map has no n and f0 -> 0); SP: the final NTK
     changes with n (the map carries x^2/n)."""
     scan = {p: width_scan(load_model("uv", p), [16, 256, 4096], 300, 0, eta="1.1", y="1") for p in ("sp", "mup")}
-    mup = [row["final_lam"] for row in scan["mup"]["rows"]]
-    sp_ = [row["final_lam"] for row in scan["sp"]["rows"]]
+    mup = [row.final["lam"] for row in scan["mup"].rows]
+    sp_ = [row.final["lam"] for row in scan["sp"].rows]
     # 1e-6: muP runs from initial states that differ by O(1/sqrt(n)) in f and converge to the same point.
     assert max(mup) - min(mup) < 1e-6
     assert max(sp_) - min(sp_) > 0.1
     # 1e-9: round-off agreement, as in test_round_off_agreement_over_100_steps.
-    assert all(max(r["max_abs_error_f"], r["max_abs_error_lam"]) < 1e-9 for p in scan for r in scan[p]["rows"])
+    assert all(max(r.errors["max_abs_error_f"], r.errors["max_abs_error_lam"]) < 1e-9 for p in scan for r in scan[p].rows)
+    # The typed result is the JSON of `sharpness width-scan --json`, key for key and in order (the flat row keys
+    # of before: final_<state>, final_sharpness, the max_* errors, check_outcome).
+    row = scan["sp"].to_dict()["rows"][0]
+    assert list(row) == ["width", "initial", "outcome", "regimes", "final_f", "final_lam", "final_sharpness",
+                         "max_abs_error_f", "max_abs_error_lam", "max_rel_error_sharpness", "check_outcome"]
+    assert row["final_lam"] == scan["sp"].rows[0].final["lam"] and row["outcome"] == scan["sp"].rows[0].outcome.to_dict()
 
 
 def test_torch_path_agrees():

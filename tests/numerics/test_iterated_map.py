@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 from analysis import load_model
-from numerics import IteratedMap, cascade
+from numerics import IteratedMap, Outcome, cascade
 from numerics.compile import compile_model
 from numerics.feigenbaum import FEIGENBAUM_DELTA
 from tests import uv_reference as ref
@@ -78,24 +78,24 @@ def test_uv_trajectory_against_independent_numpy_loop(parameterization):
     top = np.linalg.eigvalsh(ref.hessian(u, v, x_value, y_value, parameterization))[-1]
     # 1e-9 (looser than the state): eigvalsh of the explicit Hessian adds its own backward error.
     assert result.final["sharpness"] == pytest.approx(top, rel=1e-9)
-    assert result.outcome["name"] == "converged"
+    assert result.outcome.name == "converged"
 
 
 def test_outcomes_are_labelled():
     outcome = lambda k: IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.3}).outcome  # noqa: E731
-    assert outcome(0.5)["name"] == "converged"
-    assert outcome(1.2) == {"name": "periodic", "period": 2}
-    assert outcome(1.27) == {"name": "periodic", "period": 4}
+    assert outcome(0.5).name == "converged"
+    assert outcome(1.2).to_dict() == {"name": "periodic", "period": 2}
+    assert outcome(1.27) == Outcome("periodic", period=4)
     chaotic = outcome(1.9)
-    assert chaotic["name"] == "chaotic" and chaotic["lyapunov"] > 0.5
-    assert outcome(2.2)["name"] == "diverged"
+    assert chaotic.name == "chaotic" and chaotic.lyapunov > 0.5
+    assert outcome(2.2).name == "diverged"
 
 
 def test_divergence_is_an_outcome_not_a_crash():
     uv = IteratedMap(load_model("uv", "sp"), eta=5, n=4, y=1, x=1)
     result = uv.run(1000, init={"f": 0.05, "lam": 1.0})
-    assert result.outcome["name"] == "diverged" and result.outcome["step"] > 0
-    assert result.regimes[-1]["name"] == "divergence"
+    assert result.outcome.name == "diverged" and result.outcome.step > 0
+    assert result.regimes[-1].name == "divergence"
     assert all(np.isfinite(result.trajectory["f"]))
 
 
@@ -105,14 +105,14 @@ def test_catapult_is_the_spike_and_nothing_after_it_is_an_edge_of_stability():
     initial = {"f": 0.05, "lam": 1.0}
     result = uv.run(2000, init=initial)
     # The catapult is the loss spike only: the loss rises from 0.45 and is back below it at step 5.
-    assert result.regimes[0] == {"name": "catapult", "start": 0, "end": 5}
+    assert result.regimes[0].to_dict() == {"name": "catapult", "start": 0, "end": 5}
     loss = np.array(result.trajectory["loss"])
     assert loss[:5].max() > 2 * loss[0] and loss[5] < loss[0]
     # After it the sharpness is 0.43, about half of 2/eta = 0.8: no later step may be called an edge of stability.
     sharpness = np.array(result.trajectory["sharpness"])
     assert sharpness[6:].max() < 0.6 * result.threshold
-    assert all(r["name"] != "edge of stability" for r in result.regimes)
-    assert result.regimes[-1]["name"] == "intermediate saturation"
+    assert all(r.name != "edge of stability" for r in result.regimes)
+    assert result.regimes[-1].name == "intermediate saturation"
     assert result.final["sharpness"] < result.threshold
     # Thinning the output must not thin the labelling: a 6-step catapult survives --every 20.
     thinned = uv.run(2000, init=initial, every=20)
@@ -139,7 +139,7 @@ def test_first_flip_by_multiplier_condition_equals_hand_derivation():
 def test_uv_flip_matches_eos_reduction():
     """The first flip of uv-eos (k = 1) is, through the derived k = eta x y (muP), eta = 1/(x y) on uv."""
     uv = load_model("uv", "mup")
-    (aligned, _) = uv.eos_map.manifolds
+    (aligned, _) = uv.eos_map.reductions
     x, y = (uv.model.parameter(name).symbol for name in ("x", "y"))
     assert sp.simplify(aligned.first_flip_step[0] - 1 / (x * y)) == 0
 
@@ -227,10 +227,10 @@ def test_a_long_periodic_orbit_is_never_chaotic():
     cubic = IteratedMap("uv-eos", k=PERIOD_4096_K)
     for steps in (5000, 20_000):
         outcome = cubic.run(steps).outcome
-        assert outcome["name"] == "undetermined", outcome
-        assert abs(outcome["lyapunov"]) <= 3 * outcome["lyapunov_error"]  # zero not excluded: no claim
-        assert outcome["window"] == steps // 2 and outcome["max_period"] == steps // 4
-    assert cubic.run(100_000).outcome == {"name": "periodic", "period": 4096}
+        assert outcome.name == "undetermined", outcome
+        assert abs(outcome.lyapunov) <= 3 * outcome.lyapunov_error  # zero not excluded: no claim
+        assert outcome.window == steps // 2 and outcome.max_period == steps // 4
+    assert cubic.run(100_000).outcome.to_dict() == {"name": "periodic", "period": 4096}
 
 
 def test_chaotic_exponent_within_its_error_bar_of_a_long_run():
@@ -242,9 +242,9 @@ def test_chaotic_exponent_within_its_error_bar_of_a_long_run():
     reference = float(np.mean(np.log(np.abs(1 + 1.45 - 3 * 1.45 * orbit[:-1] ** 2))))
     assert 0.29 < reference < 0.32
     outcome = IteratedMap("uv-eos", k=1.45).run(20_000).outcome
-    assert outcome["name"] == "chaotic" and outcome["window"] == 10_000
-    assert 0 < outcome["lyapunov_error"] < 0.03
-    assert abs(outcome["lyapunov"] - reference) <= 3 * outcome["lyapunov_error"]
+    assert outcome.name == "chaotic" and outcome.window == 10_000
+    assert 0 < outcome.lyapunov_error < 0.03
+    assert abs(outcome.lyapunov - reference) <= 3 * outcome.lyapunov_error
     spectrum = IteratedMap("uv-eos", k=1.45).lyapunov(200_000)
     assert abs(spectrum.exponents[0] - reference) <= 3 * spectrum.stderr[0] + 2e-3  # + the reference's own error
 
@@ -257,8 +257,8 @@ def test_stationary_chaos_is_one_edge_of_stability_regime():
     assert np.abs(orbit).max() < 1.5
     assert np.mean(np.log(np.abs(1 + 1.9 - 3 * 1.9 * orbit[1000:-1] ** 2))) > 0.5
     result = IteratedMap("uv-eos", k=1.9).run(5000)
-    assert result.regimes == [{"name": "edge of stability", "start": 0, "end": 5000}]
-    assert result.outcome["name"] == "chaotic" and result.outcome["roundoff_sensitive"] is True
+    assert [r.to_dict() for r in result.regimes] == [{"name": "edge of stability", "start": 0, "end": 5000}]
+    assert result.outcome.name == "chaotic" and result.outcome.roundoff_sensitive is True
 
 
 def test_divergence_starts_where_the_orbit_leaves_its_bounded_region():
@@ -272,10 +272,10 @@ def test_divergence_starts_where_the_orbit_leaves_its_bounded_region():
     after = np.minimum.accumulate(z[::-1])[::-1]
     leaves = next(t for t in range(1, len(z)) if after[t] > before[t - 1])
     assert leaves > 300  # a long bounded transient first
-    assert result.regimes[-1] == {"name": "divergence", "start": leaves, "end": result.outcome["step"] - 1}
-    assert result.outcome["roundoff_sensitive"] is True
-    low, high = result.outcome["roundoff"]["step_range"]
-    assert low < high and result.outcome["roundoff"]["window"][1] <= leaves
+    assert result.regimes[-1].to_dict() == {"name": "divergence", "start": leaves, "end": result.outcome.step - 1}
+    assert result.outcome.roundoff_sensitive is True
+    low, high = result.outcome.roundoff["step_range"]
+    assert low < high and result.outcome.roundoff["window"][1] <= leaves
 
 
 def test_a_small_wiggle_is_not_sharpening():
@@ -289,15 +289,15 @@ def test_a_small_wiggle_is_not_sharpening():
     result = uv.run(2000, init={"f": 0.05, "lam": 1.0})
     sharpness = np.array(result.trajectory["sharpness"])
     assert 0 < abs(sharpness[8] - sharpness[6]) < 0.02 * result.threshold  # the wiggle, measured here
-    assert [r["name"] for r in result.regimes] == ["catapult", "intermediate saturation"]
+    assert [r.name for r in result.regimes] == ["catapult", "intermediate saturation"]
     steps = np.arange(1000)
     falling = np.concatenate([1.0 - 0.3 * steps[:200] / 200, np.full(800, 0.7)])
     rising = 0.2 + 0.6 * steps / 999
     loss = np.exp(-steps / 100)  # decreasing, no oscillation
-    assert [r["name"] for r in label_regimes(rising, loss, 1.0)] == ["progressive sharpening"]
-    assert [r["name"] for r in label_regimes(falling, loss, 1.0)] == ["early sharpness reduction",
+    assert [r.name for r in label_regimes(rising, loss, 1.0)] == ["progressive sharpening"]
+    assert [r.name for r in label_regimes(falling, loss, 1.0)] == ["early sharpness reduction",
                                                                        "intermediate saturation"]
-    assert [r["name"] for r in label_regimes(np.full(1000, 0.5), loss, 1.0)] == ["intermediate saturation"]
+    assert [r.name for r in label_regimes(np.full(1000, 0.5), loss, 1.0)] == ["intermediate saturation"]
     wiggle = np.full(1000, 0.5)
     wiggle[500:502] *= 1.006
-    assert [r["name"] for r in label_regimes(wiggle, loss, 1.0)] == ["intermediate saturation"]
+    assert [r.name for r in label_regimes(wiggle, loss, 1.0)] == ["intermediate saturation"]

@@ -23,7 +23,7 @@ def test_interrupted_sweep_resumes_to_identical_content(tmp_path):
     """A sweep stopped after 2 of 6 tiles (fault injected through the after-tile hook) keeps them, and the
     rerun computes only the other 4 and ends byte-for-byte equal to an uninterrupted sweep."""
     whole = run_sweep(tmp_path / "whole.zarr")
-    assert whole == {"out": str(tmp_path / "whole.zarr"), "tiles": 6, "computed": 6, "skipped": 0}
+    assert whole.to_dict() == {"out": str(tmp_path / "whole.zarr"), "tiles": 6, "computed": 6, "skipped": 0}
 
     def fail(count):
         if count == 2:
@@ -35,13 +35,13 @@ def test_interrupted_sweep_resumes_to_identical_content(tmp_path):
     assert int(partial["tile_done"].sum()) == 2
     assert np.isnan(partial["final_sharpness"].values).sum() > 0
     resumed = run_sweep(tmp_path / "resumed.zarr")
-    assert resumed["computed"] == 4 and resumed["skipped"] == 2
+    assert resumed.computed == 4 and resumed.skipped == 2
     a, b = sweeps.load(tmp_path / "whole.zarr"), sweeps.load(tmp_path / "resumed.zarr")
     np.testing.assert_array_equal(a["final_sharpness"].values, b["final_sharpness"].values)
     np.testing.assert_array_equal(a["tile_done"].values, b["tile_done"].values)
     assert not np.isnan(a["final_sharpness"].values).all()
     # and a third run has nothing left to do
-    assert run_sweep(tmp_path / "resumed.zarr")["computed"] == 0
+    assert run_sweep(tmp_path / "resumed.zarr").computed == 0
 
 
 def test_values_are_the_measure(tmp_path):
@@ -49,7 +49,7 @@ def test_values_are_the_measure(tmp_path):
     V''(1) = 2k; and its square tiles give the same values as the 8 x 4 tiles of ``run_sweep``."""
     summary = sweep("uv-eos", ["k=0.5:2:20", "z=0.1:0.9:7"], "final-sharpness", str(tmp_path / "s.zarr"), 400,
                     tile=8)
-    assert summary == {"out": str(tmp_path / "s.zarr"), "tiles": 3, "computed": 3, "skipped": 0}
+    assert summary.to_dict() == {"out": str(tmp_path / "s.zarr"), "tiles": 3, "computed": 3, "skipped": 0}
     data = load_sweep(tmp_path / "s.zarr")["final_sharpness"]
     for k in data["k"].values[data["k"].values < 0.95]:
         # rtol 1e-9: |1 - 2k| <= 0.9 at z = 1 and 0.9^400 ~ 5e-19: the lanes have converged to round-off.
@@ -63,7 +63,7 @@ def test_sweep_on_a_scheduler_given_by_address(tmp_path):
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         summary = run_sweep(tmp_path / "remote.zarr", scheduler=cluster.scheduler_address)
-    assert summary["computed"] == 6
+    assert summary.computed == 6
     run_sweep(tmp_path / "local.zarr")
     np.testing.assert_array_equal(sweeps.load(tmp_path / "remote.zarr")["final_sharpness"].values,
                                   sweeps.load(tmp_path / "local.zarr")["final_sharpness"].values)
