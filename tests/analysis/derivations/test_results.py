@@ -1,7 +1,7 @@
 """Typed derivation results: one dataclass per node of the derivation graph, its fields documented and named for
 what they hold, a one-line repr, and ``to_dict()`` exactly the ``sharpness derive --json`` of before the change.
 
-The JSON files in ``tests/data/derive_json`` are ``sharpness derive MODEL --json`` as printed by commit df2e7ad,
+The JSON files in ``tests/analysis/derivations/data/derive_json`` are ``sharpness derive MODEL --json`` as printed by commit df2e7ad,
 the last one with the generic ``Result`` (fields in a dict), except ``two-input.json``, rewritten once when the
 model's target ``beta`` became ``y`` (the momentum coefficient is ``beta`` on every model): they pin the JSON that
 typed results must reproduce byte for byte. A derivation change that legitimately changes an equation changes them
