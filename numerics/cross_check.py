@@ -10,6 +10,7 @@ metric of the learning rates (dense ``eigvalsh`` for up to 16 parameters, else L
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -24,22 +25,85 @@ from .parameter_space import ParameterSpaceGD, run as run_parameter_space
 BOUNDED = 1e8  # errors are compared while the state stays below this (a blow-up says nothing about the map)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CrossCheck:
-    """Errors of the derived map against parameter-space GD from the same start (``to_dict()`` is
-    ``sharpness crosscheck --json``: ``max_abs_error_<state>``, ``max_rel_error_sharpness``, per-step
-    ``errors``, ``outcome``, the error growth rate against the largest Lyapunov exponent, and ``torch``)."""
+    """The derived map against parameter-space GD from the same start, step by step.
 
-    payload: dict
+    Attributes
+    ----------
+    model, parameterization : str
+        The model checked.
+    width : int or None
+        The width :math:`n` of the network (``None`` for a coordinate model, whose parameters are its state).
+    steps, seed : int
+        GD steps compared, and the seed of the initial draw.
+    parameters : dict
+        ``{name: float}``: the parameter values of the run.
+    initial : dict
+        ``{state name: float}``: the common initial state.
+    max_abs_error : dict
+        ``{state name: float}``: :math:`\max_t |s^{\text{map}}_t - s^{\text{GD}}_t|` over the compared steps.
+    max_rel_error_sharpness : float
+        The largest relative difference of the derived sharpness and parameter-space GD's top Hessian eigenvalue.
+    final : dict
+        GD's final state and ``sharpness``.
+    outcome : dict
+        Parameter-space GD's outcome (``completed`` or ``diverged`` with its step).
+    errors : dict
+        Per-step errors: ``{state name: list}`` and ``sharpness_rel``.
+    compared_steps : int
+        Steps compared (while the state stays below :data:`BOUNDED`).
+    error_growth_rate : float or None
+        The slope of log error per step, where the error grows over at least 10 steps (else ``None``).
+    lyapunov : float or None
+        The largest Lyapunov exponent along the same steps: round-off grows at this rate on a chaotic orbit.
+    growth_window : list or None
+        ``[first, last]``: the steps of that fit.
+    torch : dict or None
+        The same errors against PyTorch autograd (float64), when it ran.
+    torch_vs_numpy_max_abs : float or None
+        PyTorch against numpy on the first state variable.
+
+    ``to_dict()`` is ``sharpness crosscheck --json``, with the errors flattened to ``max_abs_error_<state>``.
+    """
+
+    model: str
+    parameterization: str
+    width: Optional[int]
+    steps: int
+    seed: int
+    parameters: dict
+    initial: dict
+    max_abs_error: dict
+    max_rel_error_sharpness: float
+    final: dict
+    outcome: dict
+    errors: dict
+    compared_steps: int
+    error_growth_rate: Optional[float]
+    lyapunov: Optional[float]
+    growth_window: Optional[list] = None
+    torch: Optional[dict] = None
+    torch_vs_numpy_max_abs: Optional[float] = None
+
+    def __repr__(self) -> str:
+        errors = ", ".join(f"{name}: {error:.1e}" for name, error in self.max_abs_error.items())
+        return (f"CrossCheck({self.model}, width={self.width}, steps={self.steps}: max |error| {errors}; "
+                f"sharpness rel {self.max_rel_error_sharpness:.1e})")
 
     def to_dict(self) -> dict:
-        return self.payload
-
-    def __getattr__(self, key):
-        payload = self.__dict__.get("payload") or {}
-        if key.startswith("_") or key not in payload:
-            raise AttributeError(f"CrossCheck has no field {key!r}; fields: {', '.join(payload)}")
-        return payload[key]
+        payload = {"model": self.model, "parameterization": self.parameterization, "width": self.width,
+                   "steps": self.steps, "seed": self.seed, "parameters": self.parameters, "initial": self.initial}
+        payload.update({f"max_abs_error_{name}": error for name, error in self.max_abs_error.items()})
+        payload.update({"max_rel_error_sharpness": self.max_rel_error_sharpness, "final": self.final,
+                        "outcome": self.outcome, "errors": self.errors, "compared_steps": self.compared_steps})
+        payload.update({"error_growth_rate": self.error_growth_rate, "lyapunov": self.lyapunov})
+        if self.growth_window is not None:
+            payload["growth_window"] = self.growth_window
+        if self.torch is not None:
+            payload["torch"] = self.torch
+            payload[f"torch_vs_numpy_max_abs_{next(iter(self.initial))}"] = self.torch_vs_numpy_max_abs
+        return payload
 
 
 def _bind(model, values: dict, width):
@@ -102,15 +166,7 @@ def crosscheck(model, width=None, steps: int = 100, seed: int = 0, use_torch: bo
     errors = {n: np.abs(orbit[compared, i] - measured[compared, i]) for i, n in enumerate(names)}
     measured_sharpness = reference["sharpness"][compared]
     rel_sharp = np.abs(derived_sharpness[compared] - measured_sharpness) / np.maximum(np.abs(measured_sharpness), 1e-300)
-    payload = {"model": derived.name, "parameterization": derived.parameterization, "width": width, "steps": steps,
-               "seed": seed, "parameters": numbers, "initial": dict(zip(names, map(float, measured[0])))}
-    payload.update({f"max_abs_error_{n}": float(e.max()) for n, e in errors.items()})
-    payload["max_rel_error_sharpness"] = float(rel_sharp.max())
-    payload["final"] = {**dict(zip(names, map(float, measured[-1]))), "sharpness": float(reference["sharpness"][-1])}
-    payload["outcome"] = reference["outcome"]
-    payload["errors"] = {**{n: e.tolist() for n, e in errors.items()}, "sharpness_rel": rel_sharp.tolist()}
-    payload["compared_steps"] = len(rel_sharp)
-    payload.update(_growth(bound, orbit[compared], np.max(np.column_stack(list(errors.values())), axis=1)))
+    torch_errors = torch_vs_numpy = None
     if use_torch and reference["outcome"]["name"] == "completed":
         try:
             torch_gd = ParameterSpaceGD(derived.model, derived.parameterization, numbers, width=width,
@@ -128,12 +184,22 @@ def crosscheck(model, width=None, steps: int = 100, seed: int = 0, use_torch: bo
             finally:
                 torch.set_num_threads(threads)
             torch_state = np.column_stack([other["state"][n] for n in names])
-            payload["torch"] = {**{f"max_abs_error_{n}": float(np.abs(orbit[:, i] - torch_state[:, i]).max())
-                                   for i, n in enumerate(names)},
-                                "max_rel_error_sharpness": float((np.abs(derived_sharpness - other["sharpness"])
-                                                                  / np.abs(other["sharpness"])).max())}
-            payload[f"torch_vs_numpy_max_abs_{names[0]}"] = float(np.abs(torch_state[:, 0] - measured[:, 0]).max())
-    return CrossCheck(payload)
+            torch_errors = {**{f"max_abs_error_{n}": float(np.abs(orbit[:, i] - torch_state[:, i]).max())
+                               for i, n in enumerate(names)},
+                            "max_rel_error_sharpness": float((np.abs(derived_sharpness - other["sharpness"])
+                                                              / np.abs(other["sharpness"])).max())}
+            torch_vs_numpy = float(np.abs(torch_state[:, 0] - measured[:, 0]).max())
+    return CrossCheck(
+        model=derived.name, parameterization=derived.parameterization, width=width, steps=steps, seed=seed,
+        parameters=numbers, initial=dict(zip(names, map(float, measured[0]))),
+        max_abs_error={n: float(e.max()) for n, e in errors.items()},
+        max_rel_error_sharpness=float(rel_sharp.max()),
+        final={**dict(zip(names, map(float, measured[-1]))), "sharpness": float(reference["sharpness"][-1])},
+        outcome=reference["outcome"],
+        errors={**{n: e.tolist() for n, e in errors.items()}, "sharpness_rel": rel_sharp.tolist()},
+        compared_steps=len(rel_sharp),
+        **_growth(bound, orbit[compared], np.max(np.column_stack(list(errors.values())), axis=1)),
+        torch=torch_errors, torch_vs_numpy_max_abs=torch_vs_numpy)
 
 
 def _growth(bound, orbit, error) -> dict:
@@ -250,7 +316,7 @@ def width_scan(model, widths, steps: int = 200, seed: int = 0, progress=None, ma
         trajectory = IteratedMap(derived, **{**values, width_name: width}).run(steps, init=check.initial)
         final = {**{name: trajectory.final[name] for name in check.initial}, "sharpness": trajectory.final["sharpness"]}
         rows.append(WidthScanRow(width, check.initial, trajectory.outcome, trajectory.regimes, final,
-                                 {key: value for key, value in check.payload.items() if key.startswith("max_")},
+                                 {key: value for key, value in check.to_dict().items() if key.startswith("max_")},
                                  check.outcome["name"]))
         if progress:
             progress()

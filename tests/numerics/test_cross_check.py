@@ -15,7 +15,7 @@ def test_round_off_agreement_over_100_steps(parameterization, width):
     result = crosscheck(load_model("uv", parameterization), width=width, steps=100, seed=width, use_torch=False,
                         eta="0.4", y="1")
     assert result.outcome["name"] == "completed" and result.compared_steps == 101
-    assert result.max_abs_error_f <= 1e-9 and result.max_abs_error_lam <= 1e-9
+    assert result.max_abs_error["f"] <= 1e-9 and result.max_abs_error["lam"] <= 1e-9
     assert result.max_rel_error_sharpness <= 1e-9
 
 
@@ -48,7 +48,7 @@ def test_chaotic_error_growth_matches_lyapunov():
 def test_divergence_is_labelled():
     result = crosscheck(load_model("uv", "mup"), width=64, steps=100, seed=0, use_torch=False, eta="3", y="1")
     assert result.outcome["name"] == "diverged" and result.outcome["step"] < 20
-    assert np.isfinite(result.max_abs_error_f)
+    assert np.isfinite(result.max_abs_error["f"])
 
 
 def test_width_scan_sp_depends_on_width_mup_does_not():
