@@ -1,0 +1,254 @@
+"""Hostile input, round two (issue 24): probes that each run the command line in their own process under CPU,
+wall-time and address-space limits (as ``tests/test_fuzz.py`` runs its cases), and check what the user sees.
+
+Classes of probes:
+
+* **the cache directory**: payloads planted in every kind of file the toolkit reads back (derivation-cache
+  pickles, generated kernel modules, numba's ``*.nbi`` index and ``*.nbc`` data files) must not run, and the result
+  must equal a clean run's; entries that are not regular files (a FIFO, a link to ``/dev/zero``) or are oversized
+  are skipped without being read (no hang, no memory blow-up); a secret file others may read is not used.
+
+A payload "runs" if the marker file it would create exists afterwards; the probes first check that the payload
+does create the marker when it is executed directly, so that a probe cannot pass because its payload is inert.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU_LIMIT = 60                  # CPU seconds per probe: a cold compile of the kernels takes ~15
+WALL_LIMIT = 120                # wall seconds per probe (a blocked hang; the machine is shared)
+MEMORY_LIMIT = 3 * 1024 ** 3    # RLIMIT_AS, as in test_fuzz.py (numba/LLVM reserve ~1.5 GiB of address space)
+
+# Above numerics.compile.SMALL_WORK lane-steps, so that the numba-compiled kernels (and their disk cache) run.
+COMPILED_RUN = ["run", "uv-eos", "--set", "k=1.2", "--steps", "1000000", "--every", "100000", "--json"]
+DERIVE = ["fixed-points", "uv-eos", "--set", "k=1.2", "--json"]
+
+
+def _limits():
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT + 5))
+
+
+def cli(args, env, cwd=None, **options):
+    """``python -m numerics.cli ARGS`` of this checkout under the limits: the CompletedProcess (text)."""
+    return subprocess.run([sys.executable, "-m", "numerics.cli", *args], cwd=cwd or ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=WALL_LIMIT,
+                          preexec_fn=_limits, **options)
+
+
+def _environment(root: Path) -> dict:
+    return dict(os.environ, SHARPNESS_CACHE_DIR=str(root / "cache"),
+                SHARPNESS_SECRET_FILE=str(root / "secret" / "cache-secret"), PYTHONDONTWRITEBYTECODE="1")
+
+
+@pytest.fixture
+def hostile_env(tmp_path):
+    """An environment with a cache and a secret of this probe's own."""
+    return _environment(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def primed(tmp_path_factory):
+    """A cache filled by a clean :data:`COMPILED_RUN` and :data:`DERIVE` (with its secret), and their outputs."""
+    root = tmp_path_factory.mktemp("primed")
+    env = _environment(root)
+    outputs = {}
+    for name, args in (("run", COMPILED_RUN), ("derive", DERIVE)):
+        out = cli(args, env)
+        assert out.returncode == 0, out.stderr
+        outputs[name] = _json(out.stdout)
+    return root, outputs
+
+
+@pytest.fixture
+def primed_env(primed, tmp_path):
+    """:func:`hostile_env` starting from a copy of the primed cache (numba's stamps are content hashes and the
+    MACs bind file names, not directories, so the copy verifies)."""
+    root, outputs = primed
+    shutil.copytree(root / "cache", tmp_path / "cache", symlinks=True)
+    shutil.copytree(root / "secret", tmp_path / "secret")
+    return _environment(tmp_path), outputs
+
+
+class Payload:
+    """Unpickling this runs ``exec`` of code that creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('payload ran')",)
+
+
+def _payload_pickle(marker) -> bytes:
+    data = pickle.dumps(Payload(marker), protocol=4)
+    pickle.loads(data)  # the payload is live: it creates the marker when unpickled
+    assert Path(marker).exists()
+    Path(marker).unlink()
+    return data
+
+
+def _payload_module(marker) -> str:
+    source = f"open({str(marker)!r}, 'w').write('payload ran')\n"
+    exec(compile(source, "<payload>", "exec"), {})  # live, as above
+    assert Path(marker).exists()
+    Path(marker).unlink()
+    return source
+
+
+def _json(out: str):
+    """The JSON document of a run's stdout (numba's cache messages, if enabled, come first)."""
+    return json.loads(out[out.index("{"):])
+
+
+REJECTION = re.compile(r"^sharpness: (cache entry|kernel cache file) (\S+) failed verification \((.+)\); "
+                       r"(re-deriving|recompiling)$")
+
+
+def _rejections(stderr: str, what: str = "") -> list:
+    """``[(path, reason)]`` of the one-line rejections of cache files in ``stderr`` whose kind contains ``what``."""
+    found = [REJECTION.match(line) for line in stderr.splitlines()]
+    return [(m[2], m[3]) for m in found if m and what in m[1]]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The cache directory
+
+def test_planted_derivation_pickles_do_not_run(primed_env, tmp_path):
+    """A raw pickle in place of an entry, and one behind a well-formed header whose SHA-256 is right (anyone can
+    compute that) but whose HMAC is not (only the secret's owner can): neither is unpickled; each is reported in
+    one line and re-derived, and the answer is the clean run's."""
+    hostile_env, clean = primed_env
+    entries = sorted(Path(hostile_env["SHARPNESS_CACHE_DIR"]).glob("uv-eos-*/*.pickle"))
+    assert entries
+    marker = tmp_path / "marker"
+    payload = _payload_pickle(marker)
+    from analysis import cache
+
+    headers = {entry: json.loads(entry.read_bytes()[len(cache.MAGIC):].split(b"\n", 1)[0]) for entry in entries}
+    for forge in ("raw", "header"):
+        for entry, header in headers.items():
+            if forge == "raw":
+                entry.write_bytes(payload)
+            else:
+                import hashlib
+                header.update(sha256=hashlib.sha256(payload).hexdigest(), length=len(payload), hmac="0" * 64)
+                entry.write_bytes(cache.MAGIC + json.dumps(header).encode() + b"\n" + payload)
+        again = cli(DERIVE, hostile_env)
+        assert again.returncode == 0, again.stderr
+        assert not marker.exists(), forge
+        assert _json(again.stdout) == clean["derive"]
+        rejected = _rejections(again.stderr, "cache entry")
+        # Every line names a planted entry (the primed cache also holds entries this command does not read), and
+        # the answer's own entry is among them.
+        assert {path for path, _ in rejected} <= {str(e) for e in entries}, again.stderr
+        assert any(path.endswith("/fixed_points.pickle") for path, _ in rejected), again.stderr
+        if forge == "header":
+            assert {reason for _, reason in rejected} == {"not signed with this user's cache secret"}
+
+
+def test_planted_kernel_module_and_numba_files_do_not_run(primed_env, tmp_path):
+    """Code planted in the generated kernel module (same name, other text), and pickles planted in numba's index
+    and data files (in numba's own format, and behind this toolkit's header with a wrong MAC): nothing runs; the
+    module is rewritten, every numba file is rejected in one line and recompiled, and the numbers are the clean
+    run's."""
+    hostile_env, clean = primed_env
+    kernels = Path(hostile_env["SHARPNESS_CACHE_DIR"]) / "kernels"
+    [module] = kernels.glob("sharpness_kernels_*.py")
+    numba_files = sorted((kernels / "__pycache__").glob("*.nb[ic]"))
+    assert {p.suffix for p in numba_files} == {".nbi", ".nbc"}
+    original = module.read_text()
+    marker = tmp_path / "marker"
+    payload = _payload_pickle(marker)
+    import numba
+
+    from numerics import kernel_cache
+
+    # An index is read first and names the data files, so each kind is planted alone (beside valid files of the
+    # other kind), in numba's own format and behind this toolkit's header with a wrong MAC.
+    for suffix in (".nbi", ".nbc"):
+        for forge in ("numba", "signed-header"):
+            module.write_text(_payload_module(marker))
+            planted = [path for path in numba_files if path.suffix == suffix]
+            for path in planted:
+                if forge == "signed-header":
+                    path.write_bytes(kernel_cache.MAGIC + b"0" * 64 + b"\n" + payload)
+                else:
+                    path.write_bytes(pickle.dumps(numba.__version__) + payload if suffix == ".nbi" else payload)
+            again = cli(COMPILED_RUN, hostile_env)
+            assert again.returncode == 0, again.stderr
+            assert not marker.exists(), (suffix, forge)
+            assert _json(again.stdout) == clean["run"]
+            assert module.read_text() == original
+            rejected = _rejections(again.stderr, "kernel cache file")
+            assert sorted(path for path, _ in rejected) == [str(p) for p in planted], again.stderr
+    # The rewritten files verify: a third run loads them and reports nothing.
+    third = cli(COMPILED_RUN, hostile_env)
+    assert third.returncode == 0 and "failed verification" not in third.stderr, third.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "oversized", "directory"])
+def test_non_regular_and_oversized_cache_entries_are_skipped_unread(primed_env, kind):
+    """A FIFO (reading it would block forever), a link to /dev/zero (endless), a sparse file beyond the size bound
+    and a directory, in place of a derivation entry and of a numba index: skipped before a byte is read, one line
+    each, and the answer is right. The wall-time limit catches a hang, RLIMIT_AS a read of /dev/zero."""
+    hostile_env, clean = primed_env
+    cache = Path(hostile_env["SHARPNESS_CACHE_DIR"])
+    targets = [next(cache.glob(f"uv-eos-*/{name}.pickle")) for name in ("function_map", "jacobian")] + sorted(cache.glob("kernels/__pycache__/*.nbi"))[:1]
+    assert len(targets) == 3
+    for target in targets:
+        target.unlink()
+        if kind == "fifo":
+            os.mkfifo(target)
+        elif kind == "dev-zero":
+            target.symlink_to("/dev/zero")
+        elif kind == "oversized":
+            with open(target, "wb") as out:
+                out.truncate(65 * 1024 ** 2 + 1)
+        else:
+            target.mkdir()
+    again = cli(COMPILED_RUN, hostile_env)
+    assert again.returncode == 0, again.stderr
+    assert _json(again.stdout) == clean["run"]
+    rejected = _rejections(again.stderr)
+    assert {path for path, _ in rejected} == {str(t) for t in targets}, again.stderr
+    if kind != "directory":  # a directory cannot be removed, so it is met again when numba saves the index
+        assert len(rejected) == 3, again.stderr
+
+
+def test_a_secret_others_can_read_is_not_used(hostile_env):
+    """A secret file of mode 0644 may be known to others: it is not used (one line), nothing is read from or
+    written to the disk cache, and the answer is still right."""
+    secret = Path(hostile_env["SHARPNESS_SECRET_FILE"])
+    secret.parent.mkdir(mode=0o700)
+    secret.write_bytes(os.urandom(32))
+    secret.chmod(0o644)
+    out = cli(DERIVE, hostile_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("cache secret") == 1 and "mode 0644" in out.stderr, out.stderr
+    assert not list(Path(hostile_env["SHARPNESS_CACHE_DIR"]).glob("*/*.pickle"))
+    secret.chmod(0o600)
+    trusted = cli(DERIVE, hostile_env)
+    assert trusted.returncode == 0 and trusted.stderr == "", trusted.stderr
+    assert _json(trusted.stdout) == _json(out.stdout)
+
+
+def test_the_secret_is_created_private_on_first_use(hostile_env):
+    secret = Path(hostile_env["SHARPNESS_SECRET_FILE"])
+    out = cli(["models"], hostile_env)
+    assert out.returncode == 0, out.stderr
+    cli(DERIVE, hostile_env)
+    assert secret.stat().st_mode & 0o777 == 0o600 and secret.parent.stat().st_mode & 0o777 == 0o700
+    assert secret.stat().st_size == 32
