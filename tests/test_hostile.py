@@ -252,3 +252,160 @@ def test_the_secret_is_created_private_on_first_use(hostile_env):
     cli(DERIVE, hostile_env)
     assert secret.stat().st_mode & 0o777 == 0o600 and secret.parent.stat().st_mode & 0o777 == 0o700
     assert secret.stat().st_size == 32
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Real-network inputs, at the library boundary and through the command line
+
+def python_probe(code: str, env, cwd=None):
+    """``python -c CODE`` of this checkout under the limits (the CompletedProcess, text)."""
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd or ROOT, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=WALL_LIMIT, preexec_fn=_limits)
+
+
+def _one_line_refusal(out, *words):
+    """Exit status 2 and exactly one line on stderr, ``sharpness: error: ...``, containing ``words``."""
+    lines = out.stderr.splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("sharpness: error: "), out.stderr
+    assert all(word in lines[0] for word in words), lines[0]
+    return lines[0]
+
+
+NN = ["nn", "--eta", "0.05", "--steps", "2", "--measure-every", "1", "--quiet", "--json"]
+
+
+def test_labels_of_every_dtype_have_their_meaning(hostile_env, tmp_path):
+    """Boolean labels are two classes (one-hot by the label as 0/1, two columns even when only one class occurs):
+    the 32 labels that used to index ``np.eye`` as a mask now train on the right targets; integer labels are class
+    indices; float labels are regression targets; negative integer labels are refused. Checked against one-hot
+    targets built here by comparison, not by indexing."""
+    code = f'''
+import numpy as np
+from numerics.nn.data import read_npz
+rng = np.random.default_rng(0)
+X = rng.normal(size=(32, 3))
+y = rng.random(32) < 0.5
+for labels, expected, task in ((y, np.stack([~y, y], 1).astype(float), "classification"),
+                               (np.zeros(32, bool), np.stack([np.ones(32), np.zeros(32)], 1), "classification"),
+                               (y.astype(np.uint8) * 2, (np.arange(3) == (y * 2)[:, None]).astype(float),
+                                "classification"),
+                               (y.astype(float) - 0.5, (y.astype(float) - 0.5)[:, None], "regression")):
+    np.savez({str(tmp_path / "d.npz")!r}, X=X, y=labels)
+    _, targets, found = read_npz({str(tmp_path / "d.npz")!r})
+    assert found == task and targets.shape == expected.shape and (targets == expected).all(), (labels.dtype, targets)
+print("ok")
+'''
+    out = python_probe(code, hostile_env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    rng = __import__("numpy").random.default_rng(1)
+    import numpy as np
+
+    np.savez(tmp_path / "bool.npz", X=rng.normal(size=(32, 4)), y=rng.random(32) < 0.5)
+    ran = cli([*NN, "--data", str(tmp_path / "bool.npz")], hostile_env)
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["task"] == "classification" and result["outcome"]["name"] == "completed"
+    np.savez(tmp_path / "negative.npz", X=rng.normal(size=(8, 4)), y=np.arange(8) - 3)
+    _one_line_refusal(cli([*NN, "--data", str(tmp_path / "negative.npz")], hostile_env), "non-negative")
+
+
+def test_npz_that_is_not_a_zip_or_is_truncated_is_refused(hostile_env, tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "array.npy", np.zeros((4, 2)))
+    (tmp_path / "array.npy").rename(tmp_path / "renamed.npz")
+    _one_line_refusal(cli([*NN, "--data", str(tmp_path / "renamed.npz")], hostile_env), "not a zip archive")
+    np.savez(tmp_path / "whole.npz", X=np.random.default_rng(0).normal(size=(64, 8)), y=np.arange(64) % 3)
+    data = (tmp_path / "whole.npz").read_bytes()
+    for cut in (len(data) // 2, len(data) - 30):
+        (tmp_path / "cut.npz").write_bytes(data[:cut])
+        _one_line_refusal(cli([*NN, "--data", str(tmp_path / "cut.npz")], hostile_env), "--data")
+
+
+def test_hessian_api_refuses_what_would_be_silently_wrong(hostile_env):
+    """hessian_eigenvalues and SharpnessTracker: targets of the wrong shape (which the squared error would
+    broadcast to an N x N difference), NaN/inf in inputs, targets or weights, and counts of the wrong type, each a
+    UserInputError naming the problem; the right problem still gives the closed form (1/N) X^T X of a linear
+    model's MSE Hessian: eigenvalues 4/3 and 1/3 for X the 3 x 3 identity with a bias column (exact to the
+    solver's 1e-7 residual tolerance, so 1e-6 in the eigenvalue)."""
+    code = '''
+import torch
+from analysis.errors import UserInputError
+from numerics.nn import hessian_eigenvalues, SharpnessTracker
+net = torch.nn.Linear(3, 1).double()
+x, y = torch.eye(3, dtype=torch.float64), torch.zeros(3, 1, dtype=torch.float64)
+values = hessian_eigenvalues(net, x, y, k=2).values
+assert abs(values[0] - 4 / 3) < 1e-6 and abs(values[1] - 1 / 3) < 1e-6, values
+cases = {
+    "targets (3,)": lambda: hessian_eigenvalues(net, x, torch.zeros(3, dtype=torch.float64)),
+    "targets (3, 2)": lambda: hessian_eigenvalues(net, x, torch.zeros(3, 2, dtype=torch.float64)),
+    "targets of 4": lambda: hessian_eigenvalues(net, x, torch.zeros(4, 1, dtype=torch.float64)),
+    "NaN input": lambda: hessian_eigenvalues(net, x * float("nan"), y),
+    "inf target": lambda: hessian_eigenvalues(net, x, y + float("inf")),
+    "k=True": lambda: hessian_eigenvalues(net, x, y, k=True),
+    "max_hvps=0": lambda: hessian_eigenvalues(net, x, y, max_hvps=0),
+    "tracker k=0": lambda: SharpnessTracker(net, x, y, k=0),
+    "tracker targets (3,)": lambda: SharpnessTracker(net, x, torch.zeros(3, dtype=torch.float64)),
+    "numpy inputs": lambda: hessian_eigenvalues(net, x.numpy(), y),
+}
+for name, call in cases.items():
+    try:
+        call()
+    except UserInputError as error:
+        assert "\\n" not in str(error), name
+    else:
+        raise AssertionError(f"{name} accepted")
+with torch.no_grad():
+    net.weight[0, 1] = float("nan")
+for name, call in {"NaN weight": lambda: hessian_eigenvalues(net, x, y),
+                   "tracker NaN weight": lambda: SharpnessTracker(net, x, y)}.items():
+    try:
+        call()
+    except UserInputError as error:
+        assert "'weight'" in str(error), error
+    else:
+        raise AssertionError(f"{name} accepted")
+print("ok")
+'''
+    out = python_probe(code, hostile_env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+FACTORIES = {
+    # works on the two examples a sample check would use, not on N
+    "batch_of_two": "class M(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                    "        self.linear = torch.nn.Linear(8, 3)\n    def forward(self, x):\n"
+                    "        return self.linear(x.view(2, -1)[:, :8]).repeat(x.shape[0] // 2 if x.shape[0] <= 2 "
+                    "else 1, 1)\ndef make(shape, outputs):\n    return M()\n",
+    "nan_weights": "def make(shape, outputs):\n    net = torch.nn.Linear(shape[0], outputs)\n"
+                   "    with torch.no_grad():\n        net.weight[0, 0] = float('nan')\n    return net\n",
+    "raises": "def make(shape, outputs):\n    raise RuntimeError('no model today')\n",
+    "not_a_module": "def make(shape, outputs):\n    return 42\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+def test_factories_are_checked_on_the_real_data(hostile_env, tmp_path, kind):
+    import numpy as np
+
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(10, 8)), y=np.arange(10) % 3)
+    factory = tmp_path / "factory.py"
+    factory.write_text("import torch\n" + FACTORIES[kind])
+    out = cli([*NN, "--data", str(tmp_path / "d.npz"), "--model", f"{factory}:make"], hostile_env)
+    _one_line_refusal(out, str(factory))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The environment
+
+@pytest.mark.parametrize("variable, value, args", [
+    ("SHARPNESS_DERIVATION_BUDGET", "abc", ["fixed-points", "product", "--loss", "(a*b-1)^2", "--json"]),
+    ("SHARPNESS_DERIVATION_BUDGET", "-5", ["fixed-points", "product", "--loss", "(a*b-1)^2", "--json"]),
+    ("SHARPNESS_MAX_MEMORY", "lots", ["run", "uv-eos", "--set", "k=1.2", "--steps", "100", "--json"]),
+])
+def test_garbage_environment_variables_are_one_line_naming_them(hostile_env, variable, value, args):
+    """A garbage value fails only the commands that read the variable, in one line naming it (it used to fail at
+    import, so even ``sharpness models`` printed a traceback)."""
+    env = dict(hostile_env, **{variable: value})
+    assert cli(["models"], env).returncode == 0
+    _one_line_refusal(cli(args, env), f"the environment variable {variable}", repr(value))
