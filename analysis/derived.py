@@ -152,16 +152,12 @@ class DerivedModel:
     def latex(self, path=None, only: Optional[str] = None) -> str:
         """The standalone LaTeX document of the results (``sharpness derive --latex``); written to ``path`` if
         given (an unwritable path raises :class:`~analysis.errors.UserInputError`)."""
-        from .errors import UserInputError
+        from .atomic import write_output
         from .latex import document, symbol_order
 
         text = document([(self.name, self.parameterization, self.results(only), symbol_order(self.model))])
-        if path is not None:
-            try:
-                with open(path, "w") as handle:
-                    handle.write(text)
-            except OSError as error:
-                raise UserInputError(f"cannot write {path}: {error.strerror or error}") from None
+        if path is not None:  # atomically: a full disk leaves no 0-byte file (an OutputError says so)
+            write_output(path, text)
         return text
 
     def __repr__(self) -> str:

@@ -409,3 +409,102 @@ def test_garbage_environment_variables_are_one_line_naming_them(hostile_env, var
     env = dict(hostile_env, **{variable: value})
     assert cli(["models"], env).returncode == 0
     _one_line_refusal(cli(args, env), f"the environment variable {variable}", repr(value))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Writes that fail
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 64 KiB tmpfs, filled to the last block (root only; skipped elsewhere)."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        filler = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            with pytest.raises(OSError):
+                while True:
+                    os.write(filler, b"\0" * 512)
+        finally:
+            os.close(filler)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _failed_write(out, path_text):
+    lines = out.stderr.splitlines()
+    assert out.returncode == 1 and len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert lines[0].startswith("sharpness: error: cannot write") and path_text in lines[0], lines[0]
+
+
+def test_full_disk_is_one_line_and_leaves_no_partial_file(hostile_env, small_tmpfs):
+    """--latex and --plot (png and pdf) onto a full file system, and --json into /dev/full: exit status 1, one
+    line, and no 0-byte or partial file left behind (the writes are atomic)."""
+    tex = small_tmpfs / "out.tex"
+    _failed_write(cli(["derive", "uv-eos", "--latex", str(tex)], hostile_env), str(tex))
+    for suffix in (".png", ".pdf"):
+        figure = small_tmpfs / f"figure{suffix}"
+        _failed_write(cli(["run", "uv-eos", "--set", "k=1.2", "--steps", "200", "--plot", str(figure)], hostile_env),
+                      str(figure))
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([sys.executable, "-m", "numerics.cli", "run", "uv-eos", "--set", "k=1.2", "--steps",
+                              "100", "--json"], cwd=ROOT, env=hostile_env, stdout=full, stderr=subprocess.PIPE,
+                             text=True, timeout=WALL_LIMIT, preexec_fn=_limits)
+    out.stdout = ""
+    _failed_write(out, "standard output")
+
+
+def test_nn_out_on_a_read_only_file_system_is_refused_before_training(hostile_env, tmp_path):
+    """A read-only directory (a tmpfs remounted read-only: root ignores permission bits) is refused before any
+    training, in one line with exit status 1."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(mount)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = cli([*NN[:-1], "--steps", "400", "--out", str(mount / "runs.json")], hostile_env)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+    _failed_write(out, str(mount / "runs.json"))
+    assert "Read-only file system" in out.stderr
+
+
+def test_two_nn_runs_into_one_out_file_do_not_overwrite_each_other(hostile_env, tmp_path):
+    """While one ``nn --out F`` runs, a second one into F is refused at once (one line, exit 1); the first then
+    finishes and F holds its run."""
+    import fcntl
+
+    target = tmp_path / "runs.json"
+    first = subprocess.Popen([sys.executable, "-m", "numerics.cli", *NN[:-1], "--steps", "60", "--samples", "200",
+                              "--out", str(target)], cwd=ROOT, env=hostile_env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_limits)
+    lock = tmp_path / ".runs.json.lock"
+    try:
+        import time
+
+        deadline = time.monotonic() + 60
+        while True:  # until the first run holds the lock
+            assert time.monotonic() < deadline and first.poll() is None, first.stderr.read()
+            if lock.exists():
+                with open(lock) as probe:
+                    try:
+                        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        fcntl.flock(probe, fcntl.LOCK_UN)
+                    except OSError:
+                        break
+            time.sleep(0.1)
+        second = cli([*NN[:-1], "--eta", "0.07", "--out", str(target)], hostile_env)
+        lines = second.stderr.splitlines()
+        assert second.returncode == 1 and len(lines) == 1, second.stderr
+        assert lines[0] == (f"sharpness: error: --out {target} is being written by another process; wait for it "
+                            "to finish or use another file")
+    finally:
+        _, err = first.communicate(timeout=WALL_LIMIT)
+    assert first.returncode == 0, err
+    runs = json.loads(target.read_text())["runs"]
+    assert list(runs) == [repr(0.05)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from analysis.errors import DerivationError, KeywordError, MissingValueError, ToolkitError
+from analysis.errors import DerivationError, KeywordError, MissingValueError, OutputError, ToolkitError
 
 
 def _message(error: ToolkitError) -> str:
@@ -31,9 +31,17 @@ def _message(error: ToolkitError) -> str:
 def main(argv=None) -> int:
     from .parser import build_parser
 
+    stdout = sys.stdout
     try:
+        sys.stdout = _Stdout(stdout)
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # here, not at exit: a full disk behind stdout is reported like any failed write
+        return status
+    except OutputError as error:  # the input was fine; the output could not be written
+        print(f"sharpness: error: {error}".splitlines()[0], file=sys.stderr)
+        _discard_stdout()
+        return 1
     except ToolkitError as error:
         print(f"sharpness: error: {_message(error)}".splitlines()[0], file=sys.stderr)
         return 2
@@ -44,7 +52,53 @@ def main(argv=None) -> int:
         print("sharpness: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _discard_stdout()
         return 0
+    except OSError as error:  # a write the command did not expect to fail: full disk, read-only, I/O error
+        where = error.filename or "the output"
+        print(f"sharpness: error: cannot write {where}: {error.strerror or error}".splitlines()[0], file=sys.stderr)
+        _discard_stdout()
+        return 1
+    finally:
+        sys.stdout = stdout
+
+
+class _Stdout:
+    """``sys.stdout`` whose failed writes (a full disk, an I/O error; not a closed pipe) say that it was standard
+    output that failed: an ``OSError`` from ``print`` carries no file name."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _tagged(self, operation, *args):
+        try:
+            return operation(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputError(f"cannot write standard output: {error.strerror or error}") from None
+
+    def write(self, text):
+        return self._tagged(self._stream.write, text)
+
+    def flush(self):
+        return self._tagged(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush of what is still buffered does not fail a
+    second time (with a traceback) after the one-line message."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 __all__ = ["main"]
