@@ -508,3 +508,34 @@ def test_two_nn_runs_into_one_out_file_do_not_overwrite_each_other(hostile_env, 
     assert first.returncode == 0, err
     runs = json.loads(target.read_text())["runs"]
     assert list(runs) == [repr(0.05)]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Interrupts
+
+@pytest.mark.parametrize("args, delay", [
+    (["report", "--quick", "--out", "{tmp}/report"], 2.5),
+    (["report", "--quick", "--out", "{tmp}/report"], 8.0),
+    (["nn", "--eta", "0.05", "--steps", "300", "--samples", "300", "--quiet"], 4.0),
+])
+def test_sigint_ends_the_command_with_130_within_seconds(hostile_env, tmp_path, args, delay):
+    """SIGINT during a long command: exit status 130 within 10 s (the grace of numerics.cli.INTERRUPT_GRACE plus
+    unwinding), also when the KeyboardInterrupt lands in a finalizer or callback that swallows it."""
+    import signal
+    import time
+
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = subprocess.Popen([sys.executable, "-m", "numerics.cli", *argv], cwd=ROOT, env=hostile_env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_limits)
+    time.sleep(delay)
+    assert proc.poll() is None, "finished before the interrupt: lengthen the command"
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("still running 10 s after SIGINT") from None
+    assert proc.returncode == 130, (proc.returncode, err[-500:])
+    assert err.rstrip().endswith("sharpness: interrupted") and time.monotonic() - sent < 10

@@ -6,6 +6,8 @@ prints results. Library errors are typed (:mod:`analysis.errors`); :func:`main` 
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from analysis.errors import DerivationError, KeywordError, MissingValueError, OutputError, ToolkitError
@@ -29,10 +31,11 @@ def _message(error: ToolkitError) -> str:
 
 
 def main(argv=None) -> int:
-    from .parser import build_parser
-
     stdout = sys.stdout
+    previous_handler = _interrupts_win()
     try:
+        from .parser import build_parser  # inside: an interrupt during the imports is an interrupt too
+
         sys.stdout = _Stdout(stdout)
         args = build_parser().parse_args(argv)
         status = args.run(args)
@@ -49,6 +52,8 @@ def main(argv=None) -> int:
         print("sharpness: error: out of memory; use smaller sizes or lower --max-memory", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if previous_handler is not None:  # the answer is given: a late second delivery must not turn it into -2
+            previous_handler = signal.SIG_IGN
         print("sharpness: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -61,6 +66,40 @@ def main(argv=None) -> int:
         return 1
     finally:
         sys.stdout = stdout
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+
+
+# Seconds an interrupted command has to unwind (remove its temporary files, close its Dask cluster) before the
+# process ends anyway: a KeyboardInterrupt that lands in a finalizer or a callback is printed as "Exception
+# ignored" and lost, and the command would run on.
+INTERRUPT_GRACE = 3.0
+
+
+def _interrupts_win():
+    """Install a SIGINT handler that raises ``KeyboardInterrupt`` as Python's does and also arms a timer: if the
+    process still runs :data:`INTERRUPT_GRACE` seconds later (the exception was swallowed somewhere), it says so and
+    exits with status 130. Returns the previous handler (``None`` where none was installed: not the main thread,
+    or a handler of the caller's)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None
+
+    def interrupted(number, frame):
+        def finish():
+            try:
+                print("sharpness: interrupted", file=sys.__stderr__, flush=True)
+            finally:
+                os._exit(130)
+
+        timer = threading.Timer(INTERRUPT_GRACE, finish)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupted)
 
 
 class _Stdout:

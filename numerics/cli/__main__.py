@@ -1,5 +1,9 @@
 import sys
 
-from . import main
+try:
+    from . import main
+except KeyboardInterrupt:  # before main() took over the interrupts
+    print("sharpness: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())
