@@ -19,6 +19,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import OutputError, UserInputError
+
 
 def umask() -> int:
     """The process's umask. Read from ``/proc/self/status`` where that exists (Linux), since the portable way,
@@ -68,3 +70,63 @@ def write_atomic(target, data: bytes | str, private: bool = True, suffix: str = 
     with replacing(target, suffix, private) as staged:
         staged.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(target)
+
+
+def check_writable(target, option: str = "") -> Path:
+    """``target`` as a path, once a new file can be created beside it: its directory exists (else a
+    :class:`UserInputError`, the path is wrong) and accepts a new file (else an :class:`OutputError`: read-only,
+    no permission, full). Called before any work, so that a run is not computed only to be lost."""
+    target = Path(target)
+    name = f"{option} {target}" if option else str(target)
+    if not target.parent.is_dir():
+        raise UserInputError(f"cannot write {name}: directory {target.parent} does not exist")
+    if target.is_dir():
+        raise UserInputError(f"cannot write {name}: it is a directory")
+    try:
+        _staging_path(target, ".probe", private=True).unlink()
+    except OSError as error:
+        raise OutputError(f"cannot write {name}: {error.strerror or error}") from None
+    return target
+
+
+@contextmanager
+def exclusive(target, option: str = ""):
+    """Hold an exclusive lock on ``target`` for the body (``flock`` on ``.NAME.lock`` beside it, released when the
+    process ends, however it ends): a second writer of the same file is refused at once with an
+    :class:`OutputError` instead of overwriting the first one's results."""
+    target = Path(target)
+    lock_path = target.parent / f".{target.name}.lock"
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    try:
+        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as error:
+        raise OutputError(f"cannot write {option + ' ' if option else ''}{target}: {error.strerror or error}") \
+            from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise OutputError(f"{option + ' ' if option else ''}{target} is being written by another process; wait "
+                              "for it to finish or use another file") from None
+        yield
+    finally:
+        os.close(handle)  # releases the lock; the lock file stays (removing it would race with a new writer)
+
+
+def write_output(target, data: bytes | str, option: str = "") -> Path:
+    """Write a user's output file atomically (:func:`write_atomic`, mode ``0666 & ~umask``): never a 0-byte or half
+    file. A missing directory is a :class:`UserInputError` (the path is wrong); a failed write (full disk,
+    read-only) an :class:`OutputError`, with the old file, if any, untouched."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        raise UserInputError(f"cannot write {option + ' ' if option else ''}{target}: directory {target.parent} "
+                             "does not exist")
+    try:
+        return write_atomic(target, data, private=False)
+    except OSError as error:
+        raise OutputError(f"cannot write {option + ' ' if option else ''}{target}: {error.strerror or error}") \
+            from None

@@ -9,15 +9,17 @@ and the entry overwritten), never an error and never a wrong result.
 Entry layout (``head -2`` shows the header)::
 
     sharpness-dynamics derivation cache\n                       magic string
-    {"format": 2, "key": ..., "name": ..., "sha256": ..., "length": ...}\n    JSON header
+    {"format": 3, "key": ..., "name": ..., "sha256": ..., "length": ..., "hmac": ...}\n    JSON header
     <length bytes of pickle payload>
 
-:func:`load` checks magic, format version, the full cache key, the result name, the payload length and its
-SHA-256 *before* unpickling. The checksum catches corruption (a truncated file, a bit flip), the key and name
-catch an entry copied from another model, parameterization or result. They are no defence against a crafted
-entry (anyone who can write the file can compute a checksum), so the payload is then unpickled by
-:class:`RestrictedUnpickler`, which builds only the classes derived results are made of, never hands a string to
-a SymPy constructor, and refuses everything else.
+:func:`load` reads an entry only if it is a regular file of at most :data:`MAX_ENTRY_BYTES` (not a FIFO, a device
+or a symbolic link: :func:`analysis.signing.read_entry`), then checks magic, format version, the full cache key,
+the result name, the payload length, its SHA-256 and its HMAC-SHA256 under the user's cache secret
+(:mod:`analysis.signing`) *before* unpickling. The checksum catches corruption (a truncated file, a bit flip), the
+key and name catch an entry copied from another model, parameterization or result, and the HMAC a crafted entry:
+only a process that can read the secret, which lives outside the cache, can write an entry that verifies. As a
+second line of defence the payload is then unpickled by :class:`RestrictedUnpickler`, which builds only the
+classes derived results are made of, never hands a string to a SymPy constructor, and refuses everything else.
 
 Writes are atomic (a temporary file renamed over the entry), so a reader sees the old entry or the new one,
 and an unwritable cache directory only costs speed.
@@ -37,13 +39,19 @@ from pathlib import Path
 
 import sympy as sp
 
+from . import signing
 from .atomic import write_atomic
 from .errors import DerivationTimeout
 
 MAGIC = b"sharpness-dynamics derivation cache\n"
-# 2: typed results (analysis.derivations.results) replaced the generic Result (its fields in a dict); an entry of an
-# older format is a miss (re-derived and overwritten), never unpickled into a class that no longer fits it.
-FORMAT_VERSION = 2
+# 2: typed results (analysis.derivations.results) replaced the generic Result (its fields in a dict); 3: the
+# header carries an HMAC. An entry of an older format is a miss (re-derived and overwritten), never unpickled
+# into a class that no longer fits it.
+FORMAT_VERSION = 3
+# The largest entry read (bytes): the largest real one, a product model's results, is ~0.2 MB; anything far beyond
+# is not an entry and is skipped before it is read (a file of gigabytes must not exhaust memory).
+MAX_ENTRY_BYTES = 64 * 1024 ** 2
+MAC_KIND = "derivation-cache"
 _MAX_HEADER = 4096  # bytes; a real header is ~250, so anything longer is not one
 
 # The SymPy classes a derived result may be made of; ``find_class`` resolves nothing else from SymPy, whose other
@@ -121,9 +129,12 @@ def store(directory: Path, key: str, name: str, payload: bytes) -> None:
     interrupted run never leaves a half-written entry under the entry's name. Any ``OSError`` (a read-only or
     full disk, a file where the directory should be) skips the write: an unwritable cache only costs speed.
     """
+    if not signing.persistent():
+        return  # no stored secret: an entry written now could never be verified
     path = entry_path(directory, name)
     header = {"format": FORMAT_VERSION, "key": key, "name": name,
-              "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}
+              "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload),
+              "hmac": signing.mac(MAC_KIND, f"{key}/{name}", payload)}
     with contextlib.suppress(OSError):  # the entry is a pickle this package loads: private (mode 0600)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload, private=True)
@@ -133,18 +144,21 @@ def load(directory: Path, key: str, name: str):
     """The result ``name`` stored for ``key`` in ``directory``, or ``None`` on a miss. Raises nothing but a
     :class:`~analysis.errors.DerivationTimeout` of the caller's.
 
-    A missing entry is a silent miss. An entry that fails verification or unpickling for any reason (garbage, a
-    truncated file, a foreign pickle, a flipped bit, an entry written for another key or result, a refused class)
-    is a miss too, reported as one line on stderr and removed, so that the caller derives the result again and
-    overwrites it.
+    A missing entry is a silent miss, and so is every entry when the user's cache secret is not stored
+    (:func:`analysis.signing.persistent`). An entry that fails verification or unpickling for any reason (garbage,
+    a truncated file, a foreign pickle, a flipped bit, an entry written for another key or result or signed with
+    another key, a refused class, a FIFO, a device, a link, an oversized file) is a miss too, reported as one line
+    on stderr and removed, so that the caller derives the result again and overwrites it.
     """
+    if not signing.persistent():
+        return None
     path = entry_path(directory, name)
     try:
-        data = path.read_bytes()
+        data = signing.read_entry(path, MAX_ENTRY_BYTES)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except OSError as error:
-        return _reject(path, f"unreadable: {error.strerror or error}")
+    except signing.UntrustedEntry as error:
+        return _reject(path, str(error))
     try:
         return RestrictedUnpickler(io.BytesIO(_verified_payload(data, key, name))).load()
     except DerivationTimeout:
@@ -169,7 +183,7 @@ def _verified_payload(data: bytes, key: str, name: str) -> bytes:
             raise ValueError
         header = json.loads(data[len(MAGIC):end])
         version, written_key, written_name = header["format"], header["key"], header["name"]
-        checksum, length = header["sha256"], header["length"]
+        checksum, length, signature = header["sha256"], header["length"], header.get("hmac")
     except (ValueError, TypeError, KeyError):
         raise InvalidEntry("unreadable header") from None
     if version != FORMAT_VERSION:
@@ -183,6 +197,10 @@ def _verified_payload(data: bytes, key: str, name: str) -> bytes:
         raise InvalidEntry(f"payload is {len(payload)} bytes, header says {length}")
     if hashlib.sha256(payload).hexdigest() != checksum:
         raise InvalidEntry("checksum mismatch")
+    try:
+        signing.verify(MAC_KIND, f"{key}/{name}", payload, signature)
+    except signing.UntrustedEntry as error:
+        raise InvalidEntry(str(error)) from None
     return payload
 
 

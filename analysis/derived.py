@@ -12,21 +12,21 @@ cached in memory and on disk (:mod:`analysis.engine`), so that a script pays for
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 from .engine import Derivation
 from .errors import UnknownNameError
+from . import environment
 from .evaluate import FixedPointTable, fixed_points_at
 from .registry import get_model
 
 # User-written losses are derived under a time budget (seconds; SHARPNESS_DERIVATION_BUDGET overrides): SymPy
 # has no bound on the work a legal expression can ask for.
-USER_LOSS_TIME_BUDGET = float(os.environ.get("SHARPNESS_DERIVATION_BUDGET", "120"))
+USER_LOSS_TIME_BUDGET = 120.0
 # Momentum maps double the state (three times for Gram models): their closed forms can take SymPy minutes (the UV
 # model's heavy-ball fixed points take about 40 s) or more than anyone waits (its Nesterov fixed points), so they
 # are derived under a budget too, which reports the result that did not finish instead of hanging.
-MOMENTUM_TIME_BUDGET = float(os.environ.get("SHARPNESS_DERIVATION_BUDGET", "300"))
+MOMENTUM_TIME_BUDGET = 300.0
 
 
 class DerivedModel:
@@ -64,9 +64,9 @@ class DerivedModel:
                  time_budget: Optional[float] = None, **options):
         self.model = get_model(model, **options)
         if time_budget is None and self.model.options.get("loss") is not None:
-            time_budget = USER_LOSS_TIME_BUDGET
+            time_budget = environment.seconds("SHARPNESS_DERIVATION_BUDGET", USER_LOSS_TIME_BUDGET)
         elif time_budget is None and self.model.optimizer != "gd":
-            time_budget = MOMENTUM_TIME_BUDGET
+            time_budget = environment.seconds("SHARPNESS_DERIVATION_BUDGET", MOMENTUM_TIME_BUDGET)
         self.derivation = Derivation(self.model, parameterization, use_cache=use_cache, time_budget=time_budget)
         self.parameterization = self.derivation.parameterization
         self.description = self.derivation.spec
@@ -167,16 +167,12 @@ class DerivedModel:
     def latex(self, path=None, only: Optional[str] = None) -> str:
         """The standalone LaTeX document of the results (``sharpness derive --latex``); written to ``path`` if
         given (an unwritable path raises :class:`~analysis.errors.UserInputError`)."""
-        from .errors import UserInputError
+        from .atomic import write_output
         from .latex import document, symbol_order
 
         text = document([(self.name, self.parameterization, self.results(only), symbol_order(self.model))])
-        if path is not None:
-            try:
-                with open(path, "w") as handle:
-                    handle.write(text)
-            except OSError as error:
-                raise UserInputError(f"cannot write {path}: {error.strerror or error}") from None
+        if path is not None:  # atomically: a full disk leaves no 0-byte file (an OutputError says so)
+            write_output(path, text)
         return text
 
     def __repr__(self) -> str:

@@ -65,6 +65,11 @@ class UnsupportedOptionError(KeywordError):
     """A model option (``loss=``, ``depth=``) given to a model that is not built from options."""
 
 
+class OutputError(ToolkitError, OSError):
+    """An output that could not be written (a full disk, a read-only file system, a file locked by another
+    writer); the message says what was kept. The command line exits with status 1 (the input was fine)."""
+
+
 class DerivationError(ToolkitError, RuntimeError):
     """A derivation step could not prove what it must (e.g. the map does not close on the state)."""
 

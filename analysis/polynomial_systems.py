@@ -32,7 +32,6 @@ from __future__ import annotations
 import itertools
 import math
 import time
-import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -40,8 +39,10 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from . import environment
+
 #: Seconds allowed to the exact elimination at one parameter point (SHARPNESS_ELIMINATION_BUDGET overrides).
-ELIMINATION_BUDGET = float(os.environ.get("SHARPNESS_ELIMINATION_BUDGET", "60"))
+ELIMINATION_BUDGET = 60.0
 # Measured: (abcde - y)^2 (Bezout 59049 before the known sets are removed) eliminates in 7 s and 90 MB; the same
 # loss in 8 variables (Bezout 2.6e9) took 2.9 GB in 27 s before failing.
 MAX_BEZOUT = 10 ** 5
@@ -54,7 +55,7 @@ SEARCH_BOX = 10.0
 #: Starting points per state variable of the numeric search (uniform in the box, fixed seed).
 STARTS_PER_VARIABLE = 100
 # Wall seconds for the numeric search; past it the search stops and its reason says after how many starts.
-SEARCH_BUDGET = float(os.environ.get("SHARPNESS_SEARCH_BUDGET", "5"))
+SEARCH_BUDGET = 5.0
 
 EXACT_METHOD = ("exact elimination: Groebner basis, FGLM to lex order, real roots of the univariate eliminant "
                 "isolated (CRootOf), back-substituted and verified at 60 digits")
@@ -92,7 +93,7 @@ def real_solutions(equations, unknowns, exclude=(), budget: Optional[float] = No
     from .engine import _time_limit
     from .errors import DerivationTimeout
 
-    budget = ELIMINATION_BUDGET if budget is None else budget
+    budget = environment.seconds("SHARPNESS_ELIMINATION_BUDGET", ELIMINATION_BUDGET) if budget is None else budget
     unknowns = list(unknowns)
     try:
         with _time_limit(budget, f"the exact elimination took longer than {budget:g} s"):
@@ -350,10 +351,11 @@ def numeric_solutions(equations, unknowns, exclude=(), reason: str = "") -> Real
     rng = np.random.default_rng(0)
     starts = rng.uniform(-SEARCH_BOX, SEARCH_BOX, size=(STARTS_PER_VARIABLE * count, count))
     found, singular = [], 0
-    deadline, stopped = time.monotonic() + SEARCH_BUDGET, ""
+    search_budget = environment.seconds("SHARPNESS_SEARCH_BUDGET", SEARCH_BUDGET)
+    deadline, stopped = time.monotonic() + search_budget, ""
     for tried, start in enumerate(starts):
         if time.monotonic() > deadline:
-            stopped = (f"; the search stopped after {tried} of {len(starts)} starts (its budget of {SEARCH_BUDGET:g} s; "
+            stopped = (f"; the search stopped after {tried} of {len(starts)} starts (its budget of {search_budget:g} s; "
                        "SHARPNESS_SEARCH_BUDGET sets it)")
             break
         x = _deflated_newton(residual_np, jacobian_np, start, [np.array([float(c) for c in p]) for p in found])

@@ -17,16 +17,16 @@ MAX_SECONDS = 24 * 3600.0
 _SUFFIXES = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 
 
-def parse_bytes(text) -> int:
-    """``"2G"``, ``"512M"``, ``"1000000"`` -> bytes (a positive amount)."""
+def parse_bytes(text, name: str = "max_memory") -> int:
+    """``"2G"``, ``"512M"``, ``"1000000"`` -> bytes (a positive amount); errors name ``name``."""
     raw = str(text).strip().upper().removesuffix("B").removesuffix("I")
     suffix = raw[-1] if raw and raw[-1] in _SUFFIXES else ""
     try:
         value = float(raw[: len(raw) - len(suffix)]) * _SUFFIXES[suffix]
     except ValueError:
-        raise DomainError("max_memory", repr(text), "an amount of memory such as 2G, 512M or 1000000") from None
+        raise DomainError(name, repr(text), "an amount of memory such as 2G, 512M or 1000000") from None
     if not 1 <= value < 2 ** 60:
-        raise DomainError("max_memory", text, "a positive amount of memory")
+        raise DomainError(name, text, "a positive amount of memory")
     return int(value)
 
 
@@ -35,7 +35,7 @@ def memory_budget(max_memory=None) -> int:
     if max_memory is not None:
         return parse_bytes(max_memory)
     if os.environ.get("SHARPNESS_MAX_MEMORY"):
-        return parse_bytes(os.environ["SHARPNESS_MAX_MEMORY"])
+        return parse_bytes(os.environ["SHARPNESS_MAX_MEMORY"], "the environment variable SHARPNESS_MAX_MEMORY")
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
     except (OSError, ValueError, AttributeError):  # pragma: no cover - non-POSIX

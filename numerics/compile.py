@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import linecache
 import math
 import sys
@@ -31,10 +30,12 @@ import sympy as sp
 from sympy.printing.pycode import MpmathPrinter
 
 
-from analysis import DerivedModel
+from analysis import DerivedModel, signing
 from analysis.atomic import write_atomic
 from analysis.cache import cache_dir
 from analysis.optimizers import threshold_name
+
+from . import kernel_cache
 
 # numba options of every generated kernel. ``error_model="numpy"``: a float division by zero gives inf/nan (an
 # overflow the measures report as divergence) instead of raising, which also removes the branch numba's default
@@ -495,7 +496,8 @@ import math
 import numba
 import numpy as np
 
-CACHE = {cache}
+# numba's own disk cache stays off: numerics/kernel_cache.py attaches one whose files are signed.
+CACHE = False
 '''
 
 
@@ -545,10 +547,12 @@ def load_kernel_module(body: str, python: bool = False, fallback=None):
     """The module of generated kernels ``body`` (source built from toolkit-derived expressions only).
 
     Written to :func:`kernel_directory` as ``sharpness_kernels_<sha256 of the text>.py`` (never rewritten when
-    the file already holds exactly that text, since numba keys its cache on the file's time stamp) and imported
-    from there with ``cache=True``, so numba keeps the machine code beside it. Where the directory cannot be
-    written, the kernels are compiled in memory (``cache=False``): correct, only slower to start."""
-    text = _MODULE_HEADER.format(cache=True) + "\n\n" + body
+    the file already holds exactly that text, since numba stamps its cache with the file) and run from the text
+    in memory, not imported from the file: a file planted or changed there is never executed (it is overwritten),
+    and no ``.pyc`` is written or read. numba keeps the machine code beside it in signed cache files
+    (:mod:`numerics.kernel_cache`). Where the directory cannot be written, or the user's cache secret is not
+    stored, the kernels are compiled in memory only: correct, only slower to start."""
+    text = _MODULE_HEADER + "\n\n" + body
     name = "sharpness_kernels_" + hashlib.sha256(text.encode()).hexdigest()[:32]
     if python:
         module = type(sys)(name + "_python")
@@ -557,21 +561,33 @@ def load_kernel_module(body: str, python: bool = False, fallback=None):
         return module
     if name in sys.modules:
         return sys.modules[name]
+    module = type(sys)(name)
     try:
-        directory = kernel_directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{name}.py"
-        if not (path.is_file() and path.read_text() == text):
-            write_atomic(path, text, private=True)
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        path = _kernel_file(name, text)
     except OSError:
-        module = type(sys)(name)
-        _generated(_MODULE_HEADER.format(cache=False) + "\n\n" + body, None, module.__dict__, label=name)
+        _generated(text, None, module.__dict__, label=name)
+    else:
+        module.__file__ = str(path)
+        exec(compile(text, str(path), "exec"), module.__dict__)  # noqa: S102 - the toolkit's text, not the file's
+        kernel_cache.attach(module.__dict__)
     sys.modules[name] = module
     return module
 
+
+def _kernel_file(name: str, text: str) -> Path:
+    """The path of the kernel module file holding exactly ``text`` (written atomically unless it already does;
+    whatever else is there, a link, a FIFO or another text, is replaced unread)."""
+    directory = kernel_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.py"
+    expected = text.encode()
+    try:
+        current = signing.read_entry(path, len(expected))
+    except (FileNotFoundError, signing.UntrustedEntry):
+        current = None
+    if current != expected:
+        write_atomic(path, expected, private=True)
+    return path
 
 
 _COMPILED: dict = {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -10,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from analysis.errors import UserInputError  # noqa: E402
+from analysis.atomic import replacing  # noqa: E402
+from analysis.errors import OutputError, UserInputError  # noqa: E402
 
 SUFFIXES = (".png", ".pdf", ".svg")
 REGIME_COLOURS = {"early sharpness reduction": "tab:blue", "intermediate saturation": "tab:gray",
@@ -41,10 +43,14 @@ def check_path(path: str) -> Path:
 
 
 def _save(figure, path: Path):
+    """Save ``figure`` to ``path`` atomically (a staged file of the same suffix, renamed): a full disk leaves the
+    old file or none, never half a figure, and is one :class:`OutputError` (matplotlib's PDF writer reports it as a
+    ``zlib.error`` when the disk fills inside a compressed stream)."""
     try:
-        figure.savefig(path, dpi=150, bbox_inches="tight")
-    except OSError as error:
-        raise UserInputError(f"cannot write {path}: {error.strerror}") from None
+        with replacing(path, suffix=path.suffix, private=False) as staged:
+            figure.savefig(staged, dpi=150, bbox_inches="tight")
+    except (OSError, zlib.error) as error:
+        raise OutputError(f"cannot write {path}: {getattr(error, 'strerror', None) or error}") from None
     finally:
         plt.close(figure)
 

@@ -6,9 +6,11 @@ prints results. Library errors are typed (:mod:`analysis.errors`); :func:`main` 
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
-from analysis.errors import DerivationError, KeywordError, MissingValueError, ToolkitError
+from analysis.errors import DerivationError, KeywordError, MissingValueError, OutputError, ToolkitError
 
 
 def _message(error: ToolkitError) -> str:
@@ -29,11 +31,20 @@ def _message(error: ToolkitError) -> str:
 
 
 def main(argv=None) -> int:
-    from .parser import build_parser
-
+    stdout = sys.stdout
+    previous_handler = _interrupts_win()
     try:
+        from .parser import build_parser  # inside: an interrupt during the imports is an interrupt too
+
+        sys.stdout = _Stdout(stdout)
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # here, not at exit: a full disk behind stdout is reported like any failed write
+        return status
+    except OutputError as error:  # the input was fine; the output could not be written
+        print(f"sharpness: error: {error}".splitlines()[0], file=sys.stderr)
+        _discard_stdout()
+        return 1
     except ToolkitError as error:
         print(f"sharpness: error: {_message(error)}".splitlines()[0], file=sys.stderr)
         return 2
@@ -41,10 +52,92 @@ def main(argv=None) -> int:
         print("sharpness: error: out of memory; use smaller sizes or lower --max-memory", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if previous_handler is not None:  # the answer is given: a late second delivery must not turn it into -2
+            previous_handler = signal.SIG_IGN
         print("sharpness: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _discard_stdout()
         return 0
+    except OSError as error:  # a write the command did not expect to fail: full disk, read-only, I/O error
+        where = error.filename or "the output"
+        print(f"sharpness: error: cannot write {where}: {error.strerror or error}".splitlines()[0], file=sys.stderr)
+        _discard_stdout()
+        return 1
+    finally:
+        sys.stdout = stdout
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+
+
+# Seconds an interrupted command has to unwind (remove its temporary files, close its Dask cluster) before the
+# process ends anyway: a KeyboardInterrupt that lands in a finalizer or a callback is printed as "Exception
+# ignored" and lost, and the command would run on.
+INTERRUPT_GRACE = 3.0
+
+
+def _interrupts_win():
+    """Install a SIGINT handler that raises ``KeyboardInterrupt`` as Python's does and also arms a timer: if the
+    process still runs :data:`INTERRUPT_GRACE` seconds later (the exception was swallowed somewhere), it says so and
+    exits with status 130. Returns the previous handler (``None`` where none was installed: not the main thread,
+    or a handler of the caller's)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None
+
+    def interrupted(number, frame):
+        def finish():
+            try:
+                print("sharpness: interrupted", file=sys.__stderr__, flush=True)
+            finally:
+                os._exit(130)
+
+        timer = threading.Timer(INTERRUPT_GRACE, finish)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupted)
+
+
+class _Stdout:
+    """``sys.stdout`` whose failed writes (a full disk, an I/O error; not a closed pipe) say that it was standard
+    output that failed: an ``OSError`` from ``print`` carries no file name."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _tagged(self, operation, *args):
+        try:
+            return operation(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputError(f"cannot write standard output: {error.strerror or error}") from None
+
+    def write(self, text):
+        return self._tagged(self._stream.write, text)
+
+    def flush(self):
+        return self._tagged(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush of what is still buffered does not fail a
+    second time (with a traceback) after the one-line message."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 __all__ = ["main"]

@@ -153,14 +153,25 @@ def model_from_factory(spec: str, input_shape: tuple, outputs: int, seed: int, d
 
 
 def check_outputs(model, inputs, targets, name):
+    """Refuse (one line naming ``name``) a model that cannot be trained on exactly these data: parameters holding
+    NaN or inf, a forward pass over all N examples (not a sample: a module may hard-code a batch size) that
+    raises, or outputs that are not a tensor of the targets' shape (N, m) or not finite."""
     torch = require_torch()
+    for parameter_name, parameter in model.named_parameters():
+        if not bool(torch.isfinite(parameter.detach()).all()):
+            raise UserInputError(f"{name}: the model's parameter {parameter_name!r} holds NaN or infinite values")
     try:
         with torch.no_grad():
-            outputs = model(inputs[:2])
+            outputs = model(inputs)
     except Exception as error:  # a user's module may not accept the data's shape
-        raise UserInputError(f"{name}: the model fails on inputs of shape {tuple(inputs.shape[1:])}: "
+        raise UserInputError(f"{name}: the model fails on inputs of shape {tuple(inputs.shape)}: "
                              f"{type(error).__name__}: {error}".splitlines()[0]) from None
     if not isinstance(outputs, torch.Tensor) or tuple(outputs.shape[1:]) != tuple(targets.shape[1:]):
         shape = tuple(outputs.shape[1:]) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
         raise UserInputError(f"{name}: the model's output per example has shape {shape}, the targets "
                              f"{tuple(targets.shape[1:])}")
+    if outputs.shape[0] != inputs.shape[0]:
+        raise UserInputError(f"{name}: the model returns {outputs.shape[0]} outputs for the {inputs.shape[0]} "
+                             "examples of the data")
+    if not bool(torch.isfinite(outputs).all()):
+        raise UserInputError(f"{name}: the model's outputs at its initial parameters hold NaN or infinite values")

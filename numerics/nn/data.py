@@ -1,12 +1,16 @@
 r"""Data of a real network: the bundled digits or the user's own ``.npz``, as float tensors.
 
 ``digits``: scikit-learn's bundled 1,797 images of 8x8 pixels (nothing is downloaded), inputs scaled to [0, 1]. A
-user's ``.npz`` holds ``X`` (N x d, or N x C x H x W for a CNN) and ``y``: integer class labels (N,) become one-hot
-targets centred per class (each column minus its mean), float targets (N,) or (N, m) are regressed as given.
+user's ``.npz`` (a zip archive of ``.npy`` arrays, as ``numpy.savez`` writes it) holds ``X`` (N x d, or N x C x H x W
+for a CNN) and ``y``: integer class labels (N,) (non-negative class indices) become one-hot targets centred per
+class (each column minus its mean); boolean labels (N,) are two classes (``False`` class 0, ``True`` class 1, two
+columns even when one class is absent); float targets (N,) or (N, m) are regressed as given.
 ``samples``: the first N examples, in file order.
 """
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +32,11 @@ def torch_dtype(dtype: str):
 
 def _targets(labels: np.ndarray, name: str) -> tuple:
     """Integer labels -> centred one-hot targets (``classification``); floats -> (N, m) as given."""
-    if labels.dtype.kind in "iub":
+    if labels.dtype.kind == "b":  # two classes; as an index array (a boolean array indexes as a mask)
+        if labels.ndim != 1:
+            raise UserInputError(f"{name}: boolean labels y must have shape (N,), got {labels.shape}")
+        return np.eye(2)[labels.astype(np.intp)], "classification"
+    if labels.dtype.kind in "iu":
         if labels.ndim != 1:
             raise UserInputError(f"{name}: integer labels y must have shape (N,), got {labels.shape}")
         if labels.min() < 0:
@@ -36,7 +44,7 @@ def _targets(labels: np.ndarray, name: str) -> tuple:
         classes = int(labels.max()) + 1
         if classes > 10_000:
             raise UserInputError(f"{name}: {classes} classes from integer labels y; at most 10000")
-        return np.eye(classes)[labels], "classification"
+        return np.eye(classes)[labels.astype(np.intp)], "classification"
     if labels.dtype.kind != "f":
         raise UserInputError(f"{name}: y must hold integer class labels or float targets, got dtype {labels.dtype}")
     if labels.ndim == 1:
@@ -54,6 +62,8 @@ def read_npz(path: str) -> tuple:
     target = Path(path)
     if not target.is_file():
         raise UserInputError(f"--data {path}: no such file")
+    if not zipfile.is_zipfile(target):  # e.g. a .npy renamed .npz, which np.load would return as one array
+        raise UserInputError(f"--data {path}: not a readable .npz (not a zip archive of arrays, as numpy.savez writes)")
     try:
         with np.load(target, allow_pickle=False) as archive:
             keys = set(archive.files)
@@ -65,7 +75,8 @@ def read_npz(path: str) -> tuple:
             inputs, labels = archive["X"], archive["y"]
     except UserInputError:
         raise
-    except (OSError, ValueError, EOFError) as error:  # not a zip, object arrays (pickle refused), truncated
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:  # truncated, corrupt,
+        # object arrays (pickle refused)
         raise UserInputError(f"--data {path}: not a readable .npz of numeric arrays ({error})".splitlines()[0]) \
             from None
     if inputs.dtype.kind not in "iuf" or labels.dtype.kind not in "iufb":

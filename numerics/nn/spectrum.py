@@ -89,10 +89,13 @@ def top_eigenpairs(hvp, size: int, k: int = 1, start=None, tol: float = 1e-7, ma
     (default ``max(300, 20 k)``, at most ``size``... plus the block), after which the best Ritz pairs are returned
     with ``converged=False``; ``max_basis``: restart size (default ``max(40, 4 k + 8)``).
     """
-    if not (isinstance(k, (int, np.integer)) and 1 <= k <= size):
+    if not (_is_integer(k) and 1 <= k <= size):
         raise DomainError("k", k, f"an integer from 1 to the number of parameters ({size})")
-    if not (tol > 0 and np.isfinite(tol)):
+    if not (isinstance(tol, (int, float, np.floating)) and not isinstance(tol, bool) and tol > 0
+            and np.isfinite(tol)):
         raise DomainError("tol", tol, "a positive number")
+    if max_hvps is not None and not (_is_integer(max_hvps) and max_hvps >= 1):
+        raise DomainError("max_hvps", max_hvps, "a positive integer (or None for the default)")
     rng = np.random.default_rng(seed)
     max_hvps = max(300, 20 * k) if max_hvps is None else int(max_hvps)
     max_basis = max(40, 4 * k + 8) if max_basis is None else max(int(max_basis), 2 * k + 2)
@@ -129,6 +132,37 @@ def top_eigenpairs(hvp, size: int, k: int = 1, start=None, tol: float = 1e-7, ma
         basis = np.concatenate([basis, new], axis=1)
         images = np.concatenate([images, np.stack([hvp(b) for b in new.T], axis=1)], axis=1)
         hvps += new.shape[1]
+
+
+def _is_integer(value) -> bool:
+    """An int (numpy's included), not a bool (``k=True`` is a mistake, not 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_problem(model, inputs, targets, loss=None) -> None:
+    """Refuse, with a :class:`UserInputError` that says what is wrong, what would give a silently wrong Hessian:
+    ``inputs``/``targets`` that are not tensors, of different numbers of examples, holding NaN or inf; model
+    parameters holding NaN or inf; and, for the default :func:`mse_loss`, targets not of the outputs' shape
+    (``(N, 1)`` outputs against ``(N,)`` targets would broadcast to an N x N difference)."""
+    torch = require_torch()
+    for name, value in (("inputs", inputs), ("targets", targets)):
+        if not isinstance(value, torch.Tensor):
+            raise UserInputError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if value.dim() == 0 or value.shape[0] == 0:
+            raise UserInputError(f"{name} must hold at least one example, got shape {tuple(value.shape)}")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise UserInputError(f"{name} hold NaN or infinite values")
+    if inputs.shape[0] != targets.shape[0]:
+        raise UserInputError(f"inputs have {inputs.shape[0]} examples, targets {targets.shape[0]}; they must match")
+    for name, parameter in model.named_parameters():
+        if not bool(torch.isfinite(parameter.detach()).all()):
+            raise UserInputError(f"the model's parameter {name!r} holds NaN or infinite values")
+    if loss is None:
+        with torch.no_grad():
+            shape = tuple(model(inputs[:1]).shape[1:])
+        if shape != tuple(targets.shape[1:]):
+            raise UserInputError(f"targets have shape {tuple(targets.shape)}, the model's outputs "
+                                 f"{(targets.shape[0],) + shape}; the mean squared error needs the same shape")
 
 
 def mse_loss(outputs, targets):
@@ -183,6 +217,7 @@ def hessian_eigenvalues(model, inputs, targets, k: int = 1, loss=None, start=Non
     ``start`` (vectors, e.g. a previous result's ``.vectors``) warm-starts the iteration; for tracking during
     training use :class:`SharpnessTracker`.
     """
+    check_problem(model, inputs, targets, loss)
     operator = HessianOperator(model, inputs, targets, loss)
     tol = default_tolerance(operator.dtype) if tol is None else tol
     return top_eigenpairs(operator, operator.size, k, start=start, tol=tol, max_hvps=max_hvps, seed=seed)
@@ -211,8 +246,13 @@ class SharpnessTracker:
 
     def __init__(self, model, inputs, targets, k: int = 1, every: int = 1, loss=None, tol: float | None = None,
                  max_hvps: int | None = None, seed: int = 0):
-        if not (isinstance(every, (int, np.integer)) and every >= 1):
+        if not (_is_integer(every) and every >= 1):
             raise DomainError("every", every, "a positive integer")
+        if not (_is_integer(k) and k >= 1):
+            raise DomainError("k", k, "a positive integer")
+        if max_hvps is not None and not (_is_integer(max_hvps) and max_hvps >= 1):
+            raise DomainError("max_hvps", max_hvps, "a positive integer (or None for the default)")
+        check_problem(model, inputs, targets, loss)  # at construction: refused before any training
         self.model, self.inputs, self.targets, self.loss = model, inputs, targets, loss
         self.k, self.every, self.tol, self.max_hvps, self.seed = k, every, tol, max_hvps, seed
         self.steps, self.values, self.hvps, self.residuals, self.converged = [], [], [], [], []

@@ -5,8 +5,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from analysis.atomic import write_atomic
-from analysis.errors import UserInputError
+from analysis.atomic import check_writable, exclusive, write_atomic
+from analysis.errors import OutputError, UserInputError
 
 from ..serialize import finite
 from .comparison import uv_prediction
@@ -21,8 +21,21 @@ def eta_sweep(etas, out: str | None = None, progress=None, on_start=None, **sett
     """:func:`train` at every eta of ``etas`` with the same ``settings``; with ``out`` (a ``.json`` path) every
     finished run is saved at once (written to a temporary file and renamed), and a rerun with the same settings
     skips the etas already in the file (an interrupted sweep resumes from the finished etas). A file written with
-    other settings is refused. ``progress`` is passed to :func:`train`; ``on_start(index, eta, done)`` is called
-    before each eta (``done``: it was read from ``out``)."""
+    other settings is refused. The file is checked for writability before any training and locked for the whole
+    sweep (a second sweep into the same file is refused, :func:`analysis.atomic.exclusive`); a write that fails
+    (a full disk) ends the sweep with an :class:`~analysis.errors.OutputError` that says which etas the file keeps.
+    ``progress`` is passed to :func:`train`; ``on_start(index, eta, done)`` is called before each eta (``done``: it
+    was read from ``out``)."""
+    if out is None:
+        return _sweep(etas, None, progress, on_start, settings)
+    if Path(out).suffix != ".json":
+        raise UserInputError(f"--out must end in .json, got {out!r}")
+    check_writable(out, "--out")
+    with exclusive(out, "--out"):
+        return _sweep(etas, out, progress, on_start, settings)
+
+
+def _sweep(etas, out, progress, on_start, settings) -> list:
     settings = {k: v for k, v in settings.items()}
     for bad in ("eta", "progress"):
         settings.pop(bad, None)
@@ -31,10 +44,6 @@ def eta_sweep(etas, out: str | None = None, progress=None, on_start=None, **sett
     stored = {}
     if out is not None:
         target = Path(out)
-        if target.suffix != ".json":
-            raise UserInputError(f"--out must end in .json, got {out!r}")
-        if not target.parent.exists():
-            raise UserInputError(f"cannot write {out}: directory {target.parent} does not exist")
         if target.exists():
             try:
                 content = json.loads(target.read_text())
@@ -57,8 +66,13 @@ def eta_sweep(etas, out: str | None = None, progress=None, on_start=None, **sett
         runs.append(run)
         if out is not None:
             stored[repr(float(eta))] = finite(run)
-            write_atomic(out, json.dumps({"key": key, "settings": key_settings, "runs": stored}, allow_nan=False,
-                                         default=str), private=False)
+            try:
+                write_atomic(out, json.dumps({"key": key, "settings": key_settings, "runs": stored},
+                                             allow_nan=False, default=str), private=False)
+            except OSError as error:
+                kept = len(stored) - 1
+                raise OutputError(f"cannot write --out {out}: {error.strerror or error}; it keeps the {kept} eta(s) "
+                                  f"finished before, eta={float(eta)!r} is lost") from None
     return runs
 
 

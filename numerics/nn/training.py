@@ -145,6 +145,9 @@ def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samp
         if not torch.isfinite(loss) or loss.item() > 1e12:
             outcome = {"name": "diverged", "step": step}
             break
+        if not all(bool(torch.isfinite(p.detach()).all()) for p in params):  # the loss can stay finite
+            outcome = {"name": "diverged", "step": step}
+            break
         losses.append(loss.item())
         spectrum = tracker(step)
         if spectrum is not None and not np.isfinite(spectrum.values).all():

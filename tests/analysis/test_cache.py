@@ -237,7 +237,7 @@ def test_entry_of_the_previous_format_is_rebuilt_not_misread(cache_root, capsys)
               "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}
     path.write_bytes(cache.MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
     reason = _assert_rederived(capsys, "uv-eos", None, "fixed_points", fresh, path)
-    assert reason == f"format 1, expected {cache.FORMAT_VERSION}" and cache.FORMAT_VERSION == 2
+    assert reason == f"format 1, expected {cache.FORMAT_VERSION}" and cache.FORMAT_VERSION == 3
 
 
 def test_the_allowlist_names_exactly_the_result_classes():
