@@ -99,8 +99,9 @@ def test_eta_sweep_resumes_from_finished_etas(tmp_path, tiny_data):
     with pytest.raises(KeyboardInterrupt):
         nn.eta_sweep([0.1, 0.2, 0.3], str(out), progress=interrupt, **settings)
     assert list(json.loads(out.read_text())["runs"]) == ["0.1"]
-    # written atomically (no temporary file left) and readable like any new file (the umask's mode, as open() gives)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.json", "tiny.npz"]
+    # written atomically (no temporary file left; the writers' lock file stays, see analysis.atomic.exclusive) and
+    # readable like any new file (the umask's mode, as open() gives)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".sweep.json.lock", "sweep.json", "tiny.npz"]
     assert out.stat().st_mode & 0o777 == Path(tiny_data).stat().st_mode & 0o777
     started = []
     resumed = nn.eta_sweep([0.1, 0.2, 0.3], str(out), on_start=lambda i, eta, done: started.append(done),
