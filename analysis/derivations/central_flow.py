@@ -134,7 +134,7 @@ def central_flow(ctx: Context) -> CentralFlowField:
         sharpness_field = multiplier = None
         equations += [Equation(f"flow-{s}", rf"\frac{{d{tex(s)}}}{{dt}}",
                                e + SIGMA2 * sp.Symbol(f"h_{s}")) for s, e in gradient_field.items()]
-        notes = ("dz/dt = g + sigma2 h with h = -(eta/2) K grad S, grad S from the tensor of grad_sharpness "
+        notes = ("dz/dt = g + sigma^2 h with h = -(eta/2) K grad S, grad S from the tensor of grad_sharpness "
                  "(numerically); ")
     else:
         sharpness_gradient = sp.Matrix([grad[s] for s in states])
@@ -146,7 +146,7 @@ def central_flow(ctx: Context) -> CentralFlowField:
                       for i, s in enumerate(states)]
         equations.append(Equation("flow-sigma2", r"\sigma^{2}\big|_{S = 2/\eta}", multiplier))
         notes = ""
-    notes += ("sigma2 = 0 (gradient flow) while S < 2/eta; on S = 2/eta, sigma2 keeps S there while it is >= 0. "
-              f"Predicted time-averaged loss: L + sigma2/eta. Closure: {closure}.")
+    notes += ("sigma^2 = 0 (gradient flow) while S < 2/eta; on S = 2/eta, sigma^2 keeps S there while it is >= 0. "
+              f"Predicted time-averaged loss: L + sigma^2/eta. Closure: {closure}.")
     return CentralFlowField(gradient_field, sharpness_field, multiplier, metric,
                             dict(zip(states, loss_gradient)), tuple(states), closure, equations=equations, notes=notes)
