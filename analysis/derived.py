@@ -52,7 +52,7 @@ class DerivedModel:
     Attributes
     ----------
     map, jacobian, sharpness, hessian_spectrum, fixed_points, stability, eos_map, minima, loss, eos_manifold,
-    state_definitions, gd_update, normal_form:
+    state_definitions, gd_update, normal_form, grad_sharpness, central_flow:
         the derived result of that name, a dataclass of :mod:`analysis.derivations.results` (``eos_*`` exist for
         Gram models only). Each has ``.equations``, ``.notes``, ``.title``, ``.to_dict()`` (what ``sharpness
         derive --json`` prints) and its own documented fields, e.g. ``uv.map.images`` (the images of the state),
@@ -123,6 +123,10 @@ class DerivedModel:
                          doc="The optimizer's step in parameter space: :class:`~analysis.derivations.ParameterUpdate`.")
     normal_form = property(lambda self: self.result("normal_form"),
                            doc="Derivative tensors and flip coefficients: :class:`~analysis.derivations.NormalForm`.")
+    grad_sharpness = property(lambda self: self.result("grad_sharpness"),
+                              doc="Gradient of the sharpness: :class:`~analysis.derivations.GradSharpness`.")
+    central_flow = property(lambda self: self.result("central_flow"),
+                            doc="The central flow's vector field: :class:`~analysis.derivations.CentralFlowField`.")
 
     @property
     def optimizer(self) -> str:

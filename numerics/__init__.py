@@ -7,6 +7,7 @@ The public API::
     cubic.run(500), cubic.lyapunov(), cubic.orbit_diagram("k", values, steps, keep), cubic.basin(...)
     cascade("uv-eos", "k"), crosscheck("uv", width=64, eta=0.5, y=1), sweep("uv-eos", "k=0.8:2:64", ...)
     continuation("uv-eos", "k=0.5:1.3", doublings=1)   # branches of fixed points and orbits (numerics.branches)
+    central_flow("xy-quartic", 300, values={"eta": 0.2})   # the time-averaged GD at the EoS (numerics.central_flows)
 
 Every result is typed, with ``.to_dict()`` (the command line's JSON) and, where a figure exists, ``.plot()``.
 The command line (:mod:`numerics.cli`) and the report (:mod:`numerics.report`) are thin layers on top.
@@ -18,6 +19,7 @@ import importlib
 _EXPORTS = {
     "OUTCOMES": "classify", "Outcome": "classify", "REGIMES": "classify", "Regime": "classify",
     "CrossCheck": "cross_check", "crosscheck": "cross_check", "width_scan": "cross_check", "WidthScan": "cross_check",
+    "CentralFlow": "central_flows", "central_flow": "central_flows", "FlowEvent": "central_flows",
     "Cascade": "flips", "cascade": "flips",
     "Continuation": "branches", "continuation": "branches", "continue_curve": "branches",
     "Basin": "iterated_map", "IteratedMap": "iterated_map", "LyapunovSpectrum": "iterated_map",

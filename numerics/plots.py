@@ -468,3 +468,49 @@ def flip_curves_figure(curves: dict, closed: dict, criticality: list, path: str,
     axis.legend(fontsize=7, loc="upper right")
     axis.set_title(title, fontsize=9)
     _save(figure, target)
+
+
+def central_flow_figure(result: dict, path=None):
+    """The central flow against time (:meth:`numerics.CentralFlow.plot`): the state, the sharpness with 2/eta, and
+    the loss with the predicted loss L + sigma2/eta; GD's iterates and two-step averages overlaid when compared.
+    Written to ``path`` if given (then closed), else returned."""
+    target = check_path(path) if path is not None else None
+    flow = result["trajectory"]
+    gd = (result.get("gd") or {}).get("trajectory")
+    names = list(result["initial"])
+    figure, axes = plt.subplots(len(names) + 2, 1, figsize=(8, 2.2 * (len(names) + 2)), sharex=True)
+
+    def overlay(axis, key):
+        if gd is None:
+            return
+        values = np.asarray(gd[key], dtype=float)
+        steps = np.asarray(gd["step"], dtype=float)
+        axis.plot(steps, values, color="tab:gray", lw=0.5, alpha=0.6, label="GD")
+        if result["gd"]["every"] == 1 and values.size > 1:
+            axis.plot(steps[:-1] + 0.5, (values[:-1] + values[1:]) / 2, color="tab:blue", lw=0.8,
+                      label="GD, two-step average")
+
+    for axis, name in zip(axes, names):
+        overlay(axis, name)
+        axis.plot(flow["time"], flow[name], color="black", lw=1.2, label="central flow")
+        axis.set_ylabel(axis_name(name))
+    overlay(axes[-2], "sharpness")
+    axes[-2].plot(flow["time"], flow["sharpness"], color="black", lw=1.2, label="central flow")
+    axes[-2].axhline(result["threshold"], color="tab:red", ls="--", lw=1, label="2/eta")
+    axes[-2].set_ylabel("sharpness")
+    overlay(axes[-1], "loss")
+    loss = np.asarray(flow["loss"], dtype=float)
+    predicted = np.asarray(flow["predicted_loss"], dtype=float)
+    axes[-1].semilogy(flow["time"], np.where(loss > 0, loss, np.nan), color="black", lw=1.2, label="flow loss L")
+    axes[-1].semilogy(flow["time"], np.where(predicted > 0, predicted, np.nan), color="tab:orange", lw=1.2,
+                      ls="--", label="predicted loss L + sigma2/eta")
+    axes[-1].set_ylabel("loss")
+    axes[-1].set_xlabel("time (GD steps)")
+    for axis in axes:
+        axis.legend(fontsize=7, loc="best")
+    params = ", ".join(f"{k}={v:g}" for k, v in result["parameters"].items())
+    axes[0].set_title(f"{result['model']} ({result['parameterization']}): central flow, {params}", fontsize=9)
+    if target is None:
+        return figure
+    _save(figure, target)
+    return None

@@ -348,5 +348,65 @@ class NormalForm(DerivedResult):
     one_dimensional_coefficient: Optional[sp.Expr] = None
 
 
+@dataclass(frozen=True, repr=False)
+class GradSharpness(DerivedResult):
+    r"""The gradient of the sharpness, :math:`\nabla S = D^3L[u, u, \cdot]` (:math:`u` the unit top eigenvector)
+    (:func:`analysis.derivations.central_flow.grad_sharpness`; equations ``grad-S-<state>`` or ``d3L-ijk``).
+
+    Attributes
+    ----------
+    gradient : dict or None
+        ``{state symbol: dS/dstate}`` where the sharpness has a closed form (over the coordinates of a coordinate
+        model, over :math:`(f, \lambda)` for a Gram model); else ``None``.
+    third_derivatives : list or None
+        Where it has none (coordinate models): :math:`T_{ijk} = s\,\partial^3 L/\partial\theta_i\partial\theta_j
+        \partial\theta_k` as ``[i][j][k]``, contracted numerically with the top eigenvector; else ``None``.
+    """
+
+    name: ClassVar[str] = "grad_sharpness"
+    gradient: Optional[dict]
+    third_derivatives: Optional[list]
+
+
+@dataclass(frozen=True, repr=False)
+class CentralFlowField(DerivedResult):
+    r"""The central flow :math:`\dot z = g + \sigma^2 h` in the state, time in GD steps
+    (:func:`analysis.derivations.central_flow.central_flow`; Cohen et al., ICLR 2025, Sec. 3; equations
+    ``flow-metric-ab``, ``flow-<state>``, ``flow-sigma2``).
+
+    All fields are ``None`` (and the notes say why) under a momentum optimizer, or for a Gram model whose flow
+    does not close on the state.
+
+    Attributes
+    ----------
+    gradient_field : dict or None
+        :math:`g = -\eta K \nabla L`, the gradient flow, ``{state symbol: expression}``.
+    sharpness_field : dict or None
+        :math:`h = -\tfrac{\eta}{2} K \nabla S`, the field per unit :math:`\sigma^2` (``None`` where
+        :math:`\nabla S` has no closed form: numerics contracts the tensor of :class:`GradSharpness`).
+    multiplier : sympy.Expr or None
+        :math:`\sigma^2 = -2\,\nabla L^\top K\nabla S / \nabla S^\top K \nabla S`, the multiplier on
+        :math:`S = 2/\eta` (``None`` where :math:`\nabla S` has no closed form).
+    metric : sympy.Matrix or None
+        :math:`K` in the state: :math:`sI` for a coordinate model, :math:`s\langle\nabla_w z_b, \nabla_w z_a
+        \rangle` for a Gram model.
+    loss_gradient : dict or None
+        :math:`\partial L/\partial z`.
+    states : tuple or None
+        The state symbols the field is over, in order.
+    closure : str
+        Why the flow closes on the state (the proof that was checked).
+    """
+
+    name: ClassVar[str] = "central_flow"
+    gradient_field: Optional[dict]
+    sharpness_field: Optional[dict]
+    multiplier: Optional[sp.Expr]
+    metric: Optional[sp.Matrix]
+    loss_gradient: Optional[dict]
+    states: Optional[tuple]
+    closure: str
+
+
 RESULT_CLASSES = (StateDefinitions, ParameterUpdate, FunctionMap, Loss, Jacobian, HessianSpectrum, Sharpness,
-                  FixedPoints, Stability, EoSManifolds, EoSMap, Minima, NormalForm)
+                  FixedPoints, Stability, EoSManifolds, EoSMap, Minima, NormalForm, GradSharpness, CentralFlowField)

@@ -6,7 +6,7 @@ import math
 
 from analysis.errors import UserInputError
 
-from . import commands
+from . import central_flow, commands
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -51,6 +51,7 @@ EXAMPLES = {
                       "--vary lam=0.1:4:64:log --out phase.zarr --plot phase.png"],
     "report": ["sharpness report --out report", "sharpness report --quick --out report-quick"],
     "lyapunov": ["sharpness lyapunov uv-eos --set k=1.9 --steps 100000"],
+    "central-flow": central_flow.EXAMPLES,
     "continuation": ["sharpness continuation uv-eos --vary k=0.5:1.4 --doublings 10 --plot cascade.png",
                      "sharpness continuation uv -p mup --set eta=0.5 --set y=1 --set n=4 --start IV --vary lam=1:6",
                      "sharpness continuation uv -p mup --set y=1.8 --set x=1 --set n=4 --vary eta=0.6:1.4 "
@@ -87,6 +88,10 @@ def _non_negative_int(name):
 
 def _real(name):
     return _option_value(name, float, math.isfinite, "a finite number")
+
+
+def _positive_real(name):
+    return _option_value(name, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
 def _non_empty(name):
@@ -310,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=_positive_int("--batches"), default=20,
                    help="batches for the standard error (at least 2)")
     p.set_defaults(run=commands.cmd_lyapunov)
+    central_flow.add_parser(subcommands, common, _positive_real, _non_empty, PLOT_HELP)
     _add_examples(subcommands)
     return parser
 
