@@ -31,8 +31,11 @@ def _message(error: ToolkitError) -> str:
 def main(argv=None) -> int:
     from .parser import build_parser
 
+    from .commands import refuse_replaced
+
     try:
         args = build_parser().parse_args(argv)
+        refuse_replaced(args)
         return args.run(args)
     except ToolkitError as error:
         print(f"sharpness: error: {_message(error)}".splitlines()[0], file=sys.stderr)

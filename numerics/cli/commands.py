@@ -9,6 +9,7 @@ import numpy as np
 from analysis import DerivedModel, get_model, model_names
 from analysis.errors import DomainError, UserInputError
 
+from ..requests import Axis, AxisError, split_name
 from . import render
 
 
@@ -25,6 +26,31 @@ def assignments(pairs, option="--set") -> dict:
     return result
 
 
+def axis(text: str, option: str = "--vary", counted=True) -> Axis:
+    """The :class:`~numerics.requests.Axis` written ``text`` after ``option`` (``counted``: as
+    :meth:`Axis.parse`); a malformed one is refused naming the option."""
+    try:
+        return Axis.parse(text, counted=counted)
+    except AxisError as error:
+        raise UserInputError(f"{option} {error.text!r}: {error.why}") from None
+
+
+def refuse_replaced(args) -> None:
+    """Options of former versions, refused with the form that replaced them (one syntax for a range:
+    ``--vary NAME=A:B:N``)."""
+    old_range, old_points = getattr(args, "replaced_range", None), getattr(args, "replaced_points", None)
+    if old_range is not None or old_points is not None:
+        name = split_name(args.vary)[0] if "=" not in str(args.vary) and str(args.vary).isidentifier() else "NAME"
+        low, high = old_range or ("A", "B")
+        option = "--range" if old_range is not None else "--points"
+        raise UserInputError(f"{option} was replaced: write --vary {name}={low}:{high}:{old_points or 1000}")
+    eta = getattr(args, "replaced_eta", None)
+    if eta is not None:
+        if ":" in eta or "," in eta:
+            raise UserInputError(f"--eta was replaced: write --vary eta={eta}")
+        raise UserInputError(f"--eta was replaced: write --set eta={eta} (one run) or --vary eta=A:B:N (a sweep)")
+
+
 def model_options(args) -> dict:
     optimizer = getattr(args, "optimizer", None)  # gd is the default: left out, so that GD runs are keyed as before
     return {k: v for k, v in (("loss", getattr(args, "loss", None)), ("depth", getattr(args, "depth", None)),
@@ -38,13 +64,13 @@ def derived_model(args) -> DerivedModel:
 
 def bound_map(args, vary=None):
     """The :class:`~numerics.IteratedMap` of the common options (``vary``: a parameter the measure varies)."""
-    from ..iterated_map import IteratedMap
+    from ..iterated_map import IteratedMap, varying_map
 
     derived = derived_model(args)
-    if vary is not None:
-        derived.model.parameter(vary)
-    return IteratedMap(derived, max_memory=getattr(args, "max_memory", None), force=getattr(args, "force", False),
-                       _placeholders=() if vary is None else (vary,), **assignments(args.set))
+    options = {"max_memory": getattr(args, "max_memory", None), "force": getattr(args, "force", False)}
+    if vary is None:
+        return IteratedMap(derived, assignments(args.set), **options)
+    return varying_map(derived, vary, assignments(args.set), **options)
 
 
 def check_plot(args):
@@ -152,45 +178,30 @@ def cmd_run(args) -> int:
 
 def cmd_bifurcation(args) -> int:
     check_plot(args)
-    low, high = args.range
-    if low > high or (low == high and args.points != 1):
-        raise UserInputError(f"--range needs A < B (or A = B with --points 1, a single value), got {low} {high}"
-                             + (f" with --points {args.points}" if low == high else ""))
-    bound = bound_map(args, vary=args.vary)
+    grid = axis(args.vary)
+    if len(grid) > 1 and not np.all(np.diff(grid.array) > 0):
+        raise UserInputError(f"--vary {args.vary}: an orbit diagram needs A < B (or A:A:1, a single value)")
+    bound = bound_map(args, vary=grid.name)
     with progress_bar(args.steps, "steps", False) as bar:
-        diagram = bound.orbit_diagram(args.vary, (low, high, args.points), args.steps, args.keep,
-                                      assignments(args.init, "--init"), progress=bar.to)
+        diagram = bound.orbit_diagram(grid, args.steps, args.keep, assignments(args.init, "--init"), progress=bar.to)
     if args.plot:
         from .. import plots
 
-        plots.orbit_figure(diagram, args.plot, f"{bound.model.name}: orbit diagram in {args.vary}")
+        plots.orbit_figure(diagram, args.plot, f"{bound.model.name}: orbit diagram in {grid.name}")
     if args.json:
         render.print_json(diagram.to_dict())
         return 0
-    print(f"{args.points} values of {args.vary} in [{low}, {high}], {args.steps} steps, kept {args.keep}; "
-          f"diverged: {int(diagram.diverged.sum())}")
+    print(f"{len(grid)} values of {grid.name} in [{grid.values[0]}, {grid.values[-1]}], {args.steps} steps, "
+          f"kept {args.keep}; diverged: {int(diagram.diverged.sum())}")
     if args.plot:
         print(f"figure written to {args.plot}")
     return 0
 
 
-def grid_axis(text: str):
-    """``NAME=A:B:N`` -> (name, A, B, N)."""
-    name, sep, spec = text.partition("=")
-    parts = spec.split(":")
-    try:
-        if not sep or len(parts) != 3:
-            raise ValueError
-        low, high, points = float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError:
-        raise UserInputError(f"malformed --grid {text!r}; expected NAME=A:B:N, e.g. --grid x=-2:2:200") from None
-    return name.strip(), low, high, points
-
-
 def cmd_basin(args) -> int:
     check_plot(args)
-    axes = [grid_axis(g) for g in args.grid or []]
-    if len(axes) != 2 or axes[0][0] == axes[1][0]:
+    axes = [axis(g, "--grid") for g in args.grid or []]
+    if len(axes) != 2 or axes[0].name == axes[1].name:
         raise UserInputError("give exactly two --grid options over two different state variables")
     bound = bound_map(args)
     with progress_bar(args.steps, "steps", False) as bar:
@@ -214,12 +225,15 @@ def cmd_basin(args) -> int:
 def cmd_cascade(args) -> int:
     from ..flips import cascade
 
-    bound = bound_map(args, vary=args.vary)
+    name, spec = split_name(args.vary)
+    if spec is not None:
+        raise UserInputError(f"--vary {args.vary}: a cascade's parameter takes no range (the cascade locates its "
+                             f"flips itself); write --vary {name}")
+    bound = bound_map(args, vary=name)
     with progress_bar(args.doublings, "flips", args.quiet) as bar:
         # The first flip is exact (from the derived stability) and counted with the second.
-        result = cascade(bound, args.vary, args.doublings, args.digits,
-                         progress=lambda j, n: bar.update(2 if j == 2 else 1),
-                         init=assignments(args.init, "--init") or None)
+        result = cascade(bound, name, doublings=args.doublings, digits=args.digits, progress=lambda j,
+                         n: bar.update(2 if j == 2 else 1), init=assignments(args.init, "--init") or None)
     if args.json:
         render.print_json(result.to_dict())
     else:
@@ -245,21 +259,22 @@ def cmd_continuation(args) -> int:
             raise UserInputError(f"--over {args.over}: no sweep store there (make one with `sharpness sweep ... "
                                  f"--out {args.over}`)")
         over = sweeps.load(args.over)
+    ranges = [axis(text, counted=False) for text in args.vary]
     common = dict(parameterization=args.parameterization, start=args.start,
                   init=assignments(args.init, "--init") or None, max_points=args.max_points,
-                  options=model_options(args), **assignments(args.set))
+                  options=model_options(args))
     with progress_bar(None, "continuation points", args.quiet) as bar:
         if args.curve:
-            if len(args.vary) != 2:
+            if len(ranges) != 2:
                 raise UserInputError("--curve needs exactly two --vary NAME=A:B options (the parameter plane)")
-            result = continue_curve(args.model, args.curve, args.vary, period=args.period,
+            result = continue_curve(args.model, args.curve, ranges, assignments(args.set), period=args.period,
                                     start_period=args.start_period, doublings=args.doublings or None,
                                     progress=lambda: bar.update(1), **common)
         else:
-            if len(args.vary) != 1:
+            if len(ranges) != 1:
                 raise UserInputError("give one --vary NAME=A:B (two only with --curve PD|LP|NS)")
-            result = continuation(args.model, args.vary[0], period=args.period, doublings=args.doublings,
-                                  progress=lambda: bar.update(1), **common)
+            result = continuation(args.model, ranges[0], assignments(args.set), period=args.period,
+                                  doublings=args.doublings, progress=lambda: bar.update(1), **common)
     if args.plot:
         from .. import plots
 
@@ -278,9 +293,9 @@ def cmd_crosscheck(args) -> int:
 
     derived = derived_model(args)
     with progress_bar(args.steps + 1, "parameter-space GD", args.quiet) as bar:
-        result = crosscheck(derived, args.width, args.steps, args.seed, use_torch=not args.no_torch,
-                            init=assignments(args.init, "--init") or None, progress=lambda: bar.update(1),
-                            max_memory=args.max_memory, **assignments(args.set))
+        result = crosscheck(derived, values=assignments(args.set), width=args.width, steps=args.steps, seed=args.seed,
+                            use_torch=not args.no_torch, init=assignments(args.init,
+                                                                          "--init") or None, progress=lambda: bar.update(1), max_memory=args.max_memory)
     if args.json:
         render.print_json(result.to_dict())
     else:
@@ -299,8 +314,8 @@ def cmd_width_scan(args) -> int:
     if not widths or min(widths) <= 0:
         raise DomainError("--widths", args.widths, "positive integers")
     with progress_bar(len(widths), "widths", args.quiet) as bar:
-        result = width_scan(derived_model(args), widths, args.steps, args.seed, progress=lambda: bar.update(1),
-                            max_memory=args.max_memory, **assignments(args.set))
+        result = width_scan(derived_model(args), widths, values=assignments(args.set), steps=args.steps,
+                            seed=args.seed, progress=lambda: bar.update(1), max_memory=args.max_memory)
     if args.plot:
         from .. import plots
 
@@ -314,9 +329,10 @@ def cmd_width_scan(args) -> int:
 
 def cmd_nn(args) -> int:
     from .. import nn
-    from .networks import cli_settings, parse_etas
+    from .networks import cli_settings, step_sizes
 
-    etas = parse_etas(args.eta)
+    values = assignments(args.set)
+    etas = step_sizes(None if args.vary is None else axis(args.vary), values.get("eta"))
     if args.width <= 0:
         raise DomainError("--width", args.width, "a positive integer")
     check_plot(args)
@@ -325,7 +341,7 @@ def cmd_nn(args) -> int:
 
         plots.check_path(args.orbit_plot)
     settings = cli_settings(dataset=args.dataset, data=args.data, arch=args.arch, model=args.model,
-                            optimizer=args.optimizer, set_values=assignments(args.set), dtype=args.dtype)
+                            optimizer=args.optimizer, set_values=values, dtype=args.dtype)
     settings.update(steps=args.steps, width=args.width, seed=args.seed, measure_every=args.measure_every,
                     max_hvps=args.max_hvps, samples=args.samples, top_k=args.top_k, tol=args.tol,
                     time_budget=args.time_budget, threads=args.threads)
@@ -366,7 +382,7 @@ def cmd_sweep(args) -> int:
     from .. import sweeps
 
     check_plot(args)
-    axes = [sweeps.parse_axis(text) for text in args.vary or []]
+    axes = [axis(text) for text in args.vary or []]
     if not args.out.endswith(".zarr"):
         raise UserInputError(f"--out must end in .zarr, got {args.out!r}")
     derived = derived_model(args)

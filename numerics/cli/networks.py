@@ -1,10 +1,8 @@
-"""The options of ``sharpness nn``: step sizes (``--eta``) and the data, model and optimizer options, checked
+"""The options of ``sharpness nn``: step sizes (``--set eta=E`` or ``--vary eta=A:B:N``) and the data, model and optimizer options, checked
 together before any work."""
 from __future__ import annotations
 
 import math
-
-import numpy as np
 
 from analysis.errors import DomainError, UnknownNameError, UserInputError
 from analysis.optimizers import OPTIMIZERS, check_beta
@@ -12,22 +10,27 @@ from analysis.optimizers import OPTIMIZERS, check_beta
 from ..nn import ARCHITECTURES, DATASETS, DTYPES, load_factory, read_npz
 
 
-def parse_etas(text: str) -> list:
-    """``--eta``: ``E``, ``E1,E2,...`` or ``A:B:N`` (``N`` values from ``A`` to ``B``, ends included)."""
-    try:
-        if ":" in text:
-            first, last, count = text.split(":")
-            count = int(count)
-            if count < 1:
-                raise ValueError
-            etas = list(np.linspace(float(first), float(last), count))
-        else:
-            etas = [float(e) for e in text.split(",")]
-    except ValueError:
-        raise UserInputError(f"--eta must be a number, a comma-separated list or A:B:N, got {text!r}") from None
+def step_sizes(axis, one=None) -> list:
+    """The step sizes of ``sharpness nn``: the values of ``axis`` (an :class:`~numerics.requests.Axis` of ``eta``,
+    from ``--vary``) or the single ``one`` (``--set eta=E``), each positive and finite, rounded to 12 significant
+    decimals (an evenly spaced grid's 0.30000000000000004 is 0.3)."""
+    if (axis is None) == (one is None):
+        raise UserInputError("give the step size: --set eta=E (one run) or --vary eta=A:B:N or eta=E1,E2,... "
+                             "(a sweep), not both" if axis is not None else
+                             "give the step size: --set eta=E (one run) or --vary eta=A:B:N or eta=E1,E2,... "
+                             "(a sweep)")
+    if axis is not None and axis.name != "eta":
+        raise UnknownNameError("parameter", axis.name, ["eta"], " to vary in nn (the step size)")
+    if axis is None:
+        try:
+            etas = [float(one)]
+        except ValueError:
+            raise DomainError("eta", one, "a positive number") from None
+    else:
+        etas = list(axis.values)
     for eta in etas:
         if not (math.isfinite(eta) and eta > 0):
-            raise DomainError("--eta", eta, "a positive number")
+            raise DomainError("eta", eta, "a positive number")
     return [float(round(e, 12)) for e in etas]
 
 
@@ -47,10 +50,11 @@ def cli_settings(dataset=None, data=None, arch=None, model=None, optimizer="gd",
         raise UnknownNameError("optimizer", optimizer, OPTIMIZERS)
     if dtype not in DTYPES:
         raise UnknownNameError("dtype", dtype, DTYPES)
-    values = dict(set_values or {})
+    values = {k: v for k, v in (set_values or {}).items() if k != "eta"}
     unknown = [name for name in values if name != "beta"]
     if unknown:
-        raise UnknownNameError("parameter", unknown[0], ["beta"], " of nn (the momentum of heavy-ball and nesterov)")
+        raise UnknownNameError("parameter", unknown[0], ["eta", "beta"],
+                               " of nn (the step size, and the momentum of heavy-ball and nesterov)")
     beta = 0.0
     if optimizer == "gd":
         if "beta" in values:

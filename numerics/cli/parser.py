@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from analysis.errors import UserInputError
 
@@ -38,14 +37,15 @@ EXAMPLES = {
     "fixed-points": ["sharpness fixed-points uv --set eta=0.5 --set y=1 --set n=4"],
     "run": ["sharpness run uv-eos --set k=1.2 --steps 500",
             "sharpness run uv -p mup --set eta=1.5 --set y=1 --init lam=0.5 --steps 2000 --plot run.png"],
-    "bifurcation": ["sharpness bifurcation uv-eos --vary k --range 1 2.2 --points 800 --plot orbit.png",
-                    "sharpness bifurcation uv-eos --vary k --range 1.3 1.3 --points 1 --json"],
+    "bifurcation": ["sharpness bifurcation uv-eos --vary k=1:2.2:800 --plot orbit.png",
+                    "sharpness bifurcation uv-eos --vary k=1.3:1.3:1 --json"],
     "basin": ["sharpness basin uv --set eta=1 --set y=1 --set n=4 --grid f=-2:2:64 --grid lam=0.1:3:64"],
     "cascade": ["sharpness cascade uv-eos --vary k --doublings 12"],
     "crosscheck": ["sharpness crosscheck uv --width 1024 --set eta=0.5 --set y=1",
                    "sharpness crosscheck xy-quartic --set eta=0.2"],
     "width-scan": ["sharpness width-scan uv -p mup --set eta=1.5 --set y=1 --widths 1,4,16,64"],
-    "nn": ["sharpness nn --arch mlp --eta 0.15 --steps 400", "sharpness nn --eta 0.05,0.1,0.15 --json"],
+    "nn": ["sharpness nn --arch mlp --set eta=0.15 --steps 400", "sharpness nn --vary eta=0.05,0.1,0.15 --json",
+           "sharpness nn --vary eta=0.05:0.15:3 --out etas.json"],
     "sweep": ["sharpness sweep uv-eos --vary k=0.8:2.2:256 --measure period --out k.zarr"],
     "phase-diagram": ["sharpness phase-diagram uv --set y=1 --set n=4 --vary eta=0.1:3:64 "
                       "--vary lam=0.1:4:64:log --out phase.zarr --plot phase.png"],
@@ -85,8 +85,10 @@ def _non_negative_int(name):
     return _option_value(name, int, lambda v: v >= 0, "a non-negative integer")
 
 
-def _real(name):
-    return _option_value(name, float, math.isfinite, "a finite number")
+def _replaced(option, nargs=None):
+    """A former option, hidden from --help: kept in the grammar only so that using it is refused (by
+    :func:`commands.refuse_replaced`) with the new form."""
+    return {"dest": "replaced_" + option.strip("-"), "nargs": nargs, "help": argparse.SUPPRESS, "default": None}
 
 
 def _non_empty(name):
@@ -163,11 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = subcommands.add_parser("bifurcation", help="orbit diagram over a parameter range")
     common(p)
-    p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter to vary, e.g. --vary k")
-    p.add_argument("--range", nargs=2, type=_real("--range"), required=True, metavar=("A", "B"),
-                   help="the interval of PARAM, e.g. --range 1 2.2 (A = B with --points 1: one value; each value is "
-                        "checked against the parameter's domain)")
-    p.add_argument("--points", type=_positive_int("--points"), default=1000, help="values of PARAM in the range")
+    p.add_argument("--vary", required=True, metavar="PARAM=A:B:N",
+                   help="the parameter and its N values from A to B, e.g. --vary k=1:2.2:800 (k=1.3:1.3:1: one value; "
+                        "each value is checked against the parameter's domain)")
+    p.add_argument("--range", **_replaced("--range", 2))
+    p.add_argument("--points", **_replaced("--points"))
     p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per value")
     p.add_argument("--keep", type=_positive_int("--keep"), default=200, help="last states kept per value")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
@@ -186,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", action="append", metavar="STATE=VALUE",
                    help="where several fixed points flip, follow the cascade of the one nearest this state, e.g. "
                         "--init a=1 --init b=1 (unnamed coordinates 0; default: the lowest flip)")
-    p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter along which the cascade runs")
+    p.add_argument("--vary", required=True, metavar="PARAM",
+                   help="the parameter along which the cascade runs (a name: the cascade finds its own range)")
     p.add_argument("--doublings", type=_positive_int("--doublings"), default=14,
                    help="number of flips to locate (period up to 2^(N-1); at most 18)")
     p.add_argument("--digits", type=_positive_int("--digits"), default=40,
@@ -245,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default=None, help="mlp (default), cnn, linear or resnet")
     p.add_argument("--model", metavar="PATH.py:FACTORY", type=_non_empty("--model"),
                    help="your model: FACTORY(input_shape, outputs) returning a torch.nn.Module")
-    p.add_argument("--eta", required=True,
-                   help="a step size, a comma-separated list or A:B:N (N values from A to B): a list is a sweep")
+    p.add_argument("--vary", metavar="eta=A:B:N",
+                   help="step sizes: eta=A:B:N (N values from A to B) or eta=E1,E2,...; one run per step size")
+    p.add_argument("--eta", **_replaced("--eta"))
     p.add_argument("--steps", type=_non_negative_int("--steps"), default=400, help="GD steps")
     p.add_argument("--width", type=int, default=64, help="hidden width of the built-in architectures")
     p.add_argument("--samples", type=_positive_int("--samples"), default=None,
@@ -254,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initialisation")
     p.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     p.add_argument("--optimizer", default="gd", help="gd (default), heavy-ball or nesterov (torch.optim.SGD)")
-    p.add_argument("--set", action="append", metavar="beta=VALUE", help="the momentum, e.g. --set beta=0.9")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="the step size of one run, e.g. --set eta=0.15 (or --vary eta=...), and the momentum of "
+                        "heavy-ball and nesterov, e.g. --set beta=0.9")
     p.add_argument("--top-k", type=_positive_int("--top-k"), default=1,
                    help="track the K largest algebraic Hessian eigenvalues")
     p.add_argument("--measure-every", type=_positive_int("--measure-every"), default=5,

@@ -8,6 +8,7 @@ import numpy as np
 from .. import sweeps
 from ..flips import cascade
 from ..iterated_map import IteratedMap
+from ..requests import Axis
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .record import record
 
@@ -17,10 +18,10 @@ def section_cascade(run) -> dict:
 
     doublings = run.settings.doublings
     section = record(["cascade", "uv-eos", "--vary", "k", "--doublings", doublings, "--digits", "40", "--quiet"],
-                     lambda: cascade("uv-eos", "k", int(doublings), 40))
+                     lambda: cascade("uv-eos", "k", doublings=int(doublings), digits=40))
     flips = [b["parameter"] for b in section["result"]["bifurcations"]]
-    cubic = IteratedMap("uv-eos", k=1)
-    diagram = cubic.orbit_diagram("k", np.linspace(0.8, 2.0, 800 if run.quick else 3000),
+    cubic = IteratedMap("uv-eos", values={"k": 1})
+    diagram = cubic.orbit_diagram(Axis("k", np.linspace(0.8, 2.0, 800 if run.quick else 3000)),
                                   1000 if run.quick else 3000, 150)
     run.figure("uv_eos_orbit", lambda p: plots.orbit_figure(
         diagram, p, "uv-eos orbit diagram; red: flips found by the multiplier condition", flips=flips))
@@ -114,7 +115,7 @@ def tex_lyapunov_sweep(section: dict, results: dict) -> list:
 
 def section_chebyshev(run) -> dict:
     return record(["lyapunov", "uv-eos", "--set", "k=2", "--steps", "200000"],
-                  lambda: IteratedMap("uv-eos", k="2").lyapunov(200_000))
+                  lambda: IteratedMap("uv-eos", values={"k": "2"}).lyapunov(200_000))
 
 
 def tex_chebyshev(section: dict, results: dict) -> list:

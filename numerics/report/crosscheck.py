@@ -12,7 +12,8 @@ def section_width_scan(run) -> dict:
     widths = run.settings.widths
     section = record(["width-scan", "uv", "--set", "eta=1.1", "--set", "y=1", "--steps", "200", "--widths", widths,
                       "--quiet"],
-                     lambda: width_scan("uv", [int(w) for w in widths.split(",")], 200, 0, eta="1.1", y="1"))
+                     lambda: width_scan("uv", [int(w) for w in widths.split(",")], values={"eta": "1.1", "y": "1"},
+                                        steps=200, seed=0))
     run.figure("crosscheck_errors", lambda p: plots.width_scan_figure(section["result"], p))
     return section
 
@@ -37,7 +38,7 @@ def tex_width_scan(section: dict, results: dict) -> list:
 def section_crosscheck(run) -> dict:
     return record(["crosscheck", "uv", "--width", "64", "--set", "eta=0.5", "--set", "y=1", "--steps", "100",
                    "--seed", "0", "--quiet"],
-                  lambda: crosscheck("uv", 64, 100, 0, eta="0.5", y="1"))
+                  lambda: crosscheck("uv", values={"eta": "0.5", "y": "1"}, width=64, steps=100, seed=0))
 
 
 def tex_crosscheck(section: dict, results: dict) -> list:

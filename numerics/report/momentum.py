@@ -52,7 +52,7 @@ def uv_momentum_runs(steps: int = UV_STEPS, values=None, init=None, beta: str = 
                 *set_args({**values, **momentum}), *[a for k, v in init.items() for a in ("--init", f"{k}={v}")],
                 "--steps", str(steps)]
         runs[optimizer] = record(argv, lambda o=optimizer, m=momentum: IteratedMap(
-            load_model("uv", "mup", optimizer=o), **values, **m).run(steps, init=init))
+            load_model("uv", "mup", optimizer=o), {**values, **m}).run(steps, init=init))
     return runs
 
 

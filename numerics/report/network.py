@@ -14,7 +14,7 @@ def network_run(steps: int, samples: int, eta: float = 0.15, optimizer: str = "g
     call that prints the same JSON (up to ``elapsed``, the wall time): the MLP on the first ``samples`` digits at
     ``eta``, sharpness every 5 steps with at most 30 Hessian-vector products per measurement."""
     momentum = ["--optimizer", optimizer, "--set", f"beta={beta}"] if optimizer != "gd" else []
-    argv = ["nn", "--arch", "mlp", "--eta", f"{eta:g}", *momentum, "--steps", str(steps), "--samples", str(samples),
+    argv = ["nn", "--arch", "mlp", "--set", f"eta={eta:g}", *momentum, "--steps", str(steps), "--samples", str(samples),
             "--measure-every", "5", "--max-hvps", "30", "--quiet"]
     settings = dict(dataset="digits", data=None, arch="mlp", model=None, optimizer=optimizer,
                     beta=check_beta(float(beta)) if optimizer != "gd" else 0.0, dtype="float64", steps=int(steps),

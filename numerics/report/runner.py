@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import sweeps
+from ..requests import Axis
 from .document import tex_document
 from .latex import LatexError, build_pdf, latex_engine
 from .outputs import (FIGURE_FORMATS, Outputs, checkpoint_key, checkpoint_name, finished_sections,
@@ -59,7 +60,7 @@ class Run:
                 + ["--measure", measure, "--out", str(store), "--steps", steps, "--tile", str(tile), "--quiet",
                    *self.scheduler_args])
         return record(argv, lambda: sweeps.run_sweep(
-            model, None, {}, values, init, [sweeps.parse_axis(axis) for axis in axes], measure, str(store),
+            model, None, {}, values, init, [Axis.parse(axis) for axis in axes], measure, str(store),
             int(steps), self.scheduler, (tile, tile), client=self.client))
 
 

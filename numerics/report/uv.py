@@ -23,7 +23,7 @@ def section_fixed_points(run) -> dict:
     uv_mup = load_model("uv", "mup")
     section = record(["fixed-points", "uv", "-p", "mup", *set_args(FLOW_VALUES)],
                      lambda: uv_mup.fixed_points_at(**FLOW_VALUES))
-    flow_map = IteratedMap(uv_mup, **FLOW_VALUES)
+    flow_map = IteratedMap(uv_mup, values=FLOW_VALUES)
     run.figure("uv_flow", lambda p: plots.flow_figure(flow_map, uv_mup.fixed_points_at(**FLOW_VALUES), p,
                                                       box=[(-3.5, 6), (0.05, 11)]))
     return section
@@ -65,7 +65,7 @@ def section_trajectories(run) -> dict:
         trajectories[label] = record(
             ["run", "uv", "-p", parameterization, *set_args(values), "--init", f"f={f0}", "--init", f"lam={lam0}",
              "--steps", "200"],
-            lambda: IteratedMap(load_model("uv", parameterization), **values).run(200, init={"f": f0, "lam": lam0}))
+            lambda: IteratedMap(load_model("uv", parameterization), values).run(200, init={"f": f0, "lam": lam0}))
     run.figure("uv_trajectories",
                lambda p: plots.trajectories_figure({k: v["result"] for k, v in trajectories.items()}, p))
     return trajectories

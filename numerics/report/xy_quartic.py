@@ -14,7 +14,8 @@ def section_xy_quartic(run) -> dict:
         runs[f"{eta:g}"] = record(
             ["run", "xy-quartic", "--set", f"eta={eta:g}", "--init", "x=4", "--init", "y=0.3", "--steps", "20000",
              "--every", "1000"],
-            lambda: IteratedMap("xy-quartic", eta=f"{eta:g}").run(20_000, init={"x": "4", "y": "0.3"}, every=1000))
+            lambda: IteratedMap("xy-quartic", values={"eta": f"{eta:g}"}).run(20_000, init={"x": "4", "y": "0.3"},
+                                                                              every=1000))
     run.figure("xy_quartic_gap", lambda p: plots.gap_figure({k: v["result"] for k, v in runs.items()}, p))
     return runs
 
