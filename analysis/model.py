@@ -272,8 +272,8 @@ class Model:
         if optimizer == self.optimizer:
             return self
         if self.optimizer != "gd":
-            raise UnsupportedOptionError(f"model {self.name!r} is already trained by {self.optimizer}; "
-                                         "pass optimizer= once", keywords=["optimizer"])
+            raise UnsupportedOptionError(f"model {_braces(self.name)!r} is already trained by {self.optimizer}; "
+                                         "pass {optimizer} once", optimizer=None)
         names = {p.name for p in self.parameters}
         momentum_name = "beta" if "beta" not in names else "momentum"
         symbol = sp.Symbol(momentum_name, positive=True)
@@ -374,8 +374,8 @@ def _velocity_state(model: Model, spec) -> tuple:
                         rf"\ddot{{{label}}}")]
     clashes = [name for name, _, _ in wanted if name in taken]
     if clashes:
-        raise UnsupportedOptionError(f"model {model.name!r} already has names {', '.join(clashes)}, which the "
-                                     "optimizer's velocity state needs", keywords=["optimizer"])
+        raise UnsupportedOptionError(f"model {_braces(model.name)!r} already has names {', '.join(clashes)}, which "
+                                     "the velocity state of {optimizer} needs", optimizer=None)
     return tuple(StateVariable(name, sp.Symbol(name, real=True), description, default=sp.Integer(0), latex=latex)
                  for name, description, latex in wanted)
 
@@ -389,7 +389,12 @@ def _with_momentum(spec, optimizer: str, momentum: sp.Symbol, velocity_state: tu
                                velocity_vectors=tuple(f"p_{v}" for v in spec.vectors))
 
 
+def _braces(text) -> str:
+    """``text`` inside an error template (:class:`~analysis.errors.KeywordError`): its braces doubled."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
 def _unknown_option(model: str, given: dict):
-    names = ", ".join(f"{k}=" for k in given)
-    return UnsupportedOptionError(f"{names} only applies to models built from options (product), not {model!r}",
-                                  keywords=list(given))
+    names = ", ".join(f"{{{k}}}" for k in given)
+    return UnsupportedOptionError(f"{names} only applies to models built from options (product), not "
+                                  f"{_braces(repr(model))}", **dict.fromkeys(given))

@@ -358,8 +358,8 @@ class IteratedMap:
         # Arrays per kept row: the state, sharpness, loss and the JSON lists (about 4x the raw floats).
         needed = rows * (d + 2) * 8 * 5 + (steps + 1) * (d + 3) * 8 * (regime_every == 1 and every > 1)
         budget.check_memory(needed, f"a run of {steps:,} steps keeping every {every}",
-                            f"thin it with every={max(every + 1, int(np.ceil(needed / budget.memory_budget(self.max_memory) * every)))} or more",
-                            self.max_memory, keywords=["every"])
+                            "thin it with {every} or more", self.max_memory,
+                            every=max(every + 1, int(np.ceil(needed / budget.memory_budget(self.max_memory) * every))))
         budget.check_work(steps * (1 + (regime_every == 1 and every > 1)), f"a run of {steps:,} steps", self.force)
         params = self._params
         tail = min(steps, max(TAIL, min(steps // 2, RUN_WINDOW))) + 1

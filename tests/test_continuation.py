@@ -249,10 +249,11 @@ def test_cascade_to_period_1024_by_continuation_is_fast():
 
 @pytest.mark.parametrize("argv,message", [
     (["uv-eos", "--vary", "k=0.5:1.3", "--start", "VII"], "unknown --start label 'VII'"),
-    (["uv", "-p", "mup", "--set", "y=1", "--set", "n=4", "--vary", "eta=-1:2"], "--vary eta"),
-    (["uv-eos", "--vary", "k=1"], "malformed --vary"),
-    (["uv-eos", "--vary", "k=a:b"], "malformed --vary"),
-    (["uv-eos", "--vary", "k=1:1"], "malformed --vary"),
+    (["uv", "-p", "mup", "--set", "y=1", "--set", "n=4", "--vary", "eta=-1:2"], "the range of eta must be inside"),
+    (["uv-eos", "--vary", "k=1"], "--vary 'k=1': expected an interval A:B"),
+    (["uv-eos", "--vary", "k=a:b"], "--vary 'k=a:b': expected NAME=A:B:N"),
+    (["uv-eos", "--vary", "k=1:1"], "--vary 'k=1:1': an interval A:B needs two different finite numbers"),
+    (["uv-eos", "--vary", "k=0.5:1.3:10"], "--vary 'k=0.5:1.3:10': expected an interval A:B"),
     (["uv-eos", "--vary", "k=0.5:1.3", "--curve", "PD"], "--curve needs exactly two --vary"),
     (["uv-eos", "--vary", "q=0:1"], "unknown parameter 'q'"),
     (["uv", "-p", "mup", "--set", "y=1", "--set", "n=4", "--vary", "eta=0.3:1", "--start", "III", "--init", "lam=4"],

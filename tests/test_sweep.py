@@ -79,7 +79,7 @@ def test_cli_sweep_and_bad_input(tmp_path, capsys):
     blocked = tmp_path / "file"
     blocked.write_text("x")
     cases = [
-        (["sweep", "uv-eos", "--vary", "k=1:2", "--out", str(tmp_path / "a.zarr")], "malformed --vary"),
+        (["sweep", "uv-eos", "--vary", "k=1:2", "--out", str(tmp_path / "a.zarr")], "give the number of points: k=1:2:N"),
         (["sweep", "uv-eos", "--vary", "q=1:2:3", "--out", str(tmp_path / "a.zarr")], "unknown name 'q'"),
         (["sweep", "uv-eos", "--vary", "k=1:2:3", "--measure", "colour", "--out", str(tmp_path / "a.zarr")],
          "unknown measure 'colour'"),
