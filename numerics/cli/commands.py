@@ -40,8 +40,10 @@ def refuse_replaced(args) -> None:
     ``--vary NAME=A:B:N``)."""
     old_range, old_points = getattr(args, "replaced_range", None), getattr(args, "replaced_points", None)
     if old_range is not None or old_points is not None:
-        name = split_name(args.vary)[0] if "=" not in str(args.vary) and str(args.vary).isidentifier() else "NAME"
-        low, high = old_range or ("A", "B")
+        name, _, spec = str(args.vary).partition("=")
+        name = name.strip() if name.strip().isidentifier() else "NAME"
+        given = spec.split(":")[:2] if spec.count(":") == 1 else ("A", "B")
+        low, high = old_range or given
         option = "--range" if old_range is not None else "--points"
         raise UserInputError(f"{option} was replaced: write --vary {name}={low}:{high}:{old_points or 1000}")
     eta = getattr(args, "replaced_eta", None)

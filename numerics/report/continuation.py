@@ -8,6 +8,7 @@ from analysis import load_model
 from analysis.latex import to_latex
 
 from ..continuation import continuation, continue_curve
+from ..requests import Axis
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .record import record, set_args
 
@@ -31,14 +32,14 @@ def section_continuation(run) -> dict:
     cascade_run = record(
         ["continuation", "uv", "-p", "mup", *set_args(values), "--vary", REPORT_PLANE[0], *init_args,
          "--period", "2", "--doublings", "3", "--quiet"],
-        lambda: continuation("uv", REPORT_PLANE[0], values=values, parameterization="mup", init=REPORT_INIT, period=2,
+        lambda: continuation("uv", Axis.parse(REPORT_PLANE[0]), values=values, parameterization="mup", init=REPORT_INIT, period=2,
                              doublings=3))
     curves = {}
     for period in (2, 4, 8, 16):
         curves[period] = record(
             ["continuation", "uv", "-p", "mup", *set_args(values), *[a for v in REPORT_PLANE for a in ("--vary", v)],
              *init_args, "--start-period", "2", "--period", str(period), "--curve", "PD", "--quiet"],
-            lambda period=period: continue_curve("uv", "PD", list(REPORT_PLANE), values=values, parameterization="mup",
+            lambda period=period: continue_curve("uv", "PD", [Axis.parse(v) for v in REPORT_PLANE], values=values, parameterization="mup",
                                                  init=REPORT_INIT, start_period=2, period=period, max_points=200))
     flip = [e for e in load_model("uv", "mup").eos_map.equations if e.label == "eos-flip-u=v-0"]
     closed = {"period": 1, "expression": str(flip[0].rhs) if flip else "1/(x*y)",
