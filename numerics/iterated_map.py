@@ -28,7 +28,7 @@ from . import budget
 from .classify import (OUTCOMES, TAIL, batch_statistics, classify_orbits, divergence_start, label_regimes,
                        outcome_dict, roundoff_sensitive, roundoff_stretch)
 from .compile import compile_model
-from .requests import Axis
+from .axis import Axis
 
 # Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
 # vanish from a thinned series); longer runs are labelled on the thinned series.
@@ -461,7 +461,7 @@ class IteratedMap:
     def orbit_diagram(self, axis, steps: int = 2000, keep: int = 200, init: Optional[dict] = None,
                       progress=None) -> OrbitDiagram:
         """The last ``keep`` of ``steps`` states for each value of the parameter of ``axis`` (an
-        :class:`~numerics.requests.Axis`, or ``(name, values)``; each value validated against the parameter's
+        :class:`~numerics.axis.Axis`, or ``(name, values)``; each value validated against the parameter's
         domain), all from ``init``; each orbit classified."""
         axis = Axis.of(axis)
         steps, keep = to_count("steps", steps), to_count("keep", keep)
@@ -482,7 +482,7 @@ class IteratedMap:
                             [OUTCOMES[c] for c in classified["code"]], classified["period"].tolist())
 
     def basin(self, axes, steps: int = 2000, init: Optional[dict] = None, progress=None) -> Basin:
-        """Outcome of GD from a grid of initial states: ``axes`` are two :class:`~numerics.requests.Axis` (or
+        """Outcome of GD from a grid of initial states: ``axes`` are two :class:`~numerics.axis.Axis` (or
         ``(name, values)``) of state variables, each of at least two increasing values; the other state variables
         start at ``init``/defaults."""
         steps = to_count("steps", steps)

@@ -57,7 +57,7 @@ import numpy as np
 from analysis.errors import UserInputError
 
 from .classify import REGIME_ORDER
-from .requests import Axis
+from .axis import Axis
 
 
 MEASURES = ("outcome", "period", "final-sharpness", "lyapunov", "regime")
@@ -428,7 +428,7 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     """Validate a sweep, check its store if it exists (module docstring: a damaged store of this sweep is repaired
     or removed, another one refused) and list the tiles still to compute. Raises :class:`UserInputError` before any
     work on bad input; ``values``/``initial`` are ``{name: value}`` and ``axes`` a list of
-    :class:`~numerics.requests.Axis` (each of increasing values). A new store is created by :func:`execute`, once
+    :class:`~numerics.axis.Axis` (each of increasing values). A new store is created by :func:`execute`, once
     the scheduler answered."""
     if measure not in MEASURES:
         raise UserInputError(f"unknown measure {measure!r}; expected one of: {', '.join(MEASURES)}")
@@ -569,7 +569,7 @@ def sweep(model, vary, values=None, *, measure: str = "outcome", out: str = "swe
           init=None, parameterization=None, tile: int = 16, scheduler=None, progress=None, options=None,
           max_memory=None, force: bool = False) -> dict:
     """A measure over a grid of one or two names (parameters or initial state variables), tiled on Dask into
-    the resumable Zarr store ``out`` (module docstring). ``vary`` is one :class:`~numerics.requests.Axis` (or
+    the resumable Zarr store ``out`` (module docstring). ``vary`` is one :class:`~numerics.axis.Axis` (or
     ``(name, values)``) or a list of two; ``values`` (``{name: value}``) fix the other parameters. Returns
     ``{"out", "tiles", "computed", "skipped"}``; the store loads with :func:`load`.
 

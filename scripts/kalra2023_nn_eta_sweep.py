@@ -11,17 +11,17 @@ import sys
 from pathlib import Path
 
 from numerics import Axis, nn
-from numerics.cli.networks import step_sizes
+from numerics.requests import NetworkRequest
 
 
 def main(out: Path, etas: str = "eta=0.2:0.7:11", steps: int = 600):
-    values = step_sizes(Axis.parse(etas, counted=True))
+    request = NetworkRequest(Axis.parse(etas, counted=True), steps=steps, measure_every=1,
+                             out=str(out / "nn_eta_sweep.json"))
 
     def start(index, eta, done):
-        print(f"[{index + 1}/{len(values)}] eta = {eta:g}" + (" (finished before)" if done else ""), flush=True)
+        print(f"[{index + 1}/{len(request.eta)}] eta = {eta:g}" + (" (finished before)" if done else ""), flush=True)
 
-    runs = nn.eta_sweep(values, str(out / "nn_eta_sweep.json"), on_start=start, dataset="digits", arch="mlp",
-                        steps=steps, width=64, seed=0, measure_every=1, top_k=1)
+    runs = request.call(on_start=start)
     nn.orbit_figure(runs, str(out / "nn_eta_orbit.png"))
     print(f"{'eta':>6} {'eta*lam0':>8} {'window':>11} {'S/thr med':>9} {'period':>6}  explained by p=2,4,8,16,32"
           f"   peak (cycles/step)  HVPs  regimes")

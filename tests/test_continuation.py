@@ -24,7 +24,7 @@ from analysis.errors import UserInputError
 from numerics.cli import main
 from numerics.compile import compile_model
 from numerics.continuation import continuation, continue_curve
-from numerics.requests import Axis
+from numerics.axis import Axis
 
 ONE_D_MODEL = '''
 import sympy as sp

@@ -9,7 +9,7 @@ from analysis.errors import UserInputError
 from numerics import Axis, IteratedMap, cascade, crosscheck
 from numerics.cli import main
 from numerics.continuation import continuation
-from numerics.requests import AxisError
+from numerics.axis import AxisError
 
 
 @pytest.mark.parametrize("text,values", [
@@ -110,3 +110,118 @@ def test_parameters_named_like_options_through_the_command_line(option_named, ca
     payload = json.loads(capsys.readouterr().out)
     assert payload["steps"] == 40 and payload["parameters"]["steps"] == 3
     assert payload["final"]["x"] == IteratedMap(option_named, values=VALUES).run(40).final["x"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Typed requests: argv -> request -> library call, and back (to_argv)
+
+import shlex  # noqa: E402
+
+from numerics import requests  # noqa: E402
+from numerics.cli.parser import build_parser  # noqa: E402
+from numerics.report.record import record  # noqa: E402
+from numerics.requests import (BasinRequest, BifurcationRequest, CascadeRequest, ContinuationRequest,  # noqa: E402
+                               CrosscheckRequest, FixedPointsRequest, LyapunovRequest, NetworkRequest, Problem,
+                               RunRequest, SweepRequest, WidthScanRequest)
+
+UV = {"eta": "0.5", "y": "1", "n": "4"}
+UV_MUP = Problem("uv", values=UV, init={"f": "0.1", "lam": "1"}, parameterization="mup")
+#: Every kind of request, each with options away from their defaults (and some at them), so that a field that
+#: ``to_argv()`` left out, or that the command line read into another field, breaks the round trip.
+REQUESTS = [
+    FixedPointsRequest(Problem("uv", values=UV, parameterization="mup")),
+    RunRequest(UV_MUP, steps=500, every=10, max_memory="1G", force=True),
+    RunRequest(Problem("product", values={"eta": "0.1", "beta": "0.5"}, loss="(a*b*c - y)^2/2", depth=3,
+                       optimizer="heavy-ball"), steps=5),
+    LyapunovRequest(Problem("uv-eos", values={"k": "1/3"}), steps=1000, transient=0, batches=4),
+    LyapunovRequest(Problem("uv-eos", values={"k": "2"})),
+    BifurcationRequest(Problem("uv-eos", init={"z": "0.3"}), Axis.parse("k=1:2.2:800"), steps=100, keep=10),
+    BifurcationRequest(Problem("uv-eos"), Axis("k", [1.0, 1.5, 1.7])),
+    BasinRequest(Problem("uv", values=UV), (Axis.parse("f=-2:2:64"), Axis.parse("lam=0.1:3:64:log")), steps=50),
+    CascadeRequest(Problem("uv-eos", init={"z": "0.1"}), "k", doublings=4, digits=20, max_memory="2G"),
+    ContinuationRequest(Problem("uv-eos"), (Axis.parse("k=0.5:1.4"),), doublings=10),
+    ContinuationRequest(UV_MUP, (Axis.parse("eta=0.6:1.4"), Axis.parse("y=0.7:2")), period=4, start_period=2,
+                        curve="PD", max_points=200),
+    ContinuationRequest(Problem("uv", values=UV, parameterization="mup"), (Axis.parse("lam=1:6"),), start="IV"),
+    CrosscheckRequest(Problem("uv", values=UV), width=64, steps=10, seed=3, use_torch=False, max_memory="2G"),
+    CrosscheckRequest(Problem("xy-quartic", values={"eta": "0.2"}, init={"x": "2", "y": "0.5"})),
+    WidthScanRequest(Problem("uv", values=UV, parameterization="mup"), widths=(1, 4, 16), steps=20, seed=1),
+    WidthScanRequest(Problem("uv", values=UV)),
+    SweepRequest(Problem("uv", values=UV, init={"f": "0"}), (Axis.parse("eta=0.1:3:64"),
+                 Axis.parse("lam=0.1:4:64:log")), "phase.zarr", measure="regime", steps=100, tile=8,
+                 scheduler="tcp://127.0.0.1:8786", max_memory="1G", force=True),
+    SweepRequest(Problem("uv-eos"), (Axis.parse("k=0.8:2.2:256"),), "k.zarr"),
+    NetworkRequest(Axis("eta", [0.15])),
+    NetworkRequest(Axis.parse("eta=0.05:0.15:3"), data="digits.npz", model="mine.py:wide_mlp", optimizer="nesterov",
+                   beta="0.5", steps=10, width=8, samples=100, seed=2, dtype="float32", top_k=3, measure_every=1,
+                   max_hvps=50, tol=1e-4, time_budget=10.0, threads=2, out="etas.json"),
+]
+
+
+def _parsed(argv):
+    args = build_parser().parse_args(argv)
+    return args.request(args)
+
+
+def test_every_kind_of_request_is_exercised():
+    kinds = {getattr(requests, name) for name in requests.__all__ if name.endswith("Request")}
+    assert {type(r) for r in REQUESTS} == kinds
+
+
+@pytest.mark.parametrize("request_", REQUESTS, ids=lambda r: " ".join(r.to_argv())[:60])
+def test_to_argv_parses_back_into_an_equal_request(request_):
+    argv = request_.to_argv()
+    assert argv[0] == request_.command
+    assert _parsed(argv) == request_
+
+
+@pytest.mark.parametrize("command", ["run", "lyapunov", "bifurcation", "basin", "cascade", "continuation",
+                                     "crosscheck", "width-scan", "sweep", "phase-diagram", "nn", "fixed-points"])
+def test_help_examples_read_into_requests_that_write_themselves_back(command):
+    """Each --help example (as a user writes it) as a request; its to_argv() is a normal form: parsed again, the
+    same request (rendering options such as --plot and --json are not part of what is asked)."""
+    from numerics.cli.parser import EXAMPLES
+
+    for example in EXAMPLES[command]:
+        request = _parsed(shlex.split(example)[1:])
+        assert _parsed(request.to_argv()) == request, example
+
+
+def test_requests_refuse_what_the_measure_cannot_do():
+    with pytest.raises(UserInputError, match="an orbit diagram needs A < B"):
+        BifurcationRequest(Problem("uv-eos"), Axis.parse("k=2:1:3"))
+    with pytest.raises(UserInputError, match="exactly two --grid"):
+        BasinRequest(Problem("uv"), (Axis.parse("f=0:1:3"),))
+    with pytest.raises(UserInputError, match="exactly two --vary"):
+        ContinuationRequest(Problem("uv-eos"), (Axis.parse("k=0.5:1.4"),), curve="PD")
+    with pytest.raises(UserInputError, match="needs the momentum"):
+        NetworkRequest(Axis("eta", [0.1]), optimizer="heavy-ball")
+    with pytest.raises(UserInputError, match="eta"):
+        NetworkRequest(Axis("eta", [-0.1]))
+    with pytest.raises(UserInputError, match="name given twice"):
+        Problem("uv", values=[("eta", 1), ("eta", 2)])
+    with pytest.raises(UserInputError, match="steps"):
+        RunRequest(Problem("uv-eos"), steps=0)
+    assert Problem("uv", optimizer="gd") == Problem("uv")  # gd is the default optimizer, not an option
+
+
+def _rerun(command, capsys):
+    assert command.startswith("sharpness ")
+    assert main(shlex.split(command)[1:]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_record_reruns_through_the_command_line(capsys):
+    """A report record's "rerun with" line, executed through the command line, prints the recorded number: the
+    report's xy-quartic run (plain float iteration of the derived map: bit-for-bit) and its period-2 flip curve by
+    continuation, whose hand-written command line used to leave out --max-points 200."""
+    from numerics.report.continuation import REPORT_INIT, REPORT_PLANE, REPORT_VALUES, REPORT_Y
+
+    run = record(RunRequest(Problem("xy-quartic", values={"eta": "0.1"}, init={"x": "4", "y": "0.3"}),
+                            steps=2000, every=100))
+    assert _rerun(run["command"], capsys) == run["result"]
+    problem = Problem("uv", values={**REPORT_VALUES, "y": REPORT_Y}, init=REPORT_INIT, parameterization="mup")
+    curve = record(ContinuationRequest(problem, tuple(Axis.parse(t) for t in REPORT_PLANE), period=2, start_period=2,
+                                       curve="PD", max_points=200))
+    assert "--max-points 200" in curve["command"]
+    assert _rerun(curve["command"], capsys) == curve["result"]

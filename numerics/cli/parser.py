@@ -5,7 +5,7 @@ import argparse
 
 from analysis.errors import UserInputError
 
-from . import commands
+from . import commands, networks
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = subcommands.add_parser("fixed-points", help="fixed points, eigenvalues and stability at given parameters")
     common(p, init=False, budget=False)
-    p.set_defaults(run=commands.cmd_fixed_points)
+    p.set_defaults(run=commands.cmd_fixed_points, request=commands.fixed_points_request)
 
     p = subcommands.add_parser("run", help="iterate the derived map: trajectory, sharpness, outcome, regimes")
     common(p)
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=_positive_int("--every"), default=1, metavar="K",
                    help="keep every K-th step in the trajectory (regimes are labelled on every step)")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
-    p.set_defaults(run=commands.cmd_run)
+    p.set_defaults(run=commands.cmd_run, request=commands.run_request)
 
     p = subcommands.add_parser("bifurcation", help="orbit diagram over a parameter range")
     common(p)
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per value")
     p.add_argument("--keep", type=_positive_int("--keep"), default=200, help="last states kept per value")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
-    p.set_defaults(run=commands.cmd_bifurcation)
+    p.set_defaults(run=commands.cmd_bifurcation, request=commands.bifurcation_request)
 
     p = subcommands.add_parser("basin", help="outcome and final sharpness over a grid of initial states")
     common(p)
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an axis of initial states, e.g. --grid f=-2:2:64 (N points from A to B); give two")
     p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per initial state")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
-    p.set_defaults(run=commands.cmd_basin)
+    p.set_defaults(run=commands.cmd_basin, request=commands.basin_request)
 
     p = subcommands.add_parser("cascade", help="flip bifurcations of the period-doubling cascade and Feigenbaum's delta")
     common(p, init=False)
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digits", type=_positive_int("--digits"), default=40,
                    help="mpmath refinement precision (15 to 300)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_cascade)
+    p.set_defaults(run=commands.cmd_cascade, request=commands.cascade_request)
 
     p = subcommands.add_parser("continuation", help="pseudo-arclength continuation of fixed points and period-J "
                                "orbits: LP/PD/NS/BP, flip normal forms, branch switching, two-parameter curves")
@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
     p.add_argument("--over", metavar="PATH.zarr", help="draw the curves over this sweep's phase diagram")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_continuation)
+    p.set_defaults(run=commands.cmd_continuation, request=commands.continuation_request)
 
     p = subcommands.add_parser("crosscheck", help="parameter-space GD (at a finite width) against the derived map")
     common(p)
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initial weights")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch run even if torch is installed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_crosscheck)
+    p.set_defaults(run=commands.cmd_crosscheck, request=commands.crosscheck_request)
 
     p = subcommands.add_parser("width-scan", help="cross-check and dynamics over widths (SP depends on n, muP not)")
     common(p, init=False)
@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initial weights")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_width_scan)
+    p.set_defaults(run=commands.cmd_width_scan, request=commands.width_scan_request)
 
     p = subcommands.add_parser("nn", help="a real network (built-in or yours) on digits or your .npz, full-batch GD: "
                                           "top Hessian eigenvalues, regimes, EoS period and spectrum, UV comparison")
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orbit-plot", metavar="PATH", type=_non_empty("--orbit-plot"),
                    help=PLOT_HELP + ": sharpness orbit diagram against eta and the EoS power spectra")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_nn)
+    p.set_defaults(run=networks.cmd_nn, request=networks.network_request)
 
     for name, helptext, plot_required in (
             ("sweep", "a measure over a 1-D or 2-D grid, tiled on Dask, stored in Zarr, resumable", False),
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask scheduler")
         p.add_argument("--plot", metavar="PATH", required=plot_required, type=_non_empty("--plot"), help=PLOT_HELP)
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.set_defaults(run=commands.cmd_sweep)
+        p.set_defaults(run=commands.cmd_sweep, request=commands.sweep_request)
 
     p = subcommands.add_parser("report", help="the main job: the whole analysis as report.tex, results.json, figures")
     p.add_argument("--out", default="report", help="output directory")
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps discarded first (overflow in them is reported)")
     p.add_argument("--batches", type=_positive_int("--batches"), default=20,
                    help="batches for the standard error (at least 2)")
-    p.set_defaults(run=commands.cmd_lyapunov)
+    p.set_defaults(run=commands.cmd_lyapunov, request=commands.lyapunov_request)
     _add_examples(subcommands)
     return parser
 

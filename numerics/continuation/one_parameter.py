@@ -12,13 +12,13 @@ from analysis.errors import DomainError, UserInputError
 from .derivatives import NORMALISATION, _eigenvectors, flip_coefficient, fold_coefficient, kernels, ns_coefficient
 from .engine import (BEYOND_FLIP, DEGENERATE, MAX_DOUBLINGS, MAX_POINTS, _correct, _make_point, _OrbitSystem,
                      _tangent, _trace, flip_criticality, genuine_special)
-from ..requests import Axis
+from ..axis import Axis
 from .records import Branch, Continuation, _complex_json
 
 
 # ------------------------------------------------------------------------------------------- the front end
 def _interval(vary):
-    """``vary`` (an :class:`~numerics.requests.Axis` or ``(name, (A, B))``) as ``(name, A, B)``: two different
+    """``vary`` (an :class:`~numerics.axis.Axis` or ``(name, (A, B))``) as ``(name, A, B)``: two different
     ends, traced from A towards B."""
     axis = Axis.of(vary)
     if len(axis) != 2 or axis.values[0] == axis.values[1]:
@@ -179,7 +179,7 @@ def continuation(model, vary, values=None, *, parameterization=None, start=None,
     model:
         a name, a model file path or a :class:`~analysis.DerivedModel`.
     vary:
-        an :class:`~numerics.requests.Axis` of two values ``P = (A, B)`` (``Axis.parse("P=A:B")``) or
+        an :class:`~numerics.axis.Axis` of two values ``P = (A, B)`` (``Axis.parse("P=A:B")``) or
         ``(P, (A, B))``: the branch starts at ``P = A`` and is traced towards ``B`` (and is stopped outside
         ``[min(A, B), max(A, B)]``). For a family (``start`` labels a line of fixed points) ``P`` may be its free
         state variable: the family is traced along itself at fixed parameters.

@@ -11,7 +11,7 @@ from analysis.errors import DomainError, UserInputError
 
 from .derivatives import _eigenvectors, flip_coefficient, fold_coefficient, ns_coefficient
 from .engine import CODIM2, MAX_POINTS, _correct, _make_point, _tangent, _trace
-from ..requests import Axis
+from ..axis import Axis
 from .one_parameter import _check_domain, _interval, _Setup, continuation
 from .records import Continuation, _complex_json
 

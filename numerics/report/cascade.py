@@ -6,9 +6,9 @@ import mpmath
 import numpy as np
 
 from .. import sweeps
-from ..flips import cascade
 from ..iterated_map import IteratedMap
-from ..requests import Axis
+from ..axis import Axis
+from ..requests import CascadeRequest, LyapunovRequest, Problem
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .record import record
 
@@ -17,8 +17,7 @@ def section_cascade(run) -> dict:
     from .. import plots
 
     doublings = run.settings.doublings
-    section = record(["cascade", "uv-eos", "--vary", "k", "--doublings", doublings, "--digits", "40", "--quiet"],
-                     lambda: cascade("uv-eos", "k", doublings=int(doublings), digits=40))
+    section = record(CascadeRequest(Problem("uv-eos"), "k", doublings=int(doublings), digits=40))
     flips = [b["parameter"] for b in section["result"]["bifurcations"]]
     cubic = IteratedMap("uv-eos", values={"k": 1})
     diagram = cubic.orbit_diagram(Axis("k", np.linspace(0.8, 2.0, 800 if run.quick else 3000)),
@@ -114,8 +113,7 @@ def tex_lyapunov_sweep(section: dict, results: dict) -> list:
 
 
 def section_chebyshev(run) -> dict:
-    return record(["lyapunov", "uv-eos", "--set", "k=2", "--steps", "200000"],
-                  lambda: IteratedMap("uv-eos", values={"k": "2"}).lyapunov(200_000))
+    return record(LyapunovRequest(Problem("uv-eos", values={"k": "2"}), steps=200_000))
 
 
 def tex_chebyshev(section: dict, results: dict) -> list:
