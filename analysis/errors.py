@@ -37,7 +37,8 @@ class MissingValueError(UserInputError):
         self.kind, self.name, self.model, self.expected = kind, name, model, list(expected)
         what = "value for parameter" if kind == "parameter" else "initial value of"
         hint = f" (expected: {', '.join(self.expected)})" if self.expected else ""
-        super().__init__(f"missing {what} {name!r} of model {model!r}; pass {name}=...{hint}")
+        where = "values" if kind == "parameter" else "init"
+        super().__init__(f"missing {what} {name!r} of model {model!r}; pass {where}={{{name!r}: ...}}{hint}")
 
 
 class DomainError(UserInputError):
@@ -48,13 +49,31 @@ class DomainError(UserInputError):
         super().__init__(f"{name} must be {requirement}, got {value}")
 
 
-class KeywordError(UserInputError):
-    """An error whose message names keyword arguments (``every=``, ``max_memory=``, ``loss=``): ``keywords`` lists
-    them, so that a front end can name its own options instead (the command line: ``--every``)."""
+def python_keyword(argument: str, value=None) -> str:
+    """How a Python caller passes ``argument``: ``every=11445``, ``force=True``, ``max_memory=`` (no value)."""
+    return f"{argument}=" if value is None else f"{argument}={value}"
 
-    def __init__(self, message: str, keywords=()):
-        self.keywords = list(keywords)
-        super().__init__(message)
+
+class KeywordError(UserInputError):
+    """An error whose message names arguments of the Python API (``every=``, ``max_memory=``, ``loss=``).
+
+    The message is a template with one field per argument (``"thin it with {every} or more"``); ``arguments``
+    maps each argument's name to the value the message suggests (``None``: the name alone). ``str(error)`` names
+    them as Python keywords (:func:`python_keyword`: ``every=11445``); a front end names them its own way with
+    :meth:`phrase` (the command line: ``--every 11445``), from the argument names, not by rewriting the text.
+    """
+
+    def __init__(self, template: str, **arguments):
+        self.template, self.arguments = template, dict(arguments)
+        super().__init__(self.phrase(python_keyword))
+
+    @property
+    def keywords(self) -> list:
+        return list(self.arguments)
+
+    def phrase(self, name_argument) -> str:
+        """The message with each argument written ``name_argument(argument, value)``."""
+        return self.template.format(**{k: name_argument(k, v) for k, v in self.arguments.items()})
 
 
 class ResourceLimitError(KeywordError):

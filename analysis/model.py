@@ -327,13 +327,13 @@ class Model:
         if optimizer == self.optimizer:
             return self
         if self.optimizer != "gd":
-            raise UnsupportedOptionError(f"model {self.name!r} is already trained by {self.optimizer}; "
-                                         "pass optimizer= once", keywords=["optimizer"])
+            raise UnsupportedOptionError(f"model {_braces(self.name)!r} is already trained by {self.optimizer}; "
+                                         "pass {optimizer} once", optimizer=None)
         momentum_name = MOMENTUM_PARAMETER
         if any(p.name == momentum_name for p in self.parameters):
             raise UnsupportedOptionError(
-                f"model {self.name!r} has a parameter named {momentum_name!r}, the name of the momentum coefficient "
-                f"of {optimizer}; rename the model's parameter to train it with momentum", keywords=["optimizer"])
+                f"model {_braces(self.name)!r} has a parameter named {momentum_name!r}, the name of the momentum "
+                f"coefficient of {optimizer}; rename the model's parameter to train it with momentum", optimizer=None)
         symbol = sp.Symbol(momentum_name, positive=True)
         parameter = Parameter(momentum_name, symbol, f"momentum of {optimizer} (torch.optim.SGD momentum), in [0, 1)",
                               "positive")
@@ -432,8 +432,8 @@ def _velocity_state(model: Model, spec) -> tuple:
                         rf"\ddot{{{label}}}")]
     clashes = [name for name, _, _ in wanted if name in taken]
     if clashes:
-        raise UnsupportedOptionError(f"model {model.name!r} already has names {', '.join(clashes)}, which the "
-                                     "optimizer's velocity state needs", keywords=["optimizer"])
+        raise UnsupportedOptionError(f"model {_braces(model.name)!r} already has names {', '.join(clashes)}, which "
+                                     "the velocity state of {optimizer} needs", optimizer=None)
     return tuple(StateVariable(name, sp.Symbol(name, real=True), description, default=sp.Integer(0), latex=latex)
                  for name, description, latex in wanted)
 
@@ -447,7 +447,12 @@ def _with_momentum(spec, optimizer: str, momentum: sp.Symbol, velocity_state: tu
                                velocity_vectors=tuple(f"p_{v}" for v in spec.vectors))
 
 
+def _braces(text) -> str:
+    """``text`` inside an error template (:class:`~analysis.errors.KeywordError`): its braces doubled."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
 def _unknown_option(model: str, given: dict):
-    names = ", ".join(f"{k}=" for k in given)
-    return UnsupportedOptionError(f"{names} only applies to models built from options (product), not {model!r}",
-                                  keywords=list(given))
+    names = ", ".join(f"{{{k}}}" for k in given)
+    return UnsupportedOptionError(f"{names} only applies to models built from options (product), not "
+                                  f"{_braces(repr(model))}", **dict.fromkeys(given))

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from analysis import load_model
-from numerics import IteratedMap
+from numerics import Axis, IteratedMap
 
 
 def main():
@@ -32,7 +32,7 @@ def main():
     parser.add_argument("--python-lanes", type=int, default=20)
     args = parser.parse_args()
     n, y, x = 4.0, 1.0, 1.0
-    uv = IteratedMap(load_model("uv", "sp"), eta=0.5, n=int(n), y=y, x=x)
+    uv = IteratedMap(load_model("uv", "sp"), values={"eta": 0.5, "n": int(n), "y": y, "x": x})
     compiled = uv.compiled
     assert compiled.parameter_names == ["eta", "n", "y", "x"] and compiled.state_names == ["f", "lam"]
     eta = np.linspace(0.5, 3.0, args.lanes)
@@ -70,7 +70,7 @@ def main():
     best_public = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        diagram = uv.orbit_diagram("eta", eta, args.steps, keep, init={"f": initial[0], "lam": initial[1]})
+        diagram = uv.orbit_diagram(Axis("eta", eta), args.steps, keep, init={"f": initial[0], "lam": initial[1]})
         best_public = min(best_public, time.perf_counter() - start)
     public_rate = args.lanes * args.steps / best_public
     assert np.array_equal(diagram.diverged, ~np.isfinite(orbits).all(axis=(1, 2)))

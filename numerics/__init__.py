@@ -2,12 +2,16 @@
 
 The public API::
 
-    from numerics import IteratedMap, cascade, continuation, crosscheck, width_scan, sweep
-    cubic = IteratedMap("uv-eos", k=1.2)          # or IteratedMap(load_model("uv", "mup"), eta=0.5, y=1, n=4)
-    cubic.run(500), cubic.lyapunov(), cubic.orbit_diagram("k", values, steps, keep), cubic.basin(...)
-    cascade("uv-eos", "k"), crosscheck("uv", width=64, eta=0.5, y=1), sweep("uv-eos", "k=0.8:2:64", ...)
-    continuation("uv-eos", "k=0.5:1.3", doublings=1)   # branches of fixed points and orbits (numerics.branches)
-    central_flow("xy-quartic", 300, values={"eta": 0.2})   # the time-averaged GD at the EoS (numerics.central_flows)
+    from numerics import Axis, IteratedMap, cascade, continuation, crosscheck, width_scan, sweep, central_flow
+    cubic = IteratedMap("uv-eos", values={"k": 1.2})   # or IteratedMap(load_model("uv", "mup"), values={...})
+    cubic.run(500), cubic.lyapunov(), cubic.orbit_diagram(Axis("k", values), steps, keep), cubic.basin(...)
+    cascade("uv-eos", "k"), crosscheck("uv", values={"eta": 0.5, "y": 1}, width=64)
+    sweep("uv-eos", Axis.parse("k=0.8:2:64"), measure="period", out="k.zarr")
+    continuation("uv-eos", Axis.parse("k=0.5:1.3"), doublings=1)  # branches of fixed points and orbits
+    central_flow("xy-quartic", 300, values={"eta": 0.2})         # the time-averaged GD at the EoS
+
+Options are keyword arguments; a model's parameter values are one mapping, ``values={name: value}`` (so that a
+parameter may be called anything, ``steps`` or ``seed`` included); a range is an :class:`Axis`.
 
 Every result is typed, with ``.to_dict()`` (the command line's JSON) and, where a figure exists, ``.plot()``.
 The command line (:mod:`numerics.cli`) and the report (:mod:`numerics.report`) are thin layers on top.
@@ -25,6 +29,7 @@ _EXPORTS = {
     "Basin": "iterated_map", "IteratedMap": "iterated_map", "LyapunovSpectrum": "iterated_map",
     "OrbitDiagram": "iterated_map", "Trajectory": "iterated_map",
     "load_sweep": ("sweeps", "load"), "sweep": "sweeps",
+    "Axis": "axis",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -50,22 +50,24 @@ def _size(count: float) -> str:
     return f"{count:.1f} PiB"
 
 
-def check_memory(needed_bytes: float, what: str, fits: str, max_memory=None, keywords=()) -> None:
+def check_memory(needed_bytes: float, what: str, fits: str, max_memory=None, **arguments) -> None:
     """Refuse (``ResourceLimitError``) a request needing ``needed_bytes`` beyond the budget; ``fits`` says what
-    would fit (e.g. "at most 2,000,000 points"), naming keyword arguments as ``name=`` and listing them in
-    ``keywords`` (the command line names its options instead)."""
+    would fit (e.g. "at most 2,000,000 points"), a template naming arguments as ``{every}`` with ``arguments``
+    giving the value it suggests (:class:`~analysis.errors.KeywordError`)."""
     budget = memory_budget(max_memory)
+    what = what.replace("{", "{{").replace("}", "}}")  # plain text inside the template
     if needed_bytes > budget:
         raise ResourceLimitError(f"{what} would need {_size(needed_bytes)}, above the memory budget of "
-                                 f"{_size(budget)}; {fits} (or raise the budget with max_memory=)",
-                                 keywords=["max_memory", *keywords])
+                                 f"{_size(budget)}; {fits} (or raise the budget with {{max_memory}})",
+                                 max_memory=None, **arguments)
 
 
 def check_work(steps: float, what: str, force: bool = False) -> float:
     """Estimated seconds for ``steps`` map steps; refused beyond :data:`MAX_SECONDS` unless ``force``."""
     seconds = float(steps) / STEPS_PER_SECOND
+    what = what.replace("{", "{{").replace("}", "}}")  # plain text inside the template
     if seconds > MAX_SECONDS and not force:
         raise ResourceLimitError(f"{what} is estimated at {seconds / 86400:.1f} days ({float(steps):.2g} map steps "
-                                 f"at about {STEPS_PER_SECOND:.0e} per second); reduce it, or pass force=True "
-                                 "to run it anyway", keywords=["force"])
+                                 f"at about {STEPS_PER_SECOND:.0e} per second); reduce it, or pass {{force}} "
+                                 "to run it anyway", force=True)
     return seconds

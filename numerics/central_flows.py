@@ -77,8 +77,8 @@ class _Field:
 
     def __init__(self, derived: DerivedModel, values: dict):
         if derived.optimizer != "gd":
-            raise UnsupportedOptionError(f"central flows are derived for GD only, not {derived.optimizer}",
-                                         keywords=["optimizer"])
+            raise UnsupportedOptionError(f"central flows are derived for GD only, not {derived.optimizer}; leave "
+                                         "out {optimizer}", optimizer=None)
         flow = derived.central_flow
         if flow.gradient_field is None:
             raise UserInputError(f"no central flow for model {derived.name!r}: {flow.notes}")

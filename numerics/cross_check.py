@@ -111,7 +111,7 @@ def _bind(model, values: dict, width):
     from .iterated_map import IteratedMap
 
     if isinstance(model, IteratedMap):
-        values = {**{p.name: model.values[p.symbol] for p in model.model.model.parameters}, **values}
+        values = {**model.value_map, **values}
         model = model.model
     derived = model if isinstance(model, DerivedModel) else DerivedModel(model)
     spec = derived.description
@@ -128,14 +128,15 @@ def _bind(model, values: dict, width):
     return derived, width_name, {**values, width_name: int(width)}
 
 
-def crosscheck(model, width=None, steps: int = 100, seed: int = 0, use_torch: bool = True, init=None,
-               progress=None, max_memory=None, **values) -> CrossCheck:
+def crosscheck(model, values=None, *, width=None, steps: int = 100, seed: int = 0, use_torch: bool = True,
+               init=None, progress=None, max_memory=None) -> CrossCheck:
     r"""Parameter-space GD (width ``width`` for width-n models, from a seeded standard initialisation
     :math:`w_i \sim \mathcal N(0, I_n)`; from ``init`` or the model's default state for coordinate models)
-    against the derived map from the same initial state, over ``steps`` steps."""
+    against the derived map from the same initial state, over ``steps`` steps; ``values`` (``{name: value}``)
+    are the model's parameter values."""
     from .iterated_map import IteratedMap
 
-    derived, width_name, values = _bind(model, values, width)
+    derived, width_name, values = _bind(model, dict(values or {}), width)
     seed, steps = to_count("seed", seed, 0), to_count("steps", steps)
     size = len(getattr(derived.description, "vectors", ())) * (width or 0) or len(derived.model.state)
     budget.check_memory(size * 8 * 40 + (steps + 1) * 8 * 8, f"a cross-check with {size:,} parameters",
@@ -144,7 +145,7 @@ def crosscheck(model, width=None, steps: int = 100, seed: int = 0, use_torch: bo
     if width_name and init:
         raise UserInputError(f"a width-n model's initial state is drawn at the width from the seed (u, v ~ N(0, I_n)); "
                              f"{derived.name!r} takes no initial values in a cross-check (choose another seed instead)")
-    bound = IteratedMap(derived, **values)  # validates every value against its domain
+    bound = IteratedMap(derived, values)  # validates every value against its domain
     numbers = dict(bound.parameters)
     gd = ParameterSpaceGD(derived.model, derived.parameterization, numbers, width=width,
                           initial=None if width_name else init, seed=seed, backend="numpy")
@@ -296,14 +297,14 @@ class WidthScan:
         return f"WidthScan({self.model} ({self.parameterization}), {self.steps} steps, seed {self.seed}: {rows})"
 
 
-def width_scan(model, widths, steps: int = 200, seed: int = 0, progress=None, max_memory=None,
-               **values) -> WidthScan:
+def width_scan(model, widths, values=None, *, steps: int = 200, seed: int = 0, progress=None,
+               max_memory=None) -> WidthScan:
     """Cross-check and dynamics at every width: for each, the initial state drawn at that width, the cross-check
     errors and the derived map's run from it (outcome, regimes, final state). In SP the UV map carries
     :math:`x^2/n`, so catapult and sharpening time scales grow with the width; in muP the map has no :math:`n`."""
     from .iterated_map import IteratedMap
 
-    widths = list(widths)
+    widths, values = list(widths), dict(values or {})
     if not widths:
         raise DomainError("widths", "[]", "at least one width")
     derived, width_name, _ = _bind(model, dict(values), widths[0])
@@ -311,9 +312,9 @@ def width_scan(model, widths, steps: int = 200, seed: int = 0, progress=None, ma
         raise UserInputError(f"width-scan needs a width-n model; {derived.name!r} is a coordinate model")
     rows = []
     for width in widths:
-        check = crosscheck(derived, width, steps, seed, use_torch=False, max_memory=max_memory,
-                           **{**values, width_name: width})
-        trajectory = IteratedMap(derived, **{**values, width_name: width}).run(steps, init=check.initial)
+        check = crosscheck(derived, {**values, width_name: width}, width=width, steps=steps, seed=seed,
+                           use_torch=False, max_memory=max_memory)
+        trajectory = IteratedMap(derived, {**values, width_name: width}).run(steps, init=check.initial)
         final = {**{name: trajectory.final[name] for name in check.initial}, "sharpness": trajectory.final["sharpness"]}
         rows.append(WidthScanRow(width, check.initial, trajectory.outcome, trajectory.regimes, final,
                                  {key: value for key, value in check.to_dict().items() if key.startswith("max_")},

@@ -524,12 +524,13 @@ class Cascade:
         return "\n".join(lines)
 
 
-def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=None, init=None,
-            **values) -> Cascade:
+def cascade(model, vary: str, values=None, *, doublings: int = 14, digits: int = 40, progress=None,
+            init=None) -> Cascade:
     r"""The period-doubling cascade of ``model`` as parameter ``vary`` increases (module docstring).
 
     ``model`` is an :class:`~numerics.IteratedMap` (its values are used), a :class:`~analysis.DerivedModel`, a
-    name or a path; ``values`` give (or override) the other parameters (``vary`` itself need not be given).
+    name or a path; ``values`` (``{name: value}``) give (or override) the other parameters (``vary`` itself need
+    not be given).
     ``doublings`` flips are located (periods up to :math:`2^{doublings-1}`, at most :data:`MAX_DOUBLINGS`),
     each refined to ``digits`` significant digits (at most :data:`MAX_DIGITS`). ``progress(j, doublings)`` is
     called after each flip.
@@ -544,16 +545,15 @@ def cascade(model, vary: str, doublings: int = 14, digits: int = 40, progress=No
     >>> [(b["period"], str(b["parameter"])[:12]) for b in flips.bifurcations]   # 1, sqrt(5) - 1, ...
     [(1, '1.0'), (2, '1.2360679774'), (4, '1.2880317544')]
     """
-    from .iterated_map import IteratedMap
+    from .iterated_map import IteratedMap, varying_map
 
     doublings = to_count("doublings", doublings, 1, MAX_DOUBLINGS)
     digits = to_count("digits", digits, 15, MAX_DIGITS)
+    values = dict(values or {})
     if isinstance(model, IteratedMap):
-        given = {p.name: model.values[p.symbol] for p in model.model.model.parameters}
-        bound = IteratedMap(model.model, _placeholders=(vary,), **{**given, **values})
+        bound = varying_map(model.model, vary, {**model.value_map, **values})
     else:
-        bound = IteratedMap(model, _placeholders=(vary,), **values)
-    bound.model.model.parameter(vary)
+        bound = varying_map(model, vary, values)
     found = locate_flips(bound.compiled, bound.values, vary, doublings, digits, progress, init)
     return Cascade(bound.model.name, vary, digits, found["bifurcations"], found["delta"], found["delta_aitken"],
                    found["stopped"], found["superstable"], found["alpha"], found["alpha_aitken"],

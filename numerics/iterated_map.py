@@ -1,7 +1,7 @@
 r"""The public object of the numerical layer: a derived map bound to parameter values.
 
 >>> from numerics import IteratedMap
->>> cubic = IteratedMap("uv-eos", k=1.2)
+>>> cubic = IteratedMap("uv-eos", values={"k": 1.2})
 >>> trajectory = cubic.run(500)
 >>> trajectory.outcome
 Outcome(name='periodic', period=2)
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Mapping, Optional
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from . import budget
 from .classify import (OUTCOMES, TAIL, Outcome, batch_statistics, classify_orbits, divergence_start, label_regimes,
                        lane_outcome, roundoff_sensitive, roundoff_stretch)
 from .compile import compile_model
+from .axis import Axis
 
 # Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
 # vanish from a thinned series); longer runs are labelled on the thinned series.
@@ -46,6 +47,27 @@ CHUNK_STEPS = 5_000_000
 # Lane-steps per call of the parallel orbit kernel between progress reports: about 0.1 s of work at its rate
 # (~2e9 lane-steps/s here), so that the calls' start-up (threads, buffers) stays a few per cent of the time.
 GRID_CHUNK_STEPS = 200_000_000
+
+
+def _mapping(values) -> dict:
+    """``values`` (a mapping of parameter names, or None) as a dict; anything else is refused, so that an option
+    passed by position is not read as parameter values."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise UserInputError(f"values must be a mapping {{parameter name: value}}, got {type(values).__name__}")
+    return dict(values)
+
+
+def varying_map(model, vary: str, values: Optional[Mapping] = None, *, max_memory=None,
+                force: bool = False) -> "IteratedMap":
+    """The map of a measure that varies parameter ``vary`` itself (an orbit diagram, a cascade): ``vary`` need
+    not be given in ``values`` (it is bound to 1 until the measure sets it)."""
+    bound = IteratedMap.__new__(IteratedMap)
+    model = model if isinstance(model, DerivedModel) else DerivedModel(model)
+    model.model.parameter(vary)
+    bound._bind(model, values, (vary,), max_memory, force)
+    return bound
 
 
 def _evaluate(function, states: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -238,8 +260,9 @@ class IteratedMap:
     model:
         a :class:`analysis.DerivedModel` (``load_model("uv", "mup")``), or a name or path (first
         parameterization; pass a DerivedModel for another).
-    **values:
-        parameter values: floats, ints, SymPy numbers or numeric text. Unknown names raise
+    values:
+        ``{parameter name: value}``, apart from the options (so that a parameter may be called anything):
+        floats, ints, SymPy numbers or numeric text. Unknown names raise
         :class:`~analysis.errors.UnknownNameError`, missing ones :class:`~analysis.errors.MissingValueError`
         (both list the expected names), out-of-domain ones :class:`~analysis.errors.DomainError`.
 
@@ -250,9 +273,12 @@ class IteratedMap:
     (:func:`analysis.optimizers.model_threshold`; :math:`2/\eta` for GD).
     """
 
-    def __init__(self, model, *, max_memory=None, force: bool = False, _placeholders=(), **values):
+    def __init__(self, model, values: Optional[Mapping] = None, *, max_memory=None, force: bool = False):
+        self._bind(model, values, (), max_memory, force)
+
+    def _bind(self, model, values, placeholders, max_memory, force) -> None:
         self.model = model if isinstance(model, DerivedModel) else DerivedModel(model)
-        self.values = self.model.model.bind_values(values, placeholders=_placeholders)
+        self.values = self.model.model.bind_values(_mapping(values), placeholders=placeholders)
         self.compiled = compile_model(self.model)
         self.max_memory, self.force = max_memory, force
         self.parameters = {name: float(v) for name, v in zip(self.compiled.parameter_names,
@@ -265,10 +291,15 @@ class IteratedMap:
         # The optimizer's own threshold, derived (DerivedModel.threshold: 2/step for GD).
         self.threshold = float(self.compiled.threshold_size(*self._params))
 
-    def with_values(self, **changes) -> "IteratedMap":
-        """A copy with some parameter values changed."""
-        current = {p.name: self.values[p.symbol] for p in self.model.model.parameters}
-        return IteratedMap(self.model, max_memory=self.max_memory, force=self.force, **{**current, **changes})
+    @property
+    def value_map(self) -> dict:
+        """``{parameter name: exact value}``: what ``values=`` would rebuild this map with."""
+        return {p.name: self.values[p.symbol] for p in self.model.model.parameters}
+
+    def with_values(self, changes: Mapping) -> "IteratedMap":
+        """A copy with the parameter values in ``changes`` (``{name: value}``) changed."""
+        return IteratedMap(self.model, {**self.value_map, **_mapping(changes)}, max_memory=self.max_memory,
+                           force=self.force)
 
     def __repr__(self) -> str:
         values = ", ".join(f"{k}={v:g}" for k, v in self.parameters.items())
@@ -360,8 +391,8 @@ class IteratedMap:
         # Arrays per kept row: the state, sharpness, loss and the JSON lists (about 4x the raw floats).
         needed = rows * (d + 2) * 8 * 5 + (steps + 1) * (d + 3) * 8 * (regime_every == 1 and every > 1)
         budget.check_memory(needed, f"a run of {steps:,} steps keeping every {every}",
-                            f"thin it with every={max(every + 1, int(np.ceil(needed / budget.memory_budget(self.max_memory) * every)))} or more",
-                            self.max_memory, keywords=["every"])
+                            "thin it with {every} or more", self.max_memory,
+                            every=max(every + 1, int(np.ceil(needed / budget.memory_budget(self.max_memory) * every))))
         budget.check_work(steps * (1 + (regime_every == 1 and every > 1)), f"a run of {steps:,} steps", self.force)
         params = self._params
         tail = min(steps, max(TAIL, min(steps // 2, RUN_WINDOW))) + 1
@@ -461,24 +492,18 @@ class IteratedMap:
                 spread["final_spread"] = {name: float(np.ptp([f[name] for f in finals])) for name in final}
         return spread
 
-    def orbit_diagram(self, vary: str, values, steps: int = 2000, keep: int = 200,
-                      init: Optional[dict] = None, progress=None) -> OrbitDiagram:
-        """The last ``keep`` of ``steps`` states for each value in ``values`` of parameter ``vary`` (an array, or
-        ``(low, high, points)`` for an evenly spaced grid; each value validated against the parameter's domain),
-        all from ``init``; each orbit classified."""
+    def orbit_diagram(self, axis, steps: int = 2000, keep: int = 200, init: Optional[dict] = None,
+                      progress=None) -> OrbitDiagram:
+        """The last ``keep`` of ``steps`` states for each value of the parameter of ``axis`` (an
+        :class:`~numerics.axis.Axis`, or ``(name, values)``; each value validated against the parameter's
+        domain), all from ``init``; each orbit classified."""
+        axis = Axis.of(axis)
         steps, keep = to_count("steps", steps), to_count("keep", keep)
         if keep > steps:
             raise DomainError("keep", keep, f"at most steps ({steps})")
+        vary = axis.name
         parameter = self.model.model.parameter(vary)
-        if isinstance(values, tuple) and len(values) == 3:
-            low, high, points = values
-            points = to_count("points", points)
-            budget.check_memory(points * max(keep, min(TAIL, steps)) * self.compiled.dimension * 16,
-                                f"an orbit diagram of {points:,} values", "use fewer points", self.max_memory)
-            values = np.linspace(float(low), float(high), points)
-        grid = to_floats(vary, np.atleast_1d(values), parameter.domain)
-        if grid.size == 0:
-            raise DomainError("values", "[]", "at least one value")
+        grid = to_floats(vary, axis.array, parameter.domain)
         index = self.compiled.parameter_names.index(vary)
         params = np.tile(self._params, (grid.size, 1))
         params[:, index] = grid
@@ -491,21 +516,21 @@ class IteratedMap:
                             [OUTCOMES[c] for c in classified["code"]], classified["period"].tolist())
 
     def basin(self, axes, steps: int = 2000, init: Optional[dict] = None, progress=None) -> Basin:
-        """Outcome of GD from a grid of initial states. ``axes`` is two ``(state name, low, high, points)`` (or a
-        dict ``{name: (low, high, points)}``); the other state variables start at ``init``/defaults."""
+        """Outcome of GD from a grid of initial states: ``axes`` are two :class:`~numerics.axis.Axis` (or
+        ``(name, values)``) of state variables, each of at least two increasing values; the other state variables
+        start at ``init``/defaults."""
         steps = to_count("steps", steps)
-        axes = list(axes.items()) if isinstance(axes, dict) else list(axes)
-        axes = [(a[0], *a[1]) if len(a) == 2 else tuple(a) for a in axes]
-        if len(axes) != 2 or axes[0][0] == axes[1][0]:
+        axes = [Axis.of(axis) for axis in axes]
+        if len(axes) != 2 or axes[0].name == axes[1].name:
             raise UserInputError("basin needs exactly two axes over two different state variables")
         grids = []
-        for name, low, high, points in axes:
-            self.model.model.state_variable(name)
-            points = to_count(f"points of {name}", points, 2)
-            low, high = float(low), float(high)
-            if not (np.isfinite(low) and np.isfinite(high) and low < high):
-                raise DomainError(f"the range of {name}", f"[{low}, {high}]", "finite with low < high")
-            grids.append(np.linspace(low, high, points))
+        for axis in axes:
+            self.model.model.state_variable(axis.name)
+            grid = axis.array
+            if grid.size < 2 or not np.all(np.diff(grid) > 0):
+                raise DomainError(f"the axis of {axis.name}", axis.to_text(), "at least two increasing values")
+            grids.append(grid)
+        axes = [(axis.name,) for axis in axes]
         mesh_x, mesh_y = np.meshgrid(*grids)
         lanes = mesh_x.size
         start = np.tile(self.initial_state(init), (lanes, 1))

@@ -58,36 +58,12 @@ import numpy as np
 from analysis.errors import UserInputError
 
 from .classify import REGIME_ORDER
+from .axis import Axis
 
 
 MEASURES = ("outcome", "period", "final-sharpness", "lyapunov", "regime")
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler given by address
 WORKER_TIMEOUT = 30.0  # seconds to wait for a scheduler given by address to have at least one worker
-
-
-MAX_AXIS_POINTS = 1_000_000  # per axis; a grid's total size is checked against the memory budget in plan()
-
-
-def parse_axis(text: str):
-    """``NAME=A:B:N`` (linear) or ``NAME=A:B:N:log`` (geometric, A > 0) -> (name, values)."""
-    name, sep, spec = text.partition("=")
-    parts = spec.split(":")
-    try:
-        if not sep or not name.strip() or len(parts) not in (3, 4) or (len(parts) == 4 and parts[3] != "log"):
-            raise ValueError
-        low, high, points = float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError:
-        raise UserInputError(f"malformed --vary {text!r}; expected NAME=A:B:N or NAME=A:B:N:log, "
-                             "e.g. --vary eta=0.1:2:64") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or points < 1 or (points > 1 and not low < high):
-        raise UserInputError(f"--vary {text!r} needs finite A < B and N >= 1")
-    if points > MAX_AXIS_POINTS:
-        raise UserInputError(f"--vary {text!r}: at most {MAX_AXIS_POINTS:,} points per axis")
-    if len(parts) == 4:
-        if low <= 0:
-            raise UserInputError(f"--vary {text!r}: a log axis needs A > 0")
-        return name.strip(), np.geomspace(low, high, points)
-    return name.strip(), np.linspace(low, high, points)
 
 
 def compute_tile(job: dict) -> tuple:
@@ -98,7 +74,7 @@ def compute_tile(job: dict) -> tuple:
     from .iterated_map import IteratedMap
 
     derived = DerivedModel(job["model"], job["parameterization"], **job["options"])
-    base = IteratedMap(derived, **job["values"])
+    base = IteratedMap(derived, job["values"])
     compiled = base.compiled
     base_state = base.initial_state(job["initial"])
     grids = [np.asarray(g) for g in job["grids"]]
@@ -134,7 +110,7 @@ def compute_tile(job: dict) -> tuple:
     else:
         result = np.empty(len(points))
         for lane in range(len(points)):
-            lane_map = base.with_values(**dict(zip(compiled.parameter_names, params[lane].tolist())))
+            lane_map = base.with_values(dict(zip(compiled.parameter_names, params[lane].tolist())))
             trajectory = lane_map.run(steps, init=dict(zip(compiled.state_names, starts[lane].tolist())))
             names = {r.name for r in trajectory.regimes}
             code = 0
@@ -452,12 +428,18 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
          steps: int, tile=(16, 16), *, max_memory=None, force: bool = False) -> dict:
     """Validate a sweep, check its store if it exists (module docstring: a damaged store of this sweep is repaired
     or removed, another one refused) and list the tiles still to compute. Raises :class:`UserInputError` before any
-    work on bad input; ``values``/``initial`` are the text of ``--set``/``--init`` and ``axes`` a list of
-    ``(name, grid)``. A new store is created by :func:`execute`, once the scheduler answered."""
+    work on bad input; ``values``/``initial`` are ``{name: value}`` and ``axes`` a list of
+    :class:`~numerics.axis.Axis` (each of increasing values). A new store is created by :func:`execute`, once
+    the scheduler answered."""
     if measure not in MEASURES:
         raise UserInputError(f"unknown measure {measure!r}; expected one of: {', '.join(MEASURES)}")
-    if not 1 <= len(axes) <= 2 or len({name for name, _ in axes}) != len(axes):
-        raise UserInputError("give one or two --vary over different names")
+    axes = [Axis.of(axis) for axis in axes]
+    if not 1 <= len(axes) <= 2 or len({axis.name for axis in axes}) != len(axes):
+        raise UserInputError("a sweep varies one or two axes over different names")
+    for axis in axes:
+        if len(axis) > 1 and not np.all(np.diff(axis.array) > 0):
+            raise UserInputError(f"axis {axis.to_text(counted=True)!r}: a sweep's values must increase (A < B)")
+    axes = [(axis.name, axis.array) for axis in axes]
     from analysis import DerivedModel
 
     from .iterated_map import IteratedMap
@@ -482,8 +464,8 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     for name, grid in axes:
         if name in parameter_names:
             for value in (grid[0], grid[-1]):
-                IteratedMap(derived, **{**values, name: float(value)})
-    IteratedMap(derived, **values).initial_state(initial)
+                IteratedMap(derived, {**values, name: float(value)})
+    IteratedMap(derived, values).initial_state(initial)
     from . import budget
 
     total = math.prod(len(grid) for _, grid in axes)
@@ -623,20 +605,19 @@ def run_sweep(model: str, parameterization, options: dict, values: dict, initial
     return execute(planned, scheduler, progress, after_tile, client)
 
 
-def sweep(model, vary, measure: str = "outcome", out: str = "sweep.zarr", steps: int = 1000, init=None,
-          parameterization=None, tile: int = 16, scheduler=None, progress=None, options=None, max_memory=None,
-          force: bool = False, **values) -> SweepRun:
+def sweep(model, vary, values=None, *, measure: str = "outcome", out: str = "sweep.zarr", steps: int = 1000,
+          init=None, parameterization=None, tile: int = 16, scheduler=None, progress=None, options=None,
+          max_memory=None, force: bool = False) -> SweepRun:
     """A measure over a grid of one or two names (parameters or initial state variables), tiled on Dask into
-    the resumable Zarr store ``out`` (module docstring). ``vary`` is one or two ``"NAME=A:B:N[:log]"`` strings
-    or ``(name, values)`` pairs; ``values`` fix the other parameters. Returns a :class:`SweepRun`
-    (``.to_dict()``: ``{"out", "tiles", "computed", "skipped"}``); the store loads with :func:`load`.
+    the resumable Zarr store ``out`` (module docstring). ``vary`` is one :class:`~numerics.axis.Axis` (or
+    ``(name, values)``) or a list of two; ``values`` (``{name: value}``) fix the other parameters. Returns a
+    :class:`SweepRun` (``.to_dict()``: ``{"out", "tiles", "computed", "skipped"}``); the store loads with :func:`load`.
 
     ``model`` is a registered name or a path (the workers load it by that reference)."""
-    axes = [parse_axis(v) if isinstance(v, str) else (v[0], np.asarray(v[1], float))
-            for v in ([vary] if isinstance(vary, (str, tuple)) else vary)]
+    axes = [Axis.of(v) for v in ([vary] if isinstance(vary, (Axis, tuple)) else vary)]
     size = tile if isinstance(tile, int) else tile[0]
-    return run_sweep(str(model), parameterization, dict(options or {}), values, dict(init or {}), axes, measure,
-                     out, steps, scheduler, (size, size), progress, max_memory=max_memory, force=force)
+    return run_sweep(str(model), parameterization, dict(options or {}), dict(values or {}), dict(init or {}), axes,
+                     measure, out, steps, scheduler, (size, size), progress, max_memory=max_memory, force=force)
 
 
 def load(out: str):

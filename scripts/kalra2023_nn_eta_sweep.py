@@ -2,26 +2,26 @@
 scikit-learn's digits (full batch, float64, sharpness at every step by warm-started Lanczos on autograd HVPs), the
 period of the sharpness over each run's edge-of-stability window and its Welch power spectrum.
 
-Run: ``python scripts/kalra2023_nn_eta_sweep.py [OUTDIR] [ETAS] [STEPS]`` (default docs/figures, 0.2:0.7:11, 600);
-the same as ``sharpness nn --eta 0.2:0.7:11 --steps 600 --measure-every 1 --out OUTDIR/nn_eta_sweep.json
+Run: ``python scripts/kalra2023_nn_eta_sweep.py [OUTDIR] [ETAS] [STEPS]`` (default docs/figures, eta=0.2:0.7:11,
+600); the same as ``sharpness nn --vary eta=0.2:0.7:11 --steps 600 --measure-every 1 --out OUTDIR/nn_eta_sweep.json
 --orbit-plot OUTDIR/nn_eta_orbit.png``. Finished etas are kept in ``OUTDIR/nn_eta_sweep.json``: an interrupted
 sweep resumes from them. Writes nn_eta_orbit.png (orbit diagram against eta, and the spectra) and prints a table.
 """
 import sys
 from pathlib import Path
 
-from numerics import nn
-from numerics.cli.networks import parse_etas
+from numerics import Axis, nn
+from numerics.requests import NetworkRequest
 
 
-def main(out: Path, etas: str = "0.2:0.7:11", steps: int = 600):
-    values = parse_etas(etas)
+def main(out: Path, etas: str = "eta=0.2:0.7:11", steps: int = 600):
+    request = NetworkRequest(Axis.parse(etas, counted=True), steps=steps, measure_every=1,
+                             out=str(out / "nn_eta_sweep.json"))
 
     def start(index, eta, done):
-        print(f"[{index + 1}/{len(values)}] eta = {eta:g}" + (" (finished before)" if done else ""), flush=True)
+        print(f"[{index + 1}/{len(request.eta)}] eta = {eta:g}" + (" (finished before)" if done else ""), flush=True)
 
-    runs = nn.eta_sweep(values, str(out / "nn_eta_sweep.json"), on_start=start, dataset="digits", arch="mlp",
-                        steps=steps, width=64, seed=0, measure_every=1, top_k=1)
+    runs = request.call(on_start=start)
     nn.orbit_figure(runs, str(out / "nn_eta_orbit.png"))
     print(f"{'eta':>6} {'eta*lam0':>8} {'window':>11} {'S/thr med':>9} {'period':>6}  explained by p=2,4,8,16,32"
           f"   peak (cycles/step)  HVPs  regimes")

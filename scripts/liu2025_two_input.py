@@ -13,7 +13,7 @@ from numerics import IteratedMap  # noqa: E402
 
 
 def main(out: Path):
-    result = IteratedMap("two-input", eta=0.5).run(12_000, every=4)
+    result = IteratedMap("two-input", values={"eta": 0.5}).run(12_000, every=4)
     figure, axis = plt.subplots(figsize=(8, 4))
     result.plot(axis)
     figure.savefig(out / "two_input_sharpness.png", dpi=150, bbox_inches="tight")

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis import load_model  # noqa: E402
-from numerics import IteratedMap, plots  # noqa: E402
+from numerics import Axis, IteratedMap, plots  # noqa: E402
 
 
 def main(out: Path):
@@ -21,19 +21,19 @@ def main(out: Path):
     # The flip of the flattest minimum, from the derived stability boundaries (not typed by hand).
     flips = sorted(float(b.value) for e in derived.stability.points for b in e.boundaries if b.kind == "flip"
                    and b.value.is_number)
-    diagram = IteratedMap(derived, eta=0.5).orbit_diagram("eta", np.linspace(0.3, 1.0, 2000), 5000, 200,
-                                                          init={"x": 1.5, "y": 0.2})
+    diagram = IteratedMap(derived, values={"eta": 0.5}).orbit_diagram(Axis("eta", np.linspace(0.3, 1.0, 2000)), 5000,
+                                                                      200, init={"x": 1.5, "y": 0.2})
     plots.orbit_figure(diagram, str(out / "xy_quartic_orbit.png"),
                        "xy-quartic from (1.5, 0.2): flip of the flattest minimum, then period doubling to chaos",
                        flips=flips)
 
-    basin = IteratedMap(derived, eta=0.1).basin([("x", -5, 5, 400), ("y", -5, 5, 400)], 3000)
+    basin = IteratedMap(derived, values={"eta": 0.1}).basin([Axis.parse("x=-5:5:400"), Axis.parse("y=-5:5:400")], 3000)
     plots.basin_figure(basin, str(out / "xy_quartic_basin.png"), "xy-quartic, eta = 0.1: where GD from (x, y) ends")
 
     etas = np.linspace(0.06, 0.13, 15)
     finals = []
     for eta in etas:
-        result = IteratedMap(derived, eta=eta).run(20_000, init={"x": 4, "y": 0.3})
+        result = IteratedMap(derived, values={"eta": eta}).run(20_000, init={"x": 4, "y": 0.3})
         finals.append(result.final["sharpness"] if result.outcome.name == "converged" else np.nan)
     finals = np.array(finals)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))

@@ -13,7 +13,7 @@ import sympy
 
 import analysis
 from analysis import DomainError, MissingValueError, UnknownNameError, load_model
-from numerics import OUTCOMES, IteratedMap
+from numerics import OUTCOMES, Axis, IteratedMap
 from numerics.cli import main
 
 
@@ -38,18 +38,18 @@ def test_derived_model_results_are_typed_attributes():
 
 def test_iterated_map_validates_names_and_values():
     with pytest.raises(UnknownNameError, match="expected one of: eta, n, y, x"):
-        IteratedMap("uv", eta=0.5, n=4, y=1, bogus=2)
+        IteratedMap("uv", values={"eta": 0.5, "n": 4, "y": 1, "bogus": 2})
     with pytest.raises(MissingValueError) as missing:
-        IteratedMap("uv", eta=0.5, y=1)
+        IteratedMap("uv", values={"eta": 0.5, "y": 1})
     assert missing.value.name == "n" and missing.value.expected == ["eta", "n", "y"]
     for bad in ({"eta": -1}, {"eta": float("nan")}, {"eta": "1e999999999"}, {"n": 2.5}):
         with pytest.raises(DomainError):
-            IteratedMap("uv", **{"eta": 0.5, "n": 4, "y": 1, **bad})
-    cubic = IteratedMap("uv-eos", k=1.2)
+            IteratedMap("uv", values={"eta": 0.5, "n": 4, "y": 1, **bad})
+    cubic = IteratedMap("uv-eos", values={"k": 1.2})
     with pytest.raises(DomainError, match="keep"):
-        cubic.orbit_diagram("k", [1.0, 1.1], steps=3, keep=8)
+        cubic.orbit_diagram(Axis("k", [1.0, 1.1]), steps=3, keep=8)
     with pytest.raises(DomainError, match="realizable"):
-        IteratedMap("uv", eta=1, n=4, y=1).run(10, init={"f": 0, "lam": -1})
+        IteratedMap("uv", values={"eta": 1, "n": 4, "y": 1}).run(10, init={"f": 0, "lam": -1})
 
 
 def test_user_model_file_through_api_and_cli(tmp_path, capsys):
@@ -98,7 +98,7 @@ def test_plain_sympy_symbols_as_state_and_parameters(tmp_path, state, capsys):
     assert len(critical) == 3 and np.allclose(found, critical, rtol=0, atol=1e-12)
     # No default for a plain symbol: the initial value is asked for, in one line.
     with pytest.raises(MissingValueError, match="initial value of 'w'"):
-        IteratedMap(derived, eta=0.5).run(10)
+        IteratedMap(derived, values={"eta": 0.5}).run(10)
     assert main(["run", str(path), "--set", "eta=0.5", "--steps", "10"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
@@ -174,7 +174,7 @@ def test_labels_on_independently_decided_runs(argv, expected, capsys):
 
 
 def test_round_off_oscillation_of_a_converged_loss_is_not_eos():
-    result = IteratedMap("xy-quartic", eta=0.2).run(20_000, init={"x": 3, "y": 0.2})
+    result = IteratedMap("xy-quartic", values={"eta": 0.2}).run(20_000, init={"x": 3, "y": 0.2})
     # Its catapult amplifies perturbations (the outcome reports it, "roundoff"), but the reruns at 30 and 50
     # digits end where float64 does: not round-off sensitive.
     assert result.outcome.name == "converged" and result.outcome.roundoff_sensitive is False
@@ -182,7 +182,7 @@ def test_round_off_oscillation_of_a_converged_loss_is_not_eos():
 
 
 def test_catapult_is_the_loss_spike_only():
-    result = IteratedMap("uv", eta=2.5, n=100, y=1).run(2000, init={"f": 0.05, "lam": 1})
+    result = IteratedMap("uv", values={"eta": 2.5, "n": 100, "y": 1}).run(2000, init={"f": 0.05, "lam": 1})
     loss = np.array(result.trajectory["loss"])
     for regime in result.regimes:
         if regime.name == "catapult":
@@ -195,12 +195,13 @@ def test_run_basin_and_sweep_agree_on_a_grid(tmp_path):
     from numerics import load_sweep, sweep
 
     ks = np.linspace(0.6, 1.35, 6)
-    runs = [OUTCOMES.index(IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.4}).outcome.name) for k in ks]
+    runs = [OUTCOMES.index(IteratedMap("uv-eos", values={"k": k}).run(3000, init={"z": 0.4}).outcome.name)
+            for k in ks]
     store = tmp_path / "o.zarr"
-    sweep("uv-eos", [("k", ks)], "outcome", str(store), 3000, init={"z": 0.4}, tile=4)
+    sweep("uv-eos", [("k", ks)], measure="outcome", out=str(store), steps=3000, init={"z": 0.4}, tile=4)
     assert load_sweep(store)["outcome"].values.astype(int).tolist() == runs
-    two = IteratedMap("xy-quartic", eta=0.2)
-    grid = two.basin([("x", 0.5, 2.5, 3), ("y", 0.3, 1.5, 3)], 1000)
+    two = IteratedMap("xy-quartic", values={"eta": 0.2})
+    grid = two.basin([Axis.parse("x=0.5:2.5:3"), Axis.parse("y=0.3:1.5:3")], 1000)
     for i, y in enumerate(grid.grids[1]):
         for j, x in enumerate(grid.grids[0]):
             name = two.run(1000, init={"x": x, "y": y}).outcome.name
@@ -211,7 +212,7 @@ def test_chunked_work_equals_one_kernel_call(monkeypatch):
     """Long work runs in chunks (progress and Ctrl-C between them); the chunks must not change a single bit."""
     from numerics import iterated_map
 
-    cubic = IteratedMap("uv-eos", k=1.29)
+    cubic = IteratedMap("uv-eos", values={"k": 1.29})
     whole = cubic.run(300_000, every=7).to_dict(), cubic.lyapunov(50_000, transient=20_000).to_dict()
     reports = []
     monkeypatch.setattr(iterated_map, "CHUNK_STEPS", 9_999)
@@ -226,19 +227,19 @@ def test_overflow_in_the_lyapunov_transient_is_reported_at_its_step():
     with np.errstate(all="ignore"):
         while np.isfinite(z):
             z, step = (1 + k) * z - k * z ** 3, step + 1
-    assert IteratedMap("uv-eos", k=2.5).lyapunov(1000, transient=100).diverged_at == step == 8
+    assert IteratedMap("uv-eos", values={"k": 2.5}).lyapunov(1000, transient=100).diverged_at == step == 8
 
 
 def test_budgets_refuse_before_any_work():
     from analysis import ResourceLimitError
 
-    cubic = IteratedMap("uv-eos", k=1.2, max_memory="1M")
+    cubic = IteratedMap("uv-eos", values={"k": 1.2}, max_memory="1M")
     with pytest.raises(ResourceLimitError, match="every=11445"):
         cubic.run(100_000_000, every=1000)
     with pytest.raises(ResourceLimitError, match="days"):
-        IteratedMap("uv-eos", k=1.2).lyapunov(1000, transient=10 ** 15)
+        IteratedMap("uv-eos", values={"k": 1.2}).lyapunov(1000, transient=10 ** 15)
     with pytest.raises(ResourceLimitError, match="lanes fit"):
-        cubic.orbit_diagram("k", np.linspace(1, 1.2, 10_000), steps=1000, keep=1000)
+        cubic.orbit_diagram(Axis("k", np.linspace(1, 1.2, 10_000)), steps=1000, keep=1000)
 
 
 def test_a_hyperbola_of_minima_is_reported_at_a_point_on_it():

@@ -39,8 +39,8 @@ def test_every_measure_runs_on_every_model(name, capsys, tmp_path):
     assert (payload["outcome"]["name"] == "undetermined") == ("reason" in payload["outcome"])
     assert len(payload["trajectory"]["sharpness"]) == 301 and "gap" in payload
     varied = next(p.name for p in model.parameters)
-    code, out, _ = call(capsys, "bifurcation", name, *settings(name), "--vary", varied, "--range", "0.1", "0.3",
-                        "--points", "5", "--steps", "50", "--keep", "5", "--json")
+    code, out, _ = call(capsys, "bifurcation", name, *settings(name), "--vary", f"{varied}=0.1:0.3:5", "--steps", "50",
+                        "--keep", "5", "--json")
     assert code == 0 and len(json.loads(out)["orbits"]) == 5
     code, out, _ = call(capsys, "lyapunov", name, *settings(name), "--steps", "2000", "--json")
     assert code == 0 and (json.loads(out)["exponents"] is None or len(json.loads(out)["exponents"]) == len(model.state))

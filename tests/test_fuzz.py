@@ -1132,28 +1132,29 @@ def cmd_bifurcation(draw):
     junk = Junk(draw(faults()))
     head, groups, info, force = draw(common(junk))
     names = list(info["parameters"]) or ["eta"]
-    vary = draw(st.sampled_from(["q", "", "lam", "z", "theta1"] + info["state"]) if junk.take(draw, odds=6)
+    name = draw(st.sampled_from(["q", "", "lam", "z", "theta1"] + info["state"]) if junk.take(draw, odds=6)
                 else st.sampled_from(names))
-    groups.append(["--vary", vary])
+    a, b = sorted(draw(st.lists(typical_value(info["model"], name), min_size=2, max_size=2, unique=True)), key=float)
+    count = size(draw, junk, 40, absent=0)
     if junk.take(draw, odds=5):
-        bad = draw(st.integers(0, 3))
-        if bad == 0:  # the option missing (required)
-            pass
-        elif bad == 1:
-            groups.append(["--range"] + sorted(draw(st.lists(typical_value(info["model"], vary), min_size=2,
-                                                             max_size=2)), key=float, reverse=True))
-        else:
-            groups.append(["--range", draw(bad_number()), draw(typical_value(info["model"], vary))][::1 if bad == 2
-                                                                                                    else -1])
+        bad = draw(st.integers(0, 6))
+        spec = (None,  # the option missing (required)
+                f"{name}={b}:{a}:{count}",  # descending
+                f"{name}={draw(bad_number())}:{b}:{count}", f"{name}={a}:{draw(bad_number())}:{count}",
+                f"{name}={a}:{b}",  # no number of points
+                name,  # no range at all (the former --vary NAME --range A B)
+                f"{name}={a}:{b}:{count}:{draw(st.sampled_from(('log', 'lin', '', 'x')))}")[bad]
     else:
-        a, b = sorted(draw(st.lists(typical_value(info["model"], vary), min_size=2, max_size=2, unique=True)),
-                      key=float)
-        groups.append(["--range", a, b])
-    sizes = [size(draw, junk, 40, absent=0), size(draw, junk, 300, absent=0), size(draw, junk, 20, absent=2)]
+        spec = f"{name}={a}:{a}:1" if draw(st.integers(0, 9)) == 0 else f"{name}={a}:{b}:{count}"
+    if spec is not None:
+        groups.append(["--vary", spec])
+    if junk.take(draw, odds=10):  # the former grammar, refused with the new form
+        groups.append(draw(st.sampled_from((["--range", a, b], ["--points", "5"]))))
+    sizes = [count, size(draw, junk, 300, absent=0), size(draw, junk, 20, absent=2)]
     steps = int(sizes[1]) if sizes[1] and sizes[1].isdigit() and len(sizes[1]) < 5 else None
     if steps and (sizes[2] is None or sizes[2].isdigit() and int(sizes[2]) > steps):
         sizes[2] = str(draw(st.integers(1, steps)))  # --keep (default 200) must not exceed --steps
-    for option, value in zip(("--points", "--steps", "--keep"), sizes):
+    for option, value in zip(("--steps", "--keep"), sizes[1:]):
         if value is not None:
             groups.append([option, value])
     groups += _plot(draw, junk)
@@ -1322,7 +1323,7 @@ def cmd_sweep(draw, command):
 def cmd_soup(draw):
     """Any tokens: subcommand names, options and values in any order."""
     tokens = ("run", "derive", "models", "uv", "uv-eos", "--json", "--set", "eta=0.5", "--steps", "10", "--init",
-              "--quiet", "-p", "--loss", "a^2", "--depth", "--vary", "--range", "--", "-", "-h", "--help", "",
+              "--quiet", "-p", "--loss", "a^2", "--depth", "--vary", "k=1:2:3", "--range", "--", "-", "-h", "--help", "",
               "--steps=5", "--set=k=1", "--js", "--no-such-option", "sweep", "nn", "report", "\x01", "-x")
     argv = draw(st.lists(st.sampled_from(tokens), max_size=6))
     return {"argv": argv, "command": argv[0] if argv else "", "json": False, "model": None, "parameters": {},
@@ -1355,8 +1356,11 @@ EXPLICIT_CASES = [_explicit("fixed-points", [name, "--set", "eta=0.5", "--json"]
     _explicit("fixed-points", ["product", "--loss", "(a*b*c*d*e*f*g*h - y)^2", "--set", "eta=0.1", "--json"],
               "product", True),
     # Found by this test (kept as regression examples; see the report of the first run).
-    _explicit("bifurcation", ["uv-eos", "--set", "k=1", "--vary", "k", "--range", "0.5", "1", "--points",
-                              str(10 ** 30), "--steps", "10", "--keep", "5", "--json"], "uv-eos", True),
+    _explicit("bifurcation", ["uv-eos", "--set", "k=1", "--vary", f"k=0.5:1:{10 ** 30}", "--steps", "10", "--keep",
+                              "5", "--json"], "uv-eos", True),
+    # The former range grammar: refused on one line that shows the new form.
+    dict(_explicit("bifurcation", ["uv-eos", "--vary", "k", "--range", "0.5", "1", "--points", "50", "--steps", "10",
+                                   "--json"], "uv-eos", True), refused_with="--vary k=0.5:1:50"),
     _explicit("crosscheck", ["uv", "--width", "4", "--set", "eta=0.5", "--set", "y=1", "--init", "f=0.1", "--init",
                              "lam=1", "--steps", "5", "--no-torch", "--quiet", "--json"], "uv", True),
     _explicit("cascade", ["product", "--loss", "(c-y)^2/2", "--set", "eta=0.05", "--vary", "eta", "--doublings", "3",
@@ -1457,6 +1461,8 @@ def cli_problems(case, outcome, out, err, cwd=None):
     argv = case["argv"]
     if status not in (0, 2):
         return problems + [f"exit status {status}"]
+    if case.get("refused_with") is not None and (status != 2 or case["refused_with"] not in err):
+        problems.append(f"exit {status}; expected exit 2 and a message that shows {case['refused_with']!r}")
     if status == 2:
         lines = err.split("\n")
         if not (err.endswith("\n") and len(lines) == 2 and "\r" not in err):
@@ -1532,6 +1538,17 @@ def _int(text):
         return None
 
 
+def _range(vary):
+    """``(A, B, N)`` of ``--vary NAME=A:B:N`` as the documented grammar reads them (None where it cannot)."""
+    parts = str(vary).partition("=")[2].split(":")
+    if len(parts) not in (3, 4):
+        return None, None, None
+    try:
+        return float(parts[0]), float(parts[1]), _int(parts[2])
+    except ValueError:
+        return None, None, _int(parts[2])
+
+
 def structure_problems(case, payload):
     """Exit-0 answers that contradict the request: sizes, counts and echoed options (keys that are absent are not
     checked: the JSON schema is not this test's business)."""
@@ -1567,15 +1584,18 @@ def structure_problems(case, payload):
             else:
                 check(length <= expected, f"{length} trajectory rows, more than {expected}")
         elif command == "bifurcation":
-            points, keep = _int(_option(argv, "--points", "1000")), _int(_option(argv, "--keep", "200"))
-            low = float(_pairs(argv, "--range")[-1]) if "--range" in argv else None
+            low, high, points = _range(_option(argv, "--vary"))
+            keep = _int(_option(argv, "--keep", "200"))
             values, orbits = get("values"), get("orbits")
             check(len(values) == points and len(orbits) == points,
-                  f"--points {points} but {len(values)} values and {len(orbits)} orbits")
+                  f"--vary {_option(argv, '--vary')}: {points} points but {len(values)} values and {len(orbits)} orbits")
             check(all(len(orbit) == keep for orbit in orbits), f"--keep {keep} but orbits of lengths "
                   f"{sorted({len(o) for o in orbits})}")
-            check(low is None or not values or math.isclose(values[0], low, rel_tol=1e-12, abs_tol=1e-300),
-                  f"--range starts at {low} but the first value is {values[0] if values else None}")
+            last = high if points != 1 else low  # N = 1: the one value A
+            check(values and all(math.isclose(v, end, rel_tol=1e-12, abs_tol=1e-300)
+                                 for v, end in ((values[0], low), (values[-1], last))),
+                  f"--vary from {low} to {high} but the values run from {values[0] if values else None} to "
+                  f"{values[-1] if values else None}")
         elif command == "basin":
             sizes = [_int(g.rpartition(":")[2]) for g in _pairs(argv, "--grid")]
             grids = get("grids")

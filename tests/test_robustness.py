@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numerics import report, sweeps
+from numerics import Axis, report, sweeps
 from numerics.report import runner
 from numerics.cli import main
 
@@ -439,7 +439,8 @@ def test_ctrl_c_in_the_report_then_rerun_recomputes_nothing_finished(tmp_path, c
     assert sections["phase_diagram"]["result"]["computed"] == 2  # from the first run, not recomputed
     assert sections["lyapunov_sweep"]["result"] == {"out": str(out / "sweeps" / "quick" / "uv_eos_lyapunov.zarr"),
                                                     "tiles": 2, "computed": 1, "skipped": 1}
-    whole = sweeps.sweep("uv-eos", "k=0.8:2:40", "lyapunov", str(tmp_path / "whole.zarr"), 300, tile=32)
+    whole = sweeps.sweep("uv-eos", Axis.parse("k=0.8:2:40"), measure="lyapunov", out=str(tmp_path / "whole.zarr"),
+                         steps=300, tile=32)
     assert whole.computed == 2
     np.testing.assert_array_equal(sweeps.load(out / "sweeps" / "quick" / "uv_eos_lyapunov.zarr")["lyapunov"].values,
                                   sweeps.load(tmp_path / "whole.zarr")["lyapunov"].values)

@@ -47,8 +47,9 @@ Modules: :mod:`.derivatives` (compiled derivatives, multilinear forms, normal-fo
 (predictor-corrector, test-function location), :mod:`.records` (typed results), :mod:`.one_parameter`,
 :mod:`.two_parameter` (the report's section on the UV model's flip curves is :mod:`numerics.report.continuation`).
 
+>>> from numerics import Axis
 >>> from numerics.branches import continuation
->>> result = continuation("uv-eos", "k=0.5:1.3", doublings=1)
+>>> result = continuation("uv-eos", Axis.parse("k=0.5:1.3"), doublings=1)
 >>> result
 Continuation(uv-eos, vary k: 2 branch(es), 0 curve(s); special points PD@1, PD@2)
 >>> round(result.special_points[0]["normal_form"]["coefficient"], 10)     # b = F'''/6 + F''^2/4 = -1 + 9 at z = -1, k = 1

@@ -2,7 +2,6 @@
 their normal forms, and alpha from the superstable orbits along the cascade."""
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -13,36 +12,31 @@ from analysis.errors import DomainError, UserInputError
 from .derivatives import NORMALISATION, _eigenvectors, flip_coefficient, fold_coefficient, kernels, ns_coefficient
 from .engine import (BEYOND_FLIP, DEGENERATE, MAX_DOUBLINGS, MAX_POINTS, _correct, _make_point, _OrbitSystem,
                      _tangent, _trace, flip_criticality, genuine_special)
+from ..axis import Axis
 from .records import Branch, Continuation, _complex_json
 
 
 # ------------------------------------------------------------------------------------------- the front end
-def _parse_range(text):
-    """``NAME=A:B`` -> (name, A, B)."""
-    name, sep, spec = str(text).partition("=")
-    parts = spec.split(":")
-    try:
-        if not sep or not name.strip() or len(parts) != 2:
-            raise ValueError
-        low, high = float(parts[0]), float(parts[1])
-        if not (math.isfinite(low) and math.isfinite(high)) or low == high:
-            raise ValueError
-    except ValueError:
-        raise UserInputError(f"malformed --vary {text!r}; expected NAME=A:B with two different finite numbers, "
-                             "e.g. --vary k=0.5:1.4") from None
-    return name.strip(), low, high
+def _interval(vary):
+    """``vary`` (an :class:`~numerics.axis.Axis` or ``(name, (A, B))``) as ``(name, A, B)``: two different
+    ends, traced from A towards B."""
+    axis = Axis.of(vary)
+    if len(axis) != 2 or axis.values[0] == axis.values[1]:
+        raise UserInputError(f"a continuation's range is an interval of two different ends (from A towards B), "
+                             f"e.g. Axis.parse('k=0.5:1.4'); got {axis.to_text()!r}")
+    return axis.name, axis.values[0], axis.values[1]
 
 
 def _check_domain(model, name, low, high):
     for p in model.parameters:
         if p.name == name:
             if p.domain in ("positive", "positive_integer") and min(low, high) <= 0:
-                raise DomainError(f"--vary {name}", f"{low}:{high}", f"inside the domain of {name} (positive)")
+                raise DomainError(f"the range of {name}", f"{low}:{high}", f"inside the domain of {name} (positive)")
             return "parameter"
     for s in model.state:
         if s.name == name:
             return "state"
-    raise UserInputError(f"unknown parameter {name!r} of model {model.name!r} in --vary; expected one of: "
+    raise UserInputError(f"unknown parameter {name!r} of model {model.name!r} to vary; expected one of: "
                          f"{', '.join([p.name for p in model.parameters] + [s.name for s in model.state])}")
 
 
@@ -176,9 +170,8 @@ def _closed_form_b(setup, x, p):
     return None
 
 
-def continuation(model, vary: str, *, parameterization=None, start=None, init=None, period: int = 1,
-                 doublings: int = 0, max_points: int = MAX_POINTS, progress=None, options=None,
-                 **values) -> Continuation:
+def continuation(model, vary, values=None, *, parameterization=None, start=None, init=None, period: int = 1,
+                 doublings: int = 0, max_points: int = MAX_POINTS, progress=None, options=None) -> Continuation:
     r"""Pseudo-arclength continuation of fixed points of :math:`F^J` in one parameter (module docstring).
 
     Parameters
@@ -186,7 +179,8 @@ def continuation(model, vary: str, *, parameterization=None, start=None, init=No
     model:
         a name, a model file path or a :class:`~analysis.DerivedModel`.
     vary:
-        ``"P=A:B"``: the branch starts at ``P = A`` and is traced towards ``B`` (and is stopped outside
+        an :class:`~numerics.axis.Axis` of two values ``P = (A, B)`` (``Axis.parse("P=A:B")``) or
+        ``(P, (A, B))``: the branch starts at ``P = A`` and is traced towards ``B`` (and is stopped outside
         ``[min(A, B), max(A, B)]``). For a family (``start`` labels a line of fixed points) ``P`` may be its free
         state variable: the family is traced along itself at fixed parameters.
     start, init:
@@ -197,17 +191,17 @@ def continuation(model, vary: str, *, parameterization=None, start=None, init=No
     doublings:
         at each flip switch to the period-doubled branch, up to this many times (one command traces the cascade).
     values:
-        the other parameters (defaults filled in).
+        ``{name: value}`` of the other parameters (defaults filled in).
 
     Examples
     --------
-    >>> result = continuation("uv-eos", "k=0.5:1.3", doublings=2)
+    >>> result = continuation("uv-eos", Axis.parse("k=0.5:1.3"), doublings=2)
     >>> [(s["type"], s["period"], round(s["parameters"]["k"], 10)) for s in result.special_points][:3]
     [('PD', 1, 1.0), ('PD', 2, 1.2360679775), ('PD', 4, 1.2880317545)]
     """
     t0 = time.perf_counter()
-    setup = _Setup(model, parameterization, values, options)
-    name, low, high = _parse_range(vary)
+    setup = _Setup(model, parameterization, dict(values or {}), options)
+    name, low, high = _interval(vary)
     kind = _check_domain(setup.model, name, low, high)
     period = int(period)
     if period < 1:

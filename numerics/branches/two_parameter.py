@@ -11,7 +11,8 @@ from analysis.errors import DomainError, UserInputError
 
 from .derivatives import _eigenvectors, flip_coefficient, fold_coefficient, ns_coefficient
 from .engine import CODIM2, MAX_POINTS, _correct, _make_point, _tangent, _trace
-from .one_parameter import _check_domain, _parse_range, _Setup, continuation
+from ..axis import Axis
+from .one_parameter import _check_domain, _interval, _Setup, continuation
 from .records import Continuation, _complex_json
 
 
@@ -136,11 +137,12 @@ class _CurveSystem:
         return out, mu
 
 
-def continue_curve(model, curve: str, vary, *, parameterization=None, period: int = 1, start=None, init=None,
-                   doublings: Optional[int] = None, max_points: int = MAX_POINTS, progress=None, options=None,
-                   start_period: int = 1, **values) -> Continuation:
+def continue_curve(model, curve: str, vary, values=None, *, parameterization=None, period: int = 1, start=None,
+                   init=None, doublings: Optional[int] = None, max_points: int = MAX_POINTS, progress=None,
+                   options=None, start_period: int = 1) -> Continuation:
     r"""Two-parameter continuation of the ``curve`` (``"PD"``, ``"LP"`` or ``"NS"``) of period-``period`` orbits
-    in the parameters of ``vary = ["P=A:B", "Q=C:D"]`` (module docstring and :class:`_CurveSystem`).
+    in the parameters of the two intervals ``vary = [Axis.parse("P=A:B"), Axis.parse("Q=C:D")]`` (module docstring
+    and :class:`_CurveSystem`).
 
     The starting point is found as in :func:`continuation`: one-parameter continuation (with doublings up to the
     period) along ``P`` from ``A``, ``Q`` held at its value in ``values`` (or its default), until the first
@@ -148,21 +150,22 @@ def continue_curve(model, curve: str, vary, *, parameterization=None, period: in
     and its codimension-two points (:data:`CODIM2`) are located. ``start_period`` is the period of the orbit
     the one-parameter search starts from (``init`` then is a point of that orbit).
 
-    >>> result = continue_curve("uv-eos", "PD", ["k=0.5:1.4", "k=0.5:1.4"])  # doctest: +SKIP
+    >>> result = continue_curve("uv-eos", "PD", [Axis.parse("k=0.5:1.4"), Axis.parse("k=0.5:1.4")])  # doctest: +SKIP
     """
     curve = str(curve).upper()
     if curve not in CODIM2:
-        raise UserInputError(f"unknown --curve {curve!r}; expected one of: {', '.join(CODIM2)}")
+        raise UserInputError(f"unknown curve {curve!r}; expected one of: {', '.join(CODIM2)}")
     if len(vary) != 2:
-        raise UserInputError("--curve needs exactly two --vary NAME=A:B options (the parameter plane)")
+        raise UserInputError(f"a curve needs exactly two intervals (the parameter plane), got {len(vary)}")
     t0 = time.perf_counter()
-    (n1, a1, b1), (n2, a2, b2) = (_parse_range(v) for v in vary)
+    (n1, a1, b1), (n2, a2, b2) = (_interval(v) for v in vary)
     if n1 == n2:
-        raise UserInputError(f"--curve needs two different parameters, got {n1} twice")
+        raise UserInputError(f"a curve needs two different parameters, got {n1} twice")
+    values = dict(values or {})
     setup = _Setup(model, parameterization, values, options)
     for name, low, high in ((n1, a1, b1), (n2, a2, b2)):
         if _check_domain(setup.model, name, low, high) != "parameter":
-            raise UserInputError(f"--curve varies parameters; {name} is a state variable")
+            raise UserInputError(f"a curve varies parameters; {name} is a state variable")
     period, start_period = int(period), int(start_period)
     ratio = period // start_period if start_period >= 1 else 0
     if period < 1 or ratio < 1 or period % start_period or ratio & (ratio - 1):
@@ -171,8 +174,8 @@ def continue_curve(model, curve: str, vary, *, parameterization=None, period: in
     needed = int(round(math.log2(ratio)))
     if curve == "PD" or doublings is None:
         doublings = needed
-    one = continuation(setup.derived, f"{n1}={a1}:{b1}", start=start, init=init, doublings=doublings,
-                       max_points=max_points, period=start_period, **values)
+    one = continuation(setup.derived, Axis(n1, (a1, b1)), values, start=start, init=init, doublings=doublings,
+                       max_points=max_points, period=start_period)
     found = next((s for s in one.special_points if s["type"] == curve and s["period"] == period), None)
     if found is None:
         raise UserInputError(f"no {curve} point of period {period} on the branch along {n1} in [{a1}, {b1}] "
@@ -183,8 +186,8 @@ def continue_curve(model, curve: str, vary, *, parameterization=None, period: in
     x = np.array([found["state"][n] for n in states])
     lo2, hi2 = min(a2, b2), max(a2, b2)
     if not lo2 <= p[names.index(n2)] <= hi2:
-        raise UserInputError(f"the {curve} point found at {n2} = {p[names.index(n2)]:g} lies outside --vary "
-                             f"{n2}={a2}:{b2}; set {n2} inside its range with --set")
+        raise UserInputError(f"the {curve} point found at {n2} = {p[names.index(n2)]:g} lies outside "
+                             f"{n2}={a2}:{b2}; set {n2} inside its range in values")
     indices = (names.index(n1), names.index(n2))
     _, A, _ = kern.orbit(x, p, period)
     target = {"PD": -1.0, "LP": 1.0}.get(curve)

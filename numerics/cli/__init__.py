@@ -2,7 +2,7 @@
 
 :mod:`.parser` is the grammar (argparse), :mod:`.commands` turns options into library calls, :mod:`.render`
 prints results. Library errors are typed (:mod:`analysis.errors`); :func:`main` prints each on one line of stderr
-(rephrased with the option that sets the value) and exits with status 2, never with a traceback.
+(keyword arguments named as the options that set them, by :func:`option_for`) and exits with status 2, never with a traceback.
 """
 from __future__ import annotations
 
@@ -13,18 +13,24 @@ import sys
 from analysis.errors import DerivationError, KeywordError, MissingValueError, OutputError, ToolkitError
 
 
+# Python arguments whose option is not ``--`` + the name with dashes.
+OPTIONS = {"values": "--set", "use_torch": "--no-torch", "vary": "--vary"}
+
+
+def option_for(argument: str, value=None) -> str:
+    """The command-line option that sets the Python ``argument`` to ``value`` (``--every 11445``; a flag alone
+    for ``True`` or no value): the one place where the library's argument names become options."""
+    flag = OPTIONS.get(argument, "--" + argument.replace("_", "-"))
+    return flag if value is None or value is True else f"{flag} {value}"
+
+
 def _message(error: ToolkitError) -> str:
     if isinstance(error, MissingValueError):
         option = "--set" if error.kind == "parameter" else "--init"
         what = "value for parameter" if error.kind == "parameter" else "initial value of"
         return f"missing {what} {error.name!r} of model {error.model!r}; give it with {option} {error.name}=VALUE"
-    if isinstance(error, KeywordError):
-        text = str(error)
-        for keyword in error.keywords:  # the library names keyword arguments; the command line its options
-            option = "--" + keyword.replace("_", "-")
-            text = text.replace(f"{keyword}=True", option).replace(f"{keyword}=)", f"{option})")
-            text = text.replace(f"{keyword}= ", f"{option} ").replace(f"{keyword}=", f"{option} ")
-        return text
+    if isinstance(error, KeywordError):  # the library names its arguments; the command line its options
+        return error.phrase(option_for)
     if isinstance(error, DerivationError):
         return f"derivation failed: {error}"
     return str(error)
@@ -34,10 +40,13 @@ def main(argv=None) -> int:
     stdout = sys.stdout
     previous_handler = _interrupts_win()
     try:
-        from .parser import build_parser  # inside: an interrupt during the imports is an interrupt too
+        # inside: an interrupt during the imports is an interrupt too
+        from .commands import refuse_replaced
+        from .parser import build_parser
 
         sys.stdout = _Stdout(stdout)
         args = build_parser().parse_args(argv)
+        refuse_replaced(args)
         status = args.run(args)
         sys.stdout.flush()  # here, not at exit: a full disk behind stdout is reported like any failed write
         return status

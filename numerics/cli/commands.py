@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
-from analysis import DerivedModel, get_model, model_names
+from analysis import get_model, model_names
 from analysis.errors import DomainError, UserInputError
 
+from ..axis import Axis, AxisError, split_name
+from ..requests import (BasinRequest, BifurcationRequest, CascadeRequest, ContinuationRequest, CrosscheckRequest,
+                        FixedPointsRequest, LyapunovRequest, Problem, RunRequest, SweepRequest, WidthScanRequest)
 from . import render
 
 
@@ -25,26 +26,102 @@ def assignments(pairs, option="--set") -> dict:
     return result
 
 
-def model_options(args) -> dict:
-    optimizer = getattr(args, "optimizer", None)  # gd is the default: left out, so that GD runs are keyed as before
-    return {k: v for k, v in (("loss", getattr(args, "loss", None)), ("depth", getattr(args, "depth", None)),
-                              ("optimizer", None if optimizer == "gd" else optimizer))
-            if v is not None}
+def axis(text: str, option: str = "--vary", counted=True) -> Axis:
+    """The :class:`~numerics.axis.Axis` written ``text`` after ``option`` (``counted``: as
+    :meth:`Axis.parse`); a malformed one is refused naming the option."""
+    try:
+        return Axis.parse(text, counted=counted)
+    except AxisError as error:
+        raise UserInputError(f"{option} {error.text!r}: {error.why}") from None
 
 
-def derived_model(args) -> DerivedModel:
-    return DerivedModel(args.model, getattr(args, "parameterization", None), **model_options(args))
+def refuse_replaced(args) -> None:
+    """Options of former versions, refused with the form that replaced them (one syntax for a range:
+    ``--vary NAME=A:B:N``)."""
+    old_range, old_points = getattr(args, "replaced_range", None), getattr(args, "replaced_points", None)
+    if old_range is not None or old_points is not None:
+        name, _, spec = str(args.vary).partition("=")
+        name = name.strip() if name.strip().isidentifier() else "NAME"
+        given = spec.split(":")[:2] if spec.count(":") == 1 else ("A", "B")
+        low, high = old_range or given
+        option = "--range" if old_range is not None else "--points"
+        raise UserInputError(f"{option} was replaced: write --vary {name}={low}:{high}:{old_points or 1000}")
+    eta = getattr(args, "replaced_eta", None)
+    if eta is not None:
+        if ":" in eta or "," in eta:
+            raise UserInputError(f"--eta was replaced: write --vary eta={eta}")
+        raise UserInputError(f"--eta was replaced: write --set eta={eta} (one run) or --vary eta=A:B:N (a sweep)")
 
 
-def bound_map(args, vary=None):
-    """The :class:`~numerics.IteratedMap` of the common options (``vary``: a parameter the measure varies)."""
-    from ..iterated_map import IteratedMap
+def problem(args) -> Problem:
+    """The :class:`~numerics.requests.Problem` of the common options (model, -p, --loss, --depth, --optimizer,
+    --set, --init)."""
+    return Problem(args.model, values=assignments(getattr(args, "set", None)),
+                   init=assignments(getattr(args, "init", None), "--init"),
+                   parameterization=getattr(args, "parameterization", None), loss=getattr(args, "loss", None),
+                   depth=getattr(args, "depth", None), optimizer=getattr(args, "optimizer", None))
 
-    derived = derived_model(args)
-    if vary is not None:
-        derived.model.parameter(vary)
-    return IteratedMap(derived, max_memory=getattr(args, "max_memory", None), force=getattr(args, "force", False),
-                       _placeholders=() if vary is None else (vary,), **assignments(args.set))
+
+def budget(args) -> dict:
+    return {"max_memory": getattr(args, "max_memory", None), "force": getattr(args, "force", False)}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# argv -> request: one function per measure (the parser sets it as ``args.request``; the request's ``to_argv()``
+# parses back into an equal request)
+
+
+def fixed_points_request(args) -> FixedPointsRequest:
+    return FixedPointsRequest(problem(args))
+
+
+def run_request(args) -> RunRequest:
+    return RunRequest(problem(args), args.steps, args.every, **budget(args))
+
+
+def lyapunov_request(args) -> LyapunovRequest:
+    return LyapunovRequest(problem(args), args.steps, args.transient, args.batches, **budget(args))
+
+
+def bifurcation_request(args) -> BifurcationRequest:
+    return BifurcationRequest(problem(args), axis(args.vary), args.steps, args.keep, **budget(args))
+
+
+def basin_request(args) -> BasinRequest:
+    return BasinRequest(problem(args), tuple(axis(g, "--grid") for g in args.grid or []), args.steps,
+                        **budget(args))
+
+
+def cascade_request(args) -> CascadeRequest:
+    name, spec = split_name(args.vary)
+    if spec is not None:
+        raise UserInputError(f"--vary {args.vary}: a cascade's parameter takes no range (the cascade locates its "
+                             f"flips itself); write --vary {name}")
+    return CascadeRequest(problem(args), name, args.doublings, args.digits, **budget(args))
+
+
+def continuation_request(args) -> ContinuationRequest:
+    return ContinuationRequest(problem(args), tuple(axis(text, counted=False) for text in args.vary), args.start,
+                               args.period, args.start_period, args.doublings, args.curve, args.max_points)
+
+
+def crosscheck_request(args) -> CrosscheckRequest:
+    return CrosscheckRequest(problem(args), args.width, args.steps, args.seed, not args.no_torch, args.max_memory)
+
+
+def width_scan_request(args) -> WidthScanRequest:
+    try:
+        widths = tuple(int(w) for w in args.widths.split(","))
+    except ValueError:
+        raise UserInputError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
+    if not widths or min(widths) <= 0:
+        raise DomainError("--widths", args.widths, "positive integers")
+    return WidthScanRequest(problem(args), widths, args.steps, args.seed, args.max_memory)
+
+
+def sweep_request(args) -> SweepRequest:
+    return SweepRequest(problem(args), tuple(axis(text) for text in args.vary or []), args.out, args.measure,
+                        args.steps, args.tile, args.scheduler, **budget(args))
 
 
 def check_plot(args):
@@ -111,7 +188,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_derive(args) -> int:
-    derived = derived_model(args)
+    derived = problem(args).derived()
     results = derived.results(args.only)
     if args.latex is not None:
         derived.latex(args.latex, args.only)
@@ -125,24 +202,27 @@ def cmd_derive(args) -> int:
 
 
 def cmd_fixed_points(args) -> int:
-    table = derived_model(args).fixed_points_at(**assignments(args.set))
+    request = fixed_points_request(args)
+    table = request.call()
     if args.json:
-        render.print_json(table.to_dict())
+        render.print_json(request.to_json(table))
     else:
         print(table)
     return 0
 
 
+
 def cmd_run(args) -> int:
+    request = run_request(args)
     check_plot(args)
-    with progress_bar(args.steps, "steps", False) as bar:
-        result = bound_map(args).run(args.steps, assignments(args.init, "--init"), args.every, progress=bar.to)
+    with progress_bar(request.steps, "steps", False) as bar:
+        result = request.call(progress=bar.to)
     if args.plot:
         from .. import plots
 
         plots.trajectory_figure(result.to_dict(), args.plot, result.threshold_name)
     if args.json:
-        render.print_json(result.to_dict())
+        render.print_json(request.to_json(result))
         return 0
     render.trajectory(result)
     if args.plot:
@@ -150,57 +230,39 @@ def cmd_run(args) -> int:
     return 0
 
 
+
 def cmd_bifurcation(args) -> int:
     check_plot(args)
-    low, high = args.range
-    if low > high or (low == high and args.points != 1):
-        raise UserInputError(f"--range needs A < B (or A = B with --points 1, a single value), got {low} {high}"
-                             + (f" with --points {args.points}" if low == high else ""))
-    bound = bound_map(args, vary=args.vary)
-    with progress_bar(args.steps, "steps", False) as bar:
-        diagram = bound.orbit_diagram(args.vary, (low, high, args.points), args.steps, args.keep,
-                                      assignments(args.init, "--init"), progress=bar.to)
+    request = bifurcation_request(args)
+    grid = request.vary
+    with progress_bar(request.steps, "steps", False) as bar:
+        diagram = request.call(progress=bar.to)
     if args.plot:
         from .. import plots
 
-        plots.orbit_figure(diagram, args.plot, f"{bound.model.name}: orbit diagram in {args.vary}")
+        plots.orbit_figure(diagram, args.plot, f"{diagram.model}: orbit diagram in {grid.name}")
     if args.json:
-        render.print_json(diagram.to_dict())
+        render.print_json(request.to_json(diagram))
         return 0
-    print(f"{args.points} values of {args.vary} in [{low}, {high}], {args.steps} steps, kept {args.keep}; "
-          f"diverged: {int(diagram.diverged.sum())}")
+    print(f"{len(grid)} values of {grid.name} in [{grid.values[0]}, {grid.values[-1]}], {request.steps} steps, "
+          f"kept {request.keep}; diverged: {int(diagram.diverged.sum())}")
     if args.plot:
         print(f"figure written to {args.plot}")
     return 0
 
 
-def grid_axis(text: str):
-    """``NAME=A:B:N`` -> (name, A, B, N)."""
-    name, sep, spec = text.partition("=")
-    parts = spec.split(":")
-    try:
-        if not sep or len(parts) != 3:
-            raise ValueError
-        low, high, points = float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError:
-        raise UserInputError(f"malformed --grid {text!r}; expected NAME=A:B:N, e.g. --grid x=-2:2:200") from None
-    return name.strip(), low, high, points
-
 
 def cmd_basin(args) -> int:
     check_plot(args)
-    axes = [grid_axis(g) for g in args.grid or []]
-    if len(axes) != 2 or axes[0][0] == axes[1][0]:
-        raise UserInputError("give exactly two --grid options over two different state variables")
-    bound = bound_map(args)
-    with progress_bar(args.steps, "steps", False) as bar:
-        result = bound.basin(axes, args.steps, assignments(args.init, "--init"), progress=bar.to)
+    request = basin_request(args)
+    with progress_bar(request.steps, "steps", False) as bar:
+        result = request.call(progress=bar.to)
     if args.plot:
         from .. import plots
 
-        plots.basin_figure(result, args.plot, f"{bound.model.name}: basin after {args.steps} steps")
+        plots.basin_figure(result, args.plot, f"{result.model}: basin after {request.steps} steps")
     if args.json:
-        render.print_json(result.to_dict())
+        render.print_json(request.to_json(result))
         return 0
     print(", ".join(f"{name}: {count}" for name, count in result.counts.items()))
     if result.unrealizable:
@@ -211,25 +273,21 @@ def cmd_basin(args) -> int:
     return 0
 
 
-def cmd_cascade(args) -> int:
-    from ..flips import cascade
 
-    bound = bound_map(args, vary=args.vary)
-    with progress_bar(args.doublings, "flips", args.quiet) as bar:
+def cmd_cascade(args) -> int:
+    request = cascade_request(args)
+    with progress_bar(request.doublings, "flips", args.quiet) as bar:
         # The first flip is exact (from the derived stability) and counted with the second.
-        result = cascade(bound, args.vary, args.doublings, args.digits,
-                         progress=lambda j, n: bar.update(2 if j == 2 else 1),
-                         init=assignments(args.init, "--init") or None)
+        result = request.call(progress=lambda j, n: bar.update(2 if j == 2 else 1))
     if args.json:
-        render.print_json(result.to_dict())
+        render.print_json(request.to_json(result))
     else:
         print(result)
     return 0
 
 
-def cmd_continuation(args) -> int:
-    from ..branches import continuation, continue_curve
 
+def cmd_continuation(args) -> int:
     check_plot(args)
     if args.over is not None and not str(args.over).endswith(".zarr"):
         raise UserInputError(f"--over must be a sweep store ending in .zarr, got {args.over!r}")
@@ -245,27 +303,15 @@ def cmd_continuation(args) -> int:
             raise UserInputError(f"--over {args.over}: no sweep store there (make one with `sharpness sweep ... "
                                  f"--out {args.over}`)")
         over = sweeps.load(args.over)
-    common = dict(parameterization=args.parameterization, start=args.start,
-                  init=assignments(args.init, "--init") or None, max_points=args.max_points,
-                  options=model_options(args), **assignments(args.set))
+    request = continuation_request(args)
     with progress_bar(None, "continuation points", args.quiet) as bar:
-        if args.curve:
-            if len(args.vary) != 2:
-                raise UserInputError("--curve needs exactly two --vary NAME=A:B options (the parameter plane)")
-            result = continue_curve(args.model, args.curve, args.vary, period=args.period,
-                                    start_period=args.start_period, doublings=args.doublings or None,
-                                    progress=lambda: bar.update(1), **common)
-        else:
-            if len(args.vary) != 1:
-                raise UserInputError("give one --vary NAME=A:B (two only with --curve PD|LP|NS)")
-            result = continuation(args.model, args.vary[0], period=args.period, doublings=args.doublings,
-                                  progress=lambda: bar.update(1), **common)
+        result = request.call(progress=lambda: bar.update(1))
     if args.plot:
         from .. import plots
 
         plots.continuation_figure(result.to_dict(), args.plot, over)
     if args.json:
-        render.print_json(result.to_dict())
+        render.print_json(request.to_json(result))
     else:
         print(result)
         if args.plot:
@@ -274,114 +320,48 @@ def cmd_continuation(args) -> int:
 
 
 def cmd_crosscheck(args) -> int:
-    from ..cross_check import crosscheck
-
-    derived = derived_model(args)
-    with progress_bar(args.steps + 1, "parameter-space GD", args.quiet) as bar:
-        result = crosscheck(derived, args.width, args.steps, args.seed, use_torch=not args.no_torch,
-                            init=assignments(args.init, "--init") or None, progress=lambda: bar.update(1),
-                            max_memory=args.max_memory, **assignments(args.set))
+    request = crosscheck_request(args)
+    with progress_bar(request.steps + 1, "parameter-space GD", args.quiet) as bar:
+        result = request.call(progress=lambda: bar.update(1))
     if args.json:
-        render.print_json(result.to_dict())
+        render.print_json(request.to_json(result))
     else:
         render.crosscheck(result.to_dict())
     return 0
 
 
-def cmd_width_scan(args) -> int:
-    from ..cross_check import width_scan
 
+def cmd_width_scan(args) -> int:
     check_plot(args)
-    try:
-        widths = [int(w) for w in args.widths.split(",")]
-    except ValueError:
-        raise UserInputError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
-    if not widths or min(widths) <= 0:
-        raise DomainError("--widths", args.widths, "positive integers")
-    with progress_bar(len(widths), "widths", args.quiet) as bar:
-        result = width_scan(derived_model(args), widths, args.steps, args.seed, progress=lambda: bar.update(1),
-                            max_memory=args.max_memory, **assignments(args.set))
+    request = width_scan_request(args)
+    with progress_bar(len(request.widths), "widths", args.quiet) as bar:
+        result = request.call(progress=lambda: bar.update(1))
     if args.plot:
         result.plot(args.plot)
     if args.json:
-        render.print_json(result.to_dict())
+        render.print_json(request.to_json(result))
     else:
         render.width_scan(result)
     return 0
 
 
-def cmd_nn(args) -> int:
-    from .. import nn
-    from .networks import cli_settings, parse_etas
-
-    etas = parse_etas(args.eta)
-    if args.width <= 0:
-        raise DomainError("--width", args.width, "a positive integer")
-    check_plot(args)
-    if args.orbit_plot is not None:
-        from .. import plots
-
-        plots.check_path(args.orbit_plot)
-    settings = cli_settings(dataset=args.dataset, data=args.data, arch=args.arch, model=args.model,
-                            optimizer=args.optimizer, set_values=assignments(args.set), dtype=args.dtype)
-    settings.update(steps=args.steps, width=args.width, seed=args.seed, measure_every=args.measure_every,
-                    max_hvps=args.max_hvps, samples=args.samples, top_k=args.top_k, tol=args.tol,
-                    time_budget=args.time_budget, threads=args.threads)
-    bars = []
-
-    def on_start(index, eta, done):
-        if bars:
-            bars.pop().__exit__(None, None, None)
-        if done:
-            if not args.quiet:
-                print(f"eta={eta:g}: finished before, read from {args.out}", file=sys.stderr)
-            return
-        label = settings["model"] or settings["arch"]
-        bar = progress_bar(args.steps + 1, f"{label} eta={eta:g} ({index + 1}/{len(etas)})", args.quiet)
-        bars.append(bar.__enter__())
-
-    try:
-        runs = nn.eta_sweep(etas, args.out, progress=lambda: bars[-1].update(1), on_start=on_start, **settings)
-    finally:
-        while bars:
-            bars.pop().__exit__(None, None, None)
-    if args.plot:
-        from .. import plots
-
-        plots.nn_figure([dict(r, arch=r["model"] or r["arch"], dataset=r["data"] or r["dataset"],
-                              eta_lam0=r["eta_lam0"] or float("nan")) for r in runs], args.plot)
-    if args.orbit_plot:
-        nn.orbit_figure(runs, args.orbit_plot)
-    table = nn.sweep_table(runs)
-    if args.json:
-        render.print_json(runs[0] if len(runs) == 1 else {"runs": runs, "table": table})
-        return 0
-    render.nn_table(runs, table)
-    return 0
-
 
 def cmd_sweep(args) -> int:
-    from .. import sweeps
-
     check_plot(args)
-    axes = [sweeps.parse_axis(text) for text in args.vary or []]
-    if not args.out.endswith(".zarr"):
-        raise UserInputError(f"--out must end in .zarr, got {args.out!r}")
-    derived = derived_model(args)
-    planned = sweeps.plan(args.model, derived.parameterization, model_options(args), assignments(args.set),
-                          assignments(args.init, "--init"), axes, args.measure, args.out, args.steps,
-                          tile=(args.tile, args.tile), max_memory=args.max_memory, force=args.force)
+    request = sweep_request(args)
+    planned = request.plan()
     with progress_bar(len(planned["jobs"]), "tiles", args.quiet) as bar:
-        summary = sweeps.execute(planned, args.scheduler, progress=lambda: bar.update(1))
+        summary = request.call(progress=lambda: bar.update(1), planned=planned)
     if args.plot:
-        summary.plot(args.plot, f"{derived.name}: {args.measure}")
+        summary.plot(args.plot, f"{request.problem.derived().name}: {request.measure}")
     if args.json:
-        render.print_json(summary.to_dict())
+        render.print_json(request.to_json(summary))
     else:
         print(f"{summary.out}: {summary.tiles} tiles, {summary.computed} computed, {summary.skipped} already done")
         if args.plot:
             print(f"figure written to {args.plot}")
     return 0
+
 
 
 def cmd_report(args) -> int:
@@ -398,11 +378,11 @@ def cmd_report(args) -> int:
 
 
 def cmd_lyapunov(args) -> int:
-    with progress_bar(args.steps, "steps", False) as bar:
-        result = bound_map(args).lyapunov(args.steps, args.transient, args.batches, assignments(args.init, "--init"),
-                                          progress=bar.to)
+    request = lyapunov_request(args)
+    with progress_bar(request.steps, "steps", False) as bar:
+        result = request.call(progress=bar.to)
     if args.json:
-        render.print_json(result.to_dict())
+        render.print_json(request.to_json(result))
         return 0
     if result.diverged_at is not None:
         print(f"diverged at step {result.diverged_at}: no exponents")

@@ -1,71 +1,80 @@
-"""The options of ``sharpness nn``: step sizes (``--eta``) and the data, model and optimizer options, checked
-together before any work."""
+"""``sharpness nn``'s argv as a :class:`~numerics.requests.NetworkRequest`: the step sizes (``--set eta=E`` for one
+run, ``--vary eta=A:B:N`` or ``eta=E1,E2,...`` for a sweep) and the momentum (``--set beta=B``); the request checks
+the data, model and optimizer options together, before any work."""
 from __future__ import annotations
 
-import math
-
-import numpy as np
+import sys
 
 from analysis.errors import DomainError, UnknownNameError, UserInputError
-from analysis.optimizers import OPTIMIZERS, check_beta
 
-from ..nn import ARCHITECTURES, DATASETS, DTYPES, load_factory, read_npz
+from ..axis import Axis
+from ..requests import NetworkRequest
+from . import render
+from .commands import assignments, axis, check_plot, progress_bar
 
-
-def parse_etas(text: str) -> list:
-    """``--eta``: ``E``, ``E1,E2,...`` or ``A:B:N`` (``N`` values from ``A`` to ``B``, ends included)."""
-    try:
-        if ":" in text:
-            first, last, count = text.split(":")
-            count = int(count)
-            if count < 1:
-                raise ValueError
-            etas = list(np.linspace(float(first), float(last), count))
-        else:
-            etas = [float(e) for e in text.split(",")]
-    except ValueError:
-        raise UserInputError(f"--eta must be a number, a comma-separated list or A:B:N, got {text!r}") from None
-    for eta in etas:
-        if not (math.isfinite(eta) and eta > 0):
-            raise DomainError("--eta", eta, "a positive number")
-    return [float(round(e, 12)) for e in etas]
+STEP_SIZE = "give the step size: --set eta=E (one run) or --vary eta=A:B:N or eta=E1,E2,... (a sweep)"
 
 
-def cli_settings(dataset=None, data=None, arch=None, model=None, optimizer="gd", set_values=None,
-                 dtype="float64") -> dict:
-    """The data, model and optimizer options of ``sharpness nn``, checked together (one of ``--dataset`` and
-    ``--data``, one of ``--arch`` and ``--model``; ``beta`` exactly for the momentum optimizers)."""
-    if dataset is not None and data is not None:
-        raise UserInputError("give --dataset or --data, not both")
-    if arch is not None and model is not None:
-        raise UserInputError("give --arch or --model, not both")
-    if data is None and (dataset or "digits") not in DATASETS:
-        raise UnknownNameError("dataset", dataset, DATASETS)
-    if model is None and (arch or "mlp") not in ARCHITECTURES:
-        raise UnknownNameError("architecture", arch, ARCHITECTURES)
-    if optimizer not in OPTIMIZERS:
-        raise UnknownNameError("optimizer", optimizer, OPTIMIZERS)
-    if dtype not in DTYPES:
-        raise UnknownNameError("dtype", dtype, DTYPES)
-    values = dict(set_values or {})
-    unknown = [name for name in values if name != "beta"]
+def network_request(args) -> NetworkRequest:
+    values = assignments(args.set)
+    unknown = [name for name in values if name not in ("eta", "beta")]
     if unknown:
-        raise UnknownNameError("parameter", unknown[0], ["beta"], " of nn (the momentum of heavy-ball and nesterov)")
-    beta = 0.0
-    if optimizer == "gd":
-        if "beta" in values:
-            raise UserInputError("--set beta applies to --optimizer heavy-ball or nesterov, not gd")
+        raise UnknownNameError("parameter", unknown[0], ["eta", "beta"],
+                               " of nn (the step size, and the momentum of heavy-ball and nesterov)")
+    if (args.vary is None) == ("eta" not in values):
+        raise UserInputError(STEP_SIZE + (", not both" if args.vary is not None else ""))
+    if args.vary is not None:
+        etas = axis(args.vary)
     else:
-        if "beta" not in values:
-            raise UserInputError(f"--optimizer {optimizer} needs the momentum: --set beta=VALUE (0 <= beta < 1)")
         try:
-            beta = float(values["beta"])
-        except ValueError:
-            raise DomainError("beta", values["beta"], "a number in [0, 1)") from None
-        beta = check_beta(beta)
-    if data is not None:
-        read_npz(data)  # refused before any work
-    if model is not None:
-        load_factory(model)
-    return {"dataset": None if data else (dataset or "digits"), "data": data, "arch": None if model else (arch or "mlp"),
-            "model": model, "optimizer": optimizer, "beta": beta, "dtype": dtype}
+            etas = Axis("eta", [float(values["eta"])])
+        except (ValueError, UserInputError):
+            raise DomainError("eta", values["eta"], "a positive number") from None
+    return NetworkRequest(etas, dataset=args.dataset, data=args.data, arch=args.arch, model=args.model,
+                          optimizer=args.optimizer, beta=values.get("beta"), steps=args.steps, width=args.width,
+                          samples=args.samples, seed=args.seed, dtype=args.dtype, top_k=args.top_k,
+                          measure_every=args.measure_every, max_hvps=args.max_hvps, tol=args.tol,
+                          time_budget=args.time_budget, threads=args.threads, out=args.out)
+
+
+def cmd_nn(args) -> int:
+    from .. import nn
+
+    request = network_request(args)
+    check_plot(args)
+    if args.orbit_plot is not None:
+        from .. import plots
+
+        plots.check_path(args.orbit_plot)
+    request.check_files()
+    etas = request.eta.values
+    label = request.model or request.arch or "mlp"
+    bars = []
+
+    def on_start(index, eta, done):
+        if bars:
+            bars.pop().__exit__(None, None, None)
+        if done:
+            if not args.quiet:
+                print(f"eta={eta:g}: finished before, read from {args.out}", file=sys.stderr)
+            return
+        bar = progress_bar(args.steps + 1, f"{label} eta={eta:g} ({index + 1}/{len(etas)})", args.quiet)
+        bars.append(bar.__enter__())
+
+    try:
+        runs = request.call(progress=lambda: bars[-1].update(1), on_start=on_start)
+    finally:
+        while bars:
+            bars.pop().__exit__(None, None, None)
+    if args.plot:
+        from .. import plots
+
+        plots.nn_figure([dict(r, arch=r["model"] or r["arch"], dataset=r["data"] or r["dataset"],
+                              eta_lam0=r["eta_lam0"] or float("nan")) for r in runs], args.plot)
+    if args.orbit_plot:
+        nn.orbit_figure(runs, args.orbit_plot)
+    if args.json:
+        render.print_json(request.to_json(runs))
+        return 0
+    render.nn_table(runs, nn.sweep_table(runs))
+    return 0

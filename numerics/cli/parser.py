@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from analysis.errors import UserInputError
 
-from . import central_flow, commands
+from . import central_flow, commands, networks
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -38,14 +37,15 @@ EXAMPLES = {
     "fixed-points": ["sharpness fixed-points uv --set eta=0.5 --set y=1 --set n=4"],
     "run": ["sharpness run uv-eos --set k=1.2 --steps 500",
             "sharpness run uv -p mup --set eta=1.5 --set y=1 --init lam=0.5 --steps 2000 --plot run.png"],
-    "bifurcation": ["sharpness bifurcation uv-eos --vary k --range 1 2.2 --points 800 --plot orbit.png",
-                    "sharpness bifurcation uv-eos --vary k --range 1.3 1.3 --points 1 --json"],
+    "bifurcation": ["sharpness bifurcation uv-eos --vary k=1:2.2:800 --plot orbit.png",
+                    "sharpness bifurcation uv-eos --vary k=1.3:1.3:1 --json"],
     "basin": ["sharpness basin uv --set eta=1 --set y=1 --set n=4 --grid f=-2:2:64 --grid lam=0.1:3:64"],
     "cascade": ["sharpness cascade uv-eos --vary k --doublings 12"],
     "crosscheck": ["sharpness crosscheck uv --width 1024 --set eta=0.5 --set y=1",
                    "sharpness crosscheck xy-quartic --set eta=0.2"],
     "width-scan": ["sharpness width-scan uv -p mup --set eta=1.5 --set y=1 --widths 1,4,16,64"],
-    "nn": ["sharpness nn --arch mlp --eta 0.15 --steps 400", "sharpness nn --eta 0.05,0.1,0.15 --json"],
+    "nn": ["sharpness nn --arch mlp --set eta=0.15 --steps 400", "sharpness nn --vary eta=0.05,0.1,0.15 --json",
+           "sharpness nn --vary eta=0.05:0.15:3 --out etas.json"],
     "sweep": ["sharpness sweep uv-eos --vary k=0.8:2.2:256 --measure period --out k.zarr"],
     "phase-diagram": ["sharpness phase-diagram uv --set y=1 --set n=4 --vary eta=0.1:3:64 "
                       "--vary lam=0.1:4:64:log --out phase.zarr --plot phase.png"],
@@ -86,8 +86,10 @@ def _non_negative_int(name):
     return _option_value(name, int, lambda v: v >= 0, "a non-negative integer")
 
 
-def _real(name):
-    return _option_value(name, float, math.isfinite, "a finite number")
+def _replaced(option, nargs=None):
+    """A former option, hidden from --help: kept in the grammar only so that using it is refused (by
+    :func:`commands.refuse_replaced`) with the new form."""
+    return {"dest": "replaced_" + option.strip("-"), "nargs": nargs, "help": argparse.SUPPRESS, "default": None}
 
 
 def _positive_real(name):
@@ -155,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = subcommands.add_parser("fixed-points", help="fixed points, eigenvalues and stability at given parameters")
     common(p, init=False, budget=False)
-    p.set_defaults(run=commands.cmd_fixed_points)
+    p.set_defaults(run=commands.cmd_fixed_points, request=commands.fixed_points_request)
 
     p = subcommands.add_parser("run", help="iterate the derived map: trajectory, sharpness, outcome, regimes")
     common(p)
@@ -163,19 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=_positive_int("--every"), default=1, metavar="K",
                    help="keep every K-th step in the trajectory (regimes are labelled on every step)")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
-    p.set_defaults(run=commands.cmd_run)
+    p.set_defaults(run=commands.cmd_run, request=commands.run_request)
 
     p = subcommands.add_parser("bifurcation", help="orbit diagram over a parameter range")
     common(p)
-    p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter to vary, e.g. --vary k")
-    p.add_argument("--range", nargs=2, type=_real("--range"), required=True, metavar=("A", "B"),
-                   help="the interval of PARAM, e.g. --range 1 2.2 (A = B with --points 1: one value; each value is "
-                        "checked against the parameter's domain)")
-    p.add_argument("--points", type=_positive_int("--points"), default=1000, help="values of PARAM in the range")
+    p.add_argument("--vary", required=True, metavar="PARAM=A:B:N",
+                   help="the parameter and its N values from A to B, e.g. --vary k=1:2.2:800 (k=1.3:1.3:1: one value; "
+                        "each value is checked against the parameter's domain)")
+    p.add_argument("--range", **_replaced("--range", 2))
+    p.add_argument("--points", **_replaced("--points"))
     p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per value")
     p.add_argument("--keep", type=_positive_int("--keep"), default=200, help="last states kept per value")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
-    p.set_defaults(run=commands.cmd_bifurcation)
+    p.set_defaults(run=commands.cmd_bifurcation, request=commands.bifurcation_request)
 
     p = subcommands.add_parser("basin", help="outcome and final sharpness over a grid of initial states")
     common(p)
@@ -183,20 +185,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an axis of initial states, e.g. --grid f=-2:2:64 (N points from A to B); give two")
     p.add_argument("--steps", type=_positive_int("--steps"), default=2000, help="GD steps per initial state")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
-    p.set_defaults(run=commands.cmd_basin)
+    p.set_defaults(run=commands.cmd_basin, request=commands.basin_request)
 
     p = subcommands.add_parser("cascade", help="flip bifurcations of the period-doubling cascade and Feigenbaum's delta")
     common(p, init=False)
     p.add_argument("--init", action="append", metavar="STATE=VALUE",
                    help="where several fixed points flip, follow the cascade of the one nearest this state, e.g. "
                         "--init a=1 --init b=1 (unnamed coordinates 0; default: the lowest flip)")
-    p.add_argument("--vary", required=True, metavar="PARAM", help="the parameter along which the cascade runs")
+    p.add_argument("--vary", required=True, metavar="PARAM",
+                   help="the parameter along which the cascade runs (a name: the cascade finds its own range)")
     p.add_argument("--doublings", type=_positive_int("--doublings"), default=14,
                    help="number of flips to locate (period up to 2^(N-1); at most 18)")
     p.add_argument("--digits", type=_positive_int("--digits"), default=40,
                    help="mpmath refinement precision (15 to 300)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_cascade)
+    p.set_defaults(run=commands.cmd_cascade, request=commands.cascade_request)
 
     p = subcommands.add_parser("continuation", help="pseudo-arclength continuation of fixed points and period-J "
                                "orbits: LP/PD/NS/BP, flip normal forms, branch switching, two-parameter curves")
@@ -219,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
     p.add_argument("--over", metavar="PATH.zarr", help="draw the curves over this sweep's phase diagram")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_continuation)
+    p.set_defaults(run=commands.cmd_continuation, request=commands.continuation_request)
 
     p = subcommands.add_parser("crosscheck", help="parameter-space GD (at a finite width) against the derived map")
     common(p)
@@ -229,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initial weights")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch run even if torch is installed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_crosscheck)
+    p.set_defaults(run=commands.cmd_crosscheck, request=commands.crosscheck_request)
 
     p = subcommands.add_parser("width-scan", help="cross-check and dynamics over widths (SP depends on n, muP not)")
     common(p, init=False)
@@ -239,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initial weights")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_width_scan)
+    p.set_defaults(run=commands.cmd_width_scan, request=commands.width_scan_request)
 
     p = subcommands.add_parser("nn", help="a real network (built-in or yours) on digits or your .npz, full-batch GD: "
                                           "top Hessian eigenvalues, regimes, EoS period and spectrum, UV comparison")
@@ -249,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default=None, help="mlp (default), cnn, linear or resnet")
     p.add_argument("--model", metavar="PATH.py:FACTORY", type=_non_empty("--model"),
                    help="your model: FACTORY(input_shape, outputs) returning a torch.nn.Module")
-    p.add_argument("--eta", required=True,
-                   help="a step size, a comma-separated list or A:B:N (N values from A to B): a list is a sweep")
+    p.add_argument("--vary", metavar="eta=A:B:N",
+                   help="step sizes: eta=A:B:N (N values from A to B) or eta=E1,E2,...; one run per step size")
+    p.add_argument("--eta", **_replaced("--eta"))
     p.add_argument("--steps", type=_non_negative_int("--steps"), default=400, help="GD steps")
     p.add_argument("--width", type=int, default=64, help="hidden width of the built-in architectures")
     p.add_argument("--samples", type=_positive_int("--samples"), default=None,
@@ -258,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initialisation")
     p.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     p.add_argument("--optimizer", default="gd", help="gd (default), heavy-ball or nesterov (torch.optim.SGD)")
-    p.add_argument("--set", action="append", metavar="beta=VALUE", help="the momentum, e.g. --set beta=0.9")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="the step size of one run, e.g. --set eta=0.15 (or --vary eta=...), and the momentum of "
+                        "heavy-ball and nesterov, e.g. --set beta=0.9")
     p.add_argument("--top-k", type=_positive_int("--top-k"), default=1,
                    help="track the K largest algebraic Hessian eigenvalues")
     p.add_argument("--measure-every", type=_positive_int("--measure-every"), default=5,
@@ -278,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orbit-plot", metavar="PATH", type=_non_empty("--orbit-plot"),
                    help=PLOT_HELP + ": sharpness orbit diagram against eta and the EoS power spectra")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=commands.cmd_nn)
+    p.set_defaults(run=networks.cmd_nn, request=networks.network_request)
 
     for name, helptext, plot_required in (
             ("sweep", "a measure over a 1-D or 2-D grid, tiled on Dask, stored in Zarr, resumable", False),
@@ -296,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask scheduler")
         p.add_argument("--plot", metavar="PATH", required=plot_required, type=_non_empty("--plot"), help=PLOT_HELP)
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.set_defaults(run=commands.cmd_sweep)
+        p.set_defaults(run=commands.cmd_sweep, request=commands.sweep_request)
 
     p = subcommands.add_parser("report", help="the main job: the whole analysis as report.tex, results.json, figures")
     p.add_argument("--out", default="report", help="output directory")
@@ -314,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps discarded first (overflow in them is reported)")
     p.add_argument("--batches", type=_positive_int("--batches"), default=20,
                    help="batches for the standard error (at least 2)")
-    p.set_defaults(run=commands.cmd_lyapunov)
+    p.set_defaults(run=commands.cmd_lyapunov, request=commands.lyapunov_request)
     central_flow.add_parser(subcommands, common, _positive_real, _non_empty, PLOT_HELP)
     _add_examples(subcommands)
     return parser

@@ -19,7 +19,7 @@ def uv_prediction(eta_lam0: float, width: int, steps: int = 2000, model: str = "
     target_name = next(p.name for p in derived.model.parameters
                        if p.name not in (spec.step.name, spec.width.name) and p.default is None)
     values = {spec.step.name: 1, spec.width.name: width, target_name: target}
-    result = IteratedMap(derived, **values).run(steps, init={output: 0, kernel: float(eta_lam0)})
+    result = IteratedMap(derived, values=values).run(steps, init={output: 0, kernel: float(eta_lam0)})
     return {"outcome": result.outcome.to_dict(), "regimes": [r.name for r in result.regimes],
             "parameters": {"model": model, "parameterization": parameterization, **values, output + "0": 0,
                            kernel + "0": float(eta_lam0)}}

@@ -96,7 +96,7 @@ def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samp
            top_k, dtype, optimizer, beta, tol, time_budget, threads, **_ignored) -> dict:
     torch = require_torch()
     if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
-        raise DomainError("--eta", eta, "a positive number")
+        raise DomainError("eta", eta, "a positive number")
     if not (isinstance(steps, int) and steps >= 0):
         raise DomainError("--steps", steps, "a non-negative integer")
     if not (isinstance(measure_every, int) and measure_every >= 1):

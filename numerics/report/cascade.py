@@ -6,8 +6,9 @@ import mpmath
 import numpy as np
 
 from .. import sweeps
-from ..flips import cascade
 from ..iterated_map import IteratedMap
+from ..axis import Axis
+from ..requests import CascadeRequest, LyapunovRequest, Problem
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .record import record
 
@@ -16,11 +17,10 @@ def section_cascade(run) -> dict:
     from .. import plots
 
     doublings = run.settings.doublings
-    section = record(["cascade", "uv-eos", "--vary", "k", "--doublings", doublings, "--digits", "40", "--quiet"],
-                     lambda: cascade("uv-eos", "k", int(doublings), 40))
+    section = record(CascadeRequest(Problem("uv-eos"), "k", doublings=int(doublings), digits=40))
     flips = [b["parameter"] for b in section["result"]["bifurcations"]]
-    cubic = IteratedMap("uv-eos", k=1)
-    diagram = cubic.orbit_diagram("k", np.linspace(0.8, 2.0, 800 if run.quick else 3000),
+    cubic = IteratedMap("uv-eos", values={"k": 1})
+    diagram = cubic.orbit_diagram(Axis("k", np.linspace(0.8, 2.0, 800 if run.quick else 3000)),
                                   1000 if run.quick else 3000, 150)
     run.figure("uv_eos_orbit", lambda p: plots.orbit_figure(
         diagram, p, "uv-eos orbit diagram; red: flips found by the multiplier condition", flips=flips))
@@ -113,8 +113,7 @@ def tex_lyapunov_sweep(section: dict, results: dict) -> list:
 
 
 def section_chebyshev(run) -> dict:
-    return record(["lyapunov", "uv-eos", "--set", "k=2", "--steps", "200000"],
-                  lambda: IteratedMap("uv-eos", k="2").lyapunov(200_000))
+    return record(LyapunovRequest(Problem("uv-eos", values={"k": "2"}), steps=200_000))
 
 
 def tex_chebyshev(section: dict, results: dict) -> list:

@@ -7,9 +7,10 @@ import sympy as sp
 from analysis import load_model
 from analysis.latex import to_latex
 
-from ..branches import continuation, continue_curve
+from ..axis import Axis
+from ..requests import ContinuationRequest, Problem
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
-from .record import record, set_args
+from .record import record
 
 
 REPORT_VALUES = {"x": "1", "n": "4"}
@@ -26,21 +27,12 @@ def section_continuation(run) -> dict:
     :class:`~numerics.report.runner.Run`."""
     from .. import plots
 
-    values = {**REPORT_VALUES, "y": REPORT_Y}
-    init_args = [a for k, v in REPORT_INIT.items() for a in ("--init", f"{k}={v}")]
-    cascade_run = record(
-        ["continuation", "uv", "-p", "mup", *set_args(values), "--vary", REPORT_PLANE[0], *init_args,
-         "--period", "2", "--doublings", "3", "--quiet"],
-        lambda: continuation("uv", REPORT_PLANE[0], parameterization="mup", init=REPORT_INIT, period=2,
-                             doublings=3, **values))
-    curves = {}
-    for period in (2, 4, 8, 16):
-        curves[period] = record(
-            ["continuation", "uv", "-p", "mup", *set_args(values), *[a for v in REPORT_PLANE for a in ("--vary", v)],
-             *init_args, "--start-period", "2", "--period", str(period), "--curve", "PD", "--quiet"],
-            lambda period=period: continue_curve(
-                "uv", "PD", list(REPORT_PLANE), parameterization="mup", init=REPORT_INIT, start_period=2,
-                period=period, max_points=200, **values))
+    problem = Problem("uv", values={**REPORT_VALUES, "y": REPORT_Y}, init=REPORT_INIT, parameterization="mup")
+    plane = tuple(Axis.parse(text) for text in REPORT_PLANE)
+    cascade_run = record(ContinuationRequest(problem, plane[:1], period=2, doublings=3))
+    curves = {period: record(ContinuationRequest(problem, plane, period=period, start_period=2, curve="PD",
+                                                 max_points=200))
+              for period in (2, 4, 8, 16)}
     flip = [e for e in load_model("uv", "mup").eos_map.equations if e.label == "eos-flip-u=v-0"]
     closed = {"period": 1, "expression": str(flip[0].rhs) if flip else "1/(x*y)",
               "source": "sharpness derive uv -p mup --only eos_map (eos-flip-u=v-0): the transverse flip of the "

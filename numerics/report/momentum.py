@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import load_model
 from analysis.optimizers import OPTIMIZERS
 
-from ..iterated_map import IteratedMap
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .network import network_run
-from .record import record, set_args
+from ..requests import Problem, RunRequest
+from .record import record
 
 
 OPTIMIZER_ORDER = OPTIMIZERS  # the order of the figure and the tables
@@ -48,11 +47,8 @@ def uv_momentum_runs(steps: int = UV_STEPS, values=None, init=None, beta: str = 
     runs = {}
     for optimizer in OPTIMIZER_ORDER:
         momentum = {} if optimizer == "gd" else {"beta": beta}
-        argv = ["run", "uv", "-p", "mup", *(["--optimizer", optimizer] if optimizer != "gd" else []),
-                *set_args({**values, **momentum}), *[a for k, v in init.items() for a in ("--init", f"{k}={v}")],
-                "--steps", str(steps)]
-        runs[optimizer] = record(argv, lambda o=optimizer, m=momentum: IteratedMap(
-            load_model("uv", "mup", optimizer=o), **values, **m).run(steps, init=init))
+        problem = Problem("uv", values={**values, **momentum}, init=init, parameterization="mup", optimizer=optimizer)
+        runs[optimizer] = record(RunRequest(problem, steps=steps))
     return runs
 
 
@@ -66,8 +62,7 @@ def mlp_momentum_runs(steps, samples, eta: str = MLP_ETA, beta: str = BETA) -> d
 
     runs = {}
     for optimizer in OPTIMIZER_ORDER:
-        argv, compute = network_run(int(steps), int(samples), float(eta), optimizer, beta)
-        runs[optimizer] = record(argv, compute)
+        runs[optimizer] = record(network_run(int(steps), int(samples), float(eta), optimizer, beta))
     return runs
 
 

@@ -2,25 +2,19 @@
 without PyTorch)."""
 from __future__ import annotations
 
-from analysis.optimizers import check_beta
-
-from ..nn import eta_sweep
+from ..axis import Axis
+from ..requests import NetworkRequest
 from .fragments import tex_command, tex_figure, tex_number, tex_text
 from .record import record
 
 
-def network_run(steps: int, samples: int, eta: float = 0.15, optimizer: str = "gd", beta: str = "0") -> tuple:
-    """``(argv, compute)`` of a real-network run of the report: the ``sharpness nn`` command line and the library
-    call that prints the same JSON (up to ``elapsed``, the wall time): the MLP on the first ``samples`` digits at
-    ``eta``, sharpness every 5 steps with at most 30 Hessian-vector products per measurement."""
-    momentum = ["--optimizer", optimizer, "--set", f"beta={beta}"] if optimizer != "gd" else []
-    argv = ["nn", "--arch", "mlp", "--eta", f"{eta:g}", *momentum, "--steps", str(steps), "--samples", str(samples),
-            "--measure-every", "5", "--max-hvps", "30", "--quiet"]
-    settings = dict(dataset="digits", data=None, arch="mlp", model=None, optimizer=optimizer,
-                    beta=check_beta(float(beta)) if optimizer != "gd" else 0.0, dtype="float64", steps=int(steps),
-                    width=64, seed=0, measure_every=5, max_hvps=30, samples=int(samples), top_k=1, tol=None,
-                    time_budget=None, threads=1)
-    return argv, lambda: eta_sweep([eta], **settings)[0]
+def network_run(steps: int, samples: int, eta: float = 0.15, optimizer: str = "gd",
+                beta: str = "0") -> NetworkRequest:
+    """The request of a real-network run of the report (its JSON is the command line's up to ``elapsed``, the
+    wall time): the MLP on the first ``samples`` digits at ``eta``, sharpness every 5 steps with at most 30
+    Hessian-vector products per measurement."""
+    return NetworkRequest(Axis("eta", [eta]), arch="mlp", optimizer=optimizer, beta=beta if optimizer != "gd" else None,
+                   steps=int(steps), samples=int(samples), measure_every=5, max_hvps=30)
 
 
 def section_nn(run) -> dict:
@@ -31,8 +25,7 @@ def section_nn(run) -> dict:
     except ImportError:
         run.figure("nn_sharpness", lambda p: plots.note_figure("PyTorch is not installed: no real-network run", p))
         return {"command": None, "result": None, "note": "PyTorch not installed (`pip install -e .[torch]`)"}
-    argv, compute = network_run(int(run.settings.nn_steps), int(run.settings.nn_samples))
-    section = record(argv, compute)
+    section = record(network_run(int(run.settings.nn_steps), int(run.settings.nn_samples)))
     run.figure("nn_sharpness", lambda p: plots.nn_figure([section["result"]], p))
     return section
 

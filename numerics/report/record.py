@@ -13,12 +13,13 @@ PACKAGES = ("sympy", "mpmath", "numpy", "scipy", "numba", "networkx", "matplotli
             "xarray", "zarr", "torch", "scikit-learn")
 
 
-def record(argv: list, compute) -> dict:
-    """``compute()`` (a library call returning a result or a JSON-ready object), recorded with the command line
-    ``sharpness ARGV --json`` that prints the same JSON."""
-    result = compute()
-    payload = result.to_dict() if hasattr(result, "to_dict") else result
-    return {"command": "sharpness " + shlex.join(list(argv) + ["--json"]),
+def record(request, **hooks) -> dict:
+    """``request.call(**hooks)`` (a :mod:`numerics.requests` request: the library call), recorded with the command
+    line that prints the same JSON, ``sharpness`` + ``request.to_argv()`` + ``--json`` (and ``--quiet`` where the
+    command draws a progress bar)."""
+    payload = request.to_json(request.call(**hooks))
+    argv = request.to_argv() + (["--quiet"] if request.quiet else []) + ["--json"]
+    return {"command": "sharpness " + shlex.join(argv),
             "result": json.loads(json.dumps(finite(payload), allow_nan=False))}
 
 
@@ -32,7 +33,3 @@ def versions() -> dict:
             found[name] = None
     return found
 
-
-def set_args(values: dict) -> list:
-    """The ``--set NAME=VALUE`` options that give ``values``, in order."""
-    return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import sweeps
+from ..axis import Axis
+from ..requests import Problem, SweepRequest
 from .document import tex_document
 from .latex import LatexError, build_pdf, latex_engine
 from .outputs import (FIGURE_FORMATS, Outputs, checkpoint_key, checkpoint_name, finished_sections,
                       prepare_directory)
-from .record import record, set_args, versions
+from .record import record, versions
 from .sections import FIGURES, SECTIONS
 
 
@@ -52,15 +54,10 @@ class Run:
     def sweep(self, model: str, axes: list, measure: str, store: Path, steps: str, tile: int, init=None,
               values=None) -> dict:
         """A sweep on the report's client, recorded with the ``sharpness sweep`` command that gives it."""
-        values, init = dict(values or {}), dict(init or {})
-        argv = (["sweep", model] + set_args(values)
-                + [a for k, v in init.items() for a in ("--init", f"{k}={v}")]
-                + [a for axis in axes for a in ("--vary", axis)]
-                + ["--measure", measure, "--out", str(store), "--steps", steps, "--tile", str(tile), "--quiet",
-                   *self.scheduler_args])
-        return record(argv, lambda: sweeps.run_sweep(
-            model, None, {}, values, init, [sweeps.parse_axis(axis) for axis in axes], measure, str(store),
-            int(steps), self.scheduler, (tile, tile), client=self.client))
+        request = SweepRequest(Problem(model, values=values or {}, init=init or {}),
+                               tuple(Axis.parse(axis) for axis in axes), str(store), measure, int(steps), tile,
+                               self.scheduler)
+        return record(request, client=self.client)
 
 
 def planned_files(settings: Settings) -> list:

@@ -10,7 +10,8 @@ from analysis.latex import text_escape
 from .. import sweeps
 from ..iterated_map import IteratedMap
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
-from .record import record, set_args
+from ..requests import FixedPointsRequest, Problem, RunRequest
+from .record import record
 
 
 FLOW_VALUES = {"eta": "0.5", "y": "1", "n": "4"}
@@ -21,9 +22,8 @@ def section_fixed_points(run) -> dict:
     from .. import plots
 
     uv_mup = load_model("uv", "mup")
-    section = record(["fixed-points", "uv", "-p", "mup", *set_args(FLOW_VALUES)],
-                     lambda: uv_mup.fixed_points_at(**FLOW_VALUES))
-    flow_map = IteratedMap(uv_mup, **FLOW_VALUES)
+    section = record(FixedPointsRequest(Problem("uv", values=FLOW_VALUES, parameterization="mup")))
+    flow_map = IteratedMap(uv_mup, values=FLOW_VALUES)
     run.figure("uv_flow", lambda p: plots.flow_figure(flow_map, uv_mup.fixed_points_at(**FLOW_VALUES), p,
                                                       box=[(-3.5, 6), (0.05, 11)]))
     return section
@@ -61,11 +61,9 @@ def section_trajectories(run) -> dict:
             ("progressive sharpening", "mup", "0.9", "4", "0.01", "0.3"),
             ("edge of stability", "mup", "1.1", "4", "0.01", "0.3"),
             ("catapult", "sp", "2.5", "100", "0.05", "1")):
-        values = {"eta": eta, "n": n, "y": "1"}
-        trajectories[label] = record(
-            ["run", "uv", "-p", parameterization, *set_args(values), "--init", f"f={f0}", "--init", f"lam={lam0}",
-             "--steps", "200"],
-            lambda: IteratedMap(load_model("uv", parameterization), **values).run(200, init={"f": f0, "lam": lam0}))
+        problem = Problem("uv", values={"eta": eta, "n": n, "y": "1"}, init={"f": f0, "lam": lam0},
+                          parameterization=parameterization)
+        trajectories[label] = record(RunRequest(problem, steps=200))
     run.figure("uv_trajectories",
                lambda p: plots.trajectories_figure({k: v["result"] for k, v in trajectories.items()}, p))
     return trajectories

@@ -1,7 +1,7 @@
 """The report's section on the minimalist loss of Zhu et al., :math:`L = (x^2 y^2 - 1)^2/4`."""
 from __future__ import annotations
 
-from ..iterated_map import IteratedMap
+from ..requests import Problem, RunRequest
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .record import record
 
@@ -11,10 +11,8 @@ def section_xy_quartic(run) -> dict:
 
     runs = {}
     for eta in run.settings.xy_etas:
-        runs[f"{eta:g}"] = record(
-            ["run", "xy-quartic", "--set", f"eta={eta:g}", "--init", "x=4", "--init", "y=0.3", "--steps", "20000",
-             "--every", "1000"],
-            lambda: IteratedMap("xy-quartic", eta=f"{eta:g}").run(20_000, init={"x": "4", "y": "0.3"}, every=1000))
+        problem = Problem("xy-quartic", values={"eta": f"{eta:g}"}, init={"x": "4", "y": "0.3"})
+        runs[f"{eta:g}"] = record(RunRequest(problem, steps=20_000, every=1000))
     run.figure("xy_quartic_gap", lambda p: plots.gap_figure({k: v["result"] for k, v in runs.items()}, p))
     return runs
 

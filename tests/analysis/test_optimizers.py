@@ -119,8 +119,8 @@ def test_crosscheck_round_off_at_several_widths(optimizer, parameterization, wid
     the derived 6-D map from the same state over 60 steps of a converging run (eta lam0 ~ 0.8): 1e-10 absolute
     (measured 1e-16 to 1e-13; the state is O(1)), sharpness relative 1e-10."""
     for width in widths:
-        result = crosscheck(load_model("uv", parameterization, optimizer=optimizer), width=width, steps=60,
-                            seed=width, eta="0.4", y="1", beta="0.6")
+        result = crosscheck(load_model("uv", parameterization, optimizer=optimizer),
+                            values={"eta": "0.4", "y": "1", "beta": "0.6"}, width=width, steps=60, seed=width)
         payload = result.to_dict()
         assert payload["outcome"]["name"] == "completed"
         errors = {k: v for k, v in payload.items() if k.startswith("max_abs_error_")}
@@ -144,7 +144,7 @@ def test_torch_sgd_agrees_with_the_numpy_momentum_rule():
                 gd.step()
             runs[backend] = np.array(list(gd.state().values()))
         np.testing.assert_allclose(runs["torch"], runs["numpy"], rtol=0, atol=1e-13)
-        result = crosscheck(model, steps=200, eta="0.05", beta="0.8")
+        result = crosscheck(model, values={"eta": "0.05", "beta": "0.8"}, steps=200)
         assert max(result.torch.values()) < 1e-12
 
 
@@ -160,7 +160,7 @@ def test_momentum_run_hovers_at_its_own_threshold():
     sharpness rises to the Nesterov threshold 2(1 + beta)/(eta (1 + 2 beta)) = 3, has two edge-of-stability
     episodes with catapults there, and then stays just below 3 (steps 5000-20000 within 1 % below it: measured
     2.9803 to 2.9804), while GD's 2/eta = 4 is never reached (maximum 3.85, at a catapult spike)."""
-    bound = IteratedMap(load_model("two-input", optimizer="nesterov"), eta=0.5, beta=0.5)
+    bound = IteratedMap(load_model("two-input", optimizer="nesterov"), values={"eta": 0.5, "beta": 0.5})
     assert bound.threshold == pytest.approx(3.0, rel=1e-15)
     run = bound.run(20000)
     sharpness = np.asarray(run.trajectory["sharpness"])

@@ -38,7 +38,7 @@ def numpy_product_hessian(thetas, y):
 def test_default_product_against_numpy(depth):
     """Final sharpness of the compiled run equals an independent numpy GD's eigvalsh (1e-9), at depth 2 (closed
     form) and 3, 4 (top eigenvalue of the compiled Hessian)."""
-    product = IteratedMap(load_model("product", depth=depth), eta="0.2")
+    product = IteratedMap(load_model("product", depth=depth), values={"eta": "0.2"})
     result = product.run(500)
     thetas = numpy_product_gd(product.initial_state(), 1.0, 0.2, 500)
     # rel 1e-9: 500 float64 GD steps in a converging regime on both sides, plus eigvalsh's backward error.

@@ -44,7 +44,7 @@ def test_progressive_sharpening_then_self_stabilisation():
     the progressive-sharpening phase (1,000 steps); past the edge of stability the catapults amplify the two
     codes' different roundings (positive finite-time Lyapunov exponent), so there only the properties are
     compared."""
-    two_input = IteratedMap("two-input", eta="0.5")
+    two_input = IteratedMap("two-input", values={"eta": "0.5"})
     assert two_input.compiled.state_names == ["a", "w1", "w2"]
     result = two_input.run(40_000, every=10)
     names = [r.name for r in result.regimes]
@@ -80,7 +80,7 @@ def test_a_chaotic_transient_makes_the_end_depend_on_round_off():
     (eta = 0.1: it sharpens but never reaches 2/eta = 20) carries no flag."""
     import mpmath
 
-    two_input = IteratedMap("two-input", eta="0.5")
+    two_input = IteratedMap("two-input", values={"eta": "0.5"})
     result = two_input.run(12_000)
     compiled = two_input.compiled
     step = sp.lambdify(compiled.state_symbols + compiled.parameter_symbols, compiled.map_exprs, "mpmath")
@@ -96,5 +96,5 @@ def test_a_chaotic_transient_makes_the_end_depend_on_round_off():
     assert roundoff["finite_time_lyapunov"] > 0 and roundoff["log10_amplification"] >= 8
     assert 1300 < roundoff["window"][0] < roundoff["window"][1] < 6000  # between sharpening and the last catapult
     assert roundoff["final_spread"]["sharpness"] > 5e-3
-    calm = IteratedMap("two-input", eta="0.1").run(2000)
+    calm = IteratedMap("two-input", values={"eta": "0.1"}).run(2000)
     assert calm.outcome.roundoff is None and calm.outcome.roundoff_sensitive is None

@@ -24,7 +24,7 @@ def numpy_hessian(x, y):
 
 def test_sharpness_against_eigvalsh():
     """Closed form vs the top eigenvalue of the hand-written Hessian at random points (rtol 1e-10)."""
-    compiled = IteratedMap("xy-quartic", eta=0.1).compiled
+    compiled = IteratedMap("xy-quartic", values={"eta": 0.1}).compiled
     assert compiled.state_names == ["x", "y"] and compiled.parameter_names == ["eta"]
     rng = np.random.default_rng(5)
     for x, y in rng.normal(scale=1.5, size=(50, 2)):
@@ -40,7 +40,7 @@ def test_final_sharpness_just_below_two_over_eta():
     x0, y0 = 4.0, 0.3
     relative_gaps = []
     for eta in (0.08, 0.1, 0.12):
-        result = IteratedMap("xy-quartic", eta=eta).run(20_000, init={"x": x0, "y": y0})
+        result = IteratedMap("xy-quartic", values={"eta": eta}).run(20_000, init={"x": x0, "y": y0})
         x, y = numpy_gd(x0, y0, eta, 20_000)
         independent = np.linalg.eigvalsh(numpy_hessian(x, y))[-1]
         # rel 1e-9: both converge to the same minimum in float64; the residue is round-off and eigvalsh.

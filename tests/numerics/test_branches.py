@@ -24,6 +24,7 @@ from analysis.errors import UserInputError
 from numerics.cli import main
 from numerics.compile import compile_model
 from numerics.branches import continuation, continue_curve
+from numerics.axis import Axis
 
 ONE_D_MODEL = '''
 import sympy as sp
@@ -62,7 +63,7 @@ def test_cubic_normal_form_flips_by_continuation_with_branch_switching():
     multiplier = sp.expand((1 + k) ** 2 - 3 * k * (1 + k) * (solution[s] ** 2 - 2 * solution[P]) + 9 * k ** 2 * solution[P] ** 2)
     (k2,) = [r for r in sp.solve(sp.Eq(multiplier, -1), k) if r > 0]
     assert sp.simplify(k2 - (sp.sqrt(5) - 1)) == 0
-    result = continuation("uv-eos", "k=0.5:1.3", doublings=2)
+    result = continuation("uv-eos", Axis.parse("k=0.5:1.3"), doublings=2)
     pd = flips(result)
     assert [p["period"] for p in pd] == [1, 2, 4]
     # Located by the test function det(A + I) to 1e-10 in k (the requirement); float64 reaches ~1e-14 here.
@@ -82,7 +83,7 @@ def test_b_at_the_first_flip_of_a_one_dimensional_loss_by_hand(tmp_path):
     # eta = 2/L'' = 2. By hand with F = x - eta L': F'' = -eta L''' = -4, F''' = -eta L'''' = -6, so
     # b = F'''/6 + F''^2/4 = -1 + 4 = 3 = (3 L'''^2 - L'' L'''')/(3 L''^2) = (12 - 3)/3.
     path = one_d_model(tmp_path, "cubic-quartic", "x**2/2 + x**3/3 + x**4/8")
-    result = continuation(path, "eta=1:3", init={"x": 0.0})
+    result = continuation(path, Axis.parse("eta=1:3"), init={"x": 0.0})
     (pd,) = flips(result)
     assert abs(pd["parameters"]["eta"] - 2) < 1e-10
     assert pd["normal_form"]["coefficient"] == pytest.approx(3, rel=1e-9)
@@ -103,7 +104,7 @@ def test_sub_and_supercritical_flips(tmp_path, loss, b, critical):
     # F = x - eta (x +- x^3) at eta = 2: F'' = 0, F''' = -+12 -> b = -+2. The period-2 orbit is born on the unstable
     # side (eta > 2) and attracting when supercritical, on the stable side and repelling when subcritical.
     path = one_d_model(tmp_path, critical, loss)
-    result = continuation(path, "eta=1.5:2.5", init={"x": 0.0}, doublings=1)
+    result = continuation(path, Axis.parse("eta=1.5:2.5"), init={"x": 0.0}, doublings=1)
     pd = flips(result)[0]
     assert abs(pd["parameters"]["eta"] - 2) < 1e-10
     assert pd["normal_form"]["coefficient"] == pytest.approx(b, rel=1e-9)
@@ -121,7 +122,7 @@ def test_sub_and_supercritical_flips(tmp_path, loss, b, critical):
     # escapes.
     from numerics import IteratedMap
 
-    run = IteratedMap(path, eta=2.02).run(3000, init={"x": 0.01})
+    run = IteratedMap(path, values={"eta": 2.02}).run(3000, init={"x": 0.01})
     if critical == "supercritical":
         assert run.outcome.to_dict() == {"name": "periodic", "period": 2} and abs(run.final["x"]) < 0.2
     else:
@@ -142,7 +143,7 @@ def test_logistic_map_b_at_r_3_through_a_user_model_file(tmp_path):
                       describe=lambda p: CoordinateModel(loss=(1 - r) * x ** 2 / 2 + r * x ** 3 / 3,
                                                          step=sp.Integer(1), state=STATE))
     '''))
-    result = continuation(str(path), "r=2.5:3.2")
+    result = continuation(str(path), Axis.parse("r=2.5:3.2"))
     (pd,) = flips(result)
     assert abs(pd["parameters"]["r"] - 3) < 1e-10 and pd["state"]["x"] == pytest.approx(2 / 3, abs=1e-10)
     assert pd["normal_form"]["coefficient"] == pytest.approx(9, rel=1e-9)   # module docstring
@@ -155,7 +156,8 @@ def test_two_parameter_pd_curve_on_the_scaling_hyperbola(tmp_path):
     # k = eta a (the scaling symmetry eta -> eta c, a -> a/c). Its period-2 orbit flips where k = sqrt(5) - 1
     # (previous test): the PD curve of period 2 is the hyperbola eta a = sqrt(5) - 1.
     path = one_d_model(tmp_path, "scaled-well", "a*(x**2 - 1)**2/4", extra=("a",))
-    result = continue_curve(path, "PD", ["eta=0.5:1.5", "a=0.8:2"], period=2, init={"x": -1.0}, a=1)
+    result = continue_curve(path, "PD", [Axis.parse("eta=0.5:1.5"), Axis.parse("a=0.8:2")], values={"a": 1}, period=2,
+                            init={"x": -1.0})
     (curve,) = result.curves
     assert curve["type"] == "PD" and curve["period"] == 2 and len(curve["points"]) > 10
     products = [p["parameters"]["eta"] * p["parameters"]["a"] for p in curve["points"]]
@@ -169,7 +171,8 @@ def test_two_parameter_pd_curve_on_the_scaling_hyperbola(tmp_path):
 def test_multipliers_along_a_branch_against_numpy_eig():
     # uv (muP) fixed point III as a fixed point of F^2: multipliers of the continuation against numpy.linalg.eig of
     # the product of the compiled (lambdify) Jacobians along the orbit, an independent code path.
-    result = continuation("uv", "eta=0.3:1.5", parameterization="mup", start="III", period=2, y=1, n=4)
+    result = continuation("uv", Axis.parse("eta=0.3:1.5"), values={"y": 1, "n": 4}, parameterization="mup",
+                          start="III", period=2)
     compiled = compile_model(load_model("uv", "mup"))
     names = compiled.parameter_names
     (branch,) = result.branches
@@ -188,12 +191,14 @@ def test_multipliers_along_a_branch_against_numpy_eig():
 
 def test_family_flip_where_the_transverse_multiplier_is_minus_one():
     # uv (muP) line of minima IV: f = y, any lam; transverse multiplier 1 - eta lam, flip at lam = 2/eta = 4.
-    result = continuation("uv", "lam=1:6", parameterization="mup", start="IV", eta=0.5, y=1, n=4)
+    result = continuation("uv", Axis.parse("lam=1:6"), values={"eta": 0.5, "y": 1, "n": 4}, parameterization="mup",
+                          start="IV")
     (pd,) = flips(result)
     assert abs(pd["state"]["lam"] - 4) < 1e-10 and pd["state"]["f"] == pytest.approx(1, abs=1e-12)
     assert result.branches[0].family == "IV"
     # The same family with its free coordinate held at lam = 4 while eta varies: the flip is at eta = 2/lam.
-    held = continuation("uv", "eta=0.3:1", parameterization="mup", start="IV", init={"lam": 4}, y=1, n=4)
+    held = continuation("uv", Axis.parse("eta=0.3:1"), values={"y": 1, "n": 4}, parameterization="mup", start="IV",
+                        init={"lam": 4})
     (pd,) = flips(held)
     assert abs(pd["parameters"]["eta"] - 0.5) < 1e-10 and pd["state"]["lam"] == 4
 
@@ -208,7 +213,8 @@ def test_closed_form_b_of_a_two_dimensional_map_matches_the_numerical_one():
     by_name = {str(s): s for s in flips_["II"].coefficient.free_symbols}
     x, y = by_name["x"], by_name["y"]
     assert sp.simplify(flips_["II"].coefficient - 18 / (y ** 2 * (4 * x ** 2 + 1))) == 0
-    result = continuation("uv", "eta=2.5:3.5", parameterization="mup", start="II", x=1, y=1, n=4)
+    result = continuation("uv", Axis.parse("eta=2.5:3.5"), values={"x": 1, "y": 1, "n": 4}, parameterization="mup",
+                          start="II")
     pd = [s for s in flips(result) if "closed_form" in s.get("normal_form", {})]
     assert pd, "no flip of III with a closed-form coefficient on the branch"
     nf = pd[0]["normal_form"]
@@ -233,7 +239,7 @@ def test_feigenbaum_alpha_from_superstable_orbits():
 
 
 def test_cascade_to_period_1024_by_continuation():
-    result = continuation("uv-eos", "k=0.5:1.4", doublings=10)
+    result = continuation("uv-eos", Axis.parse("k=0.5:1.4"), doublings=10)
     periods = [s["period"] for s in flips(result)]
     assert periods[:10] == [2 ** j for j in range(10)]
     assert result.branches[-1].period == 1024  # how fast: docs/performance.md, measured by benchmarks/
@@ -241,10 +247,11 @@ def test_cascade_to_period_1024_by_continuation():
 
 @pytest.mark.parametrize("argv,message", [
     (["uv-eos", "--vary", "k=0.5:1.3", "--start", "VII"], "unknown --start label 'VII'"),
-    (["uv", "-p", "mup", "--set", "y=1", "--set", "n=4", "--vary", "eta=-1:2"], "--vary eta"),
-    (["uv-eos", "--vary", "k=1"], "malformed --vary"),
-    (["uv-eos", "--vary", "k=a:b"], "malformed --vary"),
-    (["uv-eos", "--vary", "k=1:1"], "malformed --vary"),
+    (["uv", "-p", "mup", "--set", "y=1", "--set", "n=4", "--vary", "eta=-1:2"], "the range of eta must be inside"),
+    (["uv-eos", "--vary", "k=1"], "--vary 'k=1': expected an interval A:B"),
+    (["uv-eos", "--vary", "k=a:b"], "--vary 'k=a:b': expected NAME=A:B:N"),
+    (["uv-eos", "--vary", "k=1:1"], "--vary 'k=1:1': an interval A:B needs two different finite numbers"),
+    (["uv-eos", "--vary", "k=0.5:1.3:10"], "--vary 'k=0.5:1.3:10': expected an interval A:B"),
     (["uv-eos", "--vary", "k=0.5:1.3", "--curve", "PD"], "--curve needs exactly two --vary"),
     (["uv-eos", "--vary", "q=0:1"], "unknown parameter 'q'"),
     (["uv", "-p", "mup", "--set", "y=1", "--set", "n=4", "--vary", "eta=0.3:1", "--start", "III", "--init", "lam=4"],
@@ -268,7 +275,7 @@ def test_cli_json_keys_and_plot(tmp_path, capsys):
     assert pd["type"] == "PD" and pd["period"] == 1 and set(pd["normal_form"]) >= {"coefficient", "criticality"}
     assert figure.stat().st_size > 1000
     with pytest.raises(UserInputError, match="two different parameters"):
-        continue_curve("uv-eos", "PD", ["k=0.5:1.1", "k=0.5:1.1"], period=2)
+        continue_curve("uv-eos", "PD", [Axis.parse("k=0.5:1.1"), Axis.parse("k=0.5:1.1")], period=2)
 
 
 def test_fold_of_a_tilted_cubic_and_its_lp_curve(tmp_path):
@@ -286,13 +293,14 @@ def test_fold_of_a_tilted_cubic_and_its_lp_curve(tmp_path):
                       parameterizations=("default",),
                       describe=lambda p: CoordinateModel(loss=x ** 3 / 3 - c * x, step=eta, state=STATE))
     '''))
-    result = continuation(str(path), "c=1:-1", init={"x": 1.0}, eta=0.3)
+    result = continuation(str(path), Axis.parse("c=1:-1"), values={"eta": 0.3}, init={"x": 1.0})
     (lp,) = flips(result, "LP")
     assert abs(lp["parameters"]["c"]) < 1e-10 and abs(lp["state"]["x"]) < 1e-5   # x ~ sqrt(c): a fold
     assert lp["normal_form"]["coefficient"] == pytest.approx(-0.3, rel=1e-6)
     # The branch turns at the fold and comes back (c increases again on the x < 0 side).
     assert result.branches[0].points[-1]["state"]["x"] < 0
-    curve = continue_curve(str(path), "LP", ["c=1:-1", "eta=0.1:0.5"], init={"x": 1.0}, eta=0.3).curves[0]
+    curve = continue_curve(str(path), "LP", [Axis.parse("c=1:-1"), Axis.parse("eta=0.1:0.5")], values={"eta": 0.3},
+                           init={"x": 1.0}).curves[0]
     assert max(abs(p["parameters"]["c"]) for p in curve["points"]) < 1e-10   # the LP curve is c = 0
     etas = [p["parameters"]["eta"] for p in curve["points"]]
     assert min(etas) < 0.15 and max(etas) > 0.45
@@ -325,7 +333,8 @@ def test_generalised_flip_on_a_pd_curve(tmp_path):
     # (the PD curve is the line eta = 2) and b = (3 L'''^2 - L'' L'''')/(3 L''^2) = 4 - 2c changes sign at c = 2:
     # a generalised flip (GPD).
     path = one_d_model(tmp_path, "gpd", "x**2/2 + x**3/3 + c*x**4/4", extra=("c",))
-    result = continue_curve(path, "PD", ["eta=1:3", "c=0.5:3"], init={"x": 0.0}, c=1)
+    result = continue_curve(path, "PD", [Axis.parse("eta=1:3"), Axis.parse("c=0.5:3")], values={"c": 1},
+                            init={"x": 0.0})
     (curve,) = result.curves
     assert max(abs(p["parameters"]["eta"] - 2) for p in curve["points"]) < 1e-10
     (gpd,) = [s for s in result.special_points if s["type"] == "GPD"]
@@ -341,8 +350,8 @@ def test_neimark_sacker_curve_of_heavy_ball_momentum():
     from analysis.errors import UnsupportedOptionError
 
     try:
-        result = continue_curve("uv-eos", "NS", ["beta=0.5:1.2", "k=0.2:2.5"], options={"optimizer": "heavy-ball"},
-                                k=0.5, beta=0.5)
+        result = continue_curve("uv-eos", "NS", [Axis.parse("beta=0.5:1.2"), Axis.parse("k=0.2:2.5")],
+                                values={"k": 0.5, "beta": 0.5}, options={"optimizer": "heavy-ball"})
     except (UnsupportedOptionError, TypeError) as error:  # momentum is optional in this checkout
         pytest.skip(f"no heavy-ball optimizer: {error}")
     (curve,) = result.curves
@@ -383,7 +392,8 @@ def test_cusp_on_the_lp_curve_of_a_quartic(tmp_path):
     # fold coefficient is a_nf = F''/2 = -3 eta x (q = p = 1 in 1-D), zero exactly at the cusp. At a = -1 the
     # branch started at b = -1 (x^3 - x - 1 = 0, x = 1.3247...) folds at x = 1/sqrt(3), b = 2/(3 sqrt(3)).
     path = _model_file(tmp_path, "cusp", [("a", "real", -1), ("b", "real", 0)], "x**4/4 + a*x**2/2 + b*x")
-    result = continue_curve(path, "LP", ["b=-1:1", "a=-1.5:0.5"], init={"x": 1.3247}, eta=0.1, a=-1)
+    result = continue_curve(path, "LP", [Axis.parse("b=-1:1"), Axis.parse("a=-1.5:0.5")], values={"eta": 0.1, "a": -1},
+                            init={"x": 1.3247})
     lp = flips(result, "LP")[0]
     s = 1 / math.sqrt(3)
     # Located to 1e-12 in the parameter by the tangent's b-component; 1e-10 leaves room for the x ~ sqrt fold.
@@ -411,9 +421,11 @@ def test_fold_flip_on_lp_and_pd_curves(tmp_path):
     # PD curve the line c = 2/eta; they cross at the fold-flip LPPD (b, c) = (0, 2/eta) = (0, 2.5) at eta = 0.8.
     path = _model_file(tmp_path, "foldflip", [("b", "real", 1), ("c", "positive", 1)], "x**3/3 - b*x + c*y**2/2",
                        state=("x", "y"))
-    on_lp = continue_curve(path, "LP", ["b=1:-1", "c=1:4"], init={"x": 1.0, "y": 0.0}, eta=0.8, c=1)
+    on_lp = continue_curve(path, "LP", [Axis.parse("b=1:-1"), Axis.parse("c=1:4")], values={"eta": 0.8, "c": 1},
+                           init={"x": 1.0, "y": 0.0})
     assert max(abs(p["parameters"]["b"]) for p in on_lp.curves[0]["points"]) < 1e-10
-    on_pd = continue_curve(path, "PD", ["c=1:4", "b=-0.5:1"], init={"x": 1.0, "y": 0.0}, eta=0.8, b=1)
+    on_pd = continue_curve(path, "PD", [Axis.parse("c=1:4"), Axis.parse("b=-0.5:1")], values={"eta": 0.8, "b": 1},
+                           init={"x": 1.0, "y": 0.0})
     assert max(abs(p["parameters"]["c"] - 2.5) for p in on_pd.curves[0]["points"]) < 1e-10
     for result, curve in ((on_lp, "LP"), (on_pd, "PD")):
         codim2 = [s for s in result.special_points if s.get("curve")]
@@ -435,8 +447,8 @@ def test_r1_on_the_lp_curve_of_heavy_ball_and_no_spurious_cusp(tmp_path):
 
     path = _model_file(tmp_path, "tilted", [("c", "real", 1)], "x**3/3 - c*x")
     try:
-        result = continue_curve(path, "LP", ["c=1:-1", "beta=0.5:1.5"], init={"x": 1.0}, eta=0.3, beta=0.6,
-                                options={"optimizer": "heavy-ball"})
+        result = continue_curve(path, "LP", [Axis.parse("c=1:-1"), Axis.parse("beta=0.5:1.5")],
+                                values={"eta": 0.3, "beta": 0.6}, init={"x": 1.0}, options={"optimizer": "heavy-ball"})
     except (UnsupportedOptionError, TypeError) as error:  # momentum is optional in this checkout
         pytest.skip(f"no heavy-ball optimizer: {error}")
     points = result.curves[0]["points"]
@@ -495,9 +507,9 @@ def test_lpns_and_pdns_on_the_ns_curve_of_nesterov_momentum(tmp_path, loss, plan
     parameters = [("b", "real", 1)] if kind == "LPNS" else [("c", "positive", 1)]
     path = _model_file(tmp_path, kind.lower(), parameters, loss, state=("x", "y"))
     try:
-        result = continue_curve(path, "NS", ["beta=0.9:2.5", plane], init={"x": 0.0, "y": 1.0 if kind == "LPNS"
-                                                                          else 0.0}, eta=0.5,
-                                options={"optimizer": "nesterov"}, **values)
+        result = continue_curve(path, "NS", [Axis.parse("beta=0.9:2.5"), Axis.parse(plane)],
+                                values={"eta": 0.5, **values}, init={"x": 0.0, "y": 1.0 if kind == "LPNS" else 0.0},
+                                options={"optimizer": "nesterov"})
     except (UnsupportedOptionError, TypeError) as error:  # momentum is optional in this checkout
         pytest.skip(f"no nesterov optimizer: {error}")
     (ns,) = flips(result, "NS")
@@ -591,7 +603,7 @@ def test_heavy_ball_cascade_continues_past_its_first_flip():
         return [[1 - g, -mpmath.mpf(3) / 10], [g, mpmath.mpf(3) / 10]]
 
     model = load_model("uv-eos", optimizer="heavy-ball")
-    result = cascade(model, "k", doublings=3, digits=30, beta=sp.Rational(3, 10))
+    result = cascade(model, "k", values={"beta": sp.Rational(3, 10)}, doublings=3, digits=30)
     assert result.stopped is None, result.stopped
     flips_ = result.bifurcations
     assert flips_[0]["exact"] == sp.Rational(13, 10)
@@ -602,7 +614,7 @@ def test_heavy_ball_cascade_continues_past_its_first_flip():
         _, parameter = _flip_by_findroot(step, jacobian, guess, flip["period"])
         assert abs(flip["parameter"] - parameter) < 1e-9
         assert abs(flip["parameter"] - parameter) < 10 ** (2 - flip["verified_digits"])
-    continued = continuation(model, "k=1.2:1.6", doublings=2, beta=0.3)
+    continued = continuation(model, Axis.parse("k=1.2:1.6"), values={"beta": 0.3}, doublings=2)
     located = [s["parameters"]["k"] for s in flips(continued)]
     # LOCATE_TOLERANCE is 1e-12 in k; 1e-9 leaves room for the float64 orbit of period 4.
     assert located == pytest.approx([float(f["parameter"]) for f in flips_], abs=1e-9)
@@ -644,7 +656,7 @@ def test_cascade_does_not_take_the_flip_of_a_repelling_orbit():
     from numerics import cascade
 
     model = load_model("product", loss="(a*b - y)^2/2 + (a - 2*b)^2/20")
-    result = cascade(model, "eta", doublings=3, digits=20, y=1)
+    result = cascade(model, "eta", values={"y": 1}, doublings=3, digits=20)
     assert [b["period"] for b in result.bifurcations] == [1]
     assert result.bifurcations[0]["exact"] == sp.Rational(15, 4) - sp.sqrt(145) / 4
     assert "Neimark-Sacker" in result.stopped and "complex pair" in result.stopped, result.stopped

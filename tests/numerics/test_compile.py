@@ -95,7 +95,7 @@ def test_small_work_interpreted_and_compiled_kernels_agree(monkeypatch):
              ("xy-quartic", None, {"eta": 0.1})]
     for name, parameterization, values in cases:
         bound = IteratedMap(name if parameterization is None else __import__("analysis").load_model(
-            name, parameterization), **values)
+            name, parameterization), values)
         monkeypatch.setattr(compile_module, "SMALL_WORK", 10 ** 9)
         interpreted = bound.run(400).to_dict()
         lyapunov_interpreted = bound.lyapunov(steps=600, transient=100, batches=4).to_dict()

@@ -12,8 +12,8 @@ from numerics.parameter_space import ParameterSpaceGD
 def test_round_off_agreement_over_100_steps(parameterization, width):
     """Converging regime (eta lam0 < 2): the map and parameter-space GD agree to 1e-9 or better over 100 steps
     (measured: ~1e-13 and below), the sharpness by Lanczos (eigsh 'LA' on HVPs) to relative 1e-9."""
-    result = crosscheck(load_model("uv", parameterization), width=width, steps=100, seed=width, use_torch=False,
-                        eta="0.4", y="1")
+    result = crosscheck(load_model("uv", parameterization), values={"eta": "0.4", "y": "1"}, width=width, steps=100,
+                        seed=width, use_torch=False)
     assert result.outcome["name"] == "completed" and result.compared_steps == 101
     assert result.max_abs_error["f"] <= 1e-9 and result.max_abs_error["lam"] <= 1e-9
     assert result.max_rel_error_sharpness <= 1e-9
@@ -40,13 +40,15 @@ def test_chaotic_error_growth_matches_lyapunov():
     """muP, eta = 1.5, width 4, seed 0 ends on the chaotic EoS attractor: the map/GD discrepancy grows from
     round-off at the rate of the largest Lyapunov exponent of the compiled tangent map (within 5 %: a slope
     fitted over a finite window against a finite-time exponent)."""
-    result = crosscheck(load_model("uv", "mup"), width=4, steps=300, seed=0, use_torch=False, eta="1.5", y="1")
+    result = crosscheck(load_model("uv", "mup"), values={"eta": "1.5", "y": "1"}, width=4, steps=300, seed=0,
+                        use_torch=False)
     assert result.lyapunov > 0.3
     assert result.error_growth_rate == pytest.approx(result.lyapunov, rel=0.05)
 
 
 def test_divergence_is_labelled():
-    result = crosscheck(load_model("uv", "mup"), width=64, steps=100, seed=0, use_torch=False, eta="3", y="1")
+    result = crosscheck(load_model("uv", "mup"), values={"eta": "3", "y": "1"}, width=64, steps=100, seed=0,
+                        use_torch=False)
     assert result.outcome["name"] == "diverged" and result.outcome["step"] < 20
     assert np.isfinite(result.max_abs_error["f"])
 
@@ -54,7 +56,8 @@ def test_divergence_is_labelled():
 def test_width_scan_sp_depends_on_width_mup_does_not():
     """muP: from width 16 on, the run ends on the same state (the map has no n and f0 -> 0); SP: the final NTK
     changes with n (the map carries x^2/n)."""
-    scan = {p: width_scan(load_model("uv", p), [16, 256, 4096], 300, 0, eta="1.1", y="1") for p in ("sp", "mup")}
+    scan = {p: width_scan(load_model("uv", p), [16, 256, 4096], values={"eta": "1.1", "y": "1"}, steps=300,
+                          seed=0) for p in ("sp", "mup")}
     mup = [row.final["lam"] for row in scan["mup"].rows]
     sp_ = [row.final["lam"] for row in scan["sp"].rows]
     # 1e-6: muP runs from initial states that differ by O(1/sqrt(n)) in f and converge to the same point.
@@ -72,6 +75,7 @@ def test_width_scan_sp_depends_on_width_mup_does_not():
 
 def test_torch_path_agrees():
     pytest.importorskip("torch", reason="PyTorch is the optional [torch] extra")
-    result = crosscheck(load_model("uv", "sp"), width=32, steps=50, seed=3, use_torch=True, eta="0.5", y="1")
+    result = crosscheck(load_model("uv", "sp"), values={"eta": "0.5", "y": "1"}, width=32, steps=50, seed=3,
+                        use_torch=True)
     # 1e-9: autograd and the derived map are both float64; only round-off separates them.
     assert result.torch["max_abs_error_f"] <= 1e-9 and result.torch["max_rel_error_sharpness"] <= 1e-9

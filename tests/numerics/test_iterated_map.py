@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 from analysis import load_model
-from numerics import IteratedMap, Outcome, cascade
+from numerics import Axis, IteratedMap, Outcome, cascade
 from numerics.compile import compile_model
 from numerics.feigenbaum import FEIGENBAUM_DELTA
 from tests import uv_reference as ref
@@ -66,7 +66,7 @@ def test_uv_trajectory_against_independent_numpy_loop(parameterization):
     """`sharpness run` on uv equals a parameter-space GD loop written here (relative 1e-10 over 300 steps in a
     converging regime; sharpness by eigvalsh of the explicit Hessian)."""
     width, x_value, y_value, eta_value = 6, 1.0, 0.9, 0.35
-    uv = IteratedMap(load_model("uv", parameterization), eta=eta_value, n=width, y=y_value, x=1)
+    uv = IteratedMap(load_model("uv", parameterization), values={"eta": eta_value, "n": width, "y": y_value, "x": 1})
     rng = np.random.default_rng(11)
     u, v = rng.normal(size=width), rng.normal(size=width)
     initial = {"f": ref.output(u, v, x_value, parameterization), "lam": ref.ntk(u, v, x_value, parameterization)}
@@ -82,7 +82,7 @@ def test_uv_trajectory_against_independent_numpy_loop(parameterization):
 
 
 def test_outcomes_are_labelled():
-    outcome = lambda k: IteratedMap("uv-eos", k=k).run(3000, init={"z": 0.3}).outcome  # noqa: E731
+    outcome = lambda k: IteratedMap("uv-eos", values={"k": k}).run(3000, init={"z": 0.3}).outcome  # noqa: E731
     assert outcome(0.5).name == "converged"
     assert outcome(1.2).to_dict() == {"name": "periodic", "period": 2}
     assert outcome(1.27) == Outcome("periodic", period=4)
@@ -92,7 +92,7 @@ def test_outcomes_are_labelled():
 
 
 def test_divergence_is_an_outcome_not_a_crash():
-    uv = IteratedMap(load_model("uv", "sp"), eta=5, n=4, y=1, x=1)
+    uv = IteratedMap(load_model("uv", "sp"), values={"eta": 5, "n": 4, "y": 1, "x": 1})
     result = uv.run(1000, init={"f": 0.05, "lam": 1.0})
     assert result.outcome.name == "diverged" and result.outcome.step > 0
     assert result.regimes[-1].name == "divergence"
@@ -101,7 +101,7 @@ def test_divergence_is_an_outcome_not_a_crash():
 
 def test_catapult_is_the_spike_and_nothing_after_it_is_an_edge_of_stability():
     """eta lam0 > 2 at small output: the loss spikes and the sharpness drops below 2/eta (catapult)."""
-    uv = IteratedMap(load_model("uv", "sp"), eta=sp.Rational(5, 2), n=100, y=1, x=1)
+    uv = IteratedMap(load_model("uv", "sp"), values={"eta": sp.Rational(5, 2), "n": 100, "y": 1, "x": 1})
     initial = {"f": 0.05, "lam": 1.0}
     result = uv.run(2000, init=initial)
     # The catapult is the loss spike only: the loss rises from 0.45 and is back below it at step 5.
@@ -147,7 +147,7 @@ def test_uv_flip_matches_eos_reduction():
 def test_lyapunov_at_the_chebyshev_point():
     """k = 2: z = sqrt(2) w conjugates z -> 3z - 2z^3 to w -> 3w - 4w^3 = -T_3(w), whose Lyapunov exponent is
     ln 3 exactly. The estimate must lie within 5 standard errors (batch means) and within 1e-3."""
-    result = IteratedMap("uv-eos", k=2).lyapunov(400_000, init={"z": 0.3})
+    result = IteratedMap("uv-eos", values={"k": 2}).lyapunov(400_000, init={"z": 0.3})
     (exponent,), (stderr,) = result.exponents, result.stderr
     assert abs(exponent - math.log(3)) < max(5 * stderr, 1e-9)
     assert abs(exponent - math.log(3)) < 1e-3
@@ -156,7 +156,7 @@ def test_lyapunov_at_the_chebyshev_point():
 def test_lyapunov_spectrum_of_uv_is_sorted_and_sums_to_log_det():
     """For the 2-D uv map the exponents are descending and their sum equals the mean log|det J| (Benettin's QR
     conserves volume growth), computed independently here from the compiled Jacobian along the same orbit."""
-    uv = IteratedMap(load_model("uv", "mup"), eta=sp.Rational(13, 10), n=3, y=1, x=1)
+    uv = IteratedMap(load_model("uv", "mup"), values={"eta": sp.Rational(13, 10), "n": 3, "y": 1, "x": 1})
     result = uv.lyapunov(20_000, transient=100, init={"f": 0.5, "lam": 1.0 + 1e-3})
     exponents = result.exponents
     assert exponents == sorted(exponents, reverse=True)
@@ -173,7 +173,8 @@ def test_lyapunov_spectrum_of_uv_is_sorted_and_sums_to_log_det():
 
 
 def test_orbit_diagram_marks_divergence():
-    diagram = IteratedMap("uv-eos", k=1).orbit_diagram("k", np.linspace(0.5, 2.5, 50), 500, 10, init={"z": 0.5})
+    diagram = IteratedMap("uv-eos", values={"k": 1}).orbit_diagram(Axis("k", np.linspace(0.5, 2.5, 50)), 500, 10,
+                                                                   init={"z": 0.5})
     assert diagram.orbits.shape == (50, 10, 1)
     assert not diagram.diverged[diagram.values < 2.0].any()
     assert diagram.diverged[diagram.values > 2.3].all()
@@ -189,13 +190,14 @@ def test_basin_marks_initial_states_no_network_has():
     A coordinate model has no realizability grid."""
     from numerics import IteratedMap
 
-    bound = IteratedMap(load_model("uv", "sp"), eta=1, y=1, n=4)
-    basin = bound.basin({"f": (-2, 2, 33), "lam": (0.1, 3, 30)}, steps=200)
+    bound = IteratedMap(load_model("uv", "sp"), values={"eta": 1, "y": 1, "n": 4})
+    basin = bound.basin([Axis.parse("f=-2:2:33"), Axis.parse("lam=0.1:3:30")], steps=200)
     grid_f, grid_lam = np.meshgrid(*basin.grids)
     np.testing.assert_array_equal(basin.realizable.astype(bool), grid_lam >= np.abs(grid_f) - 1e-12)
     assert basin.unrealizable == int((grid_lam < np.abs(grid_f) - 1e-12).sum()) > 0
     assert basin.to_dict()["unrealizable"] == basin.unrealizable
-    quartic = IteratedMap(load_model("xy-quartic"), eta=0.1).basin({"x": (0.5, 2, 8), "y": (0.5, 2, 8)}, steps=50)
+    quartic = IteratedMap(load_model("xy-quartic"), values={"eta": 0.1}).basin([Axis.parse("x=0.5:2:8"), Axis.parse("y=0.5:2:8")],
+                                                                               steps=50)
     assert quartic.realizable is None and "realizable" not in quartic.to_dict()
 
 
@@ -224,7 +226,7 @@ def test_a_long_periodic_orbit_is_never_chaotic():
     assert np.abs(tail[4096:8193] - tail[:4097]).max() < 1e-9 and np.abs(tail[2048:4097] - tail[:2049]).max() > 1e-6
     exponent = np.mean(np.log(np.abs(1 + PERIOD_4096_K - 3 * PERIOD_4096_K * tail[:-1] ** 2)))
     assert -1e-3 < exponent < -4e-4  # ~ -7e-4: attracting, but only just
-    cubic = IteratedMap("uv-eos", k=PERIOD_4096_K)
+    cubic = IteratedMap("uv-eos", values={"k": PERIOD_4096_K})
     for steps in (5000, 20_000):
         outcome = cubic.run(steps).outcome
         assert outcome.name == "undetermined", outcome
@@ -241,11 +243,11 @@ def test_chaotic_exponent_within_its_error_bar_of_a_long_run():
     orbit = np.array(_cubic_orbit(1.45, 0.3, 1_010_000)[10_000:])
     reference = float(np.mean(np.log(np.abs(1 + 1.45 - 3 * 1.45 * orbit[:-1] ** 2))))
     assert 0.29 < reference < 0.32
-    outcome = IteratedMap("uv-eos", k=1.45).run(20_000).outcome
+    outcome = IteratedMap("uv-eos", values={"k": 1.45}).run(20_000).outcome
     assert outcome.name == "chaotic" and outcome.window == 10_000
     assert 0 < outcome.lyapunov_error < 0.03
     assert abs(outcome.lyapunov - reference) <= 3 * outcome.lyapunov_error
-    spectrum = IteratedMap("uv-eos", k=1.45).lyapunov(200_000)
+    spectrum = IteratedMap("uv-eos", values={"k": 1.45}).lyapunov(200_000)
     assert abs(spectrum.exponents[0] - reference) <= 3 * spectrum.stderr[0] + 2e-3  # + the reference's own error
 
 
@@ -256,7 +258,7 @@ def test_stationary_chaos_is_one_edge_of_stability_regime():
     orbit = np.array(_cubic_orbit(1.9, 0.5, 5000))
     assert np.abs(orbit).max() < 1.5
     assert np.mean(np.log(np.abs(1 + 1.9 - 3 * 1.9 * orbit[1000:-1] ** 2))) > 0.5
-    result = IteratedMap("uv-eos", k=1.9).run(5000)
+    result = IteratedMap("uv-eos", values={"k": 1.9}).run(5000)
     assert [r.to_dict() for r in result.regimes] == [{"name": "edge of stability", "start": 0, "end": 5000}]
     assert result.outcome.name == "chaotic" and result.outcome.roundoff_sensitive is True
 
@@ -266,7 +268,7 @@ def test_divergence_starts_where_the_orbit_leaves_its_bounded_region():
     regime starts where |z| exceeds every value it had before and never comes back (computed here on the state,
     the labeller works on the loss); it used to start 440 steps earlier. The step depends on round-off: flagged,
     and the reruns at 30 and 50 digits diverge elsewhere."""
-    result = IteratedMap("uv-eos", k=2.0005).run(2000)
+    result = IteratedMap("uv-eos", values={"k": 2.0005}).run(2000)
     z = np.abs(np.array(result.trajectory["z"]))
     before = np.maximum.accumulate(z)
     after = np.minimum.accumulate(z[::-1])[::-1]
@@ -285,7 +287,7 @@ def test_a_small_wiggle_is_not_sharpening():
     intermediate saturation."""
     from numerics.classify import label_regimes
 
-    uv = IteratedMap(load_model("uv", "sp"), eta=2.5, n=100, y=1, x=1)
+    uv = IteratedMap(load_model("uv", "sp"), values={"eta": 2.5, "n": 100, "y": 1, "x": 1})
     result = uv.run(2000, init={"f": 0.05, "lam": 1.0})
     sharpness = np.array(result.trajectory["sharpness"])
     assert 0 < abs(sharpness[8] - sharpness[6]) < 0.02 * result.threshold  # the wiggle, measured here

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from numerics import load_sweep, sweep, sweeps
+from numerics import Axis, load_sweep, sweep, sweeps
 from numerics.cli import main
 
-AXES = lambda: [sweeps.parse_axis("k=0.5:2:20"), sweeps.parse_axis("z=0.1:0.9:7")]  # noqa: E731
+AXES = lambda: [Axis.parse("k=0.5:2:20"), Axis.parse("z=0.1:0.9:7")]  # noqa: E731
 
 
 class Interrupted(Exception):
@@ -47,8 +47,8 @@ def test_interrupted_sweep_resumes_to_identical_content(tmp_path):
 def test_values_are_the_measure(tmp_path):
     """Spot check through the public ``sweep``: converged lanes (k < 1) end at z = +-1 with sharpness
     V''(1) = 2k; and its square tiles give the same values as the 8 x 4 tiles of ``run_sweep``."""
-    summary = sweep("uv-eos", ["k=0.5:2:20", "z=0.1:0.9:7"], "final-sharpness", str(tmp_path / "s.zarr"), 400,
-                    tile=8)
+    summary = sweep("uv-eos", [Axis.parse("k=0.5:2:20"), Axis.parse("z=0.1:0.9:7")], measure="final-sharpness",
+                    out=str(tmp_path / "s.zarr"), steps=400, tile=8)
     assert summary.to_dict() == {"out": str(tmp_path / "s.zarr"), "tiles": 3, "computed": 3, "skipped": 0}
     data = load_sweep(tmp_path / "s.zarr")["final_sharpness"]
     for k in data["k"].values[data["k"].values < 0.95]:
@@ -79,7 +79,7 @@ def test_cli_sweep_and_bad_input(tmp_path, capsys):
     blocked = tmp_path / "file"
     blocked.write_text("x")
     cases = [
-        (["sweep", "uv-eos", "--vary", "k=1:2", "--out", str(tmp_path / "a.zarr")], "malformed --vary"),
+        (["sweep", "uv-eos", "--vary", "k=1:2", "--out", str(tmp_path / "a.zarr")], "give the number of points: k=1:2:N"),
         (["sweep", "uv-eos", "--vary", "q=1:2:3", "--out", str(tmp_path / "a.zarr")], "unknown name 'q'"),
         (["sweep", "uv-eos", "--vary", "k=1:2:3", "--measure", "colour", "--out", str(tmp_path / "a.zarr")],
          "unknown measure 'colour'"),

@@ -22,7 +22,7 @@ CASES = [  # (model, parameterization, parameter values, value of the free coord
 @pytest.mark.parametrize("name, parameterization, values, sigma", CASES)
 def test_drift_against_two_map_steps(name, parameterization, values, sigma):
     model = load_model(name, parameterization) if parameterization else load_model(name)
-    iterated = IteratedMap(model, **values)
+    iterated = IteratedMap(model, values=values)
     compiled, params = iterated.compiled, iterated._params
     entry = next(s for s in model.minima.sets if s.drift is not None)
     (free,) = entry.free

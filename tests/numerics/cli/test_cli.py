@@ -142,8 +142,7 @@ def test_run_diverged_json_has_no_nan(capsys):
 
 
 def test_bifurcation_cascade_lyapunov_json(capsys, tmp_path):
-    code, out, _ = run(capsys, "bifurcation", "uv-eos", "--vary", "k", "--range", "0.5", "1.2", "--points", "8",
-                       "--steps", "500", "--keep", "4", "--plot", str(tmp_path / "o.png"), "--json")
+    code, out, _ = run(capsys, "bifurcation", "uv-eos", "--vary", "k=0.5:1.2:8", "--steps", "500", "--keep", "4", "--plot", str(tmp_path / "o.png"), "--json")
     assert code == 0 and (tmp_path / "o.png").stat().st_size > 1000
     assert len(json.loads(out)["orbits"]) == 8
     code, out, _ = run(capsys, "cascade", "uv-eos", "--vary", "k", "--doublings", "5", "--digits", "30", "--quiet",
@@ -162,9 +161,15 @@ def test_bifurcation_cascade_lyapunov_json(capsys, tmp_path):
     (["run", "uv-eos", "--set", "k=1", "--init", "w=1", "--steps", "5"], "unknown state variable 'w'"),
     (["run", "uv-eos", "--set", "k=1", "--steps", "100000000000"], "thin it with --every"),
     (["run", "uv-eos", "--set", "k=1", "--steps", "5", "--plot", "x.gif"], "unknown figure format"),
-    (["bifurcation", "uv-eos", "--vary", "q", "--range", "0", "1"], "unknown parameter 'q'"),
-    (["bifurcation", "uv-eos", "--vary", "k", "--range", "1", "0"], "--range needs A < B"),
+    (["bifurcation", "uv-eos", "--vary", "q=0:1:5"], "unknown parameter 'q'"),
+    (["bifurcation", "uv-eos", "--vary", "k=1:0:5"], "an orbit diagram needs A < B"),
+    (["bifurcation", "uv-eos", "--vary", "k=0.5:1.2"], "--vary 'k=0.5:1.2': give the number of points: k=0.5:1.2:N"),
     (["cascade", "uv-eos", "--vary", "nope"], "unknown parameter 'nope'"),
+    (["cascade", "uv-eos", "--vary", "k=1:2"], "a cascade's parameter takes no range"),
+    # The former range options are refused with the form that replaced them (one syntax: --vary NAME=A:B:N).
+    (["bifurcation", "uv-eos", "--vary", "k", "--range", "0.5", "1", "--points", "400"],
+     "--range was replaced: write --vary k=0.5:1:400"),
+    (["bifurcation", "uv-eos", "--vary", "k", "--range", "0.5", "1"], "--range was replaced: write --vary k=0.5:1:1000"),
     (["lyapunov", "uv-eos", "--set", "k=x"], "must be a number"),
 ])
 def test_numeric_commands_bad_input(capsys, argv, fragment):
@@ -177,8 +182,13 @@ def test_numeric_commands_bad_input(capsys, argv, fragment):
     (["crosscheck", "uv", "--width", "0", "--set", "eta=0.5", "--set", "y=1"], "--width must be a positive integer"),
     # crosscheck now runs on every model (deliberate); only a width-n model takes --width.
     (["crosscheck", "xy-quartic", "--width", "4", "--set", "eta=0.5"], "'xy-quartic' is a coordinate model"),
-    (["nn", "--dataset", "mnist", "--eta", "0.1"], "unknown dataset 'mnist'"),
-    (["nn", "--arch", "transformer", "--eta", "0.1"], "unknown architecture 'transformer'"),
+    (["nn", "--dataset", "mnist", "--set", "eta=0.1"], "unknown dataset 'mnist'"),
+    (["nn", "--arch", "transformer", "--set", "eta=0.1"], "unknown architecture 'transformer'"),
+    (["nn", "--eta", "0.1"], "--eta was replaced: write --set eta=0.1 (one run) or --vary eta=A:B:N (a sweep)"),
+    (["nn", "--eta", "0.1:0.2:3"], "--eta was replaced: write --vary eta=0.1:0.2:3"),
+    (["nn", "--vary", "lr=0.1:0.2:3"], "unknown parameter 'lr' to vary in nn"),
+    (["nn", "--vary", "eta=0.1:0.2:3", "--set", "eta=0.1"], "not both"),
+    (["nn"], "give the step size: --set eta=E (one run) or --vary eta=A:B:N"),
     (["width-scan", "uv", "--set", "eta=0.5", "--set", "y=1", "--widths", "1,x"], "--widths must be"),
 ])
 def test_crosscheck_and_nn_bad_input(capsys, argv, fragment):

@@ -38,7 +38,7 @@ def test_defaults_are_shown_once():
             text = (subparser._get_formatter()._get_help_string(action) or "").replace("%(default)s", "D")
             assert text.count("(default") <= 1, f"{name} {action.option_strings}: {text}"
             assert "(default: None)" not in text and "(default: False)" not in text
-    assert "(default: 1000)" in _subcommands()["bifurcation"].format_help()  # --points
+    assert "(default: 2000)" in _subcommands()["bifurcation"].format_help()  # --steps
 
 
 def test_version():

@@ -54,7 +54,7 @@ def test_linear_network_top_k_through_data(capsys, regression_file):
     (1/N) X~^T X~ to 1e-10 relative (float64 round-off amplified by the 62 x 62 Hessian's conditioning; the solver
     runs to residual 1e-10, so its own error is below 1e-20)."""
     path, inputs = regression_file
-    code, out, err = run(capsys, "nn", "--data", str(path), "--arch", "linear", "--eta", "0.01", "--steps", "2",
+    code, out, err = run(capsys, "nn", "--data", str(path), "--arch", "linear", "--set", "eta=0.01", "--steps", "2",
                          "--measure-every", "1", "--top-k", "3", "--tol", "1e-10", "--json", "--quiet")
     assert code == 0, err
     result = json.loads(out)
@@ -73,7 +73,7 @@ def test_linear_network_top_k_through_model(capsys, regression_file, tmp_path):
     factory.write_text("import torch\n\ndef make(input_shape, outputs):\n"
                        "    assert input_shape == (30,) and outputs == 2\n"
                        "    return torch.nn.Linear(input_shape[0], outputs)\n")
-    code, out, err = run(capsys, "nn", "--data", str(path), "--model", f"{factory}:make", "--eta", "0.01",
+    code, out, err = run(capsys, "nn", "--data", str(path), "--model", f"{factory}:make", "--set", "eta=0.01",
                          "--steps", "0", "--top-k", "3", "--tol", "1e-10", "--json", "--quiet")
     assert code == 0, err
     result = json.loads(out)
@@ -199,7 +199,7 @@ def test_bad_data_files_one_line_errors(capsys, tmp_path, case, fragment):
         path.write_text("X,y\n1,2\n")
     else:
         path = tmp_path / "absent.npz"
-    code, out, err = run(capsys, "nn", "--data", str(path), "--eta", "0.1", "--steps", "5")
+    code, out, err = run(capsys, "nn", "--data", str(path), "--set", "eta=0.1", "--steps", "5")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert fragment in err
@@ -218,7 +218,7 @@ def test_bad_models_one_line_errors(capsys, tmp_path, body, fragment):
     data = _write(tmp_path / "d.npz", X=np.zeros((10, 4)), y=np.zeros((10, 2)))
     factory = tmp_path / "mine.py"
     factory.write_text("import torch\n" + body)
-    code, out, err = run(capsys, "nn", "--data", data, "--model", f"{factory}:make", "--eta", "0.1", "--steps", "3")
+    code, out, err = run(capsys, "nn", "--data", data, "--model", f"{factory}:make", "--set", "eta=0.1", "--steps", "3")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert fragment in err
@@ -231,12 +231,13 @@ def test_bad_models_one_line_errors(capsys, tmp_path, body, fragment):
     (["--optimizer", "heavy-ball"], "needs the momentum: --set beta=VALUE"),
     (["--optimizer", "nesterov", "--set", "beta=1.5"], "beta must be a number in [0, 1)"),
     (["--set", "beta=0.5"], "applies to --optimizer heavy-ball or nesterov"),
-    (["--eta", "0.1:0.2:x"], "--eta must be a number"),
+    (["--vary", "eta=0.1:0.2:x"], "--vary 'eta=0.1:0.2:x': expected NAME=A:B:N"),
+    (["--vary", "eta=-0.1:0.2:3"], "eta must be a positive number"),
     (["--model", "nofile.py"], "--model must be PATH.py:FACTORY"),
 ])
 def test_bad_options_one_line_errors(capsys, argv, fragment):
-    if "--eta" not in argv:
-        argv = argv + ["--eta", "0.1"]
+    if "--vary" not in argv:
+        argv = argv + ["--set", "eta=0.1"]
     code, out, err = run(capsys, "nn", "--steps", "3", *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err
 
@@ -245,7 +246,7 @@ def test_float32_agrees_with_float64(capsys, regression_file):
     """--dtype float32: the same linear-network eigenvalues to 1e-4 relative (float32 products carry ~1e-7 relative
     errors; the float32 solver stops at residual 1e-3 of the top eigenvalue, so eigenvalue errors ~1e-6 S / gap)."""
     path, inputs = regression_file
-    code, out, err = run(capsys, "nn", "--data", str(path), "--arch", "linear", "--eta", "0.01", "--steps", "0",
+    code, out, err = run(capsys, "nn", "--data", str(path), "--arch", "linear", "--set", "eta=0.01", "--steps", "0",
                          "--top-k", "3", "--dtype", "float32", "--json", "--quiet")
     assert code == 0, err
     result = json.loads(out)

@@ -126,8 +126,9 @@ def test_report_bad_output_directory(tmp_path, capsys):
 
 def test_network_records_rerun_with_the_same_library_call(monkeypatch):
     """The report's real-network records (the nn section, the MLP under each optimizer in the momentum section): the
-    ``sharpness nn`` command line each carries reaches :func:`numerics.nn.eta_sweep` with exactly the step sizes and
-    settings of the report's own call (compared before any training, so this needs no PyTorch)."""
+    ``sharpness nn`` command line each carries (the request's ``to_argv()``) reaches :func:`numerics.nn.eta_sweep`
+    with exactly the step sizes and settings of the report's own call (compared before any training, so this needs
+    no PyTorch)."""
     from numerics import nn
     from numerics.report import network
 
@@ -140,14 +141,14 @@ def test_network_records_rerun_with_the_same_library_call(monkeypatch):
         calls.append((list(etas), out, settings))
         raise Reached
 
-    monkeypatch.setattr(nn, "eta_sweep", reached)  # what the command line calls
-    monkeypatch.setattr(network, "eta_sweep", reached)  # what the report calls
+    monkeypatch.setattr(nn, "eta_sweep", reached)  # what the command line and the report call
     for optimizer, beta in (("gd", "0"), ("heavy-ball", "0.5"), ("nesterov", "0.5")):
-        argv, compute = network.network_run(150, 256, 0.15, optimizer, beta)
+        request = network.network_run(150, 256, 0.15, optimizer, beta)
         with pytest.raises(Reached):
-            compute()
+            request.call()
         with pytest.raises(Reached):
-            main(argv)
+            main(request.to_argv())
         report_call, command_call = calls[-2:]
         assert report_call == command_call and report_call[2]["optimizer"] == optimizer
+        assert report_call[0] == [0.15] and report_call[2]["beta"] == (0.5 if beta == "0.5" else 0.0)
 

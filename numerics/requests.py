@@ -1,0 +1,580 @@
+r"""What the library is asked, as values: a :class:`Problem` (which model, at which parameter values, from which
+initial state) and one small frozen request per measure, in the spirit of BifurcationKit's
+``BifurcationProblem`` + ``ContinuationPar``: the problem apart from what is asked of it.
+
+Each request validates itself on construction, calls the library (:meth:`call`) and writes itself back as the
+``sharpness`` command line that asks the same (:meth:`to_argv`): the command line parses its argv into a request
+(:mod:`numerics.cli.commands`), and the report records each number with the ``to_argv()`` of the request that
+computed it, so the two can never drift apart.
+
+>>> problem = Problem("uv-eos", values={"k": "1.2"})
+>>> RunRequest(problem, steps=500).to_argv()
+['run', 'uv-eos', '--set', 'k=1.2', '--steps', '500']
+>>> BifurcationRequest(Problem("uv-eos"), Axis.parse("k=1:2:5"), steps=100, keep=10).to_argv()
+['bifurcation', 'uv-eos', '--vary', 'k=1:2:5', '--steps', '100', '--keep', '10']
+
+Values are kept as the text given (``"1/3"`` stays exact: the library parses it); numbers are written with
+``str``. The measures are imported when a request is called, so that asking costs no import of scipy, dask or
+torch (``numerics/__init__`` defers them for the same reason).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from analysis.errors import DomainError, UnknownNameError, UserInputError
+from analysis.optimizers import OPTIMIZERS, check_beta
+
+from .axis import Axis
+
+__all__ = ["Axis", "Problem", "FixedPointsRequest", "RunRequest", "LyapunovRequest", "BifurcationRequest",
+           "BasinRequest", "CascadeRequest", "ContinuationRequest", "CrosscheckRequest", "WidthScanRequest",
+           "SweepRequest", "NetworkRequest"]
+
+
+def _pairs(mapping, what: str) -> tuple:
+    """``{name: value}`` (or ``(name, value)`` pairs) as a tuple of ``(name, text)`` pairs, in the order given."""
+    items = mapping.items() if hasattr(mapping, "items") else mapping
+    pairs = []
+    try:
+        for name, value in items or ():
+            if not (isinstance(name, str) and name.strip()):
+                raise UserInputError(f"{what} names must be non-empty strings, got {name!r}")
+            pairs.append((name.strip(), value.strip() if isinstance(value, str) else str(value)))
+    except (TypeError, ValueError):
+        raise UserInputError(f"{what} must be a mapping {{name: value}}, got {mapping!r}"[:200]) from None
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise UserInputError(f"{what}: a name given twice in {dict(pairs)!r}"[:200])
+    return tuple(pairs)
+
+
+def _option(flag: str, value, default=None) -> list:
+    """``[flag, str(value)]``, or nothing where ``value`` is the default."""
+    return [] if value is None or value == default else [flag, str(value)]
+
+
+def _flag(flag: str, on: bool) -> list:
+    return [flag] if on else []
+
+
+def _count(name: str, value, low: int = 1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise DomainError(name, value, "a positive integer" if low == 1 else f"an integer >= {low}")
+    return value
+
+
+def _axis_args(flag: str, axes, counted) -> list:
+    return [a for axis in axes for a in (flag, axis.to_text(counted=counted))]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A model (a name or the path of a file defining ``MODEL``), its parameterization and variant options
+    (``loss``, ``depth``, ``optimizer``; ``None``: the model's default, plain GD), its parameter ``values`` and an
+    initial state ``init`` (each ``{name: value}``, kept in order as text)."""
+
+    model: str
+    values: tuple = ()
+    init: tuple = ()
+    parameterization: Optional[str] = None
+    loss: Optional[str] = None
+    depth: Optional[int] = None
+    optimizer: Optional[str] = None
+
+    def __post_init__(self):
+        if not (isinstance(self.model, str) and self.model.strip()):
+            raise UserInputError(f"a problem's model is a name or a file path, got {self.model!r}")
+        object.__setattr__(self, "values", _pairs(self.values, "values"))
+        object.__setattr__(self, "init", _pairs(self.init, "init"))
+        if self.depth is not None:
+            _count("depth", self.depth)
+        if self.optimizer == "gd":  # the default: left out, so that GD runs are keyed as before
+            object.__setattr__(self, "optimizer", None)
+
+    @property
+    def value_map(self) -> dict:
+        return dict(self.values)
+
+    @property
+    def init_map(self) -> dict:
+        return dict(self.init)
+
+    @property
+    def options(self) -> dict:
+        """The variant options of :class:`~analysis.DerivedModel` that are set."""
+        return {k: v for k, v in (("loss", self.loss), ("depth", self.depth), ("optimizer", self.optimizer))
+                if v is not None}
+
+    def derived(self):
+        from analysis import DerivedModel
+
+        return DerivedModel(self.model, self.parameterization, **self.options)
+
+    def bound(self, vary: Optional[str] = None, max_memory=None, force: bool = False):
+        """The :class:`~numerics.IteratedMap` at :attr:`values` (``vary``: a parameter the measure varies itself,
+        which needs no value)."""
+        from .iterated_map import IteratedMap, varying_map
+
+        if vary is None:
+            return IteratedMap(self.derived(), self.value_map, max_memory=max_memory, force=force)
+        return varying_map(self.derived(), vary, self.value_map, max_memory=max_memory, force=force)
+
+    def to_argv(self, init: bool = True) -> list:
+        """The model, its options, ``--set`` for each value and (``init``) ``--init`` for each initial value."""
+        return ([self.model, *_option("-p", self.parameterization), *_option("--optimizer", self.optimizer),
+                 *_option("--loss", self.loss), *_option("--depth", self.depth)]
+                + [a for k, v in self.values for a in ("--set", f"{k}={v}")]
+                + ([a for k, v in self.init for a in ("--init", f"{k}={v}")] if init else []))
+
+
+class _Request:
+    """What every request shares: :attr:`command`, the ``sharpness`` subcommand; :attr:`quiet`, whether that
+    command draws a progress bar that ``--quiet`` turns off."""
+
+    command: ClassVar[str]
+    quiet: ClassVar[bool] = False
+
+    def to_argv(self) -> list:
+        """The ``sharpness`` argv (without the program name) that asks the same: the command line parses it
+        into an equal request."""
+        return [self.command, *self._arguments()]
+
+    def _arguments(self) -> list:  # pragma: no cover - each request writes its own
+        raise NotImplementedError
+
+    def to_json(self, result):
+        """What ``sharpness ... --json`` prints for the ``result`` of :meth:`call` (before JSON encoding)."""
+        return result.to_dict() if hasattr(result, "to_dict") else result
+
+
+def _budget(request) -> list:
+    return [*_option("--max-memory", request.max_memory), *_flag("--force", request.force)]
+
+
+@dataclass(frozen=True)
+class FixedPointsRequest(_Request):
+    """Fixed points, eigenvalues and stability of ``problem`` at its values."""
+
+    command: ClassVar[str] = "fixed-points"
+    problem: Problem
+
+    def call(self):
+        return self.problem.derived().fixed_points_at(**self.problem.value_map)
+
+    def _arguments(self):
+        return self.problem.to_argv(init=False)
+
+
+@dataclass(frozen=True)
+class RunRequest(_Request):
+    """``steps`` GD steps of the derived map from the problem's initial state, every ``every``-th step kept."""
+
+    command: ClassVar[str] = "run"
+    problem: Problem
+    steps: int
+    every: int = 1
+    max_memory: Optional[str] = None
+    force: bool = False
+
+    def __post_init__(self):
+        _count("steps", self.steps), _count("every", self.every)
+
+    def call(self, progress=None):
+        bound = self.problem.bound(max_memory=self.max_memory, force=self.force)
+        return bound.run(self.steps, self.problem.init_map, self.every, progress=progress)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(), "--steps", str(self.steps), *_option("--every", self.every, 1),
+                *_budget(self)]
+
+
+@dataclass(frozen=True)
+class LyapunovRequest(_Request):
+    """The Lyapunov spectrum over ``steps`` steps after ``transient``, with errors from ``batches`` batches."""
+
+    command: ClassVar[str] = "lyapunov"
+    problem: Problem
+    steps: int = 100_000
+    transient: int = 1000
+    batches: int = 20
+    max_memory: Optional[str] = None
+    force: bool = False
+
+    def __post_init__(self):
+        _count("steps", self.steps), _count("transient", self.transient, 0), _count("batches", self.batches)
+
+    def call(self, progress=None):
+        bound = self.problem.bound(max_memory=self.max_memory, force=self.force)
+        return bound.lyapunov(self.steps, self.transient, self.batches, self.problem.init_map, progress=progress)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(), *_option("--steps", self.steps, 100_000),
+                *_option("--transient", self.transient, 1000), *_option("--batches", self.batches, 20),
+                *_budget(self)]
+
+
+@dataclass(frozen=True)
+class BifurcationRequest(_Request):
+    """The orbit diagram over the values of ``vary`` (ascending, or one value): ``steps`` steps per value, the
+    last ``keep`` states kept."""
+
+    command: ClassVar[str] = "bifurcation"
+    problem: Problem
+    vary: Axis
+    steps: int = 2000
+    keep: int = 200
+    max_memory: Optional[str] = None
+    force: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "vary", Axis.of(self.vary))
+        values = self.vary.values
+        if any(b <= a for a, b in zip(values, values[1:])):
+            raise UserInputError(f"--vary {self.vary.to_text(counted=True)}: an orbit diagram needs A < B "
+                                 "(or A:A:1, a single value)")
+        _count("steps", self.steps), _count("keep", self.keep)
+
+    def call(self, progress=None):
+        bound = self.problem.bound(vary=self.vary.name, max_memory=self.max_memory, force=self.force)
+        return bound.orbit_diagram(self.vary, self.steps, self.keep, self.problem.init_map, progress=progress)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(), "--vary", self.vary.to_text(counted=True),
+                *_option("--steps", self.steps, 2000), *_option("--keep", self.keep, 200), *_budget(self)]
+
+
+@dataclass(frozen=True)
+class BasinRequest(_Request):
+    """Outcome and final sharpness over the grid of initial states spanned by two axes of state variables."""
+
+    command: ClassVar[str] = "basin"
+    problem: Problem
+    grid: tuple
+    steps: int = 2000
+    max_memory: Optional[str] = None
+    force: bool = False
+
+    def __post_init__(self):
+        grid = tuple(Axis.of(axis) for axis in self.grid)
+        if len(grid) != 2 or grid[0].name == grid[1].name:
+            raise UserInputError("give exactly two --grid options over two different state variables")
+        object.__setattr__(self, "grid", grid)
+        _count("steps", self.steps)
+
+    def call(self, progress=None):
+        bound = self.problem.bound(max_memory=self.max_memory, force=self.force)
+        return bound.basin(list(self.grid), self.steps, self.problem.init_map, progress=progress)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(), *_axis_args("--grid", self.grid, True),
+                *_option("--steps", self.steps, 2000), *_budget(self)]
+
+
+@dataclass(frozen=True)
+class CascadeRequest(_Request):
+    """The flips of the period-doubling cascade along parameter ``vary``, refined to ``digits`` digits; the
+    problem's ``init`` picks the fixed point whose cascade is followed."""
+
+    command: ClassVar[str] = "cascade"
+    quiet: ClassVar[bool] = True
+    problem: Problem
+    vary: str
+    doublings: int = 14
+    digits: int = 40
+    max_memory: Optional[str] = None
+    force: bool = False
+
+    def __post_init__(self):
+        if not (isinstance(self.vary, str) and self.vary.strip().isidentifier()):
+            raise UserInputError(f"a cascade varies one parameter, named: got {self.vary!r}")
+        object.__setattr__(self, "vary", self.vary.strip())
+        _count("doublings", self.doublings), _count("digits", self.digits)
+
+    def call(self, progress=None):
+        from .flips import cascade
+
+        bound = self.problem.bound(vary=self.vary, max_memory=self.max_memory, force=self.force)
+        return cascade(bound, self.vary, doublings=self.doublings, digits=self.digits, progress=progress,
+                       init=self.problem.init_map or None)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(), "--vary", self.vary, *_option("--doublings", self.doublings, 14),
+                *_option("--digits", self.digits, 40), *_budget(self)]
+
+
+@dataclass(frozen=True)
+class ContinuationRequest(_Request):
+    """Pseudo-arclength continuation along one interval ``vary = (Axis P=A:B,)`` from ``start`` (or the
+    problem's initial state), or, with ``curve`` (PD, LP or NS), the two-parameter curve in the plane of two
+    intervals."""
+
+    command: ClassVar[str] = "continuation"
+    quiet: ClassVar[bool] = True
+    problem: Problem
+    vary: tuple
+    start: Optional[str] = None
+    period: int = 1
+    start_period: int = 1
+    doublings: int = 0
+    curve: Optional[str] = None
+    max_points: int = 400
+
+    def __post_init__(self):
+        object.__setattr__(self, "vary", tuple(Axis.of(axis) for axis in self.vary))
+        if self.curve is not None:
+            object.__setattr__(self, "curve", str(self.curve).upper())
+            if len(self.vary) != 2:
+                raise UserInputError("--curve needs exactly two --vary NAME=A:B options (the parameter plane)")
+        elif len(self.vary) != 1:
+            raise UserInputError("give one --vary NAME=A:B (two only with --curve PD|LP|NS)")
+        _count("period", self.period), _count("start-period", self.start_period)
+        _count("doublings", self.doublings, 0), _count("max-points", self.max_points)
+
+    def call(self, progress=None):
+        from .branches import continuation, continue_curve
+
+        problem = self.problem
+        common = dict(parameterization=problem.parameterization, start=self.start, init=problem.init_map or None,
+                      max_points=self.max_points, options=problem.options, progress=progress)
+        if self.curve:
+            return continue_curve(problem.model, self.curve, list(self.vary), problem.value_map, period=self.period,
+                                  start_period=self.start_period, doublings=self.doublings or None, **common)
+        return continuation(problem.model, self.vary[0], problem.value_map, period=self.period,
+                            doublings=self.doublings, **common)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(), *_axis_args("--vary", self.vary, False), *_option("--start", self.start),
+                *_option("--start-period", self.start_period, 1), *_option("--period", self.period, 1),
+                *_option("--doublings", self.doublings, 0), *_option("--curve", self.curve),
+                *_option("--max-points", self.max_points, 400)]
+
+
+@dataclass(frozen=True)
+class CrosscheckRequest(_Request):
+    """Parameter-space GD (at ``width`` for width-n models) against the derived map over ``steps`` steps."""
+
+    command: ClassVar[str] = "crosscheck"
+    quiet: ClassVar[bool] = True
+    problem: Problem
+    width: Optional[int] = None
+    steps: int = 100
+    seed: int = 0
+    use_torch: bool = True
+    max_memory: Optional[str] = None
+
+    def __post_init__(self):
+        if self.width is not None:
+            _count("width", self.width)
+        _count("steps", self.steps), _count("seed", self.seed, 0)
+
+    def call(self, progress=None):
+        from .cross_check import crosscheck
+
+        return crosscheck(self.problem.derived(), values=self.problem.value_map, width=self.width, steps=self.steps,
+                          seed=self.seed, use_torch=self.use_torch, init=self.problem.init_map or None,
+                          progress=progress, max_memory=self.max_memory)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(), *_option("--width", self.width), *_option("--steps", self.steps, 100),
+                *_option("--seed", self.seed, 0), *_flag("--no-torch", not self.use_torch),
+                *_option("--max-memory", self.max_memory)]
+
+
+WIDTHS = tuple(2 ** i for i in range(13))  # width-scan's default widths
+
+
+@dataclass(frozen=True)
+class WidthScanRequest(_Request):
+    """The cross-check and the derived map's run at every width of ``widths``."""
+
+    command: ClassVar[str] = "width-scan"
+    quiet: ClassVar[bool] = True
+    problem: Problem
+    widths: tuple = WIDTHS
+    steps: int = 200
+    seed: int = 0
+    max_memory: Optional[str] = None
+
+    def __post_init__(self):
+        widths = tuple(self.widths)
+        if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
+            raise DomainError("widths", ",".join(map(str, widths)), "positive integers")
+        object.__setattr__(self, "widths", widths)
+        _count("steps", self.steps), _count("seed", self.seed, 0)
+
+    def call(self, progress=None):
+        from .cross_check import width_scan
+
+        return width_scan(self.problem.derived(), list(self.widths), values=self.problem.value_map,
+                          steps=self.steps, seed=self.seed, progress=progress, max_memory=self.max_memory)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(init=False), *_option("--widths", ",".join(map(str, self.widths)),
+                                                             ",".join(map(str, WIDTHS))),
+                *_option("--steps", self.steps, 200), *_option("--seed", self.seed, 0),
+                *_option("--max-memory", self.max_memory)]
+
+
+@dataclass(frozen=True)
+class SweepRequest(_Request):
+    """A measure over a grid of one or two axes (parameters or initial state variables), tiled into the Zarr
+    store ``out`` (``scheduler``: a Dask scheduler's address; default a local cluster)."""
+
+    command: ClassVar[str] = "sweep"
+    quiet: ClassVar[bool] = True
+    problem: Problem
+    vary: tuple
+    out: str
+    measure: str = "outcome"
+    steps: int = 1000
+    tile: int = 16
+    scheduler: Optional[str] = None
+    max_memory: Optional[str] = None
+    force: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "vary", tuple(Axis.of(axis) for axis in self.vary))
+        if not str(self.out).endswith(".zarr"):
+            raise UserInputError(f"--out must end in .zarr, got {self.out!r}")
+        object.__setattr__(self, "out", str(self.out))
+        _count("steps", self.steps), _count("tile", self.tile)
+
+    def plan(self) -> dict:
+        """:func:`numerics.sweeps.plan`: validated, the tiles still to compute (before any work)."""
+        from . import sweeps
+
+        problem = self.problem
+        return sweeps.plan(problem.model, problem.parameterization, problem.options, problem.value_map,
+                           problem.init_map, list(self.vary), self.measure, self.out, self.steps,
+                           tile=(self.tile, self.tile), max_memory=self.max_memory, force=self.force)
+
+    def call(self, progress=None, planned=None, client=None) -> dict:
+        """Compute the tiles of ``planned`` (default :meth:`plan`) and return the summary (``client``: a Dask
+        client from :func:`numerics.sweeps.connect`, used instead of connecting to :attr:`scheduler`)."""
+        from . import sweeps
+
+        return sweeps.execute(planned or self.plan(), self.scheduler, progress=progress, client=client)
+
+    def _arguments(self):
+        return [*self.problem.to_argv(), *_axis_args("--vary", self.vary, True),
+                *_option("--measure", self.measure, "outcome"), "--out", self.out,
+                *_option("--steps", self.steps, 1000), *_option("--tile", self.tile, 16),
+                *_option("--scheduler", self.scheduler), *_budget(self)]
+
+
+@dataclass(frozen=True)
+class NetworkRequest(_Request):
+    """Real networks (:mod:`numerics.nn`): one full-batch training run per step size of ``eta`` (an axis named
+    ``eta``), with the data (``dataset`` or ``data``), the network (``arch`` or ``model``), the optimizer and its
+    momentum ``beta``, checked together; ``out`` saves each finished run (and resumes from them)."""
+
+    command: ClassVar[str] = "nn"
+    quiet: ClassVar[bool] = True
+    eta: Axis
+    dataset: Optional[str] = None
+    data: Optional[str] = None
+    arch: Optional[str] = None
+    model: Optional[str] = None
+    optimizer: str = "gd"
+    beta: Optional[str] = None
+    steps: int = 400
+    width: int = 64
+    samples: Optional[int] = None
+    seed: int = 0
+    dtype: str = "float64"
+    top_k: int = 1
+    measure_every: int = 5
+    max_hvps: Optional[int] = None
+    tol: Optional[float] = None
+    time_budget: Optional[float] = None
+    threads: int = 1
+    out: Optional[str] = None
+
+    def __post_init__(self):
+        from .nn import ARCHITECTURES, DATASETS, DTYPES
+
+        eta = Axis.of(self.eta)
+        if eta.name != "eta":
+            raise UnknownNameError("parameter", eta.name, ["eta"], " to vary in nn (the step size)")
+        for value in eta.values:
+            if not (math.isfinite(value) and value > 0):
+                raise DomainError("eta", value, "a positive number")
+        # rounded to 12 significant decimals: an evenly spaced grid's 0.30000000000000004 is 0.3
+        object.__setattr__(self, "eta", Axis("eta", [float(round(e, 12)) for e in eta.values]))
+        if self.dataset is not None and self.data is not None:
+            raise UserInputError("give --dataset or --data, not both")
+        if self.arch is not None and self.model is not None:
+            raise UserInputError("give --arch or --model, not both")
+        if self.data is None and (self.dataset or "digits") not in DATASETS:
+            raise UnknownNameError("dataset", self.dataset, DATASETS)
+        if self.model is None and (self.arch or "mlp") not in ARCHITECTURES:
+            raise UnknownNameError("architecture", self.arch, ARCHITECTURES)
+        if self.optimizer not in OPTIMIZERS:
+            raise UnknownNameError("optimizer", self.optimizer, OPTIMIZERS)
+        if self.dtype not in DTYPES:
+            raise UnknownNameError("dtype", self.dtype, DTYPES)
+        if self.width <= 0:
+            raise DomainError("--width", self.width, "a positive integer")
+        if self.optimizer == "gd":
+            if self.beta is not None:
+                raise UserInputError("--set beta applies to --optimizer heavy-ball or nesterov, not gd")
+        elif self.beta is None:
+            raise UserInputError(f"--optimizer {self.optimizer} needs the momentum: --set beta=VALUE (0 <= beta < 1)")
+        else:
+            object.__setattr__(self, "beta", str(self.beta).strip())
+            self._momentum()
+
+    def _momentum(self) -> float:
+        if self.beta is None:
+            return 0.0
+        try:
+            beta = float(self.beta)
+        except ValueError:
+            raise DomainError("beta", self.beta, "a number in [0, 1)") from None
+        return check_beta(beta)
+
+    @property
+    def settings(self) -> dict:
+        """The keyword arguments of :func:`numerics.nn.train` (and :func:`numerics.nn.eta_sweep`)."""
+        return {"dataset": None if self.data else (self.dataset or "digits"), "data": self.data,
+                "arch": None if self.model else (self.arch or "mlp"), "model": self.model,
+                "optimizer": self.optimizer, "beta": self._momentum(), "dtype": self.dtype, "steps": self.steps,
+                "width": self.width, "seed": self.seed, "measure_every": self.measure_every,
+                "max_hvps": self.max_hvps, "samples": self.samples, "top_k": self.top_k, "tol": self.tol,
+                "time_budget": self.time_budget, "threads": self.threads}
+
+    def check_files(self) -> None:
+        """Read the data file and the model factory: refused before any work."""
+        from .nn import load_factory, read_npz
+
+        if self.data is not None:
+            read_npz(self.data)
+        if self.model is not None:
+            load_factory(self.model)
+
+    def call(self, progress=None, on_start=None) -> list:
+        """The runs, one per step size (:func:`numerics.nn.eta_sweep`)."""
+        from .nn import eta_sweep
+
+        self.check_files()
+        return eta_sweep(list(self.eta.values), self.out, progress=progress, on_start=on_start, **self.settings)
+
+    def to_json(self, runs: list):
+        """One run as itself; several with their table (:func:`numerics.nn.sweep_table`)."""
+        from .nn import sweep_table
+
+        return runs[0] if len(runs) == 1 else {"runs": runs, "table": sweep_table(runs)}
+
+    def _arguments(self):
+        one = len(self.eta) == 1
+        return [*_option("--dataset", self.dataset), *_option("--data", self.data), *_option("--arch", self.arch),
+                *_option("--model", self.model),
+                *(["--set", f"eta={self.eta.values[0]!r}"] if one else ["--vary", self.eta.to_text(counted=True)]),
+                *_option("--optimizer", self.optimizer, "gd"), *_option("--set", self.beta and f"beta={self.beta}"),
+                *_option("--steps", self.steps, 400), *_option("--width", self.width, 64),
+                *_option("--samples", self.samples), *_option("--seed", self.seed, 0),
+                *_option("--dtype", self.dtype, "float64"), *_option("--top-k", self.top_k, 1),
+                *_option("--measure-every", self.measure_every, 5), *_option("--max-hvps", self.max_hvps),
+                *_option("--tol", self.tol), *_option("--time-budget", self.time_budget),
+                *_option("--threads", self.threads, 1), *_option("--out", self.out)]
