@@ -27,7 +27,7 @@ BOUNDED = 1e8  # errors are compared while the state stays below this (a blow-up
 
 @dataclass(frozen=True)
 class CrossCheck:
-    """The derived map against parameter-space GD from the same start, step by step.
+    r"""The derived map against parameter-space GD from the same start, step by step.
 
     Attributes
     ----------
