@@ -348,13 +348,13 @@ def cmd_nn(args) -> int:
     if args.plot:
         from .. import plots
 
-        plots.nn_figure([dict(r, arch=r["model"] or r["arch"], dataset=r["data"] or r["dataset"],
-                              eta_lam0=r["eta_lam0"] or float("nan")) for r in runs], args.plot)
+        plots.nn_figure(runs, args.plot)
     if args.orbit_plot:
         nn.orbit_figure(runs, args.orbit_plot)
     table = nn.sweep_table(runs)
     if args.json:
-        render.print_json(runs[0] if len(runs) == 1 else {"runs": runs, "table": table})
+        render.print_json(runs[0].to_dict() if len(runs) == 1 else
+                          {"runs": [run.to_dict() for run in runs], "table": table})
         return 0
     render.nn_table(runs, table)
     return 0
