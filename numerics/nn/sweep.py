@@ -61,7 +61,11 @@ def _sweep(etas, out, progress, on_start, settings) -> list:
         if on_start:
             on_start(index, eta, done)
         if done:
-            runs.append(Training.from_dict(stored[repr(float(eta))]))
+            try:
+                runs.append(Training.from_dict(stored[repr(float(eta))]))
+            except (KeyError, TypeError, AttributeError):
+                raise UserInputError(f"--out {out} holds eta={float(eta)!r} in a form this command did not write; "
+                                     f"use another file") from None
             continue
         run = train(eta=float(eta), progress=progress, **settings)
         prediction = uv_prediction(run.eta_lam0, run.width) if run.eta_lam0 else None

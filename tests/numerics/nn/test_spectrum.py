@@ -145,3 +145,19 @@ def test_heavy_ball_sharpness_hovers_at_its_own_threshold():
     assert abs(late / run.threshold - 1) < 0.10
     assert late / (2 / 0.225) > 1.3
     assert "edge of stability" in [r.name for r in run.regimes]
+
+
+@torch_required
+def test_eta_sweep_refuses_a_damaged_stored_run(tmp_path, tiny_data):
+    """A sweep file with the right settings but a run that is not a Training's to_dict() (a key removed, an outcome
+    that is not a dict): one UserInputError naming the eta, never a traceback from reading it back."""
+    settings = dict(data=tiny_data, arch="mlp", width=8, steps=2)
+    out = tmp_path / "sweep.json"
+    nn.eta_sweep([0.1], str(out), **settings)
+    content = json.loads(out.read_text())
+    stored = content["runs"]["0.1"]
+    without_threshold = {key: value for key, value in stored.items() if key != "threshold"}
+    for run in (without_threshold, dict(stored, outcome="completed")):
+        out.write_text(json.dumps(dict(content, runs={"0.1": run})))
+        with pytest.raises(UserInputError, match=r"eta=0\.1 in a form"):
+            nn.eta_sweep([0.1], str(out), **settings)
