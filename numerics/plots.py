@@ -177,21 +177,24 @@ def width_scan_figure(scan: dict, path: str) -> None:
 
 
 def nn_figure(runs: list, path: str) -> None:
-    """Sharpness (times eta/2, so that 1 is the threshold) and loss of real-network runs against the step."""
+    """Sharpness (times eta/2, so that 1 is the threshold) and loss of real-network runs
+    (:class:`numerics.nn.Training`) against the step."""
     target = check_path(path)
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for run in runs:
-        steps = np.asarray(run["sharpness"]["step"])
-        top.plot(steps, np.asarray(run["sharpness"]["value"]) * run["eta"] / 2, lw=1,
-                 label=f"eta={run['eta']:g} (eta lam0={run['eta_lam0']:.2f})")
-        bottom.semilogy(np.arange(len(run["loss"])), run["loss"], lw=1)
+        steps = np.asarray(run.sharpness["step"])
+        eta_lam0 = float("nan") if run.eta_lam0 is None else run.eta_lam0
+        top.plot(steps, np.asarray(run.sharpness["value"], dtype=float) * run.eta / 2, lw=1,
+                 label=f"eta={run.eta:g} (eta lam0={eta_lam0:.2f})")
+        bottom.semilogy(np.arange(len(run.loss)), run.loss, lw=1)
     top.axhline(1, color="tab:red", ls="--", lw=1)
     top.set_ylabel(r"sharpness $\times\,\eta/2$")
     top.legend(fontsize=7)
     bottom.set_ylabel("loss")
     bottom.set_xlabel("step")
     first = runs[0]
-    top.set_title(f"{first['arch']} on {first['dataset']} ({first['samples']} examples), full-batch GD", fontsize=9)
+    top.set_title(f"{first.model or first.arch} on {first.data or first.dataset} ({first.samples} examples), "
+                  f"full-batch GD", fontsize=9)
     _save(figure, target)
 
 

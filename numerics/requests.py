@@ -564,7 +564,9 @@ class NetworkRequest(_Request):
         """One run as itself; several with their table (:func:`numerics.nn.sweep_table`)."""
         from .nn import sweep_table
 
-        return runs[0] if len(runs) == 1 else {"runs": runs, "table": sweep_table(runs)}
+        if len(runs) == 1:
+            return runs[0].to_dict()
+        return {"runs": [run.to_dict() for run in runs], "table": sweep_table(runs)}
 
     def _arguments(self):
         one = len(self.eta) == 1

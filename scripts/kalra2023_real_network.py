@@ -13,11 +13,10 @@ def main(out: Path):
     runs = []
     for eta in (0.05, 0.15, 0.3, 0.5, 0.6):
         run = nn.train("digits", "mlp", eta, 600, width=64, seed=0, samples=512)
-        run["uv_prediction"] = nn.uv_prediction(run["eta_lam0"], 64) if run["eta_lam0"] else None
         runs.append(run)
-        uv = run["uv_prediction"]
-        print(f"eta {eta:<5g} eta*lam0 {run['eta_lam0']:.3f}  network: "
-              f"{', '.join(dict.fromkeys(r['name'] for r in run['regimes']))}  UV model: "
+        uv = nn.uv_prediction(run.eta_lam0, 64) if run.eta_lam0 else None
+        print(f"eta {eta:<5g} eta*lam0 {run.eta_lam0:.3f}  network: "
+              f"{', '.join(dict.fromkeys(r.name for r in run.regimes))}  UV model: "
               f"{', '.join(dict.fromkeys(uv['regimes'])) if uv else '-'}")
     plots.nn_figure(runs, str(out / "nn_mlp.png"))
 

@@ -27,7 +27,7 @@ NOT_RUN = [
     ("phase-diagram", "a 48 x 13 grid of 1,000-step runs; tests/numerics/test_sweeps.py covers the command"),
     ("--help", "help text: tests/numerics/cli/test_cli_help.py checks every option and example"),
     ("--plot", "writes a figure; the numbers are covered by the same command without --plot"),
-    ("cascade uv-eos --vary k", "40-digit Newton for 14 flips (a minute); tests/numerics/test_iterated_map.py covers cascade"),
+    ("cascade uv-eos --vary k", "40-digit Newton for 14 flips (a minute); tests/numerics/test_flips.py covers cascade"),
     ("--version", "the version changes with every release"),
 ]
 

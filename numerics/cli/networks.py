@@ -69,8 +69,7 @@ def cmd_nn(args) -> int:
     if args.plot:
         from .. import plots
 
-        plots.nn_figure([dict(r, arch=r["model"] or r["arch"], dataset=r["data"] or r["dataset"],
-                              eta_lam0=r["eta_lam0"] or float("nan")) for r in runs], args.plot)
+        plots.nn_figure(runs, args.plot)
     if args.orbit_plot:
         nn.orbit_figure(runs, args.orbit_plot)
     if args.json:

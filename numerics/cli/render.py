@@ -144,19 +144,17 @@ def width_scan(result) -> None:
 
 
 def nn_table(runs: list, table: list) -> None:
-    """``sharpness nn``: what was trained on what, then one row per eta (network against the UV model)."""
+    """``sharpness nn``: what was trained on what (:class:`numerics.nn.Training`), then one row per eta (network
+    against the UV model)."""
     first = runs[0]
-    what = first.get("model") or first["arch"]
-    data = first.get("data") or first["dataset"]
-    optimizer = first.get("optimizer", "gd")
+    optimizer = first.optimizer
     if optimizer != "gd":
-        optimizer += f" (beta = {first['beta']:g})"
-    every = first.get("measure_every", "?")
-    print(f"{what} on {data} ({first['samples']} of {first.get('samples_total', first['samples'])} examples, "
-          f"{first['parameters']} parameters, {first.get('dtype', 'float64')}), {first['steps']} steps of "
-          f"full-batch {optimizer}; top-{first.get('top_k', 1)} Hessian eigenvalues every {every} steps")
-    if first.get("samples_note"):
-        print(f"  ({first['samples_note']})")
+        optimizer += f" (beta = {first.beta:g})"
+    print(f"{first.model or first.arch} on {first.data or first.dataset} ({first.samples} of {first.samples_total} "
+          f"examples, {first.parameters} parameters, {first.dtype}), {first.steps} steps of full-batch {optimizer}; "
+          f"top-{first.top_k} Hessian eigenvalues every {first.measure_every} steps")
+    if first.samples_note:
+        print(f"  ({first.samples_note})")
     print(f"{'eta':>7} {'eta*lam0':>8} {'S_end/thr':>9} {'period':>6} {'HVPs':>5} {'time':>6}  {'network':<60} "
           f"UV model (same eta*lam0)")
     for row, run in zip(table, runs):
@@ -171,7 +169,7 @@ def nn_table(runs: list, table: list) -> None:
         period = {"periodic": str(row["period"]), "aperiodic": "none"}.get(row["period_status"], "-")
         lam0 = "-" if row["eta_lam0"] is None else f"{row['eta_lam0']:.3f}"
         hvps = "-" if row["hvps_mean"] is None else f"{row['hvps_mean']:.1f}"
-        seconds = f"{run.get('elapsed', 0):.0f}s"
+        seconds = f"{run.elapsed:.0f}s"
         print(f"{row['eta']:>7g} {lam0:>8} {final:>9} {period:>6} {hvps:>5} {seconds:>6}  {net:<60} {uv}")
     print("S_end/thr: final sharpness over the threshold "
           f"({'2/eta' if optimizer == 'gd' else 'of ' + optimizer}); period of the sharpness over the EoS window "

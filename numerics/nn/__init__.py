@@ -17,7 +17,7 @@ One concept per module:
 :mod:`.training`
     Full-batch training, loss :math:`L = \frac{1}{2N}\sum_i |f(x_i) - y_i|^2`, with ``torch.optim.SGD``; the
     sharpness against the optimizer's derived threshold (:func:`analysis.optimizers.sharpness_threshold`) and the
-    regimes labelled against it (:func:`numerics.classify.label_regimes`).
+    regimes labelled against it (:func:`numerics.classify.label_regimes`); the run is a :class:`Training`.
 :mod:`.signal`
     Over the longest *edge of stability* regime (the EoS window), measured every step: the Welch power spectrum
     (:func:`power_spectrum`) and the period (:func:`oscillation_period`).
@@ -38,10 +38,10 @@ from .signal import EXPLAINED, MIN_WINDOW, PERIODS, eos_observables, eos_window,
 from .spectrum import (HessianOperator, HessianSpectrum, SharpnessTracker, hessian_eigenvalues, mse_loss, sharpness,
                        top_eigenpairs, top_eigenvalue)
 from .sweep import eta_sweep, sweep_table
-from .training import TIME_BUDGET, TRACKING_TOLERANCE, threshold_of, train
+from .training import TIME_BUDGET, TRACKING_TOLERANCE, Training, threshold_of, train
 
 __all__ = ["ARCHITECTURES", "DATASETS", "DTYPES", "EXPLAINED", "MIN_WINDOW", "PERIODS", "TIME_BUDGET",
-           "TRACKING_TOLERANCE", "HessianOperator", "HessianSpectrum", "SharpnessTracker", "build", "eos_observables",
-           "eos_window", "eta_sweep", "hessian_eigenvalues", "load_data", "load_factory", "model_from_factory",
-           "mse_loss", "orbit_figure", "oscillation_period", "power_spectrum", "read_npz", "sharpness",
-           "sweep_table", "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "uv_prediction"]
+           "TRACKING_TOLERANCE", "HessianOperator", "HessianSpectrum", "SharpnessTracker", "Training", "build",
+           "eos_observables", "eos_window", "eta_sweep", "hessian_eigenvalues", "load_data", "load_factory",
+           "model_from_factory", "mse_loss", "orbit_figure", "oscillation_period", "power_spectrum", "read_npz",
+           "sharpness", "sweep_table", "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "uv_prediction"]

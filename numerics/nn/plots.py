@@ -5,9 +5,9 @@ import numpy as np
 
 
 def orbit_figure(runs: list, path: str, keep: int = 128) -> None:
-    """Left: the sharpness orbit diagram against eta (the last ``keep`` measurements of each run's EoS window,
-    divided by the optimizer's threshold, so that 1 is ``2/eta`` for GD; ``div`` marks a diverged run, the
-    number under each column the period, ``-`` none). Right: the Welch spectra of the EoS windows, log10 of the
+    """``runs``: the :class:`~numerics.nn.Training` of an eta sweep. Left: the sharpness orbit diagram against eta
+    (the last ``keep`` measurements of each run's EoS window, divided by the optimizer's threshold, so that 1 is
+    ``2/eta`` for GD; ``div`` marks a diverged run, the number under each column the period, ``-`` none). Right: the Welch spectra of the EoS windows, log10 of the
     power normalised per eta, one row per eta."""
     from .. import plots
 
@@ -16,22 +16,22 @@ def orbit_figure(runs: list, path: str, keep: int = 128) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     rows = []
     for run in runs:
-        if run["outcome"]["name"] == "diverged":
-            left.annotate("div", (run["eta"], 1.0), fontsize=7, ha="center", color="tab:red")
+        if run.outcome.name == "diverged":
+            left.annotate("div", (run.eta, 1.0), fontsize=7, ha="center", color="tab:red")
             continue
-        steps = np.asarray(run["sharpness"]["step"])
-        values = np.asarray(run["sharpness"]["value"], dtype=float) / run["threshold"]
-        window = run.get("eos_window")
+        steps = np.asarray(run.sharpness["step"])
+        values = np.asarray(run.sharpness["value"], dtype=float) / run.threshold
+        window = run.eos_window
         values = values[(steps >= window["start"]) & (steps <= window["end"])] if window else values[len(values) // 2:]
         tail = values[-keep:]
-        left.plot(np.full(len(tail), run["eta"]), tail, ".", ms=2, color="tab:orange" if window else "tab:gray")
-        label = "-" if run.get("period") is None else str(run["period"])
-        left.annotate(label, (run["eta"], 0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+        left.plot(np.full(len(tail), run.eta), tail, ".", ms=2, color="tab:orange" if window else "tab:gray")
+        label = "-" if run.period is None else str(run.period)
+        left.annotate(label, (run.eta, 0), xycoords=("data", "axes fraction"), xytext=(0, 3),
                       textcoords="offset points", fontsize=7, ha="center")
-        if run.get("power_spectrum"):
-            rows.append((run["eta"], run["power_spectrum"]))
+        if run.power_spectrum:
+            rows.append((run.eta, run.power_spectrum))
     left.axhline(1, color="tab:red", ls="--", lw=1)
-    etas_all = [run["eta"] for run in runs]
+    etas_all = [run.eta for run in runs]
     margin = 0.05 * (max(etas_all) - min(etas_all) or 1)
     left.set_xlim(min(etas_all) - margin, max(etas_all) + margin)
     left.set_xlabel(r"$\eta$")
@@ -52,6 +52,6 @@ def orbit_figure(runs: list, path: str, keep: int = 128) -> None:
     else:
         right.text(0.5, 0.5, "no edge-of-stability window", ha="center", transform=right.transAxes)
     first = runs[0]
-    figure.suptitle(f"{first.get('model') or first['arch']} on {first.get('data') or first['dataset']} "
-                    f"({first['samples']} examples), {first['optimizer']}, {first['steps']} steps", fontsize=9)
+    figure.suptitle(f"{first.model or first.arch} on {first.data or first.dataset} "
+                    f"({first.samples} examples), {first.optimizer}, {first.steps} steps", fontsize=9)
     plots._save(figure, target)

@@ -1,6 +1,7 @@
 r"""Sweeps over the step size: :func:`numerics.nn.train` at every eta, each finished run saved and resumable."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ from analysis.errors import OutputError, UserInputError
 
 from ..serialize import finite
 from .comparison import uv_prediction
-from .training import train
+from .training import Training, train
 
 
 def _sweep_key(settings: dict) -> str:
@@ -25,7 +26,8 @@ def eta_sweep(etas, out: str | None = None, progress=None, on_start=None, **sett
     sweep (a second sweep into the same file is refused, :func:`analysis.atomic.exclusive`); a write that fails
     (a full disk) ends the sweep with an :class:`~analysis.errors.OutputError` that says which etas the file keeps.
     ``progress`` is passed to :func:`train`; ``on_start(index, eta, done)`` is called before each eta (``done``: it
-    was read from ``out``)."""
+    was read from ``out``). Returns one :class:`~numerics.nn.Training` per eta, with its ``uv_prediction``; the file
+    stores their ``to_dict()``."""
     if out is None:
         return _sweep(etas, None, progress, on_start, settings)
     if Path(out).suffix != ".json":
@@ -59,13 +61,18 @@ def _sweep(etas, out, progress, on_start, settings) -> list:
         if on_start:
             on_start(index, eta, done)
         if done:
-            runs.append(stored[repr(float(eta))])
+            try:
+                runs.append(Training.from_dict(stored[repr(float(eta))]))
+            except (KeyError, TypeError, AttributeError):
+                raise UserInputError(f"--out {out} holds eta={float(eta)!r} in a form this command did not write; "
+                                     f"use another file") from None
             continue
         run = train(eta=float(eta), progress=progress, **settings)
-        run["uv_prediction"] = uv_prediction(run["eta_lam0"], run["width"]) if run["eta_lam0"] else None
+        prediction = uv_prediction(run.eta_lam0, run.width) if run.eta_lam0 else None
+        run = dataclasses.replace(run, uv_prediction=prediction)
         runs.append(run)
         if out is not None:
-            stored[repr(float(eta))] = finite(run)
+            stored[repr(float(eta))] = finite(run.to_dict())
             try:
                 write_atomic(out, json.dumps({"key": key, "settings": key_settings, "runs": stored},
                                              allow_nan=False, default=str), private=False)
@@ -77,19 +84,18 @@ def _sweep(etas, out, progress, on_start, settings) -> list:
 
 
 def sweep_table(runs: list) -> list:
-    """One row per run: eta, eta*lam0, outcome, regimes, final sharpness / threshold, period, HVPs per measurement,
-    and the UV model's outcome and regimes at the same eta*lam0."""
+    """One row per :class:`~numerics.nn.Training`: eta, eta*lam0, outcome, regimes, final sharpness / threshold,
+    period, HVPs per measurement, and the UV model's outcome and regimes at the same eta*lam0."""
     rows = []
     for r in runs:
-        uv = r.get("uv_prediction")
-        final = r["final"]["sharpness"]
-        rows.append({"eta": r["eta"], "eta_lam0": r["eta_lam0"], "outcome": r["outcome"]["name"],
-                     "regimes": list(dict.fromkeys(x["name"] for x in r["regimes"])),
-                     "final_sharpness_times_eta_over_2": None if final is None else final * r["eta"] / 2,
-                     "final_sharpness_over_threshold": None if final is None else final / r["threshold"],
-                     "threshold": r["threshold"], "period": r.get("period"),
-                     "period_status": (r.get("period_detail") or {}).get("status"),
-                     "hvps_mean": r.get("hvps_mean"),
+        uv = r.uv_prediction
+        final = r.final["sharpness"]
+        rows.append({"eta": r.eta, "eta_lam0": r.eta_lam0, "outcome": r.outcome.name,
+                     "regimes": list(dict.fromkeys(x.name for x in r.regimes)),
+                     "final_sharpness_times_eta_over_2": None if final is None else final * r.eta / 2,
+                     "final_sharpness_over_threshold": None if final is None else final / r.threshold,
+                     "threshold": r.threshold, "period": r.period, "period_status": r.period_detail["status"],
+                     "hvps_mean": r.hvps_mean,
                      "uv_outcome": uv["outcome"]["name"] if uv else None,
                      "uv_regimes": list(dict.fromkeys(uv["regimes"])) if uv else None})
     return rows

@@ -22,6 +22,7 @@ import numpy as np
 
 from analysis.optimizers import OPTIMIZERS
 
+from ..nn import Training
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .network import network_run
 from ..requests import Problem, RunRequest
@@ -82,7 +83,8 @@ def _uv_series(result: dict):
 
 
 def _mlp_series(result: dict):
-    return result["sharpness"]["step"], result["sharpness"]["value"]
+    run = Training.from_dict(result)
+    return run.sharpness["step"], run.sharpness["value"]
 
 
 def momentum_figure(section: dict, path: str) -> None:
@@ -136,10 +138,10 @@ def tex_momentum(section: dict, results: dict) -> list:
                  rf"${tex_number(uv['final']['sharpness'], 5)}$", tex_text(uv["outcome"]["name"])]
         mlp = section["mlp"].get(optimizer) if isinstance(section.get("mlp"), dict) else None
         if mlp and mlp.get("result"):
-            values = [v for v in mlp["result"]["sharpness"]["value"][len(mlp["result"]["sharpness"]["value"]) // 2:]
-                      if v is not None]
-            threshold = mlp["result"].get("threshold") or 2 / mlp["result"]["eta"]
-            cells.append(rf"${tex_number(float(np.median(values)) / threshold, 3)}$" if values else "--")
+            run = Training.from_dict(mlp["result"])
+            sharpness = run.sharpness["value"]
+            values = [v for v in sharpness[len(sharpness) // 2:] if v is not None]
+            cells.append(rf"${tex_number(float(np.median(values)) / run.threshold, 3)}$" if values else "--")
         else:
             cells.append("--")
         rows.append(cells)

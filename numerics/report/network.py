@@ -3,6 +3,7 @@ without PyTorch)."""
 from __future__ import annotations
 
 from ..axis import Axis
+from ..nn import Training
 from ..requests import NetworkRequest
 from .fragments import tex_command, tex_figure, tex_number, tex_text
 from .record import record
@@ -26,7 +27,7 @@ def section_nn(run) -> dict:
         run.figure("nn_sharpness", lambda p: plots.note_figure("PyTorch is not installed: no real-network run", p))
         return {"command": None, "result": None, "note": "PyTorch not installed (`pip install -e .[torch]`)"}
     section = record(network_run(int(run.settings.nn_steps), int(run.settings.nn_samples)))
-    run.figure("nn_sharpness", lambda p: plots.nn_figure([section["result"]], p))
+    run.figure("nn_sharpness", lambda p: Training.from_dict(section["result"]).plot(p))
     return section
 
 
@@ -36,11 +37,12 @@ def tex_nn(section: dict, results: dict) -> list:
     if result is None:
         lines.append(tex_text(section.get("note", "No real-network run.")))
     else:
-        lines.append(rf"An MLP of width ${result['width']}$ on ${result['samples']}$ digits, full-batch GD with "
-                     rf"$\eta = {tex_number(result['eta'])}$ for ${result['steps']}$ steps: initial sharpness "
-                     rf"${tex_number(result['initial_sharpness'])}$ (top Hessian eigenvalue by "
+        result = Training.from_dict(result)
+        lines.append(rf"An MLP of width ${result.width}$ on ${result.samples}$ digits, full-batch GD with "
+                     rf"$\eta = {tex_number(result.eta)}$ for ${result.steps}$ steps: initial sharpness "
+                     rf"${tex_number(result.initial_sharpness)}$ (top Hessian eigenvalue by "
                      r"a thick-restart block Lanczos iteration~\cite{lanczos1950}), "
-                     rf"final ${tex_number(result['final']['sharpness'])}$, "
-                     rf"against $2/\eta = {tex_number(result['threshold'])}$.")
+                     rf"final ${tex_number(result.final['sharpness'])}$, "
+                     rf"against $2/\eta = {tex_number(result.threshold)}$.")
         lines.append(tex_command(section))
     return lines + tex_figure("nn_sharpness", r"MLP on digits, full-batch GD: the sharpness times $\eta/2$.", "0.6")

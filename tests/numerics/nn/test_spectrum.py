@@ -75,14 +75,6 @@ torch_required = pytest.mark.skipif(not pytest.importorskip("importlib").util.fi
                                     reason="PyTorch is the optional [torch] extra")
 
 
-@pytest.fixture
-def tiny_data(tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "tiny.npz"
-    np.savez(path, X=rng.standard_normal((20, 4)), y=rng.integers(0, 3, 20))
-    return str(path)
-
-
 @torch_required
 def test_eta_sweep_resumes_from_finished_etas(tmp_path, tiny_data):
     """A sweep interrupted during its second eta resumes from the file: the first eta is read back, not rerun, and
@@ -109,8 +101,8 @@ def test_eta_sweep_resumes_from_finished_etas(tmp_path, tiny_data):
     assert started == [True, False, False]
     fresh = nn.eta_sweep([0.1, 0.2, 0.3], **settings)
     for a, b in zip(resumed, fresh):
-        np.testing.assert_allclose(a["top_eigenvalues"]["values"], b["top_eigenvalues"]["values"], rtol=1e-12)
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-12)
+        np.testing.assert_allclose(a.top_eigenvalues["values"], b.top_eigenvalues["values"], rtol=1e-12)
+        assert a.loss == pytest.approx(b.loss, rel=1e-12)
     with pytest.raises(UserInputError, match="other settings"):
         nn.eta_sweep([0.1], str(out), **dict(settings, width=9))
 
@@ -126,8 +118,8 @@ def test_momentum_uses_torch_sgd_and_its_threshold(tiny_data):
 
     for optimizer, expected in (("heavy-ball", 3.0 / 0.1), ("nesterov", 3.0 / (0.1 * 2.0))):
         run = nn.train(eta=0.1, steps=5, data=tiny_data, arch="mlp", width=8, optimizer=optimizer, beta=0.5)
-        assert run["threshold"] == pytest.approx(expected, rel=1e-14)
-        assert run["threshold"] == sharpness_threshold(optimizer, 0.1, 0.5)
+        assert run.threshold == pytest.approx(expected, rel=1e-14)
+        assert run.threshold == sharpness_threshold(optimizer, 0.1, 0.5)
         inputs, targets = nn.load_data(data=tiny_data)
         model = nn.build("mlp", 8, 0, (4,), 3)
         sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5, nesterov=optimizer == "nesterov")
@@ -138,7 +130,7 @@ def test_momentum_uses_torch_sgd_and_its_threshold(tiny_data):
             sgd.zero_grad()
             loss.backward()
             sgd.step()
-        assert run["loss"] == pytest.approx(losses, rel=1e-13)
+        assert run.loss == pytest.approx(losses, rel=1e-13)
 
 
 @torch_required
@@ -148,8 +140,24 @@ def test_heavy_ball_sharpness_hovers_at_its_own_threshold():
     over steps 300-600 of a longer run) and more than 30 % above the latter."""
     run = nn.train("digits", "mlp", 0.225, 300, width=64, measure_every=5, samples=256, optimizer="heavy-ball",
                    beta=0.5)
-    steps = np.array(run["sharpness"]["step"])
-    late = np.median(np.array(run["sharpness"]["value"])[steps >= 150])
-    assert abs(late / run["threshold"] - 1) < 0.10
+    steps = np.array(run.sharpness["step"])
+    late = np.median(np.array(run.sharpness["value"])[steps >= 150])
+    assert abs(late / run.threshold - 1) < 0.10
     assert late / (2 / 0.225) > 1.3
-    assert "edge of stability" in [r["name"] for r in run["regimes"]]
+    assert "edge of stability" in [r.name for r in run.regimes]
+
+
+@torch_required
+def test_eta_sweep_refuses_a_damaged_stored_run(tmp_path, tiny_data):
+    """A sweep file with the right settings but a run that is not a Training's to_dict() (a key removed, an outcome
+    that is not a dict): one UserInputError naming the eta, never a traceback from reading it back."""
+    settings = dict(data=tiny_data, arch="mlp", width=8, steps=2)
+    out = tmp_path / "sweep.json"
+    nn.eta_sweep([0.1], str(out), **settings)
+    content = json.loads(out.read_text())
+    stored = content["runs"]["0.1"]
+    without_threshold = {key: value for key, value in stored.items() if key != "threshold"}
+    for run in (without_threshold, dict(stored, outcome="completed")):
+        out.write_text(json.dumps(dict(content, runs={"0.1": run})))
+        with pytest.raises(UserInputError, match=r"eta=0\.1 in a form"):
+            nn.eta_sweep([0.1], str(out), **settings)
