@@ -144,7 +144,7 @@ def test_cli_json_is_the_run_field_by_field(capsys, tiny_data):
     pytest.importorskip("torch", reason="PyTorch is the optional [torch] extra")
     from numerics.cli import main
 
-    assert main(["nn", "--data", tiny_data, "--arch", "mlp", "--width", "8", "--steps", "5", "--eta", "0.1",
+    assert main(["nn", "--data", tiny_data, "--arch", "mlp", "--width", "8", "--steps", "5", "--set", "eta=0.1",
                  "--measure-every", "1", "--json", "--quiet"]) == 0
     printed = json.loads(capsys.readouterr().out)
     run = nn.eta_sweep([0.1], data=tiny_data, arch="mlp", width=8, steps=5, measure_every=1)[0]
