@@ -8,8 +8,10 @@ which it turns into one), never range strings.
 Axis('k=0.5:1.3:5')
 >>> Axis.parse("k=0.5:1.3:5").values
 (0.5, 0.7, 0.9, 1.1, 1.3)
->>> Axis("eta", [0.05, 0.1, 0.15]).to_text()
-'eta=0.05,0.1,0.15'
+>>> Axis("eta", [0.05, 0.1, 0.3]).to_text()
+'eta=0.05,0.1,0.3'
+>>> Axis("eta", [0.05, 0.1, 0.15]).to_text()           # evenly spaced values are written as a range
+'eta=0.05:0.15:3'
 
 The grammar (the only place it is parsed): ``NAME=A:B:N`` (N evenly spaced values from A to B, ends included),
 ``NAME=A:B:N:log`` (geometric, A and B > 0), ``NAME=A:B`` (the interval from A towards B: a continuation's

@@ -271,7 +271,7 @@ def _one_line_refusal(out, *words):
     return lines[0]
 
 
-NN = ["nn", "--eta", "0.05", "--steps", "2", "--measure-every", "1", "--quiet", "--json"]
+NN = ["nn", "--set", "eta=0.05", "--steps", "2", "--measure-every", "1", "--quiet", "--json"]
 
 
 def test_labels_of_every_dtype_have_their_meaning(hostile_env, tmp_path):
@@ -498,7 +498,7 @@ def test_two_nn_runs_into_one_out_file_do_not_overwrite_each_other(hostile_env, 
                     except OSError:
                         break
             time.sleep(0.1)
-        second = cli([*NN[:-1], "--eta", "0.07", "--out", str(target)], hostile_env)
+        second = cli(["nn", "--set", "eta=0.07", *NN[3:-1], "--out", str(target)], hostile_env)
         lines = second.stderr.splitlines()
         assert second.returncode == 1 and len(lines) == 1, second.stderr
         assert lines[0] == (f"sharpness: error: --out {target} is being written by another process; wait for it "
@@ -516,7 +516,7 @@ def test_two_nn_runs_into_one_out_file_do_not_overwrite_each_other(hostile_env, 
 @pytest.mark.parametrize("args, delay", [
     (["report", "--quick", "--out", "{tmp}/report"], 2.5),
     (["report", "--quick", "--out", "{tmp}/report"], 8.0),
-    (["nn", "--eta", "0.05", "--steps", "300", "--samples", "300", "--quiet"], 4.0),
+    (["nn", "--set", "eta=0.05", "--steps", "300", "--samples", "300", "--quiet"], 4.0),
 ])
 def test_sigint_ends_the_command_with_130_within_seconds(hostile_env, tmp_path, args, delay):
     """SIGINT during a long command: exit status 130 within 10 s (the grace of numerics.cli.INTERRUPT_GRACE plus

@@ -42,13 +42,13 @@ def parse_window(text):
 def run(args) -> int:
     from .. import central_flow
     from . import render
-    from .commands import assignments, check_plot, derived_model
+    from .commands import assignments, check_plot, problem
 
     check_plot(args)
     window = parse_window(args.window)
     if window is not None and not args.gd:
         raise UserInputError("--window needs --gd")
-    flow = central_flow(derived_model(args), args.time, assignments(args.set), init=assignments(args.init, "--init"),
+    flow = central_flow(problem(args).derived(), args.time, assignments(args.set), init=assignments(args.init, "--init"),
                         rtol=args.rtol, samples=args.samples, gd=args.gd, window=window)
     if args.plot:
         flow.plot(args.plot)
