@@ -29,6 +29,11 @@ USER_LOSS_TIME_BUDGET = 120.0
 MOMENTUM_TIME_BUDGET = 300.0
 
 
+def _result(node: str, doc: str) -> property:
+    """The derived result ``node`` as a read-only attribute of :class:`DerivedModel`, documented by ``doc``."""
+    return property(lambda self: self.result(node), doc=doc)
+
+
 class DerivedModel:
     r"""A model in one parameterization, with every derived result as a lazily derived, cached attribute.
 
@@ -99,34 +104,34 @@ class DerivedModel:
         return self.derivation.results(only)
 
     # The results as attributes (a name for each node of the derivation graph; ``map`` is ``function_map``).
-    map = property(lambda self: self.result("function_map"),
-                   doc="The exact map on the state (closure proved): :class:`~analysis.derivations.FunctionMap`.")
-    jacobian = property(lambda self: self.result("jacobian"), doc="Jacobian of the map: :class:`~analysis.derivations.Jacobian`.")
-    sharpness = property(lambda self: self.result("sharpness"),
-                         doc="Top Hessian eigenvalue (or the Hessian): :class:`~analysis.derivations.Sharpness`.")
-    hessian_spectrum = property(lambda self: self.result("hessian_spectrum"),
-                                doc="Hessian eigenvalues: :class:`~analysis.derivations.HessianSpectrum`.")
-    fixed_points = property(lambda self: self.result("fixed_points"),
-                            doc="Fixed points in closed form: :class:`~analysis.derivations.FixedPoints`.")
-    stability = property(lambda self: self.result("stability"),
-                         doc="Eigenvalues, stability, boundaries: :class:`~analysis.derivations.Stability`.")
-    eos_manifold = property(lambda self: self.result("eos_manifold"),
-                            doc="EoS manifolds (Gram models): :class:`~analysis.derivations.EoSManifolds`.")
-    eos_map = property(lambda self: self.result("eos_map"),
-                       doc="Cubic normal form on the EoS manifolds: :class:`~analysis.derivations.EoSMap`.")
-    minima = property(lambda self: self.result("minima"),
-                      doc="Zero-loss sets and self-stabilisation drift: :class:`~analysis.derivations.Minima`.")
-    loss = property(lambda self: self.result("loss"), doc="The loss in the state variables: :class:`~analysis.derivations.Loss`.")
-    state_definitions = property(lambda self: self.result("state_definitions"),
-                                 doc="State of the parameters: :class:`~analysis.derivations.StateDefinitions`.")
-    gd_update = property(lambda self: self.result("gd_update"),
-                         doc="The optimizer's step in parameter space: :class:`~analysis.derivations.ParameterUpdate`.")
-    normal_form = property(lambda self: self.result("normal_form"),
-                           doc="Derivative tensors and flip coefficients: :class:`~analysis.derivations.NormalForm`.")
-    grad_sharpness = property(lambda self: self.result("grad_sharpness"),
-                              doc="Gradient of the sharpness: :class:`~analysis.derivations.GradSharpness`.")
-    central_flow = property(lambda self: self.result("central_flow"),
-                            doc="The central flow's vector field: :class:`~analysis.derivations.CentralFlowField`.")
+    map = _result("function_map",
+                  "The exact map on the state (closure proved): :class:`~analysis.derivations.FunctionMap`.")
+    jacobian = _result("jacobian", "Jacobian of the map: :class:`~analysis.derivations.Jacobian`.")
+    sharpness = _result("sharpness",
+                        "Top Hessian eigenvalue (or the Hessian): :class:`~analysis.derivations.Sharpness`.")
+    hessian_spectrum = _result("hessian_spectrum",
+                               "Hessian eigenvalues: :class:`~analysis.derivations.HessianSpectrum`.")
+    fixed_points = _result("fixed_points",
+                           "Fixed points in closed form: :class:`~analysis.derivations.FixedPoints`.")
+    stability = _result("stability",
+                        "Eigenvalues, stability, boundaries: :class:`~analysis.derivations.Stability`.")
+    eos_manifold = _result("eos_manifold",
+                           "EoS manifolds (Gram models): :class:`~analysis.derivations.EoSManifolds`.")
+    eos_map = _result("eos_map",
+                      "Cubic normal form on the EoS manifolds: :class:`~analysis.derivations.EoSMap`.")
+    minima = _result("minima",
+                     "Zero-loss sets and self-stabilisation drift: :class:`~analysis.derivations.Minima`.")
+    loss = _result("loss", "The loss in the state variables: :class:`~analysis.derivations.Loss`.")
+    state_definitions = _result("state_definitions",
+                                "State of the parameters: :class:`~analysis.derivations.StateDefinitions`.")
+    gd_update = _result("gd_update",
+                        "The optimizer's step in parameter space: :class:`~analysis.derivations.ParameterUpdate`.")
+    normal_form = _result("normal_form",
+                          "Derivative tensors and flip coefficients: :class:`~analysis.derivations.NormalForm`.")
+    grad_sharpness = _result("grad_sharpness",
+                             "Gradient of the sharpness: :class:`~analysis.derivations.GradSharpness`.")
+    central_flow = _result("central_flow",
+                           "The central flow's vector field: :class:`~analysis.derivations.CentralFlowField`.")
 
     @property
     def optimizer(self) -> str:
