@@ -4,7 +4,7 @@ The public API::
 
     from analysis import load_model
     uv = load_model("uv", "mup")        # or a path to your own model file defining MODEL
-    uv.map.images, uv.sharpness.expression, uv.fixed_points_at(eta=0.5, y=1, n=4), uv.latex("uv.tex")
+    uv.map.images, uv.sharpness.expression, uv.fixed_points_at({"eta": 0.5, "y": 1, "n": 4}), uv.latex("uv.tex")
 
 Describing a model: :class:`Model` (name, :class:`Parameter` s, :class:`StateVariable` s, parameterizations and a
 ``describe`` function returning a :class:`GramModel` or a :class:`CoordinateModel`; Gram models may declare

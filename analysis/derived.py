@@ -4,7 +4,7 @@ r"""The public object of the symbolic layer: a model with its derived results.
 >>> uv = load_model("uv", "mup")
 >>> uv.sharpness.expression
 lam/2 + sqrt(12*f**2*x**2 - 16*f*x**2*y + lam**2 + 4*x**2*y**2)/2
->>> print(uv.fixed_points_at(eta=0.5, y=1, n=4)["III"].coordinates)
+>>> print(uv.fixed_points_at({"eta": 0.5, "y": 1, "n": 4})["III"].coordinates)
 {'f': 5.0, 'lam': 10.0}
 
 Results are derived on first access (with what they depend on, in the order of the derivation graph) and
@@ -12,12 +12,14 @@ cached in memory and on disk (:mod:`analysis.engine`), so that a script pays for
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Optional
 
 from .engine import Derivation
 from .errors import UnknownNameError
 from . import environment
 from .evaluate import FixedPointTable, fixed_points_at
+from .values import value_mapping
 from .registry import get_model
 
 # User-written losses are derived under a time budget (seconds; SHARPNESS_DERIVATION_BUDGET overrides): SymPy
@@ -152,21 +154,22 @@ class DerivedModel:
 
         return model_threshold(self.description)
 
-    def bind(self, **values) -> dict:
-        """``{symbol: exact number}`` for parameter ``values`` (defaults filled in), validated
-        (:meth:`analysis.model.Model.bind_values`)."""
-        return self.model.bind_values(values)
+    def bind(self, values: Optional[Mapping] = None) -> dict:
+        """``{symbol: exact number}`` for the parameter ``values`` (``{name: number}``; defaults filled in),
+        validated (:meth:`analysis.model.Model.bind_values`)."""
+        return self.model.bind_values(value_mapping(values))
 
-    def fixed_points_at(self, **values) -> FixedPointTable:
-        """Every fixed point at the given parameter values, with its eigenvalues, stability and realizability.
+    def fixed_points_at(self, values: Optional[Mapping] = None) -> FixedPointTable:
+        """Every fixed point at the parameter ``values`` (``{name: number}``, defaults filled in), with its
+        eigenvalues, stability and realizability.
 
         Examples
         --------
         >>> from analysis import load_model
-        >>> [p.stability for p in load_model("uv-eos").fixed_points_at(k=0.5)]
+        >>> [p.stability for p in load_model("uv-eos").fixed_points_at({"k": 0.5})]
         ['attracting', 'repelling', 'attracting']
         """
-        return fixed_points_at(self.derivation, self.bind(**values))
+        return fixed_points_at(self.derivation, self.bind(values))
 
     def to_dict(self, only: Optional[str] = None) -> dict:
         """``sharpness derive --json``: ``{"model", "parameterization", "results": {name: result.to_dict()}}``."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 
 import sympy as sp
 
-from .errors import DomainError
+from .errors import DomainError, UserInputError
 
 MAX_TEXT_LENGTH = 64  # characters of a numeric literal; enough for any float64 written in full
 DOMAIN_REQUIREMENTS = {"positive": "a finite number > 0", "real": "a finite real number",
@@ -24,6 +25,16 @@ MAX_INTEGER = 10 ** 15
 # hundreds of digits overflows floats or runs for hours, so values must lie within this stated size.
 MAX_MAGNITUDE = 1e15
 _TEXT_CHARACTERS = set("0123456789+-./eE")
+
+
+def value_mapping(values) -> dict:
+    """Parameter ``values`` (a mapping ``{name: value}``, or None for none) as a dict; anything else is refused,
+    so that an option or a number passed by position is not read as parameter values."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise UserInputError(f"values must be a mapping {{parameter name: value}}, got {type(values).__name__}")
+    return dict(values)
 
 
 def _from_text(name: str, text: str) -> sp.Rational:

@@ -36,6 +36,7 @@ from typing import Mapping, Optional
 import numpy as np
 import sympy as sp
 
+from analysis.values import value_mapping
 from analysis import DerivedModel
 from analysis.errors import DomainError, UnsupportedOptionError, UserInputError
 
@@ -335,7 +336,7 @@ def central_flow(model, time, values: Optional[Mapping] = None, *, init: Optiona
         raise DomainError("rtol", rtol, "a number in (0, 1e-3), with atol > 0")
     if int(samples) < 2:
         raise DomainError("samples", samples, "at least 2")
-    bound = derived.model.bind_values(dict(values or {}))
+    bound = derived.model.bind_values(value_mapping(values))
     flow_field = _Field(derived, bound)
     start = _initial_state(derived, flow_field, init, bound)
     names = flow_field.names

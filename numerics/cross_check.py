@@ -16,7 +16,7 @@ import numpy as np
 
 from analysis import DerivedModel
 from analysis.errors import DomainError, UserInputError
-from analysis.values import to_count
+from analysis.values import to_count, value_mapping
 
 from . import budget
 from .classify import Outcome
@@ -136,7 +136,7 @@ def crosscheck(model, values=None, *, width=None, steps: int = 100, seed: int = 
     are the model's parameter values."""
     from .iterated_map import IteratedMap
 
-    derived, width_name, values = _bind(model, dict(values or {}), width)
+    derived, width_name, values = _bind(model, value_mapping(values), width)
     seed, steps = to_count("seed", seed, 0), to_count("steps", steps)
     size = len(getattr(derived.description, "vectors", ())) * (width or 0) or len(derived.model.state)
     budget.check_memory(size * 8 * 40 + (steps + 1) * 8 * 8, f"a cross-check with {size:,} parameters",
@@ -304,7 +304,7 @@ def width_scan(model, widths, values=None, *, steps: int = 200, seed: int = 0, p
     :math:`x^2/n`, so catapult and sharpening time scales grow with the width; in muP the map has no :math:`n`."""
     from .iterated_map import IteratedMap
 
-    widths, values = list(widths), dict(values or {})
+    widths, values = list(widths), value_mapping(values)
     if not widths:
         raise DomainError("widths", "[]", "at least one width")
     derived, width_name, _ = _bind(model, dict(values), widths[0])

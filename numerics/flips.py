@@ -23,7 +23,7 @@ import sympy as sp
 
 from analysis.errors import UserInputError
 from analysis.derivations.spectrum import solve_multiplier
-from analysis.values import to_count, to_number
+from analysis.values import to_count, to_number, value_mapping
 
 from .branches.derivatives import NORMALISATION, flip_coefficient, kernels
 from .branches.engine import MAX_POINTS, _make_point, _OrbitSystem, _trace, flip_criticality, genuine_special
@@ -446,6 +446,56 @@ def superstable_orbits(compiled, values: dict, vary: str, bifurcations: list, di
     return found
 
 
+@dataclass(frozen=True)
+class Flip:
+    r"""One flip (period-doubling) bifurcation of the cascade: the orbit of ``period`` has a multiplier -1 at
+    ``vary = parameter``.
+
+    ``parameter`` is an mpmath number refined by Newton on the flip condition of :math:`F^{period}`, of which
+    ``verified_digits`` are certified by the last Newton correction; ``exact`` is its closed form (first flip
+    only, from the derived multipliers), ``state`` a point of the orbit at the flip, ``located_by`` how the
+    Newton start was found (``derived``, ``branch switching``, ``extrapolation``). ``normal_form`` holds the
+    flip coefficient ``b`` (:func:`~numerics.branches.flip_coefficient`; ``b > 0`` supercritical), its
+    ``criticality`` and ``normalisation``, or ``coefficient: None`` when the flip is degenerate.
+    """
+
+    parameter: object
+    period: int
+    state: tuple
+    verified_digits: int
+    located_by: str
+    normal_form: dict
+    exact: object = None
+
+    def to_dict(self) -> dict:
+        """The ``bifurcations`` entry of ``sharpness cascade --json``: the parameter as a float and as a string
+        of its verified digits."""
+        return {"parameter": float(self.parameter), "period": self.period,
+                "parameter_digits": mpmath.nstr(self.parameter, max(self.verified_digits, 1)),
+                "verified_digits": self.verified_digits,
+                **({"exact": str(self.exact)} if self.exact is not None else {}),
+                "located_by": self.located_by, "normal_form": self.normal_form}
+
+
+@dataclass(frozen=True)
+class SuperstableOrbit:
+    """The superstable orbit of ``period`` (a critical point on the orbit) of a one-dimensional map's cascade, at
+    ``vary = parameter``; ``distance`` is the distance of the critical point to its nearest orbit point, whose
+    ratios estimate Feigenbaum's alpha."""
+
+    period: int
+    parameter: object
+    distance: object
+
+
+@dataclass(frozen=True)
+class FlippingFixedPoint:
+    """A fixed point (``label``, e.g. ``"II"``) that loses stability by a flip at the closed-form ``parameter``."""
+
+    label: str
+    parameter: object
+
+
 @dataclass
 class Cascade:
     """The flips of a period-doubling cascade and the estimates of Feigenbaum's delta; ``to_dict()`` is
@@ -454,17 +504,17 @@ class Cascade:
     model: str
     vary: str
     digits: int
-    bifurcations: list
+    bifurcations: list  # [Flip], by increasing period
     delta: list
     delta_aitken: list
     stopped: str | None = None  # why fewer flips than asked were found (None: all were)
-    superstable: list = None  # [{"period", "parameter", "distance"}] (one-dimensional maps)
+    superstable: list = None  # [SuperstableOrbit] (one-dimensional maps)
     alpha: list = None
     alpha_aitken: list = None
     delta_verified_digits: list = None  # digits of each delta that the flips' verified digits carry
     fixed_point: str | None = None  # the fixed point whose cascade this is
     chosen_by: str | None = None  # why that one (several may flip)
-    flipping: list = None  # [{"fixed_point", "parameter"}]: every isolated fixed point that flips as vary increases
+    flipping: list = None  # [FlippingFixedPoint]: every isolated fixed point that flips as vary increases
 
     def to_dict(self) -> dict:
         text = lambda v, n=self.digits: mpmath.nstr(v, max(n, 1))  # noqa: E731
@@ -472,23 +522,17 @@ class Cascade:
         return {
             "model": self.model, "vary": self.vary, "digits": self.digits,
             "fixed_point": self.fixed_point, "chosen_by": self.chosen_by,
-            "flipping": [{"fixed_point": f["fixed_point"], "parameter": float(f["parameter"]),
-                          "exact": str(f["parameter"])} for f in self.flipping or []],
-            "bifurcations": [{"parameter": float(b["parameter"]), "period": b["period"],
-                              "parameter_digits": text(b["parameter"], b.get("verified_digits", self.digits)),
-                              "verified_digits": b.get("verified_digits", self.digits),
-                              **({"exact": str(b["exact"])} if "exact" in b else {}),
-                              **({"located_by": b["located_by"]} if "located_by" in b else {}),
-                              **({"normal_form": b["normal_form"]} if "normal_form" in b else {})}
-                             for b in self.bifurcations],
+            "flipping": [{"fixed_point": f.label, "parameter": float(f.parameter), "exact": str(f.parameter)}
+                         for f in self.flipping or []],
+            "bifurcations": [b.to_dict() for b in self.bifurcations],
             "delta": [float(d) for d in self.delta],
             "delta_digits": [text(d, n) for d, n in zip(self.delta, verified)],
             "delta_verified_digits": verified,
             "delta_aitken": [text(d) for d in self.delta_aitken],
             "correct_digits": [correct_digits(d) for d in self.delta],
             "correct_digits_aitken": [correct_digits(d) for d in self.delta_aitken],
-            "superstable": [float(e["parameter"]) for e in self.superstable or []],
-            "superstable_digits": [text(e["parameter"]) for e in self.superstable or []],
+            "superstable": [float(e.parameter) for e in self.superstable or []],
+            "superstable_digits": [text(e.parameter) for e in self.superstable or []],
             "alpha": [float(a) for a in self.alpha or []],
             "alpha_digits": [text(a) for a in self.alpha or []],
             "alpha_aitken": [text(a) for a in self.alpha_aitken or []],
@@ -542,19 +586,23 @@ def cascade(model, vary: str, values=None, *, doublings: int = 14, digits: int =
 
     >>> from numerics import cascade
     >>> flips = cascade("uv-eos", "k", doublings=3, digits=20)
-    >>> [(b["period"], str(b["parameter"])[:12]) for b in flips.bifurcations]   # 1, sqrt(5) - 1, ...
+    >>> [(b.period, str(b.parameter)[:12]) for b in flips.bifurcations]   # 1, sqrt(5) - 1, ...
     [(1, '1.0'), (2, '1.2360679774'), (4, '1.2880317544')]
     """
     from .iterated_map import IteratedMap, varying_map
 
     doublings = to_count("doublings", doublings, 1, MAX_DOUBLINGS)
     digits = to_count("digits", digits, 15, MAX_DIGITS)
-    values = dict(values or {})
+    values = value_mapping(values)
     if isinstance(model, IteratedMap):
         bound = varying_map(model.model, vary, {**model.value_map, **values})
     else:
         bound = varying_map(model, vary, values)
     found = locate_flips(bound.compiled, bound.values, vary, doublings, digits, progress, init)
-    return Cascade(bound.model.name, vary, digits, found["bifurcations"], found["delta"], found["delta_aitken"],
-                   found["stopped"], found["superstable"], found["alpha"], found["alpha_aitken"],
-                   found["delta_verified_digits"], found["fixed_point"], found["chosen_by"], found["flipping"])
+    flips = [Flip(b["parameter"], b["period"], tuple(b["state"]), b["verified_digits"], b["located_by"],
+                  b["normal_form"], b.get("exact")) for b in found["bifurcations"]]
+    superstable = [SuperstableOrbit(e["period"], e["parameter"], e["distance"]) for e in found["superstable"]]
+    flipping = [FlippingFixedPoint(f["fixed_point"], f["parameter"]) for f in found["flipping"]]
+    return Cascade(bound.model.name, vary, digits, flips, found["delta"], found["delta_aitken"],
+                   found["stopped"], superstable, found["alpha"], found["alpha_aitken"],
+                   found["delta_verified_digits"], found["fixed_point"], found["chosen_by"], flipping)

@@ -23,7 +23,7 @@ import numpy as np
 
 from analysis import DerivedModel
 from analysis.errors import DomainError, UserInputError
-from analysis.values import to_count, to_floats
+from analysis.values import to_count, to_floats, value_mapping
 
 from . import budget
 from .classify import (OUTCOMES, TAIL, Outcome, batch_statistics, classify_orbits, divergence_start, label_regimes,
@@ -47,16 +47,6 @@ CHUNK_STEPS = 5_000_000
 # Lane-steps per call of the parallel orbit kernel between progress reports: about 0.1 s of work at its rate
 # (~2e9 lane-steps/s here), so that the calls' start-up (threads, buffers) stays a few per cent of the time.
 GRID_CHUNK_STEPS = 200_000_000
-
-
-def _mapping(values) -> dict:
-    """``values`` (a mapping of parameter names, or None) as a dict; anything else is refused, so that an option
-    passed by position is not read as parameter values."""
-    if values is None:
-        return {}
-    if not isinstance(values, Mapping):
-        raise UserInputError(f"values must be a mapping {{parameter name: value}}, got {type(values).__name__}")
-    return dict(values)
 
 
 def varying_map(model, vary: str, values: Optional[Mapping] = None, *, max_memory=None,
@@ -278,7 +268,7 @@ class IteratedMap:
 
     def _bind(self, model, values, placeholders, max_memory, force) -> None:
         self.model = model if isinstance(model, DerivedModel) else DerivedModel(model)
-        self.values = self.model.model.bind_values(_mapping(values), placeholders=placeholders)
+        self.values = self.model.model.bind_values(value_mapping(values), placeholders=placeholders)
         self.compiled = compile_model(self.model)
         self.max_memory, self.force = max_memory, force
         self.parameters = {name: float(v) for name, v in zip(self.compiled.parameter_names,
@@ -298,7 +288,7 @@ class IteratedMap:
 
     def with_values(self, changes: Mapping) -> "IteratedMap":
         """A copy with the parameter values in ``changes`` (``{name: value}``) changed."""
-        return IteratedMap(self.model, {**self.value_map, **_mapping(changes)}, max_memory=self.max_memory,
+        return IteratedMap(self.model, {**self.value_map, **value_mapping(changes)}, max_memory=self.max_memory,
                            force=self.force)
 
     def __repr__(self) -> str:

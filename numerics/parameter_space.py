@@ -77,6 +77,7 @@ import numpy as np
 import sympy as sp
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from analysis.values import value_mapping
 from analysis.errors import UserInputError
 from analysis.model import CoordinateModel, GramModel
 
@@ -343,7 +344,7 @@ def _as_float(name: str, value) -> float:
 
 def _parameter_values(model, spec, symbols, values, width) -> dict:
     """``{name: float}`` for every parameter symbol: given, set from ``width``, or the default; domains checked."""
-    values = dict(values or {})
+    values = value_mapping(values)
     names = [symbol.name for symbol in symbols]
     for name in values:
         if name not in names:

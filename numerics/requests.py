@@ -160,7 +160,7 @@ class FixedPointsRequest(_Request):
     problem: Problem
 
     def call(self):
-        return self.problem.derived().fixed_points_at(**self.problem.value_map)
+        return self.problem.derived().fixed_points_at(self.problem.value_map)
 
     def _arguments(self):
         return self.problem.to_argv(init=False)

@@ -55,6 +55,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from analysis.values import value_mapping
 from analysis.errors import UserInputError
 
 from .classify import REGIME_ORDER
@@ -616,7 +617,7 @@ def sweep(model, vary, values=None, *, measure: str = "outcome", out: str = "swe
     ``model`` is a registered name or a path (the workers load it by that reference)."""
     axes = [Axis.of(v) for v in ([vary] if isinstance(vary, (Axis, tuple)) else vary)]
     size = tile if isinstance(tile, int) else tile[0]
-    return run_sweep(str(model), parameterization, dict(options or {}), dict(values or {}), dict(init or {}), axes,
+    return run_sweep(str(model), parameterization, dict(options or {}), value_mapping(values), dict(init or {}), axes,
                      measure, out, steps, scheduler, (size, size), progress, max_memory=max_memory, force=force)
 
 

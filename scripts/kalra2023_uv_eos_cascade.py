@@ -14,7 +14,7 @@ def main(out: Path):
     diagram = IteratedMap("uv-eos", values={"k": 1}).orbit_diagram(Axis("k", np.linspace(0.8, 2.0, 3000)), 3000, 300)
     plots.orbit_figure(diagram, str(out / "uv_eos_orbit.png"),
                        "uv-eos: z -> (1+k) z - k z^3 (k = eta kappa y); red: flips of periods 1..128",
-                       flips=[float(f["parameter"]) for f in flips.bifurcations])
+                       flips=[float(f.parameter) for f in flips.bifurcations])
     print(flips)
 
 

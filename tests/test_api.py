@@ -29,7 +29,7 @@ def test_derived_model_results_are_typed_attributes():
     labels = [p.label for p in uv.fixed_points.solutions]
     assert labels == ["I", "II", "III", "IV"] and uv.fixed_points.solutions[3].free
     assert uv.map.to_dict()["equations"][0]["label"].startswith("map-")
-    table = uv.fixed_points_at(eta=0.5, y=1, n=4)
+    table = uv.fixed_points_at({"eta": 0.5, "y": 1, "n": 4})
     # III at f = y + 2/(eta x) = 5, lam = 2 x f = 10 (hand derivation in the README); exact inputs, so exact.
     assert table["III"].coordinates == {"f": 5.0, "lam": 10.0} and table["III"].stability == "repelling"
     with pytest.raises(UnknownNameError, match="result 'eos_map'"):
@@ -66,7 +66,7 @@ def test_user_model_file_through_api_and_cli(tmp_path, capsys):
     '''))
     derived = load_model(str(path))
     # Minima w = -1, +1 with L'' = 2 attract for eta < 1 (multiplier 1 - 2 eta); w = 0 (L'' = -1) repels.
-    stability = {p.coordinates["w"]: p.stability for p in derived.fixed_points_at(eta=0.5)}
+    stability = {p.coordinates["w"]: p.stability for p in derived.fixed_points_at({"eta": 0.5})}
     assert stability == {-1.0: "attracting", 0.0: "repelling", 1.0: "attracting"}
     assert main(["run", str(path), "--set", "eta=0.5", "--steps", "300", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -94,7 +94,7 @@ def test_plain_sympy_symbols_as_state_and_parameters(tmp_path, state, capsys):
     # Independent route: GD's fixed points on a 1-D loss are its critical points, the real roots of L'(w) (0 and
     # +-sqrt(2), isolated exactly by Poly.real_roots); the table holds floats of exact points, hence 1e-12.
     critical = sorted(float(r) for r in sympy.Poly(sympy.diff(loss), sympy.Symbol("w", real=True)).real_roots())
-    found = sorted(p.coordinates["w"] for p in derived.fixed_points_at(eta=0.5))
+    found = sorted(p.coordinates["w"] for p in derived.fixed_points_at({"eta": 0.5}))
     assert len(critical) == 3 and np.allclose(found, critical, rtol=0, atol=1e-12)
     # No default for a plain symbol: the initial value is asked for, in one line.
     with pytest.raises(MissingValueError, match="initial value of 'w'"):
@@ -123,7 +123,7 @@ def test_the_shipped_example_model_file(capsys):
     gradient = [sympy.diff(loss, v).subs(values) for v in (a, b)]
     critical = sorted((float(s[a]), float(s[b])) for s in sympy.solve(gradient, [a, b], dict=True)
                       if all(v.is_real for v in s.values()))
-    table = load_model(str(path)).fixed_points_at(eta=1.2)
+    table = load_model(str(path)).fixed_points_at({"eta": 1.2})
     found = sorted((p.coordinates["a"], p.coordinates["b"]) for p in table)
     assert np.allclose(found, critical, rtol=0, atol=1e-12)  # floats of exact points
     # At a = b = sqrt(y - wd) the Hessian [[b^2 + wd, 2ab - y], [2ab - y, a^2 + wd]] has eigenvalues 2(y - wd) and
@@ -246,5 +246,5 @@ def test_a_hyperbola_of_minima_is_reported_at_a_point_on_it():
     """(theta1 theta2 - y)^2/2 at eta = 2, y = 1: the transverse multiplier 1 - eta (theta1^2 + theta2^2) never
     reaches -1 on theta1 = 1/theta2 (it is at most -3), so the set is reported at a finite point of it, not at
     theta2 = 0 (where theta1 = y/0)."""
-    (line,) = [p for p in load_model("product").fixed_points_at(eta=2, y=1) if p.line]
+    (line,) = [p for p in load_model("product").fixed_points_at({"eta": 2, "y": 1}) if p.line]
     assert line.coordinates == {"theta1": 1.0, "theta2": 1.0} and sorted(line.eigenvalues) == [-3.0, 1.0]

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import sympy as sp
 
+from analysis.values import value_mapping
 from analysis.errors import DomainError, UserInputError
 
 from .derivatives import NORMALISATION, _eigenvectors, flip_coefficient, fold_coefficient, kernels, ns_coefficient
@@ -74,7 +75,7 @@ def _start(setup, bound, vary, low, start, init):
     p = setup.compiled.parameter_vector(values)
     family = None
     if start is not None:
-        table = setup.derived.fixed_points_at(**{s.name: values[s.symbol] for s in setup.model.parameters})
+        table = setup.derived.fixed_points_at({s.name: values[s.symbol] for s in setup.model.parameters})
         labels = [pt.label for pt in table]
         if start not in labels:
             raise UserInputError(f"unknown --start label {start!r}; fixed points of {setup.model.name!r}: "
@@ -100,7 +101,7 @@ def _start(setup, bound, vary, low, start, init):
             raise UserInputError(f"unknown state variable {missing[0]!r} in --init; expected one of: "
                                  f"{', '.join(setup.state_names)}")
     else:
-        table = setup.derived.fixed_points_at(**{s.name: values[s.symbol] for s in setup.model.parameters})
+        table = setup.derived.fixed_points_at({s.name: values[s.symbol] for s in setup.model.parameters})
         isolated = [pt for pt in table if pt.line is None]
         if not isolated:
             raise UserInputError(f"{setup.model.name!r} has no isolated fixed point; give --start LABEL "
@@ -200,7 +201,7 @@ def continuation(model, vary, values=None, *, parameterization=None, start=None,
     [('PD', 1, 1.0), ('PD', 2, 1.2360679775), ('PD', 4, 1.2880317545)]
     """
     t0 = time.perf_counter()
-    setup = _Setup(model, parameterization, dict(values or {}), options)
+    setup = _Setup(model, parameterization, value_mapping(values), options)
     name, low, high = _interval(vary)
     kind = _check_domain(setup.model, name, low, high)
     period = int(period)

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from analysis.values import value_mapping
 from analysis.errors import DomainError, UserInputError
 
 from .derivatives import _eigenvectors, flip_coefficient, fold_coefficient, ns_coefficient
@@ -161,7 +162,7 @@ def continue_curve(model, curve: str, vary, values=None, *, parameterization=Non
     (n1, a1, b1), (n2, a2, b2) = (_interval(v) for v in vary)
     if n1 == n2:
         raise UserInputError(f"a curve needs two different parameters, got {n1} twice")
-    values = dict(values or {})
+    values = value_mapping(values)
     setup = _Setup(model, parameterization, values, options)
     for name, low, high in ((n1, a1, b1), (n2, a2, b2)):
         if _check_domain(setup.model, name, low, high) != "parameter":

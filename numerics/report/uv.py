@@ -24,7 +24,7 @@ def section_fixed_points(run) -> dict:
     uv_mup = load_model("uv", "mup")
     section = record(FixedPointsRequest(Problem("uv", values=FLOW_VALUES, parameterization="mup")))
     flow_map = IteratedMap(uv_mup, values=FLOW_VALUES)
-    run.figure("uv_flow", lambda p: plots.flow_figure(flow_map, uv_mup.fixed_points_at(**FLOW_VALUES), p,
+    run.figure("uv_flow", lambda p: plots.flow_figure(flow_map, uv_mup.fixed_points_at(FLOW_VALUES), p,
                                                       box=[(-3.5, 6), (0.05, 11)]))
     return section
 

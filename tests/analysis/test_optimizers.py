@@ -52,7 +52,7 @@ def test_threshold_errors():
     with pytest.raises(DomainError):
         sharpness_threshold("gd", -0.1)
     with pytest.raises(DomainError):
-        load_model("uv-eos", optimizer="heavy-ball").fixed_points_at(k=1, beta=1)
+        load_model("uv-eos", optimizer="heavy-ball").fixed_points_at({"k": 1, "beta": 1})
 
 
 def _test_characteristic_roots(optimizer, curvature, step, beta):
@@ -77,7 +77,7 @@ def test_fixed_point_multipliers_of_a_one_parameter_loss(optimizer, k, beta):
     """uv-eos, V(z) = k (z^2 - 1)^2 / 4 with unit step: with momentum the fixed points are (z*, v = 0) at the
     critical points z* = 0, +-1, and their multipliers are the roots of the optimizer's characteristic polynomial
     at the curvature V''(z*) = k (3 z*^2 - 1). Tolerance 1e-12: both sides are closed forms evaluated in floats."""
-    table = load_model("uv-eos", optimizer=optimizer).fixed_points_at(k=k, beta=beta)
+    table = load_model("uv-eos", optimizer=optimizer).fixed_points_at({"k": k, "beta": beta})
     assert sorted(p.coordinates["z"] for p in table) == [-1, 0, 1]
     for point in table:
         z = point.coordinates["z"]
@@ -220,7 +220,7 @@ def test_uv_fixed_points_under_heavy_ball():
     threshold, with a multiplier -1. At the origin the state's multipliers are the products mu_i mu_j of the linear
     multipliers along u + v and u - v, the roots of mu^2 - (1 + beta -+ eta kappa y) mu + beta (computed here):
     beta twice (mu_1 mu_2) and the four squares. Tolerance 1e-12 (closed forms evaluated at 50 digits)."""
-    table = load_model("uv", "sp", optimizer="heavy-ball").fixed_points_at(eta=0.5, y=1, n=4, beta=0.5)
+    table = load_model("uv", "sp", optimizer="heavy-ball").fixed_points_at({"eta": 0.5, "y": 1, "n": 4, "beta": 0.5})
     assert table["II"].coordinates["f"] == pytest.approx(-11, abs=1e-12)
     assert table["III"].coordinates["f"] == pytest.approx(13, abs=1e-12)
     line = table["IV"]
@@ -262,8 +262,8 @@ def test_uv_fixed_points_under_nesterov(beta):
 
     model = load_model("uv", "sp", optimizer="nesterov")
     values = dict(eta=sp.Rational(1, 2), y=1, n=4, x=1, beta=beta)
-    table = model.fixed_points_at(**values)
-    symbolic = model.bind(**values)
+    table = model.fixed_points_at(values)
+    symbolic = model.bind(values)
     states, step = _map_at_50_digits(model, symbolic)
     kappa, eta = sp.Rational(1, 2), sp.Rational(1, 2)
     flipped = (2 + 2 * beta) / (eta * kappa * (1 + 2 * beta))
@@ -323,7 +323,7 @@ def test_momentum_uv_realizability(optimizer):
     model = load_model("uv", "sp", optimizer=optimizer)
     derivation = model.derivation
     definitions = derivation.result("state_definitions").definitions
-    values = model.bind(eta=0.5, n=4, x=1, y=1, beta=0.5)
+    values = model.bind({"eta": 0.5, "n": 4, "x": 1, "y": 1, "beta": 0.5})
     rng = np.random.default_rng(13)
     for _ in range(30):
         vectors = {name: rng.normal(size=4) for name in derivation.spec.all_vectors}
@@ -351,7 +351,7 @@ def test_momentum_uv_realizability(optimizer):
         vectors = {name: 1e-4 * rng.normal(size=4) for name in derivation.spec.all_vectors}
         assert realizable(derivation, _uv_momentum_state(derivation.spec, definitions, vectors, values), values) is True
     # width 1 < 4 vectors: a PSD completion is no proof (rank is not checked), so True becomes undetermined
-    narrow = model.bind(eta=0.5, n=1, x=1, y=1, beta=0.5)
+    narrow = model.bind({"eta": 0.5, "n": 1, "x": 1, "y": 1, "beta": 0.5})
     vectors = {name: rng.normal(size=4) for name in derivation.spec.all_vectors}
     assert realizable(derivation, _uv_momentum_state(derivation.spec, definitions, vectors, narrow), narrow) is None
 
@@ -408,8 +408,8 @@ def test_coordinate_momentum_multipliers_against_the_full_jacobian(name, values,
     import mpmath
 
     model = load_model(name, optimizer=optimizer)
-    table = model.fixed_points_at(**values)
-    symbolic = model.bind(**values)
+    table = model.fixed_points_at(values)
+    symbolic = model.bind(values)
     states = [s.symbol for s in model.model.state]
     jacobian = sp.lambdify(states, model.jacobian.matrix.subs(symbolic), "mpmath")
     with mpmath.workdps(60):
@@ -454,7 +454,7 @@ def test_line_attraction_conditions_under_momentum():
     import mpmath
 
     model = load_model("two-input", optimizer="heavy-ball")
-    values = model.bind(eta=sp.Rational(1, 2), beta=sp.Rational(1, 2))
+    values = model.bind({"eta": sp.Rational(1, 2), "beta": sp.Rational(1, 2)})
     line = next(e for e in model.stability.points if e.kind == "line" and e.label == "II")
     a = sp.Symbol("a", real=True)
     jacobian = sp.lambdify([s.symbol for s in model.model.state], model.jacobian.matrix.subs(values),
@@ -488,7 +488,7 @@ def test_uv_momentum_line_flip_boundary(optimizer):
                for value in flips), flips
     assert all(b.value != 0 for b in line.boundaries)
     eta_flip = float(expected.subs({BETA: sp.Rational(1, 2), lam: 6}))
-    values = model.bind(eta=eta_flip, y=1, n=4, x=1, beta=0.5)
+    values = model.bind({"eta": eta_flip, "y": 1, "n": 4, "x": 1, "beta": 0.5})
     states = [s.symbol for s in model.model.state]
     point = {states[0]: 1, states[1]: 6, **{s: 0 for s in states[2:]}}
     jacobian = np.array(model.jacobian.matrix.subs(values).subs(point), dtype=float)

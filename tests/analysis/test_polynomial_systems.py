@@ -161,7 +161,7 @@ def test_momentum_complex_multipliers(capsys, optimizer, beta):
     the optimizer's own quadratic (heavy-ball) or a finite-difference Jacobian of the map (Nesterov; central
     differences at h = 1e-6 are accurate to ~1e-10, hence 1e-7)."""
     eta = 0.6
-    table = load_model("product", loss=LOSS, optimizer=optimizer).fixed_points_at(y=1, eta=eta, beta=beta)
+    table = load_model("product", loss=LOSS, optimizer=optimizer).fixed_points_at({"y": 1, "eta": eta, "beta": beta})
     assert table.complete and len(table) == 3
     for point in table:
         p, q = point.coordinates["a"], point.coordinates["b"]

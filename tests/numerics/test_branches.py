@@ -564,20 +564,20 @@ def test_cascade_of_a_fixed_point_away_from_the_default_start(tmp_path):
     for init, fixed, first in ((None, 3, sp.Rational(1, 3)), ({"x": 0.2}, 0, sp.Rational(2, 3))):
         result = cascade(path, "eta", doublings=3, digits=30, init=init)
         payload = result.to_dict()
-        assert result.stopped is None and [b["period"] for b in result.bifurcations] == [1, 2, 4]
-        assert result.bifurcations[0]["exact"] == first and float(result.bifurcations[0]["state"][0]) == fixed
+        assert result.stopped is None and [b.period for b in result.bifurcations] == [1, 2, 4]
+        assert result.bifurcations[0].exact == first and float(result.bifurcations[0].state[0]) == fixed
         assert payload["flipping"] == [{"fixed_point": "III", "parameter": 1 / 3, "exact": "1/3"},
                                        {"fixed_point": "I", "parameter": 2 / 3, "exact": "2/3"}]
         assert payload["fixed_point"] == ("III" if init is None else "I")
         for flip in result.bifurcations[1:]:
             # A coarse guess (3 digits) only selects the root; findroot solves the equations itself.
-            guess = [round(float(flip["state"][0]), 2), round(float(flip["parameter"]), 3)]
-            state, parameter = _flip_by_findroot(step, jacobian, guess, flip["period"])
+            guess = [round(float(flip.state[0]), 2), round(float(flip.parameter), 3)]
+            state, parameter = _flip_by_findroot(step, jacobian, guess, flip.period)
             # 1e-9 is the issue's requirement; the flips are verified to 30 digits, so agree to ~1e-29.
-            assert abs(flip["parameter"] - parameter) < 1e-9
-            assert abs(flip["parameter"] - parameter) < 10 ** (2 - flip["verified_digits"])
+            assert abs(flip.parameter - parameter) < 1e-9
+            assert abs(flip.parameter - parameter) < 10 ** (2 - flip.verified_digits)
             orbit = [state]
-            for _ in range(flip["period"] - 1):
+            for _ in range(flip.period - 1):
                 orbit.append(step(orbit[-1], parameter))
             # A genuine period-p orbit (not the parent's), around its own fixed point (the other lies 3 away).
             assert min(abs(o[0] - state[0]) for o in orbit[1:] + [[state[0] + 1]]) > 1e-3
@@ -606,18 +606,18 @@ def test_heavy_ball_cascade_continues_past_its_first_flip():
     result = cascade(model, "k", values={"beta": sp.Rational(3, 10)}, doublings=3, digits=30)
     assert result.stopped is None, result.stopped
     flips_ = result.bifurcations
-    assert flips_[0]["exact"] == sp.Rational(13, 10)
+    assert flips_[0].exact == sp.Rational(13, 10)
     # b at k = 1.3 against the derived closed form -8 (beta + 1)/(5 (beta - 1)) = 104/35.
-    assert flips_[0]["normal_form"]["coefficient"] == pytest.approx(104 / 35, rel=1e-9)
+    assert flips_[0].normal_form["coefficient"] == pytest.approx(104 / 35, rel=1e-9)
     for flip in flips_[1:]:
-        guess = [round(float(v), 2) for v in flip["state"]] + [round(float(flip["parameter"]), 3)]
-        _, parameter = _flip_by_findroot(step, jacobian, guess, flip["period"])
-        assert abs(flip["parameter"] - parameter) < 1e-9
-        assert abs(flip["parameter"] - parameter) < 10 ** (2 - flip["verified_digits"])
+        guess = [round(float(v), 2) for v in flip.state] + [round(float(flip.parameter), 3)]
+        _, parameter = _flip_by_findroot(step, jacobian, guess, flip.period)
+        assert abs(flip.parameter - parameter) < 1e-9
+        assert abs(flip.parameter - parameter) < 10 ** (2 - flip.verified_digits)
     continued = continuation(model, Axis.parse("k=1.2:1.6"), values={"beta": 0.3}, doublings=2)
     located = [s["parameters"]["k"] for s in flips(continued)]
     # LOCATE_TOLERANCE is 1e-12 in k; 1e-9 leaves room for the float64 orbit of period 4.
-    assert located == pytest.approx([float(f["parameter"]) for f in flips_], abs=1e-9)
+    assert located == pytest.approx([float(f.parameter) for f in flips_], abs=1e-9)
 
 
 def test_cascade_stops_say_what_was_checked(tmp_path):
@@ -636,7 +636,7 @@ def test_cascade_stops_say_what_was_checked(tmp_path):
     # from F(s) = -s) has multiplier F'(s)^2 = (2 eta - 5)^2 >= 0: it never flips; at eta = 3 it reaches +1, a
     # symmetry-breaking branch point. The stop says that, with the multiplier it checked, and not "diverges".
     sup = cascade(one_d_model(tmp_path, "supercritical", "x**2/2 - x**4/4"), "eta", doublings=3, digits=20)
-    assert len(sup.bifurcations) == 1 and sup.bifurcations[0]["normal_form"]["criticality"] == "supercritical"
+    assert len(sup.bifurcations) == 1 and sup.bifurcations[0].normal_form["criticality"] == "supercritical"
     assert "branch point" in sup.stopped, sup.stopped
     # Printed to 5 digits: the corrector is singular at a branch point, which limits its location to ~1e-5.
     assert re.search(r"continued to eta = ([0-9.]+),", sup.stopped).group(1) == "3"
@@ -657,8 +657,8 @@ def test_cascade_does_not_take_the_flip_of_a_repelling_orbit():
 
     model = load_model("product", loss="(a*b - y)^2/2 + (a - 2*b)^2/20")
     result = cascade(model, "eta", values={"y": 1}, doublings=3, digits=20)
-    assert [b["period"] for b in result.bifurcations] == [1]
-    assert result.bifurcations[0]["exact"] == sp.Rational(15, 4) - sp.sqrt(145) / 4
+    assert [b.period for b in result.bifurcations] == [1]
+    assert result.bifurcations[0].exact == sp.Rational(15, 4) - sp.sqrt(145) / 4
     assert "Neimark-Sacker" in result.stopped and "complex pair" in result.stopped, result.stopped
     where = float(re.search(r"continued to eta = ([0-9.]+)", result.stopped).group(1))
     assert 1.11 < where < 1.12

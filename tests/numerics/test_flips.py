@@ -12,11 +12,11 @@ def test_first_flip_by_multiplier_condition_equals_hand_derivation():
     k = sqrt(5) - 1 (2-cycle z1 + z2 analysis of the cubic map) to 1e-35 (refined at 40 digits)."""
     result = cascade("uv-eos", "k", doublings=8, digits=40)
     flips = result.bifurcations
-    assert flips[0]["exact"] == 1
-    assert abs(flips[0]["parameter"] - 1) < mpmath.mpf(10) ** -35
+    assert flips[0].exact == 1
+    assert abs(flips[0].parameter - 1) < mpmath.mpf(10) ** -35
     with mpmath.workdps(40):
-        assert abs(flips[1]["parameter"] - (mpmath.sqrt(5) - 1)) < mpmath.mpf(10) ** -35
-    assert [f["period"] for f in flips] == [1, 2, 4, 8, 16, 32, 64, 128]
+        assert abs(flips[1].parameter - (mpmath.sqrt(5) - 1)) < mpmath.mpf(10) ** -35
+    assert [f.period for f in flips] == [1, 2, 4, 8, 16, 32, 64, 128]
     # Ratios approach Feigenbaum's delta: error shrinks by ~delta each doubling; the 6th ratio is within 1e-4.
     errors = [abs(d - FEIGENBAUM_DELTA) for d in result.delta]
     assert errors[-1] < 1e-4

@@ -98,7 +98,7 @@ def test_parameters_named_like_options_through_the_api(option_named):
     # The fixed point x = seed flips where 1 - eta*steps = -1: steps = 2/eta = 20 exactly (digits=20: the option).
     flips = cascade(option_named, "steps", values={k: v for k, v in VALUES.items() if k != "steps"}, doublings=1,
                     digits=20)
-    assert float(flips.bifurcations[0]["parameter"]) == pytest.approx(20, rel=1e-15)
+    assert float(flips.bifurcations[0].parameter) == pytest.approx(20, rel=1e-15)
     continued = continuation(option_named, Axis("steps", (10, 25)), values=VALUES)
     (flip,) = [s for s in continued.special_points if s["type"] == "PD"]
     assert flip["parameters"]["steps"] == pytest.approx(20, rel=1e-8)  # located by the test function (1e-10)
