@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import UnknownNameError, UserInputError
+from .user_code import users_code
 
 _MODELS: dict = {}
 MAX_MODEL_FILE_BYTES = 1_000_000  # a model description is a page of code; /dev/zero is not one
@@ -64,16 +65,39 @@ def load_file(path):
         if spec is None or spec.loader is None:
             raise UserInputError(f"cannot import model file {path}")
         module = importlib.util.module_from_spec(spec)
-        try:
+        with users_code(f"model file {path}: importing it"):
             spec.loader.exec_module(module)
-        except Exception as error:  # noqa: BLE001 - any failure of the user's file is one user error
-            raise UserInputError(f"cannot load model file {path}: {type(error).__name__}: {error}"
-                                 .splitlines()[0]) from None
         sys.modules[module_name] = module
     model = getattr(module, "MODEL", None)
     if not isinstance(model, Model):
         raise UserInputError(f"model file {path} must define MODEL = analysis.Model(...), "
                              f"found {type(model).__name__}")
+    checked = _CHECKED.get(module_name)
+    if checked is None or checked[0] is not model:
+        checked = _CHECKED[module_name] = (model, _users_model(model, path))
+    return checked[1]
+
+
+_CHECKED: dict = {}  # module name -> (the file's MODEL, the same with its describe checked): one object per file
+
+
+def _users_model(model, path):
+    """``model`` from the file ``path``, its ``describe`` run as the user's code (:func:`analysis.user_code.users_code`)
+    and its result checked (:func:`analysis.model.check_description`): whatever it does wrong is one line naming
+    the file, in every command."""
+    import dataclasses
+
+    from .model import check_description
+
+    describe = model.describe
+
+    def checked_describe(parameterization):
+        where = f"model file {path}: describe({parameterization!r})"
+        with users_code(where):
+            spec = describe(parameterization)
+        return check_description(model, spec, where)
+
+    return dataclasses.replace(model, describe=checked_describe)
     return model
 
 
