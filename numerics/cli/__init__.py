@@ -111,12 +111,29 @@ def _interrupts_win():
     return signal.signal(signal.SIGINT, interrupted)
 
 
+# What the output writes outside ASCII, and how it reads on a terminal that cannot show it.
+ASCII_FALLBACKS = str.maketrans({"\u00b1": "+/-", "\u2014": "--", "\u2013": "-", "\u2212": "-", "\u00d7": "x",
+                                 "\u2264": "<=", "\u2265": ">=", "\u2192": "->", "\u2026": "..."})
+
+
+def _can_encode_all(stream) -> bool:
+    encoding = (getattr(stream, "encoding", None) or "ascii").lower().replace("_", "-")
+    return encoding.startswith("utf") or encoding in ("gb18030",)
+
+
 class _Stdout:
-    """``sys.stdout`` whose failed writes (a full disk, an I/O error; not a closed pipe) say that it was standard
-    output that failed: an ``OSError`` from ``print`` carries no file name."""
+    """``sys.stdout`` as the one output layer of the command line:
+
+    * failed writes (a full disk, an I/O error; not a closed pipe) say that it was standard output that failed
+      (an ``OSError`` from ``print`` carries no file name);
+    * on a stream whose encoding cannot write every character (``LANG=C``, ``PYTHONIOENCODING=ascii``), text is
+      written in that encoding: the symbols the output uses become their ASCII spellings (:data:`ASCII_FALLBACKS`,
+      ``+/-`` for the plus-minus sign), anything else a backslash escape (``\\u03bb``); never a
+      ``UnicodeEncodeError``."""
 
     def __init__(self, stream):
         self._stream = stream
+        self._unicode = _can_encode_all(stream)
 
     def _tagged(self, operation, *args):
         try:
@@ -127,6 +144,9 @@ class _Stdout:
             raise OutputError(f"cannot write standard output: {error.strerror or error}") from None
 
     def write(self, text):
+        if not self._unicode and not text.isascii():
+            encoding = getattr(self._stream, "encoding", None) or "ascii"
+            text = text.translate(ASCII_FALLBACKS).encode(encoding, "backslashreplace").decode(encoding)
         return self._tagged(self._stream.write, text)
 
     def flush(self):
