@@ -29,7 +29,8 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import sympy as sp
 
-from .errors import DomainError, MissingValueError, UnknownNameError, UnsupportedOptionError, UserInputError
+from .errors import (DomainError, MissingValueError, UnknownNameError, UnsupportedOptionError, UserInputError,
+                     WrongTypeError)
 from .values import to_number
 
 DOMAINS = ("positive", "real", "positive_integer")
@@ -376,6 +377,8 @@ class Model:
         :class:`~analysis.errors.MissingValueError` (both list the expected names). ``placeholders`` are
         parameters a measure will vary: they get the value 1 when not given.
         """
+        if not isinstance(values, Mapping):
+            raise WrongTypeError("values", values, "a mapping {parameter name: value}")
         bound = {}
         for name, value in values.items():
             parameter = self.parameter(name)
@@ -397,6 +400,8 @@ class Model:
     def bind_initial(self, initial: Optional[Mapping[str, object]], values: dict) -> dict:
         """Initial state ``{symbol: number}`` from ``{name: value}``, the state defaults (evaluated at the bound
         parameter ``values``) filled in; errors as in :meth:`bind_values`."""
+        if initial is not None and not isinstance(initial, Mapping):
+            raise WrongTypeError("init", initial, "a mapping {state variable name: value}")
         state = {}
         for name, value in (initial or {}).items():
             state[self.state_variable(name).symbol] = to_number(name, value, "real")

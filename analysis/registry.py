@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
-from .errors import UnknownNameError, UserInputError
+from .errors import UnknownNameError, UserInputError, WrongTypeError
 from .user_code import users_code
 
 _MODELS: dict = {}
@@ -108,6 +109,10 @@ def get_model(name: str, **options):
 
     if isinstance(name, Model):
         return name.with_options(**options)
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str):
+        raise WrongTypeError("model", name, "a model name (sharpness models), the path of a model file or a Model")
     if is_path(name):
         return load_file(name).with_options(**options)
     _load_all()

@@ -55,7 +55,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from analysis.errors import UserInputError
+from analysis.atomic import exclusive
+from analysis.errors import UserInputError, WrongTypeError
+from analysis.values import to_count, to_floats
 
 from .classify import REGIME_ORDER
 from .axis import Axis
@@ -424,6 +426,14 @@ def _check_writable(store: Path) -> None:
         raise UserInputError(f"cannot write {store}: {error.strerror or error}") from None
 
 
+def writer_lock(store: Path):
+    """The lock of the store ``store`` held while a sweep reads its state or writes it (``.NAME.zarr.lock`` beside
+    it, :func:`analysis.atomic.exclusive`): a second sweep into the same store at the same time is refused in one
+    line (an :class:`~analysis.errors.OutputError`), and the store stays as the first one writes it."""
+    _check_writable(store)
+    return exclusive(store, "--out", kind="store")
+
+
 def plan(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str, out: str,
          steps: int, tile=(16, 16), *, max_memory=None, force: bool = False) -> dict:
     """Validate a sweep, check its store if it exists (module docstring: a damaged store of this sweep is repaired
@@ -433,6 +443,8 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     the scheduler answered."""
     if measure not in MEASURES:
         raise UserInputError(f"unknown measure {measure!r}; expected one of: {', '.join(MEASURES)}")
+    steps = to_count("steps", steps)
+    tile = tuple(to_count("tile", size) for size in tile)
     axes = [Axis.of(axis) for axis in axes]
     if not 1 <= len(axes) <= 2 or len({axis.name for axis in axes}) != len(axes):
         raise UserInputError("a sweep varies one or two axes over different names")
@@ -460,8 +472,9 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     for name, grid in axes:  # placeholders for varied parameters (each tile sets its own)
         if name in parameter_names:
             values.setdefault(name, repr(float(grid[0])))
-    # Validate every grid value and the initial state before any work.
+    # Validate every grid value (against the value bounds, analysis.values) and the initial state before any work.
     for name, grid in axes:
+        to_floats(name, grid, derived.model.parameter(name).domain if name in parameter_names else "real")
         if name in parameter_names:
             for value in (grid[0], grid[-1]):
                 IteratedMap(derived, {**values, name: float(value)})
@@ -476,12 +489,13 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     spec = _specification(model, derived.parameterization, options, values, initial, axes, measure, steps, tile)
     store = Path(out)
     layout = _Layout(spec, axes, tile)
-    group = _open_existing(store, layout)
-    if group is None:
-        _check_writable(store)
-        done = np.zeros(layout.tiles, dtype=bool)
-    else:
-        done = _verified_done(store, group, layout)
+    with writer_lock(store):  # what is read here (and repaired) is not being written by another sweep
+        group = _open_existing(store, layout)
+        if group is None:
+            _check_writable(store)
+            done = np.zeros(layout.tiles, dtype=bool)
+        else:
+            done = _verified_done(store, group, layout)
     jobs = []
     for index in np.ndindex(*done.shape):
         if done[index]:
@@ -503,7 +517,7 @@ def execute(planned: dict, scheduler: str | None = None, progress=None, after_ti
     summary = {"out": str(store), "tiles": planned["tiles"], "computed": 0, "skipped": planned["skipped"]}
     if not jobs:
         return SweepRun(**summary)
-    with nullcontext(client) if client is not None else connect(scheduler) as client:
+    with writer_lock(store), nullcontext(client) if client is not None else connect(scheduler) as client:
         if planned.get("create"):
             _create_store(store, planned["layout"])
             planned["create"] = False
@@ -614,8 +628,13 @@ def sweep(model, vary, values=None, *, measure: str = "outcome", out: str = "swe
     :class:`SweepRun` (``.to_dict()``: ``{"out", "tiles", "computed", "skipped"}``); the store loads with :func:`load`.
 
     ``model`` is a registered name or a path (the workers load it by that reference)."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise WrongTypeError("model", model, "a model name or the path of a model file")
+    if isinstance(vary, (str, bytes)) or not isinstance(vary, (Axis, tuple, list)):
+        raise WrongTypeError("vary", vary, "an Axis, a pair (name, values) or a list of two of them")
     axes = [Axis.of(v) for v in ([vary] if isinstance(vary, (Axis, tuple)) else vary)]
-    size = tile if isinstance(tile, int) else tile[0]
+    size = tile if isinstance(tile, (int, np.integer)) and not isinstance(tile, bool) else (
+        tile[0] if isinstance(tile, (tuple, list)) and tile else tile)
     return run_sweep(str(model), parameterization, dict(options or {}), dict(values or {}), dict(init or {}), axes,
                      measure, out, steps, scheduler, (size, size), progress, max_memory=max_memory, force=force)
 

@@ -15,6 +15,7 @@ from analysis.errors import UserInputError
 from .record import versions
 
 MANIFEST = ".sharpness-report.json"
+LOCK = ".sharpness-report.lock"  # held by the report writing the directory (analysis.atomic.exclusive)
 FIGURE_FORMATS = ("png", "pdf")
 
 
@@ -114,6 +115,15 @@ class Outputs:
             (self.target / name).unlink()
         if self.files.pop(name, None) is not None:
             self._save()
+
+
+def lock_directory(target: Path) -> Path:
+    """The lock file of the report directory ``target`` (:data:`LOCK` inside it), the directory created first."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserInputError(f"cannot write to --out {target}: {error.strerror or error}") from None
+    return target / LOCK
 
 
 def prepare_directory(target: Path, settings) -> None:
