@@ -30,7 +30,9 @@ Robustness (what a rerun finds, and what it does)
     * On resume, every tile marked done is read back; a tile whose chunk is missing or unreadable (garbage
       bytes, a decompression error), or whose mark itself cannot be read, is marked not done (its chunk files
       removed) and recomputed, with one warning line on stderr.
-    * A scheduler is probed (a plain TCP connection) and then connected with a 5 s timeout before any work, and
+    * A scheduler is probed (a plain TCP connection, which must be answered by a Dask handshake within 5 s: a
+      silent listener or an HTTP server is refused in one line) and then connected with a 5 s timeout before
+      any work, and
       must have a worker within :data:`WORKER_TIMEOUT` seconds; a scheduler lost mid-sweep ends the sweep with
       one :class:`UserInputError`, the tiles written so far kept and marked (a tile is marked only after its
       values are written), so a rerun resumes.
@@ -65,6 +67,7 @@ from .axis import Axis
 
 MEASURES = ("outcome", "period", "final-sharpness", "lyapunov", "regime")
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler given by address
+HANDSHAKE_TIMEOUT = 5.0  # seconds for a reached scheduler to send its handshake (it speaks first)
 WORKER_TIMEOUT = 30.0  # seconds to wait for a scheduler given by address to have at least one worker
 
 
@@ -178,10 +181,48 @@ def _probe(scheduler: str) -> None:
     if parts.scheme != "tcp" or not host or port is None:
         return
     try:
-        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+        connection = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
     except OSError as error:
         raise UserInputError(f"cannot reach the Dask scheduler at {scheduler}: "
                              f"{error.strerror or error}") from None
+    with connection:
+        _check_handshake(connection, scheduler)
+
+
+def _check_handshake(connection: socket.socket, scheduler: str) -> None:
+    """Refuse, in one line, a listener at ``scheduler`` that is not a Dask scheduler. A scheduler speaks first: on
+    accepting a connection it writes its handshake (distributed's ``Comm`` handshake, a framed message), before
+    reading anything. Silence for :data:`HANDSHAKE_TIMEOUT` seconds is a listener that is not one (distributed
+    would wait for it past every timeout); asked for ``GET /`` then, an HTTP server (a dashboard's port, a web
+    server) answers ``HTTP/...`` and is named as such. A text greeting (``SSH-2.0-...``) is not a handshake
+    either: a Dask frame starts with its 8-byte little-endian count, whose high bytes are zero."""
+    def first_bytes(seconds: float) -> bytes:
+        connection.settimeout(seconds)
+        try:
+            return connection.recv(64)
+        except socket.timeout:
+            return b""
+        except OSError as error:
+            raise UserInputError(f"lost the Dask scheduler at {scheduler} during its handshake "
+                                 f"({error.strerror or error})") from None
+
+    greeting = first_bytes(HANDSHAKE_TIMEOUT)
+    if greeting:
+        if len(greeting) >= 8 and greeting[4:8] == b"\0\0\0\0":
+            return
+        shown = greeting.split(b"\n")[0][:40].decode("ascii", "backslashreplace").strip()
+        raise UserInputError(f"{scheduler} is not a Dask scheduler: it greets with {shown!r} instead of a Dask "
+                             "handshake")
+    try:
+        connection.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    except OSError:
+        pass
+    answer = first_bytes(1.0)
+    if answer.startswith(b"HTTP/"):
+        raise UserInputError(f"{scheduler} is an HTTP server, not a Dask scheduler (a scheduler listens on "
+                             "tcp://HOST:8786 by default; 8787 is its dashboard)")
+    raise UserInputError(f"{scheduler} accepted the connection but sent no Dask handshake within "
+                         f"{HANDSHAKE_TIMEOUT:g} s; is a Dask scheduler listening there?")
 
 
 def _client(scheduler: str | None):
