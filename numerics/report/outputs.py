@@ -9,13 +9,12 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from analysis.atomic import replacing, write_atomic
+from analysis.atomic import exclusive, replacing, write_atomic
 from analysis.errors import UserInputError
 
 from .record import versions
 
 MANIFEST = ".sharpness-report.json"
-LOCK = ".sharpness-report.lock"  # held by the report writing the directory (analysis.atomic.exclusive)
 FIGURE_FORMATS = ("png", "pdf")
 
 
@@ -117,13 +116,15 @@ class Outputs:
             self._save()
 
 
-def lock_directory(target: Path) -> Path:
-    """The lock file of the report directory ``target`` (:data:`LOCK` inside it), the directory created first."""
+def writer_lock(target: Path):
+    """The lock held by the report writing the directory ``target``: ``.NAME.lock`` beside it
+    (:func:`analysis.atomic.exclusive`), so that nothing is created in ``--out`` before the report's own checks
+    (its parent is created if missing)."""
     try:
-        target.mkdir(parents=True, exist_ok=True)
+        target.absolute().parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserInputError(f"cannot write to --out {target}: {error.strerror or error}") from None
-    return target / LOCK
+    return exclusive(target, "--out", kind="directory")
 
 
 def prepare_directory(target: Path, settings) -> None:

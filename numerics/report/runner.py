@@ -8,15 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.atomic import exclusive
-
 from .. import sweeps
 from ..axis import Axis
 from ..requests import Problem, SweepRequest
 from .document import tex_document
 from .latex import LatexError, build_pdf, latex_engine
-from .outputs import (FIGURE_FORMATS, Outputs, checkpoint_key, checkpoint_name, finished_sections, lock_directory,
-                      prepare_directory)
+from .outputs import (FIGURE_FORMATS, Outputs, checkpoint_key, checkpoint_name, finished_sections, prepare_directory,
+                      writer_lock)
 from .record import record, versions
 from .sections import FIGURES, SECTIONS
 
@@ -76,7 +74,7 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
     settings = Settings(quick)
     # One writer per directory: a second report into it at the same time is refused in one line (it would find
     # the first one's files before their hashes are recorded and call them foreign).
-    with exclusive(target, "--out", lock_path=lock_directory(target), kind="directory"):
+    with writer_lock(target):
         return _build(target, out, settings, quick, scheduler, progress, overwrite)
 
 
