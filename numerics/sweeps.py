@@ -151,22 +151,30 @@ def _warn(message: str) -> None:
 
 @contextmanager
 def _quiet_distributed():
-    """Silence distributed's own logging while it is in use: on a lost or refused connection it logs tracebacks on
-    stderr, where the toolkit reports the failure itself, on one line. Child loggers are set one by one because
-    dask's logging configuration gives some of them (``distributed.client``) their own level, set when
+    """Silence distributed's (and its event loop's, tornado's) logging while it is in use: on a lost or refused
+    connection it logs tracebacks on stderr, where the toolkit reports the failure itself, on one line. Child
+    loggers are set one by one because dask's logging configuration gives some of them (``distributed.client``) their own level, set when
     distributed is first imported (hence the import first)."""
     import distributed  # noqa: F401
 
-    names = ["distributed"] + [name for name in logging.Logger.manager.loggerDict if name.startswith("distributed.")]
+    names = ["distributed", "tornado"] + [name for name in logging.Logger.manager.loggerDict
+                                          if name.startswith(("distributed.", "tornado."))]
     loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL + 1)
+    interrupted = False
     try:
         yield
+    except KeyboardInterrupt:
+        # Left quiet: the event loop's thread runs the callbacks the interrupt cut short (and logs their
+        # failures, through tornado's loggers) after this block, until the process ends with status 130.
+        interrupted = True
+        raise
     finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+        if not interrupted:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def _probe(scheduler: str) -> None:
