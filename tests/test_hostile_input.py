@@ -19,12 +19,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from test_hostile import ROOT, WALL_LIMIT, _limits, cli, python_probe
+from test_hostile import ROOT, WALL_LIMIT, _limits, cli, interrupt_after, python_probe, wait_for_lock
 
 MODEL_FILE = (ROOT / "examples" / "my_model.py").read_text()
 DESCRIBE_BODY = ("    loss = (a * b - y) ** 2 / 2 + wd * (a ** 2 + b ** 2) / 2\n"
@@ -52,21 +51,6 @@ def start(args, env, **options):
     return subprocess.Popen([sys.executable, "-m", "numerics.cli", *map(str, args)], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_limits, **options)
-
-
-def wait_for_lock(lock: Path, process, seconds: float = 60) -> None:
-    """Until ``process`` holds the flock on ``lock`` (it is running the part that writes)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
-        if lock.exists():
-            with open(lock) as probe:
-                try:
-                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(probe, fcntl.LOCK_UN)
-                except OSError:
-                    return
-        time.sleep(0.05)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -132,19 +116,7 @@ def test_sigint_at_every_moment_ends_with_130(env, tmp_path, args, delay):
     SystemError) and the work: exit status 130 within 10 s and ``sharpness: interrupted`` as the last line
     (earlier lines are progress bars). The interpreter's own start-up (its first ~50 ms, before any code of the
     toolkit runs) is Python's."""
-    proc = start([a.replace("{tmp}", str(tmp_path)) for a in args], env)
-    time.sleep(delay)
-    assert proc.poll() is None, "finished before the interrupt: lengthen the command"
-    proc.send_signal(signal.SIGINT)
-    sent = time.monotonic()
-    try:
-        _, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise AssertionError("still running 10 s after SIGINT") from None
-    assert proc.returncode == 130, (proc.returncode, err[-1500:])
-    assert err.rstrip().splitlines()[-1] == "sharpness: interrupted" and "Traceback" not in err, err[-1500:]
-    assert time.monotonic() - sent < 10
+    interrupt_after(delay, [a.replace("{tmp}", str(tmp_path)) for a in args], env)
 
 
 # ------------------------------------------------------------------------------------------------------------------
