@@ -90,12 +90,14 @@ def check_writable(target, option: str = "") -> Path:
 
 
 @contextmanager
-def exclusive(target, option: str = ""):
-    """Hold an exclusive lock on ``target`` for the body (``flock`` on ``.NAME.lock`` beside it, released when the
-    process ends, however it ends): a second writer of the same file is refused at once with an
-    :class:`OutputError` instead of overwriting the first one's results."""
+def exclusive(target, option: str = "", lock_path=None, kind: str = "file"):
+    """Hold an exclusive lock on ``target`` for the body (``flock`` on ``lock_path``, by default ``.NAME.lock``
+    beside it; released when the process ends, however it ends): a second writer of the same ``kind`` of output
+    (a file, a directory, a store) is refused at once with an :class:`OutputError` instead of overwriting the
+    first one's results."""
     target = Path(target)
-    lock_path = target.parent / f".{target.name}.lock"
+    lock_path = Path(lock_path) if lock_path is not None else target.parent / f".{target.name}.lock"
+    name = f"{option + ' ' if option else ''}{target}"
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no lock
@@ -104,14 +106,13 @@ def exclusive(target, option: str = ""):
     try:
         handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError as error:
-        raise OutputError(f"cannot write {option + ' ' if option else ''}{target}: {error.strerror or error}") \
-            from None
+        raise OutputError(f"cannot write {name}: {error.strerror or error}") from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise OutputError(f"{option + ' ' if option else ''}{target} is being written by another process; wait "
-                              "for it to finish or use another file") from None
+            raise OutputError(f"{name} is being written by another process; wait for it to finish or use another "
+                              f"{kind}") from None
         yield
     finally:
         os.close(handle)  # releases the lock; the lock file stays (removing it would race with a new writer)

@@ -55,7 +55,7 @@ class Derivation:
                  time_budget: float | None = None):
         if time_budget is not None and not time_budget > 0:
             raise DomainError("time_budget", time_budget, "a positive number of seconds")
-        self.model = get_model(model) if isinstance(model, str) else model
+        self.model = get_model(model)
         self.parameterization = self.model.check_parameterization(parameterization)
         self.spec = self.model.describe(self.parameterization)
         self.kind = derivations.kind_of(self.spec)

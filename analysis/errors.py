@@ -49,6 +49,17 @@ class DomainError(UserInputError):
         super().__init__(f"{name} must be {requirement}, got {value}")
 
 
+class WrongTypeError(UserInputError, TypeError):
+    """An argument of the wrong type (a list where a model name goes, a mapping expected): a ``TypeError`` for a
+    Python caller, and a :class:`UserInputError` like every other bad input."""
+
+    def __init__(self, name: str, value, expected: str):
+        self.name, self.value, self.expected = name, value, expected
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        super().__init__(f"{name} must be {expected}, got {type(value).__name__} {shown}")
+
+
 def python_keyword(argument: str, value=None) -> str:
     """How a Python caller passes ``argument``: ``every=11445``, ``force=True``, ``max_memory=`` (no value)."""
     return f"{argument}=" if value is None else f"{argument}={value}"

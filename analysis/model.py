@@ -29,7 +29,8 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import sympy as sp
 
-from .errors import DomainError, MissingValueError, UnknownNameError, UnsupportedOptionError, UserInputError
+from .errors import (DomainError, MissingValueError, UnknownNameError, UnsupportedOptionError, UserInputError,
+                     WrongTypeError)
 from .values import to_number
 
 DOMAINS = ("positive", "real", "positive_integer")
@@ -376,6 +377,8 @@ class Model:
         :class:`~analysis.errors.MissingValueError` (both list the expected names). ``placeholders`` are
         parameters a measure will vary: they get the value 1 when not given.
         """
+        if not isinstance(values, Mapping):
+            raise WrongTypeError("values", values, "a mapping {parameter name: value}")
         bound = {}
         for name, value in values.items():
             parameter = self.parameter(name)
@@ -397,6 +400,8 @@ class Model:
     def bind_initial(self, initial: Optional[Mapping[str, object]], values: dict) -> dict:
         """Initial state ``{symbol: number}`` from ``{name: value}``, the state defaults (evaluated at the bound
         parameter ``values``) filled in; errors as in :meth:`bind_values`."""
+        if initial is not None and not isinstance(initial, Mapping):
+            raise WrongTypeError("init", initial, "a mapping {state variable name: value}")
         state = {}
         for name, value in (initial or {}).items():
             state[self.state_variable(name).symbol] = to_number(name, value, "real")
@@ -456,3 +461,58 @@ def _unknown_option(model: str, given: dict):
     names = ", ".join(f"{{{k}}}" for k in given)
     return UnsupportedOptionError(f"{names} only applies to models built from options (product), not "
                                   f"{_braces(repr(model))}", **dict.fromkeys(given))
+
+
+# Functions a description may not use: the derivations need second derivatives everywhere (a Hessian), and the
+# code generators cannot print what these differentiate into (sign, DiracDelta, Heaviside).
+NON_SMOOTH_FUNCTIONS = (sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta, sp.Min, sp.Max, sp.Piecewise, sp.floor,
+                        sp.ceiling, sp.frac, sp.Mod, sp.re, sp.im, sp.arg, sp.conjugate)
+
+
+def _described_expressions(spec) -> tuple:
+    """``({what: expression}, own symbols)`` of a description: what the derivations differentiate, and the
+    symbols it may use besides the model's parameters (its coordinates, or a Gram model's Gram symbols)."""
+    if isinstance(spec, GramModel):
+        own = set(spec.gram_symbols)
+        expressions = {"output": spec.output, "loss of output": spec.loss_of_output.subs(spec.output_symbol, 0)}
+    else:
+        own = {variable.symbol for variable in spec.state}
+        expressions = {"loss": spec.loss}
+    expressions.update({"step": sp.sympify(spec.step), "learning-rate scale": sp.sympify(spec.lr_scale)})
+    return expressions, own
+
+
+def stray_symbols(model: "Model", spec) -> dict:
+    """``{what: names}`` of the symbols in ``spec`` (a description of ``model``) that are neither parameters of
+    the model nor coordinates of the description (nor a Gram model's width): empty when every symbol is declared."""
+    declared = {parameter.symbol for parameter in model.parameters}
+    if isinstance(spec, GramModel):
+        declared.add(spec.width)
+    expressions, own = _described_expressions(spec)
+    stray = {what: sorted(map(str, expression.free_symbols - own - declared))
+             for what, expression in expressions.items()}
+    return {what: names for what, names in stray.items() if names}
+
+
+def check_description(model: "Model", spec, where: str):
+    """``spec``, once it is a description the derivations can use: a :class:`CoordinateModel` or
+    :class:`GramModel`, with a non-empty state, no symbol that is not declared (:func:`stray_symbols`) and no
+    non-smooth function (:data:`NON_SMOOTH_FUNCTIONS`) or undefined function. Else a :class:`UserInputError`
+    beginning with ``where`` (e.g. ``model file m.py: describe('default')``)."""
+    if not isinstance(spec, (CoordinateModel, GramModel)):
+        raise UserInputError(f"{where} returned {type(spec).__name__}, not a CoordinateModel or GramModel")
+    if not spec.state or (isinstance(spec, GramModel) and not spec.vectors):
+        raise UserInputError(f"{where} returned a description with an empty state: GD needs variables to act on")
+    for what, names in stray_symbols(model, spec).items():
+        raise UserInputError(f"{where}: the {what} uses {', '.join(names)}, which {'is' if len(names) == 1 else 'are'}"
+                             " neither a parameter of the model nor a state variable; declare it in PARAMETERS")
+    expressions, _ = _described_expressions(spec)
+    for what, expression in expressions.items():
+        found = {type(f).__name__ for f in expression.atoms(sp.Function)
+                 if isinstance(f, NON_SMOOTH_FUNCTIONS) or isinstance(f, sp.core.function.AppliedUndef)}
+        found |= {type(f).__name__ for f in expression.atoms(sp.Piecewise)}
+        if found:
+            raise UserInputError(f"{where}: the {what} uses {', '.join(sorted(found))}, which the derivations cannot "
+                                 "differentiate twice everywhere (and the kernels cannot compute); use a smooth "
+                                 "function of the state")
+    return spec

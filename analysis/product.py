@@ -15,6 +15,7 @@ from .errors import UserInputError
 from .model import CoordinateModel, Model, Parameter, StateVariable
 from .registry import register
 from .safe_parse import parse_loss
+from .values import to_count
 
 eta = sp.Symbol("eta", positive=True)
 y = sp.Symbol("y", real=True)
@@ -49,9 +50,7 @@ def variant(loss: str | None = None, depth: int | None = None) -> Model:
             raise UserInputError("give --loss or --depth, not both")
         expr = parse_loss(loss, reserved=RESERVED, parameters=("y",))
         return _build(expr, f"user loss {sp.sstr(expr)}", {"loss": loss})
-    depth = 2 if depth is None else depth
-    if not 1 <= depth <= MAX_DEPTH:
-        raise UserInputError(f"--depth must be between 1 and {MAX_DEPTH}, got {depth}")
+    depth = to_count("depth", 2 if depth is None else depth, 1, MAX_DEPTH)  # 1.5 and True are not depths
     thetas = sp.symbols(f"theta1:{depth + 1}", real=True)
     expr = (sp.Mul(*thetas) - y) ** 2 / 2
     return _build(expr, f"(prod_i theta_i - y)^2 / 2, depth {depth} (or --loss EXPR)", {"depth": depth})

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
-from .errors import UnknownNameError, UserInputError
+from .errors import UnknownNameError, UserInputError, WrongTypeError
+from .user_code import users_code
 
 _MODELS: dict = {}
 MAX_MODEL_FILE_BYTES = 1_000_000  # a model description is a page of code; /dev/zero is not one
@@ -64,16 +66,39 @@ def load_file(path):
         if spec is None or spec.loader is None:
             raise UserInputError(f"cannot import model file {path}")
         module = importlib.util.module_from_spec(spec)
-        try:
+        with users_code(f"model file {path}: importing it"):
             spec.loader.exec_module(module)
-        except Exception as error:  # noqa: BLE001 - any failure of the user's file is one user error
-            raise UserInputError(f"cannot load model file {path}: {type(error).__name__}: {error}"
-                                 .splitlines()[0]) from None
         sys.modules[module_name] = module
     model = getattr(module, "MODEL", None)
     if not isinstance(model, Model):
         raise UserInputError(f"model file {path} must define MODEL = analysis.Model(...), "
                              f"found {type(model).__name__}")
+    checked = _CHECKED.get(module_name)
+    if checked is None or checked[0] is not model:
+        checked = _CHECKED[module_name] = (model, _users_model(model, path))
+    return checked[1]
+
+
+_CHECKED: dict = {}  # module name -> (the file's MODEL, the same with its describe checked): one object per file
+
+
+def _users_model(model, path):
+    """``model`` from the file ``path``, its ``describe`` run as the user's code (:func:`analysis.user_code.users_code`)
+    and its result checked (:func:`analysis.model.check_description`): whatever it does wrong is one line naming
+    the file, in every command."""
+    import dataclasses
+
+    from .model import check_description
+
+    describe = model.describe
+
+    def checked_describe(parameterization):
+        where = f"model file {path}: describe({parameterization!r})"
+        with users_code(where):
+            spec = describe(parameterization)
+        return check_description(model, spec, where)
+
+    return dataclasses.replace(model, describe=checked_describe)
     return model
 
 
@@ -84,6 +109,10 @@ def get_model(name: str, **options):
 
     if isinstance(name, Model):
         return name.with_options(**options)
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str):
+        raise WrongTypeError("model", name, "a model name (sharpness models), the path of a model file or a Model")
     if is_path(name):
         return load_file(name).with_options(**options)
     _load_all()

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import sympy as sp
 
-from .errors import DomainError, UserInputError
+from .errors import DomainError, WrongTypeError
 
 MAX_TEXT_LENGTH = 64  # characters of a numeric literal; enough for any float64 written in full
 DOMAIN_REQUIREMENTS = {"positive": "a finite number > 0", "real": "a finite real number",
@@ -33,7 +33,7 @@ def value_mapping(values) -> dict:
     if values is None:
         return {}
     if not isinstance(values, Mapping):
-        raise UserInputError(f"values must be a mapping {{parameter name: value}}, got {type(values).__name__}")
+        raise WrongTypeError("values", values, "a mapping {parameter name: value}")
     return dict(values)
 
 

@@ -16,6 +16,11 @@ Axis('k=0.5:1.3:5')
 The grammar (the only place it is parsed): ``NAME=A:B:N`` (N evenly spaced values from A to B, ends included),
 ``NAME=A:B:N:log`` (geometric, A and B > 0), ``NAME=A:B`` (the interval from A towards B: a continuation's
 range), ``NAME=V1,V2,...`` (listed values) and ``NAME=V`` (one value).
+
+A value within a few ulps of 0, relative to the axis's largest magnitude, is 0 (:data:`ROUND_OFF_ULPS`):
+
+>>> Axis.parse("y=-0.3:0.5:9").values[3]
+0.0
 """
 from __future__ import annotations
 
@@ -28,6 +33,22 @@ from analysis.errors import UserInputError
 
 MAX_AXIS_POINTS = 1_000_000  # per axis; a grid's total size is checked against the memory budget by the measure
 GRAMMAR = "NAME=A:B:N (N values from A to B), NAME=A:B:N:log, NAME=A:B or NAME=V1,V2,..."
+
+
+# A value this many units in the last place of the axis's largest magnitude, or fewer, from 0 is 0: what
+# ``linspace(-0.3, 0.5, 9)`` computes for the 0 between them (5.55e-17) is round-off, not a value below the smallest
+# magnitude a value may have (analysis.values.MAX_MAGNITUDE).
+ROUND_OFF_ULPS = 4
+
+
+def _round_off_to_zero(array: np.ndarray) -> np.ndarray:
+    """``array`` with every value within :data:`ROUND_OFF_ULPS` ulps (of the largest magnitude) of 0 set to 0. An
+    axis of one value, or of values all that small, is left alone: there is no span to compare with."""
+    scale = float(np.max(np.abs(array))) if array.size else 0.0
+    tiny = np.abs(array) <= ROUND_OFF_ULPS * np.finfo(float).eps * scale
+    if array.size > 1 and not tiny.all():
+        array = np.where(tiny, 0.0, array)
+    return array
 
 
 def _number_text(value: float) -> str:
@@ -81,6 +102,7 @@ class Axis:
             raise AxisError(name, f"at most {MAX_AXIS_POINTS:,} values per axis, got {array.size:,}")
         if not np.isfinite(array).all():
             raise AxisError(name, "values must be finite")
+        array = _round_off_to_zero(array)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "values", tuple(array.tolist()))
 
@@ -150,7 +172,7 @@ class Axis:
         if count == 2 and not counted:
             return f"{self.name}={ends}"
         if count >= 2 or counted:
-            if tuple(np.linspace(values[0], values[-1], count).tolist()) == values:
+            if tuple(_round_off_to_zero(np.linspace(values[0], values[-1], count)).tolist()) == values:
                 return f"{self.name}={ends}:{count}"
             if values[0] > 0 and values[-1] > 0 and tuple(np.geomspace(values[0], values[-1],
                                                                        count).tolist()) == values:

@@ -62,12 +62,14 @@ def check_memory(needed_bytes: float, what: str, fits: str, max_memory=None, **a
                                  max_memory=None, **arguments)
 
 
-def check_work(steps: float, what: str, force: bool = False) -> float:
-    """Estimated seconds for ``steps`` map steps; refused beyond :data:`MAX_SECONDS` unless ``force``."""
-    seconds = float(steps) / STEPS_PER_SECOND
+def check_work(steps: float, what: str, force: bool = False, per_second: float = STEPS_PER_SECOND,
+               unit: str = "map steps") -> float:
+    """Estimated seconds for ``steps`` steps (``unit``) at ``per_second``; refused beyond :data:`MAX_SECONDS`
+    unless ``force``."""
+    seconds = float(steps) / per_second
     what = what.replace("{", "{{").replace("}", "}}")  # plain text inside the template
     if seconds > MAX_SECONDS and not force:
-        raise ResourceLimitError(f"{what} is estimated at {seconds / 86400:.1f} days ({float(steps):.2g} map steps "
-                                 f"at about {STEPS_PER_SECOND:.0e} per second); reduce it, or pass {{force}} "
+        raise ResourceLimitError(f"{what} is estimated at {seconds / 86400:.1f} days ({float(steps):.2g} {unit} "
+                                 f"at about {per_second:.0e} per second); reduce it, or pass {{force}} "
                                  "to run it anyway", force=True)
     return seconds

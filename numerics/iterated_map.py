@@ -313,13 +313,19 @@ class IteratedMap:
                               "state (their Gram matrix would not be positive semidefinite)")
         return state
 
+    def _check_lanes(self, lanes: int, steps: int, keep: int, what: str, inputs_per_lane: int = 0) -> None:
+        """Refuse (budget) ``lanes`` orbits of ``steps`` steps keeping ``keep`` states each: the kept states (twice:
+        the kernel's output and the classifier's copies) and ``inputs_per_lane`` floats of inputs per lane."""
+        per_lane = 8 * (keep * self.compiled.dimension * 2 + inputs_per_lane)
+        budget.check_memory(lanes * per_lane, what,
+                            f"at most {int(budget.memory_budget(self.max_memory) // per_lane):,} lanes fit",
+                            self.max_memory)
+        budget.check_work(lanes * steps, what, self.force)
+
     def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str, progress=None):
         """Last ``keep`` of ``steps`` states of every lane, after budget checks; in chunks of steps when long."""
         lanes, d = starts.shape
-        budget.check_memory(lanes * keep * d * 8 * 2, what,
-                            f"at most {int(budget.memory_budget(self.max_memory) // (keep * d * 16)):,} lanes fit",
-                            self.max_memory)
-        budget.check_work(lanes * steps, what, self.force)
+        self._check_lanes(lanes, steps, keep, what)
         starts, params = np.ascontiguousarray(starts), np.ascontiguousarray(params)
         chunk = max(keep, GRID_CHUNK_STEPS // lanes)
         orbit_kernel = self.compiled.kernels_for(lanes * steps).generated_orbits
@@ -516,13 +522,16 @@ class IteratedMap:
         grids = []
         for axis in axes:
             self.model.model.state_variable(axis.name)
-            grid = axis.array
+            grid = to_floats(axis.name, axis.array)  # the value bounds, as for a value given alone
             if grid.size < 2 or not np.all(np.diff(grid) > 0):
                 raise DomainError(f"the axis of {axis.name}", axis.to_text(), "at least two increasing values")
             grids.append(grid)
         axes = [(axis.name,) for axis in axes]
+        lanes = grids[0].size * grids[1].size
+        # Before any allocation: the grid's own arrays (mesh, starts, parameters per lane) and the orbits.
+        self._check_lanes(lanes, steps, min(TAIL, steps), f"a basin of {lanes:,} initial states",
+                          inputs_per_lane=2 + self.compiled.dimension + len(self._params))
         mesh_x, mesh_y = np.meshgrid(*grids)
-        lanes = mesh_x.size
         start = np.tile(self.initial_state(init), (lanes, 1))
         start[:, self.compiled.state_names.index(axes[0][0])] = mesh_x.ravel()
         start[:, self.compiled.state_names.index(axes[1][0])] = mesh_y.ravel()

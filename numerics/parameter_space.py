@@ -79,7 +79,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from analysis.values import value_mapping
 from analysis.errors import UserInputError
-from analysis.model import CoordinateModel, GramModel
+from analysis.model import CoordinateModel, GramModel, stray_symbols
 
 BACKENDS = ("numpy", "torch")
 # Dense eigvalsh up to this many scalar parameters; Lanczos (eigsh) on HVPs above.
@@ -315,20 +315,11 @@ def _parameter_symbols(model, spec) -> list:
     """The model's parameter symbols in declaration order (plus a Gram model's width symbol if undeclared),
     after checking that the description uses no other free symbol."""
     symbols = [parameter.symbol for parameter in model.parameters]
-    if isinstance(spec, GramModel):
-        if spec.width not in symbols:
-            symbols.append(spec.width)
-        own = set(spec.gram_symbols)
-        expressions = {"output": spec.output, "loss of output": spec.loss_of_output.subs(spec.output_symbol, 0)}
-    else:
-        own = {variable.symbol for variable in spec.state}
-        expressions = {"loss": spec.loss}
-    expressions.update({"step": sp.sympify(spec.step), "learning-rate scale": sp.sympify(spec.lr_scale)})
-    for what, expression in expressions.items():
-        stray = expression.free_symbols - own - set(symbols)
-        if stray:
-            raise ValueError(f"the {what} of model {model.name!r} has symbols that are neither parameters nor "
-                             f"parameter-space coordinates: {', '.join(sorted(map(str, stray)))}")
+    if isinstance(spec, GramModel) and spec.width not in symbols:
+        symbols.append(spec.width)
+    for what, names in stray_symbols(model, spec).items():
+        raise UserInputError(f"the {what} of model {model.name!r} has symbols that are neither parameters nor "
+                             f"parameter-space coordinates: {', '.join(names)}")
     return symbols
 
 

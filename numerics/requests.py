@@ -490,6 +490,8 @@ class NetworkRequest(_Request):
     time_budget: Optional[float] = None
     threads: int = 1
     out: Optional[str] = None
+    max_memory: Optional[str] = None
+    force: bool = False
 
     def __post_init__(self):
         from .nn import ARCHITECTURES, DATASETS, DTYPES
@@ -542,7 +544,8 @@ class NetworkRequest(_Request):
                 "optimizer": self.optimizer, "beta": self._momentum(), "dtype": self.dtype, "steps": self.steps,
                 "width": self.width, "seed": self.seed, "measure_every": self.measure_every,
                 "max_hvps": self.max_hvps, "samples": self.samples, "top_k": self.top_k, "tol": self.tol,
-                "time_budget": self.time_budget, "threads": self.threads}
+                "time_budget": self.time_budget, "threads": self.threads, "max_memory": self.max_memory,
+                "force": self.force}
 
     def check_files(self) -> None:
         """Read the data file and the model factory: refused before any work."""
@@ -579,4 +582,4 @@ class NetworkRequest(_Request):
                 *_option("--dtype", self.dtype, "float64"), *_option("--top-k", self.top_k, 1),
                 *_option("--measure-every", self.measure_every, 5), *_option("--max-hvps", self.max_hvps),
                 *_option("--tol", self.tol), *_option("--time-budget", self.time_budget),
-                *_option("--threads", self.threads, 1), *_option("--out", self.out)]
+                *_option("--threads", self.threads, 1), *_option("--out", self.out), *_budget(self)]

@@ -30,7 +30,9 @@ Robustness (what a rerun finds, and what it does)
     * On resume, every tile marked done is read back; a tile whose chunk is missing or unreadable (garbage
       bytes, a decompression error), or whose mark itself cannot be read, is marked not done (its chunk files
       removed) and recomputed, with one warning line on stderr.
-    * A scheduler is probed (a plain TCP connection) and then connected with a 5 s timeout before any work, and
+    * A scheduler is probed (a plain TCP connection, which must be answered by a Dask handshake within 5 s: a
+      silent listener or an HTTP server is refused in one line) and then connected with a 5 s timeout before
+      any work, and
       must have a worker within :data:`WORKER_TIMEOUT` seconds; a scheduler lost mid-sweep ends the sweep with
       one :class:`UserInputError`, the tiles written so far kept and marked (a tile is marked only after its
       values are written), so a rerun resumes.
@@ -55,8 +57,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from analysis.values import value_mapping
-from analysis.errors import UserInputError
+from analysis.atomic import exclusive
+from analysis.errors import UserInputError, WrongTypeError
+from analysis.values import to_count, to_floats, value_mapping
 
 from .classify import REGIME_ORDER
 from .axis import Axis
@@ -64,6 +67,7 @@ from .axis import Axis
 
 MEASURES = ("outcome", "period", "final-sharpness", "lyapunov", "regime")
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler given by address
+HANDSHAKE_TIMEOUT = 5.0  # seconds for a reached scheduler to send its handshake (it speaks first)
 WORKER_TIMEOUT = 30.0  # seconds to wait for a scheduler given by address to have at least one worker
 
 
@@ -147,22 +151,30 @@ def _warn(message: str) -> None:
 
 @contextmanager
 def _quiet_distributed():
-    """Silence distributed's own logging while it is in use: on a lost or refused connection it logs tracebacks on
-    stderr, where the toolkit reports the failure itself, on one line. Child loggers are set one by one because
-    dask's logging configuration gives some of them (``distributed.client``) their own level, set when
+    """Silence distributed's (and its event loop's, tornado's) logging while it is in use: on a lost or refused
+    connection it logs tracebacks on stderr, where the toolkit reports the failure itself, on one line. Child
+    loggers are set one by one because dask's logging configuration gives some of them (``distributed.client``) their own level, set when
     distributed is first imported (hence the import first)."""
     import distributed  # noqa: F401
 
-    names = ["distributed"] + [name for name in logging.Logger.manager.loggerDict if name.startswith("distributed.")]
+    names = ["distributed", "tornado"] + [name for name in logging.Logger.manager.loggerDict
+                                          if name.startswith(("distributed.", "tornado."))]
     loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL + 1)
+    interrupted = False
     try:
         yield
+    except KeyboardInterrupt:
+        # Left quiet: the event loop's thread runs the callbacks the interrupt cut short (and logs their
+        # failures, through tornado's loggers) after this block, until the process ends with status 130.
+        interrupted = True
+        raise
     finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+        if not interrupted:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def _probe(scheduler: str) -> None:
@@ -177,10 +189,48 @@ def _probe(scheduler: str) -> None:
     if parts.scheme != "tcp" or not host or port is None:
         return
     try:
-        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+        connection = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
     except OSError as error:
         raise UserInputError(f"cannot reach the Dask scheduler at {scheduler}: "
                              f"{error.strerror or error}") from None
+    with connection:
+        _check_handshake(connection, scheduler)
+
+
+def _check_handshake(connection: socket.socket, scheduler: str) -> None:
+    """Refuse, in one line, a listener at ``scheduler`` that is not a Dask scheduler. A scheduler speaks first: on
+    accepting a connection it writes its handshake (distributed's ``Comm`` handshake, a framed message), before
+    reading anything. Silence for :data:`HANDSHAKE_TIMEOUT` seconds is a listener that is not one (distributed
+    would wait for it past every timeout); asked for ``GET /`` then, an HTTP server (a dashboard's port, a web
+    server) answers ``HTTP/...`` and is named as such. A text greeting (``SSH-2.0-...``) is not a handshake
+    either: a Dask frame starts with its 8-byte little-endian count, whose high bytes are zero."""
+    def first_bytes(seconds: float) -> bytes:
+        connection.settimeout(seconds)
+        try:
+            return connection.recv(64)
+        except socket.timeout:
+            return b""
+        except OSError as error:
+            raise UserInputError(f"lost the Dask scheduler at {scheduler} during its handshake "
+                                 f"({error.strerror or error})") from None
+
+    greeting = first_bytes(HANDSHAKE_TIMEOUT)
+    if greeting:
+        if len(greeting) >= 8 and greeting[4:8] == b"\0\0\0\0":
+            return
+        shown = greeting.split(b"\n")[0][:40].decode("ascii", "backslashreplace").strip()
+        raise UserInputError(f"{scheduler} is not a Dask scheduler: it greets with {shown!r} instead of a Dask "
+                             "handshake")
+    try:
+        connection.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    except OSError:
+        pass
+    answer = first_bytes(1.0)
+    if answer.startswith(b"HTTP/"):
+        raise UserInputError(f"{scheduler} is an HTTP server, not a Dask scheduler (a scheduler listens on "
+                             "tcp://HOST:8786 by default; 8787 is its dashboard)")
+    raise UserInputError(f"{scheduler} accepted the connection but sent no Dask handshake within "
+                         f"{HANDSHAKE_TIMEOUT:g} s; is a Dask scheduler listening there?")
 
 
 def _client(scheduler: str | None):
@@ -425,6 +475,14 @@ def _check_writable(store: Path) -> None:
         raise UserInputError(f"cannot write {store}: {error.strerror or error}") from None
 
 
+def writer_lock(store: Path):
+    """The lock of the store ``store`` held while a sweep reads its state or writes it (``.NAME.zarr.lock`` beside
+    it, :func:`analysis.atomic.exclusive`): a second sweep into the same store at the same time is refused in one
+    line (an :class:`~analysis.errors.OutputError`), and the store stays as the first one writes it."""
+    _check_writable(store)
+    return exclusive(store, "--out", kind="store")
+
+
 def plan(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str, out: str,
          steps: int, tile=(16, 16), *, max_memory=None, force: bool = False) -> dict:
     """Validate a sweep, check its store if it exists (module docstring: a damaged store of this sweep is repaired
@@ -434,6 +492,8 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     the scheduler answered."""
     if measure not in MEASURES:
         raise UserInputError(f"unknown measure {measure!r}; expected one of: {', '.join(MEASURES)}")
+    steps = to_count("steps", steps)
+    tile = tuple(to_count("tile", size) for size in tile)
     axes = [Axis.of(axis) for axis in axes]
     if not 1 <= len(axes) <= 2 or len({axis.name for axis in axes}) != len(axes):
         raise UserInputError("a sweep varies one or two axes over different names")
@@ -461,8 +521,9 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     for name, grid in axes:  # placeholders for varied parameters (each tile sets its own)
         if name in parameter_names:
             values.setdefault(name, repr(float(grid[0])))
-    # Validate every grid value and the initial state before any work.
+    # Validate every grid value (against the value bounds, analysis.values) and the initial state before any work.
     for name, grid in axes:
+        to_floats(name, grid, derived.model.parameter(name).domain if name in parameter_names else "real")
         if name in parameter_names:
             for value in (grid[0], grid[-1]):
                 IteratedMap(derived, {**values, name: float(value)})
@@ -477,12 +538,13 @@ def plan(model: str, parameterization, options: dict, values: dict, initial: dic
     spec = _specification(model, derived.parameterization, options, values, initial, axes, measure, steps, tile)
     store = Path(out)
     layout = _Layout(spec, axes, tile)
-    group = _open_existing(store, layout)
-    if group is None:
-        _check_writable(store)
-        done = np.zeros(layout.tiles, dtype=bool)
-    else:
-        done = _verified_done(store, group, layout)
+    with writer_lock(store):  # what is read here (and repaired) is not being written by another sweep
+        group = _open_existing(store, layout)
+        if group is None:
+            _check_writable(store)
+            done = np.zeros(layout.tiles, dtype=bool)
+        else:
+            done = _verified_done(store, group, layout)
     jobs = []
     for index in np.ndindex(*done.shape):
         if done[index]:
@@ -504,7 +566,7 @@ def execute(planned: dict, scheduler: str | None = None, progress=None, after_ti
     summary = {"out": str(store), "tiles": planned["tiles"], "computed": 0, "skipped": planned["skipped"]}
     if not jobs:
         return SweepRun(**summary)
-    with nullcontext(client) if client is not None else connect(scheduler) as client:
+    with writer_lock(store), nullcontext(client) if client is not None else connect(scheduler) as client:
         if planned.get("create"):
             _create_store(store, planned["layout"])
             planned["create"] = False
@@ -615,8 +677,13 @@ def sweep(model, vary, values=None, *, measure: str = "outcome", out: str = "swe
     :class:`SweepRun` (``.to_dict()``: ``{"out", "tiles", "computed", "skipped"}``); the store loads with :func:`load`.
 
     ``model`` is a registered name or a path (the workers load it by that reference)."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise WrongTypeError("model", model, "a model name or the path of a model file")
+    if isinstance(vary, (str, bytes)) or not isinstance(vary, (Axis, tuple, list)):
+        raise WrongTypeError("vary", vary, "an Axis, a pair (name, values) or a list of two of them")
     axes = [Axis.of(v) for v in ([vary] if isinstance(vary, (Axis, tuple)) else vary)]
-    size = tile if isinstance(tile, int) else tile[0]
+    size = tile if isinstance(tile, (int, np.integer)) and not isinstance(tile, bool) else (
+        tile[0] if isinstance(tile, (tuple, list)) and tile else tile)
     return run_sweep(str(model), parameterization, dict(options or {}), value_mapping(values), dict(init or {}), axes,
                      measure, out, steps, scheduler, (size, size), progress, max_memory=max_memory, force=force)
 

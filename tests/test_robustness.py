@@ -128,7 +128,8 @@ def test_creation_is_atomic(tmp_path, capfd, monkeypatch):
     monkeypatch.setattr(xr.Dataset, "to_zarr", interrupted)
     status, _, err = cli([*SWEEP, "--out", tmp_path / "new.zarr"], capfd)
     assert status == 130 and err == "sharpness: interrupted\n"
-    assert os.listdir(tmp_path) == []
+    # only the writers' lock file, which stays beside the store (removing it would race with a new writer)
+    assert os.listdir(tmp_path) == [".new.zarr.lock"]
     monkeypatch.undo()
     summary, _ = sweep_into(tmp_path / "new.zarr", capfd)
     assert summary["computed"] == TILES

@@ -10,7 +10,9 @@ import os
 import signal
 import sys
 
-from analysis.errors import DerivationError, KeywordError, MissingValueError, OutputError, ToolkitError
+# Nothing here imports the toolkit at module level: ``python -m numerics.cli`` imports this package before
+# ``__main__`` runs, outside every handler, so an interrupt during heavy imports here would end in a traceback.
+# The toolkit is imported inside :func:`main`, where an interrupt is answered with exit status 130.
 
 
 # Python arguments whose option is not ``--`` + the name with dashes.
@@ -24,7 +26,9 @@ def option_for(argument: str, value=None) -> str:
     return flag if value is None or value is True else f"{flag} {value}"
 
 
-def _message(error: ToolkitError) -> str:
+def _message(error) -> str:
+    from analysis.errors import DerivationError, KeywordError, MissingValueError
+
     if isinstance(error, MissingValueError):
         option = "--set" if error.kind == "parameter" else "--init"
         what = "value for parameter" if error.kind == "parameter" else "initial value of"
@@ -40,7 +44,48 @@ def main(argv=None) -> int:
     stdout = sys.stdout
     previous_handler = _interrupts_win()
     try:
-        # inside: an interrupt during the imports is an interrupt too
+        return _run(argv, stdout)
+    except (KeyboardInterrupt, SystemError) as error:  # at any moment: imports, work, handling another error
+        if not _interrupted(error):
+            raise
+        if previous_handler is not None:  # the answer is given: a late second delivery must not turn it into -2
+            previous_handler = signal.SIG_IGN
+        print("sharpness: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        sys.stdout = stdout
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is an interrupt, or was caused by one: a ``KeyboardInterrupt`` raised by the SIGINT handler
+    while a compiled (numba) function runs comes out of it as ``SystemError: ... returned a result with an
+    exception set``, with the interrupt as its cause."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def exit_interrupted(number=None, frame=None):
+    """The SIGINT handler outside :func:`main` (installed by ``python -m numerics.cli`` before it calls main, and
+    in place again when main returns): nothing is being written there, so end at once with status 130."""
+    try:
+        print("sharpness: interrupted", file=sys.__stderr__, flush=True)
+    finally:
+        os._exit(130)
+
+
+def _run(argv, stdout) -> int:
+    """Parse ``argv``, run the command, and turn each kind of error into its one line and exit status."""
+    # inside main's handling: an interrupt during the imports is an interrupt too
+    from analysis.errors import OutputError, ToolkitError
+
+    try:
         from .commands import refuse_replaced
         from .parser import build_parser
 
@@ -60,11 +105,6 @@ def main(argv=None) -> int:
     except MemoryError:
         print("sharpness: error: out of memory; use smaller sizes or lower --max-memory", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        if previous_handler is not None:  # the answer is given: a late second delivery must not turn it into -2
-            previous_handler = signal.SIG_IGN
-        print("sharpness: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         _discard_stdout()
         return 0
@@ -73,10 +113,6 @@ def main(argv=None) -> int:
         print(f"sharpness: error: cannot write {where}: {error.strerror or error}".splitlines()[0], file=sys.stderr)
         _discard_stdout()
         return 1
-    finally:
-        sys.stdout = stdout
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
 
 
 # Seconds an interrupted command has to unwind (remove its temporary files, close its Dask cluster) before the
@@ -93,7 +129,7 @@ def _interrupts_win():
     import threading
 
     if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, exit_interrupted):
         return None
 
     def interrupted(number, frame):
@@ -111,12 +147,29 @@ def _interrupts_win():
     return signal.signal(signal.SIGINT, interrupted)
 
 
+# What the output writes outside ASCII, and how it reads on a terminal that cannot show it.
+ASCII_FALLBACKS = str.maketrans({"\u00b1": "+/-", "\u2014": "--", "\u2013": "-", "\u2212": "-", "\u00d7": "x",
+                                 "\u2264": "<=", "\u2265": ">=", "\u2192": "->", "\u2026": "..."})
+
+
+def _can_encode_all(stream) -> bool:
+    encoding = (getattr(stream, "encoding", None) or "ascii").lower().replace("_", "-")
+    return encoding.startswith("utf") or encoding in ("gb18030",)
+
+
 class _Stdout:
-    """``sys.stdout`` whose failed writes (a full disk, an I/O error; not a closed pipe) say that it was standard
-    output that failed: an ``OSError`` from ``print`` carries no file name."""
+    """``sys.stdout`` as the one output layer of the command line:
+
+    * failed writes (a full disk, an I/O error; not a closed pipe) say that it was standard output that failed
+      (an ``OSError`` from ``print`` carries no file name);
+    * on a stream whose encoding cannot write every character (``LANG=C``, ``PYTHONIOENCODING=ascii``), text is
+      written in that encoding: the symbols the output uses become their ASCII spellings (:data:`ASCII_FALLBACKS`,
+      ``+/-`` for the plus-minus sign), anything else a backslash escape (``\\u03bb``); never a
+      ``UnicodeEncodeError``."""
 
     def __init__(self, stream):
         self._stream = stream
+        self._unicode = _can_encode_all(stream)
 
     def _tagged(self, operation, *args):
         try:
@@ -124,9 +177,14 @@ class _Stdout:
         except BrokenPipeError:
             raise
         except OSError as error:
+            from analysis.errors import OutputError
+
             raise OutputError(f"cannot write standard output: {error.strerror or error}") from None
 
     def write(self, text):
+        if not self._unicode and not text.isascii():
+            encoding = getattr(self._stream, "encoding", None) or "ascii"
+            text = text.translate(ASCII_FALLBACKS).encode(encoding, "backslashreplace").decode(encoding)
         return self._tagged(self._stream.write, text)
 
     def flush(self):

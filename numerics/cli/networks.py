@@ -34,7 +34,8 @@ def network_request(args) -> NetworkRequest:
                           optimizer=args.optimizer, beta=values.get("beta"), steps=args.steps, width=args.width,
                           samples=args.samples, seed=args.seed, dtype=args.dtype, top_k=args.top_k,
                           measure_every=args.measure_every, max_hvps=args.max_hvps, tol=args.tol,
-                          time_budget=args.time_budget, threads=args.threads, out=args.out)
+                          time_budget=args.time_budget, threads=args.threads, out=args.out,
+                          max_memory=args.max_memory, force=args.force)
 
 
 def cmd_nn(args) -> int:

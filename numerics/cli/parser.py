@@ -280,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int("--threads"), default=1, help="PyTorch and BLAS threads")
     p.add_argument("--out", metavar="PATH.json",
                    help="save each finished eta here; a rerun with the same options resumes from the finished etas")
+    p.add_argument("--max-memory", metavar="BYTES", help=MEMORY_HELP)
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP + ": sharpness and loss")
     p.add_argument("--orbit-plot", metavar="PATH", type=_non_empty("--orbit-plot"),

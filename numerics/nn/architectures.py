@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.errors import DomainError, UnknownNameError, UserInputError
+from analysis.user_code import users_code
 
 from .backend import require_torch
 from .data import torch_dtype
@@ -123,11 +124,8 @@ def load_factory(spec: str):
         raise UserInputError(f"--model {spec}: {path} is not a .py file")
     module_spec = importlib.util.spec_from_file_location(f"_sharpness_user_model_{target.stem}", target)
     module = importlib.util.module_from_spec(module_spec)
-    try:
+    with users_code(f"--model {spec}: importing {path}"):
         module_spec.loader.exec_module(module)
-    except Exception as error:  # the user's code: any failure is reported in one line
-        raise UserInputError(f"--model {spec}: importing {path} failed: {type(error).__name__}: {error}"
-                             .splitlines()[0]) from None
     factory = getattr(module, name, None)
     if not callable(factory):
         raise UserInputError(f"--model {spec}: {path} defines no function {name!r}")
@@ -140,11 +138,8 @@ def model_from_factory(spec: str, input_shape: tuple, outputs: int, seed: int, d
     torch = require_torch()
     factory = load_factory(spec)
     torch.manual_seed(seed)
-    try:
+    with users_code(f"--model {spec}: {spec.rpartition(':')[2]}{tuple(input_shape), int(outputs)}"):
         model = factory(tuple(input_shape), int(outputs))
-    except Exception as error:  # the user's code
-        raise UserInputError(f"--model {spec}: {spec.rpartition(':')[2]}{tuple(input_shape), int(outputs)} raised "
-                             f"{type(error).__name__}: {error}".splitlines()[0]) from None
     if not isinstance(model, torch.nn.Module):
         raise UserInputError(f"--model {spec}: the factory returned {type(model).__name__}, not a torch.nn.Module")
     if not any(p.requires_grad for p in model.parameters()):
@@ -160,12 +155,8 @@ def check_outputs(model, inputs, targets, name):
     for parameter_name, parameter in model.named_parameters():
         if not bool(torch.isfinite(parameter.detach()).all()):
             raise UserInputError(f"{name}: the model's parameter {parameter_name!r} holds NaN or infinite values")
-    try:
-        with torch.no_grad():
-            outputs = model(inputs)
-    except Exception as error:  # a user's module may not accept the data's shape
-        raise UserInputError(f"{name}: the model fails on inputs of shape {tuple(inputs.shape)}: "
-                             f"{type(error).__name__}: {error}".splitlines()[0]) from None
+    with users_code(f"{name}: the model's forward pass on inputs of shape {tuple(inputs.shape)}"), torch.no_grad():
+        outputs = model(inputs)
     if not isinstance(outputs, torch.Tensor) or tuple(outputs.shape[1:]) != tuple(targets.shape[1:]):
         shape = tuple(outputs.shape[1:]) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
         raise UserInputError(f"{name}: the model's output per example has shape {shape}, the targets "

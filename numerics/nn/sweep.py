@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 from analysis.atomic import check_writable, exclusive, write_atomic
@@ -25,9 +26,14 @@ def eta_sweep(etas, out: str | None = None, progress=None, on_start=None, **sett
     other settings is refused. The file is checked for writability before any training and locked for the whole
     sweep (a second sweep into the same file is refused, :func:`analysis.atomic.exclusive`); a write that fails
     (a full disk) ends the sweep with an :class:`~analysis.errors.OutputError` that says which etas the file keeps.
-    ``progress`` is passed to :func:`train`; ``on_start(index, eta, done)`` is called before each eta (``done``: it
+    ``max_memory`` and ``force`` (in ``settings``) are the budget of the whole sweep (:func:`numerics.nn.training.check_budget`,
+    before any work). ``progress`` is passed to :func:`train`; ``on_start(index, eta, done)`` is called before each eta (``done``: it
     was read from ``out``). Returns one :class:`~numerics.nn.Training` per eta, with its ``uv_prediction``; the file
     stores their ``to_dict()``."""
+    from .training import check_budget
+
+    check_budget(len(etas), settings.get("steps", 400), settings.get("measure_every", 5), settings.get("top_k", 1),
+                 max_memory=settings.get("max_memory"), force=settings.get("force", False))
     if out is None:
         return _sweep(etas, None, progress, on_start, settings)
     if Path(out).suffix != ".json":
@@ -41,7 +47,8 @@ def _sweep(etas, out, progress, on_start, settings) -> list:
     settings = {k: v for k, v in settings.items()}
     for bad in ("eta", "progress"):
         settings.pop(bad, None)
-    key_settings = {k: v for k, v in settings.items() if k != "threads"}  # threads change round-off only
+    # threads change round-off only; the budget changes nothing once the run is allowed
+    key_settings = {k: v for k, v in settings.items() if k not in ("threads", "max_memory", "force")}
     key = _sweep_key(key_settings)
     stored = {}
     if out is not None:
@@ -68,8 +75,7 @@ def _sweep(etas, out, progress, on_start, settings) -> list:
                                      f"use another file") from None
             continue
         run = train(eta=float(eta), progress=progress, **settings)
-        prediction = uv_prediction(run.eta_lam0, run.width) if run.eta_lam0 else None
-        run = dataclasses.replace(run, uv_prediction=prediction)
+        run = dataclasses.replace(run, uv_prediction=_comparison(run))
         runs.append(run)
         if out is not None:
             stored[repr(float(eta))] = finite(run.to_dict())
@@ -81,6 +87,20 @@ def _sweep(etas, out, progress, on_start, settings) -> list:
                 raise OutputError(f"cannot write --out {out}: {error.strerror or error}; it keeps the {kept} eta(s) "
                                   f"finished before, eta={float(eta)!r} is lost") from None
     return runs
+
+
+def _comparison(run: Training):
+    """The UV model's prediction for ``run`` (:func:`uv_prediction`), or ``None`` where there is none: no initial
+    sharpness, or an eta*lam0 the UV model refuses (beyond the value bounds: ``eta=1e300``; negative: a concave
+    loss). The finished run is kept either way; a refused comparison is said in one line on stderr."""
+    if not run.eta_lam0:
+        return None
+    try:
+        return uv_prediction(run.eta_lam0, run.width)
+    except UserInputError as error:
+        print(f"sharpness: warning: eta={run.eta!r}: the run is kept, without the UV comparison: {error}"
+              .splitlines()[0], file=sys.stderr)
+        return None
 
 
 def sweep_table(runs: list) -> list:

@@ -29,6 +29,29 @@ TIME_BUDGET = 240.0  # seconds: the default --samples of a bundled data set is t
 TRACKING_TOLERANCE = 1e-5  # eigen-solver residual / top eigenvalue while training (eigenvalue error ~1e-10 S^2/gap)
 
 
+# Full-batch training steps per second that no network reaches here: the smallest one (a 2-input linear layer on
+# 4 examples, float64, one thread) takes ~300 us per step on the development machine, so this overestimates the
+# speed 3x and a run refused as longer than a day is longer than a day.
+NN_STEPS_PER_SECOND = 1e4
+# Bytes kept per step (the loss, a Python float in a list) and per tracked eigenvalue of a measurement.
+BYTES_PER_RECORD = 32
+
+
+def check_budget(runs: int, steps: int, measure_every: int = 5, top_k: int = 1, *, max_memory=None,
+                 force: bool = False) -> None:
+    """Refuse (:mod:`numerics.budget`, before any data is loaded or a network built) ``runs`` trainings of ``steps``
+    steps whose records (the loss at every step, ``top_k`` eigenvalues and the solver's counts at every
+    measurement, all kept until the sweep ends) exceed the memory budget, or whose time at
+    :data:`NN_STEPS_PER_SECOND` exceeds a day unless ``force``."""
+    from .. import budget
+
+    measurements = steps // measure_every + 1
+    per_run = BYTES_PER_RECORD * ((steps + 1) + measurements * (top_k + 3))
+    what = f"{runs:,} training run{'s' if runs > 1 else ''} of {steps:,} steps"
+    budget.check_memory(runs * per_run, what, "use fewer {steps} or step sizes", max_memory, steps=None)
+    budget.check_work(runs * (steps + 1), what, force, NN_STEPS_PER_SECOND, "training steps")
+
+
 @dataclass(frozen=True)
 class Training:
     r"""A full-batch training run with its sharpness tracked (:func:`train`); ``to_dict()`` is ``sharpness nn
@@ -249,7 +272,7 @@ def train(dataset: str = "digits", arch: str = "mlp", eta: float = 0.1, steps: i
           seed: int = 0, measure_every: int = 5, max_hvps: int | None = None, samples: int | None = None,
           progress=None, *, data: str | None = None, model: str | None = None, top_k: int = 1,
           dtype: str = "float64", optimizer: str = "gd", beta: float = 0.0, tol: float | None = None,
-          time_budget: float | None = None, threads: int | None = 1) -> Training:
+          time_budget: float | None = None, threads: int | None = 1, max_memory=None, force: bool = False) -> Training:
     """Full-batch training with the top-``top_k`` Hessian eigenvalues every ``measure_every`` steps.
 
     ``dataset`` (bundled) or ``data`` (a ``.npz``); ``arch`` or ``model`` (``PATH.py:FACTORY``); ``samples``: the
@@ -260,7 +283,8 @@ def train(dataset: str = "digits", arch: str = "mlp", eta: float = 0.1, steps: i
     top eigenvalue (default :data:`TRACKING_TOLERANCE` in float64, 1e-3 in float32; the eigenvalue error is at
     most ``tol**2 S**2/gap``). ``threads``: PyTorch and BLAS threads during the run (default 1: these networks
     are too small to gain from intra-op parallelism, and oversubscribed threads on a shared machine cost a
-    factor of 3; ``None`` leaves the settings alone). Overflow, NaN or a loss above 1e12 ends the run with the
+    factor of 3; ``None`` leaves the settings alone). ``max_memory``, ``force``: the budget of the run
+    (:func:`check_budget`, before any work). Overflow, NaN or a loss above 1e12 ends the run with the
     outcome ``diverged``.
 
     Returns a :class:`Training` (its ``to_dict()`` is the JSON of ``sharpness nn``): the settings, the loss at every
@@ -282,7 +306,8 @@ def train(dataset: str = "digits", arch: str = "mlp", eta: float = 0.1, steps: i
 
 
 def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samples, progress, data, model,
-           top_k, dtype, optimizer, beta, tol, time_budget, threads, **_ignored) -> Training:
+           top_k, dtype, optimizer, beta, tol, time_budget, threads, max_memory=None, force=False,
+           **_ignored) -> Training:
     torch = require_torch()
     if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
         raise DomainError("eta", eta, "a positive number")
@@ -292,6 +317,7 @@ def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samp
         raise DomainError("--measure-every", measure_every, "a positive integer")
     if not (isinstance(top_k, int) and top_k >= 1):
         raise DomainError("--top-k", top_k, "a positive integer")
+    check_budget(1, steps, measure_every, top_k, max_memory=max_memory, force=force)
     threshold = threshold_of(optimizer, eta, beta)
     inputs_all, targets_all, task = load_arrays(dataset, data)
     total = len(inputs_all)

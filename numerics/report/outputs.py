@@ -9,7 +9,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from analysis.atomic import replacing, write_atomic
+from analysis.atomic import exclusive, replacing, write_atomic
 from analysis.errors import UserInputError
 
 from .record import versions
@@ -114,6 +114,17 @@ class Outputs:
             (self.target / name).unlink()
         if self.files.pop(name, None) is not None:
             self._save()
+
+
+def writer_lock(target: Path):
+    """The lock held by the report writing the directory ``target``: ``.NAME.lock`` beside it
+    (:func:`analysis.atomic.exclusive`), so that nothing is created in ``--out`` before the report's own checks
+    (its parent is created if missing)."""
+    try:
+        target.absolute().parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserInputError(f"cannot write to --out {target}: {error.strerror or error}") from None
+    return exclusive(target, "--out", kind="directory")
 
 
 def prepare_directory(target: Path, settings) -> None:

@@ -13,8 +13,8 @@ from ..axis import Axis
 from ..requests import Problem, SweepRequest
 from .document import tex_document
 from .latex import LatexError, build_pdf, latex_engine
-from .outputs import (FIGURE_FORMATS, Outputs, checkpoint_key, checkpoint_name, finished_sections,
-                      prepare_directory)
+from .outputs import (FIGURE_FORMATS, Outputs, checkpoint_key, checkpoint_name, finished_sections, prepare_directory,
+                      writer_lock)
 from .record import record, versions
 from .sections import FIGURES, SECTIONS
 
@@ -72,6 +72,13 @@ def build(out: str, quick: bool = False, scheduler: str | None = None, progress=
     write unless ``overwrite``; resumes an interrupted run (:mod:`numerics.report`)."""
     target = Path(out)
     settings = Settings(quick)
+    # One writer per directory: a second report into it at the same time is refused in one line (it would find
+    # the first one's files before their hashes are recorded and call them foreign).
+    with writer_lock(target):
+        return _build(target, out, settings, quick, scheduler, progress, overwrite)
+
+
+def _build(target: Path, out: str, settings: Settings, quick: bool, scheduler, progress, overwrite: bool) -> dict:
     outputs = Outputs(target, overwrite)
     outputs.check(planned_files(settings))  # before anything is created or computed
     sections = {}
