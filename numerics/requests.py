@@ -490,9 +490,11 @@ class NetworkRequest(_Request):
     time_budget: Optional[float] = None
     threads: int = 1
     out: Optional[str] = None
+    central_flow: bool = False
+    substeps: int = 4
 
     def __post_init__(self):
-        from .nn import ARCHITECTURES, DATASETS, DTYPES
+        from .nn import ARCHITECTURES, DATASETS, DTYPES, MAX_K
 
         eta = Axis.of(self.eta)
         if eta.name != "eta":
@@ -524,6 +526,19 @@ class NetworkRequest(_Request):
         else:
             object.__setattr__(self, "beta", str(self.beta).strip())
             self._momentum()
+        if self.central_flow:
+            if len(eta) != 1:
+                raise UserInputError("--central-flow runs one step size: --set eta=E, not --vary")
+            if self.optimizer != "gd":
+                raise UserInputError(f"central flows are derived for GD only, not --optimizer {self.optimizer}")
+            if self.top_k > MAX_K:
+                raise DomainError("--top-k", self.top_k, f"at most {MAX_K} with --central-flow (the critical "
+                                                         "subspace's SDCP)")
+            if self.steps < 2:
+                raise DomainError("--steps", self.steps, "at least 2 with --central-flow (GD's two-step averages)")
+        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 2 \
+                or self.substeps % 2:
+            raise DomainError("--substeps", self.substeps, "an even integer >= 2")
 
     def _momentum(self) -> float:
         if self.beta is None:
@@ -553,17 +568,28 @@ class NetworkRequest(_Request):
         if self.model is not None:
             load_factory(self.model)
 
-    def call(self, progress=None, on_start=None) -> list:
-        """The runs, one per step size (:func:`numerics.nn.eta_sweep`)."""
+    def call(self, progress=None, on_start=None, flow_progress=None):
+        """The runs, one per step size (:func:`numerics.nn.eta_sweep`); with :attr:`central_flow`, ``(runs,
+        flow)``: the run's central flow from the same start, compared with it
+        (:func:`numerics.nn.central_flows.flow_of_training`)."""
         from .nn import eta_sweep
 
         self.check_files()
-        return eta_sweep(list(self.eta.values), self.out, progress=progress, on_start=on_start, **self.settings)
+        runs = eta_sweep(list(self.eta.values), self.out, progress=progress, on_start=on_start, **self.settings)
+        if not self.central_flow:
+            return runs
+        from .nn.central_flows import flow_of_training
 
-    def to_json(self, runs: list):
-        """One run as itself; several with their table (:func:`numerics.nn.sweep_table`)."""
+        return runs, flow_of_training(runs[0], substeps=self.substeps, progress=flow_progress)
+
+    def to_json(self, runs):
+        """One run as itself; several with their table (:func:`numerics.nn.sweep_table`); with a central flow, the
+        flow's dict (keys as ``sharpness central-flow --json``) with the run as ``gd``."""
         from .nn import sweep_table
 
+        if isinstance(runs, tuple):
+            runs, flow = runs
+            return {**flow.to_dict(), "gd": runs[0].to_dict()}
         if len(runs) == 1:
             return runs[0].to_dict()
         return {"runs": [run.to_dict() for run in runs], "table": sweep_table(runs)}
@@ -579,4 +605,5 @@ class NetworkRequest(_Request):
                 *_option("--dtype", self.dtype, "float64"), *_option("--top-k", self.top_k, 1),
                 *_option("--measure-every", self.measure_every, 5), *_option("--max-hvps", self.max_hvps),
                 *_option("--tol", self.tol), *_option("--time-budget", self.time_budget),
-                *_option("--threads", self.threads, 1), *_option("--out", self.out)]
+                *_option("--threads", self.threads, 1), *_option("--out", self.out),
+                *_flag("--central-flow", self.central_flow), *_option("--substeps", self.substeps, 4)]
