@@ -30,7 +30,7 @@ from .axis import Axis
 
 __all__ = ["Axis", "Problem", "FixedPointsRequest", "RunRequest", "LyapunovRequest", "BifurcationRequest",
            "BasinRequest", "CascadeRequest", "ContinuationRequest", "CrosscheckRequest", "WidthScanRequest",
-           "SweepRequest", "NetworkRequest"]
+           "SweepRequest", "NetworkRequest", "CentralFlowRequest"]
 
 
 def _pairs(mapping, what: str) -> tuple:
@@ -461,6 +461,36 @@ class SweepRequest(_Request):
                 *_option("--measure", self.measure, "outcome"), "--out", self.out,
                 *_option("--steps", self.steps, 1000), *_option("--tile", self.tile, 16),
                 *_option("--scheduler", self.scheduler), *_budget(self)]
+
+
+@dataclass(frozen=True)
+class CentralFlowRequest(_Request):
+    """The central flow of ``problem`` for ``time`` GD steps (:func:`numerics.central_flow`), with ``gd``: GD beside it
+    over ``window`` (``(A, B)`` or ``None``: the second half)."""
+
+    command: ClassVar[str] = "central-flow"
+    problem: Problem
+    time: float
+    gd: bool = False
+    window: Optional[tuple] = None
+    samples: int = 401
+    rtol: float = 1e-10
+
+    def __post_init__(self):
+        if self.window is not None and not self.gd:
+            raise UserInputError("--window needs --gd")
+
+    def call(self):
+        from .central_flows import central_flow
+
+        return central_flow(self.problem.derived(), self.time, self.problem.value_map, init=self.problem.init_map,
+                            rtol=self.rtol, samples=self.samples, gd=self.gd, window=self.window)
+
+    def _arguments(self):
+        window = None if self.window is None else f"{self.window[0]:g}:{self.window[1]:g}"
+        return [*self.problem.to_argv(), "--time", f"{self.time:g}", *_flag("--gd", self.gd),
+                *_option("--window", window), *_option("--samples", self.samples, 401),
+                *_option("--rtol", self.rtol, 1e-10)]
 
 
 @dataclass(frozen=True)
