@@ -193,3 +193,18 @@ def test_leave_eos_time_against_the_constrained_ode_written_by_hand():
     after = flow.at(np.linspace(leave_time + 0.5, 20, 20))
     assert np.all(after["sigma2"] == 0) and np.all(np.diff(after["sharpness"]) < 0)
     assert np.all(after["sharpness"] < 2 / eta)
+
+
+@pytest.mark.parametrize("k", [1.05, 1.001])
+def test_uv_eos_two_cycle_amplitude_is_nine_eighths_of_sigma2(k):
+    """docs/central-flows.md: on uv-eos GD's averaged loss is 1.125x the predicted one because GD's exact two-cycle
+    z = m +- a of z -> z - k(z^3 - z) (fsolve to 1e-14) has a^2 = (9/8) sigma^2 of the flow's fixed point, at small
+    amplitude too (a^2 = 2.5e-4 at k = 1.001): a property of the model, not of the formula's convention."""
+    from scipy.optimize import fsolve
+
+    step = lambda z: z - k * (z ** 3 - z)  # noqa: E731
+    cycle = fsolve(lambda p: [step(p[0]) - p[1], step(p[1]) - p[0]], [1.1, 0.9], xtol=1e-14)
+    amplitude2 = ((cycle[0] - cycle[1]) / 2) ** 2
+    flow = central_flow("uv-eos", 300, {"k": k})
+    assert abs(cycle[0] - cycle[1]) > 1e-3  # a genuine two-cycle, not the fixed point
+    assert amplitude2 / flow.final["sigma2"] == pytest.approx(9 / 8, rel=1e-6)
