@@ -113,7 +113,8 @@ def flow_summary(flow) -> str:
                      f"critical {event.state['critical']}")
     final = flow.final
     lines.append(f"final ({final['phase']}, t = {final['time']:g}): sharpness {final['sharpness']:.6g}, "
-                 f"sigma2 {final['sigma2']:.4g}, loss {final['loss']:.4g}, predicted loss {final['predicted_loss']:.4g}")
+                 f"sigma2 {final['sigma2']:.4g}, loss {final['loss']:.4g}, "
+                 f"predicted loss {final['predicted_loss']:.4g}")
     if not flow.complete:
         lines.append(f"not complete: {flow.reason}")
     comparison = flow.gd_comparison or {}

@@ -59,8 +59,9 @@ def tex_central_flow(section: dict, results: dict) -> list:
              rf"it to ${tex_number(100 * comparison['median_rel_error_state'], 2)}\,\%$ (state) and "
              rf"${tex_number(100 * comparison['median_rel_error_sharpness'], 2)}\,\%$ (sharpness), while its averaged "
              rf"loss is ${tex_number(100 * comparison['median_rel_error_loss'], 3)}\,\%$ above the predicted loss: on "
-             r"this one-parameter loss the two-cycle of GD has $a^2 = \tfrac98\sigma^2$ exactly, at every amplitude "
-             r"(its mean sits at $S = 2/\eta - L''''a^2/6$, not at $2/\eta$).",
+             r"this one-parameter loss the two-cycle of GD has $a^2 = \tfrac98\sigma^2$ (measured at $k = 1.05$, "
+             r"$1.01$, $1.001$: the ratio does not shrink with the amplitude), since its mean sits at "
+             r"$S = 2/\eta - L^{(4)}a^2/6$, not at $2/\eta$.",
              tex_command(section["uv_eos"]),
              *tex_figure(TOY_FIGURE, r"\texttt{uv-eos}, $k = 1.05$: GD, its two-step averages and the central flow.",
                          "0.7")]
@@ -71,8 +72,8 @@ def tex_central_flow(section: dict, results: dict) -> list:
     gd = flow["gd"]
     comparison = flow.get("gd_comparison", {})
     lines.append(rf"For the MLP of width ${gd['width']}$ on ${gd['samples']}$ digits (${flow['parameters']}$ "
-                 rf"parameters) at $\eta = {tex_number(flow['eta'])}$, the flow is integrated with the top-${flow['k']}$ "
-                 rf"critical subspace and $\Sigma$ from its semidefinite complementarity problem, "
+                 rf"parameters) at $\eta = {tex_number(flow['eta'])}$, the flow is integrated with the "
+                 rf"top-${flow['k']}$ critical subspace and $\Sigma$ from its semidefinite complementarity problem, "
                  rf"${flow['substeps']}$ Euler substeps per step, for ${tex_number(flow['time'])}$ steps in "
                  rf"${tex_number(flow['elapsed'], 2)}$\,s. Over the second half, "
                  + (_errors(comparison) if comparison.get("median_rel_error_loss") is not None else

@@ -203,8 +203,11 @@ def test_uv_eos_two_cycle_amplitude_is_nine_eighths_of_sigma2(k):
     from scipy.optimize import fsolve
 
     step = lambda z: z - k * (z ** 3 - z)  # noqa: E731
-    cycle = fsolve(lambda p: [step(p[0]) - p[1], step(p[1]) - p[0]], [1.1, 0.9], xtol=1e-14)
+    middle, sigma2 = math.sqrt((2 + k) / (3 * k)), (1 - (2 + k) / (3 * k)) / 3  # the flow's point on S = 2 (eta = 1)
+    guess = [middle + 1.1 * math.sqrt(sigma2), middle - 1.1 * math.sqrt(sigma2)]  # off the fixed point
+    cycle = fsolve(lambda p: [step(p[0]) - p[1], step(p[1]) - p[0]], guess, xtol=1e-14)
     amplitude2 = ((cycle[0] - cycle[1]) / 2) ** 2
     flow = central_flow("uv-eos", 300, {"k": k})
     assert abs(cycle[0] - cycle[1]) > 1e-3  # a genuine two-cycle, not the fixed point
+    assert flow.final["sigma2"] == pytest.approx(sigma2, rel=1e-10)
     assert amplitude2 / flow.final["sigma2"] == pytest.approx(9 / 8, rel=1e-6)

@@ -38,7 +38,8 @@ def test_sdcp_two_by_two_solved_by_hand():
     """g_11 = e1, g_22 = e2, g_12 = g_21 = e3/sqrt2: sum_ij S_ij g_ij has norm |S|_F, so B(S) = S/2 and the problem is
     min 1/4 |S|^2 + <C, S> over S >= 0, i.e. S = P_psd(-2C). C = [[-1, 2], [2, -1]]/2: -2C = [[1, -2], [-2, 1]] has
     eigenvalues 3 on (1, -1)/sqrt2 and -1 on (1, 1)/sqrt2, so S = (3/2) [[1, -1], [-1, 1]] (rank one, off the
-    diagonal: not the diagonal problem), and M = C + S/2 = [[1, 1], [1, 1]]/4, positive semidefinite and orthogonal to S."""
+    diagonal: not the diagonal problem), and M = C + S/2 = [[1, 1], [1, 1]]/4, positive semidefinite and orthogonal
+    to S."""
     e = np.eye(3)
     gram, _ = gram_of({(0, 0): e[0], (1, 1): e[1], (0, 1): e[2] / math.sqrt(2)}, 2)
     solution = solve_sdcp(gram, np.array([[-1.0, 2.0], [2.0, -1.0]]) / 2)
@@ -99,8 +100,8 @@ class UV(torch.nn.Module):
 def uv_problem(n=4, eta=2.0, time=20):
     rng = np.random.default_rng(0)
     u, v = rng.standard_normal(n), rng.standard_normal(n)
-    toy = toy_flow("uv", time, {"eta": eta, "y": 1, "n": n}, init={"f": u @ v / math.sqrt(n), "lam": (u @ u + v @ v) / n},
-                   parameterization="sp")
+    start = {"f": u @ v / math.sqrt(n), "lam": (u @ u + v @ v) / n}
+    toy = toy_flow("uv", time, {"eta": eta, "y": 1, "n": n}, init=start, parameterization="sp")
     return u, v, toy
 
 
@@ -189,7 +190,8 @@ def test_cli_json_keys_and_errors(capsys, tmp_path):
             "--measure-every", "1", "--top-k", "2", "--central-flow", "--quiet"]
     assert main(argv + ["--json", "--plot", str(figure)]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert {"events", "final", "trajectory", "gd", "gd_comparison", "complete", "reason", "substeps", "k"} <= set(payload)
+    keys = {"events", "final", "trajectory", "gd", "gd_comparison", "complete", "reason", "substeps", "k"}
+    assert keys <= set(payload)
     assert set(payload["trajectory"]) == {"time", "sharpness", "sigma2", "loss", "predicted_loss", "critical"}
     assert {"sharpness", "sigma2", "loss", "predicted_loss", "phase", "time"} <= set(payload["final"])
     for name in ("loss", "sharpness", "flow_loss"):
