@@ -179,6 +179,11 @@ class NetworkCentralFlow:
         Wall-clock seconds (not reproducible).
     gd_comparison : dict or None
         Set by :meth:`compare_with` (a :class:`~numerics.nn.Training` of GD from the same start).
+    weights : numpy.ndarray
+        The flow's parameters at the end (float64, in ``model.parameters()`` order; not in ``to_dict()``).
+
+    A start above :math:`2/\eta` is projected in the first substep: it shows as ``enter-eos`` at ``t = 0``, with the
+    sharpness before the projection in the event's state.
     """
 
     eta: float
