@@ -420,8 +420,8 @@ def central_flow(model, time, values: Optional[Mapping] = None, *, init: Optiona
 
 def _multiple_reason(t: float) -> str:
     return (f"at t = {t:g} the top two Hessian eigenvalues are both at 2/eta: the multiplier is then a matrix "
-            "(a semidefinite complementarity problem, Cohen et al. 2025, Sec. 3), which is not computed; the flow "
-            "stops there")
+            "(a semidefinite complementarity problem, Cohen et al. 2025, Sec. 3), which is not computed for the "
+            "derived models (numerics.nn.central_flow solves it for networks); the flow stops there")
 
 
 def _initial_state(derived, flow_field: _Field, init, bound) -> np.ndarray:

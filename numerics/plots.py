@@ -517,3 +517,41 @@ def central_flow_figure(result: dict, path=None):
         return figure
     _save(figure, target)
     return None
+
+
+def network_flow_figure(flow: dict, training, path=None):
+    """A network's central flow against time (:meth:`numerics.nn.NetworkCentralFlow.plot`): the sharpness with
+    2/eta, and the loss with the predicted loss L + tr(Sigma)/eta; GD's (``training``, a ``Training.to_dict()``)
+    iterates and two-step averages overlaid. Written to ``path`` if given (then closed), else returned."""
+    target = check_path(path) if path is not None else None
+    trajectory = flow["trajectory"]
+    figure, axes = plt.subplots(2, 1, figsize=(8, 4.8), sharex=True)
+    if training is not None:
+        steps = np.asarray(training["sharpness"]["step"], dtype=float)
+        values = np.asarray(training["sharpness"]["value"], dtype=float)
+        axes[0].plot(steps, values, color="tab:gray", lw=0.5, alpha=0.6, label="GD")
+        losses = np.asarray(training["loss"], dtype=float)
+        axes[1].semilogy(np.arange(losses.size), np.where(losses > 0, losses, np.nan), color="tab:gray", lw=0.5,
+                         alpha=0.6, label="GD")
+        if losses.size > 1:
+            averaged = (losses[:-1] + losses[1:]) / 2
+            axes[1].semilogy(np.arange(losses.size - 1) + 0.5, averaged, color="tab:blue", lw=0.8,
+                             label="GD, two-step average")
+    axes[0].plot(trajectory["time"], trajectory["sharpness"], color="black", lw=1.2, label="central flow")
+    axes[0].axhline(flow["threshold"], color="tab:red", ls="--", lw=1, label="2/eta")
+    axes[0].set_ylabel("sharpness")
+    loss = np.asarray(trajectory["loss"], dtype=float)
+    predicted = np.asarray(trajectory["predicted_loss"], dtype=float)
+    axes[1].semilogy(trajectory["time"], np.where(loss > 0, loss, np.nan), color="black", lw=1.2, label="flow loss L")
+    axes[1].semilogy(trajectory["time"], np.where(predicted > 0, predicted, np.nan), color="tab:orange", lw=1.2,
+                     ls="--", label="predicted loss L + tr(Sigma)/eta")
+    axes[1].set_ylabel("loss")
+    axes[1].set_xlabel("time (GD steps)")
+    for axis in axes:
+        axis.legend(fontsize=7, loc="best")
+    axes[0].set_title(f"central flow of a network ({flow['parameters']} parameters), eta={flow['eta']:g}, "
+                      f"k={flow['k']}, {flow['substeps']} substeps per step", fontsize=9)
+    if target is None:
+        return figure
+    _save(figure, target)
+    return None

@@ -30,7 +30,7 @@ from .axis import Axis
 
 __all__ = ["Axis", "Problem", "FixedPointsRequest", "RunRequest", "LyapunovRequest", "BifurcationRequest",
            "BasinRequest", "CascadeRequest", "ContinuationRequest", "CrosscheckRequest", "WidthScanRequest",
-           "SweepRequest", "NetworkRequest"]
+           "SweepRequest", "NetworkRequest", "CentralFlowRequest"]
 
 
 def _pairs(mapping, what: str) -> tuple:
@@ -464,6 +464,36 @@ class SweepRequest(_Request):
 
 
 @dataclass(frozen=True)
+class CentralFlowRequest(_Request):
+    """The central flow of ``problem`` for ``time`` GD steps (:func:`numerics.central_flow`), with ``gd``: GD beside it
+    over ``window`` (``(A, B)`` or ``None``: the second half)."""
+
+    command: ClassVar[str] = "central-flow"
+    problem: Problem
+    time: float
+    gd: bool = False
+    window: Optional[tuple] = None
+    samples: int = 401
+    rtol: float = 1e-10
+
+    def __post_init__(self):
+        if self.window is not None and not self.gd:
+            raise UserInputError("--window needs --gd")
+
+    def call(self):
+        from .central_flows import central_flow
+
+        return central_flow(self.problem.derived(), self.time, self.problem.value_map, init=self.problem.init_map,
+                            rtol=self.rtol, samples=self.samples, gd=self.gd, window=self.window)
+
+    def _arguments(self):
+        window = None if self.window is None else f"{self.window[0]:g}:{self.window[1]:g}"
+        return [*self.problem.to_argv(), "--time", f"{self.time:g}", *_flag("--gd", self.gd),
+                *_option("--window", window), *_option("--samples", self.samples, 401),
+                *_option("--rtol", self.rtol, 1e-10)]
+
+
+@dataclass(frozen=True)
 class NetworkRequest(_Request):
     """Real networks (:mod:`numerics.nn`): one full-batch training run per step size of ``eta`` (an axis named
     ``eta``), with the data (``dataset`` or ``data``), the network (``arch`` or ``model``), the optimizer and its
@@ -492,9 +522,11 @@ class NetworkRequest(_Request):
     out: Optional[str] = None
     max_memory: Optional[str] = None
     force: bool = False
+    central_flow: bool = False
+    substeps: int = 4
 
     def __post_init__(self):
-        from .nn import ARCHITECTURES, DATASETS, DTYPES
+        from .nn import ARCHITECTURES, DATASETS, DTYPES, MAX_K
 
         eta = Axis.of(self.eta)
         if eta.name != "eta":
@@ -526,6 +558,19 @@ class NetworkRequest(_Request):
         else:
             object.__setattr__(self, "beta", str(self.beta).strip())
             self._momentum()
+        if self.central_flow:
+            if len(eta) != 1:
+                raise UserInputError("--central-flow runs one step size: --set eta=E, not --vary")
+            if self.optimizer != "gd":
+                raise UserInputError(f"central flows are derived for GD only, not --optimizer {self.optimizer}")
+            if self.top_k > MAX_K:
+                raise DomainError("--top-k", self.top_k, f"at most {MAX_K} with --central-flow (the critical "
+                                                         "subspace's SDCP)")
+            if self.steps < 2:
+                raise DomainError("--steps", self.steps, "at least 2 with --central-flow (GD's two-step averages)")
+        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 2 \
+                or self.substeps % 2:
+            raise DomainError("--substeps", self.substeps, "an even integer >= 2")
 
     def _momentum(self) -> float:
         if self.beta is None:
@@ -556,17 +601,28 @@ class NetworkRequest(_Request):
         if self.model is not None:
             load_factory(self.model)
 
-    def call(self, progress=None, on_start=None) -> list:
-        """The runs, one per step size (:func:`numerics.nn.eta_sweep`)."""
+    def call(self, progress=None, on_start=None, flow_progress=None):
+        """The runs, one per step size (:func:`numerics.nn.eta_sweep`); with :attr:`central_flow`, ``(runs,
+        flow)``: the run's central flow from the same start, compared with it
+        (:func:`numerics.nn.central_flows.flow_of_training`)."""
         from .nn import eta_sweep
 
         self.check_files()
-        return eta_sweep(list(self.eta.values), self.out, progress=progress, on_start=on_start, **self.settings)
+        runs = eta_sweep(list(self.eta.values), self.out, progress=progress, on_start=on_start, **self.settings)
+        if not self.central_flow:
+            return runs
+        from .nn.central_flows import flow_of_training
 
-    def to_json(self, runs: list):
-        """One run as itself; several with their table (:func:`numerics.nn.sweep_table`)."""
+        return runs, flow_of_training(runs[0], substeps=self.substeps, progress=flow_progress)
+
+    def to_json(self, runs):
+        """One run as itself; several with their table (:func:`numerics.nn.sweep_table`); with a central flow, the
+        flow's dict (keys as ``sharpness central-flow --json``) with the run as ``gd``."""
         from .nn import sweep_table
 
+        if isinstance(runs, tuple):
+            runs, flow = runs
+            return {**flow.to_dict(), "gd": runs[0].to_dict()}
         if len(runs) == 1:
             return runs[0].to_dict()
         return {"runs": [run.to_dict() for run in runs], "table": sweep_table(runs)}
@@ -582,4 +638,5 @@ class NetworkRequest(_Request):
                 *_option("--dtype", self.dtype, "float64"), *_option("--top-k", self.top_k, 1),
                 *_option("--measure-every", self.measure_every, 5), *_option("--max-hvps", self.max_hvps),
                 *_option("--tol", self.tol), *_option("--time-budget", self.time_budget),
-                *_option("--threads", self.threads, 1), *_option("--out", self.out), *_budget(self)]
+                *_option("--threads", self.threads, 1), *_option("--out", self.out), *_budget(self),
+                *_flag("--central-flow", self.central_flow), *_option("--substeps", self.substeps, 4)]

@@ -23,7 +23,7 @@ def add_parser(subcommands, common, positive_number, non_empty, plot_help) -> No
     p.add_argument("--samples", type=int, default=401, help="uniform times in the trajectory (events are added)")
     p.add_argument("--rtol", type=positive_number("--rtol"), default=1e-10, help="DOP853 relative tolerance")
     p.add_argument("--plot", metavar="PATH", type=non_empty("--plot"), help=plot_help)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, request=request)
 
 
 def parse_window(text):
@@ -39,17 +39,21 @@ def parse_window(text):
         raise UserInputError(f"malformed --window {text!r}; expected A:B, e.g. --window 100:300") from None
 
 
+def request(args):
+    """argv -> :class:`~numerics.requests.CentralFlowRequest`."""
+    from ..requests import CentralFlowRequest
+    from .commands import problem
+
+    return CentralFlowRequest(problem(args), args.time, gd=args.gd, window=parse_window(args.window),
+                              samples=args.samples, rtol=args.rtol)
+
+
 def run(args) -> int:
-    from .. import central_flow
     from . import render
-    from .commands import assignments, check_plot, problem
+    from .commands import check_plot
 
     check_plot(args)
-    window = parse_window(args.window)
-    if window is not None and not args.gd:
-        raise UserInputError("--window needs --gd")
-    flow = central_flow(problem(args).derived(), args.time, assignments(args.set), init=assignments(args.init, "--init"),
-                        rtol=args.rtol, samples=args.samples, gd=args.gd, window=window)
+    flow = request(args).call()
     if args.plot:
         flow.plot(args.plot)
     if args.json:

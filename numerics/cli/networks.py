@@ -35,7 +35,8 @@ def network_request(args) -> NetworkRequest:
                           samples=args.samples, seed=args.seed, dtype=args.dtype, top_k=args.top_k,
                           measure_every=args.measure_every, max_hvps=args.max_hvps, tol=args.tol,
                           time_budget=args.time_budget, threads=args.threads, out=args.out,
-                          max_memory=args.max_memory, force=args.force)
+                          max_memory=args.max_memory, force=args.force,
+                          central_flow=args.central_flow, substeps=args.substeps)
 
 
 def cmd_nn(args) -> int:
@@ -62,8 +63,20 @@ def cmd_nn(args) -> int:
         bar = progress_bar(args.steps + 1, f"{label} eta={eta:g} ({index + 1}/{len(etas)})", args.quiet)
         bars.append(bar.__enter__())
 
+    flow_bar = []
+
+    def flow_progress():
+        if not flow_bar:  # the training's bar is done: the flow's replaces it
+            while bars:
+                bars.pop().__exit__(None, None, None)
+            bars.append(progress_bar(args.steps, f"{label} central flow", args.quiet).__enter__())
+            flow_bar.append(bars[-1])
+        bars[-1].update(1)
+
     try:
-        runs = request.call(progress=lambda: bars[-1].update(1), on_start=on_start)
+        runs = request.call(progress=lambda: bars[-1].update(1), on_start=on_start, flow_progress=flow_progress)
+        if request.central_flow:
+            runs, flow = runs
     finally:
         while bars:
             bars.pop().__exit__(None, None, None)
@@ -73,8 +86,48 @@ def cmd_nn(args) -> int:
         plots.nn_figure(runs, args.plot)
     if args.orbit_plot:
         nn.orbit_figure(runs, args.orbit_plot)
+    if request.central_flow and args.plot:
+        flow.plot(_flow_path(args.plot), runs[0])
     if args.json:
-        render.print_json(request.to_json(runs))
+        render.print_json(request.to_json((runs, flow) if request.central_flow else runs))
         return 0
     render.nn_table(runs, nn.sweep_table(runs))
+    if request.central_flow:
+        print(flow_summary(flow))
+        if args.plot:
+            print(f"central-flow figure written to {_flow_path(args.plot)}")
     return 0
+
+
+def _flow_path(path: str) -> str:
+    """``--plot run.png`` also writes the flow's figure, beside it: ``run.flow.png``."""
+    stem, dot, suffix = path.rpartition(".")
+    return f"{stem}.flow.{suffix}" if dot and stem else f"{path}.flow"
+
+
+def flow_summary(flow) -> str:
+    """The text output of ``--central-flow``: events, the final flow and the comparison with GD."""
+    lines = [f"central flow ({flow.parameters} parameters, k = {flow.k}, {flow.substeps} Euler substeps per step, "
+             f"2/eta = {flow.threshold:.6g})"]
+    for event in flow.events:
+        lines.append(f"  t = {event.time:<8g} {event.type:<10} sharpness {event.state['sharpness']:.6g}, "
+                     f"critical {event.state['critical']}")
+    final = flow.final
+    lines.append(f"final ({final['phase']}, t = {final['time']:g}): sharpness {final['sharpness']:.6g}, "
+                 f"sigma2 {final['sigma2']:.4g}, loss {final['loss']:.4g}, "
+                 f"predicted loss {final['predicted_loss']:.4g}")
+    if not flow.complete:
+        lines.append(f"not complete: {flow.reason}")
+    comparison = flow.gd_comparison or {}
+    if "max_rel_error_loss" not in comparison:
+        lines.append(f"  {comparison.get('note', 'not compared with GD')}")
+        return "\n".join(lines)
+    low, high = comparison["window"]
+    lines.append(f"GD against the flow at t + 1/2, two-step averages over steps {low:g}-{high:g}:")
+    for name, label in (("sharpness", "sharpness"), ("loss", "loss (vs predicted)"), ("flow_loss", "loss (vs flow L)")):
+        if comparison[f"max_rel_error_{name}"] is None:
+            lines.append(f"  {label:<20} not compared (measure every step: --measure-every 1)")
+        else:
+            lines.append(f"  {label:<20} max rel. error {comparison[f'max_rel_error_{name}']:.3g}, median "
+                         f"{comparison[f'median_rel_error_{name}']:.3g}")
+    return "\n".join(lines)

@@ -286,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP + ": sharpness and loss")
     p.add_argument("--orbit-plot", metavar="PATH", type=_non_empty("--orbit-plot"),
                    help=PLOT_HELP + ": sharpness orbit diagram against eta and the EoS power spectra")
+    p.add_argument("--central-flow", action="store_true",
+                   help="also the network's central flow from the same start (Cohen et al. 2025), compared with "
+                        "GD's two-step averages (one eta, gd; k = --top-k <= 8)")
+    p.add_argument("--substeps", type=_positive_int("--substeps"), default=4,
+                   help="with --central-flow: Euler substeps per GD step (even; error O(1/substeps))")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=networks.cmd_nn, request=networks.network_request)
 

@@ -23,6 +23,9 @@ One concept per module:
     (:func:`power_spectrum`) and the period (:func:`oscillation_period`).
 :mod:`.sweep`
     Step-size sweeps saved run by run, resumable (:func:`eta_sweep`).
+:mod:`.central_flows`
+    The central flow of the network (Cohen et al. 2025): GD's time-averaged dynamics at the edge of stability,
+    with the top-``k`` critical subspace and its semidefinite complementarity problem (:func:`central_flow`).
 :mod:`.comparison`
     The UV model's regimes at a network's :math:`\eta\lambda_0` (:func:`uv_prediction`).
 :mod:`.plots`
@@ -31,6 +34,7 @@ One concept per module:
 PyTorch is an optional dependency (``pip install -e .[torch]``), imported on first use.
 """
 from .architectures import ARCHITECTURES, build, load_factory, model_from_factory
+from .central_flows import MAX_K, NetworkCentralFlow, SDCPSolution, central_flow, solve_sdcp
 from .comparison import uv_prediction
 from .data import DATASETS, DTYPES, load_data, read_npz
 from .plots import orbit_figure
@@ -40,8 +44,9 @@ from .spectrum import (HessianOperator, HessianSpectrum, SharpnessTracker, hessi
 from .sweep import eta_sweep, sweep_table
 from .training import TIME_BUDGET, TRACKING_TOLERANCE, Training, threshold_of, train
 
-__all__ = ["ARCHITECTURES", "DATASETS", "DTYPES", "EXPLAINED", "MIN_WINDOW", "PERIODS", "TIME_BUDGET",
-           "TRACKING_TOLERANCE", "HessianOperator", "HessianSpectrum", "SharpnessTracker", "Training", "build",
-           "eos_observables", "eos_window", "eta_sweep", "hessian_eigenvalues", "load_data", "load_factory",
-           "model_from_factory", "mse_loss", "orbit_figure", "oscillation_period", "power_spectrum", "read_npz",
-           "sharpness", "sweep_table", "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "uv_prediction"]
+__all__ = ["ARCHITECTURES", "DATASETS", "DTYPES", "EXPLAINED", "MAX_K", "MIN_WINDOW", "PERIODS", "TIME_BUDGET",
+           "TRACKING_TOLERANCE", "build", "central_flow", "eos_observables", "eos_window", "eta_sweep",
+           "hessian_eigenvalues", "HessianOperator", "HessianSpectrum", "load_data", "load_factory",
+           "model_from_factory", "mse_loss", "NetworkCentralFlow", "orbit_figure", "oscillation_period",
+           "power_spectrum", "read_npz", "SDCPSolution", "sharpness", "SharpnessTracker", "solve_sdcp", "sweep_table",
+           "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "Training", "uv_prediction"]

@@ -10,6 +10,8 @@ BIBLIOGRAPHY = [
     r"sharpening} (2025).",
     r"\bibitem{cohen2021} J.~M. Cohen, S.~Kaur, Y.~Li, J.~Z. Kolter and A.~Talwalkar, \emph{Gradient descent on "
     r"neural networks typically occurs at the edge of stability}, ICLR 2021.",
+    r"\bibitem{cohen2025} J.~M. Cohen, A.~Damian, A.~Talwalkar, J.~Z. Kolter and J.~D. Lee, \emph{Understanding "
+    r"optimization in deep learning with central flows}, ICLR 2025.",
     r"\bibitem{benettin1980} G.~Benettin, L.~Galgani, A.~Giorgilli and J.-M. Strelcyn, \emph{Lyapunov "
     r"characteristic exponents for smooth dynamical systems and for Hamiltonian systems; a method for computing "
     r"all of them}, Meccanica \textbf{15}, 9--30 (1980).",

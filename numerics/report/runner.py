@@ -33,6 +33,9 @@ class Settings:
         self.xy_etas = (0.07, 0.1, 0.13) if quick else tuple(float(e) for e in np.round(np.linspace(0.065, 0.13, 8), 4))
         self.nn_steps = "150" if quick else "600"
         self.nn_samples = "256" if quick else "512"
+        # central flows: uv-eos for flow_time steps; the MLP (width, samples) for flow_steps, ~10 s quick, ~1 min full
+        self.flow_time = 100 if quick else 300
+        self.flow_steps, self.flow_samples, self.flow_width = (40, 32, 8) if quick else (150, 64, 16)
 
 
 class Run:

@@ -6,6 +6,7 @@ from typing import Callable
 
 from .cascade import (section_cascade, section_chebyshev, section_lyapunov_sweep, tex_cascade, tex_chebyshev,
                       tex_lyapunov_sweep)
+from .central_flow import NETWORK_FIGURE, TOY_FIGURE, section_central_flow, tex_central_flow
 from .continuation import section_continuation, tex_continuation
 from .crosscheck import section_crosscheck, section_width_scan, tex_crosscheck, tex_width_scan
 from .momentum import FIGURE as MOMENTUM_FIGURE
@@ -45,6 +46,7 @@ SECTIONS = (
     Section("width_scan", section_width_scan, ("crosscheck_errors",), tex_width_scan),
     Section("crosscheck", section_crosscheck, (), tex_crosscheck, page_break_after=True),
     Section("nn", section_nn, ("nn_sharpness",), tex_nn),
+    Section("central_flow", section_central_flow, (TOY_FIGURE, NETWORK_FIGURE), tex_central_flow),
     Section("continuation", section_continuation, ("uv_flip_curves",), tex_continuation),
     Section("momentum", section_momentum, (MOMENTUM_FIGURE,), tex_momentum),
 )

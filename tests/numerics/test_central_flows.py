@@ -139,3 +139,75 @@ def test_cli_json_and_errors(capsys, tmp_path):
         assert main(argv) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and error.startswith("sharpness: error:"), error
+
+
+LEAVING_LOSS = "a^2*(1+b)/2 + 3*(b - c)^2/20 + c^2/20"
+
+
+def test_leave_eos_time_against_the_constrained_ode_written_by_hand():
+    """L = a^2 (1+b)/2 + 3(b-c)^2/20 + c^2/20 from (0.3, 0, 1.6) at eta = 1.35: c decays slowly and drags b (the
+    a-direction's curvature 1 + b) up and then down, so S rises through 2/eta (enter-eos), and on the constraint
+    sigma^2 falls to 0 where b catches up with c (leave-eos); after that gradient flow lowers S. Reference: the
+    gradient and the Hessian written out by hand, S and u by numpy's eigh, dS/dtheta_k = u^T (dH/dtheta_k) u,
+    sigma^2 = -2 <grad L, grad S>/|grad S|^2, Radau at rtol 1e-12 with root finding on S = 2/eta and sigma^2 = 0
+    (no drift correction: over ~3 steps the drift stays ~1e-11). The event times agree to 1e-7: the toolkit's
+    DOP853 at rtol 1e-10 locates events to ~1e-9 and the reference's are ~1e-10."""
+    eta = 1.35
+    flow = central_flow(load_model("product", loss=LEAVING_LOSS), 20, {"eta": eta},
+                        init={"a": 0.3, "b": 0, "c": 1.6})
+    assert [e.type for e in flow.events] == ["enter-eos", "leave-eos"]
+
+    def hessian(w):
+        a, b, c = w
+        return np.array([[1 + b, a, 0], [a, 0.3, -0.3], [0, -0.3, 0.4]])
+
+    def gradient(w):
+        a, b, c = w
+        return np.array([a * (1 + b), a * a / 2 + 0.3 * (b - c), -0.3 * (b - c) + 0.1 * c])
+
+    def top(w):
+        values, vectors = np.linalg.eigh(hessian(w))
+        u = vectors[:, -1]
+        return values[-1], np.array([2 * u[0] * u[1], u[0] ** 2, 0.0])
+
+    def sigma2(w):
+        _, grad_s = top(w)
+        return -2 * gradient(w) @ grad_s / (grad_s @ grad_s)
+
+    def on_constraint(_, w):
+        return -eta * (gradient(w) + sigma2(w) / 2 * top(w)[1])
+
+    enter = lambda _, w: top(w)[0] - 2 / eta  # noqa: E731
+    enter.terminal, enter.direction = True, 1
+    leave = lambda _, w: sigma2(w)  # noqa: E731
+    leave.terminal, leave.direction = True, -1
+    options = {"method": "Radau", "rtol": 1e-12, "atol": 1e-14}
+    first = solve_ivp(lambda _, w: -eta * gradient(w), (0, 20), [0.3, 0.0, 1.6], events=enter, **options)
+    entry_time, entry_state = first.t_events[0][0], first.y_events[0][0]
+    second = solve_ivp(on_constraint, (entry_time, 20), entry_state, events=leave, **options)
+    leave_time, leave_state = second.t_events[0][0], second.y_events[0][0]
+    assert abs(top(leave_state)[0] * eta / 2 - 1) < 1e-9  # the reference held S = 2/eta
+    assert flow.events[0].time == pytest.approx(entry_time, rel=1e-7)
+    assert flow.events[1].time == pytest.approx(leave_time, rel=1e-7)
+    np.testing.assert_allclose([flow.events[1].state[n] for n in "abc"], leave_state, rtol=1e-7, atol=1e-9)
+    after = flow.at(np.linspace(leave_time + 0.5, 20, 20))
+    assert np.all(after["sigma2"] == 0) and np.all(np.diff(after["sharpness"]) < 0)
+    assert np.all(after["sharpness"] < 2 / eta)
+
+
+@pytest.mark.parametrize("k", [1.05, 1.001])
+def test_uv_eos_two_cycle_amplitude_is_nine_eighths_of_sigma2(k):
+    """docs/central-flows.md: on uv-eos GD's averaged loss is 1.125x the predicted one because GD's exact two-cycle
+    z = m +- a of z -> z - k(z^3 - z) (fsolve to 1e-14) has a^2 = (9/8) sigma^2 of the flow's fixed point, at small
+    amplitude too (a^2 = 2.5e-4 at k = 1.001): a property of the model, not of the formula's convention."""
+    from scipy.optimize import fsolve
+
+    step = lambda z: z - k * (z ** 3 - z)  # noqa: E731
+    middle, sigma2 = math.sqrt((2 + k) / (3 * k)), (1 - (2 + k) / (3 * k)) / 3  # the flow's point on S = 2 (eta = 1)
+    guess = [middle + 1.1 * math.sqrt(sigma2), middle - 1.1 * math.sqrt(sigma2)]  # off the fixed point
+    cycle = fsolve(lambda p: [step(p[0]) - p[1], step(p[1]) - p[0]], guess, xtol=1e-14)
+    amplitude2 = ((cycle[0] - cycle[1]) / 2) ** 2
+    flow = central_flow("uv-eos", 300, {"k": k})
+    assert abs(cycle[0] - cycle[1]) > 1e-3  # a genuine two-cycle, not the fixed point
+    assert flow.final["sigma2"] == pytest.approx(sigma2, rel=1e-10)
+    assert amplitude2 / flow.final["sigma2"] == pytest.approx(9 / 8, rel=1e-6)

@@ -120,8 +120,8 @@ import shlex  # noqa: E402
 from numerics import requests  # noqa: E402
 from numerics.cli.parser import build_parser  # noqa: E402
 from numerics.report.record import record  # noqa: E402
-from numerics.requests import (BasinRequest, BifurcationRequest, CascadeRequest, ContinuationRequest,  # noqa: E402
-                               CrosscheckRequest, FixedPointsRequest, LyapunovRequest, NetworkRequest, Problem,
+from numerics.requests import (BasinRequest, BifurcationRequest, CascadeRequest, CentralFlowRequest,  # noqa: E402
+                               ContinuationRequest, CrosscheckRequest, FixedPointsRequest, LyapunovRequest, NetworkRequest, Problem,
                                RunRequest, SweepRequest, WidthScanRequest)
 
 UV = {"eta": "0.5", "y": "1", "n": "4"}
@@ -155,6 +155,11 @@ REQUESTS = [
     NetworkRequest(Axis.parse("eta=0.05:0.15:3"), data="digits.npz", model="mine.py:wide_mlp", optimizer="nesterov",
                    beta="0.5", steps=10, width=8, samples=100, seed=2, dtype="float32", top_k=3, measure_every=1,
                    max_hvps=50, tol=1e-4, time_budget=10.0, threads=2, out="etas.json"),
+    NetworkRequest(Axis("eta", [0.3]), width=8, samples=32, steps=60, top_k=4, measure_every=1, central_flow=True,
+                   substeps=8),
+    CentralFlowRequest(Problem("uv-eos", values={"k": "1.05"}), 300.0, gd=True, window=(100.0, 300.0), samples=51,
+                       rtol=5e-11),
+    CentralFlowRequest(UV_MUP, 20.5),
 ]
 
 
@@ -176,7 +181,8 @@ def test_to_argv_parses_back_into_an_equal_request(request_):
 
 
 @pytest.mark.parametrize("command", ["run", "lyapunov", "bifurcation", "basin", "cascade", "continuation",
-                                     "crosscheck", "width-scan", "sweep", "phase-diagram", "nn", "fixed-points"])
+                                     "crosscheck", "width-scan", "sweep", "phase-diagram", "nn", "fixed-points",
+                                     "central-flow"])
 def test_help_examples_read_into_requests_that_write_themselves_back(command):
     """Each --help example (as a user writes it) as a request; its to_argv() is a normal form: parsed again, the
     same request (rendering options such as --plot and --json are not part of what is asked)."""

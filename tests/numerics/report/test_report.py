@@ -20,7 +20,7 @@ from numerics.report.latex import latex_engine
 pytestmark = pytest.mark.xdist_group("quick-report")
 
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",
-            "xy_quartic", "width_scan", "crosscheck", "nn", "continuation", "momentum")
+            "xy_quartic", "width_scan", "crosscheck", "nn", "central_flow", "continuation", "momentum")
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,7 +64,7 @@ def test_tex_reads_as_a_paper(built):
                   "crosscheck", "flips_continuation", "flip_curves", "momentum"):
         assert rf"\label{{tab:{label}}}" in tex, label
     assert r"\begin{abstract}" in tex and r"\begin{thebibliography}" in tex
-    for key in ("kalra2023", "zhu2023", "liu2025", "benettin1980", "aitken1926", "lanczos1950"):
+    for key in ("kalra2023", "zhu2023", "liu2025", "benettin1980", "aitken1926", "lanczos1950", "cohen2025"):
         assert rf"\bibitem{{{key}}}" in tex and rf"\cite{{{key}}}" in tex, key
     equations = re.findall(r"\\begin\{equation\}(.*?)\\end\{equation\}", tex, flags=re.S)
     assert len(equations) > 20
@@ -114,6 +114,23 @@ def test_numbers_equal_direct_cli_calls(built, capsys):
     assert rerun(nesterov["command"], capsys) == nesterov["result"]
     cascade_by_continuation = sections["continuation"]["cascade"]
     assert rerun(cascade_by_continuation["command"], capsys) == cascade_by_continuation["result"]
+    flow = sections["central_flow"]["uv_eos"]
+    assert rerun(flow["command"], capsys) == flow["result"]
+
+
+def test_central_flow_section_without_torch_says_so_without_a_figure(built):
+    """Without PyTorch the network's record is a note: the section prints it and draws no MLP figure (the uv-eos
+    part stands as computed)."""
+    from numerics.report.central_flow import NETWORK_FIGURE, TOY_FIGURE, tex_central_flow
+
+    _, results = built
+    section = {"uv_eos": results["sections"]["central_flow"]["uv_eos"],
+               "mlp": {"command": None, "result": None, "note": "PyTorch is not installed: not computed."}}
+    tex = "\n".join(tex_central_flow(section, results))
+    assert "PyTorch is not installed" in tex and NETWORK_FIGURE not in tex and TOY_FIGURE in tex
+    network = results["sections"]["central_flow"]["mlp"]
+    assert network["result"]["gd_comparison"]["median_rel_error_loss"] is not None
+    assert set(network["result"]["trajectory"]) >= {"time", "sharpness", "sigma2", "loss", "predicted_loss"}
 
 
 def test_report_bad_output_directory(tmp_path, capsys):
