@@ -204,30 +204,76 @@ class CoordinateModel:
 
     ``step`` may be a parameter symbol or a number (``uv-eos`` takes a unit step on its reduced loss).
 
+    ``examples`` (optional) are the per-example losses :math:`L_1, \dots, L_m`; the loss then defaults to their
+    mean :math:`L = \frac1m \sum_i L_i` (a ``loss`` given as well must equal it). Mini-batch SGD
+    (``batch_size``, :mod:`analysis.stochastic`) draws its batches from them; a model without examples has one,
+    its loss.
+
+    With ``optimizer="adam"`` (:mod:`analysis.optimizers`) the state is :math:`(\theta, m, v, t)`: the
+    coordinates, Adam's first and second moments (``velocity``, ``second_moment``) and the step counter ``t``
+    (``counter``), the number of steps taken; ``momentum`` is :math:`\beta_1`, ``adam`` holds
+    :math:`(\beta_2, \epsilon)`.
+
     With a momentum ``optimizer`` (:mod:`analysis.optimizers`) the state is :math:`(\theta, v)`: the coordinates,
     then one velocity per coordinate (``velocity``, named ``v_<coordinate>``), with
     :math:`v' = \beta v + \nabla L`, :math:`\theta' = \theta - \eta s\,v'` (heavy-ball) or
     :math:`\theta' = \theta - \eta s\,(\nabla L + \beta v')` (Nesterov), PyTorch's convention.
     """
 
-    loss: sp.Expr
-    step: sp.Expr
-    state: tuple
+    loss: Optional[sp.Expr] = None
+    step: Optional[sp.Expr] = None
+    state: tuple = ()
     lr_scale: sp.Expr = sp.Integer(1)
     optimizer: str = "gd"
     momentum: sp.Expr = sp.Integer(0)
     velocity: tuple = ()
+    examples: tuple = ()
+    batch_size: Optional[int] = None
+    second_moment: tuple = ()
+    counter: Optional[StateVariable] = None
+    adam: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "state", _state_variables("CoordinateModel state", self.state))
+        if self.step is None:
+            raise UserInputError("CoordinateModel needs step=, the learning rate (a parameter symbol or a number)")
+        examples = self.examples
+        if isinstance(examples, sp.Basic):
+            examples = (examples,)
+        try:
+            examples = tuple(sp.sympify(e) for e in examples)
+        except (TypeError, sp.SympifyError):
+            raise UserInputError(f"CoordinateModel examples must be SymPy expressions, got {self.examples!r}"[:200]) \
+                from None
+        object.__setattr__(self, "examples", examples)
+        if examples:
+            mean = sp.Add(*examples) / len(examples)
+            if self.loss is None:
+                object.__setattr__(self, "loss", mean)
+            elif sp.expand(sp.sympify(self.loss) - mean) != 0:
+                raise UserInputError("CoordinateModel: the loss must be the mean of the examples (or be left out), "
+                                     f"got loss {self.loss} and examples {examples}"[:300])
+        elif self.loss is None:
+            raise UserInputError("CoordinateModel needs loss= or examples=(L_1, ..., L_m)")
+
+    @property
+    def example_losses(self) -> tuple:
+        """The per-example losses :math:`(L_1, \dots, L_m)`: ``examples``, or ``(loss,)`` where none are declared."""
+        return self.examples or (self.loss,)
 
     @property
     def coordinates(self) -> tuple:
         """The state variables that are coordinates of the loss (the state without the velocities)."""
-        return tuple(s for s in self.state if s not in self.velocity)
+        moved = set(self.velocity) | set(self.second_moment) | {self.counter}
+        return tuple(s for s in self.state if s not in moved)
 
     def fingerprint(self) -> str:
-        return _fingerprint(("coordinate", self.loss, self.step, self.state, self.lr_scale) + _optimizer_parts(self))
+        # Examples, a batch size and Adam's parts only where present: the keys of the other models are unchanged.
+        extra = (("examples", self.examples) if self.examples else ()) + \
+            (("batch_size", self.batch_size) if self.batch_size is not None else ()) + \
+            (("adam", self.second_moment, self.counter, self.adam) if self.optimizer == "adam" else ())
+        return _fingerprint(("coordinate", self.loss, self.step, self.state, self.lr_scale) + _optimizer_parts(self)
+                            + extra)
 
 
 def _optimizer_parts(spec) -> tuple:
@@ -296,16 +342,25 @@ class Model:
         :data:`analysis.optimizers.OPTIMIZERS`, default ``"gd"``) applies to every model
         (:meth:`with_optimizer`)."""
         optimizer = options.pop("optimizer", None)
+        batch_size = options.pop("batch_size", None)
         given = {k: v for k, v in options.items() if v is not None}
         model = self
         if given:
             if self.variant is None:
                 raise _unknown_option(self.name, given)
             model = self.variant(**given)
-        return model if optimizer is None else model.with_optimizer(optimizer)
+        if batch_size is not None and optimizer != "sgd":
+            raise UnsupportedOptionError("{batch_size} applies to {optimizer} sgd (mini-batch SGD) only",
+                                         batch_size=None, optimizer=None)
+        if optimizer is None:
+            return model
+        return model.with_optimizer(optimizer, batch_size=batch_size)
 
-    def with_optimizer(self, optimizer: Optional[str]) -> "Model":
+    def with_optimizer(self, optimizer: Optional[str], *, batch_size=None) -> "Model":
         r"""This model trained by ``optimizer`` (``None`` or ``"gd"``: the model itself).
+
+        ``"sgd"`` (mini-batch SGD with ``batch_size``) and ``"adam"``: :func:`analysis.stochastic.with_sgd`,
+        :func:`analysis.stochastic.with_adam`.
 
         Momentum (``"heavy-ball"``, ``"nesterov"``; PyTorch's convention, :mod:`analysis.optimizers`) adds the
         parameter ``beta`` (:data:`MOMENTUM_PARAMETER`; a model with a parameter of that name of its own is refused
@@ -324,11 +379,19 @@ class Model:
         from .optimizers import check_optimizer
 
         optimizer = check_optimizer(optimizer)
-        if optimizer == self.optimizer:
+        if optimizer == self.optimizer and optimizer != "sgd":
             return self
         if self.optimizer != "gd":
             raise UnsupportedOptionError(f"model {_braces(self.name)!r} is already trained by {self.optimizer}; "
                                          "pass {optimizer} once", optimizer=None)
+        if optimizer == "sgd":
+            from .stochastic import with_sgd
+
+            return with_sgd(self, batch_size)
+        if optimizer == "adam":
+            from .stochastic import with_adam
+
+            return with_adam(self)
         momentum_name = MOMENTUM_PARAMETER
         if any(p.name == momentum_name for p in self.parameters):
             raise UnsupportedOptionError(
@@ -382,6 +445,8 @@ class Model:
             bound[parameter.symbol] = to_number(name, value, parameter.domain)
             if name == self.momentum and not bound[parameter.symbol] < 1:
                 raise DomainError(name, value, "a number in (0, 1) (momentum >= 1 is unstable on every loss)")
+            if self.optimizer == "adam" and name in ("beta1", "beta2") and not 0 <= bound[parameter.symbol] < 1:
+                raise DomainError(name, value, "a number in [0, 1) (Adam's moment decay)")
         required = [p.name for p in self.parameters if p.default is None]
         for parameter in self.parameters:
             if parameter.symbol in bound:

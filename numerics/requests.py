@@ -81,6 +81,7 @@ class Problem:
     loss: Optional[str] = None
     depth: Optional[int] = None
     optimizer: Optional[str] = None
+    batch_size: Optional[int] = None
 
     def __post_init__(self):
         if not (isinstance(self.model, str) and self.model.strip()):
@@ -89,6 +90,8 @@ class Problem:
         object.__setattr__(self, "init", _pairs(self.init, "init"))
         if self.depth is not None:
             _count("depth", self.depth)
+        if self.batch_size is not None:
+            _count("batch_size", self.batch_size)
         if self.optimizer == "gd":  # the default: left out, so that GD runs are keyed as before
             object.__setattr__(self, "optimizer", None)
 
@@ -103,8 +106,8 @@ class Problem:
     @property
     def options(self) -> dict:
         """The variant options of :class:`~analysis.DerivedModel` that are set."""
-        return {k: v for k, v in (("loss", self.loss), ("depth", self.depth), ("optimizer", self.optimizer))
-                if v is not None}
+        return {k: v for k, v in (("loss", self.loss), ("depth", self.depth), ("optimizer", self.optimizer),
+                                  ("batch_size", self.batch_size)) if v is not None}
 
     def derived(self):
         from analysis import DerivedModel
@@ -123,6 +126,7 @@ class Problem:
     def to_argv(self, init: bool = True) -> list:
         """The model, its options, ``--set`` for each value and (``init``) ``--init`` for each initial value."""
         return ([self.model, *_option("-p", self.parameterization), *_option("--optimizer", self.optimizer),
+                 *_option("--batch-size", self.batch_size),
                  *_option("--loss", self.loss), *_option("--depth", self.depth)]
                 + [a for k, v in self.values for a in ("--set", f"{k}={v}")]
                 + ([a for k, v in self.init for a in ("--init", f"{k}={v}")] if init else []))

@@ -59,7 +59,8 @@ def problem(args) -> Problem:
     return Problem(args.model, values=assignments(getattr(args, "set", None)),
                    init=assignments(getattr(args, "init", None), "--init"),
                    parameterization=getattr(args, "parameterization", None), loss=getattr(args, "loss", None),
-                   depth=getattr(args, "depth", None), optimizer=getattr(args, "optimizer", None))
+                   depth=getattr(args, "depth", None), optimizer=getattr(args, "optimizer", None),
+                   batch_size=getattr(args, "batch_size", None))
 
 
 def budget(args) -> dict:

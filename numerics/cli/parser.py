@@ -123,7 +123,10 @@ def _model_arguments(p):
     p.add_argument("model", help="a model name (`sharpness models`) or the path of a file defining MODEL")
     p.add_argument("--parameterization", "-p", help="e.g. sp or mup for uv (default: the model's first)")
     p.add_argument("--optimizer", metavar="NAME",
-                   help="gd (default), heavy-ball or nesterov (PyTorch's SGD convention; momentum: --set beta=0.9)")
+                   help="gd (default), heavy-ball or nesterov (PyTorch's SGD convention; momentum: --set beta=0.9), "
+                        "sgd (mini-batch, with --batch-size) or adam (--set beta1=, beta2=, eps=; torch.optim.Adam)")
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), metavar="B",
+                   help="--optimizer sgd: examples per step, drawn uniformly without replacement (1 <= B <= m)")
 
 
 def build_parser() -> argparse.ArgumentParser:
