@@ -258,7 +258,7 @@ class CoordinateModel:
 
     @property
     def example_losses(self) -> tuple:
-        """The per-example losses :math:`(L_1, \dots, L_m)`: ``examples``, or ``(loss,)`` where none are declared."""
+        r"""The per-example losses :math:`(L_1, \dots, L_m)`: ``examples``, or ``(loss,)`` where none are declared."""
         return self.examples or (self.loss,)
 
     @property

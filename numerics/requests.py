@@ -180,17 +180,29 @@ class RunRequest(_Request):
     every: int = 1
     max_memory: Optional[str] = None
     force: bool = False
+    seed: int = 0  # mini-batch SGD: the seed of the batch draws
 
     def __post_init__(self):
         _count("steps", self.steps), _count("every", self.every)
+        _check_seed(self.problem, self.seed)
 
     def call(self, progress=None):
         bound = self.problem.bound(max_memory=self.max_memory, force=self.force)
+        if self.problem.optimizer == "sgd":
+            from . import stochastic
+
+            return stochastic.run(bound, self.steps, self.problem.init_map, self.every, self.seed, progress=progress)
         return bound.run(self.steps, self.problem.init_map, self.every, progress=progress)
 
     def _arguments(self):
         return [*self.problem.to_argv(), "--steps", str(self.steps), *_option("--every", self.every, 1),
-                *_budget(self)]
+                *_option("--seed", self.seed, 0), *_budget(self)]
+
+
+def _check_seed(problem: Problem, seed) -> None:
+    _count("seed", seed, 0)
+    if seed and problem.optimizer != "sgd":
+        raise UserInputError("--seed draws the batches of --optimizer sgd; the other optimizers are deterministic")
 
 
 @dataclass(frozen=True)
@@ -204,18 +216,25 @@ class LyapunovRequest(_Request):
     batches: int = 20
     max_memory: Optional[str] = None
     force: bool = False
+    seed: int = 0  # mini-batch SGD: the seed of the batch draws
 
     def __post_init__(self):
         _count("steps", self.steps), _count("transient", self.transient, 0), _count("batches", self.batches)
+        _check_seed(self.problem, self.seed)
 
     def call(self, progress=None):
         bound = self.problem.bound(max_memory=self.max_memory, force=self.force)
+        if self.problem.optimizer == "sgd":
+            from . import stochastic
+
+            return stochastic.lyapunov(bound, self.steps, self.transient, self.batches, self.problem.init_map,
+                                       self.seed, progress=progress)
         return bound.lyapunov(self.steps, self.transient, self.batches, self.problem.init_map, progress=progress)
 
     def _arguments(self):
         return [*self.problem.to_argv(), *_option("--steps", self.steps, 100_000),
                 *_option("--transient", self.transient, 1000), *_option("--batches", self.batches, 20),
-                *_budget(self)]
+                *_option("--seed", self.seed, 0), *_budget(self)]
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=_positive_int("--every"), default=1, metavar="K",
                    help="keep every K-th step in the trajectory (regimes are labelled on every step)")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0,
+                   help="--optimizer sgd: seed of the batch draws")
     p.set_defaults(run=commands.cmd_run, request=commands.run_request)
 
     p = subcommands.add_parser("bifurcation", help="orbit diagram over a parameter range")
@@ -324,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps discarded first (overflow in them is reported)")
     p.add_argument("--batches", type=_positive_int("--batches"), default=20,
                    help="batches for the standard error (at least 2)")
+    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0,
+                   help="--optimizer sgd: seed of the batch draws")
     p.set_defaults(run=commands.cmd_lyapunov, request=commands.lyapunov_request)
     central_flow.add_parser(subcommands, common, _positive_real, _non_empty, PLOT_HELP)
     _add_examples(subcommands)
