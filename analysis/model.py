@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
@@ -359,8 +360,8 @@ class Model:
     def with_optimizer(self, optimizer: Optional[str], *, batch_size=None) -> "Model":
         r"""This model trained by ``optimizer`` (``None`` or ``"gd"``: the model itself).
 
-        ``"sgd"`` (mini-batch SGD with ``batch_size``) and ``"adam"``: :func:`analysis.stochastic.with_sgd`,
-        :func:`analysis.stochastic.with_adam`.
+        ``"sgd"`` (mini-batch SGD with ``batch_size``) and ``"adam"``: :func:`_with_sgd`,
+        :func:`_with_adam`.
 
         Momentum (``"heavy-ball"``, ``"nesterov"``; PyTorch's convention, :mod:`analysis.optimizers`) adds the
         parameter ``beta`` (:data:`MOMENTUM_PARAMETER`; a model with a parameter of that name of its own is refused
@@ -385,13 +386,9 @@ class Model:
             raise UnsupportedOptionError(f"model {_braces(self.name)!r} is already trained by {self.optimizer}; "
                                          "pass {optimizer} once", optimizer=None)
         if optimizer == "sgd":
-            from .stochastic import with_sgd
-
-            return with_sgd(self, batch_size)
+            return _with_sgd(self, batch_size)
         if optimizer == "adam":
-            from .stochastic import with_adam
-
-            return with_adam(self)
+            return _with_adam(self)
         momentum_name = MOMENTUM_PARAMETER
         if any(p.name == momentum_name for p in self.parameters):
             raise UnsupportedOptionError(
@@ -479,6 +476,89 @@ class Model:
 
     def parse_initial(self, assignments: Mapping[str, object], values: dict) -> dict:
         return self.bind_initial(assignments, values)
+
+
+# PyTorch's defaults of torch.optim.Adam (betas=(0.9, 0.999), eps=1e-8), exact.
+ADAM_DEFAULTS = {"beta1": sp.Rational(9, 10), "beta2": sp.Rational(999, 1000), "eps": sp.Rational(1, 10 ** 8)}
+
+
+def _coordinate_description(model, optimizer: str):
+    spec = model.describe(model.parameterizations[0])
+    if not isinstance(spec, CoordinateModel):
+        why = ("its loss is an O(n)-invariant function of the Gram matrix of one example's output, so it has no "
+               "mini-batches" if optimizer == "sgd" else
+               "Adam's coordinate-wise preconditioner breaks the O(n) invariance, so the Gram-matrix state does "
+               "not close")
+        raise UnsupportedOptionError(f"{{optimizer}} {optimizer} applies to coordinate models, not the Gram model "
+                                     f"{_braces(repr(model.name))}: {why}", optimizer=None)
+    return spec
+
+
+def _with_sgd(model, batch_size):
+    """``model`` trained by mini-batch SGD with ``batch_size`` examples per step (:mod:`analysis.stochastic`): the same
+    parameters and state, the descriptions carrying ``batch_size``."""
+    spec = _coordinate_description(model, "sgd")
+    if batch_size is None:
+        raise UnsupportedOptionError("{optimizer} sgd needs the batch size: {batch_size}", optimizer=None,
+                                     batch_size=None)
+    count = len(spec.example_losses)
+    from .stochastic import MAX_BATCHES, check_batch_size
+
+    batch_size = check_batch_size(batch_size, count)
+    if math.comb(count, batch_size) > MAX_BATCHES:
+        raise DomainError("batch_size", batch_size, f"such that the {count} examples form at most {MAX_BATCHES:,} "
+                          f"batches (the mean-square map averages over every batch; {math.comb(count, batch_size):,} "
+                          "here)")
+    base_describe = model.describe
+
+    def describe(parameterization: str):
+        return dataclasses.replace(base_describe(parameterization), batch_size=batch_size)
+
+    return dataclasses.replace(
+        model, describe=describe, variant=None,
+        summary=f"{model.summary}; trained by mini-batch SGD, {batch_size} of {count} examples per step",
+        options={**model.options, "optimizer": "sgd", "batch_size": batch_size}, optimizer="sgd")
+
+
+def _with_adam(model):
+    r"""``model`` trained by Adam (:func:`analysis.optimizers.adam_update`): parameters ``beta1``, ``beta2``, ``eps``
+    (PyTorch's defaults 0.9, 0.999, 1e-8), state :math:`(\theta, m, v, t)` with one first moment ``m_<c>`` and one
+    second moment ``v_<c>`` per coordinate and the step counter ``t``, all starting at 0."""
+    _coordinate_description(model, "adam")
+    taken = {s.name for s in model.state} | {p.name for p in model.parameters}
+    wanted = [(f"m_{s.name}", f"Adam's first moment of {s.name} (exp_avg)", rf"m_{{{sp.latex(s.symbol)}}}")
+              for s in model.state]
+    wanted += [(f"v_{s.name}", f"Adam's second moment of {s.name} (exp_avg_sq)", rf"v_{{{sp.latex(s.symbol)}}}")
+               for s in model.state]
+    wanted.append(("t", "Adam's step counter: the number of steps taken", None))
+    clashes = [name for name, _, _ in wanted if name in taken] + [name for name in ADAM_DEFAULTS if name in taken]
+    if clashes:
+        raise UnsupportedOptionError(f"model {_braces(repr(model.name))} already has names {', '.join(clashes)}, "
+                                     "which {optimizer} adam needs", optimizer=None)
+    added = tuple(StateVariable(name, sp.Symbol(name, real=True), description, default=sp.Integer(0), latex=latex)
+                  for name, description, latex in wanted)
+    d = len(model.state)
+    first, second, counter = added[:d], added[d:2 * d], added[-1]
+    symbols = {name: sp.Symbol(name, positive=True) for name in ADAM_DEFAULTS}
+    parameters = (
+        Parameter("beta1", symbols["beta1"], "Adam's beta1 (first-moment decay), in [0, 1); 0 is RMSProp", "real",
+                  ADAM_DEFAULTS["beta1"]),
+        Parameter("beta2", symbols["beta2"], "Adam's beta2 (second-moment decay), in (0, 1)", "positive",
+                  ADAM_DEFAULTS["beta2"]),
+        Parameter("eps", symbols["eps"], "Adam's eps, added to sqrt(v_hat)", "positive", ADAM_DEFAULTS["eps"]),
+    )
+    base_describe = model.describe
+
+    def describe(parameterization: str):
+        base = base_describe(parameterization)
+        return dataclasses.replace(base, state=tuple(base.state) + added, optimizer="adam",
+                                   momentum=symbols["beta1"], velocity=first, second_moment=second, counter=counter,
+                                   adam=(symbols["beta2"], symbols["eps"]))
+
+    return dataclasses.replace(
+        model, parameters=model.parameters + parameters, state=model.state + added, describe=describe,
+        summary=f"{model.summary}; trained by adam", variant=None, options={**model.options, "optimizer": "adam"},
+        optimizer="adam", momentum="beta1")
 
 
 def _velocity_state(model: Model, spec) -> tuple:

@@ -35,7 +35,7 @@ transverse direction :math:`q` (e.g. one coordinate) this is the closed form
 below GD's :math:`2/(s\,h)` by Jensen's inequality (:math:`E[h^2] \ge E[h]^2`), equal to it when every batch has
 the same curvature.
 
-**Adam** (``optimizer="adam"``): :func:`with_adam`, the map :func:`analysis.optimizers.adam_update`.
+**Adam** (``optimizer="adam"``): :meth:`analysis.model.Model.with_optimizer`, the map :func:`analysis.optimizers.adam_update`.
 """
 from __future__ import annotations
 
@@ -46,10 +46,8 @@ from typing import Optional
 
 import sympy as sp
 
-from .errors import DomainError, UnsupportedOptionError
+from .errors import DomainError
 
-# PyTorch's defaults of torch.optim.Adam (betas=(0.9, 0.999), eps=1e-8), exact.
-ADAM_DEFAULTS = {"beta1": sp.Rational(9, 10), "beta2": sp.Rational(999, 1000), "eps": sp.Rational(1, 10 ** 8)}
 # The mean-square map averages over every batch: at most this many (C(m, B)).
 MAX_BATCHES = 10_000
 # Gradients of every example below this (relative to the scale of the point, at 50 digits) vanish: the point is
@@ -57,24 +55,6 @@ MAX_BATCHES = 10_000
 COMMON_FIXED_POINT_TOLERANCE = 1e-30
 # Singular values of the stacked example Hessians below this fraction of the largest span the neutral directions.
 NEUTRAL_TOLERANCE = 1e-12
-
-
-def _braces(text) -> str:
-    return str(text).replace("{", "{{").replace("}", "}}")
-
-
-def _coordinate_description(model, optimizer: str):
-    from .model import CoordinateModel
-
-    spec = model.describe(model.parameterizations[0])
-    if not isinstance(spec, CoordinateModel):
-        why = ("its loss is an O(n)-invariant function of the Gram matrix of one example's output, so it has no "
-               "mini-batches" if optimizer == "sgd" else
-               "Adam's coordinate-wise preconditioner breaks the O(n) invariance, so the Gram-matrix state does "
-               "not close")
-        raise UnsupportedOptionError(f"{{optimizer}} {optimizer} applies to coordinate models, not the Gram model "
-                                     f"{_braces(repr(model.name))}: {why}", optimizer=None)
-    return spec
 
 
 def batches(example_count: int, batch_size: int) -> list:
@@ -98,73 +78,6 @@ def check_batch_size(batch_size, example_count: int) -> int:
         raise DomainError("batch_size", batch_size, f"between 1 and {example_count} (the number of examples of "
                           "the model)")
     return batch_size
-
-
-def with_sgd(model, batch_size):
-    """``model`` trained by mini-batch SGD with ``batch_size`` examples per step (module docstring): the same
-    parameters and state, the descriptions carrying ``batch_size``."""
-    spec = _coordinate_description(model, "sgd")
-    if batch_size is None:
-        raise UnsupportedOptionError("{optimizer} sgd needs the batch size: {batch_size}", optimizer=None,
-                                     batch_size=None)
-    count = len(spec.example_losses)
-    batch_size = check_batch_size(batch_size, count)
-    if math.comb(count, batch_size) > MAX_BATCHES:
-        raise DomainError("batch_size", batch_size, f"such that the {count} examples form at most {MAX_BATCHES:,} "
-                          f"batches (the mean-square map averages over every batch; {math.comb(count, batch_size):,} "
-                          "here)")
-    base_describe = model.describe
-
-    def describe(parameterization: str):
-        return dataclasses.replace(base_describe(parameterization), batch_size=batch_size)
-
-    return dataclasses.replace(
-        model, describe=describe, variant=None,
-        summary=f"{model.summary}; trained by mini-batch SGD, {batch_size} of {count} examples per step",
-        options={**model.options, "optimizer": "sgd", "batch_size": batch_size}, optimizer="sgd")
-
-
-def with_adam(model):
-    r"""``model`` trained by Adam (:func:`analysis.optimizers.adam_update`): parameters ``beta1``, ``beta2``, ``eps``
-    (PyTorch's defaults 0.9, 0.999, 1e-8), state :math:`(\theta, m, v, t)` with one first moment ``m_<c>`` and one
-    second moment ``v_<c>`` per coordinate and the step counter ``t``, all starting at 0."""
-    from .model import Parameter, StateVariable
-
-    spec = _coordinate_description(model, "adam")
-    taken = {s.name for s in model.state} | {p.name for p in model.parameters}
-    wanted = [(f"m_{s.name}", f"Adam's first moment of {s.name} (exp_avg)", rf"m_{{{sp.latex(s.symbol)}}}")
-              for s in model.state]
-    wanted += [(f"v_{s.name}", f"Adam's second moment of {s.name} (exp_avg_sq)", rf"v_{{{sp.latex(s.symbol)}}}")
-               for s in model.state]
-    wanted.append(("t", "Adam's step counter: the number of steps taken", None))
-    clashes = [name for name, _, _ in wanted if name in taken] + [name for name in ADAM_DEFAULTS if name in taken]
-    if clashes:
-        raise UnsupportedOptionError(f"model {_braces(repr(model.name))} already has names {', '.join(clashes)}, "
-                                     "which {optimizer} adam needs", optimizer=None)
-    added = tuple(StateVariable(name, sp.Symbol(name, real=True), description, default=sp.Integer(0), latex=latex)
-                  for name, description, latex in wanted)
-    d = len(model.state)
-    first, second, counter = added[:d], added[d:2 * d], added[-1]
-    symbols = {name: sp.Symbol(name, positive=True) for name in ADAM_DEFAULTS}
-    parameters = (
-        Parameter("beta1", symbols["beta1"], "Adam's beta1 (first-moment decay), in [0, 1); 0 is RMSProp", "real",
-                  ADAM_DEFAULTS["beta1"]),
-        Parameter("beta2", symbols["beta2"], "Adam's beta2 (second-moment decay), in (0, 1)", "positive",
-                  ADAM_DEFAULTS["beta2"]),
-        Parameter("eps", symbols["eps"], "Adam's eps, added to sqrt(v_hat)", "positive", ADAM_DEFAULTS["eps"]),
-    )
-    base_describe = model.describe
-
-    def describe(parameterization: str):
-        base = base_describe(parameterization)
-        return dataclasses.replace(base, state=tuple(base.state) + added, optimizer="adam",
-                                   momentum=symbols["beta1"], velocity=first, second_moment=second, counter=counter,
-                                   adam=(symbols["beta2"], symbols["eps"]))
-
-    return dataclasses.replace(
-        model, parameters=model.parameters + parameters, state=model.state + added, describe=describe,
-        summary=f"{model.summary}; trained by adam", variant=None, options={**model.options, "optimizer": "adam"},
-        optimizer="adam", momentum="beta1")
 
 
 # ---------------------------------------------------------------------------------------------- mean square
