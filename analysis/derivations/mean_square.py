@@ -51,8 +51,8 @@ def mean_square(ctx: Context) -> MeanSquare:
     notes = (f"Batches of {size} of the {count} examples, each of the {len(pairs)} drawn with equal probability at "
              "every step. The mean of the batch maps is the GD map (its fixed points and threshold above). At a "
              "fixed point of every batch map SGD is stable in mean square iff the second-moment map "
-             "X -> E_B[(I - eta s H_B) X (I - eta s H_B)] has spectral radius < 1; "
-             + ("for one coordinate that is eta < eta*_MS." if threshold is not None else
+             "T(X) = E_B[(I - eta s H_B) X (I - eta s H_B)] has spectral radius < 1; "
+             + ("for one coordinate that is eta below the threshold eta_MS." if threshold is not None else
                 "its threshold is evaluated at given values (`sharpness fixed-points`): no closed form in general."))
     return MeanSquare([b for b, _ in pairs], maps, hessians, threshold, at_points,
                       equations=equations, notes=notes)

@@ -251,3 +251,20 @@ def test_adam_sharpness_is_the_preconditioned_one():
 def test_adam_has_no_fixed_points_and_says_why():
     table = load_model("product", optimizer="adam").fixed_points_at(eta=0.1)
     assert len(table) == 0 and table.complete and "counter" in table.reason
+
+
+def test_mean_square_threshold_is_exported_to_latex():
+    text = load_model("product", loss=TWO_CURVATURES, optimizer="sgd", batch_size=1).latex(only="mean_square")
+    assert r"\eta^\ast_{\mathrm{MS}} = \frac{10}{17}" in text
+
+
+def test_sgd_requests_write_themselves_back_with_batch_size_and_seed():
+    from numerics.cli.parser import build_parser
+    from numerics.requests import LyapunovRequest, Problem, RunRequest
+
+    problem = Problem("product", values={"eta": "0.5"}, loss=TWO_CURVATURES, optimizer="sgd", batch_size=1)
+    for request in (RunRequest(problem, steps=100, seed=3), LyapunovRequest(problem, steps=100, seed=3)):
+        args = build_parser().parse_args(request.to_argv())
+        assert args.request(args) == request
+    with pytest.raises(UserInputError, match="--seed"):
+        RunRequest(Problem("uv-eos"), steps=10, seed=1)
