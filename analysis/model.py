@@ -440,7 +440,7 @@ class Model:
         for name, value in values.items():
             parameter = self.parameter(name)
             bound[parameter.symbol] = to_number(name, value, parameter.domain)
-            if name == self.momentum and not bound[parameter.symbol] < 1:
+            if name == self.momentum and self.optimizer != "adam" and not bound[parameter.symbol] < 1:
                 raise DomainError(name, value, "a number in (0, 1) (momentum >= 1 is unstable on every loss)")
             if self.optimizer == "adam" and name in ("beta1", "beta2") and not 0 <= bound[parameter.symbol] < 1:
                 raise DomainError(name, value, "a number in [0, 1) (Adam's moment decay)")
@@ -506,7 +506,7 @@ def _with_sgd(model, batch_size):
 
     batch_size = check_batch_size(batch_size, count)
     if math.comb(count, batch_size) > MAX_BATCHES:
-        raise DomainError("batch_size", batch_size, f"such that the {count} examples form at most {MAX_BATCHES:,} "
+        raise DomainError("the batch size", batch_size, f"such that the {count} examples form at most {MAX_BATCHES:,} "
                           f"batches (the mean-square map averages over every batch; {math.comb(count, batch_size):,} "
                           "here)")
     base_describe = model.describe

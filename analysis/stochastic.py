@@ -72,10 +72,10 @@ def check_batch_size(batch_size, example_count: int) -> int:
         except (TypeError, ValueError):
             batch_size = None
         if batch_size is None:
-            raise DomainError("batch_size", repr(batch_size), f"an integer between 1 and {example_count} (the "
+            raise DomainError("the batch size", repr(batch_size), f"an integer between 1 and {example_count} (the "
                               "number of examples)")
     if not 1 <= batch_size <= example_count:
-        raise DomainError("batch_size", batch_size, f"between 1 and {example_count} (the number of examples of "
+        raise DomainError("the batch size", batch_size, f"between 1 and {example_count} (the number of examples of "
                           "the model)")
     return batch_size
 

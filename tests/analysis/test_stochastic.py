@@ -268,3 +268,13 @@ def test_sgd_requests_write_themselves_back_with_batch_size_and_seed():
         assert args.request(args) == request
     with pytest.raises(UserInputError, match="--seed"):
         RunRequest(Problem("uv-eos"), steps=10, seed=1)
+
+
+def test_rmsprop_runs_with_its_threshold_two_over_eta():
+    """beta1 = 0 (RMSProp): the run completes (the counter's Jacobian column is a constant's, no log(beta1)) and is
+    compared with 2/eta on the preconditioned sharpness."""
+    bound = IteratedMap(load_model("product", optimizer="adam"), {"eta": 0.05, "beta1": 0})
+    trajectory = bound.run(200)
+    assert bound.threshold == pytest.approx(2 / 0.05)
+    assert trajectory.outcome.name != "diverged" and trajectory.final["t"] == 200
+    assert math.isnan(trajectory.trajectory["sharpness"][0])  # P is undefined before the first step (t = 0)
