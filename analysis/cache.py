@@ -85,7 +85,8 @@ ANALYSIS_EXPRESSION_CLASSES = {"analysis.derivations.spectrum": {"PolynomialRoot
 ANALYSIS_RESULT_CLASSES = {
     "analysis.derivations.results": {"StateDefinitions", "ParameterUpdate", "FunctionMap", "Loss", "Jacobian",
                                      "HessianSpectrum", "Sharpness", "FixedPoints", "Stability", "EoSManifolds",
-                                     "EoSMap", "Minima", "NormalForm", "GradSharpness", "CentralFlowField"},
+                                     "EoSMap", "Minima", "NormalForm", "GradSharpness", "CentralFlowField",
+                                     "MeanSquare"},
     "analysis.derivations.records": {"FixedPointSolution", "StabilityBoundary", "FixedPointStability",
                                      "InvariantManifold", "MomentumInvariantManifold", "EoSReduction",
                                      "ZeroLossSet"},

@@ -62,7 +62,8 @@ class Derivation:
         self.use_cache = use_cache
         self.time_budget = time_budget
         full = derivations.build_graph()
-        self.graph = full.subgraph([n for n, kinds in full.nodes(data="kinds") if self.kind in kinds]).copy()
+        self.graph = full.subgraph([n for n, kinds in full.nodes(data="kinds")
+                                    if self.kind in kinds and derivations.NODES[n].applies(self.spec)]).copy()
         self._results: dict = {}
         self.computed: list = []  # names derived (not read from cache) in this object's lifetime
 

@@ -112,14 +112,18 @@ class FixedPoint:
     focus: bool = False
     exact: bool = True
     closed_form: bool = True
+    mean_square: Optional[object] = None  # mini-batch SGD: analysis.stochastic.MeanSquareStability
 
     def to_dict(self) -> dict:
-        """One entry of ``fixed_points`` in ``sharpness fixed-points --json``."""
+        """One entry of ``fixed_points`` in ``sharpness fixed-points --json`` (under ``--optimizer sgd`` with
+        ``mean_square_threshold``: :meth:`analysis.stochastic.MeanSquareStability.to_dict`)."""
         entry = {"label": self.label, "coordinates": self.coordinates, "eigenvalues": self.eigenvalues,
                  "stability": self.stability, "focus": self.focus, "expression": self.expression,
                  "exact": self.exact, "closed_form": self.closed_form, "realizable": self.realizable}
         if self.line:
             entry["line"] = self.line
+        if self.mean_square is not None:
+            entry["mean_square_threshold"] = self.mean_square.to_dict()
         return entry
 
 
@@ -186,6 +190,8 @@ class FixedPointTable:
             stability = point.stability + (" (focus)" if point.focus else "")
             lines.append(f"{point.label:>4}: {coords}   eigenvalues [{eigs}]{moduli}   {stability}{real}")
             lines.append(f"      {point.expression}")
+            if point.mean_square is not None:
+                lines.append(f"      {point.mean_square}")
         lines.append(self.summary)
         return "\n".join(lines)
 
@@ -415,6 +421,12 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
     from .polynomial_systems import real_solutions
 
     model = derivation.model
+    if derivation.spec.optimizer == "adam":
+        return FixedPointTable(model.name, derivation.parameterization,
+                               {p.name: _float(values[p.symbol]) for p in model.parameters if p.symbol in values},
+                               [], True, "the map's counter moves: t' = t + 1",
+                               "Adam has no fixed points (its step counter t moves); its threshold on the "
+                               "preconditioned sharpness is (2 + 2 beta1)/((1 - beta1) eta)", 0)
     names = {s.symbol: s.name for s in model.state}
     states = [s.symbol for s in model.state]
     fixed = derivation.result("fixed_points").solutions
@@ -425,7 +437,7 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
             for point in fixed if point.free]
     solved = real_solutions(equations, states, sets)
     unmatched = list(solved.points)
-    entries = []
+    entries, exact_points = [], []
     for point in fixed:
         info = stability[point.label]
         coordinates = {s: (c.subs(values) if c is not None else None) for s, c in point.coordinates.items()}
@@ -468,6 +480,7 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
             expression += f" (any {', '.join(names[s] for s in point.free)})"
         entries.append(_evaluated(derivation, point.label, coordinates, eigenvalues, expression, values, names,
                                   bool(point.free), line))
+        exact_points.append(coordinates)
     jacobian = derivation.result("jacobian").matrix
     for index, coordinates in enumerate(unmatched):
         eigenvalues = _numeric_eigenvalues(jacobian.subs(values).subs(coordinates))
@@ -475,6 +488,15 @@ def fixed_points_at(derivation, values: dict) -> FixedPointTable:
             "found by the numeric search (no closed form)"
         entries.append(_evaluated(derivation, roman(len(fixed) + index + 1), coordinates, eigenvalues, expression,
                                   values, names, False, None, exact=solved.complete, closed_form=False))
+        exact_points.append(coordinates)
+    if getattr(derivation.spec, "batch_size", None) is not None:  # mini-batch SGD: mean-square stability at each point
+        from .derivations.common import control_parameter
+        from .derivations.graph import Context
+        from .stochastic import mean_square_at
+
+        step = control_parameter(Context(model, derivation.parameterization, derivation.spec, {}))
+        for entry, coordinates in zip(entries, exact_points):
+            entry.mean_square = mean_square_at(derivation.spec, values, coordinates, step)
     parameters = {p.name: _float(values[p.symbol]) for p in model.parameters if p.symbol in values}
     # A complete, non-empty list needs no reason; an empty one always has one (the solve's, or this).
     reason = solved.reason if not solved.complete or not entries else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
@@ -205,30 +206,76 @@ class CoordinateModel:
 
     ``step`` may be a parameter symbol or a number (``uv-eos`` takes a unit step on its reduced loss).
 
+    ``examples`` (optional) are the per-example losses :math:`L_1, \dots, L_m`; the loss then defaults to their
+    mean :math:`L = \frac1m \sum_i L_i` (a ``loss`` given as well must equal it). Mini-batch SGD
+    (``batch_size``, :mod:`analysis.stochastic`) draws its batches from them; a model without examples has one,
+    its loss.
+
+    With ``optimizer="adam"`` (:mod:`analysis.optimizers`) the state is :math:`(\theta, m, v, t)`: the
+    coordinates, Adam's first and second moments (``velocity``, ``second_moment``) and the step counter ``t``
+    (``counter``), the number of steps taken; ``momentum`` is :math:`\beta_1`, ``adam`` holds
+    :math:`(\beta_2, \epsilon)`.
+
     With a momentum ``optimizer`` (:mod:`analysis.optimizers`) the state is :math:`(\theta, v)`: the coordinates,
     then one velocity per coordinate (``velocity``, named ``v_<coordinate>``), with
     :math:`v' = \beta v + \nabla L`, :math:`\theta' = \theta - \eta s\,v'` (heavy-ball) or
     :math:`\theta' = \theta - \eta s\,(\nabla L + \beta v')` (Nesterov), PyTorch's convention.
     """
 
-    loss: sp.Expr
-    step: sp.Expr
-    state: tuple
+    loss: Optional[sp.Expr] = None
+    step: Optional[sp.Expr] = None
+    state: tuple = ()
     lr_scale: sp.Expr = sp.Integer(1)
     optimizer: str = "gd"
     momentum: sp.Expr = sp.Integer(0)
     velocity: tuple = ()
+    examples: tuple = ()
+    batch_size: Optional[int] = None
+    second_moment: tuple = ()
+    counter: Optional[StateVariable] = None
+    adam: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "state", _state_variables("CoordinateModel state", self.state))
+        if self.step is None:
+            raise UserInputError("CoordinateModel needs step=, the learning rate (a parameter symbol or a number)")
+        examples = self.examples
+        if isinstance(examples, sp.Basic):
+            examples = (examples,)
+        try:
+            examples = tuple(sp.sympify(e) for e in examples)
+        except (TypeError, sp.SympifyError):
+            raise UserInputError(f"CoordinateModel examples must be SymPy expressions, got {self.examples!r}"[:200]) \
+                from None
+        object.__setattr__(self, "examples", examples)
+        if examples:
+            mean = sp.Add(*examples) / len(examples)
+            if self.loss is None:
+                object.__setattr__(self, "loss", mean)
+            elif sp.expand(sp.sympify(self.loss) - mean) != 0:
+                raise UserInputError("CoordinateModel: the loss must be the mean of the examples (or be left out), "
+                                     f"got loss {self.loss} and examples {examples}"[:300])
+        elif self.loss is None:
+            raise UserInputError("CoordinateModel needs loss= or examples=(L_1, ..., L_m)")
+
+    @property
+    def example_losses(self) -> tuple:
+        r"""The per-example losses :math:`(L_1, \dots, L_m)`: ``examples``, or ``(loss,)`` where none are declared."""
+        return self.examples or (self.loss,)
 
     @property
     def coordinates(self) -> tuple:
         """The state variables that are coordinates of the loss (the state without the velocities)."""
-        return tuple(s for s in self.state if s not in self.velocity)
+        moved = set(self.velocity) | set(self.second_moment) | {self.counter}
+        return tuple(s for s in self.state if s not in moved)
 
     def fingerprint(self) -> str:
-        return _fingerprint(("coordinate", self.loss, self.step, self.state, self.lr_scale) + _optimizer_parts(self))
+        # Examples, a batch size and Adam's parts only where present: the keys of the other models are unchanged.
+        extra = (("examples", self.examples) if self.examples else ()) + \
+            (("batch_size", self.batch_size) if self.batch_size is not None else ()) + \
+            (("adam", self.second_moment, self.counter, self.adam) if self.optimizer == "adam" else ())
+        return _fingerprint(("coordinate", self.loss, self.step, self.state, self.lr_scale) + _optimizer_parts(self)
+                            + extra)
 
 
 def _optimizer_parts(spec) -> tuple:
@@ -297,16 +344,25 @@ class Model:
         :data:`analysis.optimizers.OPTIMIZERS`, default ``"gd"``) applies to every model
         (:meth:`with_optimizer`)."""
         optimizer = options.pop("optimizer", None)
+        batch_size = options.pop("batch_size", None)
         given = {k: v for k, v in options.items() if v is not None}
         model = self
         if given:
             if self.variant is None:
                 raise _unknown_option(self.name, given)
             model = self.variant(**given)
-        return model if optimizer is None else model.with_optimizer(optimizer)
+        if batch_size is not None and optimizer != "sgd":
+            raise UnsupportedOptionError("{batch_size} applies to {optimizer} sgd (mini-batch SGD) only",
+                                         batch_size=None, optimizer=None)
+        if optimizer is None:
+            return model
+        return model.with_optimizer(optimizer, batch_size=batch_size)
 
-    def with_optimizer(self, optimizer: Optional[str]) -> "Model":
+    def with_optimizer(self, optimizer: Optional[str], *, batch_size=None) -> "Model":
         r"""This model trained by ``optimizer`` (``None`` or ``"gd"``: the model itself).
+
+        ``"sgd"`` (mini-batch SGD with ``batch_size``) and ``"adam"``: :func:`_with_sgd`,
+        :func:`_with_adam`.
 
         Momentum (``"heavy-ball"``, ``"nesterov"``; PyTorch's convention, :mod:`analysis.optimizers`) adds the
         parameter ``beta`` (:data:`MOMENTUM_PARAMETER`; a model with a parameter of that name of its own is refused
@@ -325,11 +381,15 @@ class Model:
         from .optimizers import check_optimizer
 
         optimizer = check_optimizer(optimizer)
-        if optimizer == self.optimizer:
+        if optimizer == self.optimizer and optimizer != "sgd":
             return self
         if self.optimizer != "gd":
             raise UnsupportedOptionError(f"model {_braces(self.name)!r} is already trained by {self.optimizer}; "
                                          "pass {optimizer} once", optimizer=None)
+        if optimizer == "sgd":
+            return _with_sgd(self, batch_size)
+        if optimizer == "adam":
+            return _with_adam(self)
         momentum_name = MOMENTUM_PARAMETER
         if any(p.name == momentum_name for p in self.parameters):
             raise UnsupportedOptionError(
@@ -383,8 +443,10 @@ class Model:
         for name, value in values.items():
             parameter = self.parameter(name)
             bound[parameter.symbol] = to_number(name, value, parameter.domain)
-            if name == self.momentum and not bound[parameter.symbol] < 1:
+            if name == self.momentum and self.optimizer != "adam" and not bound[parameter.symbol] < 1:
                 raise DomainError(name, value, "a number in (0, 1) (momentum >= 1 is unstable on every loss)")
+            if self.optimizer == "adam" and name in ("beta1", "beta2") and not 0 <= bound[parameter.symbol] < 1:
+                raise DomainError(name, value, "a number in [0, 1) (Adam's moment decay)")
         required = [p.name for p in self.parameters if p.default is None]
         for parameter in self.parameters:
             if parameter.symbol in bound:
@@ -419,6 +481,89 @@ class Model:
 
     def parse_initial(self, assignments: Mapping[str, object], values: dict) -> dict:
         return self.bind_initial(assignments, values)
+
+
+# PyTorch's defaults of torch.optim.Adam (betas=(0.9, 0.999), eps=1e-8), exact.
+ADAM_DEFAULTS = {"beta1": sp.Rational(9, 10), "beta2": sp.Rational(999, 1000), "eps": sp.Rational(1, 10 ** 8)}
+
+
+def _coordinate_description(model, optimizer: str):
+    spec = model.describe(model.parameterizations[0])
+    if not isinstance(spec, CoordinateModel):
+        why = ("its loss is an O(n)-invariant function of the Gram matrix of one example's output, so it has no "
+               "mini-batches" if optimizer == "sgd" else
+               "Adam's coordinate-wise preconditioner breaks the O(n) invariance, so the Gram-matrix state does "
+               "not close")
+        raise UnsupportedOptionError(f"{{optimizer}} {optimizer} applies to coordinate models, not the Gram model "
+                                     f"{_braces(repr(model.name))}: {why}", optimizer=None)
+    return spec
+
+
+def _with_sgd(model, batch_size):
+    """``model`` trained by mini-batch SGD with ``batch_size`` examples per step (:mod:`analysis.stochastic`): the same
+    parameters and state, the descriptions carrying ``batch_size``."""
+    spec = _coordinate_description(model, "sgd")
+    if batch_size is None:
+        raise UnsupportedOptionError("{optimizer} sgd needs the batch size: {batch_size}", optimizer=None,
+                                     batch_size=None)
+    count = len(spec.example_losses)
+    from .stochastic import MAX_BATCHES, check_batch_size
+
+    batch_size = check_batch_size(batch_size, count)
+    if math.comb(count, batch_size) > MAX_BATCHES:
+        raise DomainError("the batch size", batch_size, f"such that the {count} examples form at most {MAX_BATCHES:,} "
+                          f"batches (the mean-square map averages over every batch; {math.comb(count, batch_size):,} "
+                          "here)")
+    base_describe = model.describe
+
+    def describe(parameterization: str):
+        return dataclasses.replace(base_describe(parameterization), batch_size=batch_size)
+
+    return dataclasses.replace(
+        model, describe=describe, variant=None,
+        summary=f"{model.summary}; trained by mini-batch SGD, {batch_size} of {count} examples per step",
+        options={**model.options, "optimizer": "sgd", "batch_size": batch_size}, optimizer="sgd")
+
+
+def _with_adam(model):
+    r"""``model`` trained by Adam (:func:`analysis.optimizers.adam_update`): parameters ``beta1``, ``beta2``, ``eps``
+    (PyTorch's defaults 0.9, 0.999, 1e-8), state :math:`(\theta, m, v, t)` with one first moment ``m_<c>`` and one
+    second moment ``v_<c>`` per coordinate and the step counter ``t``, all starting at 0."""
+    _coordinate_description(model, "adam")
+    taken = {s.name for s in model.state} | {p.name for p in model.parameters}
+    wanted = [(f"m_{s.name}", f"Adam's first moment of {s.name} (exp_avg)", rf"m_{{{sp.latex(s.symbol)}}}")
+              for s in model.state]
+    wanted += [(f"v_{s.name}", f"Adam's second moment of {s.name} (exp_avg_sq)", rf"v_{{{sp.latex(s.symbol)}}}")
+               for s in model.state]
+    wanted.append(("t", "Adam's step counter: the number of steps taken", None))
+    clashes = [name for name, _, _ in wanted if name in taken] + [name for name in ADAM_DEFAULTS if name in taken]
+    if clashes:
+        raise UnsupportedOptionError(f"model {_braces(repr(model.name))} already has names {', '.join(clashes)}, "
+                                     "which {optimizer} adam needs", optimizer=None)
+    added = tuple(StateVariable(name, sp.Symbol(name, real=True), description, default=sp.Integer(0), latex=latex)
+                  for name, description, latex in wanted)
+    d = len(model.state)
+    first, second, counter = added[:d], added[d:2 * d], added[-1]
+    symbols = {name: sp.Symbol(name, positive=True) for name in ADAM_DEFAULTS}
+    parameters = (
+        Parameter("beta1", symbols["beta1"], "Adam's beta1 (first-moment decay), in [0, 1); 0 is RMSProp", "real",
+                  ADAM_DEFAULTS["beta1"]),
+        Parameter("beta2", symbols["beta2"], "Adam's beta2 (second-moment decay), in (0, 1)", "positive",
+                  ADAM_DEFAULTS["beta2"]),
+        Parameter("eps", symbols["eps"], "Adam's eps, added to sqrt(v_hat)", "positive", ADAM_DEFAULTS["eps"]),
+    )
+    base_describe = model.describe
+
+    def describe(parameterization: str):
+        base = base_describe(parameterization)
+        return dataclasses.replace(base, state=tuple(base.state) + added, optimizer="adam",
+                                   momentum=symbols["beta1"], velocity=first, second_moment=second, counter=counter,
+                                   adam=(symbols["beta2"], symbols["eps"]))
+
+    return dataclasses.replace(
+        model, parameters=model.parameters + parameters, state=model.state + added, describe=describe,
+        summary=f"{model.summary}; trained by adam", variant=None, options={**model.options, "optimizer": "adam"},
+        optimizer="adam", momentum="beta1")
 
 
 def _velocity_state(model: Model, spec) -> tuple:

@@ -40,10 +40,13 @@ STATE = (
 )
 
 
+INPUTS = ((1, s), (1, -s))  # the two examples x = (1, +-s), both with target y
+
+
 def describe(parameterization: str) -> CoordinateModel:
-    examples = ((1, s), (1, -s))
-    loss = sum((a * (w1 * x1 + w2 * x2) - y) ** 2 for x1, x2 in examples) / (2 * len(examples))
-    return CoordinateModel(loss=loss, step=eta, state=STATE)
+    # One squared error per example; the loss is their mean (mini-batch SGD draws from them).
+    examples = tuple((a * (w1 * x1 + w2 * x2) - y) ** 2 / 2 for x1, x2 in INPUTS)
+    return CoordinateModel(examples=examples, step=eta, state=STATE)
 
 
 MODEL = register(Model(

@@ -81,6 +81,7 @@ class Problem:
     loss: Optional[str] = None
     depth: Optional[int] = None
     optimizer: Optional[str] = None
+    batch_size: Optional[int] = None
 
     def __post_init__(self):
         if not (isinstance(self.model, str) and self.model.strip()):
@@ -89,6 +90,8 @@ class Problem:
         object.__setattr__(self, "init", _pairs(self.init, "init"))
         if self.depth is not None:
             _count("depth", self.depth)
+        if self.batch_size is not None:
+            _count("batch_size", self.batch_size)
         if self.optimizer == "gd":  # the default: left out, so that GD runs are keyed as before
             object.__setattr__(self, "optimizer", None)
 
@@ -103,8 +106,8 @@ class Problem:
     @property
     def options(self) -> dict:
         """The variant options of :class:`~analysis.DerivedModel` that are set."""
-        return {k: v for k, v in (("loss", self.loss), ("depth", self.depth), ("optimizer", self.optimizer))
-                if v is not None}
+        return {k: v for k, v in (("loss", self.loss), ("depth", self.depth), ("optimizer", self.optimizer),
+                                  ("batch_size", self.batch_size)) if v is not None}
 
     def derived(self):
         from analysis import DerivedModel
@@ -123,6 +126,7 @@ class Problem:
     def to_argv(self, init: bool = True) -> list:
         """The model, its options, ``--set`` for each value and (``init``) ``--init`` for each initial value."""
         return ([self.model, *_option("-p", self.parameterization), *_option("--optimizer", self.optimizer),
+                 *_option("--batch-size", self.batch_size),
                  *_option("--loss", self.loss), *_option("--depth", self.depth)]
                 + [a for k, v in self.values for a in ("--set", f"{k}={v}")]
                 + ([a for k, v in self.init for a in ("--init", f"{k}={v}")] if init else []))
@@ -176,17 +180,29 @@ class RunRequest(_Request):
     every: int = 1
     max_memory: Optional[str] = None
     force: bool = False
+    seed: int = 0  # mini-batch SGD: the seed of the batch draws
 
     def __post_init__(self):
         _count("steps", self.steps), _count("every", self.every)
+        _check_seed(self.problem, self.seed)
 
     def call(self, progress=None):
         bound = self.problem.bound(max_memory=self.max_memory, force=self.force)
+        if self.problem.optimizer == "sgd":
+            from . import stochastic
+
+            return stochastic.run(bound, self.steps, self.problem.init_map, self.every, self.seed, progress=progress)
         return bound.run(self.steps, self.problem.init_map, self.every, progress=progress)
 
     def _arguments(self):
         return [*self.problem.to_argv(), "--steps", str(self.steps), *_option("--every", self.every, 1),
-                *_budget(self)]
+                *_option("--seed", self.seed, 0), *_budget(self)]
+
+
+def _check_seed(problem: Problem, seed) -> None:
+    _count("seed", seed, 0)
+    if seed and problem.optimizer != "sgd":
+        raise UserInputError("--seed draws the batches of --optimizer sgd; the other optimizers are deterministic")
 
 
 @dataclass(frozen=True)
@@ -200,18 +216,25 @@ class LyapunovRequest(_Request):
     batches: int = 20
     max_memory: Optional[str] = None
     force: bool = False
+    seed: int = 0  # mini-batch SGD: the seed of the batch draws
 
     def __post_init__(self):
         _count("steps", self.steps), _count("transient", self.transient, 0), _count("batches", self.batches)
+        _check_seed(self.problem, self.seed)
 
     def call(self, progress=None):
         bound = self.problem.bound(max_memory=self.max_memory, force=self.force)
+        if self.problem.optimizer == "sgd":
+            from . import stochastic
+
+            return stochastic.lyapunov(bound, self.steps, self.transient, self.batches, self.problem.init_map,
+                                       self.seed, progress=progress)
         return bound.lyapunov(self.steps, self.transient, self.batches, self.problem.init_map, progress=progress)
 
     def _arguments(self):
         return [*self.problem.to_argv(), *_option("--steps", self.steps, 100_000),
                 *_option("--transient", self.transient, 1000), *_option("--batches", self.batches, 20),
-                *_budget(self)]
+                *_option("--seed", self.seed, 0), *_budget(self)]
 
 
 @dataclass(frozen=True)

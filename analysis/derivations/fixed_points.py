@@ -21,6 +21,11 @@ def fixed_points(ctx: Context) -> FixedPoints:
     notes = ("Closed forms SymPy finds, with the parameters free; they need not be all. `fixed-points` (and "
              "fixed_points_at) finds every real fixed point at given parameter values by exact elimination, or says "
              "that its list is not complete.")
+    if ctx.spec.optimizer == "adam":
+        return FixedPoints([], equations=[], notes=(
+            "Adam's map moves its step counter (t' = t + 1), so it has no fixed points. Its stability at a minimum "
+            "is that of the frozen-preconditioner map (analysis.optimizers.frozen_adam_update): stable while the "
+            "preconditioned sharpness stays below the threshold (2 + 2 beta1)/((1 - beta1) eta)."))
     try:
         if ctx.spec.optimizer != "gd":
             solutions = _momentum_solutions(ctx)

@@ -26,7 +26,8 @@ def function_map(ctx: Context) -> FunctionMap:
                  for s, expr in definitions.definitions.items()}
         proof = ("d/d{} of every image vanishes identically".format(
             ", ".join(str(g) for g in definitions.leftovers)))
-    image = {s: present(e, spec.step) for s, e in image.items()}
+    if spec.optimizer != "adam":  # Adam's map is kept in PyTorch's order of operations (expanding it loses digits)
+        image = {s: present(e, spec.step) for s, e in image.items()}
     equations = [Equation(f"map-{s}", primed(tex(s)), e) for s, e in image.items()]
     return FunctionMap(image, proof, equations=equations, notes=f"Closure: {proof}.")
 
@@ -45,7 +46,15 @@ def jacobian(ctx: Context) -> Jacobian:
     mapping = ctx["function_map"].images
     states = ctx.state_symbols
     matrix = sp.Matrix([mapping[s] for s in states]).jacobian(states)
-    matrix = matrix.applyfunc(lambda e: present(e, ctx.spec.step))
+    counter = getattr(ctx.spec, "counter", None)
+    if counter is not None:
+        # Adam's step counter is an exact integer, never perturbed: its column is that of a constant (dt'/dt = 1
+        # only). d/dt of beta^(t+1) would also bring log(beta), undefined at beta1 = 0 (RMSProp).
+        column = states.index(counter.symbol)
+        for row in range(len(states)):
+            matrix[row, column] = sp.Integer(1 if row == column else 0)
+    if ctx.spec.optimizer != "adam":  # Adam's map is kept in PyTorch's order of operations (function_map)
+        matrix = matrix.applyfunc(lambda e: present(e, ctx.spec.step))
     equations = [Equation(f"jac-{i}{j}", rf"J_{{{i + 1}{j + 1}}}", matrix[i, j])
                  for i in range(len(states)) for j in range(len(states))]
     return Jacobian(matrix, equations=equations)

@@ -61,14 +61,16 @@ class Node:
     depends_on: tuple
     kinds: tuple
     derive: Callable
+    applies: Callable = lambda spec: True  # whether the node exists for a description (e.g. SGD's only with SGD)
 
 
 NODES: dict = {}
 
 
-def node(name, title, depends_on=(), kinds=(GRAM, COORDINATE)):
+def node(name, title, depends_on=(), kinds=(GRAM, COORDINATE), applies=None):
     def register(function):
-        NODES[name] = Node(name, title, tuple(depends_on), tuple(kinds), function)
+        NODES[name] = Node(name, title, tuple(depends_on), tuple(kinds), function,
+                           *(() if applies is None else (applies,)))
         return function
     return register
 

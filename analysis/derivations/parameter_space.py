@@ -89,6 +89,8 @@ def _momentum_update(ctx: Context) -> ParameterUpdate:
     from ..optimizers import update
 
     spec = ctx.spec
+    if spec.optimizer == "adam":
+        return _adam_update(ctx)
     if kind_of(spec) == COORDINATE:
         coordinates = [s.symbol for s in spec.coordinates]
         velocities = [s.symbol for s in spec.velocity]
@@ -110,3 +112,26 @@ def _momentum_update(ctx: Context) -> ParameterUpdate:
     return ParameterUpdate(coefficients=coefficients, gram_image=gram_image, equations=equations,
                            notes=f"{spec.optimizer} (PyTorch's convention, analysis.optimizers): every gradient lies in "
                                  "the span of the vectors, so the step acts on the Gram matrix of parameters and velocities.")
+
+
+def _adam_update(ctx: Context) -> ParameterUpdate:
+    r""":func:`gd_update` for Adam (:func:`analysis.optimizers.adam_update`): the map of
+    :math:`(\theta, m, v, t)`, the counter :math:`t` (steps taken) entering through the bias corrections
+    :math:`1 - \beta_1^{t+1}` and :math:`1 - \beta_2^{t+1}`."""
+    from ..optimizers import adam_update
+
+    spec = ctx.spec
+    coordinates = [s.symbol for s in spec.coordinates]
+    first = [s.symbol for s in spec.velocity]
+    second = [s.symbol for s in spec.second_moment]
+    counter = spec.counter.symbol
+    gradient = [sp.diff(spec.loss, s) for s in coordinates]
+    beta2, eps = spec.adam
+    new_theta, new_first, new_second, new_counter = adam_update(
+        coordinates, first, second, counter, gradient, spec.step * spec.lr_scale, spec.momentum, beta2, eps)
+    image = dict(zip(coordinates + first + second + [counter],
+                     list(new_theta) + list(new_first) + list(new_second) + [new_counter]))
+    equations = [Equation(f"adam-{s}", primed(tex(s)), e) for s, e in image.items()]
+    return ParameterUpdate(image=image, equations=equations,
+                           notes="adam (torch.optim.Adam with bias correction, analysis.optimizers.adam_update); t is "
+                                 "the number of steps taken.")

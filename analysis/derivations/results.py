@@ -408,5 +408,35 @@ class CentralFlowField(DerivedResult):
     closure: str
 
 
+@dataclass(frozen=True, repr=False)
+class MeanSquare(DerivedResult):
+    r"""Mini-batch SGD (:func:`analysis.derivations.mean_square.mean_square`, :mod:`analysis.stochastic`).
+
+    Attributes
+    ----------
+    batches : list of tuple
+        Every batch (indices of its examples, from 0), each drawn with equal probability.
+    batch_maps : list of dict
+        The SGD step on each batch, ``{state symbol: image}``.
+    batch_hessians : list of Matrix
+        :math:`s\nabla^2 L_{\mathcal B}` of each batch over the coordinates.
+    threshold : Expr or None
+        One coordinate: the closed form :math:`\eta^\ast = 2E[h_{\mathcal B}]/(s\,E[h_{\mathcal B}^2])` (on the
+        step's parameter), valid at a fixed point of every batch map; ``None`` otherwise (the threshold is then the
+        smallest positive root of :math:`\det(\eta s K - S)`, evaluated at given values).
+    at_fixed_points : dict
+        ``{label: closed-form threshold}`` at each closed-form fixed point where every example's gradient
+        vanishes identically.
+    """
+
+    name: ClassVar[str] = "mean_square"
+    batches: list
+    batch_maps: list
+    batch_hessians: list
+    threshold: Optional[sp.Expr]
+    at_fixed_points: dict
+
+
 RESULT_CLASSES = (StateDefinitions, ParameterUpdate, FunctionMap, Loss, Jacobian, HessianSpectrum, Sharpness,
-                  FixedPoints, Stability, EoSManifolds, EoSMap, Minima, NormalForm, GradSharpness, CentralFlowField)
+                  FixedPoints, Stability, EoSManifolds, EoSMap, Minima, NormalForm, GradSharpness, CentralFlowField,
+                  MeanSquare)

@@ -19,6 +19,8 @@ def hessian_spectrum(ctx: Context) -> HessianSpectrum:
     :math:`s C_L` (:func:`analysis.gram.complement_hessian`), each :math:`n - k` times. Total :math:`nk`.
     """
     spec = ctx.spec
+    if kind_of(spec) == COORDINATE and spec.optimizer == "adam":
+        return _preconditioned_spectrum(spec)
     if kind_of(spec) == COORDINATE:
         # Over the loss's coordinates: with momentum the state also holds the velocities, which L does not see.
         hessian = spec.lr_scale * sp.hessian(spec.loss, [s.symbol for s in spec.coordinates])
@@ -49,6 +51,21 @@ def hessian_spectrum(ctx: Context) -> HessianSpectrum:
         notes += (" Irreducible factors of degree >= 3 of the characteristic polynomial (in t) are kept as "
                   "polynomials; their roots are evaluated numerically from the compiled Hessian.")
     return HessianSpectrum(eigenvalues, unresolved, hessian, equations=equations, notes=notes)
+
+
+def _preconditioned_spectrum(spec) -> HessianSpectrum:
+    r"""Adam: the Hessian in the metric of its learning rates, :math:`P^{-1/2}\, s\nabla^2 L\, P^{-1/2}` with
+    :math:`P = \operatorname{diag}(\sqrt{v/(1 - \beta_2^t)} + \epsilon)` (the preconditioner of the *last* step,
+    ``exp_avg_sq`` after :math:`t` steps; undefined at :math:`t = 0`). Its top eigenvalue is the preconditioned
+    sharpness :math:`\lambda_{\max}(P^{-1} H)` of Cohen et al. 2022, computed numerically."""
+    beta2, eps = spec.adam
+    t = spec.counter.symbol
+    scales = [1 / sp.sqrt(sp.sqrt(v.symbol / (1 - beta2 ** t)) + eps) for v in spec.second_moment]
+    hessian = spec.lr_scale * sp.hessian(spec.loss, [s.symbol for s in spec.coordinates])
+    preconditioned = sp.Matrix(hessian.rows, hessian.cols, lambda i, j: scales[i] * hessian[i, j] * scales[j])
+    return HessianSpectrum([], [(None, 1)], preconditioned,
+                           notes="adam: the preconditioned Hessian P^(-1/2) s H P^(-1/2), P = diag(sqrt(v/(1 - "
+                                 "beta2^t)) + eps) (undefined at t = 0); its spectrum is computed numerically.")
 
 
 def closed_form_roots(charpoly: sp.Expr):

@@ -59,7 +59,8 @@ def problem(args) -> Problem:
     return Problem(args.model, values=assignments(getattr(args, "set", None)),
                    init=assignments(getattr(args, "init", None), "--init"),
                    parameterization=getattr(args, "parameterization", None), loss=getattr(args, "loss", None),
-                   depth=getattr(args, "depth", None), optimizer=getattr(args, "optimizer", None))
+                   depth=getattr(args, "depth", None), optimizer=getattr(args, "optimizer", None),
+                   batch_size=getattr(args, "batch_size", None))
 
 
 def budget(args) -> dict:
@@ -76,11 +77,11 @@ def fixed_points_request(args) -> FixedPointsRequest:
 
 
 def run_request(args) -> RunRequest:
-    return RunRequest(problem(args), args.steps, args.every, **budget(args))
+    return RunRequest(problem(args), args.steps, args.every, **budget(args), seed=args.seed)
 
 
 def lyapunov_request(args) -> LyapunovRequest:
-    return LyapunovRequest(problem(args), args.steps, args.transient, args.batches, **budget(args))
+    return LyapunovRequest(problem(args), args.steps, args.transient, args.batches, **budget(args), seed=args.seed)
 
 
 def bifurcation_request(args) -> BifurcationRequest:
@@ -215,8 +216,16 @@ def cmd_fixed_points(args) -> int:
 def cmd_run(args) -> int:
     request = run_request(args)
     check_plot(args)
+    if args.plot and request.problem.optimizer == "sgd":
+        raise UserInputError("--plot draws deterministic runs; for --optimizer sgd use --json and plot the trajectory")
     with progress_bar(request.steps, "steps", False) as bar:
         result = request.call(progress=bar.to)
+    if request.problem.optimizer == "sgd":
+        if args.json:
+            render.print_json(request.to_json(result))
+        else:
+            render.stochastic_trajectory(result)
+        return 0
     if args.plot:
         from .. import plots
 

@@ -123,7 +123,10 @@ def _model_arguments(p):
     p.add_argument("model", help="a model name (`sharpness models`) or the path of a file defining MODEL")
     p.add_argument("--parameterization", "-p", help="e.g. sp or mup for uv (default: the model's first)")
     p.add_argument("--optimizer", metavar="NAME",
-                   help="gd (default), heavy-ball or nesterov (PyTorch's SGD convention; momentum: --set beta=0.9)")
+                   help="gd (default), heavy-ball or nesterov (PyTorch's SGD convention; momentum: --set beta=0.9), "
+                        "sgd (mini-batch, with --batch-size) or adam (--set beta1=, beta2=, eps=; torch.optim.Adam)")
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), metavar="B",
+                   help="--optimizer sgd: examples per step, drawn uniformly without replacement (1 <= B <= m)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=_positive_int("--every"), default=1, metavar="K",
                    help="keep every K-th step in the trajectory (regimes are labelled on every step)")
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP)
+    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0,
+                   help="--optimizer sgd: seed of the batch draws")
     p.set_defaults(run=commands.cmd_run, request=commands.run_request)
 
     p = subcommands.add_parser("bifurcation", help="orbit diagram over a parameter range")
@@ -328,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps discarded first (overflow in them is reported)")
     p.add_argument("--batches", type=_positive_int("--batches"), default=20,
                    help="batches for the standard error (at least 2)")
+    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0,
+                   help="--optimizer sgd: seed of the batch draws")
     p.set_defaults(run=commands.cmd_lyapunov, request=commands.lyapunov_request)
     central_flow.add_parser(subcommands, common, _positive_real, _non_empty, PLOT_HELP)
     _add_examples(subcommands)

@@ -111,6 +111,14 @@ def trajectory(result) -> None:
         print(f"  steps {regime.start:>8}-{regime.end:<8} {regime.name}")
 
 
+def stochastic_trajectory(result) -> None:
+    """``sharpness run --optimizer sgd``: the outcome judged in distribution and the final state."""
+    final = ", ".join(f"{k} = {v:.10g}" for k, v in result.final.items())
+    print(f"mini-batch SGD, batches of {result.batch_size} of {result.examples} examples, seed {result.seed}")
+    print(f"outcome: {result.outcome}")
+    print(f"final: {final}   ({result.threshold_name} = {result.threshold:.10g}, GD's)")
+
+
 def crosscheck(payload: dict) -> None:
     names = list(payload["initial"])
     width = f"width {payload['width']}, seed {payload['seed']}, " if payload["width"] is not None else ""

@@ -45,8 +45,8 @@ def test_threshold_is_where_the_linear_map_loses_stability(optimizer, eta, beta)
 
 
 def test_threshold_errors():
-    with pytest.raises(UnknownNameError, match="expected one of: gd, heavy-ball, nesterov"):
-        sharpness_threshold("adam", 0.1)
+    with pytest.raises(UnknownNameError, match="expected one of: gd, heavy-ball, nesterov, sgd, adam"):
+        sharpness_threshold("lion", 0.1)
     with pytest.raises(DomainError):
         sharpness_threshold("heavy-ball", 0.1, 1.0)
     with pytest.raises(DomainError):
@@ -188,7 +188,7 @@ def test_cli_optimizer_option():
     heavy = _cli("run", "uv", "--optimizer", "heavy-ball", "--set", "eta=0.5", "--set", "beta=0.5", "--set", "y=1",
                  "--set", "n=4", "--steps", "10")
     assert heavy.returncode == 0 and "(2*(beta + 1)/eta = 6)" in heavy.stdout
-    bad = _cli("run", "uv-eos", "--optimizer", "adam", "--set", "k=0.5", "--steps", "10")
+    bad = _cli("run", "uv-eos", "--optimizer", "lion", "--set", "k=0.5", "--steps", "10")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "expected one of: gd, heavy-ball, nesterov" in bad.stderr
     unstable = _cli("run", "uv-eos", "--optimizer", "nesterov", "--set", "k=0.5", "--set", "beta=1", "--steps", "10")

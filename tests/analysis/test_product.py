@@ -73,7 +73,7 @@ def test_user_loss_is_a_model_like_any_other():
     ("(((((9^16)^16)^16)^16)^16)*a", "a number larger than 2^4096"),
     ("eval(a)", "unknown function 'eval'"),
     ("a^b", "exponents must be numbers"),
-    ("a; b", "unexpected character ';'"),
+    ("a;; b", "an empty example between ';' separators"),  # one ';' separates two examples (issue 22)
     ("[a for a in b]", "unexpected character '['"),
     ("", "empty expression"),
 ])
