@@ -82,7 +82,18 @@ def test_the_readme_and_the_pages_have_examples():
     assert "README.md" in pages and len(pages) > 5, pages
 
 
-@pytest.mark.parametrize("page, command, shown", EXAMPLES, ids=[f"{p}: {c[:70]}" for p, c, _ in EXAMPLES])
+# Examples whose cold derivation is expensive run on the worker of the tests that derive the same model (same
+# xdist group), so that the derivation cache shared by the workers is warm for all but the first.
+SHARED_DERIVATIONS = {"uv --optimizer nesterov": "uv-nesterov", "uv --optimizer heavy-ball": "uv-heavy-ball"}
+
+
+def _example(page, command, shown):
+    groups = [group for key, group in SHARED_DERIVATIONS.items() if f"fixed-points {key}" in command]
+    return pytest.param(page, command, shown, id=f"{page}: {command[:70]}",
+                        marks=[pytest.mark.xdist_group(group) for group in groups])
+
+
+@pytest.mark.parametrize("page, command, shown", [_example(*example) for example in EXAMPLES])
 def test_readme_cli_example(page, command, shown, tmp_path):
     for marker, reason in NOT_RUN:
         if marker in command:

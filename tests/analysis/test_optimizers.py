@@ -213,6 +213,7 @@ def test_report_section_runs_reproduce_from_their_commands(tmp_path):
     assert (tmp_path / "momentum.png").stat().st_size > 10_000
 
 
+@pytest.mark.xdist_group("uv-heavy-ball")  # shares its cold derivation (tests/test_readme_cli.py)
 def test_uv_fixed_points_under_heavy_ball():
     """UV (SP) under heavy-ball, eta = 0.5, n = 4 (kappa = x/sqrt(n) = 1/2), y = 1, beta = 1/2 (derivation: ~40 s cold).
     The GD points II, III at f = y -+ 2/(eta kappa) move to f = y -+ (2 + 2 beta)/(eta kappa) = -11, 13; the line of
@@ -245,6 +246,7 @@ def _map_at_50_digits(model, values):
     return states, lambda point: mpmath.matrix(function(*point))
 
 
+@pytest.mark.xdist_group("uv-nesterov")  # one cold derivation (~60 s) for every beta and the docs' example
 @pytest.mark.parametrize("beta", [sp.Rational(9, 10), sp.Rational(1, 2), sp.Rational(3, 10)])  # 1/2: README
 def test_uv_fixed_points_under_nesterov(beta):
     """UV (SP) under Nesterov, eta = 1/2, n = 4 (kappa = 1/2), y = 1 (derivation ~35 s cold; SymPy's own solve
