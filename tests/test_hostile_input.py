@@ -352,6 +352,7 @@ def test_a_scheduler_address_that_is_not_a_scheduler_is_one_line_within_seconds(
         elapsed = time.monotonic() - started
     finally:
         stop.set()
+        serve.join(timeout=5)  # the listener must not be inside accept() when its socket is closed
         if kind == "http":
             server.shutdown()
         server.close() if kind == "silent" else server.server_close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 # Nothing here imports the toolkit at module level: ``python -m numerics.cli`` imports this package before
 # ``__main__`` runs, outside every handler, so an interrupt during heavy imports here would end in a traceback.
@@ -42,9 +43,25 @@ def _message(error) -> str:
 
 def main(argv=None) -> int:
     stdout = sys.stdout
-    previous_handler = _interrupts_win()
+    delivered = threading.Event()
+    previous_handler = _interrupts_win(delivered)
+    previous_hook = sys.unraisablehook
+
+    def quiet_about_interrupts(unraisable):
+        # The interrupt that a callback or finalizer swallowed is answered below ("interrupted", status 130), and
+        # so is what it broke there (a Dask GC callback cut halfway asserts on its next call): Python's "Exception
+        # ignored ... Traceback" about either would be a traceback where one line is promised.
+        if not (delivered.is_set() or isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet_about_interrupts
     try:
-        return _run(argv, stdout)
+        status = _run(argv, stdout)
+        if not delivered.is_set():
+            return status
+        # the KeyboardInterrupt landed in a callback or finalizer (a Dask GC callback) that swallowed it, and the
+        # command then finished before the grace timer: the answer is still "interrupted", not the command's
+        raise KeyboardInterrupt
     except (KeyboardInterrupt, SystemError) as error:  # at any moment: imports, work, handling another error
         if not _interrupted(error):
             raise
@@ -54,6 +71,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         sys.stdout = stdout
+        sys.unraisablehook = previous_hook
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
 
@@ -121,21 +139,21 @@ def _run(argv, stdout) -> int:
 INTERRUPT_GRACE = 3.0
 
 
-def _interrupts_win():
-    """Install a SIGINT handler that raises ``KeyboardInterrupt`` as Python's does and also arms a timer: if the
-    process still runs :data:`INTERRUPT_GRACE` seconds later (the exception was swallowed somewhere), it says so and
-    exits with status 130. Returns the previous handler (``None`` where none was installed: not the main thread,
-    or a handler of the caller's)."""
-    import threading
-
+def _interrupts_win(delivered: threading.Event):
+    """Install a SIGINT handler that raises ``KeyboardInterrupt`` as Python's does, sets ``delivered`` and also arms
+    a timer: if the process still runs :data:`INTERRUPT_GRACE` seconds later (the exception was swallowed
+    somewhere), it says so and exits with status 130. Returns the previous handler (``None`` where none was
+    installed: not the main thread, or a handler of the caller's)."""
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, exit_interrupted):
         return None
 
     def interrupted(number, frame):
+        delivered.set()
+
         def finish():
-            try:
-                print("sharpness: interrupted", file=sys.__stderr__, flush=True)
+            try:  # on a line of its own: a progress bar may be half-drawn (it ends in a carriage return)
+                print("\nsharpness: interrupted", file=sys.__stderr__, flush=True)
             finally:
                 os._exit(130)
 

@@ -74,7 +74,7 @@ def test_one_parameter_mean_square_threshold_equals_its_closed_form():
     result = derived.result("mean_square")
     assert result.threshold == sp.Rational(10, 17)
     assert result.at_fixed_points == {"I": sp.Rational(10, 17)}
-    table = derived.fixed_points_at(eta=0.5)
+    table = derived.fixed_points_at({"eta": 0.5})
     info = table["I"].mean_square
     assert info.eta == pytest.approx(10 / 17, rel=1e-12)
     assert info.closed_form == pytest.approx(10 / 17, rel=1e-12)
@@ -84,12 +84,12 @@ def test_one_parameter_mean_square_threshold_equals_its_closed_form():
     assert second_moment(10 / 17 * (1 - 1e-6)) < 1 < second_moment(10 / 17 * (1 + 1e-6))
     # B = 2 is full batch: the mean-square threshold is GD's
     full = load_model("product", loss=TWO_CURVATURES, optimizer="sgd", batch_size=2)
-    assert full.fixed_points_at(eta=0.5)["I"].mean_square.eta == pytest.approx(0.8, rel=1e-12)
+    assert full.fixed_points_at({"eta": 0.5})["I"].mean_square.eta == pytest.approx(0.8, rel=1e-12)
 
 
 def _minimum_of_two_input():
     derived = load_model("two-input", optimizer="sgd", batch_size=1)
-    values = derived.bind(eta=0.4, s=sp.Rational(1, 2))
+    values = derived.bind({"eta": 0.4, "s": sp.Rational(1, 2)})
     a = sp.Rational(6, 5)
     names = {s.name: s.symbol for s in derived.model.state}
     point = {names["a"]: a, names["w1"]: 1 / a, names["w2"]: sp.Integer(0)}  # a w1 = y = 1, w2 = 0
@@ -131,7 +131,7 @@ def test_mean_square_threshold_is_where_the_spectral_radius_crosses_one():
     """Several transverse directions: the pencil's threshold is where rho(T) of the operator built directly
     crosses 1 (bisection-free: just below and just above, 1e-6 relative)."""
     derived, values, point = _minimum_of_two_input()
-    info = derived.fixed_points_at(eta=0.4, s="1/2")
+    info = derived.fixed_points_at({"eta": 0.4, "s": "1/2"})
     line = next(p for p in info if p.mean_square is not None and p.mean_square.reason is None)
     result = derived.result("mean_square")
     at = {**values, **point}
@@ -249,7 +249,7 @@ def test_adam_sharpness_is_the_preconditioned_one():
 
 
 def test_adam_has_no_fixed_points_and_says_why():
-    table = load_model("product", optimizer="adam").fixed_points_at(eta=0.1)
+    table = load_model("product", optimizer="adam").fixed_points_at({"eta": 0.1})
     assert len(table) == 0 and table.complete and "counter" in table.reason
 
 
