@@ -176,24 +176,30 @@ def test_planted_kernel_module_and_numba_files_do_not_run(primed_env, tmp_path):
 
     from numerics import kernel_cache
 
-    # An index is read first and names the data files, so each kind is planted alone (beside valid files of the
-    # other kind), in numba's own format and behind this toolkit's header with a wrong MAC.
-    for suffix in (".nbi", ".nbc"):
-        for forge in ("numba", "signed-header"):
-            module.write_text(_payload_module(marker))
-            planted = [path for path in numba_files if path.suffix == suffix]
-            for path in planted:
-                if forge == "signed-header":
-                    path.write_bytes(kernel_cache.MAGIC + b"0" * 64 + b"\n" + payload)
-                else:
-                    path.write_bytes(pickle.dumps(numba.__version__) + payload if suffix == ".nbi" else payload)
-            again = cli(COMPILED_RUN, hostile_env)
-            assert again.returncode == 0, again.stderr
-            assert not marker.exists(), (suffix, forge)
-            assert _json(again.stdout) == clean["run"]
-            assert module.read_text() == original
-            rejected = _rejections(again.stderr, "kernel cache file")
-            assert sorted(path for path, _ in rejected) == [str(p) for p in planted], again.stderr
+    # An index is read first and names the data files, so for each kernel one kind is planted (beside valid files
+    # of the other kind); two kernels cover the two kinds in one run, and two runs the two forges (numba's own
+    # format and this toolkit's header with a wrong MAC) on each kind.
+    kernel_names = sorted({path.name.split("-")[0] for path in numba_files})
+    assert len(kernel_names) == 2, kernel_names
+    for forges in (("numba", "signed-header"), ("signed-header", "numba")):
+        module.write_text(_payload_module(marker))
+        planted = []
+        for name, suffix, forge in zip(kernel_names, (".nbi", ".nbc"), forges):
+            for path in numba_files:
+                if path.name.startswith(name + "-") and path.suffix == suffix:
+                    planted.append(path)
+                    if forge == "signed-header":
+                        path.write_bytes(kernel_cache.MAGIC + b"0" * 64 + b"\n" + payload)
+                    else:
+                        path.write_bytes(pickle.dumps(numba.__version__) + payload if suffix == ".nbi" else payload)
+        assert {path.suffix for path in planted} == {".nbi", ".nbc"}
+        again = cli(COMPILED_RUN, hostile_env)
+        assert again.returncode == 0, again.stderr
+        assert not marker.exists(), forges
+        assert _json(again.stdout) == clean["run"]
+        assert module.read_text() == original
+        rejected = _rejections(again.stderr, "kernel cache file")
+        assert sorted(path for path, _ in rejected) == sorted(str(p) for p in planted), again.stderr
     # The rewritten files verify: a third run loads them and reports nothing.
     third = cli(COMPILED_RUN, hostile_env)
     assert third.returncode == 0 and "failed verification" not in third.stderr, third.stderr
