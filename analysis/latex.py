@@ -397,6 +397,8 @@ def body(derivations, level: str = "section") -> list:
             if result.notes:
                 lines.append(prose(result.notes))
             for equation in result.equations:
+                if equation.heading:
+                    lines.append(prose(equation.heading))
                 text = to_latex(equation.rhs, order)
                 if equation.lhs:
                     text = f"{_lhs(equation.lhs)} {equation.relation} {text}"

@@ -161,16 +161,17 @@ def width_scan_figure(scan: dict, path: str) -> None:
     target = check_path(path)
     rows = scan["rows"]
     widths = [r["width"] for r in rows]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     kernel = list(rows[0]["initial"])[-1]  # the last state variable: the NTK of a Gram model
     left.semilogx(widths, [r["initial"][kernel] for r in rows], "o-", label=f"initial {kernel}")
     left.semilogx(widths, [r[f"final_{kernel}"] for r in rows], "s-", label=f"final {kernel}")
     left.set_xlabel("width n")
+    left.set_ylabel(f"NTK {axis_name(kernel)}")
     left.legend()
     errors = [max(r[f"max_abs_error_{name}"] for name in r["initial"]) for r in rows]
     right.loglog(widths, np.maximum(errors, 1e-17), "o-")
     right.set_xlabel("width n")
-    right.set_ylabel("max |function-space map - parameter-space GD|")
+    right.set_ylabel("max |map - GD| over the run")
     figure.suptitle(f"{scan['model']} ({scan['parameterization']}), {scan['steps']} steps, seed {scan['seed']}",
                     fontsize=10)
     _save(figure, target)
@@ -303,7 +304,13 @@ def trajectories_figure(results: dict, path: str) -> None:
         axis.set_title(f"{label}: {result['parameterization']}, {params}, lam0 = {result['initial']['lam']:g}",
                        fontsize=8)
         axis.set_ylabel("sharpness")
-    np.atleast_1d(axes)[-1].set_xlabel("step")
+    # The regimes change in the first ~20 steps and the rest is stationary: linear up to 25 steps, logarithmic after
+    bottom = np.atleast_1d(axes)[-1]
+    bottom.set_xscale("symlog", linthresh=25, linscale=2)
+    last = max(r["trajectory"]["step"][-1] for r in results.values())
+    ticks = [t for t in (0, 5, 10, 15, 20, 25, 50, 100, 200, 500, 1000, 2000, 5000) if t <= last]
+    bottom.set_xticks(ticks, [str(t) for t in ticks])
+    bottom.set_xlabel("step (linear to 25, logarithmic after)")
     _save(figure, target)
 
 
@@ -328,26 +335,20 @@ def delta_figure(cascade: dict, path: str) -> None:
 
 
 def gap_figure(runs: dict, path: str) -> None:
-    """Final sharpness against 2/eta, for runs keyed by eta."""
+    """The gap 2/eta - S between the threshold and the final sharpness, against eta, for runs keyed by eta (on a
+    log scale where every gap is positive: the quantity is a few hundredths of a threshold of 15-30)."""
     target = check_path(path)
-    thresholds = np.array([r["threshold"] for r in runs.values()])
-    finals = np.array([r["final"]["sharpness"] if r["final"]["sharpness"] is not None else np.nan
-                       for r in runs.values()])
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(thresholds, finals, "o-", label="final sharpness")
-    axis.plot(thresholds, thresholds, "k--", lw=1, label=r"$2/\eta$")
-    axis.set_xlabel(r"$2/\eta$")
-    axis.set_ylabel("final sharpness")
-    axis.legend()
+    etas = np.array([float(eta) for eta in runs])
+    gaps = np.array([np.nan if r.get("gap") is None else r["gap"] for r in runs.values()])
+    figure, axis = plt.subplots(figsize=(6, 3.6))
+    axis.plot(etas, gaps, "o-", label=r"gap $2/\eta - S$ at the last step")
+    axis.axhline(0, color="black", lw=0.8)
+    if np.all(gaps[np.isfinite(gaps)] > 0):
+        axis.set_yscale("log")
+    axis.set_xlabel(r"$\eta$")
+    axis.set_ylabel(r"$2/\eta - S$")
+    axis.legend(fontsize=8)
     axis.set_title("xy-quartic from (4, 0.3): GD ends just below 2/eta", fontsize=9)
-    _save(figure, target)
-
-
-def note_figure(text: str, path: str) -> None:
-    target = check_path(path)
-    figure, axis = plt.subplots(figsize=(6, 2))
-    axis.axis("off")
-    axis.text(0.5, 0.5, text.replace("`", ""), ha="center", va="center")  # backticks mark code in LaTeX only
     _save(figure, target)
 
 

@@ -19,6 +19,11 @@ NORMAL_FORM = (1 + NORMAL_FORM_PARAMETER) * NORMAL_FORM_STATE - NORMAL_FORM_PARA
 # Edge of stability
 
 
+def on_manifold_heading(manifold) -> str:
+    """The heading of a manifold's equations: which one they hold on (its name and description)."""
+    return f"On the manifold of {manifold.description}."
+
+
 @node("eos_manifold", "Edge-of-stability manifolds: invariance and transverse dynamics",
        ("state_definitions", "gd_update", "function_map"), kinds=(GRAM,))
 def eos_manifold(ctx: Context) -> EoSManifolds:
@@ -53,7 +58,7 @@ def eos_manifold(ctx: Context) -> EoSManifolds:
             transverse = None
         entries.append(InvariantManifold(manifold.name, signs, multipliers[0], relation, theta2_of_output,
                                          transverse, output_on, kernel_on))
-        equations.append(Equation(f"eos-{manifold.name}", "0", relation))
+        equations.append(Equation(f"eos-{manifold.name}", "0", relation, heading=on_manifold_heading(manifold)))
         if transverse is not None:
             equations.append(Equation(f"eos-transverse-{manifold.name}", r"\frac{R'}{R}", transverse))
     return EoSManifolds(entries, equations=equations,
@@ -72,6 +77,7 @@ def eos_map(ctx: Context) -> EoSMap:
                                 "eos_manifold, not a 1-D map, so there is no cubic normal form; its flip is the "
                                 "optimizer's threshold (analysis.optimizers) on the restricted loss.")
     entries, equations = [], []
+    described = {manifold.name: manifold for manifold in spec.eos_manifolds}
     for manifold in ctx["eos_manifold"].manifolds:
         chart_map = sp.Poly(sp.expand(manifold.multiplier * THETA), THETA)
         degrees = {monomial[0] for monomial in chart_map.monoms()}
@@ -91,7 +97,8 @@ def eos_map(ctx: Context) -> EoSMap:
         conjugacy = sp.factor(manifold.theta_squared / scale_squared)
         entries.append(EoSReduction(manifold.name, k_value, scale_squared, NORMAL_FORM, output_map, conjugacy,
                                     flips))
-        equations += [Equation(f"eos-k-{manifold.name}", "k", k_value),
+        equations += [Equation(f"eos-k-{manifold.name}", "k", k_value,
+                               heading=on_manifold_heading(described[manifold.name])),
                       Equation(f"eos-zsq-{manifold.name}", "z^{2}", conjugacy),
                       Equation(f"eos-fmap-{manifold.name}", primed(tex(output_state)), output_map)]
         equations += [Equation(f"eos-flip-{manifold.name}-{i}", rf"{tex(spec.step)}_{{\mathrm{{flip}}}}", v)
@@ -130,7 +137,8 @@ def _momentum_manifolds(ctx: Context) -> EoSManifolds:
         a, b, c, d = blocks
         reduced = {THETA: sp.expand(a * THETA + b * NU), NU: sp.expand(c * THETA + d * NU)}
         entries.append(MomentumInvariantManifold(manifold.name, signs, reduced))
-        equations += [Equation(f"eos-{spec.optimizer}-theta-{manifold.name}", r"\theta'", reduced[THETA]),
+        equations += [Equation(f"eos-{spec.optimizer}-theta-{manifold.name}", r"\theta'", reduced[THETA],
+                               heading=on_manifold_heading(manifold)),
                       Equation(f"eos-{spec.optimizer}-nu-{manifold.name}", r"\nu'", reduced[NU])]
     return EoSManifolds(entries, equations=equations,
                         notes=f"{spec.optimizer}: w_i = sigma_i theta e, p_i = sigma_i nu e is invariant; the reduced map "

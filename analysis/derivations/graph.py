@@ -19,23 +19,28 @@ GRAM, COORDINATE = "gram", "coordinate"
 
 @dataclass
 class Equation:
-    """One displayed equation: LaTeX left-hand side, SymPy right-hand side (an expression or a relation)."""
+    """One displayed equation: LaTeX left-hand side, SymPy right-hand side (an expression or a relation).
+    ``heading``: plain text that opens a group of equations (e.g. the EoS manifold the next ones hold on), printed
+    before it in the text and LaTeX output."""
 
     label: str
     lhs: str
     rhs: sp.Basic
     relation: str = "="
+    heading: str = ""
 
     def to_dict(self) -> dict:
-        """``{"label", "lhs", "relation", "rhs" (SymPy text), "latex"}``, as ``sharpness derive --json`` prints it."""
+        """``{"label", "lhs", "relation", "rhs" (SymPy text), "latex"}``, and ``"heading"`` on an equation that opens
+        a group, as ``sharpness derive --json`` prints it."""
         from ..latex import to_latex
 
-        return {"label": self.label, "lhs": self.lhs, "relation": self.relation, "rhs": str(self.rhs),
-                "latex": to_latex(self.rhs)}
+        entry = {"label": self.label, "lhs": self.lhs, "relation": self.relation, "rhs": str(self.rhs),
+                 "latex": to_latex(self.rhs)}
+        return {**entry, "heading": self.heading} if self.heading else entry
 
     def __str__(self) -> str:
         lhs = f"{self.lhs} {self.relation} " if self.lhs else ""
-        return f"[{self.label}] {lhs}{self.rhs}"
+        return f"{self.heading}\n  [{self.label}] {lhs}{self.rhs}" if self.heading else f"[{self.label}] {lhs}{self.rhs}"
 
 
 @dataclass

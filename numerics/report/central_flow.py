@@ -1,12 +1,12 @@
 """The report's central-flow section: the flow against GD's two-step averages, with the predicted loss, for a
 built-in model (``uv-eos``) and for the digits MLP (:mod:`numerics.nn`; said so, without a figure, when PyTorch is
-absent)."""
+absent: :func:`~numerics.report.record.without_torch`)."""
 from __future__ import annotations
 
 from ..axis import Axis
 from ..requests import CentralFlowRequest, NetworkRequest, Problem
 from .fragments import tex_command, tex_figure, tex_number, tex_text
-from .record import record
+from .record import record, without_torch
 
 TOY_FIGURE, NETWORK_FIGURE = "central_flow_uv_eos", "central_flow_mlp"
 
@@ -29,13 +29,10 @@ def section_central_flow(run) -> dict:
     settings = run.settings
     toy = record(toy_request(settings.flow_time))
     run.figure(TOY_FIGURE, lambda p: plots.central_flow_figure(toy["result"], p))
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        run.figure(NETWORK_FIGURE, lambda p: plots.note_figure("PyTorch is not installed: no network flow", p))
-        return {"uv_eos": toy, "mlp": {"command": None, "result": None,
-                                         "note": "PyTorch is not installed (`pip install -e .[torch]`): the "
-                                                 "network's central flow was not computed."}}
+    missing = without_torch("the network's central flow was not computed")
+    if missing:
+        run.discard(NETWORK_FIGURE)
+        return {"uv_eos": toy, "mlp": missing}
     network = record(network_request(settings.flow_steps, settings.flow_samples, settings.flow_width))
     run.figure(NETWORK_FIGURE, lambda p: plots.network_flow_figure(network["result"], network["result"]["gd"], p))
     return {"uv_eos": toy, "mlp": network}
@@ -67,7 +64,7 @@ def tex_central_flow(section: dict, results: dict) -> list:
                          "0.7")]
     network = section["mlp"]
     if network.get("result") is None:
-        return lines + [tex_text(network.get("note", "No network flow."))]
+        return lines + [tex_text(network["note"])]
     flow = network["result"]
     gd = flow["gd"]
     comparison = flow.get("gd_comparison", {})

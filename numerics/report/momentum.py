@@ -26,7 +26,7 @@ from ..nn import Training
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .network import network_run
 from ..requests import Problem, RunRequest
-from .record import record
+from .record import record, without_torch
 
 
 OPTIMIZER_ORDER = OPTIMIZERS  # the order of the figure and the tables
@@ -56,10 +56,9 @@ def uv_momentum_runs(steps: int = UV_STEPS, values=None, init=None, beta: str = 
 def mlp_momentum_runs(steps, samples, eta: str = MLP_ETA, beta: str = BETA) -> dict:
     """``{optimizer: record}`` of the digits MLP (:func:`numerics.nn.train`) under each optimizer, or a note
     without PyTorch."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return {"note": "PyTorch not installed (`pip install -e .[torch]`): no MLP runs"}
+    missing = without_torch("no MLP runs were made")
+    if missing:
+        return missing
 
     runs = {}
     for optimizer in OPTIMIZER_ORDER:
@@ -123,39 +122,39 @@ def momentum_figure(section: dict, path: str) -> None:
         axis.set_ylabel("sharpness")
         axis.set_title(f"{title}, eta = {float(eta):g}, beta = {BETA}")
         axis.legend(fontsize=7)
-    if "note" in mlp:
-        figure.text(0.5, 0.01, mlp["note"].replace("`", ""), ha="center", fontsize=8)  # backticks: code in LaTeX
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
 
 
 def tex_momentum(section: dict, results: dict) -> list:
+    mlp_runs = {name: entry for name, entry in section["mlp"].items() if name in OPTIMIZER_ORDER}
     rows = []
     for optimizer in OPTIMIZER_ORDER:
         uv = section["uv"][optimizer]["result"]
         cells = [tex_text(optimizer), rf"${tex_number(uv['threshold'], 5)}$",
                  rf"${tex_number(uv['final']['sharpness'], 5)}$", tex_text(uv["outcome"]["name"])]
-        mlp = section["mlp"].get(optimizer) if isinstance(section.get("mlp"), dict) else None
-        if mlp and mlp.get("result"):
-            run = Training.from_dict(mlp["result"])
+        if mlp_runs:
+            run = Training.from_dict(mlp_runs[optimizer]["result"])
             sharpness = run.sharpness["value"]
             values = [v for v in sharpness[len(sharpness) // 2:] if v is not None]
             cells.append(rf"${tex_number(float(np.median(values)) / run.threshold, 3)}$" if values else "--")
-        else:
-            cells.append("--")
         rows.append(cells)
+    header = ["optimizer", "threshold (UV)", "final sharpness (UV)", "outcome (UV)"]
+    caption = r"Sharpness against each optimizer's own threshold"
+    if mlp_runs:
+        header.append("MLP: median sharpness / threshold")
+        caption += r" (the MLP's median over the second half)"
     return [r"\section{Momentum}",
             r"Heavy-ball and Nesterov momentum (PyTorch's convention, $v' = \beta v + g$; heavy-ball "
             r"$\theta' = \theta - \eta v'$, Nesterov $\theta' = \theta - \eta (g + \beta v')$) are derived for every "
             r"model from the same description; the linear stability threshold on the sharpness, derived from the "
             r"optimizer's map on a quadratic, is $2/\eta$, $(2 + 2\beta)/\eta$ and $(2 + 2\beta)/(\eta (1 + 2\beta))$ "
-            r"\cite{cohen2021}. The UV model (muP, $n = 4$, $\eta = 0.9$, $\beta = 0.5$) and the digits MLP run under "
-            r"each optimizer; each run's sharpness is read against its own threshold.",
-            *tex_table("lrrlr", ["optimizer", "threshold (UV)", "final sharpness (UV)", "outcome (UV)",
-                              "MLP: median sharpness / threshold"], rows,
-                       r"Sharpness against each optimizer's own threshold (the MLP's median over the second half).",
-                       "momentum"),
+            r"\cite{cohen2021}. The UV model (muP, $n = 4$, $\eta = 0.9$, $\beta = 0.5$)"
+            + (r" and the digits MLP run" if mlp_runs else r" runs") + r" under each optimizer; each run's sharpness is "
+            r"read against its own threshold." + ("" if mlp_runs else " " + tex_text(section["mlp"]["note"])),
+            *tex_table("lrrlr" if mlp_runs else "lrrl", header, rows, caption + ".", "momentum"),
             tex_command(section["uv"]["heavy-ball"], r"the heavy-ball row"),
             *tex_figure("momentum_sharpness", r"Sharpness under GD, heavy-ball and Nesterov at the same $\eta$, each "
-                        r"with its own threshold (dashed).")]
+                        r"with its own threshold (dashed)" + (r": the UV model (left) and the MLP (right)."
+                                                              if mlp_runs else r", on the UV model."))]

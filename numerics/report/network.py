@@ -6,7 +6,7 @@ from ..axis import Axis
 from ..nn import Training
 from ..requests import NetworkRequest
 from .fragments import tex_command, tex_figure, tex_number, tex_text
-from .record import record
+from .record import record, without_torch
 
 
 def network_run(steps: int, samples: int, eta: float = 0.15, optimizer: str = "gd",
@@ -19,13 +19,10 @@ def network_run(steps: int, samples: int, eta: float = 0.15, optimizer: str = "g
 
 
 def section_nn(run) -> dict:
-    from .. import plots
-
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        run.figure("nn_sharpness", lambda p: plots.note_figure("PyTorch is not installed: no real-network run", p))
-        return {"command": None, "result": None, "note": "PyTorch not installed (`pip install -e .[torch]`)"}
+    missing = without_torch("no real-network run was made")
+    if missing:
+        run.discard("nn_sharpness")
+        return missing
     section = record(network_run(int(run.settings.nn_steps), int(run.settings.nn_samples)))
     run.figure("nn_sharpness", lambda p: Training.from_dict(section["result"]).plot(p))
     return section
@@ -35,14 +32,13 @@ def tex_nn(section: dict, results: dict) -> list:
     lines = [r"\section{A real network}"]
     result = section.get("result")
     if result is None:
-        lines.append(tex_text(section.get("note", "No real-network run.")))
-    else:
-        result = Training.from_dict(result)
-        lines.append(rf"An MLP of width ${result.width}$ on ${result.samples}$ digits, full-batch GD with "
-                     rf"$\eta = {tex_number(result.eta)}$ for ${result.steps}$ steps: initial sharpness "
-                     rf"${tex_number(result.initial_sharpness)}$ (top Hessian eigenvalue by "
-                     r"a thick-restart block Lanczos iteration~\cite{lanczos1950}), "
-                     rf"final ${tex_number(result.final['sharpness'])}$, "
-                     rf"against $2/\eta = {tex_number(result.threshold)}$.")
-        lines.append(tex_command(section))
+        return lines + [tex_text(section["note"])]
+    result = Training.from_dict(result)
+    lines.append(rf"An MLP of width ${result.width}$ on ${result.samples}$ digits, full-batch GD with "
+                 rf"$\eta = {tex_number(result.eta)}$ for ${result.steps}$ steps: initial sharpness "
+                 rf"${tex_number(result.initial_sharpness)}$ (top Hessian eigenvalue by "
+                 r"a thick-restart block Lanczos iteration~\cite{lanczos1950}), "
+                 rf"final ${tex_number(result.final['sharpness'])}$, "
+                 rf"against $2/\eta = {tex_number(result.threshold)}$.")
+    lines.append(tex_command(section))
     return lines + tex_figure("nn_sharpness", r"MLP on digits, full-batch GD: the sharpness times $\eta/2$.", "0.6")

@@ -23,6 +23,18 @@ def record(request, **hooks) -> dict:
             "result": json.loads(json.dumps(finite(payload), allow_nan=False))}
 
 
+def without_torch(what: str) -> dict | None:
+    """``None`` where PyTorch imports; else the record of a part that needs it: no command, no result, and a note
+    saying that ``what`` (e.g. "no real-network run") was not computed and how to install PyTorch. Such a part draws
+    no figure and its section says so in the text (the abstract too)."""
+    try:
+        import torch  # noqa: F401 - whether it imports is the question
+    except ImportError:
+        return {"command": None, "result": None,
+                "note": f"PyTorch is not installed (`pip install -e .[torch]`): {what}."}
+    return None
+
+
 def versions() -> dict:
     """The versions of Python and of the packages that compute the report (``None``: not installed)."""
     found = {"python": platform.python_version()}

@@ -54,6 +54,12 @@ class Run:
         for ext in FIGURE_FORMATS:
             self.outputs.write_with(f"{name}.{ext}", draw)
 
+    def discard(self, name: str) -> None:
+        """Remove figure ``name`` (each format) where an earlier run of the report wrote it: a part computed no
+        longer (PyTorch gone) leaves no stale figure behind."""
+        for ext in FIGURE_FORMATS:
+            self.outputs.remove(f"{name}.{ext}")
+
     def sweep(self, model: str, axes: list, measure: str, store: Path, steps: str, tile: int, init=None,
               values=None) -> dict:
         """A sweep on the report's client, recorded with the ``sharpness sweep`` command that gives it."""
@@ -104,7 +110,8 @@ def _build(target: Path, out: str, settings: Settings, quick: bool, scheduler, p
     scheduler_args = ["--scheduler", scheduler] if scheduler else []
     command = "sharpness report " + shlex.join(["--out", out] + (["--quick"] if quick else []) + scheduler_args)
     results = {"command": command, "quick": quick, "versions": versions(), "sections": sections,
-               "figures": {name: run.figure_paths(name) for name in FIGURES}}
+               "figures": {name: run.figure_paths(name) for name in FIGURES
+                           if all(outputs.owned(f"{name}.{ext}") for ext in FIGURE_FORMATS)}}
     outputs.write_text("results.json", json.dumps(results, indent=1, allow_nan=True))
     outputs.write_text("report.tex", tex_document(results))
     try:

@@ -24,27 +24,24 @@ class Section:
     ``name``: its key in ``results.json`` (``sections``); ``compute(run)``: its record(s), each with the ``sharpness``
     command that prints it, given the report's :class:`~numerics.report.runner.Run` (which also writes the
     figures); ``figures``: the figures ``compute`` draws (each as PNG and PDF; a checkpointed section is reused only
-    while they are intact); ``tex(record, results)``: its LaTeX lines; ``page_break_after``: a ``\\clearpage``
-    follows it."""
+    while they are intact); ``tex(record, results)``: its LaTeX lines."""
 
     name: str
     compute: Callable
     figures: tuple
     tex: Callable
-    page_break_after: bool = False
 
 
 SECTIONS = (
     Section("fixed_points", section_fixed_points, ("uv_flow",), tex_fixed_points),
     Section("trajectories", section_trajectories, ("uv_trajectories",), tex_trajectories),
-    Section("phase_diagram", section_phase_diagram, ("uv_phase_diagram",), tex_phase_diagram, page_break_after=True),
+    Section("phase_diagram", section_phase_diagram, ("uv_phase_diagram",), tex_phase_diagram),
     Section("cascade", section_cascade, ("uv_eos_orbit", "feigenbaum_delta"), tex_cascade),
-    Section("lyapunov_sweep", section_lyapunov_sweep, ("uv_eos_lyapunov",), tex_lyapunov_sweep,
-            page_break_after=True),
+    Section("lyapunov_sweep", section_lyapunov_sweep, ("uv_eos_lyapunov",), tex_lyapunov_sweep),
     Section("chebyshev", section_chebyshev, (), tex_chebyshev),
     Section("xy_quartic", section_xy_quartic, ("xy_quartic_gap",), tex_xy_quartic),
     Section("width_scan", section_width_scan, ("crosscheck_errors",), tex_width_scan),
-    Section("crosscheck", section_crosscheck, (), tex_crosscheck, page_break_after=True),
+    Section("crosscheck", section_crosscheck, (), tex_crosscheck),
     Section("nn", section_nn, ("nn_sharpness",), tex_nn),
     Section("central_flow", section_central_flow, (TOY_FIGURE, NETWORK_FIGURE), tex_central_flow),
     Section("continuation", section_continuation, ("uv_flip_curves",), tex_continuation),

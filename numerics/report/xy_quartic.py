@@ -33,4 +33,5 @@ def tex_xy_quartic(section: dict, results: dict) -> list:
             *tex_table("rrrrl", [r"$\eta$", r"$2/\eta$", "final sharpness $S$", r"gap $2/\eta - S$", "outcome"], rows,
                        r"Final sharpness of GD on $L = (x^{2} y^{2} - 1)^{2}/4$.", "xy-quartic"),
             tex_command(next(iter(section.values())), r"the first row of Table~\ref{tab:xy-quartic}"),
-            *tex_figure("xy_quartic_gap", r"$L = (x^{2} y^{2} - 1)^{2}/4$: final sharpness against $2/\eta$.", "0.6")]
+            *tex_figure("xy_quartic_gap", r"$L = (x^{2} y^{2} - 1)^{2}/4$: the gap $2/\eta - S$ between the threshold and the final "
+                         r"sharpness, against $\eta$.", "0.6")]

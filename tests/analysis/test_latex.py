@@ -158,3 +158,23 @@ def test_every_declared_symbol_is_valid_matplotlib_math_text():
         parser.parse(axis_name(symbol.name), dpi=72)
     assert axis_name("lam") == r"$\lambda$" and axis_name("w1") == "$w_{1}$" and axis_name("momentum") == "momentum"
     assert axis_name("lam_vv") == r"$\ddot{\lambda}$"
+
+
+def test_each_eos_manifolds_equations_say_which_manifold_they_hold_on():
+    """The UV model's EoS equations come per manifold (u = v, then u = -v): the first equation of each group carries
+    a heading naming it, printed before the group in the text, the JSON and the LaTeX, and nowhere else."""
+    from analysis.latex import body
+
+    derived = load_model("uv", "sp")
+    for name in ("eos_manifold", "eos_map"):
+        result = derived.result(name)
+        headed = [(e.label, e.heading) for e in result.equations if e.heading]
+        assert [label.endswith("u=v") for label, _ in headed] == [True, False], headed
+        assert headed[1][0].endswith("u=-v"), headed
+        assert "u = v" in headed[0][1] and "u = -v" in headed[1][1]
+        first = next(e for e in result.equations if e.heading)
+        assert first.to_dict()["heading"] == first.heading and str(first).startswith(first.heading)
+        assert all("heading" not in e.to_dict() for e in result.equations if not e.heading)
+        lines = body([("uv", "sp", [result], symbol_order(derived.model))])
+        positions = [i for i, line in enumerate(lines) if line.startswith("On the manifold of")]
+        assert len(positions) == 2 and lines[positions[0] + 1] == r"\begin{equation}"

@@ -45,10 +45,13 @@ def test_every_file_and_key(built):
     assert results["command"].startswith("sharpness report --out") and results["quick"] is True
     assert results["versions"]["sympy"] and results["versions"]["numpy"]
     assert set(results["sections"]) == set(SECTIONS)
-    for name in report.FIGURES:
-        for path in results["figures"][name]:
+    # every figure drawn is in the text and every figure in the text was drawn (without PyTorch, the network
+    # figures are neither: test_without_torch_no_section_claims_what_it_does_not_show)
+    assert set(results["figures"]) <= set(report.FIGURES)
+    assert set(re.findall(r"\\includegraphics\[width=0\.\d+\\linewidth\]\{(\w+)\.pdf\}", tex)) == set(results["figures"])
+    for name, paths in results["figures"].items():
+        for path in paths:
             assert path.endswith((".png", ".pdf")) and (out / path.split("/")[-1]).stat().st_size > 1000
-        assert re.search(rf"\\includegraphics\[width=0\.\d+\\linewidth\]\{{{name}\.pdf\}}", tex), name
     # report.pdf exists exactly when the report says it was built, and it is built wherever an engine exists.
     assert results["pdf"]["built"] == (out / "report.pdf").is_file()
     assert results["pdf"]["built"] == (latex_engine() is not None)
@@ -118,19 +121,47 @@ def test_numbers_equal_direct_cli_calls(built, capsys):
     assert rerun(flow["command"], capsys) == flow["result"]
 
 
-def test_central_flow_section_without_torch_says_so_without_a_figure(built):
-    """Without PyTorch the network's record is a note: the section prints it and draws no MLP figure (the uv-eos
-    part stands as computed)."""
-    from numerics.report.central_flow import NETWORK_FIGURE, TOY_FIGURE, tex_central_flow
+class _RunWithoutFigures:
+    """The part of the report's ``Run`` that the sections use, recording which figures they draw and discard."""
 
+    def __init__(self, settings):
+        self.settings, self.quick, self.drawn, self.discarded = settings, settings.quick, [], []
+
+    def figure(self, name, draw):
+        self.drawn.append(name)
+
+    def discard(self, name):
+        self.discarded.append(name)
+
+
+def test_without_torch_no_section_claims_what_it_does_not_show(built, monkeypatch):
+    """The sections that train networks, recomputed with PyTorch unimportable (the rest of the quick report as
+    built): each says in its text that PyTorch is missing and what was not computed, draws no network figure (and
+    discards one an earlier run left), the momentum table has no MLP column of dashes, and the abstract does not
+    claim a real network. Without PyTorch at all, `report --quick` itself gives this document."""
+    import sys
+
+    from numerics.report import document, momentum, network, central_flow
+    from numerics.report.runner import Settings
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
     _, results = built
-    section = {"uv_eos": results["sections"]["central_flow"]["uv_eos"],
-               "mlp": {"command": None, "result": None, "note": "PyTorch is not installed: not computed."}}
-    tex = "\n".join(tex_central_flow(section, results))
-    assert "PyTorch is not installed" in tex and NETWORK_FIGURE not in tex and TOY_FIGURE in tex
-    network = results["sections"]["central_flow"]["mlp"]
-    assert network["result"]["gd_comparison"]["median_rel_error_loss"] is not None
-    assert set(network["result"]["trajectory"]) >= {"time", "sharpness", "sigma2", "loss", "predicted_loss"}
+    run = _RunWithoutFigures(Settings(quick=True))
+    sections = {**results["sections"], "nn": network.section_nn(run),
+                "central_flow": central_flow.section_central_flow(run), "momentum": momentum.section_momentum(run)}
+    assert set(run.discarded) == {"nn_sharpness", central_flow.NETWORK_FIGURE}
+    assert set(run.drawn) == {central_flow.TOY_FIGURE, momentum.FIGURE}
+    tex = document.tex_document({**results, "sections": sections})
+    for name in ("nn_sharpness", central_flow.NETWORK_FIGURE):
+        assert name not in tex
+    abstract = tex[tex.index(r"\begin{abstract}"):tex.index(r"\end{abstract}")]
+    assert "PyTorch was not installed" in abstract and "MLP" not in abstract
+    for title in (r"\section{A real network}", r"\section{Central flows}", r"\section{Momentum}"):
+        body = tex[tex.index(title):]
+        body = body[:min(body.find(end, 1) % len(body) for end in (r"\section{", r"\begin{thebibliography}"))]
+        assert "PyTorch is not installed" in body, title
+        assert "--" not in body.replace("-{}-", "").replace("---", ""), title  # no column of dashes
+        assert "MLP on digits" not in body and "median sharpness / threshold" not in body, title
 
 
 def test_report_bad_output_directory(tmp_path, capsys):
