@@ -23,7 +23,8 @@ NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 # (substring of the command, why it is not run here)
 NOT_RUN = [
-    ("sharpness nn", "trains networks with PyTorch for minutes; tests/numerics/nn/ cover the command"),
+    ("sharpness nn", "trains networks with PyTorch for minutes; tests/numerics/nn/ cover the command"),  # but see
+    # QUICK_NETWORK_SAMPLES
     ("phase-diagram", "a 48 x 13 grid of 1,000-step runs; tests/numerics/test_sweeps.py covers the command"),
     ("--help", "help text: tests/numerics/cli/test_cli_help.py checks every option and example"),
     ("--plot", "writes a figure; the numbers are covered by the same command without --plot"),
@@ -93,12 +94,26 @@ def _example(page, command, shown):
                         marks=[pytest.mark.xdist_group(group) for group in groups])
 
 
+# A network example on at most this many examples trains in seconds: it runs (where PyTorch is installed).
+QUICK_NETWORK_SAMPLES = 64
+
+
+def _quick_network_example(arguments) -> bool:
+    if arguments[:1] != ["nn"] or "--samples" not in arguments:
+        return False
+    return int(arguments[arguments.index("--samples") + 1]) <= QUICK_NETWORK_SAMPLES
+
+
 @pytest.mark.parametrize("page, command, shown", [_example(*example) for example in EXAMPLES])
 def test_readme_cli_example(page, command, shown, tmp_path):
-    for marker, reason in NOT_RUN:
-        if marker in command:
-            pytest.skip(reason)
     arguments = shlex.split(command)[1:]
+    if _quick_network_example(arguments):
+        if importlib.util.find_spec("torch") is None:
+            pytest.skip("trains a network: needs the optional PyTorch extra")
+    else:
+        for marker, reason in NOT_RUN:
+            if marker in command:
+                pytest.skip(reason)
     (tmp_path / "examples").symlink_to(ROOT / "examples")  # examples/my_model.py as from the repository root
     done = subprocess.run([sys.executable, "-m", "numerics.cli", *arguments], capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
