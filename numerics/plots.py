@@ -178,24 +178,33 @@ def width_scan_figure(scan: dict, path: str) -> None:
 
 
 def nn_figure(runs: list, path: str) -> None:
-    """Sharpness (times eta/2, so that 1 is the threshold) and loss of real-network runs
-    (:class:`numerics.nn.Training`) against the step."""
+    """Real-network runs (:class:`numerics.nn.Training`) against the step: top, each measured quantity over its
+    threshold, so that 1 is the threshold (the sharpness over 2/eta for GD: sharpness times eta/2; with
+    mini-batches the batch sharpness solid and the full-batch sharpness dashed; under Adam the preconditioned
+    sharpness); bottom, the loss."""
     target = check_path(path)
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for run in runs:
-        steps = np.asarray(run.sharpness["step"])
         eta_lam0 = float("nan") if run.eta_lam0 is None else run.eta_lam0
-        top.plot(steps, np.asarray(run.sharpness["value"], dtype=float) * run.eta / 2, lw=1,
-                 label=f"eta={run.eta:g} (eta lam0={eta_lam0:.2f})")
+        steps, values = run.series(run.regimes_of)
+        line, = top.plot(steps, values / run.threshold, lw=1, label=f"eta={run.eta:g} (eta lam0={eta_lam0:.2f})")
+        if run.regimes_of == "batch_sharpness":
+            steps, values = run.series("sharpness")
+            top.plot(steps, values / run.threshold, lw=0.8, ls="--", color=line.get_color())
         bottom.semilogy(np.arange(len(run.loss)), run.loss, lw=1)
     top.axhline(1, color="tab:red", ls="--", lw=1)
-    top.set_ylabel(r"sharpness $\times\,\eta/2$")
+    first = runs[0]
+    top.set_ylabel({"sharpness": "sharpness / threshold",
+                    "batch_sharpness": "batch sharpness (solid), sharpness (dashed) / threshold",
+                    "preconditioned_sharpness": "preconditioned sharpness / threshold"}[first.regimes_of],
+                   fontsize=8 if first.regimes_of == "batch_sharpness" else None)
     top.legend(fontsize=7)
     bottom.set_ylabel("loss")
     bottom.set_xlabel("step")
-    first = runs[0]
+    how = ("full-batch" if first.batch_size is None or first.batch_size == first.samples
+           else f"batches of {first.batch_size},")
     top.set_title(f"{first.model or first.arch} on {first.data or first.dataset} ({first.samples} examples), "
-                  f"full-batch GD", fontsize=9)
+                  f"{how} {first.optimizer}", fontsize=9)
     _save(figure, target)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from analysis.errors import DomainError, UnknownNameError, UserInputError
-from analysis.optimizers import OPTIMIZERS, check_beta
+from analysis.optimizers import MODEL_OPTIMIZERS, check_beta
 
 from .axis import Axis
 
@@ -518,9 +518,11 @@ class CentralFlowRequest(_Request):
 
 @dataclass(frozen=True)
 class NetworkRequest(_Request):
-    """Real networks (:mod:`numerics.nn`): one full-batch training run per step size of ``eta`` (an axis named
-    ``eta``), with the data (``dataset`` or ``data``), the network (``arch`` or ``model``), the optimizer and its
-    momentum ``beta``, checked together; ``out`` saves each finished run (and resumes from them)."""
+    """Real networks (:mod:`numerics.nn`): one training run per step size of ``eta`` (an axis named ``eta``), with
+    the data (``dataset`` or ``data``), the network (``arch`` or ``model``), the optimizer with its momentum
+    ``beta`` (heavy-ball, Nesterov) or Adam's ``beta1``, ``beta2``, ``eps`` (kept as the text given; PyTorch's
+    defaults where ``None``), and ``batch_size`` (mini-batches; ``None``: full batch), checked together; ``out``
+    saves each finished run (and resumes from them)."""
 
     command: ClassVar[str] = "nn"
     quiet: ClassVar[bool] = True
@@ -547,6 +549,10 @@ class NetworkRequest(_Request):
     force: bool = False
     central_flow: bool = False
     substeps: int = 4
+    batch_size: Optional[int] = None
+    beta1: Optional[str] = None
+    beta2: Optional[str] = None
+    eps: Optional[str] = None
 
     def __post_init__(self):
         from .nn import ARCHITECTURES, DATASETS, DTYPES, MAX_K
@@ -567,15 +573,33 @@ class NetworkRequest(_Request):
             raise UnknownNameError("dataset", self.dataset, DATASETS)
         if self.model is None and (self.arch or "mlp") not in ARCHITECTURES:
             raise UnknownNameError("architecture", self.arch, ARCHITECTURES)
-        if self.optimizer not in OPTIMIZERS:
-            raise UnknownNameError("optimizer", self.optimizer, OPTIMIZERS)
+        if self.optimizer not in MODEL_OPTIMIZERS:
+            raise UnknownNameError("optimizer", self.optimizer, MODEL_OPTIMIZERS)
         if self.dtype not in DTYPES:
             raise UnknownNameError("dtype", self.dtype, DTYPES)
         if self.width <= 0:
             raise DomainError("--width", self.width, "a positive integer")
-        if self.optimizer == "gd":
+        if self.batch_size is not None:
+            _count("--batch-size", self.batch_size)
+        if self.optimizer == "sgd" and self.batch_size is None:
+            raise UserInputError("--optimizer sgd needs the batch size: --batch-size B")
+        if self.optimizer == "adam" and self.batch_size is not None:
+            raise UserInputError("--batch-size applies to gd, sgd, heavy-ball and nesterov; adam runs full batch "
+                                 "(its preconditioned sharpness is of the full-batch loss)")
+        adam = {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        if self.optimizer != "adam" and any(v is not None for v in adam.values()):
+            given = next(name for name, value in adam.items() if value is not None)
+            raise UserInputError(f"--set {given} applies to --optimizer adam, not {self.optimizer}")
+        for name, value in adam.items():
+            if value is not None:
+                object.__setattr__(self, name, str(value).strip())
+        if self.optimizer in ("gd", "sgd", "adam"):
             if self.beta is not None:
-                raise UserInputError("--set beta applies to --optimizer heavy-ball or nesterov, not gd")
+                hint = " (Adam's momentum is --set beta1=B)" if self.optimizer == "adam" else ""
+                raise UserInputError(f"--set beta applies to --optimizer heavy-ball or nesterov, not "
+                                     f"{self.optimizer}{hint}")
+            if self.optimizer == "adam":
+                self._adam()
         elif self.beta is None:
             raise UserInputError(f"--optimizer {self.optimizer} needs the momentum: --set beta=VALUE (0 <= beta < 1)")
         else:
@@ -586,6 +610,8 @@ class NetworkRequest(_Request):
                 raise UserInputError("--central-flow runs one step size: --set eta=E, not --vary")
             if self.optimizer != "gd":
                 raise UserInputError(f"central flows are derived for GD only, not --optimizer {self.optimizer}")
+            if self.batch_size is not None:
+                raise UserInputError("central flows are derived for full-batch GD only, not --batch-size")
             if self.top_k > MAX_K:
                 raise DomainError("--top-k", self.top_k, f"at most {MAX_K} with --central-flow (the critical "
                                                          "subspace's SDCP)")
@@ -604,6 +630,21 @@ class NetworkRequest(_Request):
             raise DomainError("beta", self.beta, "a number in [0, 1)") from None
         return check_beta(beta)
 
+    def _adam(self) -> dict:
+        """Adam's ``{"beta1", "beta2", "eps"}`` as floats, PyTorch's defaults where not given
+        (:func:`numerics.nn.training.adam_settings`)."""
+        from .nn.training import adam_settings
+
+        values = {}
+        for name in ("beta1", "beta2", "eps"):
+            text = getattr(self, name)
+            try:
+                values[name] = None if text is None else float(text)
+            except ValueError:
+                expected = "a positive number" if name == "eps" else "a number in [0, 1)"
+                raise DomainError(name, text, expected) from None
+        return adam_settings(**values)
+
     @property
     def settings(self) -> dict:
         """The keyword arguments of :func:`numerics.nn.train` (and :func:`numerics.nn.eta_sweep`)."""
@@ -613,7 +654,10 @@ class NetworkRequest(_Request):
                 "width": self.width, "seed": self.seed, "measure_every": self.measure_every,
                 "max_hvps": self.max_hvps, "samples": self.samples, "top_k": self.top_k, "tol": self.tol,
                 "time_budget": self.time_budget, "threads": self.threads, "max_memory": self.max_memory,
-                "force": self.force}
+                "force": self.force,
+                # only where set: a full-batch run's settings (and the key of its --out file) are as before
+                **({"batch_size": self.batch_size} if self.batch_size is not None else {}),
+                **(self._adam() if self.optimizer == "adam" else {})}
 
     def check_files(self) -> None:
         """Read the data file and the model factory: refused before any work."""
@@ -656,6 +700,9 @@ class NetworkRequest(_Request):
                 *_option("--model", self.model),
                 *(["--set", f"eta={self.eta.values[0]!r}"] if one else ["--vary", self.eta.to_text(counted=True)]),
                 *_option("--optimizer", self.optimizer, "gd"), *_option("--set", self.beta and f"beta={self.beta}"),
+                *_option("--batch-size", self.batch_size),
+                *[a for name in ("beta1", "beta2", "eps") for a in _option("--set", getattr(self, name) and
+                                                                             f"{name}={getattr(self, name)}")],
                 *_option("--steps", self.steps, 400), *_option("--width", self.width, 64),
                 *_option("--samples", self.samples), *_option("--seed", self.seed, 0),
                 *_option("--dtype", self.dtype, "float64"), *_option("--top-k", self.top_k, 1),

@@ -1,6 +1,7 @@
 """``sharpness nn``'s argv as a :class:`~numerics.requests.NetworkRequest`: the step sizes (``--set eta=E`` for one
-run, ``--vary eta=A:B:N`` or ``eta=E1,E2,...`` for a sweep) and the momentum (``--set beta=B``); the request checks
-the data, model and optimizer options together, before any work."""
+run, ``--vary eta=A:B:N`` or ``eta=E1,E2,...`` for a sweep), the momentum (``--set beta=B``) or Adam's parameters
+(``--set beta1=``, ``beta2=``, ``eps=``), and ``--batch-size``; the request checks the data, model and optimizer
+options together, before any work."""
 from __future__ import annotations
 
 import sys
@@ -12,15 +13,17 @@ from ..requests import NetworkRequest
 from . import render
 from .commands import assignments, axis, check_plot, progress_bar
 
+PARAMETERS = ["eta", "beta", "beta1", "beta2", "eps"]
 STEP_SIZE = "give the step size: --set eta=E (one run) or --vary eta=A:B:N or eta=E1,E2,... (a sweep)"
 
 
 def network_request(args) -> NetworkRequest:
     values = assignments(args.set)
-    unknown = [name for name in values if name not in ("eta", "beta")]
+    unknown = [name for name in values if name not in PARAMETERS]
     if unknown:
-        raise UnknownNameError("parameter", unknown[0], ["eta", "beta"],
-                               " of nn (the step size, and the momentum of heavy-ball and nesterov)")
+        raise UnknownNameError("parameter", unknown[0], PARAMETERS,
+                               " of nn (the step size; the momentum of heavy-ball and nesterov; Adam's beta1, beta2 "
+                               "and eps)")
     if (args.vary is None) == ("eta" not in values):
         raise UserInputError(STEP_SIZE + (", not both" if args.vary is not None else ""))
     if args.vary is not None:
@@ -31,7 +34,9 @@ def network_request(args) -> NetworkRequest:
         except (ValueError, UserInputError):
             raise DomainError("eta", values["eta"], "a positive number") from None
     return NetworkRequest(etas, dataset=args.dataset, data=args.data, arch=args.arch, model=args.model,
-                          optimizer=args.optimizer, beta=values.get("beta"), steps=args.steps, width=args.width,
+                          optimizer=args.optimizer, beta=values.get("beta"), beta1=values.get("beta1"),
+                          beta2=values.get("beta2"), eps=values.get("eps"), batch_size=args.batch_size,
+                          steps=args.steps, width=args.width,
                           samples=args.samples, seed=args.seed, dtype=args.dtype, top_k=args.top_k,
                           measure_every=args.measure_every, max_hvps=args.max_hvps, tol=args.tol,
                           time_budget=args.time_budget, threads=args.threads, out=args.out,

@@ -46,7 +46,9 @@ EXAMPLES = {
                    "sharpness crosscheck xy-quartic --set eta=0.2"],
     "width-scan": ["sharpness width-scan uv -p mup --set eta=1.5 --set y=1 --widths 1,4,16,64"],
     "nn": ["sharpness nn --arch mlp --set eta=0.15 --steps 400", "sharpness nn --vary eta=0.05,0.1,0.15 --json",
-           "sharpness nn --vary eta=0.05:0.15:3 --out etas.json"],
+           "sharpness nn --vary eta=0.05:0.15:3 --out etas.json",
+           "sharpness nn --samples 512 --batch-size 64 --set eta=0.1 --steps 600",
+           "sharpness nn --samples 512 --optimizer adam --set eta=0.001 --set beta1=0.9 --steps 600"],
     "sweep": ["sharpness sweep uv-eos --vary k=0.8:2.2:256 --measure period --out k.zarr"],
     "phase-diagram": ["sharpness phase-diagram uv --set y=1 --set n=4 --vary eta=0.1:3:64 "
                       "--vary lam=0.1:4:64:log --out phase.zarr --plot phase.png"],
@@ -250,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=commands.cmd_width_scan, request=commands.width_scan_request)
 
-    p = subcommands.add_parser("nn", help="a real network (built-in or yours) on digits or your .npz, full-batch GD: "
-                                          "top Hessian eigenvalues, regimes, EoS period and spectrum, UV comparison")
+    p = subcommands.add_parser("nn", help="a real network (built-in or yours) on digits or your .npz, GD (full batch "
+                                          "or mini-batches, with or without momentum) or Adam: top Hessian "
+                                          "eigenvalues, batch or preconditioned sharpness, regimes, EoS period and "
+                                          "spectrum, UV comparison")
     p.add_argument("--dataset", default=None, help="bundled data set (digits; the default without --data)")
     p.add_argument("--data", metavar="PATH.npz", type=_non_empty("--data"),
                    help="your data: X (N x d or N x C x H x W) and y (N integer labels, or N or N x m float targets)")
@@ -261,16 +265,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vary", metavar="eta=A:B:N",
                    help="step sizes: eta=A:B:N (N values from A to B) or eta=E1,E2,...; one run per step size")
     p.add_argument("--eta", **_replaced("--eta"))
-    p.add_argument("--steps", type=_non_negative_int("--steps"), default=400, help="GD steps")
+    p.add_argument("--steps", type=_non_negative_int("--steps"), default=400, help="optimizer steps")
     p.add_argument("--width", type=int, default=64, help="hidden width of the built-in architectures")
     p.add_argument("--samples", type=_positive_int("--samples"), default=None,
                    help="first N examples (full batch); default all (digits: all if the run fits --time-budget)")
-    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0, help="seed of the initialisation")
+    p.add_argument("--seed", type=_non_negative_int("--seed"), default=0,
+                   help="seed of the initialisation and of the batches")
     p.add_argument("--dtype", default="float64", help="float64 (default) or float32")
-    p.add_argument("--optimizer", default="gd", help="gd (default), heavy-ball or nesterov (torch.optim.SGD)")
+    p.add_argument("--optimizer", default="gd",
+                   help="gd (default), heavy-ball or nesterov (torch.optim.SGD), sgd (gd on mini-batches: needs "
+                        "--batch-size) or adam (torch.optim.Adam, full batch)")
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), metavar="B",
+                   help="mini-batches of B examples (gd, sgd, heavy-ball, nesterov): each epoch a seeded permutation "
+                        "cut into batches, the remainder dropped; the batch sharpness is measured beside the "
+                        "spectrum; B = the number of examples is full batch")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="the step size of one run, e.g. --set eta=0.15 (or --vary eta=...), and the momentum of "
-                        "heavy-ball and nesterov, e.g. --set beta=0.9")
+                   help="the step size of one run, e.g. --set eta=0.15 (or --vary eta=...), the momentum of "
+                        "heavy-ball and nesterov, e.g. --set beta=0.9, and Adam's beta1, beta2, eps (default "
+                        "0.9, 0.999, 1e-8)")
     p.add_argument("--top-k", type=_positive_int("--top-k"), default=1,
                    help="track the K largest algebraic Hessian eigenvalues")
     p.add_argument("--measure-every", type=_positive_int("--measure-every"), default=5,

@@ -151,34 +151,82 @@ def width_scan(result) -> None:
         print(f"{row.width:>6} {starts} {final:>10} {row.outcome.name:<12} {errs}  {regimes}")
 
 
+# How the text output names each measured quantity (numerics.nn.training.MEASURED) and its column.
+QUANTITY_LABELS = {"sharpness": ("sharpness (full batch)", "S_end/thr"),
+                   "batch_sharpness": ("batch sharpness", "BS_end/thr"),
+                   "preconditioned_sharpness": ("preconditioned sharpness", "PS_end/thr")}
+
+
 def nn_table(runs: list, table: list) -> None:
     """``sharpness nn``: what was trained on what (:class:`numerics.nn.Training`), then one row per eta (network
-    against the UV model)."""
+    against the UV model); under mini-batches or Adam, each measured quantity against its threshold."""
     first = runs[0]
     optimizer = first.optimizer
-    if optimizer != "gd":
+    if first.beta is not None:
         optimizer += f" (beta = {first.beta:g})"
+    if first.optimizer == "adam":
+        optimizer += f" (beta1 = {first.beta1:g}, beta2 = {first.beta2:g}, eps = {first.eps:g})"
+    batches = ("full-batch " if first.batch_size is None or first.batch_size == first.samples else
+               f"mini-batch (batches of {first.batch_size}, seed {first.seed}) ")
+    measured = {"batch_sharpness": f", batch sharpness over {first.batch_sharpness and first.batch_sharpness['batches']} "
+                                   f"batches",
+                "preconditioned_sharpness": ", preconditioned sharpness"}.get(first.regimes_of, "")
     print(f"{first.model or first.arch} on {first.data or first.dataset} ({first.samples} of {first.samples_total} "
-          f"examples, {first.parameters} parameters, {first.dtype}), {first.steps} steps of full-batch {optimizer}; "
-          f"top-{first.top_k} Hessian eigenvalues every {first.measure_every} steps")
+          f"examples, {first.parameters} parameters, {first.dtype}), {first.steps} steps of {batches}{optimizer}; "
+          f"top-{first.top_k} Hessian eigenvalues{measured} every {first.measure_every} steps")
     if first.samples_note:
         print(f"  ({first.samples_note})")
-    print(f"{'eta':>7} {'eta*lam0':>8} {'S_end/thr':>9} {'period':>6} {'HVPs':>5} {'time':>6}  {'network':<60} "
+    column = QUANTITY_LABELS[first.regimes_of][1]
+    width = max(9, len(column))
+    print(f"{'eta':>7} {'eta*lam0':>8} {column:>{width}} {'period':>6} {'HVPs':>5} {'time':>6}  {'network':<60} "
           f"UV model (same eta*lam0)")
     for row, run in zip(table, runs):
-        final = "-" if row["final_sharpness_over_threshold"] is None or row["outcome"] == "diverged" \
-            else f"{row['final_sharpness_over_threshold']:.3f}"
+        last = row["threshold_ratios"].get(row["regimes_of"], {}).get("final")
+        final = "-" if last is None or row["outcome"] == "diverged" else f"{last / row['threshold']:.3f}"
         net = ", ".join(row["regimes"]) or row["outcome"]
         if row["outcome"] == "diverged":
             net = (net + ", " if row["regimes"] else "") + "diverged"
         if len(net) > 60:
             net = "..., " + net[-55:].split(", ", 1)[-1]
-        uv = ", ".join(row["uv_regimes"] or []) + ("" if row["uv_outcome"] != "diverged" else " (diverged)")
+        uv = (", ".join(row["uv_regimes"] or []) + ("" if row["uv_outcome"] != "diverged" else " (diverged)")) or "-"
         period = {"periodic": str(row["period"]), "aperiodic": "none"}.get(row["period_status"], "-")
         lam0 = "-" if row["eta_lam0"] is None else f"{row['eta_lam0']:.3f}"
         hvps = "-" if row["hvps_mean"] is None else f"{row['hvps_mean']:.1f}"
         seconds = f"{run.elapsed:.0f}s"
-        print(f"{row['eta']:>7g} {lam0:>8} {final:>9} {period:>6} {hvps:>5} {seconds:>6}  {net:<60} {uv}")
-    print("S_end/thr: final sharpness over the threshold "
-          f"({'2/eta' if optimizer == 'gd' else 'of ' + optimizer}); period of the sharpness over the EoS window "
-          "(none: aperiodic; -: undetermined); HVPs: mean Hessian-vector products per measurement")
+        print(f"{row['eta']:>7g} {lam0:>8} {final:>{width}} {period:>6} {hvps:>5} {seconds:>6}  {net:<60} {uv}")
+    threshold = threshold_name(first.optimizer)
+    if first.regimes_of == "sharpness":
+        print(f"{column}: final sharpness over the threshold "
+              f"({'2/eta' if optimizer == 'gd' else 'of ' + optimizer}); period of the sharpness over the EoS window "
+              "(none: aperiodic; -: undetermined); HVPs: mean Hessian-vector products per measurement")
+    else:
+        label = QUANTITY_LABELS[first.regimes_of][0]
+        print(f"{column}: final {label} over the threshold ({threshold}), on which the regimes are labelled; period "
+              f"of the {label} over the EoS window (none: aperiodic; -: undetermined); HVPs: mean Hessian-vector "
+              f"products per measurement of the top eigenvalues")
+    if first.regimes_of == "sharpness" and first.batch_size is None:
+        return
+    print(f"each quantity against its threshold {threshold}: the last value, and the median and peak of value / "
+          f"threshold over the second half of the run (steps >= {first.steps / 2:g})")
+    for run in runs:
+        for quantity, ratios in run.threshold_ratios.items():
+            value = "-" if ratios["final"] is None else f"{ratios['final']:.6g}"
+            if quantity == "batch_sharpness" and run.batch_sharpness["std"] and run.batch_sharpness["std"][-1]:
+                value += f" +- {run.batch_sharpness['std'][-1]:.3g}"
+            median = "-" if ratios["median"] is None else f"{ratios['median']:.3f}"
+            peak = "-" if ratios["peak"] is None else f"{ratios['peak']:.3f}"
+            print(f"{run.eta:>7g}  {QUANTITY_LABELS[quantity][0]:<26} {value:<22} threshold "
+                  f"{ratios['threshold']:<10.6g} median {median:>6}  peak {peak:>6}")
+        if run.optimizer == "adam" and run.sharpness["value"]:
+            print(f"{run.eta:>7g}  {QUANTITY_LABELS['sharpness'][0]:<26} {run.sharpness['value'][-1]:<22.6g} "
+                  f"(no threshold under adam: its step is preconditioned)")
+    if first.batch_size is not None:
+        print(f"batch sharpness: mean +- standard deviation over the {first.batch_sharpness['batches']} batches of "
+              f"each measurement")
+
+
+def threshold_name(optimizer: str) -> str:
+    """The optimizer's threshold as its derived formula (:func:`analysis.optimizers.threshold_expression`)."""
+    from analysis.optimizers import threshold_expression, threshold_name as name
+
+    return name(threshold_expression(optimizer))

@@ -1,6 +1,7 @@
 r"""Real networks on real data, on the CPU: the bundled digits or the user's own ``.npz``, a built-in architecture
-or the user's own PyTorch model, full-batch GD (or heavy-ball / Nesterov momentum), the top Hessian eigenvalues
-tracked during training, and the edge-of-stability observables of Kalra, He & Barkeshli (arXiv 2311.02076,
+or the user's own PyTorch model, GD (full batch or mini-batches, with or without heavy-ball / Nesterov momentum) or
+Adam, the top Hessian eigenvalues tracked during training with the optimizer's own measure of stability (the batch
+sharpness of mini-batches, Adam's preconditioned sharpness), and the edge-of-stability observables of Kalra, He & Barkeshli (arXiv 2311.02076,
 Sec. 7): the sharpness, its power spectrum over the edge-of-stability window and the period of its oscillation.
 
 One concept per module:
@@ -13,11 +14,15 @@ One concept per module:
     ``torch.nn.Module``.
 :mod:`.spectrum`
     The ``k`` largest *algebraic* Hessian eigenvalues by a warm-started block Krylov (thick-restart Lanczos)
-    Rayleigh-Ritz iteration on autograd Hessian-vector products; products per measurement are reported.
+    Rayleigh-Ritz iteration on autograd Hessian-vector products; products per measurement are reported. On the
+    same products: the batch sharpness (:func:`batch_sharpness`) and the top eigenvalues of :math:`P^{-1}H`
+    (:func:`preconditioned_eigenpairs`).
 :mod:`.training`
-    Full-batch training, loss :math:`L = \frac{1}{2N}\sum_i |f(x_i) - y_i|^2`, with ``torch.optim.SGD``; the
-    sharpness against the optimizer's derived threshold (:func:`analysis.optimizers.sharpness_threshold`) and the
-    regimes labelled against it (:func:`numerics.classify.label_regimes`); the run is a :class:`Training`.
+    Training, loss :math:`L = \frac{1}{2N}\sum_i |f(x_i) - y_i|^2`, with ``torch.optim.SGD`` (full batch or
+    mini-batches, :func:`training_batches`) or ``torch.optim.Adam``; the sharpness, batch sharpness or
+    preconditioned sharpness against the optimizer's derived threshold
+    (:func:`analysis.optimizers.sharpness_threshold`) and the regimes labelled against it
+    (:func:`numerics.classify.label_regimes`); the run is a :class:`Training`.
 :mod:`.signal`
     Over the longest *edge of stability* regime (the EoS window), measured every step: the Welch power spectrum
     (:func:`power_spectrum`) and the period (:func:`oscillation_period`).
@@ -39,12 +44,14 @@ from .comparison import uv_prediction
 from .data import DATASETS, DTYPES, load_data, read_npz
 from .plots import orbit_figure
 from .signal import EXPLAINED, MIN_WINDOW, PERIODS, eos_observables, eos_window, oscillation_period, power_spectrum
-from .spectrum import (HessianOperator, HessianSpectrum, SharpnessTracker, hessian_eigenvalues, mse_loss, sharpness,
-                       top_eigenpairs, top_eigenvalue)
+from .spectrum import (HessianOperator, HessianSpectrum, SharpnessTracker, batch_sharpness, hessian_eigenvalues, mse_loss,
+                       preconditioned_eigenpairs, sharpness, top_eigenpairs, top_eigenvalue)
 from .sweep import eta_sweep, sweep_table
-from .training import TIME_BUDGET, TRACKING_TOLERANCE, Training, threshold_of, train
+from .training import (BATCH_SHARPNESS_BATCHES, NN_OPTIMIZERS, TIME_BUDGET, TRACKING_TOLERANCE, Training,
+                       adam_preconditioner, measurement_batches, threshold_of, train, training_batches)
 
-__all__ = ["ARCHITECTURES", "DATASETS", "DTYPES", "EXPLAINED", "MAX_K", "MIN_WINDOW", "PERIODS", "TIME_BUDGET",
+__all__ = ["adam_preconditioner", "ARCHITECTURES", "BATCH_SHARPNESS_BATCHES", "batch_sharpness", "measurement_batches",
+           "NN_OPTIMIZERS", "preconditioned_eigenpairs", "training_batches", "DATASETS", "DTYPES", "EXPLAINED", "MAX_K", "MIN_WINDOW", "PERIODS", "TIME_BUDGET",
            "TRACKING_TOLERANCE", "build", "central_flow", "eos_observables", "eos_window", "eta_sweep",
            "hessian_eigenvalues", "HessianOperator", "HessianSpectrum", "load_data", "load_factory",
            "model_from_factory", "mse_loss", "NetworkCentralFlow", "orbit_figure", "oscillation_period",

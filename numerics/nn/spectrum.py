@@ -284,6 +284,67 @@ class SharpnessTracker:
                 "converged": list(self.converged)}
 
 
+def batch_sharpness(model, inputs, targets, batches, loss=None) -> np.ndarray:
+    r"""The curvature of each mini-batch loss along its own gradient, :math:`g_B^\top H_B g_B / |g_B|^2` with
+    :math:`g_B = \nabla L_B`, :math:`H_B = \nabla^2 L_B` at the model's current parameters, for each batch of
+    ``batches`` (index arrays into ``inputs``/``targets``); a batch whose gradient vanishes gives NaN (the ratio is
+    undefined there). One gradient and one Hessian-vector product (:class:`HessianOperator`) per batch.
+
+    Its mean over batches is the *batch sharpness* :math:`E_B[g_B^\top H_B g_B / |g_B|^2]` of Andreyev &
+    Beneventano (*Edge of Stochastic Stability*, 2024), which mini-batch SGD drives to :math:`2/\eta` where
+    full-batch GD drives the top Hessian eigenvalue (for the full batch it is the curvature along the gradient,
+    at most the top eigenvalue).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> net = torch.nn.Linear(2, 1, bias=False).double(); _ = net.weight.data.fill_(0.0)
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64); y = torch.ones(2, 1, dtype=torch.float64)
+    >>> batch_sharpness(net, x, y, [np.array([0]), np.array([1])])   # H_B = x_B x_B^T on one example
+    array([1., 4.])
+    """
+    values = []
+    for batch in batches:
+        index = np.asarray(batch, dtype=np.int64)
+        operator = HessianOperator(model, inputs[index], targets[index], loss)
+        gradient = operator.gradient.detach().double().numpy()
+        norm2 = float(gradient @ gradient)
+        values.append(float(gradient @ operator(gradient)) / norm2 if norm2 > 0 else float("nan"))
+    return np.array(values)
+
+
+def preconditioned_eigenpairs(model, inputs, targets, preconditioner, k: int = 1, loss=None, start=None,
+                              tol: float | None = None, max_hvps: int | None = None, seed: int = 0) -> HessianSpectrum:
+    r"""The ``k`` largest algebraic eigenvalues of :math:`P^{-1} H` for a positive diagonal preconditioner
+    :math:`P` (``preconditioner``: its diagonal, one entry per trainable parameter in ``model.parameters()``
+    order), by :func:`top_eigenpairs` on the symmetric :math:`P^{-1/2} H P^{-1/2}`, whose products are
+    :math:`D\,H(Dv)` with :math:`D = P^{-1/2}` (one Hessian-vector product each). The two matrices are similar
+    (:math:`P^{-1}H = D\,(DHD)\,D^{-1}`), so the eigenvalues are the same; the vectors returned are those of
+    :math:`DHD` (warm-start a next call with them).
+
+    With Adam's :math:`P = \operatorname{diag}(\sqrt{\hat v} + \epsilon)` the top one is the *preconditioned
+    sharpness* of Cohen et al. (*Adaptive gradient methods at the edge of stability*, 2022).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> net = torch.nn.Linear(2, 1, bias=False).double()
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64); y = torch.ones(2, 1, dtype=torch.float64)
+    >>> [round(float(v), 9) for v in preconditioned_eigenpairs(net, x, y, np.array([0.25, 4.0]), k=2).values]
+    [2.0, 0.5]
+    """
+    check_problem(model, inputs, targets, loss)
+    operator = HessianOperator(model, inputs, targets, loss)
+    diagonal = np.asarray(preconditioner, dtype=float).reshape(-1)
+    if diagonal.shape != (operator.size,) or not (np.all(np.isfinite(diagonal)) and np.all(diagonal > 0)):
+        raise UserInputError(f"the preconditioner must hold {operator.size} positive finite numbers (one per "
+                             f"parameter), got shape {diagonal.shape}")
+    scale = 1 / np.sqrt(diagonal)
+    tol = default_tolerance(operator.dtype) if tol is None else tol
+    return top_eigenpairs(lambda v: scale * operator(scale * v), operator.size, k, start=start, tol=tol,
+                          max_hvps=max_hvps, seed=seed)
+
+
 def sharpness(model, inputs, targets, max_hvps: int = 30) -> float:
     """The top (largest algebraic) eigenvalue of the MSE loss Hessian (:func:`hessian_eigenvalues`, ``k = 1``,
     at most ``max_hvps`` Hessian-vector products)."""

@@ -92,8 +92,9 @@ def _sweep(etas, out, progress, on_start, settings) -> list:
 def _comparison(run: Training):
     """The UV model's prediction for ``run`` (:func:`uv_prediction`), or ``None`` where there is none: no initial
     sharpness, or an eta*lam0 the UV model refuses (beyond the value bounds: ``eta=1e300``; negative: a concave
-    loss). The finished run is kept either way; a refused comparison is said in one line on stderr."""
-    if not run.eta_lam0:
+    loss) or under Adam (the UV model runs GD; Adam's eta is not on its axis). The finished run is kept either way; a
+    refused comparison is said in one line on stderr."""
+    if not run.eta_lam0 or run.optimizer == "adam":
         return None
     try:
         return uv_prediction(run.eta_lam0, run.width)
@@ -104,8 +105,9 @@ def _comparison(run: Training):
 
 
 def sweep_table(runs: list) -> list:
-    """One row per :class:`~numerics.nn.Training`: eta, eta*lam0, outcome, regimes, final sharpness / threshold,
-    period, HVPs per measurement, and the UV model's outcome and regimes at the same eta*lam0."""
+    """One row per :class:`~numerics.nn.Training`: eta, eta*lam0, outcome, regimes (of ``regimes_of``), final
+    sharpness / threshold, each measured quantity against the threshold (``threshold_ratios``), period, HVPs per
+    measurement, and the UV model's outcome and regimes at the same eta*lam0."""
     rows = []
     for r in runs:
         uv = r.uv_prediction
@@ -114,7 +116,8 @@ def sweep_table(runs: list) -> list:
                      "regimes": list(dict.fromkeys(x.name for x in r.regimes)),
                      "final_sharpness_times_eta_over_2": None if final is None else final * r.eta / 2,
                      "final_sharpness_over_threshold": None if final is None else final / r.threshold,
-                     "threshold": r.threshold, "period": r.period, "period_status": r.period_detail["status"],
+                     "threshold": r.threshold, "regimes_of": r.regimes_of, "threshold_ratios": r.threshold_ratios,
+                     "period": r.period, "period_status": r.period_detail["status"],
                      "hvps_mean": r.hvps_mean,
                      "uv_outcome": uv["outcome"]["name"] if uv else None,
                      "uv_regimes": list(dict.fromkeys(uv["regimes"])) if uv else None})

@@ -77,12 +77,15 @@ def test_large_step_diverges_and_is_labelled():
 
 
 # The JSON of `sharpness nn --json` for one eta, key by key in today's order (the typed Training must not change it).
-JSON_KEYS = ["dataset", "data", "arch", "model", "task", "dtype", "optimizer", "beta", "eta", "steps", "tol", "width",
-             "seed", "top_k", "measure_every", "parameters", "samples", "samples_total", "samples_note", "threshold",
-             "initial_sharpness", "eta_lam0", "outcome", "regimes", "loss", "sharpness", "top_eigenvalues",
-             "hvps_per_measurement", "hvps_mean", "eigen_converged", "eos_window", "power_spectrum", "period",
-             "period_detail", "elapsed", "final", "uv_prediction"]
-PROPERTIES = ["initial_sharpness", "eta_lam0", "hvps_mean", "period", "final"]
+# Issue 22 added the optimizer's settings (batch_size, beta1, beta2, eps), regimes_of, the batch and the
+# preconditioned sharpness and the threshold ratios, each beside its kin.
+JSON_KEYS = ["dataset", "data", "arch", "model", "task", "dtype", "optimizer", "beta", "batch_size", "beta1", "beta2",
+             "eps", "eta", "steps", "tol", "width", "seed", "top_k", "measure_every", "parameters", "samples",
+             "samples_total", "samples_note", "threshold", "regimes_of", "initial_sharpness", "eta_lam0", "outcome",
+             "regimes", "loss", "sharpness", "top_eigenvalues", "batch_sharpness", "preconditioned_sharpness",
+             "threshold_ratios", "hvps_per_measurement", "hvps_mean", "eigen_converged", "eos_window",
+             "power_spectrum", "period", "period_detail", "elapsed", "final", "uv_prediction"]
+PROPERTIES = ["initial_sharpness", "eta_lam0", "hvps_mean", "period", "final", "threshold_ratios"]
 
 
 def documented_attributes(cls) -> list:
@@ -152,6 +155,10 @@ def test_cli_json_is_the_run_field_by_field(capsys, tiny_data):
     derived = {"initial_sharpness": values[0], "eta_lam0": 0.1 * values[0],
                "hvps_mean": float(np.mean(run.hvps_per_measurement)), "period": run.period_detail["period"],
                "final": {"loss": run.loss[-1], "sharpness": values[-1]},
+               "threshold_ratios": {"sharpness": {
+                   "threshold": 20.0, "final": values[-1],
+                   "median": float(np.median([v / 20.0 for s, v in zip(run.sharpness["step"], values) if s >= 2.5])),
+                   "peak": max(v / 20.0 for s, v in zip(run.sharpness["step"], values) if s >= 2.5)}},
                "outcome": run.outcome.to_dict(), "regimes": [r.to_dict() for r in run.regimes]}
     expected = {key: derived[key] if key in derived else getattr(run, key) for key in JSON_KEYS}
     assert list(printed) == JSON_KEYS
