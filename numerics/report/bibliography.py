@@ -10,6 +10,13 @@ BIBLIOGRAPHY = [
     r"sharpening} (2025).",
     r"\bibitem{cohen2021} J.~M. Cohen, S.~Kaur, Y.~Li, J.~Z. Kolter and A.~Talwalkar, \emph{Gradient descent on "
     r"neural networks typically occurs at the edge of stability}, ICLR 2021.",
+    r"\bibitem{cohen2022} J.~M. Cohen, B.~Ghorbani, S.~Krishnan, N.~Agarwal, S.~Medapati, M.~Badura, D.~Suo, "
+    r"D.~Cardoze, Z.~Nado, G.~E. Dahl and J.~Gilmer, \emph{Adaptive gradient methods at the edge of stability}, "
+    r"arXiv:2207.14484 (2022).",
+    r"\bibitem{wu2018} L.~Wu, C.~Ma and W.~E, \emph{How SGD selects the global minima in over-parameterized "
+    r"learning: a dynamical stability perspective}, NeurIPS 2018.",
+    r"\bibitem{andreyev2024} A.~Andreyev and P.~Beneventano, \emph{Edge of stochastic stability: revisiting the "
+    r"edge of stability for SGD} (2024).",
     r"\bibitem{cohen2025} J.~M. Cohen, A.~Damian, A.~Talwalkar, J.~Z. Kolter and J.~D. Lee, \emph{Understanding "
     r"optimization in deep learning with central flows}, ICLR 2025.",
     r"\bibitem{benettin1980} G.~Benettin, L.~Galgani, A.~Giorgilli and J.-M. Strelcyn, \emph{Lyapunov "

@@ -10,12 +10,14 @@ from .record import record, without_torch
 
 
 def network_run(steps: int, samples: int, eta: float = 0.15, optimizer: str = "gd",
-                beta: str = "0") -> NetworkRequest:
+                beta: str = "0", batch_size: int | None = None, measure_every: int = 5) -> NetworkRequest:
     """The request of a real-network run of the report (its JSON is the command line's up to ``elapsed``, the
-    wall time): the MLP on the first ``samples`` digits at ``eta``, sharpness every 5 steps with at most 30
-    Hessian-vector products per measurement."""
-    return NetworkRequest(Axis("eta", [eta]), arch="mlp", optimizer=optimizer, beta=beta if optimizer != "gd" else None,
-                   steps=int(steps), samples=int(samples), measure_every=5, max_hvps=30)
+    wall time): the MLP on the first ``samples`` digits at ``eta`` (full batch, or mini-batches of ``batch_size``),
+    sharpness every ``measure_every`` steps with at most 30 Hessian-vector products per measurement; ``beta`` is
+    the momentum of heavy-ball and Nesterov (Adam runs at PyTorch's defaults)."""
+    momentum = beta if optimizer in ("heavy-ball", "nesterov") else None
+    return NetworkRequest(Axis("eta", [eta]), arch="mlp", optimizer=optimizer, beta=momentum, steps=int(steps),
+                          samples=int(samples), measure_every=int(measure_every), max_hvps=30, batch_size=batch_size)
 
 
 def section_nn(run) -> dict:

@@ -12,6 +12,8 @@ from .crosscheck import section_crosscheck, section_width_scan, tex_crosscheck, 
 from .momentum import FIGURE as MOMENTUM_FIGURE
 from .momentum import section_momentum, tex_momentum
 from .network import section_nn, tex_nn
+from .sgd_adam import FIGURE as SGD_ADAM_FIGURE
+from .sgd_adam import section_sgd_adam, tex_sgd_adam
 from .uv import (section_fixed_points, section_phase_diagram, section_trajectories, tex_fixed_points,
                  tex_phase_diagram, tex_trajectories)
 from .xy_quartic import section_xy_quartic, tex_xy_quartic
@@ -46,5 +48,6 @@ SECTIONS = (
     Section("central_flow", section_central_flow, (TOY_FIGURE, NETWORK_FIGURE), tex_central_flow),
     Section("continuation", section_continuation, ("uv_flip_curves",), tex_continuation),
     Section("momentum", section_momentum, (MOMENTUM_FIGURE,), tex_momentum),
+    Section("sgd_adam", section_sgd_adam, (SGD_ADAM_FIGURE,), tex_sgd_adam),
 )
 FIGURES = tuple(figure for section in SECTIONS for figure in section.figures)

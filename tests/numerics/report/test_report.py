@@ -20,7 +20,7 @@ from numerics.report.latex import latex_engine
 pytestmark = pytest.mark.xdist_group("quick-report")
 
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",
-            "xy_quartic", "width_scan", "crosscheck", "nn", "central_flow", "continuation", "momentum")
+            "xy_quartic", "width_scan", "crosscheck", "nn", "central_flow", "continuation", "momentum", "sgd_adam")
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,10 +64,11 @@ def test_tex_reads_as_a_paper(built):
     out, results = built
     tex = (out / "report.tex").read_text()
     for label in ("fixed-points", "regimes", "phase-boundaries", "flips", "delta", "xy-quartic", "width-scan",
-                  "crosscheck", "flips_continuation", "flip_curves", "momentum"):
+                  "crosscheck", "flips_continuation", "flip_curves", "momentum", "sgd-adam-toy", "sgd-adam-mlp"):
         assert rf"\label{{tab:{label}}}" in tex, label
     assert r"\begin{abstract}" in tex and r"\begin{thebibliography}" in tex
-    for key in ("kalra2023", "zhu2023", "liu2025", "benettin1980", "aitken1926", "lanczos1950", "cohen2025"):
+    for key in ("kalra2023", "zhu2023", "liu2025", "benettin1980", "aitken1926", "lanczos1950", "cohen2025",
+                "cohen2022", "wu2018", "andreyev2024"):
         assert rf"\bibitem{{{key}}}" in tex and rf"\cite{{{key}}}" in tex, key
     equations = re.findall(r"\\begin\{equation\}(.*?)\\end\{equation\}", tex, flags=re.S)
     assert len(equations) > 20
@@ -119,6 +120,9 @@ def test_numbers_equal_direct_cli_calls(built, capsys):
     assert rerun(cascade_by_continuation["command"], capsys) == cascade_by_continuation["result"]
     flow = sections["central_flow"]["uv_eos"]
     assert rerun(flow["command"], capsys) == flow["result"]
+    toy = sections["sgd_adam"]["toy"]
+    for entry in (*toy["sgd"].values(), toy["adam"]):
+        assert rerun(entry["command"], capsys) == entry["result"], entry["command"]
 
 
 class _RunWithoutFigures:
@@ -173,7 +177,8 @@ def test_report_bad_output_directory(tmp_path, capsys):
 
 
 def test_network_records_rerun_with_the_same_library_call(monkeypatch):
-    """The report's real-network records (the nn section, the MLP under each optimizer in the momentum section): the
+    """The report's real-network records (the nn section, the MLP under each optimizer in the momentum section, under
+    SGD at two batch sizes and under Adam in the SGD/Adam section): the
     ``sharpness nn`` command line each carries (the request's ``to_argv()``) reaches :func:`numerics.nn.eta_sweep`
     with exactly the step sizes and settings of the report's own call (compared before any training, so this needs
     no PyTorch)."""
@@ -190,13 +195,48 @@ def test_network_records_rerun_with_the_same_library_call(monkeypatch):
         raise Reached
 
     monkeypatch.setattr(nn, "eta_sweep", reached)  # what the command line and the report call
-    for optimizer, beta in (("gd", "0"), ("heavy-ball", "0.5"), ("nesterov", "0.5")):
-        request = network.network_run(150, 256, 0.15, optimizer, beta)
+    from numerics.report.sgd_adam import mlp_requests
+
+    requests = [network.network_run(150, 256, 0.15, optimizer, beta)
+                for optimizer, beta in (("gd", "0"), ("heavy-ball", "0.5"), ("nesterov", "0.5"))]
+    requests += list(mlp_requests(150, 256).values())
+    for request in requests:
+        optimizer, beta = request.optimizer, request.beta or "0"
         with pytest.raises(Reached):
             request.call()
         with pytest.raises(Reached):
             main(request.to_argv())
         report_call, command_call = calls[-2:]
         assert report_call == command_call and report_call[2]["optimizer"] == optimizer
-        assert report_call[0] == [0.15] and report_call[2]["beta"] == (0.5 if beta == "0.5" else 0.0)
+        assert report_call[0] == list(request.eta.values)
+        assert report_call[2]["beta"] == (0.5 if beta == "0.5" else 0.0)
+        assert report_call[2].get("batch_size") == request.batch_size
+        assert ("beta1" in report_call[2]) == (optimizer == "adam")
+    assert [(r.optimizer, r.batch_size) for r in requests[3:]] == [("sgd", 32), ("sgd", 128), ("adam", None)]
+
+
+def test_sgd_adam_section_against_its_records_and_without_torch(built):
+    """The SGD/Adam section's tables carry the records' numbers: two-input's mean-square threshold below GD's for
+    one example per batch and equal to it for the full batch (the derived values, 0.395869 and 0.4 at s = 1/2,
+    eta = 0.4: docs/optimizers.md); Adam's toy threshold 38/eta at eta = 1; each MLP row's median and peak ratio
+    from the run's own threshold_ratios. Without PyTorch the MLP part is the note and the toy table stands."""
+    from numerics.nn import Training
+    from numerics.report.sgd_adam import mean_square, tex_sgd_adam
+
+    _, results = built
+    section = results["sections"]["sgd_adam"]
+    one, two = (mean_square(section["toy"]["sgd"][size]["result"]) for size in ("1", "2"))
+    assert one["eta"] == pytest.approx(0.395869, rel=1e-5) and one["eta"] < one["gd_eta"] == pytest.approx(0.4)
+    assert two["eta"] == pytest.approx(two["gd_eta"], rel=1e-12)
+    assert section["toy"]["adam"]["result"]["threshold"] == pytest.approx(38.0, rel=1e-12)
+    tex = "\n".join(tex_sgd_adam(section, results))
+    assert "$0.395869$" in tex
+    for name in ("sgd_32", "sgd_128", "adam"):
+        run = Training.from_dict(section["mlp"][name]["result"])
+        assert run.regimes_of == ("preconditioned_sharpness" if name == "adam" else "batch_sharpness")
+        for ratios in run.threshold_ratios.values():
+            assert ratios["median"] is not None and f"${ratios['median']:.3g}$" in tex
+    without = dict(section, mlp={"note": "PyTorch not installed: no MLP runs"})
+    tex = "\n".join(tex_sgd_adam(without, results))
+    assert "PyTorch not installed" in tex and "tab:sgd-adam-toy" in tex and "tab:sgd-adam-mlp" not in tex
 
