@@ -23,7 +23,7 @@ What a rerun in the same ``--out`` finds, and why:
 Modules: :mod:`.runner` (:class:`Settings`, the ``Run`` the sections share, :func:`build`), :mod:`.sections` (the
 :class:`Section` records, in report order: name, compute function, figures, TeX renderer), one module per subject
 for the sections (:mod:`.uv`, :mod:`.cascade`, :mod:`.xy_quartic`, :mod:`.crosscheck`, :mod:`.network`,
-:mod:`.continuation`, :mod:`.momentum`), :mod:`.record` (a result with its command line), :mod:`.outputs` (the
+:mod:`.continuation`, :mod:`.momentum`, :mod:`.sgd_adam`), :mod:`.record` (a result with its command line), :mod:`.outputs` (the
 files, the manifest and the checkpoint), :mod:`.fragments` (LaTeX pieces), :mod:`.document` (the whole LaTeX
 source), :mod:`.latex` (compiling it), :mod:`.bibliography`.
 """

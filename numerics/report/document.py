@@ -34,7 +34,8 @@ def abstract(results: dict) -> str:
             rf"($\ln 3 = {np.log(3):.6f}$). The derived map agrees with explicit GD on the parameters to "
             rf"${tex_number(worst_error, 1)}$ (width ${check['width']}$). For the minimalist loss of Zhu et "
             rf"al.~\cite{{zhu2023}} we give the final sharpness gap below $2/\eta$ at $\eta = $ {etas}. "
-            + (r"A real network, an MLP on digits, is measured under GD and momentum and against its central flow. "
+            + (r"A real network, an MLP on digits, is measured under GD and momentum and against its central flow, "
+               r"and under mini-batch SGD and Adam, each measured quantity against its own derived threshold. "
                if sections["nn"].get("result") is not None else
                r"The real-network parts were not computed: PyTorch was not installed for this build. ")
             + ("This is the quick version of the report (smaller sweeps and fewer doublings)." if results["quick"]
