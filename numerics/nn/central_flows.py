@@ -455,6 +455,8 @@ def flow_of_training(training, *, k: Optional[int] = None, substeps: int = DEFAU
 
     if training.optimizer != "gd":
         raise UserInputError(f"central flows are derived for GD only, not {training.optimizer}")
+    if training.batch_size not in (None, training.samples):
+        raise UserInputError(f"central flows are derived for full-batch GD only, not batches of {training.batch_size}")
     inputs, targets = load_data(training.dataset or "digits", training.samples, training.dtype, training.data)
     _, all_targets, _ = load_arrays(training.dataset or "digits", training.data)
     shape, outputs = tuple(inputs.shape[1:]), all_targets.shape[1]

@@ -6,8 +6,9 @@ import numpy as np
 
 def orbit_figure(runs: list, path: str, keep: int = 128) -> None:
     """``runs``: the :class:`~numerics.nn.Training` of an eta sweep. Left: the sharpness orbit diagram against eta
-    (the last ``keep`` measurements of each run's EoS window, divided by the optimizer's threshold, so that 1 is
-    ``2/eta`` for GD; ``div`` marks a diverged run, the number under each column the period, ``-`` none). Right: the Welch spectra of the EoS windows, log10 of the
+    (the last ``keep`` measurements of each run's EoS window of the quantity its regimes are of, ``regimes_of``: the
+    sharpness, the batch sharpness or Adam's preconditioned sharpness, divided by the optimizer's threshold, so
+    that 1 is ``2/eta`` for GD; ``div`` marks a diverged run, the number under each column the period, ``-`` none). Right: the Welch spectra of the EoS windows, log10 of the
     power normalised per eta, one row per eta."""
     from .. import plots
 
@@ -19,8 +20,8 @@ def orbit_figure(runs: list, path: str, keep: int = 128) -> None:
         if run.outcome.name == "diverged":
             left.annotate("div", (run.eta, 1.0), fontsize=7, ha="center", color="tab:red")
             continue
-        steps = np.asarray(run.sharpness["step"])
-        values = np.asarray(run.sharpness["value"], dtype=float) / run.threshold
+        steps, values = run.series(run.regimes_of)
+        values = values / run.threshold
         window = run.eos_window
         values = values[(steps >= window["start"]) & (steps <= window["end"])] if window else values[len(values) // 2:]
         tail = values[-keep:]
@@ -35,7 +36,7 @@ def orbit_figure(runs: list, path: str, keep: int = 128) -> None:
     margin = 0.05 * (max(etas_all) - min(etas_all) or 1)
     left.set_xlim(min(etas_all) - margin, max(etas_all) + margin)
     left.set_xlabel(r"$\eta$")
-    left.set_ylabel(f"sharpness / threshold (last {keep} steps of the EoS window)")
+    left.set_ylabel(f"{runs[0].regimes_of.replace('_', ' ')} / threshold (last {keep} steps of the EoS window)")
     left.set_title("orbit diagram of the sharpness (bottom: period, '-' none)", fontsize=9)
     if rows:
         etas = np.array([eta for eta, _ in rows])
