@@ -115,16 +115,21 @@ def test_training_fields_are_the_documented_attributes():
 
 
 def test_to_dict_and_from_dict_round_trip(tiny_data, regression_data):
-    """A completed, a diverged, a heavy-ball run and one with an edge-of-stability window, its spectrum and period
-    detail: Training.from_dict(JSON of to_dict()) equals the run, and its to_dict() is the same JSON text."""
+    """A completed, a diverged, a heavy-ball run, one with an edge-of-stability window, its spectrum and period
+    detail, a mini-batch and an Adam run: Training.from_dict(JSON of to_dict()) equals the run, and its to_dict() is
+    the same JSON text."""
     import json
 
     pytest.importorskip("torch", reason="PyTorch is the optional [torch] extra")
     settings = dict(data=tiny_data, arch="mlp", width=8, steps=5)
     runs = [nn.train(eta=0.1, **settings), nn.train(eta=100.0, measure_every=1, top_k=2, **settings),
             nn.train(eta=0.2, optimizer="heavy-ball", beta=0.5, **settings),
-            nn.train(data=regression_data, arch="mlp", width=8, steps=200, eta=0.8, measure_every=1)]
-    assert [r.outcome.name for r in runs] == ["completed", "diverged", "completed", "completed"]
+            nn.train(data=regression_data, arch="mlp", width=8, steps=200, eta=0.8, measure_every=1),
+            nn.train(eta=0.2, optimizer="sgd", batch_size=6, **settings),
+            nn.train(eta=0.01, optimizer="adam", beta1=0.5, **settings)]
+    assert [r.outcome.name for r in runs] == ["completed", "diverged", "completed", "completed", "completed",
+                                              "completed"]
+    assert runs[4].batch_sharpness["mean"][0] is not None and runs[5].preconditioned_sharpness["value"][0] is None
     assert runs[1].outcome.step is not None and runs[2].beta == 0.5 and runs[0].beta is None
     assert runs[3].eos_window is not None and runs[3].power_spectrum is not None
     for run in runs:

@@ -215,13 +215,13 @@ def test_network_records_rerun_with_the_same_library_call(monkeypatch):
     assert [(r.optimizer, r.batch_size) for r in requests[3:]] == [("sgd", 32), ("sgd", 128), ("adam", None)]
 
 
-def test_sgd_adam_section_against_its_records_and_without_torch(built):
+def test_sgd_adam_section_against_its_records_and_without_torch(built, tmp_path):
     """The SGD/Adam section's tables carry the records' numbers: two-input's mean-square threshold below GD's for
     one example per batch and equal to it for the full batch (the derived values, 0.395869 and 0.4 at s = 1/2,
     eta = 0.4: docs/optimizers.md); Adam's toy threshold 38/eta at eta = 1; each MLP row's median and peak ratio
     from the run's own threshold_ratios. Without PyTorch the MLP part is the note and the toy table stands."""
     from numerics.nn import Training
-    from numerics.report.sgd_adam import mean_square, tex_sgd_adam
+    from numerics.report.sgd_adam import mean_square, sgd_adam_figure, tex_sgd_adam
 
     _, results = built
     section = results["sections"]["sgd_adam"]
@@ -239,4 +239,6 @@ def test_sgd_adam_section_against_its_records_and_without_torch(built):
     without = dict(section, mlp={"note": "PyTorch not installed: no MLP runs"})
     tex = "\n".join(tex_sgd_adam(without, results))
     assert "PyTorch not installed" in tex and "tab:sgd-adam-toy" in tex and "tab:sgd-adam-mlp" not in tex
+    sgd_adam_figure(without, str(tmp_path / "without.png"))  # the toy panel and the note
+    assert (tmp_path / "without.png").stat().st_size > 1000
 
