@@ -38,7 +38,7 @@ from typing import Optional
 import numpy as np
 
 from analysis.errors import DomainError, UnknownNameError, UserInputError
-from analysis.optimizers import MODEL_OPTIMIZERS, OPTIMIZERS, check_beta, sharpness_threshold
+from analysis.optimizers import MODEL_OPTIMIZERS, check_beta, sharpness_threshold
 
 from ..classify import Outcome, Regime, label_regimes
 from .architectures import build, check_outputs, model_from_factory
@@ -491,7 +491,7 @@ def train(dataset: str = "digits", arch: str = "mlp", eta: float = 0.1, steps: i
         torch.set_num_threads(previous)
 
 
-def _check_optimizer_options(optimizer, beta, batch_size, beta1, beta2, eps):
+def _check_optimizer_options(optimizer, batch_size, beta1, beta2, eps):
     """The optimizer's options, checked together: Adam's parameters (filled with PyTorch's defaults) or ``None``."""
     if optimizer not in NN_OPTIMIZERS:
         raise UnknownNameError("optimizer", optimizer, NN_OPTIMIZERS)
@@ -522,7 +522,7 @@ def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samp
         raise DomainError("--measure-every", measure_every, "a positive integer")
     if not (isinstance(top_k, int) and top_k >= 1):
         raise DomainError("--top-k", top_k, "a positive integer")
-    adam = _check_optimizer_options(optimizer, beta, batch_size, beta1, beta2, eps)
+    adam = _check_optimizer_options(optimizer, batch_size, beta1, beta2, eps)
     check_budget(1, steps, measure_every, top_k, max_memory=max_memory, force=force)
     threshold = threshold_of(optimizer, eta, adam["beta1"] if adam else beta)
     inputs_all, targets_all, task = load_arrays(dataset, data)
