@@ -13,7 +13,8 @@ Thresholds (derived in :mod:`analysis.optimizers` and :mod:`analysis.stochastic`
 
 The toy model is ``two-input`` (two examples): ``fixed-points --optimizer sgd`` at its minimum for batches of 1 and
 of 2 (the full batch), and ``run --optimizer adam``; the MLP part trains the digits MLP of :mod:`numerics.nn` under
-SGD at two batch sizes and under Adam (skipped, with a note, without PyTorch). :func:`section_sgd_adam` is the
+SGD at two batch sizes and under Adam (without PyTorch not computed: the section says so and the figure keeps
+the toy panel only, :func:`~numerics.report.record.without_torch`). :func:`section_sgd_adam` is the
 section's ``compute`` (:data:`numerics.report.sections.SECTIONS`), :func:`sgd_adam_figure` draws :data:`FIGURE`,
 :func:`tex_sgd_adam` writes the LaTeX.
 """
@@ -25,7 +26,7 @@ from ..nn import Training
 from ..requests import FixedPointsRequest, Problem, RunRequest
 from .fragments import tex_command, tex_figure, tex_number, tex_table, tex_text
 from .network import network_run
-from .record import record
+from .record import record, without_torch
 
 FIGURE = "sgd_adam_sharpness"
 # two-input at s = 1/2, eta = 0.4: its minima form a curve, reported at the point where GD's multiplier is -1
@@ -65,11 +66,10 @@ def mlp_requests(steps, samples) -> dict:
 
 
 def mlp_records(steps, samples) -> dict:
-    """``{name: record}`` of :func:`mlp_requests`, or a note without PyTorch."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return {"note": "PyTorch not installed (`pip install -e .[torch]`): no MLP runs under SGD or Adam"}
+    """``{name: record}`` of :func:`mlp_requests`, or the note of :func:`~numerics.report.record.without_torch`."""
+    missing = without_torch("the MLP was not trained under SGD or Adam")
+    if missing:
+        return missing
     return {name: record(request) for name, request in mlp_requests(steps, samples).items()}
 
 
@@ -106,25 +106,28 @@ def _label(name: str) -> str:
     return "Adam" if name == "adam" else f"SGD, B = {name.split('_')[1]}"
 
 
+def _has_mlp(section: dict) -> bool:
+    return section["mlp"].get("note") is None
+
+
 def sgd_adam_figure(section: dict, path: str) -> None:
-    """Left: two-input under Adam, its preconditioned sharpness over the threshold. Right: the MLP, each measured
-    quantity over its own threshold (batch sharpness solid and full-batch sharpness dashed under SGD, the
-    preconditioned sharpness under Adam), or the note without PyTorch. 1 is the threshold in both."""
+    """Left: two-input under Adam, its preconditioned sharpness over the threshold. Right, where the MLP was
+    trained: each measured quantity over its own threshold (batch sharpness solid and full-batch sharpness dashed
+    under SGD, the preconditioned sharpness under Adam). 1 is the threshold in both."""
     from .. import plots
 
     plt = plots.plt
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    mlp = section["mlp"]
+    figure, axes = plt.subplots(1, 2 if _has_mlp(section) else 1, figsize=(12, 4) if _has_mlp(section) else (6, 4),
+                                squeeze=False)
+    left = axes[0][0]
     toy = section["toy"]["adam"]["result"]
     values = np.array([np.nan if v is None else v for v in toy["trajectory"]["sharpness"]], dtype=float)
     left.plot(toy["trajectory"]["step"], values / toy["threshold"], lw=0.8, color=COLOURS["adam"])
     left.set_title(f"two-input under Adam, eta = {toy['parameters']['eta']:g}: preconditioned sharpness", fontsize=9)
     left.set_ylabel("value / threshold")
-    mlp = section["mlp"]
-    if "note" in mlp:
-        right.text(0.5, 0.5, mlp["note"].replace("`", ""), ha="center", va="center", fontsize=8, wrap=True,
-                   transform=right.transAxes)
-        right.set_axis_off()
-    else:
+    if _has_mlp(section):
+        right = axes[0][1]
         for name, entry in mlp.items():
             run = Training.from_dict(entry["result"])
             steps, values = run.series(run.regimes_of)
@@ -136,16 +139,14 @@ def sgd_adam_figure(section: dict, path: str) -> None:
                            label=f"{_label(name)}: full-batch sharpness")
         right.set_title("MLP on digits: each quantity over its own threshold", fontsize=9)
         right.legend(fontsize=7)
-    for axis in (left, right):
+    for axis in axes[0]:
         axis.axhline(1, color="tab:red", ls="--", lw=1)
         axis.set_xlabel("step")
     figure.tight_layout()
     plots._save(figure, plots.check_path(path))
 
 
-def _ratio_cells(ratios: dict | None) -> list:
-    if not ratios:
-        return ["--", "--"]
+def _ratio_cells(ratios: dict) -> list:
     return [rf"${tex_number(ratios['median'], 3)}$", rf"${tex_number(ratios['peak'], 3)}$"]
 
 
@@ -154,14 +155,16 @@ def tex_sgd_adam(section: dict, results: dict) -> list:
     rows = []
     for size, entry in toy["sgd"].items():
         threshold = mean_square(entry["result"])
-        examples = threshold["examples"] if threshold else 2
-        cells = [rf"SGD, $B = {size}$ of ${examples}$", "mean-square step $\\eta^\\ast$",
-                 rf"${tex_number(threshold['eta'], 6)}$" if threshold else "--",
-                 rf"${tex_number(threshold['gd_eta'], 6)}$" if threshold else "--", "--", "--"]
-        rows.append(cells)
+        if threshold is None:  # no minimum of every example among the fixed points: nothing to show
+            continue
+        rows.append([rf"SGD, $B = {size}$ of ${threshold['examples']}$", r"mean-square step $\eta^\ast$",
+                     rf"${tex_number(threshold['eta'], 6)}$",
+                     rf"GD's $2/h = {tex_number(threshold['gd_eta'], 6)}$"])
     adam = toy["adam"]["result"]
+    ratios = toy_adam_ratios(adam)
     rows.append([rf"Adam, $\eta = {tex_number(adam['parameters']['eta'])}$", "preconditioned sharpness",
-                 rf"${tex_number(adam['threshold'], 5)}$", "--", *_ratio_cells(toy_adam_ratios(adam))])
+                 rf"${tex_number(adam['threshold'], 5)}$",
+                 rf"median ${tex_number(ratios['median'], 3)}$, peak ${tex_number(ratios['peak'], 3)}$ of it"])
     lines = [r"\section{Mini-batch SGD and Adam}",
              r"Networks are trained with mini-batches and with Adam, and each has its own edge of stability. "
              r"Mini-batch SGD's mean step is GD's, so its threshold on the sharpness is $2/\eta$; at a minimum it "
@@ -173,32 +176,32 @@ def tex_sgd_adam(section: dict, results: dict) -> list:
              r"$P^{-1/2} H P^{-1/2}$, stable while the \emph{preconditioned sharpness} $\lambda_{\max}(P^{-1} H)$ "
              r"stays below $(2 + 2\beta_1)/((1 - \beta_1)\eta)$, $38/\eta$ at $\beta_1 = 0.9$~\cite{cohen2022}. "
              r"Each threshold is derived from the optimizer's map; the toy model \texttt{two-input} (two examples) "
-             r"gives them in closed form or exactly, beside the digits MLP measured against them.",
-             *tex_table("llrrrr", ["optimizer", "quantity", "threshold", "GD's", "median / thr.", "peak / thr."],
-                        rows, r"The toy model \texttt{two-input}: SGD's mean-square threshold at its minimum "
-                              r"($s = 1/2$), and Adam's preconditioned sharpness against its threshold (median "
-                              r"and peak of the ratio over the second half of the run).", "sgd-adam-toy"),
+             r"gives them exactly" + (r", beside the digits MLP measured against them." if _has_mlp(section) else
+                                      ". " + tex_text(section["mlp"]["note"])),
+             *tex_table("llrl", ["optimizer", "quantity", "threshold", "against"], rows,
+                        r"The toy model \texttt{two-input}: SGD's mean-square threshold at its minimum ($s = 1/2$) "
+                        r"against GD's, and Adam's preconditioned sharpness against its threshold (median and peak "
+                        r"of the ratio over the second half of the run).", "sgd-adam-toy"),
              tex_command(toy["sgd"][str(TOY_BATCH_SIZES[0])], r"the first row"),
              tex_command(toy["adam"], r"the Adam row")]
-    mlp = section["mlp"]
-    if "note" in mlp:
-        lines.append(tex_text(mlp["note"]))
-    else:
-        rows, first = [], None
-        for name, entry in mlp.items():
-            run = Training.from_dict(entry["result"])
-            first = first or run
-            for quantity, ratios in run.threshold_ratios.items():
-                rows.append([tex_text(_label(name)), tex_text(quantity.replace("_", " ")),
-                             rf"${tex_number(ratios['threshold'], 5)}$", *_ratio_cells(ratios)])
-        lines += [rf"The MLP of width ${first.width}$ on ${first.samples}$ digits for ${first.steps}$ steps: SGD "
-                  rf"at $\eta = {tex_number(MLP_SGD_ETA)}$ with batches drawn epoch by epoch, the batch sharpness "
-                  rf"estimated over ${first.batch_sharpness['batches']}$ batches at each measurement; Adam at "
-                  rf"$\eta = {tex_number(MLP_ADAM_ETA)}$ with PyTorch's defaults, the preconditioned sharpness by "
-                  r"Lanczos on $P^{-1/2} H P^{-1/2}$ products~\cite{lanczos1950}.",
-                  *tex_table("llrrr", ["run", "quantity", "threshold", "median / thr.", "peak / thr."], rows,
-                             r"The digits MLP: each measured quantity against its own threshold, median and peak "
-                             r"of the ratio over the second half of the run.", "sgd-adam-mlp"),
-                  tex_command(mlp["adam"], r"the Adam rows")]
+    if not _has_mlp(section):
+        return lines + tex_figure(FIGURE, r"\texttt{two-input} under Adam: its preconditioned sharpness over its "
+                                          r"threshold.", "0.6")
+    rows, first = [], None
+    for name, entry in section["mlp"].items():
+        run = Training.from_dict(entry["result"])
+        first = first or run
+        for quantity, ratios in run.threshold_ratios.items():
+            rows.append([tex_text(_label(name)), tex_text(quantity.replace("_", " ")),
+                         rf"${tex_number(ratios['threshold'], 5)}$", *_ratio_cells(ratios)])
+    lines += [rf"The MLP of width ${first.width}$ on ${first.samples}$ digits for ${first.steps}$ steps: SGD "
+              rf"at $\eta = {tex_number(MLP_SGD_ETA)}$ with batches drawn epoch by epoch, the batch sharpness "
+              rf"estimated over ${first.batch_sharpness['batches']}$ batches at each measurement; Adam at "
+              rf"$\eta = {tex_number(MLP_ADAM_ETA)}$ with PyTorch's defaults, the preconditioned sharpness by "
+              r"Lanczos on $P^{-1/2} H P^{-1/2}$ products~\cite{lanczos1950}.",
+              *tex_table("llrrr", ["run", "quantity", "threshold", "median / thr.", "peak / thr."], rows,
+                         r"The digits MLP: each measured quantity against its own threshold, median and peak "
+                         r"of the ratio over the second half of the run.", "sgd-adam-mlp"),
+              tex_command(section["mlp"]["adam"], r"the Adam rows")]
     return lines + tex_figure(FIGURE, r"Each quantity over its own threshold: \texttt{two-input} under Adam (left) "
                                       r"and the digits MLP under SGD and Adam (right).", "0.95")

@@ -145,27 +145,30 @@ def test_without_torch_no_section_claims_what_it_does_not_show(built, monkeypatc
     claim a real network. Without PyTorch at all, `report --quick` itself gives this document."""
     import sys
 
-    from numerics.report import document, momentum, network, central_flow
+    from numerics.report import central_flow, document, momentum, network, sgd_adam
     from numerics.report.runner import Settings
 
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
     _, results = built
     run = _RunWithoutFigures(Settings(quick=True))
     sections = {**results["sections"], "nn": network.section_nn(run),
-                "central_flow": central_flow.section_central_flow(run), "momentum": momentum.section_momentum(run)}
+                "central_flow": central_flow.section_central_flow(run), "momentum": momentum.section_momentum(run),
+                "sgd_adam": sgd_adam.section_sgd_adam(run)}
     assert set(run.discarded) == {"nn_sharpness", central_flow.NETWORK_FIGURE}
-    assert set(run.drawn) == {central_flow.TOY_FIGURE, momentum.FIGURE}
+    assert set(run.drawn) == {central_flow.TOY_FIGURE, momentum.FIGURE, sgd_adam.FIGURE}  # the last: two-input's
     tex = document.tex_document({**results, "sections": sections})
     for name in ("nn_sharpness", central_flow.NETWORK_FIGURE):
         assert name not in tex
     abstract = tex[tex.index(r"\begin{abstract}"):tex.index(r"\end{abstract}")]
     assert "PyTorch was not installed" in abstract and "MLP" not in abstract
-    for title in (r"\section{A real network}", r"\section{Central flows}", r"\section{Momentum}"):
+    for title in (r"\section{A real network}", r"\section{Central flows}", r"\section{Momentum}",
+                  r"\section{Mini-batch SGD and Adam}"):
         body = tex[tex.index(title):]
         body = body[:min(body.find(end, 1) % len(body) for end in (r"\section{", r"\begin{thebibliography}"))]
         assert "PyTorch is not installed" in body, title
         assert "--" not in body.replace("-{}-", "").replace("---", ""), title  # no column of dashes
         assert "MLP on digits" not in body and "median sharpness / threshold" not in body, title
+        assert "digits MLP" not in body and "tab:sgd-adam-mlp" not in body, title
 
 
 def test_report_bad_output_directory(tmp_path, capsys):
@@ -219,7 +222,8 @@ def test_sgd_adam_section_against_its_records_and_without_torch(built, tmp_path)
     """The SGD/Adam section's tables carry the records' numbers: two-input's mean-square threshold below GD's for
     one example per batch and equal to it for the full batch (the derived values, 0.395869 and 0.4 at s = 1/2,
     eta = 0.4: docs/optimizers.md); Adam's toy threshold 38/eta at eta = 1; each MLP row's median and peak ratio
-    from the run's own threshold_ratios. Without PyTorch the MLP part is the note and the toy table stands."""
+    from the run's own threshold_ratios. Without PyTorch (test_without_torch_no_section_claims_what_it_does_not_show)
+    the figure is two-input's panel alone."""
     from numerics.nn import Training
     from numerics.report.sgd_adam import mean_square, sgd_adam_figure, tex_sgd_adam
 
@@ -236,9 +240,7 @@ def test_sgd_adam_section_against_its_records_and_without_torch(built, tmp_path)
         assert run.regimes_of == ("preconditioned_sharpness" if name == "adam" else "batch_sharpness")
         for ratios in run.threshold_ratios.values():
             assert ratios["median"] is not None and f"${ratios['median']:.3g}$" in tex
-    without = dict(section, mlp={"note": "PyTorch not installed: no MLP runs"})
-    tex = "\n".join(tex_sgd_adam(without, results))
-    assert "PyTorch not installed" in tex and "tab:sgd-adam-toy" in tex and "tab:sgd-adam-mlp" not in tex
-    sgd_adam_figure(without, str(tmp_path / "without.png"))  # the toy panel and the note
+    without = dict(section, mlp={"command": None, "result": None, "note": "PyTorch is not installed: not trained."})
+    sgd_adam_figure(without, str(tmp_path / "without.png"))
     assert (tmp_path / "without.png").stat().st_size > 1000
 
