@@ -69,6 +69,7 @@ MEASURES = ("outcome", "period", "final-sharpness", "lyapunov", "regime")
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler given by address
 HANDSHAKE_TIMEOUT = 5.0  # seconds for a reached scheduler to send its handshake (it speaks first)
 WORKER_TIMEOUT = 30.0  # seconds to wait for a scheduler given by address to have at least one worker
+WORKER_SETUP = "numerics.worker_setup"  # preloaded by the worker processes of a local cluster
 
 
 def compute_tile(job: dict) -> tuple:
@@ -233,9 +234,10 @@ def _check_handshake(connection: socket.socket, scheduler: str) -> None:
                          f"{HANDSHAKE_TIMEOUT:g} s; is a Dask scheduler listening there?")
 
 
-def _client(scheduler: str | None):
+def _client(scheduler: str | None, processes: int | None = None):
     """``(client, cluster)``: a client of the scheduler at ``scheduler``, checked to answer and to have a worker,
-    or of a new local cluster (``cluster``, to be closed with the client)."""
+    or of a new local cluster (``cluster``, to be closed with the client): one process of threads, or
+    ``processes`` single-threaded worker processes."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -254,11 +256,18 @@ def _client(scheduler: str | None):
             _close(client, None)
             raise UserInputError(f"lost the Dask scheduler at {scheduler} ({_why(error)})") from None
         return client, None
-    # Threads, not processes: the kernels release the GIL (nogil), and one process compiles them once. Without a
-    # dashboard the scheduler still serves /health on its HTTP port, by default 8787: taken by another cluster, it
-    # warns on stderr, so ask for a free local port instead.
-    cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1, processes=False,
-                           dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+    # Without a dashboard the scheduler still serves /health on its HTTP port, by default 8787: taken by another
+    # cluster, it warns on stderr, so ask for a free local port instead.
+    quiet = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
+    if processes:
+        # Worker processes (each behind a nanny that restarts it if it dies), for tasks that hold the GIL (a
+        # small network's training is mostly Python); their own logging silenced like the driver's, and
+        # SIGINT ignored in them (WORKER_SETUP): the driver answers Ctrl-C and closes the cluster.
+        cluster = LocalCluster(n_workers=processes, threads_per_worker=1, processes=True,
+                               silence_logs=logging.CRITICAL, preload=[WORKER_SETUP], **quiet)
+        return Client(cluster), cluster
+    # Threads, not processes: the kernels release the GIL (nogil), and one process compiles them once.
+    cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1, processes=False, **quiet)
     return Client(cluster), cluster
 
 
@@ -273,13 +282,14 @@ def _close(client, cluster) -> None:
 
 
 @contextmanager
-def connect(scheduler: str | None = None):
+def connect(scheduler: str | None = None, *, processes: int | None = None):
     """A Dask client for sweeps, ready before any work: the scheduler at ``scheduler`` (reached within
-    :data:`CONNECT_TIMEOUT`, with a worker within :data:`WORKER_TIMEOUT`), or a local cluster; closed on exit.
-    :func:`execute` takes it as ``client=``, so that a caller running several sweeps (the report) connects once,
-    before anything else, and fails at once on a wrong address."""
+    :data:`CONNECT_TIMEOUT`, with a worker within :data:`WORKER_TIMEOUT`), or a local cluster (one process of
+    threads; with ``processes``, that many single-threaded worker processes); closed on exit. :func:`execute`
+    takes it as ``client=``, so that a caller running several sweeps (the report) connects once, before anything
+    else, and fails at once on a wrong address."""
     with _quiet_distributed():
-        client, cluster = _client(scheduler)
+        client, cluster = _client(scheduler, processes)
         try:
             yield client
         finally:
@@ -617,9 +627,8 @@ class SweepRun:
 def _compute(client, planned: dict, summary: dict, scheduler, progress, after_tile) -> None:
     """The tile loop. Values are written before the done mark, so an interruption anywhere leaves every marked
     tile complete. Errors of the connection (not of a task, nor of writing the store) become one
-    :class:`UserInputError`."""
+    :class:`UserInputError` (:func:`finished`)."""
     import zarr
-    from distributed import as_completed
 
     store, layout = planned["store"], planned["layout"]
     group = zarr.open_group(str(store), mode="r+")
@@ -627,28 +636,12 @@ def _compute(client, planned: dict, summary: dict, scheduler, progress, after_ti
     # without one is known to be lost (see _verified_done).
     values = group[layout.variable].with_config({"write_empty_chunks": True})
     flags = group["tile_done"]
-    lost = _lost_errors()
 
-    def scheduler_lost(error):
-        return UserInputError(f"lost the Dask scheduler at {scheduler or 'the local cluster'} ({_why(error)}); "
-                              f"{summary['computed']} tile(s) written this run; finished tiles are kept, "
-                              "rerun to resume")
+    def stopped(reason):
+        return (f"{reason}; {summary['computed']} tile(s) written this run; finished tiles are kept, rerun to "
+                "resume")
 
-    try:
-        pending = as_completed(client.map(compute_tile, planned["jobs"], pure=False))
-    except lost as error:
-        raise scheduler_lost(error) from None
-    while True:
-        future = None
-        try:
-            future = next(pending, None)
-            if future is None:
-                return
-            index, block = future.result()
-        except lost as error:
-            if future is not None and future.status == "error":
-                raise  # the task itself failed: not the scheduler's doing
-            raise scheduler_lost(error) from None
+    for index, block in finished(client, compute_tile, planned["jobs"], scheduler, stopped):
         index = tuple(index)
         values[layout.region(index)] = block
         flags[layout.cell(index)] = 1
@@ -657,6 +650,53 @@ def _compute(client, planned: dict, summary: dict, scheduler, progress, after_ti
             progress()
         if after_tile:
             after_tile(summary["computed"])
+
+
+def finished(client, function, jobs: list, scheduler, stopped):
+    """Yield ``function(job)`` for every job of ``jobs``, one Dask task each, in the order they finish: the loop
+    of every command that computes on Dask (the tiles of a sweep, the runs of a network grid), whose driver alone
+    writes what is yielded.
+
+    A worker lost while it runs a task (its process killed, its machine gone) costs nothing but time: the
+    scheduler gives the task to another worker, up to ``distributed.scheduler.allowed-failures`` deaths of the
+    workers running it (3 by default), after which the task is taken to be what kills them (out of memory, a
+    crash) and the loop ends. The connection's errors (the scheduler at ``scheduler`` lost: cancelled futures,
+    closed comms, timeouts) and that end raise one :class:`UserInputError`, ``stopped(reason)`` (the caller says
+    what was kept); an exception raised by a task itself is raised as it is (not retried: a task is
+    deterministic, and would raise it again)."""
+    from distributed import KilledWorker, as_completed
+
+    lost = _lost_errors()
+
+    def scheduler_lost(error):
+        return UserInputError(stopped(f"lost the Dask scheduler at {scheduler or 'the local cluster'} "
+                                      f"({_why(error)})"))
+
+    try:
+        pending = as_completed(client.map(function, jobs, pure=False))
+    except lost as error:
+        raise scheduler_lost(error) from None
+    while True:
+        future = None
+        try:
+            future = next(pending, None)
+            if future is None:
+                return
+            result = future.result()
+        except KilledWorker as error:
+            raise UserInputError(stopped(f"the Dask workers running one task died {_allowed_failures()} times "
+                                         f"(out of memory? a crash?): {_why(error)}")) from None
+        except lost as error:
+            if future is not None and future.status == "error":
+                raise  # the task itself failed: not the scheduler's doing
+            raise scheduler_lost(error) from None
+        yield result
+
+
+def _allowed_failures() -> int:
+    import dask
+
+    return int(dask.config.get("distributed.scheduler.allowed-failures"))
 
 
 def run_sweep(model: str, parameterization, options: dict, values: dict, initial: dict, axes, measure: str,
