@@ -47,6 +47,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -292,8 +293,26 @@ def connect(scheduler: str | None = None, *, processes: int | None = None):
         client, cluster = _client(scheduler, processes)
         try:
             yield client
+        except BaseException:
+            if processes and cluster is not None:
+                _stop_worker_processes(cluster)
+            raise
         finally:
             _close(client, cluster)
+
+
+def _stop_worker_processes(cluster) -> None:
+    """End the worker processes of a local cluster at once, when the work ends early (an interrupt, an error):
+    closing them gracefully waits up to 4 s for the task each runs (a training run takes minutes), past the
+    command's grace period for an interrupt. Each nanny is told first not to restart its worker
+    (``Nanny.close_gracefully``), so that closing the cluster afterwards takes no time either."""
+    for nanny in list(cluster.workers.values()):
+        try:
+            nanny.close_gracefully("the work ended early")
+            if nanny.pid:
+                os.kill(nanny.pid, signal.SIGKILL)
+        except (OSError, AttributeError):  # gone already, or not a nanny
+            pass
 
 
 def _lost_errors() -> tuple:
