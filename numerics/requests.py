@@ -620,13 +620,11 @@ class NetworkRequest(_Request):
         from .nn import variable_settings
 
         kinds, defaults = variable_settings(), {f.name: f.default for f in fields(self)}
-        allowed = sorted(name for name in kinds if name in defaults and name != "eta")
         axes = []
         for axis in (Axis.of(axis) for axis in self.vary):
             if axis.name == "eta":
                 raise UserInputError("eta is varied by the request's eta axis, not in vary")
-            if axis.name not in allowed:
-                raise UnknownNameError("setting", axis.name, ["eta", *allowed], " to vary in nn")
+            self.check_varied_name(axis.name)
             if axis.name in (a.name for a in axes):
                 raise UserInputError(f"--vary {axis.name} is given twice")
             if getattr(self, axis.name) != defaults[axis.name]:
@@ -655,11 +653,24 @@ class NetworkRequest(_Request):
             raise UserInputError("--central-flow runs one step size: --set eta=E, not --vary")
 
     def _as_field(self, name: str, value):
-        """A varied setting's value as the request's field holds it (text where the field is text: ``beta``)."""
-        kind = next(f.type for f in fields(self) if f.name == name)
-        if "str" in str(kind):
+        """A varied setting's value as the request's field holds it: text where the field is text (``beta``), an
+        integer for an integer setting of :func:`numerics.nn.train` (:func:`numerics.nn.variable_settings`)."""
+        from .nn import variable_settings
+
+        if "str" in str(next(f.type for f in fields(self) if f.name == name)):
             return repr(float(value))
-        return int(value) if isinstance(value, int) else float(value)
+        return int(round(value)) if variable_settings()[name] is int else float(value)
+
+    @staticmethod
+    def check_varied_name(name: str) -> None:
+        """Refuse a name ``--vary`` cannot take (:func:`numerics.nn.variable_settings` that are fields of the
+        request), naming those it can."""
+        from .nn import variable_settings
+
+        names = {f.name for f in fields(NetworkRequest)}
+        allowed = ["eta", *sorted(n for n in variable_settings() if n in names and n != "eta")]
+        if name not in allowed:
+            raise UnknownNameError("parameter", name, allowed, " to vary in nn")
 
     @property
     def grid(self) -> bool:

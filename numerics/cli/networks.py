@@ -23,6 +23,8 @@ def network_request(args) -> NetworkRequest:
         raise UnknownNameError("parameter", unknown[0], ["eta", "beta"],
                                " of nn (the step size, and the momentum of heavy-ball and nesterov)")
     axes = [axis(text) for text in args.vary or []]
+    for varied in axes:
+        NetworkRequest.check_varied_name(varied.name)
     varied_etas = [a for a in axes if a.name == "eta"]
     if (not varied_etas) == ("eta" not in values):
         raise UserInputError(STEP_SIZE + (", not both" if varied_etas else ""))
