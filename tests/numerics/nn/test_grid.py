@@ -11,7 +11,10 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,7 @@ from analysis.errors import UserInputError
 from numerics import Axis, nn, sweeps
 from numerics.cli import main
 
+ROOT = Path(__file__).resolve().parents[3]
 torch_required = pytest.mark.skipif(not pytest.importorskip("importlib").util.find_spec("torch"),
                                     reason="PyTorch is the optional [torch] extra")
 pytestmark = torch_required
@@ -159,6 +163,39 @@ def test_an_interrupted_grid_reruns_only_the_missing_runs(cluster, one_at_a_time
     assert (resumed["computed"], resumed["skipped"]) == (6, 2)
     for cell, run in zip(CELLS, resumed["runs"]):
         assert without_elapsed(run) == without_elapsed(one_at_a_time[cell]), cell
+
+
+def test_ctrl_c_at_the_terminal_ends_a_grid_at_once_in_one_line(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it (to the command and to the worker
+    processes of its local cluster), once a run is saved: status 130, stderr exactly ``sharpness: interrupted``
+    from the command's own unwinding (not the 3 s grace timer's, which starts with a newline; no worker's
+    traceback, no warning about leaked semaphores: the workers ignore SIGINT and are stopped at once), the saved
+    runs kept, and no process of the group left."""
+    out = tmp_path / "grid.json"
+    proc = subprocess.Popen([sys.executable, "-m", "numerics.cli", "nn", "--vary", "eta=0.1:0.3:6", "--samples", "64",
+                             "--steps", "150", "--measure-every", "1", "--out", str(out), "--quiet"],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path, start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert (proc.returncode, err) == (130, "sharpness: interrupted\n")
+    assert 1 <= len(json.loads(out.read_text())["runs"]) < 6
+    deadline = time.monotonic() + 10
+    while True:  # the worker processes are gone too
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "worker processes outlived the command"
+        time.sleep(0.05)
 
 
 def test_eta_sweep_files_and_eta_grids_resume_each_other(tmp_path):
