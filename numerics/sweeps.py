@@ -71,6 +71,12 @@ CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler given by address
 HANDSHAKE_TIMEOUT = 5.0  # seconds for a reached scheduler to send its handshake (it speaks first)
 WORKER_TIMEOUT = 30.0  # seconds to wait for a scheduler given by address to have at least one worker
 WORKER_SETUP = "numerics.worker_setup"  # preloaded by the worker processes of a local cluster
+# Dask's configuration of the worker processes of a local cluster: a nanny starts its worker with
+# MALLOC_TRIM_THRESHOLD_=65536 (distributed.nanny.pre-spawn-environ), so that glibc returns freed memory to the
+# system at once; a training run allocates and frees small tensors at every step, and with that setting spends
+# twice the CPU time (measured: 2.5 s against 1.3 s for 200 steps of the digits MLP on 256 examples), so the
+# variable is left unset (glibc's default, a threshold that adapts).
+WORKER_ENVIRONMENT = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 def compute_tile(job: dict) -> tuple:
@@ -263,9 +269,13 @@ def _client(scheduler: str | None, processes: int | None = None):
     if processes:
         # Worker processes (each behind a nanny that restarts it if it dies), for tasks that hold the GIL (a
         # small network's training is mostly Python); their own logging silenced like the driver's, and
-        # SIGINT ignored in them (WORKER_SETUP): the driver answers Ctrl-C and closes the cluster.
-        cluster = LocalCluster(n_workers=processes, threads_per_worker=1, processes=True,
-                               silence_logs=logging.CRITICAL, preload=[WORKER_SETUP], **quiet)
+        # SIGINT ignored in them (WORKER_SETUP): the driver answers Ctrl-C and closes the cluster. Without the
+        # nanny's MALLOC_TRIM_THRESHOLD_ (WORKER_ENVIRONMENT).
+        import dask
+
+        with dask.config.set(WORKER_ENVIRONMENT):
+            cluster = LocalCluster(n_workers=processes, threads_per_worker=1, processes=True,
+                                   silence_logs=logging.CRITICAL, preload=[WORKER_SETUP], **quiet)
         return Client(cluster), cluster
     # Threads, not processes: the kernels release the GIL (nogil), and one process compiles them once.
     cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1, processes=False, **quiet)

@@ -25,7 +25,8 @@ from numerics.cli import main
 ROOT = Path(__file__).resolve().parents[3]
 torch_required = pytest.mark.skipif(not pytest.importorskip("importlib").util.find_spec("torch"),
                                     reason="PyTorch is the optional [torch] extra")
-pytestmark = torch_required
+# one xdist worker for the module: its tests share one two-worker cluster (the machine has two cores)
+pytestmark = [torch_required, pytest.mark.xdist_group("nn_grid")]
 
 # 2 step sizes x 2 widths x 2 seeds, the sharpness at every step (so the EoS observables are computed too).
 SETTINGS = ["--samples", "64", "--steps", "40", "--measure-every", "1"]
@@ -50,9 +51,10 @@ def without_elapsed(run: dict) -> dict:
 def cluster():
     """A local cluster of two single-threaded worker processes (each behind a nanny, as ``dask worker`` starts
     them), and a client of the test's own to look at it."""
+    import dask
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with dask.config.set(sweeps.WORKER_ENVIRONMENT), LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.CRITICAL,
                       preload=[sweeps.WORKER_SETUP]) as local, Client(local) as client:
         client.get_task_stream()  # the scheduler records the task stream from now on (which worker ran what)
@@ -154,7 +156,11 @@ def test_an_interrupted_grid_reruns_only_the_missing_runs(cluster, one_at_a_time
     monkeypatch.setattr(nn, "network_grid", interrupt_after_two)
     out = tmp_path / "interrupted.json"
     capsys.readouterr()
-    assert main(["nn", *GRID, *SETTINGS, "--out", str(out), "--json", "--quiet"]) == 130
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        assert main(["nn", *GRID, *SETTINGS, "--out", str(out), "--json", "--quiet"]) == 130
+    finally:  # an interrupted main() ignores SIGINT from then on (the process is about to end)
+        signal.signal(signal.SIGINT, handler)
     assert capsys.readouterr().err == "sharpness: interrupted\n"
     assert len(json.loads(out.read_text())["runs"]) == 2
     monkeypatch.undo()
@@ -175,7 +181,9 @@ def test_ctrl_c_at_the_terminal_ends_a_grid_at_once_in_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "numerics.cli", "nn", "--vary", "eta=0.1:0.3:6", "--samples", "64",
                              "--steps", "150", "--measure-every", "1", "--out", str(out), "--quiet"],
                             env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path, start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a shell: an interrupted main() in this process leaves SIGINT ignored here
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not out.exists():
