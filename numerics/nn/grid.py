@@ -21,7 +21,8 @@ driver alone writes it: each finished run is added and the file replaced atomica
 run is a ragged record (the loss at every step, the spectrum at every measurement, regimes, a power spectrum) of
 tens of kilobytes that nothing reads in slices, a grid is hundreds of runs at most (each takes minutes), and one
 file is one thing to copy, check and resume; each run's JSON text is kept, so a write costs the bytes of the
-file (milliseconds), not their serialisation. A rerun of the same grid (or of a larger one with the same shared
+file, not their serialisation (measured: 200 runs of 600 steps measured at every step, 49 kB each, make a 10 MB
+file whose 200th write takes 31 ms, against minutes of training per run). A rerun of the same grid (or of a larger one with the same shared
 settings) reads the finished runs back and computes only the missing ones; a file of other shared settings is
 refused.
 
