@@ -294,7 +294,7 @@ def _close(client, cluster) -> None:
 
 @contextmanager
 def connect(scheduler: str | None = None, *, processes: int | None = None):
-    """A Dask client for sweeps, ready before any work: the scheduler at ``scheduler`` (reached within
+    """A Dask client for sweeps and network grids, ready before any work: the scheduler at ``scheduler`` (reached within
     :data:`CONNECT_TIMEOUT`, with a worker within :data:`WORKER_TIMEOUT`), or a local cluster (one process of
     threads; with ``processes``, that many single-threaded worker processes); closed on exit. :func:`execute`
     takes it as ``client=``, so that a caller running several sweeps (the report) connects once, before anything
@@ -712,9 +712,9 @@ def finished(client, function, jobs: list, scheduler, stopped):
             if future is None:
                 return
             result = future.result()
-        except KilledWorker as error:
-            raise UserInputError(stopped(f"the Dask workers running one task died {_allowed_failures()} times "
-                                         f"(out of memory? a crash?): {_why(error)}")) from None
+        except KilledWorker:
+            raise UserInputError(stopped(f"{_allowed_failures() + 1} Dask workers in turn died running one task "
+                                         "(out of memory? a crash in the task?)")) from None
         except lost as error:
             if future is not None and future.status == "error":
                 raise  # the task itself failed: not the scheduler's doing

@@ -311,11 +311,9 @@ def network_grid(vary, out: Optional[str] = None, *, scheduler: Optional[str] = 
     (no more than the runs to compute); ``client``: a :class:`distributed.Client` to use instead. ``threads``
     (default 1) are each run's PyTorch threads. ``max_memory`` and ``force`` are the budget of the whole grid
     (:func:`numerics.nn.training.check_budget`, before any work). ``progress(done, total)`` is called after each
-    run computed here; ``after_run(count)`` too (the tests' fault-injection hook).
-
-    >>> grid = network_grid([Axis("eta", [0.1, 0.2]), Axis("width", [8, 16])], steps=20, samples=64)  # doctest: +SKIP
-    >>> grid.run(eta=0.2, width=8).threshold                                                        # doctest: +SKIP
-    10.0
+    run computed here; ``after_run(count)`` too (the tests' fault-injection hook). For example
+    ``network_grid([Axis("eta", [0.1, 0.2]), Axis("width", [8, 16])], "grid.json", steps=200, samples=256)``, and
+    then ``grid.run(eta=0.2, width=8)`` (docs/networks.md runs one).
     """
     from .training import check_budget
 
@@ -352,8 +350,10 @@ def _grid(axes, cells, out, scheduler, client, progress, after_run, settings) ->
             jobs.append({"index": index, "settings": resolved, "given": given})
 
         def stopped(reason):
-            kept = f"kept in {out}, rerun to resume" if out else "not kept (pass --out to keep them)"
-            return f"{reason}; {computed} run(s) finished this time, {len(store)} in all, {kept}"
+            if not out:
+                return f"{reason}; {computed} run(s) finished, not kept (pass --out to keep them)"
+            return (f"{reason}; {out} keeps {len(store)} run(s) ({computed} finished this time): a rerun computes "
+                    "only the others")
 
         workers = min(len(missing), local_workers(settings.get("threads") or 1))
         with nullcontext(client) if client is not None else connect(scheduler, processes=workers) as client:

@@ -206,6 +206,26 @@ def test_ctrl_c_at_the_terminal_ends_a_grid_at_once_in_one_line(tmp_path):
         time.sleep(0.05)
 
 
+def test_a_run_that_kills_its_workers_ends_the_grid_in_one_line(tmp_path, capsys):
+    """A user's model whose factory kills the process that calls it: each worker that runs it dies, the scheduler
+    tries another, and after ``allowed-failures`` deaths (here 1, to keep the test short) the grid ends with one
+    line naming what happened, exit status 2, nothing written."""
+    import dask
+
+    factory = tmp_path / "crash.py"
+    factory.write_text("import os, signal\n\n\ndef make(input_shape, outputs):\n"
+                       "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    out = tmp_path / "crash.json"
+    capsys.readouterr()
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        status = main(["nn", "--vary", "eta=0.1,0.2", "--model", f"{factory}:make", "--samples", "64", "--steps", "2",
+                       "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert "2 Dask workers in turn died running one task (out of memory? a crash in the task?)" in err
+    assert f"{out} keeps 0 run(s) (0 finished this time)" in err and not out.exists()
+
+
 def test_eta_sweep_files_and_eta_grids_resume_each_other(tmp_path):
     """A grid over eta alone keeps the eta sweep's file format (runs keyed by repr(eta), the same key): a file of
     ``eta_sweep`` is read back by the grid, which computes nothing (and so starts no cluster), and the other way
