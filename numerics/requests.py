@@ -617,9 +617,9 @@ class NetworkRequest(_Request):
         """:attr:`vary` checked (settings train can vary, each once, not also given) and each of its values
         checked as a one-run request checks it, the other varied settings at their first value; then every other
         field checked as for one run, the varied settings at their first value."""
-        from .nn import variable_settings
+        from .nn.grid import as_setting
 
-        kinds, defaults = variable_settings(), {f.name: f.default for f in fields(self)}
+        defaults = {f.name: f.default for f in fields(self)}
         axes = []
         for axis in (Axis.of(axis) for axis in self.vary):
             if axis.name == "eta":
@@ -630,16 +630,9 @@ class NetworkRequest(_Request):
             if getattr(self, axis.name) != defaults[axis.name]:
                 raise UserInputError(f"{axis.name} is both varied (--vary {axis.name}=...) and set to "
                                      f"{getattr(self, axis.name)}; give it once")
-            values = []
-            for value in axis.values:
-                if kinds[axis.name] is int:
-                    if abs(value - round(value)) > 1e-9 * max(1.0, abs(value)):  # geomspace's 16.000000000000004
-                        raise DomainError(axis.name, value, "an integer")
-                    value = int(round(value))
-                else:  # as eta: an evenly spaced grid's 0.30000000000000004 is 0.3
-                    value = float(round(value, 12))
-                values.append(value)
-            axes.append(Axis(axis.name, values))
+            values = [as_setting(axis.name, value) for value in axis.values]
+            # as eta: an evenly spaced grid's 0.30000000000000004 is 0.3
+            axes.append(Axis(axis.name, [v if isinstance(v, int) else float(round(v, 12)) for v in values]))
         object.__setattr__(self, "vary", tuple(axes))
         first = {axis.name: self._as_field(axis.name, axis.values[0]) for axis in axes}
         for axis in axes:
@@ -655,11 +648,11 @@ class NetworkRequest(_Request):
     def _as_field(self, name: str, value):
         """A varied setting's value as the request's field holds it: text where the field is text (``beta``), an
         integer for an integer setting of :func:`numerics.nn.train` (:func:`numerics.nn.variable_settings`)."""
-        from .nn import variable_settings
+        from .nn.grid import as_setting
 
         if "str" in str(next(f.type for f in fields(self) if f.name == name)):
             return repr(float(value))
-        return int(round(value)) if variable_settings()[name] is int else float(value)
+        return as_setting(name, value)
 
     @staticmethod
     def check_varied_name(name: str) -> None:

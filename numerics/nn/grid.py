@@ -77,6 +77,16 @@ def variable_settings() -> dict:
     return kinds
 
 
+def as_setting(name: str, value):
+    """``value`` as :func:`train` takes the setting ``name`` (:func:`variable_settings`): an integer for an integer
+    setting, within 1e-9 of one (``geomspace``'s 16.000000000000004 is 16; 8.5 is refused), else a float."""
+    if variable_settings()[name] is not int:
+        return float(value)
+    if abs(value - round(value)) > 1e-9 * max(1.0, abs(value)):
+        raise DomainError(name, value, "an integer")
+    return int(round(value))
+
+
 def store_key(settings: dict) -> str:
     """The hash of the settings shared by the runs of a store (JSON, sorted keys)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -275,13 +285,7 @@ def _cells(axes, settings: dict) -> list:
         raise UserInputError(f"a grid varies each setting once, got {', '.join(names)}")
     values = []
     for axis in axes:
-        column = []
-        for value in axis.values:
-            if kinds[axis.name] is int:
-                if abs(value - round(value)) > 1e-9 * max(1.0, abs(value)):
-                    raise DomainError(axis.name, value, "an integer")
-                value = int(round(value))
-            column.append(value)
+        column = [as_setting(axis.name, value) for value in axis.values]
         if axis.name == "eta" and not all(math.isfinite(v) and v > 0 for v in column):
             raise DomainError("eta", next(v for v in column if not v > 0), "a positive number")
         values.append(column)
