@@ -20,7 +20,7 @@ torch (``numerics/__init__`` defers them for the same reason).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import ClassVar, Optional
 
 from analysis.errors import DomainError, UnknownNameError, UserInputError
@@ -522,7 +522,14 @@ class NetworkRequest(_Request):
     the data (``dataset`` or ``data``), the network (``arch`` or ``model``), the optimizer with its momentum
     ``beta`` (heavy-ball, Nesterov) or Adam's ``beta1``, ``beta2``, ``eps`` (kept as the text given; PyTorch's
     defaults where ``None``), and ``batch_size`` (mini-batches; ``None``: full batch), checked together; ``out``
-    saves each finished run (and resumes from them)."""
+    saves each finished run (and resumes from them).
+
+    ``vary``: more axes, over other settings of :func:`numerics.nn.train` (``width``, ``seed``, ...:
+    :func:`numerics.nn.variable_settings`); the runs are the product of ``eta`` and ``vary``, whose settings take
+    their values from the axes (each value checked as the setting is, the other varied settings at their first
+    value). More than one run, or a ``scheduler`` (``tcp://HOST:PORT``), makes a grid on Dask
+    (:func:`numerics.nn.network_grid`, a local cluster without ``scheduler``); one run is trained in this
+    process."""
 
     command: ClassVar[str] = "nn"
     quiet: ClassVar[bool] = True
@@ -553,10 +560,15 @@ class NetworkRequest(_Request):
     beta1: Optional[str] = None
     beta2: Optional[str] = None
     eps: Optional[str] = None
+    vary: tuple = ()
+    scheduler: Optional[str] = None
 
     def __post_init__(self):
         from .nn import ARCHITECTURES, DATASETS, DTYPES, MAX_K
 
+        if self.vary:
+            self._check_grid()
+            return
         eta = Axis.of(self.eta)
         if eta.name != "eta":
             raise UnknownNameError("parameter", eta.name, ["eta"], " to vary in nn (the step size)")
@@ -579,6 +591,10 @@ class NetworkRequest(_Request):
             raise UnknownNameError("dtype", self.dtype, DTYPES)
         if self.width <= 0:
             raise DomainError("--width", self.width, "a positive integer")
+        for name, low in (("steps", 0), ("seed", 0), ("top_k", 1), ("measure_every", 1), ("samples", 1),
+                          ("max_hvps", 1)):
+            if getattr(self, name) is not None or name not in ("samples", "max_hvps"):
+                _count(f"--{name.replace('_', '-')}", getattr(self, name), low)
         if self.batch_size is not None:
             _count("--batch-size", self.batch_size)
         if self.optimizer == "sgd" and self.batch_size is None:
@@ -608,6 +624,8 @@ class NetworkRequest(_Request):
         if self.central_flow:
             if len(eta) != 1:
                 raise UserInputError("--central-flow runs one step size: --set eta=E, not --vary")
+            if self.scheduler is not None:
+                raise UserInputError("--central-flow runs in this process, not on --scheduler")
             if self.optimizer != "gd":
                 raise UserInputError(f"central flows are derived for GD only, not --optimizer {self.optimizer}")
             if self.batch_size is not None:
@@ -620,6 +638,63 @@ class NetworkRequest(_Request):
         if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 2 \
                 or self.substeps % 2:
             raise DomainError("--substeps", self.substeps, "an even integer >= 2")
+
+    def _check_grid(self) -> None:
+        """:attr:`vary` checked (settings train can vary, each once, not also given) and each of its values
+        checked as a one-run request checks it, the other varied settings at their first value; then every other
+        field checked as for one run, the varied settings at their first value."""
+        from .nn.grid import as_setting
+
+        defaults = {f.name: f.default for f in fields(self)}
+        axes = []
+        for axis in (Axis.of(axis) for axis in self.vary):
+            if axis.name == "eta":
+                raise UserInputError("eta is varied by the request's eta axis, not in vary")
+            self.check_varied_name(axis.name)
+            if axis.name in (a.name for a in axes):
+                raise UserInputError(f"--vary {axis.name} is given twice")
+            if getattr(self, axis.name) != defaults[axis.name]:
+                raise UserInputError(f"{axis.name} is both varied (--vary {axis.name}=...) and set to "
+                                     f"{getattr(self, axis.name)}; give it once")
+            values = [as_setting(axis.name, value) for value in axis.values]
+            # as eta: an evenly spaced grid's 0.30000000000000004 is 0.3
+            axes.append(Axis(axis.name, [v if isinstance(v, int) else float(round(v, 12)) for v in values]))
+        object.__setattr__(self, "vary", tuple(axes))
+        first = {axis.name: self._as_field(axis.name, axis.values[0]) for axis in axes}
+        for axis in axes:
+            for value in axis.values:
+                replace(self, vary=(), **{**first, axis.name: self._as_field(axis.name, value)})
+        one = replace(self, vary=(), **first)
+        for name in defaults:  # the fields as one run normalises them (eta rounded, beta stripped)
+            if name not in first and name != "vary":
+                object.__setattr__(self, name, getattr(one, name))
+        if self.central_flow:
+            raise UserInputError("--central-flow runs one step size: --set eta=E, not --vary")
+
+    def _as_field(self, name: str, value):
+        """A varied setting's value as the request's field holds it: text where the field is text (``beta``), an
+        integer for an integer setting of :func:`numerics.nn.train` (:func:`numerics.nn.variable_settings`)."""
+        from .nn.grid import as_setting
+
+        if "str" in str(next(f.type for f in fields(self) if f.name == name)):
+            return repr(float(value))
+        return as_setting(name, value)
+
+    @staticmethod
+    def check_varied_name(name: str) -> None:
+        """Refuse a name ``--vary`` cannot take (:func:`numerics.nn.variable_settings` that are fields of the
+        request), naming those it can."""
+        from .nn import variable_settings
+
+        names = {f.name for f in fields(NetworkRequest)}
+        allowed = ["eta", *sorted(n for n in variable_settings() if n in names and n != "eta")]
+        if name not in allowed:
+            raise UnknownNameError("parameter", name, allowed, " to vary in nn")
+
+    @property
+    def grid(self) -> bool:
+        """Whether the runs are a grid on Dask (more than one run, or a :attr:`scheduler`), else one run here."""
+        return self.scheduler is not None or len(self.eta) * math.prod(len(axis) for axis in self.vary) > 1
 
     def _momentum(self) -> float:
         if self.beta is None:
@@ -668,13 +743,21 @@ class NetworkRequest(_Request):
         if self.model is not None:
             load_factory(self.model)
 
-    def call(self, progress=None, on_start=None, flow_progress=None):
-        """The runs, one per step size (:func:`numerics.nn.eta_sweep`); with :attr:`central_flow`, ``(runs,
-        flow)``: the run's central flow from the same start, compared with it
+    def call(self, progress=None, on_start=None, flow_progress=None, runs_progress=None, client=None):
+        """The runs: one per step size here (:func:`numerics.nn.eta_sweep`; ``progress()`` after every step,
+        ``on_start(index, eta, done)`` before every run), or, where :attr:`grid`, a
+        :class:`~numerics.nn.NetworkGrid` on Dask (:func:`numerics.nn.network_grid`, ``runs_progress(done, total)``
+        after every run, ``client``: a Dask client to use instead of connecting); with :attr:`central_flow`,
+        ``(runs, flow)``: the run's central flow from the same start, compared with it
         (:func:`numerics.nn.central_flows.flow_of_training`)."""
-        from .nn import eta_sweep
+        from .nn import eta_sweep, network_grid
 
         self.check_files()
+        if self.grid:
+            varied = {"eta", *(axis.name for axis in self.vary)}
+            settings = {name: value for name, value in self.settings.items() if name not in varied}
+            return network_grid([self.eta, *self.vary], self.out, scheduler=self.scheduler, client=client,
+                                progress=runs_progress, **settings)
         runs = eta_sweep(list(self.eta.values), self.out, progress=progress, on_start=on_start, **self.settings)
         if not self.central_flow:
             return runs
@@ -683,10 +766,13 @@ class NetworkRequest(_Request):
         return runs, flow_of_training(runs[0], substeps=self.substeps, progress=flow_progress)
 
     def to_json(self, runs):
-        """One run as itself; several with their table (:func:`numerics.nn.sweep_table`); with a central flow, the
-        flow's dict (keys as ``sharpness central-flow --json``) with the run as ``gd``."""
-        from .nn import sweep_table
+        """One run as itself; a grid as :meth:`numerics.nn.NetworkGrid.to_dict` (``{"axes", "out", "computed",
+        "skipped", "cells", "runs", "table"}``); several runs with their table (:func:`numerics.nn.sweep_table`);
+        with a central flow, the flow's dict (keys as ``sharpness central-flow --json``) with the run as ``gd``."""
+        from .nn import NetworkGrid, sweep_table
 
+        if isinstance(runs, NetworkGrid):
+            return runs.to_dict()
         if isinstance(runs, tuple):
             runs, flow = runs
             return {**flow.to_dict(), "gd": runs[0].to_dict()}
@@ -709,4 +795,5 @@ class NetworkRequest(_Request):
                 *_option("--measure-every", self.measure_every, 5), *_option("--max-hvps", self.max_hvps),
                 *_option("--tol", self.tol), *_option("--time-budget", self.time_budget),
                 *_option("--threads", self.threads, 1), *_option("--out", self.out), *_budget(self),
-                *_flag("--central-flow", self.central_flow), *_option("--substeps", self.substeps, 4)]
+                *_flag("--central-flow", self.central_flow), *_option("--substeps", self.substeps, 4),
+                *_axis_args("--vary", self.vary, True), *_option("--scheduler", self.scheduler)]

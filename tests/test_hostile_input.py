@@ -331,11 +331,11 @@ def _http_server():
     return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
 
-@pytest.mark.parametrize("kind", ["silent", "http"])
-def test_a_scheduler_address_that_is_not_a_scheduler_is_one_line_within_seconds(env, tmp_path, kind):
+@pytest.mark.parametrize("command, kind", [("sweep", "silent"), ("sweep", "http"), ("nn", "http")])
+def test_a_scheduler_address_that_is_not_a_scheduler_is_one_line_within_seconds(env, tmp_path, command, kind):
     """A TCP listener that never answers (distributed would wait for its handshake past every timeout) and an HTTP
     server (distributed read its reply as a huge frame: "out of memory"): one line each, its own, within 10 s, and
-    no store created."""
+    no store created; the same for a network grid (``nn``), which connects through the same check."""
     stop = threading.Event()
     if kind == "silent":
         server = socket.socket()
@@ -349,8 +349,10 @@ def test_a_scheduler_address_that_is_not_a_scheduler_is_one_line_within_seconds(
     address = f"tcp://127.0.0.1:{server.getsockname()[1] if kind == 'silent' else server.server_address[1]}"
     try:
         started = time.monotonic()
-        out = cli(["sweep", "uv-eos", "--vary", "k=1:1.2:4", "--steps", "10", "--quiet", "--out",
-                   str(tmp_path / "s.zarr"), "--scheduler", address], env)
+        store = tmp_path / ("s.zarr" if command == "sweep" else "s.json")
+        argv = (["sweep", "uv-eos", "--vary", "k=1:1.2:4", "--steps", "10"] if command == "sweep" else
+                ["nn", "--vary", "eta=0.1,0.2", "--steps", "2", "--samples", "64"])
+        out = cli([*argv, "--quiet", "--out", str(store), "--scheduler", address], env)
         elapsed = time.monotonic() - started
     finally:
         stop.set()
@@ -361,4 +363,4 @@ def test_a_scheduler_address_that_is_not_a_scheduler_is_one_line_within_seconds(
     expected = ("sent no Dask handshake within 5 s" if kind == "silent" else
                 "is an HTTP server, not a Dask scheduler")
     one_line(out, 2, address, expected)
-    assert elapsed < 12 and not (tmp_path / "s.zarr").exists()
+    assert elapsed < 12 and not store.exists()

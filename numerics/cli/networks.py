@@ -1,7 +1,7 @@
 """``sharpness nn``'s argv as a :class:`~numerics.requests.NetworkRequest`: the step sizes (``--set eta=E`` for one
-run, ``--vary eta=A:B:N`` or ``eta=E1,E2,...`` for a sweep), the momentum (``--set beta=B``) or Adam's parameters
-(``--set beta1=``, ``beta2=``, ``eps=``), and ``--batch-size``; the request checks the data, model and optimizer
-options together, before any work."""
+run, ``--vary eta=A:B:N`` or ``eta=E1,E2,...`` for a sweep), more axes (``--vary width=...``, ``seed``, ...: a grid,
+on Dask), the momentum (``--set beta=B``) or Adam's parameters (``--set beta1=``, ``beta2=``, ``eps=``), and
+``--batch-size``; the request checks the data, model and optimizer options together, before any work."""
 from __future__ import annotations
 
 import sys
@@ -24,10 +24,16 @@ def network_request(args) -> NetworkRequest:
         raise UnknownNameError("parameter", unknown[0], PARAMETERS,
                                " of nn (the step size; the momentum of heavy-ball and nesterov; Adam's beta1, beta2 "
                                "and eps)")
-    if (args.vary is None) == ("eta" not in values):
-        raise UserInputError(STEP_SIZE + (", not both" if args.vary is not None else ""))
-    if args.vary is not None:
-        etas = axis(args.vary)
+    axes = [axis(text) for text in args.vary or []]
+    for varied in axes:
+        NetworkRequest.check_varied_name(varied.name)
+    varied_etas = [a for a in axes if a.name == "eta"]
+    if (not varied_etas) == ("eta" not in values):
+        raise UserInputError(STEP_SIZE + (", not both" if varied_etas else ""))
+    if len(varied_etas) > 1:
+        raise UserInputError("--vary eta is given twice")
+    if varied_etas:
+        etas = varied_etas[0]
     else:
         try:
             etas = Axis("eta", [float(values["eta"])])
@@ -41,7 +47,8 @@ def network_request(args) -> NetworkRequest:
                           measure_every=args.measure_every, max_hvps=args.max_hvps, tol=args.tol,
                           time_budget=args.time_budget, threads=args.threads, out=args.out,
                           max_memory=args.max_memory, force=args.force,
-                          central_flow=args.central_flow, substeps=args.substeps)
+                          central_flow=args.central_flow, substeps=args.substeps,
+                          vary=tuple(a for a in axes if a.name != "eta"), scheduler=args.scheduler)
 
 
 def cmd_nn(args) -> int:
@@ -53,7 +60,11 @@ def cmd_nn(args) -> int:
         from .. import plots
 
         plots.check_path(args.orbit_plot)
+    if args.orbit_plot is not None and request.vary:
+        raise UserInputError("--orbit-plot draws the runs against eta: vary eta alone")
     request.check_files()
+    if request.grid:
+        return _grid(args, request)
     etas = request.eta.values
     label = request.model or request.arch or "mlp"
     bars = []
@@ -101,6 +112,33 @@ def cmd_nn(args) -> int:
         print(flow_summary(flow))
         if args.plot:
             print(f"central-flow figure written to {_flow_path(args.plot)}")
+    return 0
+
+
+def _grid(args, request) -> int:
+    """The runs on Dask (:func:`numerics.nn.network_grid`): a bar over the runs to compute; the table of each
+    setting of the other varied names (an eta sweep each), the store's summary last."""
+    from .. import nn
+
+    with progress_bar(None, "runs", args.quiet) as bar:
+        grid = request.call(runs_progress=bar.to)
+    if args.plot:
+        grid.plot(args.plot)
+    if args.orbit_plot:
+        nn.orbit_figure(list(grid.runs), args.orbit_plot)
+    if args.json:
+        render.print_json(request.to_json(grid))
+        return 0
+    others = [axis.name for axis in grid.axes if axis.name != "eta"]
+    groups = {}
+    for cell, run in zip(grid.cells, grid.runs):
+        groups.setdefault(tuple(cell[name] for name in others), []).append(run)
+    for values, runs in groups.items():
+        if others:
+            print(", ".join(f"{name}={value!r}" for name, value in zip(others, values)) + ":")
+        render.nn_table(runs, nn.sweep_table(runs))
+    kept = f"{grid.out}: " if grid.out else ""
+    print(f"{kept}{len(grid.runs)} runs, {grid.computed} computed, {grid.skipped} already done")
     return 0
 
 

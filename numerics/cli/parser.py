@@ -48,7 +48,9 @@ EXAMPLES = {
     "nn": ["sharpness nn --arch mlp --set eta=0.15 --steps 400", "sharpness nn --vary eta=0.05,0.1,0.15 --json",
            "sharpness nn --vary eta=0.05:0.15:3 --out etas.json",
            "sharpness nn --samples 512 --batch-size 64 --set eta=0.1 --steps 600",
-           "sharpness nn --samples 512 --optimizer adam --set eta=0.001 --set beta1=0.9 --steps 600"],
+           "sharpness nn --samples 512 --optimizer adam --set eta=0.001 --set beta1=0.9 --steps 600",
+           "sharpness nn --vary eta=0.1:0.3:3 --vary width=16,64 --vary seed=0,1 --samples 256 --out grid.json "
+           "--scheduler tcp://127.0.0.1:8786"],
     "sweep": ["sharpness sweep uv-eos --vary k=0.8:2.2:256 --measure period --out k.zarr"],
     "phase-diagram": ["sharpness phase-diagram uv --set y=1 --set n=4 --vary eta=0.1:3:64 "
                       "--vary lam=0.1:4:64:log --out phase.zarr --plot phase.png"],
@@ -262,8 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default=None, help="mlp (default), cnn, linear or resnet")
     p.add_argument("--model", metavar="PATH.py:FACTORY", type=_non_empty("--model"),
                    help="your model: FACTORY(input_shape, outputs) returning a torch.nn.Module")
-    p.add_argument("--vary", metavar="eta=A:B:N",
-                   help="step sizes: eta=A:B:N (N values from A to B) or eta=E1,E2,...; one run per step size")
+    p.add_argument("--vary", action="append", metavar="NAME=A:B:N",
+                   help="a setting's values: eta=A:B:N (N values from A to B) or eta=E1,E2,...; also width, seed, "
+                        "steps, samples, beta, ... (the numbers a run takes); several --vary: their product; one run "
+                        "per value, each a Dask task (a local cluster, or --scheduler)")
     p.add_argument("--eta", **_replaced("--eta"))
     p.add_argument("--steps", type=_non_negative_int("--steps"), default=400, help="optimizer steps")
     p.add_argument("--width", type=int, default=64, help="hidden width of the built-in architectures")
@@ -296,7 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None, help="seconds per run that fix the default --samples of digits (default 240)")
     p.add_argument("--threads", type=_positive_int("--threads"), default=1, help="PyTorch and BLAS threads")
     p.add_argument("--out", metavar="PATH.json",
-                   help="save each finished eta here; a rerun with the same options resumes from the finished etas")
+                   help="save each finished run here; a rerun with the same options computes only the missing runs")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="tcp://HOST:PORT of a running Dask scheduler for the runs (default: a local cluster, one "
+                        "single-threaded worker process per core)")
     p.add_argument("--max-memory", metavar="BYTES", help=MEMORY_HELP)
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)

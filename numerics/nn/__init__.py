@@ -27,7 +27,10 @@ One concept per module:
     Over the longest *edge of stability* regime (the EoS window), measured every step: the Welch power spectrum
     (:func:`power_spectrum`) and the period (:func:`oscillation_period`).
 :mod:`.sweep`
-    Step-size sweeps saved run by run, resumable (:func:`eta_sweep`).
+    Step-size sweeps in one process, saved run by run, resumable (:func:`eta_sweep`).
+:mod:`.grid`
+    Grids over the settings of :func:`train` (eta, width, seed, ...), one Dask task per run, into the same
+    resumable store (:func:`network_grid`, :class:`NetworkGrid`).
 :mod:`.central_flows`
     The central flow of the network (Cohen et al. 2025): GD's time-averaged dynamics at the edge of stability,
     with the top-``k`` critical subspace and its semidefinite complementarity problem (:func:`central_flow`).
@@ -46,6 +49,7 @@ from .plots import orbit_figure
 from .signal import EXPLAINED, MIN_WINDOW, PERIODS, eos_observables, eos_window, oscillation_period, power_spectrum
 from .spectrum import (HessianOperator, HessianSpectrum, SharpnessTracker, batch_sharpness, hessian_eigenvalues, mse_loss,
                        preconditioned_eigenpairs, sharpness, top_eigenpairs, top_eigenvalue)
+from .grid import NetworkGrid, network_grid, variable_settings
 from .sweep import eta_sweep, sweep_table
 from .training import (BATCH_SHARPNESS_BATCHES, NN_OPTIMIZERS, TIME_BUDGET, TRACKING_TOLERANCE, Training,
                        adam_preconditioner, measurement_batches, threshold_of, train, training_batches)
@@ -54,6 +58,7 @@ __all__ = ["adam_preconditioner", "ARCHITECTURES", "BATCH_SHARPNESS_BATCHES", "b
            "NN_OPTIMIZERS", "preconditioned_eigenpairs", "training_batches", "DATASETS", "DTYPES", "EXPLAINED", "MAX_K", "MIN_WINDOW", "PERIODS", "TIME_BUDGET",
            "TRACKING_TOLERANCE", "build", "central_flow", "eos_observables", "eos_window", "eta_sweep",
            "hessian_eigenvalues", "HessianOperator", "HessianSpectrum", "load_data", "load_factory",
-           "model_from_factory", "mse_loss", "NetworkCentralFlow", "orbit_figure", "oscillation_period",
-           "power_spectrum", "read_npz", "SDCPSolution", "sharpness", "SharpnessTracker", "solve_sdcp", "sweep_table",
-           "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "Training", "uv_prediction"]
+           "model_from_factory", "mse_loss", "NetworkCentralFlow", "NetworkGrid", "network_grid", "orbit_figure",
+           "oscillation_period", "power_spectrum", "read_npz", "SDCPSolution", "sharpness", "SharpnessTracker",
+           "solve_sdcp", "sweep_table", "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "Training",
+           "uv_prediction", "variable_settings"]

@@ -160,6 +160,9 @@ REQUESTS = [
     NetworkRequest(Axis("eta", [0.1]), optimizer="heavy-ball", beta="0.5", batch_size=64, samples=256),
     NetworkRequest(Axis("eta", [0.1]), optimizer="sgd", batch_size=32),
     NetworkRequest(Axis("eta", [0.001]), optimizer="adam", beta1="0.8", eps="1e-6", steps=20),
+    NetworkRequest(Axis.parse("eta=0.1:0.3:3"), vary=(Axis("width", [16, 64]), Axis("beta", [0.5, 0.9])),
+                   optimizer="heavy-ball", samples=256, out="grid.json", scheduler="tcp://127.0.0.1:8786"),
+    NetworkRequest(Axis("eta", [0.1]), vary=(Axis("seed", [0, 1, 2]),)),
     CentralFlowRequest(Problem("uv-eos", values={"k": "1.05"}), 300.0, gd=True, window=(100.0, 300.0), samples=51,
                        rtol=5e-11),
     CentralFlowRequest(UV_MUP, 20.5),
@@ -234,3 +237,35 @@ def test_a_record_reruns_through_the_command_line(capsys):
                                        curve="PD", max_points=200))
     assert "--max-points 200" in curve["command"]
     assert _rerun(curve["command"], capsys) == curve["result"]
+
+
+def test_a_network_grid_request_calls_the_grid_with_the_settings_it_does_not_vary(monkeypatch):
+    """A request with more than one run (or a scheduler) calls :func:`numerics.nn.network_grid` with its axes (eta
+    first) and the settings it does not vary (compared before any training: no PyTorch, no cluster); each varied
+    value takes the request's own form (integers for integer settings, floats where the request keeps text), and
+    one run without a scheduler is still trained in this process."""
+    from numerics import nn
+
+    class Reached(Exception):
+        pass
+
+    calls = []
+
+    def grid(vary, out=None, **settings):
+        calls.append((vary, out, settings))
+        raise Reached
+
+    monkeypatch.setattr(nn, "network_grid", grid)
+    request = NetworkRequest(Axis("eta", [0.1]), vary=(Axis("width", [16.0, 64.0]), Axis("beta", [0.5, 0.9])),
+                             optimizer="heavy-ball", samples=256, out="grid.json", scheduler="tcp://127.0.0.1:1")
+    assert request.grid and request.vary[0].values == (16.0, 64.0)
+    with pytest.raises(Reached):
+        request.call()
+    vary, out, settings = calls[-1]
+    assert [axis.name for axis in vary] == ["eta", "width", "beta"] and out == "grid.json"
+    assert settings["scheduler"] == "tcp://127.0.0.1:1" and settings["samples"] == 256
+    assert not {"eta", "width", "beta"} & set(settings)
+    assert not NetworkRequest(Axis("eta", [0.1])).grid and NetworkRequest(Axis("eta", [0.1]), scheduler="x").grid
+    with pytest.raises(UserInputError, match="heavy-ball needs the momentum"):
+        NetworkRequest(Axis("eta", [0.1]), vary=(Axis("width", [8, 16]),), optimizer="heavy-ball")
+
