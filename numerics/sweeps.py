@@ -273,6 +273,7 @@ def _client(scheduler: str | None, processes: int | None = None):
         # nanny's MALLOC_TRIM_THRESHOLD_ (WORKER_ENVIRONMENT).
         import dask
 
+        _silent_resource_tracker()
         with dask.config.set(WORKER_ENVIRONMENT):
             cluster = LocalCluster(n_workers=processes, threads_per_worker=1, processes=True,
                                    silence_logs=logging.CRITICAL, preload=[WORKER_SETUP], **quiet)
@@ -280,6 +281,31 @@ def _client(scheduler: str | None, processes: int | None = None):
     # Threads, not processes: the kernels release the GIL (nogil), and one process compiles them once.
     cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1, processes=False, **quiet)
     return Client(cluster), cluster
+
+
+def _silent_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker, the process that removes the semaphores of the nannies' queues if
+    this process ends without removing them, with /dev/null as its standard error. It removes them all the same,
+    but says so on its standard error ("leaked semaphore objects"), after the command's one line, when the command
+    ends by ``os._exit`` (:mod:`numerics.cli`: an interrupt not answered within its grace period, on a loaded
+    machine). A child inherits file descriptor 2 itself, so that is what is swapped, for the moment of the
+    spawn (nothing else writes then: the cluster is not started yet); once started, the tracker serves the
+    process, later clusters included."""
+    from multiprocessing import resource_tracker
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _close(client, cluster) -> None:

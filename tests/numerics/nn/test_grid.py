@@ -226,6 +226,19 @@ def test_a_run_that_kills_its_workers_ends_the_grid_in_one_line(tmp_path, capsys
     assert f"{out} keeps 0 run(s) (0 finished this time)" in err and not out.exists()
 
 
+def test_a_command_that_ends_by_os_exit_leaves_no_warning_of_its_cluster(tmp_path):
+    """The interrupt's last resort (numerics.cli: ``os._exit`` once its grace period is over, which a loaded machine
+    can reach) skips the clean-up of the local cluster's multiprocessing queues: multiprocessing's resource tracker
+    removes their semaphores, and says nothing on the command's stderr (it would print a "leaked semaphore objects"
+    warning after the one line)."""
+    script = ("import os, sys\nfrom numerics import sweeps\ncontext = sweeps.connect(None, processes=1)\n"
+              "client = context.__enter__()\nprint(client.submit(abs, -1).result())\nsys.stdout.flush()\n"
+              "os._exit(0)\n")
+    done = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "1\n", "")
+
+
 def test_eta_sweep_files_and_eta_grids_resume_each_other(tmp_path):
     """A grid over eta alone keeps the eta sweep's file format (runs keyed by repr(eta), the same key): a file of
     ``eta_sweep`` is read back by the grid, which computes nothing (and so starts no cluster), and the other way
