@@ -65,8 +65,6 @@ def main(argv=None) -> int:
     except (KeyboardInterrupt, SystemError) as error:  # at any moment: imports, work, handling another error
         if not _interrupted(error):
             raise
-        if previous_handler is not None:  # the answer is given: a late second delivery must not turn it into -2
-            previous_handler = signal.SIG_IGN
         print("sharpness: interrupted", file=sys.stderr)
         return 130
     finally:
@@ -87,6 +85,29 @@ def _interrupted(error: BaseException) -> bool:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return False
+
+
+def console() -> None:
+    """The ``sharpness`` command (and ``python -m numerics.cli``): :func:`main` on ``sys.argv``, then the end of
+    the process with main's status.
+
+    Until main takes over the interrupts, and again once it returned, SIGINT ends the process at once with status
+    130 (:func:`exit_interrupted`; nothing is being written then), so a late second Ctrl-C cannot become a
+    traceback. Not where SIGINT is ignored (a background job of a script). The process ends with ``os._exit``,
+    without interpreter shutdown: that would run the finalizers of what an interrupt cut short (a Dask cluster's,
+    torch's threads), where a KeyboardInterrupt recorded as unhandled turns the status into death by SIGINT, and
+    it resets SIGINT to the system default before tearing down the modules, so that an interrupt arriving then
+    would kill the process without a word. Everything main wrote is closed (outputs are written atomically, the
+    Dask client and cluster are closed by the command); only the standard streams remain, flushed here."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, exit_interrupted)
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def exit_interrupted(number=None, frame=None):
