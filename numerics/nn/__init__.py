@@ -49,8 +49,8 @@ from .plots import orbit_figure
 from .signal import EXPLAINED, MIN_WINDOW, PERIODS, eos_observables, eos_window, oscillation_period, power_spectrum
 from .spectrum import (HessianOperator, HessianSpectrum, SharpnessTracker, batch_sharpness, hessian_eigenvalues, mse_loss,
                        preconditioned_eigenpairs, sharpness, top_eigenpairs, top_eigenvalue)
-from .grid import NetworkGrid, network_grid, variable_settings
-from .sweep import eta_sweep, sweep_table
+from .grid import NetworkGrid, network_grid, sweep_table, variable_settings
+from .sweep import eta_sweep
 from .training import (BATCH_SHARPNESS_BATCHES, NN_OPTIMIZERS, TIME_BUDGET, TRACKING_TOLERANCE, Training,
                        adam_preconditioner, measurement_batches, threshold_of, train, training_batches)
 

@@ -44,23 +44,3 @@ def _sweep(etas, out, progress, on_start, settings) -> list:
         runs.append(run)
         store.add(cell, run)
     return runs
-
-
-def sweep_table(runs: list) -> list:
-    """One row per :class:`~numerics.nn.Training`: eta, eta*lam0, outcome, regimes (of ``regimes_of``), final
-    sharpness / threshold, each measured quantity against the threshold (``threshold_ratios``), period, HVPs per
-    measurement, and the UV model's outcome and regimes at the same eta*lam0."""
-    rows = []
-    for r in runs:
-        uv = r.uv_prediction
-        final = r.final["sharpness"]
-        rows.append({"eta": r.eta, "eta_lam0": r.eta_lam0, "outcome": r.outcome.name,
-                     "regimes": list(dict.fromkeys(x.name for x in r.regimes)),
-                     "final_sharpness_times_eta_over_2": None if final is None else final * r.eta / 2,
-                     "final_sharpness_over_threshold": None if final is None else final / r.threshold,
-                     "threshold": r.threshold, "regimes_of": r.regimes_of, "threshold_ratios": r.threshold_ratios,
-                     "period": r.period, "period_status": r.period_detail["status"],
-                     "hvps_mean": r.hvps_mean,
-                     "uv_outcome": uv["outcome"]["name"] if uv else None,
-                     "uv_regimes": list(dict.fromkeys(uv["regimes"])) if uv else None})
-    return rows
