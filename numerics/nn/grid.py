@@ -348,6 +348,13 @@ def network_grid(vary, out: Optional[str] = None, *, scheduler: Optional[str] = 
     for bad in ("progress", "on_start"):
         if bad in settings:
             raise WrongTypeError(bad, settings[bad], "not a setting of a grid's runs (progress= is called per run)")
+    # First from the axes' lengths alone (a lower bound of the work), before a million cells are built and checked
+    def least(name, default, pick):
+        axis = next((a for a in axes if a.name == name), None)
+        return settings.get(name, default) if axis is None else pick(axis.values)
+
+    check_budget(math.prod(len(axis) for axis in axes), least("steps", 400, min), least("measure_every", 5, max),
+                 least("top_k", 1, min), max_memory=settings.get("max_memory"), force=settings.get("force", False))
     cells = _cells(axes, settings)
     runs_settings = [{**settings, **cell} for cell in cells]
     check_budget(len(cells), max(s.get("steps", 400) for s in runs_settings),
