@@ -69,3 +69,12 @@ def test_every_measure_runs_on_every_model(name, capsys, tmp_path):
     assert check["max_rel_error_sharpness"] < 1e-10
     for key, value in check.get("torch", {}).items():  # PyTorch autograd, when installed: the same round-off
         assert value < 1e-10, (key, value)
+
+
+def test_test_modules_have_unique_basenames():
+    """pytest imports test files without packages (no __init__.py) by basename: two test_x.py in different folders
+    collide, and which one errors depends on the order xdist workers collect them (CI saw it, a local run did not)."""
+    from pathlib import Path
+    from collections import Counter
+    names = Counter(p.name for p in Path(__file__).parent.rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
