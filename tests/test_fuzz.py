@@ -18,7 +18,7 @@ Design
   near-copies), then executed two at a time. Every failure is collected and reported, not only the first
   (shrinking would re-run multi-second commands). :data:`EXPLICIT_CASES` always run: every junk model name and
   the failures this test found, as regression examples.
-* **Execution**: every case is its own process. A fork server (:data:`DRIVER`, one per worker, started with
+* **Execution**: every case is its own process. A fork server (:data:`tests.cli_fork.DRIVER`, one per worker, started with
   ``python -c``) imports the toolkit once and forks one child per case, which calls ``main(argv)`` as
   ``python -c "import sys; from numerics.cli import main; sys.exit(main(sys.argv[1:]))" ARGV`` does (an uncaught
   exception prints its traceback and exits 1; then non-daemon threads are joined, atexit callbacks run and stdio
@@ -80,6 +80,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from analysis import get_model, model_names
+from tests.cli_fork import ForkServer
+
+pytestmark = pytest.mark.slow  # hundreds of command lines, each in its own process
 
 # ------------------------------------------------------------------------------------------------------------------
 # Limits and budget
@@ -99,163 +102,12 @@ CLI_COMMAND = "import sys; from numerics.cli import main; sys.exit(main(sys.argv
 # ------------------------------------------------------------------------------------------------------------------
 # The fork server
 
-DRIVER = r'''
-import atexit, gc, json, os, resource, signal, sys, threading, time
-
-from numerics.cli import main  # the imports every case needs, done once
-import numerics.cli.commands, numerics.cli.parser, numerics.cli.render  # noqa: F401
-import analysis.product, analysis.safe_parse  # noqa: F401
-
-
-def limits(job):
-    os.setpgid(0, 0)
-    resource.setrlimit(resource.RLIMIT_AS, (job["mem"], job["mem"]))
-    resource.setrlimit(resource.RLIMIT_CPU, (job["cpu"], job["cpu"] + 5))
-    for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-                            (2, job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
-        new = os.open(path, flags, 0o644)
-        os.dup2(new, fd)
-        os.close(new)
-    os.chdir(job["cwd"])
-
-
-def loss_case(job):
-    import sympy as sp
-    from analysis import product
-    from analysis.errors import UserInputError
-    from analysis.safe_parse import parse_loss
-
-    started = time.process_time()
-    try:
-        expr = parse_loss(job["text"], reserved=product.RESERVED, parameters=("y",))
-        model = product.variant(loss=job["text"])
-    except UserInputError as error:
-        print(json.dumps({"refused": str(error), "seconds": time.process_time() - started}))
-        return
-    seconds = time.process_time() - started
-    values = []
-    for point in job["points"]:
-        subs = {s: sp.Rational(point.get(s.name, job["default"])) for s in expr.free_symbols}
-        value = sp.N(expr.subs(subs), 60)
-        values.append([str(sp.re(value)), str(sp.im(value))])
-    print(json.dumps({"accepted": sp.sstr(expr), "state": [s.name for s in model.state], "values": values,
-                      "seconds": seconds}))
-
-
-def finish(code):
-    """Exit as ``sys.exit(code)`` at the top of ``python -c`` would: what the interpreter does before tearing the
-    modules down (join non-daemon threads, run atexit callbacks, flush stdio), without the teardown itself, which
-    costs ~0.4 s here (every object of the inherited heap is touched, so copied)."""
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    try:
-        threading._shutdown()
-    except BaseException:
-        sys.excepthook(*sys.exc_info())
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            code = code or 120  # what Py_FinalizeEx reports when flushing stdout fails
-    os._exit(code & 0xFF)
-
-
-def serve():
-    gc.freeze()  # the inherited heap is never collected in the children
-    for line in sys.stdin:
-        job = json.loads(line)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # the case
-            limits(job)
-            try:
-                if job["kind"] == "cli":
-                    sys.argv = ["-c", *job["argv"]]
-                    code = main(job["argv"])
-                else:
-                    code = loss_case(job)
-            except SystemExit as stop:
-                code = stop.code
-            except BaseException:
-                sys.excepthook(*sys.exc_info())  # as the interpreter does: "Traceback ..." on stderr, status 1
-                code = 1
-            finish(code)
-        timed_out = False
-        while True:
-            done, status, usage = os.wait4(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() - start > job["wall"]:
-                timed_out = True
-                os.killpg(pid, signal.SIGKILL)
-                done, status, usage = os.wait4(pid, 0)
-                break
-            time.sleep(0.01)
-        try:
-            os.killpg(pid, signal.SIGKILL)  # anything the case left behind
-        except (ProcessLookupError, PermissionError):
-            pass
-        print(json.dumps({"status": os.waitstatus_to_exitcode(status), "timed_out": timed_out,
-                          "wall": time.monotonic() - start, "cpu": usage.ru_utime + usage.ru_stime,
-                          "maxrss_kb": usage.ru_maxrss}), flush=True)
-
-
-serve()
-'''
-
-
 def _case_environment(cache_dir):
     env = dict(os.environ)
     env.update(SHARPNESS_CACHE_DIR=str(cache_dir), SHARPNESS_MAX_MEMORY="1G",
                SHARPNESS_DERIVATION_BUDGET=DERIVATION_BUDGET, MPLBACKEND="Agg", PYTHONHASHSEED="0")
     env.pop("PYTHONSTARTUP", None)
     return env
-
-
-class ForkServer:
-    """One :data:`DRIVER` process; :meth:`run` runs one job in a forked child and returns its outcome."""
-
-    def __init__(self, env, root, index):
-        self.env, self.root, self.index, self.proc = env, root, index, None
-
-    def start(self):
-        log = open(os.path.join(self.root, f"fork-server-{self.index}.log"), "ab")
-        self.proc = subprocess.Popen([sys.executable, "-c", DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=log, text=True, env=self.env, cwd=self.root)
-        log.close()
-
-    def run(self, job):
-        if self.proc is None or self.proc.poll() is not None:
-            self.start()
-        try:
-            self.proc.stdin.write(json.dumps(job) + "\n")
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
-        except (BrokenPipeError, OSError):
-            line = ""
-        if not line:  # the server itself died (never the case's doing: cases run in children)
-            self.close()
-            return None
-        return json.loads(line)
-
-    def close(self):
-        if self.proc is not None:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
 
 
 def _limits(memory=MEMORY_LIMIT, cpu=CPU_LIMIT):

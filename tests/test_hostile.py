@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # process-level probes: planted files, full disks, signals, concurrent writers
+
 ROOT = Path(__file__).resolve().parents[1]
 CPU_LIMIT = 60                  # CPU seconds per probe: a cold compile of the kernels takes ~15
 WALL_LIMIT = 120                # wall seconds per probe (a blocked hang; the machine is shared)

@@ -25,6 +25,8 @@ import pytest
 
 from test_hostile import ROOT, WALL_LIMIT, _limits, cli, interrupt_after, python_probe, wait_for_lock
 
+pytestmark = pytest.mark.slow  # process-level probes: concurrent writers, interrupts, misbehaving user code
+
 MODEL_FILE = (ROOT / "examples" / "my_model.py").read_text()
 DESCRIBE_BODY = ("    loss = (a * b - y) ** 2 / 2 + wd * (a ** 2 + b ** 2) / 2\n"
                  "    return CoordinateModel(loss=loss, step=eta, state=STATE)\n")

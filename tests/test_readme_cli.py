@@ -1,22 +1,19 @@
 """The command-line examples of the README and of the documentation (docs/) run and print what the pages show.
 
 Every ``$ sharpness ...`` line in a fenced block is run (in a temporary directory that sees the repository's
-``examples/``, with the test session's derivation cache) and its output compared with the lines that follow it on
+``examples/``, with the test session's derivation cache, as a child of a fork server: :mod:`tests.cli_fork`) and its output compared with the lines that follow it on
 the page: text exactly, numbers to
 a relative 1e-6 or an absolute 1e-12 (round-off figures such as a cross-check's 2e-15 depend on the BLAS and the
 numpy version; the figures a reader compares are far above that). Commands listed in :data:`NOT_RUN` are skipped,
 each with its reason.
 """
 import importlib.util
-import os
 import re
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.cli_fork import run_cli
 from tests.doc_pages import PAGES, ROOT, fenced_blocks, page_id
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -115,8 +112,7 @@ def test_readme_cli_example(page, command, shown, tmp_path):
             if marker in command:
                 pytest.skip(reason)
     (tmp_path / "examples").symlink_to(ROOT / "examples")  # examples/my_model.py as from the repository root
-    done = subprocess.run([sys.executable, "-m", "numerics.cli", *arguments], capture_output=True, text=True,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    done = run_cli(arguments, cwd=tmp_path)
     if importlib.util.find_spec("torch") is None:
         # crosscheck prints its torch row only with PyTorch installed (the optional [torch] extra)
         shown = [line for line in shown if not line.lstrip().startswith("torch ")]

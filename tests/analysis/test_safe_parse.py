@@ -166,6 +166,7 @@ def _outcome(cli, case) -> Outcome:
 
 @pytest.mark.parametrize("case,reason", [(f"refused-{c}", reason) for c, _, _, reason in AUDIT_REFUSED],
                          ids=[c for c, _, _, _ in AUDIT_REFUSED])
+@pytest.mark.slow  # a fresh interpreter and cache per case, under resource limits
 def test_audit_case_is_refused_on_one_line(cli, case, reason):
     """Exit status 2, one stderr line naming the reason, nothing on stdout, within the time and memory limits
     (a MemoryError would print 'out of memory' instead, a hang would be killed)."""
@@ -197,6 +198,7 @@ def _accepted(cli, case) -> dict:
 
 @pytest.mark.parametrize("case", [f"derive-{f}" for f, _, _ in FUNCTION_LOSSES],
                          ids=[f for f, _, _ in FUNCTION_LOSSES])
+@pytest.mark.slow  # a fresh interpreter and cache per case, under resource limits
 def test_every_function_derives(cli, case):
     text = json.dumps(_accepted(cli, case))
     assert all(name in text for name in ("function_map", "sharpness", "fixed_points", "stability", "minima"))
@@ -204,6 +206,7 @@ def test_every_function_derives(cli, case):
 
 @pytest.mark.parametrize("case,expected", [(f"fixed-points-{f}", point) for f, _, point in FUNCTION_LOSSES],
                          ids=[f for f, _, _ in FUNCTION_LOSSES])
+@pytest.mark.slow  # a fresh interpreter and cache per case, under resource limits
 def test_every_function_has_its_fixed_point(cli, case, expected):
     points = _fixed_points(_accepted(cli, case))
     assert any(all(isinstance(p.get(k), float) and p[k] == pytest.approx(v, abs=1e-9) for k, v in expected.items())
@@ -211,6 +214,7 @@ def test_every_function_has_its_fixed_point(cli, case, expected):
 
 
 @pytest.mark.parametrize("case", ["run-combined"])
+@pytest.mark.slow  # a fresh interpreter and cache per case, under resource limits
 def test_every_function_runs(cli, case):
     """All five functions in one loss, 200 compiled GD steps: each coordinate converges to its own minimum."""
     final = _accepted(cli, case)["final"]
@@ -222,6 +226,7 @@ def test_every_function_runs(cli, case):
 
 
 @pytest.mark.parametrize("case", ["derive-unsolvable-fixed-points"])
+@pytest.mark.slow  # a fresh interpreter and cache per case, under resource limits
 def test_unsolvable_fixed_points_are_a_note(cli, case):
     """Solvability is undecidable, so the parser cannot refuse this loss; the derivation says in its notes that
     F(s) = s has no closed-form solution SymPy can find (``fixed-points`` then searches and says it is not
@@ -232,6 +237,7 @@ def test_unsolvable_fixed_points_are_a_note(cli, case):
 
 
 @pytest.mark.parametrize("case", ["run-largest-coefficient", "run-sixteen-parameters"])
+@pytest.mark.slow  # a fresh interpreter and cache per case, under resource limits
 def test_losses_at_the_limits_compile_and_run(cli, case):
     """At the coefficient limit the numba kernels still type their integers; at 16 names (15 state variables,
     y, plus eta) they still take every parameter as an argument. Both converge to their minimum."""

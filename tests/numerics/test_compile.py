@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 # Work above numerics.compile.SMALL_WORK, so that it runs the compiled kernels (smaller work is interpreted).
 COMMAND = ["run", "uv-eos", "--set", "k=1.2", "--steps", "1000000", "--every", "100000", "--json"]
@@ -19,6 +20,7 @@ def _run(cache, *extra_env):
     return out.stdout
 
 
+@pytest.mark.slow  # fresh interpreters, each compiling the kernels
 def test_second_process_loads_the_kernels_from_disk(tmp_path):
     first = _run(tmp_path)
     kernels = tmp_path / "kernels"
@@ -31,6 +33,7 @@ def test_second_process_loads_the_kernels_from_disk(tmp_path):
     assert modules[0].stat().st_mtime == list(kernels.glob("sharpness_kernels_*.py"))[0].stat().st_mtime
 
 
+@pytest.mark.slow  # fresh interpreters, each compiling the kernels
 def test_an_unwritable_cache_compiles_in_memory_with_the_same_result(tmp_path):
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the cache directory should be")

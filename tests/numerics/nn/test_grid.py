@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 torch_required = pytest.mark.skipif(not pytest.importorskip("importlib").util.find_spec("torch"),
                                     reason="PyTorch is the optional [torch] extra")
 # one xdist worker for the module: its tests share one two-worker cluster (the machine has two cores)
-pytestmark = [torch_required, pytest.mark.xdist_group("nn_grid")]
+pytestmark = [torch_required, pytest.mark.xdist_group("nn_grid"), pytest.mark.slow]  # clusters of processes
 
 # 2 step sizes x 2 widths x 2 seeds, the sharpness at every step (so the EoS observables are computed too).
 SETTINGS = ["--samples", "64", "--steps", "40", "--measure-every", "1"]

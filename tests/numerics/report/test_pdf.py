@@ -11,7 +11,7 @@ from numerics.report import latex
 from numerics.cli import main
 
 # One worker builds the quick report once for both files (tests/numerics/report/test_report.py:quick_report).
-pytestmark = pytest.mark.xdist_group("quick-report")
+pytestmark = [pytest.mark.xdist_group("quick-report"), pytest.mark.slow]  # the whole quick report, built once
 
 ENGINE = latex.latex_engine()
 needs_tex = pytest.mark.skipif(ENGINE is None, reason="no TeX engine (pdflatex, latexmk or tectonic) on PATH; "

@@ -17,7 +17,7 @@ from numerics.report.cascade import delta_rows
 from numerics.report.latex import latex_engine
 
 # One worker builds the quick report once for both files (tests/numerics/report/test_report.py:quick_report).
-pytestmark = pytest.mark.xdist_group("quick-report")
+pytestmark = [pytest.mark.xdist_group("quick-report"), pytest.mark.slow]  # the whole quick report, built once
 
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",
             "xy_quartic", "width_scan", "crosscheck", "nn", "central_flow", "continuation", "momentum", "sgd_adam")
