@@ -562,9 +562,12 @@ class NetworkRequest(_Request):
     eps: Optional[str] = None
     vary: tuple = ()
     scheduler: Optional[str] = None
+    parameterization: str = "pytorch"
+    init_scale: float = 1.0
 
     def __post_init__(self):
         from .nn import ARCHITECTURES, DATASETS, DTYPES, MAX_K
+        from .nn.architectures import check_parameterization
 
         if self.vary:
             self._check_grid()
@@ -585,6 +588,10 @@ class NetworkRequest(_Request):
             raise UnknownNameError("dataset", self.dataset, DATASETS)
         if self.model is None and (self.arch or "mlp") not in ARCHITECTURES:
             raise UnknownNameError("architecture", self.arch, ARCHITECTURES)
+        check_parameterization(self.parameterization, self.init_scale)
+        if self.model is not None and (self.parameterization != "pytorch" or self.init_scale != 1):
+            raise UserInputError("--parameterization and --init-scale apply to the built-in architectures (--arch); "
+                                 "a --model keeps its own initialization")
         if self.optimizer not in MODEL_OPTIMIZERS:
             raise UnknownNameError("optimizer", self.optimizer, MODEL_OPTIMIZERS)
         if self.dtype not in DTYPES:
@@ -732,6 +739,8 @@ class NetworkRequest(_Request):
                 "force": self.force,
                 # only where set: a full-batch run's settings (and the key of its --out file) are as before
                 **({"batch_size": self.batch_size} if self.batch_size is not None else {}),
+                **({"parameterization": self.parameterization} if self.parameterization != "pytorch" else {}),
+                **({"init_scale": float(self.init_scale)} if self.init_scale != 1 else {}),
                 **(self._adam() if self.optimizer == "adam" else {})}
 
     def check_files(self) -> None:
@@ -790,6 +799,8 @@ class NetworkRequest(_Request):
                 *[a for name in ("beta1", "beta2", "eps") for a in _option("--set", getattr(self, name) and
                                                                              f"{name}={getattr(self, name)}")],
                 *_option("--steps", self.steps, 400), *_option("--width", self.width, 64),
+                *_option("--parameterization", self.parameterization, "pytorch"),
+                *_option("--init-scale", self.init_scale, 1.0),
                 *_option("--samples", self.samples), *_option("--seed", self.seed, 0),
                 *_option("--dtype", self.dtype, "float64"), *_option("--top-k", self.top_k, 1),
                 *_option("--measure-every", self.measure_every, 5), *_option("--max-hvps", self.max_hvps),

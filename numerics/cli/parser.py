@@ -261,7 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="bundled data set (digits; the default without --data)")
     p.add_argument("--data", metavar="PATH.npz", type=_non_empty("--data"),
                    help="your data: X (N x d or N x C x H x W) and y (N integer labels, or N or N x m float targets)")
-    p.add_argument("--arch", default=None, help="mlp (default), cnn, linear or resnet")
+    p.add_argument("--arch", default=None, help="mlp (default), cnn, linear, resnet or uv (two linear layers: the UV "
+                                                "model on one example)")
+    p.add_argument("--parameterization", default="pytorch",
+                   help="of a built-in --arch: pytorch (default: PyTorch's initialization), or Yang & Hu's sp, ntk "
+                        "or mup (one learning rate, per-layer multipliers; docs/networks.md)")
+    p.add_argument("--init-scale", type=_option_value("--init-scale", float, lambda v: 0 < v < float("inf"),
+                                                      "a positive number"), default=1.0, metavar="S",
+                   help="multiplier on the standard deviation of the initial weights (default 1)")
     p.add_argument("--model", metavar="PATH.py:FACTORY", type=_non_empty("--model"),
                    help="your model: FACTORY(input_shape, outputs) returning a torch.nn.Module")
     p.add_argument("--vary", action="append", metavar="NAME=A:B:N",

@@ -6,6 +6,23 @@ from analysis import load_model
 from ..iterated_map import IteratedMap
 
 
+def uv_parameterization(parameterization: str) -> str:
+    r"""The UV model's parameterization that a network's (:data:`numerics.nn.PARAMETERIZATIONS`) is compared with:
+    ``mup`` for ``mup``; ``sp`` for ``ntk``, ``sp`` and ``pytorch``. The UV model's SP (:math:`f = v\cdot u/\sqrt
+    n`, unit-variance weights, one rate) is Yang & Hu's NTK parameterization, and ``ntk`` on the ``uv``
+    architecture is its map exactly; ``sp`` and PyTorch's default differ from it by the learning rate of the output
+    layer (:math:`\eta n` in the UV model's coordinates), so that their :math:`\lambda_0` grows with the width,
+    but at a stable :math:`\eta \sim 1/\lambda_0 \sim 1/n` they too are in the kernel (lazy) regime as the width
+    grows, where the UV model's SP is, and not in muP's feature-learning one."""
+    from .architectures import PARAMETERIZATIONS
+
+    if parameterization not in PARAMETERIZATIONS:
+        from analysis.errors import UnknownNameError
+
+        raise UnknownNameError("parameterization", parameterization, PARAMETERIZATIONS)
+    return "mup" if parameterization == "mup" else "sp"
+
+
 def uv_prediction(eta_lam0: float, width: int, steps: int = 2000, model: str = "uv", parameterization: str = "sp",
                   target: float = 1.0) -> dict:
     r"""A width-n model's regimes at the same :math:`\eta\lambda_0` (default: the UV model in SP, Kalra et al.'s

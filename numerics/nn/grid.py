@@ -50,7 +50,7 @@ from analysis.errors import DomainError, OutputError, UnknownNameError, UserInpu
 
 from ..axis import Axis
 from ..serialize import finite
-from .comparison import uv_prediction
+from .comparison import uv_parameterization, uv_prediction
 from .training import Training
 
 # Settings that change nothing a run records (threads: round-off at most; the budget, once the run is allowed),
@@ -182,7 +182,7 @@ def comparison(run: Training):
     if not run.eta_lam0 or run.optimizer == "adam":
         return None
     try:
-        return uv_prediction(run.eta_lam0, run.width)
+        return uv_prediction(run.eta_lam0, run.width, parameterization=uv_parameterization(run.parameterization))
     except UserInputError as error:
         print(f"sharpness: warning: eta={run.eta!r}: the run is kept, without the UV comparison: {error}"
               .splitlines()[0], file=sys.stderr)

@@ -1,0 +1,156 @@
+"""Parameterizations of the built-in networks (``sharpness nn --parameterization``, ``--init-scale``;
+numerics.nn.architectures): the ``uv`` architecture on one example is the UV model, ``ntk`` its SP map and ``mup``
+its muP map, at round-off, through ``nn`` itself; the MLP's initial sharpness under muP does not grow with the width,
+under SP and PyTorch's default it does; the default stays PyTorch's initialization, bit for bit."""
+import json
+
+import numpy as np
+import pytest
+
+from analysis import load_model
+from analysis.errors import UserInputError
+from numerics.cli import main
+from numerics.iterated_map import IteratedMap
+
+torch = pytest.importorskip("torch", reason="PyTorch is the optional [torch] extra")
+from numerics import nn  # noqa: E402
+
+# Both sides compute the same exact map in float64, one in function space (the compiled UV map), one on the 2n
+# weights (PyTorch's SGD step, autograd): each step differs by a few ulps, and over 30 steps of a non-chaotic orbit
+# (converging, or one catapult) the Jacobian amplifies them by at most ~1e2 (measured: 1e-16 to 1e-14), so 1e-11
+# relative to 1 + |state| is round-off with a margin of 1e3 and far below any difference of the maps (the sp run
+# below leaves the UV SP map by 4e-5).
+ROUND_OFF = 1e-11
+STEPS = 30
+
+
+def one_example(tmp_path, x=1.0, y=1.0) -> str:
+    path = tmp_path / "one.npz"
+    np.savez(path, X=np.array([[x]]), y=np.array([y]))
+    return str(path)
+
+
+def network_orbit(parameterization, width, eta, steps=STEPS, seed=0, init_scale=1.0, x=1.0, y=1.0):
+    """``(f, lam)`` at every step of GD (torch.optim.SGD at lr eta, as numerics.nn.train steps) on the uv
+    architecture, lam = |grad_w f|^2, the NTK in the trainable weights (the learning-rate metric)."""
+    net = nn.build("uv", width, seed, (1,), 1, parameterization=parameterization, init_scale=init_scale)
+    inputs = torch.tensor([[x]], dtype=torch.float64)
+    targets = torch.tensor([[y]], dtype=torch.float64)
+    params = list(net.parameters())
+    optimizer = torch.optim.SGD(params, lr=eta)
+    f, lam = [], []
+    for _ in range(steps + 1):
+        out = net(inputs)[0, 0]
+        gradient = torch.autograd.grad(out, params)
+        f.append(out.item())
+        lam.append(sum(float((g ** 2).sum()) for g in gradient))
+        optimizer.zero_grad()
+        nn.mse_loss(net(inputs), targets).backward()
+        optimizer.step()
+    return np.array(f), np.array(lam)
+
+
+def uv_orbit(parameterization, width, eta, f0, lam0, steps=STEPS, y=1.0):
+    return IteratedMap(load_model("uv", parameterization), values={"eta": eta, "n": width, "y": y}).run(
+        steps, init={"f": f0, "lam": lam0})
+
+
+def relative(a, b):
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b)) / (1 + np.abs(np.asarray(b)))))
+
+
+@pytest.mark.parametrize("parameterization, uv, width, eta", [
+    ("ntk", "sp", 64, 0.5), ("ntk", "sp", 64, 1.2), ("ntk", "sp", 1024, 1.2),
+    ("mup", "mup", 64, 0.5), ("mup", "mup", 64, 1.2), ("mup", "mup", 1024, 0.9)])
+def test_uv_architecture_is_the_uv_model(parameterization, uv, width, eta):
+    """ntk is the UV model's SP map (f = v.u/sqrt(n), u, v ~ N(0, 1), one rate), mup its muP map (f = v.u/n, rate
+    eta n on u, v ~ N(0, 1)): f and lam at every step, from the network's own start, at round-off. eta = 1.2 starts
+    at eta*lam0 = 2.5, a catapult in SP and the edge of stability in muP."""
+    f, lam = network_orbit(parameterization, width, eta)
+    orbit = uv_orbit(uv, width, eta, f[0], lam[0])
+    assert relative(f, orbit.trajectory["f"]) < ROUND_OFF
+    assert relative(lam, orbit.trajectory["lam"]) < ROUND_OFF
+    assert abs(lam[0] - 2) < 6 / np.sqrt(width)  # |u|^2 + |v|^2 = 2n on average, chi-square spread 2/sqrt(n)
+
+
+def test_sp_is_not_the_uv_models_sp():
+    """Yang & Hu's sp (W ~ N(0, 1/fan_in), one rate) puts the rate eta n on the UV model's v: its lam0 is
+    1 + n on average (here 81), not 2, and its orbit is not the UV SP map's."""
+    f, lam = network_orbit("sp", 64, 0.01)
+    assert 40 < lam[0] < 90  # |u|^2 + n |w_v|^2 with u ~ N(0, 1), w_v ~ N(0, 1/64): 1 + 64 on average
+    orbit = uv_orbit("sp", 64, 0.01, f[0], lam[0])
+    assert relative(lam, orbit.trajectory["lam"]) > 1e5 * ROUND_OFF  # measured 4e-5: lam moves little at eta*lam0 0.8
+
+
+def test_init_scale_scales_the_uv_start():
+    """init_scale s multiplies every initial weight's standard deviation: under ntk the start is s u, s v with the
+    same draws, so f0 scales by s^2 and lam0 by s^2, and the orbit is still the UV model's."""
+    f1, lam1 = network_orbit("ntk", 64, 0.3, steps=0)
+    f2, lam2 = network_orbit("ntk", 64, 0.3, init_scale=0.5)
+    assert f2[0] == pytest.approx(0.25 * f1[0], rel=1e-14) and lam2[0] == pytest.approx(0.25 * lam1[0], rel=1e-14)
+    orbit = uv_orbit("sp", 64, 0.3, f2[0], lam2[0])
+    assert relative(f2, orbit.trajectory["f"]) < ROUND_OFF
+
+
+def test_uv_architecture_through_the_cli(tmp_path, capsys):
+    """``sharpness nn --arch uv --parameterization mup`` on one example: the loss at every step is (f - y)^2/2 of
+    the UV muP map, and the measured sharpness (top Hessian eigenvalue in the weights, tol 1e-9: eigenvalue error
+    ~1e-18 relative) its derived sharpness, both at round-off."""
+    data = one_example(tmp_path)
+    assert main(["nn", "--data", data, "--arch", "uv", "--width", "64", "--parameterization", "mup", "--set",
+                 "eta=1.2", "--steps", str(STEPS), "--measure-every", "1", "--tol", "1e-9", "--json", "--quiet"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert (run["parameterization"], run["init_scale"], run["parameters"]) == ("mup", 1.0, 128)
+    f, lam = network_orbit("mup", 64, 1.2, steps=0)
+    orbit = uv_orbit("mup", 64, 1.2, f[0], lam[0])
+    assert relative(run["loss"], orbit.trajectory["loss"]) < ROUND_OFF
+    assert relative(run["sharpness"]["value"], orbit.trajectory["sharpness"]) < ROUND_OFF
+    assert run["uv_prediction"]["parameters"]["parameterization"] == "mup"
+
+
+def test_pytorch_default_is_unchanged():
+    """The default parameterization is PyTorch's own initialization, bit for bit (every number of earlier runs
+    stays), and init_scale 1 touches nothing."""
+    torch.manual_seed(3)
+    reference = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.Tanh(),
+                                    torch.nn.Linear(16, 16), torch.nn.Tanh(), torch.nn.Linear(16, 10)).double()
+    for net in (nn.build("mlp", 16, 3), nn.build("mlp", 16, 3, parameterization="pytorch", init_scale=1.0)):
+        assert all(torch.equal(a, b) for a, b in zip(net.parameters(), reference.parameters()))
+    scaled = nn.build("mlp", 16, 3, init_scale=2.0)
+    assert all(torch.equal(a, 2 * b) for a, b in zip(scaled.parameters(), reference.parameters()))
+
+
+def test_layer_scales_are_the_abc_table():
+    """The one-learning-rate form of Tensor Programs IV/V: muP's multipliers n, 1, 1/n and variances 1/(k n), 1/n,
+    1/n on the input, hidden and output weights (k the input fan-in), ntk's 1/fan_in and 1; the mup MLP's
+    weights are drawn with those variances."""
+    assert nn.layer_scales("mup", "input", 64, 256)["weight"] == (256.0, 1 / (64 * 256))
+    assert nn.layer_scales("mup", "hidden", 256, 256)["weight"] == (1.0, 1 / 256)
+    assert nn.layer_scales("mup", "output", 256, 10)["weight"] == (1 / 256, 1 / 256)
+    assert nn.layer_scales("ntk", "hidden", 256, 256)["weight"] == (1 / 256, 1.0)
+    assert nn.layer_scales("sp", "output", 256, 10)["weight"] == (1.0, 1 / 256)
+    net = nn.build("mlp", 512, 0, parameterization="mup")
+    from torch.nn.utils import parametrize
+
+    weights = [layer.parametrizations.weight.original if parametrize.is_parametrized(layer, "weight")
+               else layer.weight for layer, _ in nn.layers(net)]
+    # sample variances of 32768, 262144 and 5120 Gaussian draws: relative standard error sqrt(2/N) <= 2 %
+    for weight, variance in zip(weights, (1 / (64 * 512), 1 / 512, 1 / 512)):
+        assert float(weight.detach().var()) == pytest.approx(variance, rel=0.1)
+
+
+def test_refusals(tmp_path, capsys):
+    """A user's --model keeps its own initialization: --parameterization or --init-scale with it is refused in
+    one line (exit 2); so are an unknown parameterization and a non-positive scale."""
+    model = tmp_path / "mine.py"
+    model.write_text("import torch\n\ndef net(shape, outputs):\n    return torch.nn.Linear(shape[0], outputs)\n")
+    data = one_example(tmp_path)
+    for extra, message in ((["--model", f"{model}:net", "--parameterization", "mup"], "keeps its own"),
+                           (["--model", f"{model}:net", "--init-scale", "2"], "keeps its own"),
+                           (["--arch", "uv", "--parameterization", "muq"], "parameterization"),
+                           (["--arch", "uv", "--init-scale", "0"], "--init-scale")):
+        assert main(["nn", "--data", data, *extra, "--set", "eta=0.1", "--steps", "2", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(UserInputError, match="keeps its own"):
+        nn.train(data=data, model=f"{model}:net", eta=0.1, steps=1, parameterization="ntk")
