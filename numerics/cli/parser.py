@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="your model: FACTORY(input_shape, outputs) returning a torch.nn.Module")
     p.add_argument("--vary", action="append", metavar="NAME=A:B:N",
                    help="a setting's values: eta=A:B:N (N values from A to B) or eta=E1,E2,...; also width, seed, "
-                        "steps, samples, beta, ... (the numbers a run takes); several --vary: their product; one run "
+                        "steps, samples, beta, init_scale, ... (the numbers a run takes) and parameterization=ntk,mup; "
+                        "several --vary: their product; one run "
                         "per value, each a Dask task (a local cluster, or --scheduler)")
     p.add_argument("--eta", **_replaced("--eta"))
     p.add_argument("--steps", type=_non_negative_int("--steps"), default=400, help="optimizer steps")
@@ -317,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP + ": sharpness and loss")
     p.add_argument("--orbit-plot", metavar="PATH", type=_non_empty("--orbit-plot"),
                    help=PLOT_HELP + ": sharpness orbit diagram against eta and the EoS power spectra")
+    p.add_argument("--phase-plot", metavar="PATH", type=_non_empty("--phase-plot"),
+                   help=PLOT_HELP + " (a grid): each run's early regime over (eta*lam0, width) beside the UV model's "
+                                    "on the same axes, one row per parameterization")
     p.add_argument("--central-flow", action="store_true",
                    help="also the network's central flow from the same start (Cohen et al. 2025), compared with "
                         "GD's two-step averages (one eta, gd; k = --top-k <= 8)")

@@ -37,7 +37,10 @@ One concept per module:
     The central flow of the network (Cohen et al. 2025): GD's time-averaged dynamics at the edge of stability,
     with the top-``k`` critical subspace and its semidefinite complementarity problem (:func:`central_flow`).
 :mod:`.comparison`
-    The UV model's regimes at a network's :math:`\eta\lambda_0` (:func:`uv_prediction`).
+    The UV model's regimes at a network's :math:`\eta\lambda_0` (:func:`uv_prediction`, :func:`uv_early_regime`), in
+    the parameterization matching the network's (:func:`uv_parameterization`).
+:mod:`.phase`
+    The early-training phase diagram of a grid beside the UV model's (:class:`PhaseDiagram`, :class:`PhaseCell`).
 :mod:`.plots`
     The sharpness orbit diagram of a sweep (:func:`orbit_figure`).
 
@@ -46,7 +49,8 @@ PyTorch is an optional dependency (``pip install -e .[torch]``), imported on fir
 from .architectures import (ARCHITECTURES, PARAMETERIZATIONS, build, layer_scales, layers, load_factory,
                             model_from_factory)
 from .central_flows import MAX_K, NetworkCentralFlow, SDCPSolution, central_flow, solve_sdcp
-from .comparison import uv_parameterization, uv_prediction
+from .comparison import uv_early_regime, uv_parameterization, uv_prediction
+from .phase import PhaseCell, PhaseDiagram, phase_cell
 from .data import DATASETS, DTYPES, load_data, read_npz
 from .plots import orbit_figure
 from .signal import EXPLAINED, MIN_WINDOW, PERIODS, eos_observables, eos_window, oscillation_period, power_spectrum
@@ -64,4 +68,5 @@ __all__ = ["adam_preconditioner", "ARCHITECTURES", "PARAMETERIZATIONS", "layer_s
            "model_from_factory", "mse_loss", "NetworkCentralFlow", "NetworkGrid", "network_grid", "orbit_figure",
            "oscillation_period", "power_spectrum", "read_npz", "SDCPSolution", "sharpness", "SharpnessTracker",
            "solve_sdcp", "sweep_table", "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "Training",
-           "uv_parameterization", "uv_prediction", "variable_settings"]
+           "uv_early_regime", "uv_parameterization", "uv_prediction", "variable_settings", "PhaseCell",
+           "PhaseDiagram", "phase_cell"]

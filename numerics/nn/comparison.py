@@ -1,8 +1,11 @@
 r"""The UV model's prediction for a real network: its regimes at the network's :math:`\eta\lambda_0`."""
 from __future__ import annotations
 
+import functools
+
 from analysis import load_model
 
+from ..classify import characteristic_regime
 from ..iterated_map import IteratedMap
 
 
@@ -40,3 +43,13 @@ def uv_prediction(eta_lam0: float, width: int, steps: int = 2000, model: str = "
     return {"outcome": result.outcome.to_dict(), "regimes": [r.name for r in result.regimes],
             "parameters": {"model": model, "parameterization": parameterization, **values, output + "0": 0,
                            kernel + "0": float(eta_lam0)}}
+
+
+@functools.lru_cache(maxsize=4096)
+def uv_early_regime(eta_lam0: float, width: int, steps: int, parameterization: str = "sp") -> str:
+    r"""The UV model's early regime at :math:`\eta\lambda_0` and ``width`` over ``steps`` steps (a network's run's
+    own length), in its ``parameterization`` (``sp`` or ``mup``): the characteristic regime
+    (:func:`numerics.classify.characteristic_regime`, as the cells of ``sharpness phase-diagram --measure regime``)
+    of :func:`uv_prediction`'s run. Cached: a grid's table and its figure ask for the same cells."""
+    prediction = uv_prediction(eta_lam0, width, steps=steps, parameterization=parameterization)
+    return characteristic_regime(prediction["regimes"], prediction["outcome"]["name"] == "diverged")

@@ -154,3 +154,64 @@ def test_refusals(tmp_path, capsys):
         assert message in err and len(err.strip().splitlines()) == 1, err
     with pytest.raises(UserInputError, match="keeps its own"):
         nn.train(data=data, model=f"{model}:net", eta=0.1, steps=1, parameterization="ntk")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """One single-threaded in-process Dask worker: the grid machinery, without spawning processes (the runs are
+    seeded and single-threaded, so where they run changes nothing; tests/numerics/nn/test_grid.py checks that on
+    two worker processes)."""
+    from distributed import Client
+
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as local:
+        yield local
+
+
+def test_phase_diagram_cells_are_the_runs_made_one_by_one(client, tmp_path):
+    """A grid over eta x width x parameterization x init_scale (16 runs of 20 steps on 32 digits): every cell of
+    its phase diagram is the cell of the same run made alone with numerics.nn.train, and the UV regime is the one
+    of uv_early_regime at that run's eta*lam0, width and steps in the matching parameterization; the agreement
+    rate is the share of agreeing cells."""
+    from numerics import Axis, Categories
+    from numerics.nn.phase import phase_cell
+
+    settings = dict(samples=32, steps=20, measure_every=2)
+    grid = nn.network_grid([Axis("eta", [0.05, 0.4]), Axis("width", [8, 32]),
+                            Categories("parameterization", ("ntk", "mup")), Axis("init_scale", [0.5, 1.0])],
+                           client=client, **settings)
+    diagram = grid.phase_diagram()
+    assert len(diagram.cells) == 16
+    for cell, point in zip(grid.cells, diagram.cells):
+        alone = nn.train("digits", "mlp", **cell, **settings)
+        assert point == phase_cell(alone)
+        assert (point.parameterization, point.init_scale) == (cell["parameterization"], cell["init_scale"])
+        assert point.uv_parameterization == ("mup" if cell["parameterization"] == "mup" else "sp")
+        assert point.uv_early_regime == nn.uv_early_regime(alone.eta_lam0, cell["width"], 20, point.uv_parameterization)
+        assert point.agrees == (point.early_regime == point.uv_early_regime)
+    assert diagram.agreement_rate == sum(c.agrees for c in diagram.cells) / 16
+    row = grid.table()[0]
+    assert {"eta_lam0", "early_regime", "final_sharpness_over_threshold", "uv_parameterization", "uv_early_regime",
+            "agrees"} <= set(row)
+    payload = grid.to_dict()["phase_diagram"]
+    assert payload["compared"] == 16 and set(payload["by_parameterization"]) == {"ntk", "mup"}
+
+
+def test_grid_cli_with_parameterization_and_phase_plot(tmp_path, capsys):
+    """``--vary parameterization=ntk,mup --vary init_scale=...`` on the CLI, with ``--phase-plot``: the JSON's
+    table has the phase columns and its phase_diagram the agreement; the request prints itself back."""
+    from numerics.cli import networks, parser
+
+    plot = tmp_path / "phase.png"
+    argv = ["nn", "--samples", "32", "--steps", "10", "--vary", "eta=0.1", "--vary", "width=8",
+            "--vary", "parameterization=ntk,mup", "--out", str(tmp_path / "g.json"), "--phase-plot", str(plot),
+            "--json", "--quiet"]
+    args = parser.build_parser().parse_args(argv)
+    request = networks.network_request(args)
+    assert request.to_argv()[request.to_argv().index("parameterization=ntk,mup") - 1] == "--vary"
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [row["parameterization"] for row in result["table"]] == ["ntk", "mup"]
+    assert result["phase_diagram"]["compared"] == 2 and plot.stat().st_size > 0
+    assert main(["nn", "--samples", "32", "--vary", "eta=0.1,0.2", "--vary", "parameterization=ntk,muq"]) == 2
+    err = capsys.readouterr().err
+    assert "muq" in err and len(err.strip().splitlines()) == 1
