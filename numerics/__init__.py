@@ -29,7 +29,7 @@ _EXPORTS = {
     "Basin": "iterated_map", "IteratedMap": "iterated_map", "LyapunovSpectrum": "iterated_map",
     "OrbitDiagram": "iterated_map", "Trajectory": "iterated_map",
     "load_sweep": ("sweeps", "load"), "sweep": "sweeps",
-    "Axis": "axis",
+    "Axis": "axis", "Categories": "axis",
 }
 
 __all__ = sorted(_EXPORTS)

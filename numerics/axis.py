@@ -181,3 +181,48 @@ class Axis:
 
     def __repr__(self) -> str:
         return f"Axis({self.to_text()!r})"
+
+
+@dataclass(frozen=True)
+class Categories:
+    """A named, non-empty sequence of distinct names: the values of a setting that is not a number (a network's
+    ``parameterization``), e.g. ``Categories("parameterization", ("ntk", "mup"))``; written ``NAME=A,B,...``
+    (:meth:`parse`, :meth:`to_text`). Which names a setting accepts is the setting's check.
+
+    >>> Categories.parse("parameterization=ntk,mup").values
+    ('ntk', 'mup')
+    """
+
+    name: str
+    values: tuple
+
+    def __post_init__(self):
+        name = self.name.strip() if isinstance(self.name, str) else ""
+        if not name.isidentifier():
+            raise AxisError(self.name, "the name must be a setting's name")
+        values = (self.values,) if isinstance(self.values, str) else tuple(self.values)
+        if not values or not all(isinstance(v, str) and v.strip() for v in values):
+            raise AxisError(name, f"give a non-empty list of names, got {self.values!r}"[:200])
+        values = tuple(v.strip() for v in values)
+        if len(set(values)) != len(values):
+            raise AxisError(name, f"each value once, got {', '.join(values)}")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "values", values)
+
+    @classmethod
+    def parse(cls, text: str) -> "Categories":
+        """``NAME=A,B,...``."""
+        name, spec = split_name(text)
+        if not spec:
+            raise AxisError(text, f"expected {name}=A,B,... (names)")
+        return cls(name, tuple(spec.split(",")))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_text(self, counted=None) -> str:
+        """``NAME=A,B,...`` (``counted`` is accepted for the interface of :meth:`Axis.to_text`)."""
+        return f"{self.name}=" + ",".join(self.values)
+
+    def __repr__(self) -> str:
+        return f"Categories({self.to_text()!r})"

@@ -88,6 +88,20 @@ REGIMES = ("early sharpness reduction", "intermediate saturation", "progressive 
 # (numerics.sweeps); kept here, beside the labels, so that plots and sweeps read one list.
 REGIME_ORDER = ("intermediate saturation", "early sharpness reduction", "progressive sharpening",
                 "edge of stability", "catapult", "divergence")
+
+
+def characteristic_regime(names, diverged: bool = False) -> str:
+    """The one regime that stands for a run (a sweep's ``regime`` measure, a phase diagram's cell): the most severe
+    of ``names`` in :data:`REGIME_ORDER` (divergence, else catapult, else edge of stability, else progressive
+    sharpening, else early sharpness reduction, else intermediate saturation); ``divergence`` where ``diverged``
+    (a run that overflowed before it had two samples to label)."""
+    names = set(names)
+    if diverged:
+        return "divergence"
+    return max((name for name in names if name in REGIME_ORDER), key=REGIME_ORDER.index,
+               default=REGIME_ORDER[0])
+
+
 MIN_TREND = 0.02  # a sharpening or reduction regime changes the smoothed sharpness by >= 2 % of the threshold
 NEAR = 0.9  # "at the threshold": at least 90 % of it
 

@@ -562,9 +562,12 @@ class NetworkRequest(_Request):
     eps: Optional[str] = None
     vary: tuple = ()
     scheduler: Optional[str] = None
+    parameterization: str = "pytorch"
+    init_scale: float = 1.0
 
     def __post_init__(self):
         from .nn import ARCHITECTURES, DATASETS, DTYPES, MAX_K
+        from .nn.architectures import check_parameterization
 
         if self.vary:
             self._check_grid()
@@ -585,6 +588,10 @@ class NetworkRequest(_Request):
             raise UnknownNameError("dataset", self.dataset, DATASETS)
         if self.model is None and (self.arch or "mlp") not in ARCHITECTURES:
             raise UnknownNameError("architecture", self.arch, ARCHITECTURES)
+        check_parameterization(self.parameterization, self.init_scale)
+        if self.model is not None and (self.parameterization != "pytorch" or self.init_scale != 1):
+            raise UserInputError("--parameterization and --init-scale apply to the built-in architectures (--arch); "
+                                 "a --model keeps its own initialization")
         if self.optimizer not in MODEL_OPTIMIZERS:
             raise UnknownNameError("optimizer", self.optimizer, MODEL_OPTIMIZERS)
         if self.dtype not in DTYPES:
@@ -643,11 +650,11 @@ class NetworkRequest(_Request):
         """:attr:`vary` checked (settings train can vary, each once, not also given) and each of its values
         checked as a one-run request checks it, the other varied settings at their first value; then every other
         field checked as for one run, the varied settings at their first value."""
-        from .nn.grid import as_setting
+        from .nn.grid import CATEGORICAL, as_setting, grid_axis
 
         defaults = {f.name: f.default for f in fields(self)}
         axes = []
-        for axis in (Axis.of(axis) for axis in self.vary):
+        for axis in (grid_axis(axis) for axis in self.vary):
             if axis.name == "eta":
                 raise UserInputError("eta is varied by the request's eta axis, not in vary")
             self.check_varied_name(axis.name)
@@ -657,6 +664,9 @@ class NetworkRequest(_Request):
                 raise UserInputError(f"{axis.name} is both varied (--vary {axis.name}=...) and set to "
                                      f"{getattr(self, axis.name)}; give it once")
             values = [as_setting(axis.name, value) for value in axis.values]
+            if axis.name in CATEGORICAL:
+                axes.append(axis)
+                continue
             # as eta: an evenly spaced grid's 0.30000000000000004 is 0.3
             axes.append(Axis(axis.name, [v if isinstance(v, int) else float(round(v, 12)) for v in values]))
         object.__setattr__(self, "vary", tuple(axes))
@@ -674,8 +684,10 @@ class NetworkRequest(_Request):
     def _as_field(self, name: str, value):
         """A varied setting's value as the request's field holds it: text where the field is text (``beta``), an
         integer for an integer setting of :func:`numerics.nn.train` (:func:`numerics.nn.variable_settings`)."""
-        from .nn.grid import as_setting
+        from .nn.grid import CATEGORICAL, as_setting
 
+        if name in CATEGORICAL:
+            return as_setting(name, value)
         if "str" in str(next(f.type for f in fields(self) if f.name == name)):
             return repr(float(value))
         return as_setting(name, value)
@@ -685,9 +697,10 @@ class NetworkRequest(_Request):
         """Refuse a name ``--vary`` cannot take (:func:`numerics.nn.variable_settings` that are fields of the
         request), naming those it can."""
         from .nn import variable_settings
+        from .nn.grid import CATEGORICAL
 
         names = {f.name for f in fields(NetworkRequest)}
-        allowed = ["eta", *sorted(n for n in variable_settings() if n in names and n != "eta")]
+        allowed = ["eta", *sorted(n for n in [*variable_settings(), *CATEGORICAL] if n in names and n != "eta")]
         if name not in allowed:
             raise UnknownNameError("parameter", name, allowed, " to vary in nn")
 
@@ -732,6 +745,8 @@ class NetworkRequest(_Request):
                 "force": self.force,
                 # only where set: a full-batch run's settings (and the key of its --out file) are as before
                 **({"batch_size": self.batch_size} if self.batch_size is not None else {}),
+                **({"parameterization": self.parameterization} if self.parameterization != "pytorch" else {}),
+                **({"init_scale": float(self.init_scale)} if self.init_scale != 1 else {}),
                 **(self._adam() if self.optimizer == "adam" else {})}
 
     def check_files(self) -> None:
@@ -790,6 +805,8 @@ class NetworkRequest(_Request):
                 *[a for name in ("beta1", "beta2", "eps") for a in _option("--set", getattr(self, name) and
                                                                              f"{name}={getattr(self, name)}")],
                 *_option("--steps", self.steps, 400), *_option("--width", self.width, 64),
+                *_option("--parameterization", self.parameterization, "pytorch"),
+                *_option("--init-scale", self.init_scale, 1.0),
                 *_option("--samples", self.samples), *_option("--seed", self.seed, 0),
                 *_option("--dtype", self.dtype, "float64"), *_option("--top-k", self.top_k, 1),
                 *_option("--measure-every", self.measure_every, 5), *_option("--max-hvps", self.max_hvps),

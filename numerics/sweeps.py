@@ -62,7 +62,7 @@ from analysis.atomic import exclusive
 from analysis.errors import UserInputError, WrongTypeError
 from analysis.values import to_count, to_floats, value_mapping
 
-from .classify import REGIME_ORDER
+from .classify import REGIME_ORDER, characteristic_regime
 from .axis import Axis
 
 
@@ -125,12 +125,7 @@ def compute_tile(job: dict) -> tuple:
         for lane in range(len(points)):
             lane_map = base.with_values(dict(zip(compiled.parameter_names, params[lane].tolist())))
             trajectory = lane_map.run(steps, init=dict(zip(compiled.state_names, starts[lane].tolist())))
-            names = {r.name for r in trajectory.regimes}
-            code = 0
-            for rank, name in enumerate(REGIME_ORDER):
-                if name in names:
-                    code = rank
-            result[lane] = code
+            result[lane] = REGIME_ORDER.index(characteristic_regime(r.name for r in trajectory.regimes))
     shape = tuple(len(r) for r in index_ranges)
     return tuple(job["tile"]), result.reshape(shape)
 

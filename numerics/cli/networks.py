@@ -17,6 +17,21 @@ PARAMETERS = ["eta", "beta", "beta1", "beta2", "eps"]
 STEP_SIZE = "give the step size: --set eta=E (one run) or --vary eta=A:B:N or eta=E1,E2,... (a sweep)"
 
 
+def _vary_axis(text: str):
+    """A ``--vary`` of nn: ``NAME=A,B,...`` (names) for a setting that takes names (``parameterization``), else an
+    axis of numbers."""
+    from ..axis import AxisError, Categories, split_name
+    from ..nn.grid import CATEGORICAL
+
+    try:
+        name, _ = split_name(text)
+        if name in CATEGORICAL:
+            return Categories.parse(text)
+    except AxisError as error:
+        raise UserInputError(f"--vary {error.text!r}: {error.why}") from None
+    return axis(text)
+
+
 def network_request(args) -> NetworkRequest:
     values = assignments(args.set)
     unknown = [name for name in values if name not in PARAMETERS]
@@ -24,7 +39,7 @@ def network_request(args) -> NetworkRequest:
         raise UnknownNameError("parameter", unknown[0], PARAMETERS,
                                " of nn (the step size; the momentum of heavy-ball and nesterov; Adam's beta1, beta2 "
                                "and eps)")
-    axes = [axis(text) for text in args.vary or []]
+    axes = [_vary_axis(text) for text in args.vary or []]
     for varied in axes:
         NetworkRequest.check_varied_name(varied.name)
     varied_etas = [a for a in axes if a.name == "eta"]
@@ -42,7 +57,8 @@ def network_request(args) -> NetworkRequest:
     return NetworkRequest(etas, dataset=args.dataset, data=args.data, arch=args.arch, model=args.model,
                           optimizer=args.optimizer, beta=values.get("beta"), beta1=values.get("beta1"),
                           beta2=values.get("beta2"), eps=values.get("eps"), batch_size=args.batch_size,
-                          steps=args.steps, width=args.width,
+                          steps=args.steps, width=args.width, parameterization=args.parameterization,
+                          init_scale=args.init_scale,
                           samples=args.samples, seed=args.seed, dtype=args.dtype, top_k=args.top_k,
                           measure_every=args.measure_every, max_hvps=args.max_hvps, tol=args.tol,
                           time_budget=args.time_budget, threads=args.threads, out=args.out,
@@ -62,6 +78,13 @@ def cmd_nn(args) -> int:
         plots.check_path(args.orbit_plot)
     if args.orbit_plot is not None and request.vary:
         raise UserInputError("--orbit-plot draws the runs against eta: vary eta alone")
+    if args.phase_plot is not None:
+        from .. import plots
+
+        plots.check_path(args.phase_plot)
+        if not request.grid:
+            raise UserInputError("--phase-plot draws the runs of a grid: give --vary (e.g. --vary eta=... --vary "
+                                 "width=...)")
     request.check_files()
     if request.grid:
         return _grid(args, request)
@@ -126,6 +149,8 @@ def _grid(args, request) -> int:
         grid.plot(args.plot)
     if args.orbit_plot:
         nn.orbit_figure(list(grid.runs), args.orbit_plot)
+    if args.phase_plot:
+        grid.phase_plot(args.phase_plot)
     if args.json:
         render.print_json(request.to_json(grid))
         return 0
@@ -137,6 +162,12 @@ def _grid(args, request) -> int:
         if others:
             print(", ".join(f"{name}={value!r}" for name, value in zip(others, values)) + ":")
         render.nn_table(runs, nn.sweep_table(runs))
+    diagram = grid.phase_diagram()
+    if diagram.compared:
+        print(f"early regime against the UV model's at the same eta*lam0 and width: {diagram.agreeing} of "
+              f"{diagram.compared} runs agree ({diagram.agreement_rate:.2f})")
+    if args.phase_plot:
+        print(f"phase diagram written to {args.phase_plot}")
     kept = f"{grid.out}: " if grid.out else ""
     print(f"{kept}{len(grid.runs)} runs, {grid.computed} computed, {grid.skipped} already done")
     return 0

@@ -261,12 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="bundled data set (digits; the default without --data)")
     p.add_argument("--data", metavar="PATH.npz", type=_non_empty("--data"),
                    help="your data: X (N x d or N x C x H x W) and y (N integer labels, or N or N x m float targets)")
-    p.add_argument("--arch", default=None, help="mlp (default), cnn, linear or resnet")
+    p.add_argument("--arch", default=None, help="mlp (default), cnn, linear, resnet or uv (two linear layers: the UV "
+                                                "model on one example)")
+    p.add_argument("--parameterization", default="pytorch",
+                   help="of a built-in --arch: pytorch (default: PyTorch's initialization), or Yang & Hu's sp, ntk "
+                        "or mup (one learning rate, per-layer multipliers; docs/networks.md)")
+    p.add_argument("--init-scale", type=_option_value("--init-scale", float, lambda v: 0 < v < float("inf"),
+                                                      "a positive number"), default=1.0, metavar="S",
+                   help="multiplier on the standard deviation of the initial weights (default 1)")
     p.add_argument("--model", metavar="PATH.py:FACTORY", type=_non_empty("--model"),
                    help="your model: FACTORY(input_shape, outputs) returning a torch.nn.Module")
     p.add_argument("--vary", action="append", metavar="NAME=A:B:N",
                    help="a setting's values: eta=A:B:N (N values from A to B) or eta=E1,E2,...; also width, seed, "
-                        "steps, samples, beta, ... (the numbers a run takes); several --vary: their product; one run "
+                        "steps, samples, beta, init_scale, ... (the numbers a run takes) and parameterization=ntk,mup; "
+                        "several --vary: their product; one run "
                         "per value, each a Dask task (a local cluster, or --scheduler)")
     p.add_argument("--eta", **_replaced("--eta"))
     p.add_argument("--steps", type=_non_negative_int("--steps"), default=400, help="optimizer steps")
@@ -310,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PATH", type=_non_empty("--plot"), help=PLOT_HELP + ": sharpness and loss")
     p.add_argument("--orbit-plot", metavar="PATH", type=_non_empty("--orbit-plot"),
                    help=PLOT_HELP + ": sharpness orbit diagram against eta and the EoS power spectra")
+    p.add_argument("--phase-plot", metavar="PATH", type=_non_empty("--phase-plot"),
+                   help=PLOT_HELP + " (a grid): each run's early regime over (eta*lam0, width) beside the UV model's "
+                                    "on the same axes, one row per parameterization")
     p.add_argument("--central-flow", action="store_true",
                    help="also the network's central flow from the same start (Cohen et al. 2025), compared with "
                         "GD's two-step averages (one eta, gd; k = --top-k <= 8)")

@@ -171,7 +171,9 @@ def nn_table(runs: list, table: list) -> None:
     measured = {"batch_sharpness": f", batch sharpness over {first.batch_sharpness and first.batch_sharpness['batches']} "
                                    f"batches",
                 "preconditioned_sharpness": ", preconditioned sharpness"}.get(first.regimes_of, "")
-    print(f"{first.model or first.arch} on {first.data or first.dataset} ({first.samples} of {first.samples_total} "
+    initialization = ("" if first.parameterization == "pytorch" and first.init_scale == 1 else
+                      f", {first.parameterization}" + ("" if first.init_scale == 1 else f" x{first.init_scale:g}"))
+    print(f"{first.model or first.arch}{initialization} on {first.data or first.dataset} ({first.samples} of {first.samples_total} "
           f"examples, {first.parameters} parameters, {first.dtype}), {first.steps} steps of {batches}{optimizer}; "
           f"top-{first.top_k} Hessian eigenvalues{measured} every {first.measure_every} steps")
     if first.samples_note:

@@ -10,7 +10,9 @@ One concept per module:
     ``digits`` (scikit-learn's bundled 8x8 images) or a user's ``.npz`` (``X``, ``y``: class labels become
     centred one-hot targets, float targets are regressed as given).
 :mod:`.architectures`
-    ``mlp``, ``cnn``, ``linear``, ``resnet`` (smooth: tanh), or ``PATH.py:FACTORY`` returning a
+    ``mlp``, ``cnn``, ``linear``, ``resnet`` (smooth: tanh), ``uv`` (two linear layers: the UV model on one
+    example), in a parameterization (``pytorch``: PyTorch's default initialization; Yang & Hu's ``sp``, ``ntk``,
+    ``mup``: :func:`layer_scales`) and an initialization scale, or ``PATH.py:FACTORY`` returning a
     ``torch.nn.Module``.
 :mod:`.spectrum`
     The ``k`` largest *algebraic* Hessian eigenvalues by a warm-started block Krylov (thick-restart Lanczos)
@@ -35,15 +37,20 @@ One concept per module:
     The central flow of the network (Cohen et al. 2025): GD's time-averaged dynamics at the edge of stability,
     with the top-``k`` critical subspace and its semidefinite complementarity problem (:func:`central_flow`).
 :mod:`.comparison`
-    The UV model's regimes at a network's :math:`\eta\lambda_0` (:func:`uv_prediction`).
+    The UV model's regimes at a network's :math:`\eta\lambda_0` (:func:`uv_prediction`, :func:`uv_early_regime`), in
+    the parameterization matching the network's (:func:`uv_parameterization`).
+:mod:`.phase`
+    The early-training phase diagram of a grid beside the UV model's (:class:`PhaseDiagram`, :class:`PhaseCell`).
 :mod:`.plots`
     The sharpness orbit diagram of a sweep (:func:`orbit_figure`).
 
 PyTorch is an optional dependency (``pip install -e .[torch]``), imported on first use.
 """
-from .architectures import ARCHITECTURES, build, load_factory, model_from_factory
+from .architectures import (ARCHITECTURES, PARAMETERIZATIONS, build, layer_scales, layers, load_factory,
+                            model_from_factory)
 from .central_flows import MAX_K, NetworkCentralFlow, SDCPSolution, central_flow, solve_sdcp
-from .comparison import uv_prediction
+from .comparison import uv_early_regime, uv_parameterization, uv_prediction
+from .phase import PhaseCell, PhaseDiagram, phase_cell
 from .data import DATASETS, DTYPES, load_data, read_npz
 from .plots import orbit_figure
 from .signal import EXPLAINED, MIN_WINDOW, PERIODS, eos_observables, eos_window, oscillation_period, power_spectrum
@@ -54,11 +61,12 @@ from .sweep import eta_sweep
 from .training import (BATCH_SHARPNESS_BATCHES, NN_OPTIMIZERS, TIME_BUDGET, TRACKING_TOLERANCE, Training,
                        adam_preconditioner, measurement_batches, threshold_of, train, training_batches)
 
-__all__ = ["adam_preconditioner", "ARCHITECTURES", "BATCH_SHARPNESS_BATCHES", "batch_sharpness", "measurement_batches",
+__all__ = ["adam_preconditioner", "ARCHITECTURES", "PARAMETERIZATIONS", "layer_scales", "layers", "BATCH_SHARPNESS_BATCHES", "batch_sharpness", "measurement_batches",
            "NN_OPTIMIZERS", "preconditioned_eigenpairs", "training_batches", "DATASETS", "DTYPES", "EXPLAINED", "MAX_K", "MIN_WINDOW", "PERIODS", "TIME_BUDGET",
            "TRACKING_TOLERANCE", "build", "central_flow", "eos_observables", "eos_window", "eta_sweep",
            "hessian_eigenvalues", "HessianOperator", "HessianSpectrum", "load_data", "load_factory",
            "model_from_factory", "mse_loss", "NetworkCentralFlow", "NetworkGrid", "network_grid", "orbit_figure",
            "oscillation_period", "power_spectrum", "read_npz", "SDCPSolution", "sharpness", "SharpnessTracker",
            "solve_sdcp", "sweep_table", "threshold_of", "top_eigenpairs", "top_eigenvalue", "train", "Training",
-           "uv_prediction", "variable_settings"]
+           "uv_early_regime", "uv_parameterization", "uv_prediction", "variable_settings", "PhaseCell",
+           "PhaseDiagram", "phase_cell"]

@@ -1,10 +1,23 @@
 r"""Networks: the built-in architectures and the user's own PyTorch model.
 
 ``mlp`` (two tanh hidden layers of ``width``), ``cnn`` (two 3x3 tanh convolutions), ``linear`` (one affine layer),
-``resnet`` (a tanh stem and two residual blocks, convolutional on images, dense on vectors); smooth activations, so
-that the Hessian exists everywhere. A user's model is ``PATH.py:FACTORY``, a function ``FACTORY(input_shape,
-outputs)`` returning a ``torch.nn.Module`` (``input_shape`` one example's shape, e.g. ``(64,)``; ``outputs`` the
-target width), called after ``torch.manual_seed(seed)``.
+``resnet`` (a tanh stem and two residual blocks, convolutional on images, dense on vectors), ``uv`` (two linear
+layers without biases, :math:`f(x) = V U x` with :math:`U` of ``width`` rows: on one example of one input and one
+output it is the UV model of Kalra, He & Barkeshli); smooth activations, so that the Hessian exists everywhere. A
+user's model is ``PATH.py:FACTORY``, a function ``FACTORY(input_shape, outputs)`` returning a ``torch.nn.Module``
+(``input_shape`` one example's shape, e.g. ``(64,)``; ``outputs`` the target width), called after
+``torch.manual_seed(seed)``; it keeps its own initialization.
+
+**Parameterizations** of the built-in architectures (:data:`PARAMETERIZATIONS`, :func:`layer_scales`): ``pytorch``
+(PyTorch's default initialization, as built), and the abc-parameterizations ``sp``, ``ntk`` and ``mup`` of Yang &
+Hu (2021, *Tensor Programs IV*, Sec. 3 and Table 3, SGD), written in their one-learning-rate form: each layer's
+weight is :math:`W = m\,w` with a fixed multiplier :math:`m` and a trainable :math:`w \sim \mathcal N(0, s^2 v)`
+(:math:`s` the ``init_scale``), every :math:`w` trained with the one step size :math:`\eta`. A per-layer learning
+rate :math:`\eta r` on :math:`W` with initial variance :math:`\sigma^2` (Yang et al. 2022, *Tensor Programs V*,
+Table 3) is the same training in function space as :math:`m = \sqrt r`, :math:`v = \sigma^2/r` at the one rate
+:math:`\eta` (:math:`\Delta W = m\,\Delta w = -\eta m^2 \partial L/\partial W`), so the sharpness of the loss in
+:math:`w` is the sharpness in the metric of the learning rates, and :math:`2/\eta` its threshold. The table is
+in docs/networks.md.
 """
 from __future__ import annotations
 
@@ -19,7 +32,47 @@ from analysis.user_code import users_code
 from .backend import require_torch
 from .data import torch_dtype
 
-ARCHITECTURES = ("mlp", "cnn", "linear", "resnet")
+ARCHITECTURES = ("mlp", "cnn", "linear", "resnet", "uv")
+# pytorch: PyTorch's default initialization (each layer's own reset_parameters), the built-in architectures as they
+# always were; sp, ntk, mup: Yang & Hu's abc-parameterizations in their one-learning-rate form (layer_scales).
+PARAMETERIZATIONS = ("pytorch", "sp", "ntk", "mup")
+# The roles of a layer in an abc-parameterization: ``input`` (finite fan-in, fan-out the width), ``hidden`` (both
+# the width), ``output`` (fan-in the width, finite fan-out); ``only`` is a layer that is both the first and the last
+# (the linear architecture: no width, every parameterization alike up to constants).
+ROLES = ("input", "hidden", "output", "only")
+
+
+def layer_scales(parameterization: str, role: str, fan_in: int, fan_out: int) -> dict:
+    r"""``{"weight": (m2, v), "bias": (m2, v)}``: the squared multiplier :math:`m^2` and the initial variance
+    :math:`v` of the trainable :math:`w` (before the ``init_scale`` :math:`s^2`) of a layer of ``role``
+    (:data:`ROLES`) with ``fan_in`` inputs (a convolution: in-channels x kernel area) and ``fan_out`` outputs
+    (out-channels), in ``parameterization`` (``sp``, ``ntk``, ``mup``; module docstring). With :math:`k` the fan-in
+    and :math:`n` the fan-out of an input layer:
+
+    ======  ==================  ==================  ==================  ===========================
+    param.  input weight        hidden weight       output weight       biases (input, hidden; out)
+    ======  ==================  ==================  ==================  ===========================
+    sp      1, 1/k              1, 1/k              1, 1/k              1, 0; 1, 0
+    ntk     1/k, 1              1/k, 1              1/k, 1              1, 0; 1, 0
+    mup     n, 1/(k n)          1, 1/k              1/k, 1/k            n, 0; 1, 0
+    ======  ==================  ==================  ==================  ===========================
+
+    (biases start at zero; their multiplier is the learning-rate scale of Tensor Programs V's "all biases":
+    fan-out for the hidden ones, 1 for the output's, whose fan-out is finite.) An ``only`` layer is a hidden one."""
+    if parameterization not in PARAMETERIZATIONS[1:]:
+        raise UnknownNameError("parameterization", parameterization, PARAMETERIZATIONS[1:])
+    if role not in ROLES:
+        raise UnknownNameError("layer role", role, ROLES)
+    role = "hidden" if role == "only" else role
+    k, n = float(fan_in), float(fan_out)
+    if parameterization == "sp":
+        weight = (1.0, 1 / k)
+    elif parameterization == "ntk":
+        weight = (1 / k, 1.0)
+    else:
+        weight = {"input": (n, 1 / (k * n)), "hidden": (1.0, 1 / k), "output": (1 / k, 1 / k)}[role]
+    bias = (n if parameterization == "mup" and role != "output" else 1.0, 0.0)
+    return {"weight": weight, "bias": bias}
 
 
 def _image_shape(input_shape: tuple, arch: str) -> tuple:
@@ -32,12 +85,22 @@ def _image_shape(input_shape: tuple, arch: str) -> tuple:
                          f"square (read as 1 x sqrt(d) x sqrt(d)); got examples of shape {input_shape}")
 
 
-def build(arch: str, width: int, seed: int, input_shape: tuple = (64,), outputs: int = 10, dtype: str = "float64"):
-    """A built-in network (PyTorch default initialisation after ``torch.manual_seed(seed)``), smooth (tanh)."""
+def build(arch: str, width: int, seed: int, input_shape: tuple = (64,), outputs: int = 10, dtype: str = "float64",
+          parameterization: str = "pytorch", init_scale: float = 1.0):
+    """A built-in network, smooth (tanh), after ``torch.manual_seed(seed)``: PyTorch's default initialisation
+    (``parameterization="pytorch"``, every initial parameter times ``init_scale``), or ``sp``, ``ntk``, ``mup``
+    (module docstring, :func:`layer_scales`): each weight ``m * w`` with ``w`` drawn from ``N(0, init_scale**2 v)``
+    by a generator seeded with ``seed`` (in float64, layer by layer from input to output), biases from zero.
+
+    >>> net = build("uv", 4, seed=0, input_shape=(1,), outputs=1, parameterization="mup")
+    >>> [name for name, _ in net.named_parameters()]
+    ['0.parametrizations.weight.original', '1.parametrizations.weight.original']
+    """
     if arch not in ARCHITECTURES:
         raise UnknownNameError("architecture", arch, ARCHITECTURES)
     if not (isinstance(width, int) and width > 0):
         raise DomainError("width", width, "a positive integer")
+    check_parameterization(parameterization, init_scale)
     torch = require_torch()
     torch.manual_seed(seed)
     nn = torch.nn
@@ -47,6 +110,9 @@ def build(arch: str, width: int, seed: int, input_shape: tuple = (64,), outputs:
                               nn.Tanh(), nn.Linear(width, outputs))
     elif arch == "linear":
         model = nn.Sequential(nn.Flatten(), nn.Linear(features, outputs))
+    elif arch == "uv":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(features, width, bias=False),
+                              nn.Linear(width, outputs, bias=False))
     elif arch == "cnn":
         shape = _image_shape(input_shape, arch)
         channels = max(4, width // 8)
@@ -59,7 +125,87 @@ def build(arch: str, width: int, seed: int, input_shape: tuple = (64,), outputs:
         except UserInputError:
             shape = None
         model = _ResNet(shape, features, width, outputs)
-    return model.to(torch_dtype(dtype))
+    model = model.to(torch_dtype(dtype))
+    if parameterization != "pytorch":
+        _reparameterize(model, parameterization, float(init_scale), seed)
+    elif init_scale != 1:
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(float(init_scale))
+    return model
+
+
+def check_parameterization(parameterization, init_scale) -> None:
+    """Refuse a parameterization not in :data:`PARAMETERIZATIONS` or an ``init_scale`` that is not a positive
+    finite number."""
+    if parameterization not in PARAMETERIZATIONS:
+        raise UnknownNameError("parameterization", parameterization, PARAMETERIZATIONS)
+    if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float, np.floating, np.integer)) \
+            or not (math.isfinite(init_scale) and init_scale > 0):
+        raise DomainError("--init-scale", init_scale, "a positive number")
+
+
+def layers(model) -> list:
+    """The weight layers (``Linear``, ``Conv2d``) of a built-in network from input to output, each with its role
+    (:data:`ROLES`): ``[(layer, role), ...]``."""
+    torch = require_torch()
+    kinds = (torch.nn.Linear, torch.nn.Conv2d)
+    if hasattr(model, "ordered_layers"):
+        found = model.ordered_layers()
+    else:
+        found = [m for m in model.modules() if isinstance(m, kinds)]
+    if len(found) == 1:
+        return [(found[0], "only")]
+    return [(layer, "input" if i == 0 else "output" if i == len(found) - 1 else "hidden")
+            for i, layer in enumerate(found)]
+
+
+def _fans(layer) -> tuple:
+    """``(fan_in, fan_out)`` of a Linear or a Conv2d (in-channels times the kernel's area; out-channels)."""
+    weight = layer.weight
+    return int(np.prod(weight.shape[1:])), int(weight.shape[0])
+
+
+def _reparameterize(model, parameterization: str, scale: float, seed: int) -> None:
+    """Each layer's weight and bias as ``m * w`` (a ``torch.nn.utils.parametrize`` multiplication, registered where
+    ``m != 1``), ``w`` drawn afresh (:func:`build`)."""
+    torch = require_torch()
+    from torch.nn.utils import parametrize
+
+    generator = torch.Generator().manual_seed(seed)
+    for layer, role in layers(model):
+        fan_in, fan_out = _fans(layer)
+        scales = layer_scales(parameterization, role, fan_in, fan_out)
+        for name in ("weight", "bias"):
+            parameter = getattr(layer, name)
+            if parameter is None:
+                continue
+            squared, variance = scales[name]
+            with torch.no_grad():
+                draw = torch.randn(parameter.shape, generator=generator, dtype=torch.float64)
+                parameter.copy_(draw * (scale * math.sqrt(variance)))
+            if squared != 1:
+                parametrize.register_parametrization(layer, name, _multiplier(math.sqrt(squared)),
+                                                     unsafe=True)
+
+
+def _multiplier(value: float):
+    torch = require_torch()
+
+    class Multiplier(torch.nn.Module):
+        """``W = m * w``: a fixed multiplier on a trainable tensor."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, w):
+            return self.m * w
+
+        def extra_repr(self) -> str:
+            return f"m={self.m:.6g}"
+
+    return Multiplier(value)
 
 
 def _resnet_class():
@@ -92,6 +238,11 @@ def _resnet_class():
                 make = lambda: nn.Linear(width, width)  # noqa: E731
                 self.head = nn.Linear(width, outputs)
             self.blocks = nn.ModuleList([Block(make), Block(make)])
+
+        def ordered_layers(self):
+            """The weight layers from input to output: stem, the blocks' two each, head."""
+            return [self.stem, *(layer for block in self.blocks for layer in (block.first, block.second)),
+                    self.head]
 
         def forward(self, x):
             if self.image_shape is not None:

@@ -48,9 +48,10 @@ from typing import Optional
 from analysis.atomic import check_writable, exclusive, write_atomic
 from analysis.errors import DomainError, OutputError, UnknownNameError, UserInputError, WrongTypeError
 
-from ..axis import Axis
+from ..axis import Axis, Categories
 from ..serialize import finite
-from .comparison import uv_prediction
+from .architectures import PARAMETERIZATIONS
+from .comparison import uv_early_regime, uv_parameterization, uv_prediction
 from .training import Training
 
 # Settings that change nothing a run records (threads: round-off at most; the budget, once the run is allowed),
@@ -59,6 +60,10 @@ UNKEYED = ("threads", "max_memory", "force")
 # Numeric settings of train that are not varied: how a run is computed (threads), or what fixes the default
 # number of examples (time_budget: vary ``samples`` instead).
 NOT_VARIED = ("threads", "time_budget")
+# Settings of train that are names, not numbers, a grid may vary (a Categories axis), with the names each takes.
+CATEGORICAL = {"parameterization": PARAMETERIZATIONS}
+# The columns a grid's table takes from the run's point of the phase diagram (numerics.nn.phase.PhaseCell).
+PHASE_COLUMNS = ("parameterization", "init_scale", "early_regime", "uv_parameterization", "uv_early_regime", "agrees")
 
 
 def variable_settings() -> dict:
@@ -77,9 +82,24 @@ def variable_settings() -> dict:
     return kinds
 
 
+def grid_axis(value):
+    """``value`` as a grid's axis: a :class:`~numerics.axis.Categories` (or a pair ``(name, names)``) for a setting
+    of :data:`CATEGORICAL`, else an :class:`~numerics.axis.Axis` (:meth:`Axis.of`)."""
+    if isinstance(value, Categories):
+        return value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] in CATEGORICAL:
+        return Categories(*value)
+    return Axis.of(value)
+
+
 def as_setting(name: str, value):
     """``value`` as :func:`train` takes the setting ``name`` (:func:`variable_settings`): an integer for an integer
-    setting, within 1e-9 of one (``geomspace``'s 16.000000000000004 is 16; 8.5 is refused), else a float."""
+    setting, within 1e-9 of one (``geomspace``'s 16.000000000000004 is 16; 8.5 is refused), else a float; for a
+    setting of :data:`CATEGORICAL`, one of its names."""
+    if name in CATEGORICAL:
+        if value not in CATEGORICAL[name]:
+            raise UnknownNameError(name, value, CATEGORICAL[name])
+        return value
     if variable_settings()[name] is not int:
         return float(value)
     if abs(value - round(value)) > 1e-9 * max(1.0, abs(value)):
@@ -182,7 +202,7 @@ def comparison(run: Training):
     if not run.eta_lam0 or run.optimizer == "adam":
         return None
     try:
-        return uv_prediction(run.eta_lam0, run.width)
+        return uv_prediction(run.eta_lam0, run.width, parameterization=uv_parameterization(run.parameterization))
     except UserInputError as error:
         print(f"sharpness: warning: eta={run.eta!r}: the run is kept, without the UV comparison: {error}"
               .splitlines()[0], file=sys.stderr)
@@ -242,15 +262,35 @@ class NetworkGrid:
         raise UserInputError(f"no run at {cell_label(values)} in this grid of {', '.join(a.name for a in self.axes)}")
 
     def table(self) -> list:
-        """One row per run (:func:`numerics.nn.sweep_table`), the cell's values first."""
-        return [{**cell, **row} for cell, row in zip(self.cells, sweep_table(list(self.runs)))]
+        """One row per run (:func:`numerics.nn.sweep_table`), the cell's values first, then its point of the phase
+        diagram (:class:`~numerics.nn.phase.PhaseCell`: ``parameterization``, ``init_scale``, ``early_regime``,
+        ``uv_parameterization``, ``uv_early_regime``, ``agrees``)."""
+        phase = self.phase_diagram().cells
+        return [{**cell, **row, **{name: getattr(point, name) for name in PHASE_COLUMNS}}
+                for cell, row, point in zip(self.cells, sweep_table(list(self.runs)), phase)]
+
+    def phase_diagram(self):
+        """The early regime of every run beside the UV model's at the same eta*lam0 and width
+        (:class:`~numerics.nn.phase.PhaseDiagram`)."""
+        from .phase import PhaseDiagram, phase_cell
+
+        return PhaseDiagram(tuple(phase_cell(run) for run in self.runs))
+
+    def phase_plot(self, path: str, points: int = 200) -> None:
+        """The network's early regimes over (eta*lam0, width) beside the UV model's on the same axes
+        (:meth:`~numerics.nn.phase.PhaseDiagram.plot`, over the runs' steps)."""
+        self.phase_diagram().plot(path, max(run.steps for run in self.runs), points)
 
     def to_dict(self) -> dict:
-        """``sharpness nn --vary ... --json``: ``{"axes", "out", "computed", "skipped", "cells", "runs", "table"}``
-        (``runs``: each :class:`Training`'s ``to_dict()``)."""
+        """``sharpness nn --vary ... --json``: ``{"axes", "out", "computed", "skipped", "cells", "runs", "table",
+        "phase_diagram"}`` (``runs``: each :class:`Training`'s ``to_dict()``; ``phase_diagram``: the agreement of
+        the early regimes with the UV model's, overall and per parameterization, without the cells, which are
+        the table's)."""
+        diagram = self.phase_diagram()
         return {"axes": [axis.to_text(counted=True) for axis in self.axes], "out": self.out,
                 "computed": self.computed, "skipped": self.skipped, "cells": [dict(cell) for cell in self.cells],
-                "runs": [run.to_dict() for run in self.runs], "table": self.table()}
+                "runs": [run.to_dict() for run in self.runs], "table": self.table(),
+                "phase_diagram": {**diagram.summary(), "by_parameterization": diagram.by_parameterization}}
 
     def plot(self, path: str) -> None:
         """Sharpness and loss of every run against the step (:func:`numerics.plots.nn_figure`)."""
@@ -293,11 +333,12 @@ def _as_given(settings: dict) -> tuple:
 def _cells(axes, settings: dict) -> list:
     """The product of ``axes`` as ``{name: value}``, checked: names train can vary, each varied once and not also
     given as a setting, integers for integer settings, a positive eta."""
-    kinds = variable_settings()
+    kinds = {**variable_settings(), **CATEGORICAL}
     names = [axis.name for axis in axes]
     for name in names:
         if name not in kinds:
-            raise UnknownNameError("setting", name, sorted(kinds), " to vary in a network grid (a number train takes)")
+            raise UnknownNameError("setting", name, sorted(kinds), " to vary in a network grid (a number train takes, "
+                                                                  "or its parameterization)")
         if name in settings:
             raise UserInputError(f"{name} is both varied and given as {name}={settings[name]!r}; give it once")
     if len(set(names)) != len(names):
@@ -340,9 +381,9 @@ def network_grid(vary, out: Optional[str] = None, *, scheduler: Optional[str] = 
     """
     from .training import check_budget
 
-    if isinstance(vary, (str, bytes)) or not isinstance(vary, (Axis, tuple, list)):
-        raise WrongTypeError("vary", vary, "an Axis, a pair (name, values) or a list of them")
-    axes = tuple(Axis.of(v) for v in ([vary] if isinstance(vary, (Axis, tuple)) else vary))
+    if isinstance(vary, (str, bytes)) or not isinstance(vary, (Axis, Categories, tuple, list)):
+        raise WrongTypeError("vary", vary, "an Axis, a Categories, a pair (name, values) or a list of them")
+    axes = tuple(grid_axis(v) for v in ([vary] if isinstance(vary, (Axis, Categories, tuple)) else vary))
     if not axes:
         raise UserInputError("a grid varies at least one setting")
     for bad in ("progress", "on_start"):

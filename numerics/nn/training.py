@@ -41,7 +41,7 @@ from analysis.errors import DomainError, UnknownNameError, UserInputError
 from analysis.optimizers import MODEL_OPTIMIZERS, check_beta, sharpness_threshold
 
 from ..classify import Outcome, Regime, label_regimes
-from .architectures import build, check_outputs, model_from_factory
+from .architectures import build, check_outputs, check_parameterization, model_from_factory
 from .backend import require_torch
 from .data import load_arrays, load_data
 from .signal import eos_observables
@@ -120,6 +120,12 @@ class Training:
         ``tol**2 S**2/gap``).
     width, seed : int
         The architecture's width and the seed of its initialisation (and of the solver's start).
+    parameterization : str
+        ``pytorch`` (PyTorch's default initialization; also a user's ``model``, which keeps its own), ``sp``,
+        ``ntk`` or ``mup`` (Yang & Hu's abc-parameterizations in the one-learning-rate form,
+        :func:`numerics.nn.build`).
+    init_scale : float
+        The multiplier on the standard deviation of the initial weights (1: as the parameterization draws them).
     top_k : int
         How many of the largest algebraic Hessian eigenvalues were tracked.
     measure_every : int
@@ -236,6 +242,8 @@ class Training:
     batch_sharpness: Optional[dict] = None
     preconditioned_sharpness: Optional[dict] = None
     uv_prediction: Optional[dict] = None
+    parameterization: str = "pytorch"
+    init_scale: float = 1.0
 
     @property
     def initial_sharpness(self) -> Optional[float]:
@@ -301,7 +309,8 @@ class Training:
         return {"dataset": self.dataset, "data": self.data, "arch": self.arch, "model": self.model,
                 "task": self.task, "dtype": self.dtype, "optimizer": self.optimizer, "beta": self.beta,
                 "batch_size": self.batch_size, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-                "eta": self.eta, "steps": self.steps, "tol": self.tol, "width": self.width, "seed": self.seed,
+                "eta": self.eta, "steps": self.steps, "tol": self.tol, "width": self.width,
+                "parameterization": self.parameterization, "init_scale": self.init_scale, "seed": self.seed,
                 "top_k": self.top_k, "measure_every": self.measure_every, "parameters": self.parameters,
                 "samples": self.samples, "samples_total": self.samples_total, "samples_note": self.samples_note,
                 "threshold": self.threshold, "regimes_of": self.regimes_of, "initial_sharpness": self.initial_sharpness, "eta_lam0": self.eta_lam0,
@@ -447,7 +456,7 @@ def train(dataset: str = "digits", arch: str = "mlp", eta: float = 0.1, steps: i
           dtype: str = "float64", optimizer: str = "gd", beta: float = 0.0, tol: float | None = None,
           time_budget: float | None = None, threads: int | None = 1, max_memory=None, force: bool = False,
           batch_size: int | None = None, beta1: float | None = None, beta2: float | None = None,
-          eps: float | None = None) -> Training:
+          eps: float | None = None, parameterization: str = "pytorch", init_scale: float = 1.0) -> Training:
     """Training with the top-``top_k`` Hessian eigenvalues every ``measure_every`` steps.
 
     ``dataset`` (bundled) or ``data`` (a ``.npz``); ``arch`` or ``model`` (``PATH.py:FACTORY``); ``samples``: the
@@ -466,6 +475,11 @@ def train(dataset: str = "digits", arch: str = "mlp", eta: float = 0.1, steps: i
     ``beta1``, ``beta2``, ``eps``: Adam's, PyTorch's defaults where ``None``). ``batch_size``: mini-batches of
     that many examples (:func:`training_batches`; needed by ``sgd``; not with ``adam``), with the batch sharpness
     measured beside the spectrum; ``None`` is full batch, and so is the number of examples, exactly.
+
+    ``parameterization``: of a built-in ``arch`` (:data:`numerics.nn.PARAMETERIZATIONS`: ``pytorch``, PyTorch's
+    default initialization, or Yang & Hu's ``sp``, ``ntk``, ``mup`` in their one-learning-rate form,
+    :func:`numerics.nn.build`); ``init_scale``: a multiplier on the standard deviation of the initial weights. A
+    user's ``model`` keeps its own initialization: anything but the defaults is refused with it.
 
     Returns a :class:`Training` (its ``to_dict()`` is the JSON of ``sharpness nn``): the settings, the loss at every
     step, the sharpness and the top eigenvalues at every measurement (and the batch or preconditioned sharpness),
@@ -512,8 +526,12 @@ def _check_optimizer_options(optimizer, batch_size, beta1, beta2, eps):
 
 def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samples, progress, data, model,
            top_k, dtype, optimizer, beta, tol, time_budget, threads, max_memory=None, force=False, batch_size=None,
-           beta1=None, beta2=None, eps=None, **_ignored) -> Training:
+           beta1=None, beta2=None, eps=None, parameterization="pytorch", init_scale=1.0, **_ignored) -> Training:
     torch = require_torch()
+    check_parameterization(parameterization, init_scale)
+    if model is not None and (parameterization != "pytorch" or init_scale != 1):
+        raise UserInputError("--parameterization and --init-scale apply to the built-in architectures (--arch); "
+                             "a --model keeps its own initialization")
     if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
         raise DomainError("eta", eta, "a positive number")
     if not (isinstance(steps, int) and steps >= 0):
@@ -533,7 +551,7 @@ def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samp
     def make():
         if model is not None:
             return model_from_factory(model, input_shape, outputs, seed, dtype)
-        return build(arch, width, seed, input_shape, outputs, dtype)
+        return build(arch, width, seed, input_shape, outputs, dtype, parameterization, init_scale)
 
     net = make()
     note = None
@@ -638,7 +656,8 @@ def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samp
                     eos_window=observables["eos_window"], power_spectrum=observables["power_spectrum"],
                     period_detail=observables["period_detail"], elapsed=elapsed, batch_size=batch_size,
                     beta1=adam and adam["beta1"], beta2=adam and adam["beta2"], eps=adam and adam["eps"],
-                    regimes_of=regimes_of, batch_sharpness=batch_record, preconditioned_sharpness=preconditioned)
+                    regimes_of=regimes_of, batch_sharpness=batch_record, preconditioned_sharpness=preconditioned,
+                    parameterization=parameterization, init_scale=float(init_scale))
 
 
 def _regime_series(quantity, sharp_steps, sharp, batch_record, preconditioned) -> tuple:

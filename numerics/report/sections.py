@@ -12,6 +12,8 @@ from .crosscheck import section_crosscheck, section_width_scan, tex_crosscheck, 
 from .momentum import FIGURE as MOMENTUM_FIGURE
 from .momentum import section_momentum, tex_momentum
 from .network import section_nn, tex_nn
+from .network_phase import FIGURE as NN_PHASE_FIGURE
+from .network_phase import section_nn_phase, tex_nn_phase
 from .sgd_adam import FIGURE as SGD_ADAM_FIGURE
 from .sgd_adam import section_sgd_adam, tex_sgd_adam
 from .uv import (section_fixed_points, section_phase_diagram, section_trajectories, tex_fixed_points,
@@ -45,6 +47,7 @@ SECTIONS = (
     Section("width_scan", section_width_scan, ("crosscheck_errors",), tex_width_scan),
     Section("crosscheck", section_crosscheck, (), tex_crosscheck),
     Section("nn", section_nn, ("nn_sharpness",), tex_nn),
+    Section("nn_phase", section_nn_phase, (NN_PHASE_FIGURE,), tex_nn_phase),
     Section("central_flow", section_central_flow, (TOY_FIGURE, NETWORK_FIGURE), tex_central_flow),
     Section("continuation", section_continuation, ("uv_flip_curves",), tex_continuation),
     Section("momentum", section_momentum, (MOMENTUM_FIGURE,), tex_momentum),

@@ -78,9 +78,10 @@ def test_large_step_diverges_and_is_labelled():
 
 # The JSON of `sharpness nn --json` for one eta, key by key in today's order (the typed Training must not change it).
 # Issue 22 added the optimizer's settings (batch_size, beta1, beta2, eps), regimes_of, the batch and the
-# preconditioned sharpness and the threshold ratios, each beside its kin.
+# preconditioned sharpness and the threshold ratios, each beside its kin; issue 25 the parameterization and the
+# initialization scale, beside the width.
 JSON_KEYS = ["dataset", "data", "arch", "model", "task", "dtype", "optimizer", "beta", "batch_size", "beta1", "beta2",
-             "eps", "eta", "steps", "tol", "width", "seed", "top_k", "measure_every", "parameters", "samples",
+             "eps", "eta", "steps", "tol", "width", "parameterization", "init_scale", "seed", "top_k", "measure_every", "parameters", "samples",
              "samples_total", "samples_note", "threshold", "regimes_of", "initial_sharpness", "eta_lam0", "outcome",
              "regimes", "loss", "sharpness", "top_eigenvalues", "batch_sharpness", "preconditioned_sharpness",
              "threshold_ratios", "hvps_per_measurement", "hvps_mean", "eigen_converged", "eos_window",

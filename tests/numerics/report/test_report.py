@@ -145,7 +145,7 @@ def test_without_torch_no_section_claims_what_it_does_not_show(built, monkeypatc
     claim a real network. Without PyTorch at all, `report --quick` itself gives this document."""
     import sys
 
-    from numerics.report import central_flow, document, momentum, network, sgd_adam
+    from numerics.report import central_flow, document, momentum, network, network_phase, sgd_adam
     from numerics.report.runner import Settings
 
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
@@ -153,12 +153,13 @@ def test_without_torch_no_section_claims_what_it_does_not_show(built, monkeypatc
     run = _RunWithoutFigures(Settings(quick=True))
     sections = {**results["sections"], "nn": network.section_nn(run),
                 "central_flow": central_flow.section_central_flow(run), "momentum": momentum.section_momentum(run),
-                "sgd_adam": sgd_adam.section_sgd_adam(run)}
-    assert set(run.discarded) == {"nn_sharpness", central_flow.NETWORK_FIGURE}
+                "sgd_adam": sgd_adam.section_sgd_adam(run), "nn_phase": network_phase.section_nn_phase(run)}
+    assert set(run.discarded) == {"nn_sharpness", central_flow.NETWORK_FIGURE, network_phase.FIGURE}
     assert set(run.drawn) == {central_flow.TOY_FIGURE, momentum.FIGURE, sgd_adam.FIGURE}  # the last: two-input's
     tex = document.tex_document({**results, "sections": sections})
-    for name in ("nn_sharpness", central_flow.NETWORK_FIGURE):
+    for name in ("nn_sharpness", central_flow.NETWORK_FIGURE, network_phase.FIGURE):
         assert name not in tex
+    assert "phase diagram of a real network" not in tex  # the section is left out
     abstract = tex[tex.index(r"\begin{abstract}"):tex.index(r"\end{abstract}")]
     assert "PyTorch was not installed" in abstract and "MLP" not in abstract
     for title in (r"\section{A real network}", r"\section{Central flows}", r"\section{Momentum}",
