@@ -196,6 +196,7 @@ def test_phase_diagram_cells_are_the_runs_made_one_by_one(client, tmp_path):
     assert payload["compared"] == 16 and set(payload["by_parameterization"]) == {"ntk", "mup"}
 
 
+@pytest.mark.slow  # a local Dask cluster of worker processes, each importing torch
 def test_grid_cli_with_parameterization_and_phase_plot(tmp_path, capsys):
     """``--vary parameterization=ntk,mup --vary init_scale=...`` on the CLI, with ``--phase-plot``: the JSON's
     table has the phase columns and its phase_diagram the agreement; the request prints itself back."""
@@ -224,6 +225,7 @@ def initial_sharpness(parameterization, width, samples=16, seed=0):
     return float(nn.hessian_eigenvalues(net, inputs, targets, 1, tol=1e-4).values[0])
 
 
+@pytest.mark.slow  # the Hessian of a width-1024 network: 1.1M parameters
 def test_initial_sharpness_over_widths():
     """The MLP's initial sharpness on 16 digits (seed 0) at widths 64, 256, 1024. Under muP it converges: at 256
     within 3/sqrt(n) = 0.19 of its value at 1024 (the kernel at initialization fluctuates by O(1/sqrt(n));
