@@ -1,95 +1,196 @@
-"""Benchmark: UV map steps per second for an orbit diagram of 10,000 eta values x 10,000 steps.
+"""Benchmark: UV map steps per second of an orbit diagram, against a hand-blocked numba kernel and the machine's peak.
 
-Run: ``python benchmarks/bench_orbit.py [--lanes 10000] [--steps 10000]``. The same derived map, measured in the
-same run; ratios against the numpy loop (and the plain Python loop):
+Run: ``python benchmarks/bench_orbit.py`` (both problem sizes: 10,000 eta values x 10,000 steps and 20,000 x
+100,000; ``--sizes 10000x10000`` for one). The same derived map (UV in SP, n = 4, y = x = 1, eta from 0.5 to 3,
+all from (f, lam) = (0.05, 1)), measured in the same run, best of ``--repeats``:
 
-* plain Python loop over lanes and steps, calling the generated scalar function (no numba), on a subset of
-  lanes (it would take minutes on all of them; steps/s does not depend on the number of lanes);
-* numpy, vectorised over eta (one array operation per step for all lanes);
-* the project's numba kernel (``IteratedMap(...).compiled.orbit_kernel``: per-lane constants hoisted, SIMD across
-  lanes, threads across blocks), alone;
-* the public ``IteratedMap.orbit_diagram``: the same kernel plus validation of every eta and the classification
-  of every orbit (period, Lyapunov exponent of the aperiodic ones): what a user gets.
+* the **baseline**: a numba kernel written by hand for this map (below, :func:`baseline_orbits`): blocks of 32
+  lanes (4 AVX-512 vectors of 8 doubles) over eta, the lane loop innermost with a constant trip count, the
+  parameter-only factors as scalars, blocks on threads. It computes the same operations in the same order as the
+  generated kernel, and the benchmark checks that its orbits are bit for bit the generated kernel's;
+* the generated kernel alone (``IteratedMap.compiled.orbit_kernel``: no classification);
+* the generated kernel that also classifies every lane in its pass (``compiled.classified_orbit_kernel``);
+* the public ``IteratedMap.orbit_diagram`` (validation of every eta, the initial state, the kernel with the
+  classification, the result object): what a Python user gets;
+* ``sharpness bifurcation`` run in this process (``numerics.cli.main``: parsing, the request, the same call and the
+  summary line; a fresh process adds about 0.7 s of imports, ``benchmarks/bench_startup.py``), without ``--json``;
+  the JSON of the same diagram (``--keep 10``) is timed apart, the project's writer against ``json.dump``.
 
-The numba compile time is reported apart and not included. The fraction of the machine's peak counts the
-kernel's flops per step (``CompiledModel.step_flops``: the state-dependent operations) against cores x 4 AVX2
-float64 lanes x 2 FMA units x 2 flops per FMA x the clock of ``/proc/cpuinfo``.
+The ratio column is each rate over the baseline's (the target of issue 23: the API and the command at >= 0.8).
+Peak: ``cores x 4 AVX2 float64 lanes x 2 FMA units x 2 flops x clock`` (the clock of ``/proc/cpuinfo``); the
+kernels count ``CompiledModel.step_flops`` = 15 flops per step. numba does not fuse a multiply and an add
+(no ``fastmath``), so each flop is one vector instruction and the two FP ports bound a step at
+``cores x W x 2 x clock / 15`` steps/s for vectors of W doubles: printed for AVX2 (W = 4) and AVX-512 (W = 8).
+numba's compile time is not included (a warm-up call per kernel).
 """
 import argparse
+import contextlib
+import io
+import json
 import os
+import sys
 import time
 
+import numba
 import numpy as np
 
 from analysis import load_model
 from numerics import Axis, IteratedMap
+from numerics.cli import main as sharpness
+from numerics.cli.render import print_json
+from numerics.serialize import finite
+
+ETA = (0.5, 3.0)
+INITIAL = (0.05, 1.0)
+KEEP = 10
+VECTOR, VECTORS = 8, 4  # doubles per AVX-512 vector, vectors per block of lanes
+BLOCK = VECTOR * VECTORS
+
+
+@numba.njit(parallel=True, nogil=True, error_model="numpy")
+def baseline_orbits(f0, lam0, eta, n, y, x, steps, keep):
+    """The UV (SP) map written by hand: ``f' = c1 lam + c4 c5 + f``, ``lam' = 4 c1 c4 + c5 k lam + lam`` with
+    ``c0 = y - f``, ``c1 = c0 eta``, ``k = x^2 / n``, ``c4 = k f``, ``c5 = c0^2 eta^2``, in blocks of :data:`BLOCK`
+    lanes; the last ``keep`` states of every lane."""
+    lanes = eta.size
+    out = np.empty((lanes, keep, 2))
+    k = (1.0 / n) * (x * x)
+    for b in numba.prange((lanes + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        width = min(BLOCK, lanes - lo)
+        f, lam, a, a2 = np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK)
+        for j in range(BLOCK):  # pad lanes repeat the last one and are not written out
+            e = eta[lo + min(j, width - 1)]
+            f[j], lam[j], a[j], a2[j] = f0, lam0, e, e * e
+        for t in range(steps):
+            for j in range(BLOCK):
+                c0 = y - f[j]
+                c1 = c0 * a[j]
+                c4 = k * f[j]
+                c5 = c0 * c0 * a2[j]
+                fj = c1 * lam[j] + c4 * c5 + f[j]
+                lam[j] = 4 * c1 * c4 + c5 * k * lam[j] + lam[j]
+                f[j] = fj
+            record = t - (steps - keep)
+            if record >= 0:
+                for j in range(width):
+                    out[lo + j, record, 0] = f[j]
+                    out[lo + j, record, 1] = lam[j]
+    return out
+
+
+def best_time(call, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = call()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def measure(uv, lanes, steps, repeats, python_lanes):
+    compiled = uv.compiled
+    eta = np.linspace(*ETA, lanes)
+    params = np.tile(uv._params, (lanes, 1))
+    params[:, compiled.parameter_names.index("eta")] = eta
+    starts = np.tile(INITIAL, (lanes, 1))
+    n, y, x = (uv.parameters[name] for name in ("n", "y", "x"))
+    init = dict(zip(compiled.state_names, INITIAL))
+    argv = ["bifurcation", "uv", "--parameterization", "sp", "--set", f"n={n:g}", "--set", f"y={y:g}",
+            "--set", f"x={x:g}", "--init", f"f={INITIAL[0]}", "--init", f"lam={INITIAL[1]}",
+            "--vary", f"eta={ETA[0]}:{ETA[1]}:{lanes}", "--steps", str(steps), "--keep", str(KEEP)]
+    rates = {}
+    if python_lanes:
+        python_step = compiled.step_scalar.py_func
+        start = time.perf_counter()
+        for lane in range(python_lanes):
+            f, lam = INITIAL
+            for _ in range(steps):
+                f, lam = python_step(f, lam, eta[lane], n, y, x)
+        rates["plain Python loop"] = python_lanes * steps / (time.perf_counter() - start)
+
+        def numpy_loop():
+            f, lam = np.full(lanes, INITIAL[0]), np.full(lanes, INITIAL[1])
+            with np.errstate(all="ignore"):
+                for _ in range(steps):
+                    f, lam = compiled.step_numpy(f, lam, eta, n, y, x)
+
+        rates["numpy, vectorised over eta"] = lanes * steps / best_time(numpy_loop, 1)[0]
+    timed = {
+        "hand-blocked numba baseline": lambda: baseline_orbits(*INITIAL, eta, n, y, x, steps, KEEP),
+        "generated kernel alone": lambda: compiled.orbit_kernel(starts, params, steps, KEEP),
+        "generated kernel + classification": lambda: compiled.classified_orbits(starts, params, steps, KEEP,
+                                                                                 max(KEEP, 192)),
+        "IteratedMap.orbit_diagram (API)": lambda: uv.orbit_diagram(Axis("eta", eta), steps, KEEP, init=init),
+        "sharpness bifurcation (in-process)": lambda: _quiet(sharpness, argv),
+    }
+    results = {}
+    for name, call in timed.items():
+        call()  # warm: compilation, thread start-up, caches
+    for _ in range(repeats):  # interleaved, so that a burst of load elsewhere hits every line alike
+        for name, call in timed.items():
+            elapsed, results[name] = best_time(call, 1)
+            rates[name] = max(rates.get(name, 0.0), lanes * steps / elapsed)
+    orbits = results["generated kernel alone"]
+    assert np.array_equal(results["hand-blocked numba baseline"], orbits, equal_nan=True), \
+        "the baseline must compute the generated kernel's orbits bit for bit"
+    diagram = results["IteratedMap.orbit_diagram (API)"]
+    assert np.array_equal(diagram.orbits, orbits, equal_nan=True)
+    assert results["sharpness bifurcation (in-process)"] == 0
+    json_time, text = best_time(lambda: _captured(print_json, diagram.to_dict(arrays=True)), repeats)
+    plain_time, reference = best_time(lambda: _captured(_json_dump, diagram.to_dict()), repeats)
+    assert text == reference, "the JSON writer must print what json.dump prints"
+    counts = {name: diagram.outcomes.count(name) for name in dict.fromkeys(diagram.outcomes)}
+    return rates, {"json": json_time, "json.dump": plain_time, "bytes": len(text), "counts": counts}
+
+
+def _json_dump(payload):
+    json.dump(finite(payload), sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def _captured(call, *arguments):
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        call(*arguments)
+    return buffer.getvalue()
+
+
+def _quiet(call, *arguments):
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        return call(*arguments)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lanes", type=int, default=10_000)
-    parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--python-lanes", type=int, default=20)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["10000x10000", "20000x100000"], metavar="LANESxSTEPS")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--python-lanes", type=int, default=20, help="lanes of the plain Python loop (first size)")
     args = parser.parse_args()
-    n, y, x = 4.0, 1.0, 1.0
-    uv = IteratedMap(load_model("uv", "sp"), values={"eta": 0.5, "n": int(n), "y": y, "x": x})
-    compiled = uv.compiled
-    assert compiled.parameter_names == ["eta", "n", "y", "x"] and compiled.state_names == ["f", "lam"]
-    eta = np.linspace(0.5, 3.0, args.lanes)
-    initial = np.array([0.05, 1.0])
-    keep = 10
-
-    python_step = compiled.step_scalar.py_func
-    start = time.perf_counter()
-    for lane in range(args.python_lanes):
-        f, lam = initial
-        for _ in range(args.steps):
-            f, lam = python_step(f, lam, eta[lane], n, y, x)
-    python_rate = args.python_lanes * args.steps / (time.perf_counter() - start)
-
-    start = time.perf_counter()
-    f, lam = np.full(args.lanes, initial[0]), np.full(args.lanes, initial[1])
-    with np.errstate(all="ignore"):
-        for _ in range(args.steps):
-            f, lam = compiled.step_numpy(f, lam, eta, n, y, x)
-    numpy_rate = args.lanes * args.steps / (time.perf_counter() - start)
-
-    params = np.tile(uv._params, (args.lanes, 1))
-    params[:, compiled.parameter_names.index("eta")] = eta
-    starts = np.tile(initial, (args.lanes, 1))
-    start = time.perf_counter()
-    compiled.orbit_kernel(starts[:64], params[:64], 10, 2)
-    compile_time = time.perf_counter() - start
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        orbits = compiled.orbit_kernel(starts, params, args.steps, keep)
-        best = min(best, time.perf_counter() - start)
-    kernel_rate = args.lanes * args.steps / best
-
-    best_public = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        diagram = uv.orbit_diagram(Axis("eta", eta), args.steps, keep, init={"f": initial[0], "lam": initial[1]})
-        best_public = min(best_public, time.perf_counter() - start)
-    public_rate = args.lanes * args.steps / best_public
-    assert np.array_equal(diagram.diverged, ~np.isfinite(orbits).all(axis=(1, 2)))
-
-    cores = os.cpu_count()
-    threads = os.environ.get("NUMBA_NUM_THREADS", str(cores))
+    uv = IteratedMap(load_model("uv", "sp"), values={"eta": 0.5, "n": 4, "y": 1.0, "x": 1.0})
+    flops = uv.compiled.step_flops()
+    cores = numba.get_num_threads()
     clock = _clock_hz()
     peak = cores * 4 * 2 * 2 * clock
-    flops = compiled.step_flops()
-    print(f"UV (SP) orbit diagram: {args.lanes} eta values x {args.steps} steps, {threads} threads")
-    print(f"{'implementation':<34}{'map steps/s':>13}{'vs numpy':>10}{'vs Python':>11}{'of peak':>9}")
-    for name, rate in (("plain Python loop", python_rate), ("numpy, vectorised over eta", numpy_rate),
-                       ("numba kernel alone", kernel_rate), ("IteratedMap.orbit_diagram (API)", public_rate)):
-        print(f"{name:<34}{rate:>13.3e}{rate / numpy_rate:>9.1f}x{rate / python_rate:>10.0f}x"
-              f"{rate * flops / peak:>9.1%}")
-    print(f"peak: {cores} cores x 4 lanes x 2 FMA units x 2 flops x {clock / 1e9:.2f} GHz = {peak / 1e9:.1f} GFLOP/s; "
-          f"{flops} flops per map step")
-    print(f"numba compile (not included): {compile_time:.2f} s; kernel {best:.3f} s, API {best_public:.3f} s; "
-          f"diverged lanes: {int(diagram.diverged.sum())}")
+    load = os.getloadavg()
+    print(f"UV (SP) orbit diagrams; {cores} threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+          "at the start")
+    print(f"peak: {cores} cores x 4 AVX2 lanes x 2 FMA units x 2 flops x {clock / 1e9:.2f} GHz = {peak / 1e9:.1f} "
+          f"GFLOP/s; {flops} flops per map step, one instruction each: the FP ports bound a step at "
+          f"{cores * 4 * 2 * clock / flops:.2e} steps/s (AVX2), {cores * 8 * 2 * clock / flops:.2e} (AVX-512)")
+    for number, size in enumerate(args.sizes):
+        lanes, steps = (int(v) for v in size.lower().split("x"))
+        rates, extra = measure(uv, lanes, steps, args.repeats, args.python_lanes if number == 0 else 0)
+        base = rates["hand-blocked numba baseline"]
+        print(f"\n{lanes:,} eta values x {steps:,} steps, keep {KEEP}")
+        print(f"{'implementation':<38}{'map steps/s':>13}{'/ baseline':>12}{'GFLOP/s':>9}{'of peak':>9}")
+        for name, rate in rates.items():
+            print(f"{name:<38}{rate:>13.3e}{rate / base:>11.2f}x{rate * flops / 1e9:>9.1f}{rate * flops / peak:>9.1%}")
+        print(f"outcomes: {extra['counts']}")
+        print(f"JSON of the diagram ({extra['bytes'] / 1e6:.1f} MB): the project's writer {extra['json']:.3f} s, "
+              f"json.dump {extra['json.dump']:.3f} s (the same text)")
+    load = os.getloadavg()
+    print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
 
 
 def _clock_hz() -> float:
@@ -102,6 +203,7 @@ def _clock_hz() -> float:
     except OSError:
         pass
     return 2.5e9
+
 
 if __name__ == "__main__":
     main()

@@ -167,9 +167,13 @@ class OrbitDiagram(_Result):
     outcomes: list = field(default_factory=list)
     periods: list = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {"model": self.model, "vary": self.vary, "values": self.values.tolist(), "state": self.state,
-                "diverged": self.diverged.tolist(), "orbits": self.orbits.tolist(), "outcomes": self.outcomes,
+    def to_dict(self, arrays: bool = False) -> dict:
+        """The JSON of ``sharpness bifurcation --json``; ``arrays``: numpy arrays in place of the lists of
+        ``values``, ``diverged`` and ``orbits`` (for :func:`numerics.serialize.dumps_json`, which writes them in
+        bulk, the same text)."""
+        listed = (lambda a: a) if arrays else (lambda a: a.tolist())
+        return {"model": self.model, "vary": self.vary, "values": listed(self.values), "state": self.state,
+                "diverged": listed(self.diverged), "orbits": listed(self.orbits), "outcomes": self.outcomes,
                 "periods": self.periods}
 
     def plot(self, ax=None, flips=()):
@@ -271,6 +275,7 @@ class IteratedMap:
         self.values = self.model.model.bind_values(value_mapping(values), placeholders=placeholders)
         self.compiled = compile_model(self.model)
         self.max_memory, self.force = max_memory, force
+        self._realizable = {}  # initial state -> analysis.evaluate.realizable's verdict at these values
         self.parameters = {name: float(v) for name, v in zip(self.compiled.parameter_names,
                                                                   self.compiled.parameter_vector(self.values))}
         self._params = self.compiled.parameter_vector(self.values)
@@ -307,7 +312,10 @@ class IteratedMap:
         state = np.array([float(bound[s]) for s in self.compiled.state_symbols])
         if not np.all(np.isfinite(state)):
             raise DomainError("the initial state", dict(zip(self.compiled.state_names, state)), "finite")
-        if realizable(self.model.derivation, bound, self.values) is False:
+        key = tuple(bound.items())
+        if key not in self._realizable:  # a symbolic check (tens of ms): once per initial state
+            self._realizable[key] = realizable(self.model.derivation, bound, self.values)
+        if self._realizable[key] is False:
             shown = ", ".join(f"{n} = {v:g}" for n, v in zip(self.compiled.state_names, state))
             raise DomainError("the initial state", shown, "realizable: no parameters of the network have this "
                               "state (their Gram matrix would not be positive semidefinite)")
@@ -322,23 +330,27 @@ class IteratedMap:
                             self.max_memory)
         budget.check_work(lanes * steps, what, self.force)
 
-    def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str, progress=None):
-        """Last ``keep`` of ``steps`` states of every lane, after budget checks; in chunks of steps when long."""
+    def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str, progress=None,
+                     kept: Optional[int] = None):
+        """Last ``keep`` of ``steps`` states of every lane and the classification of its last ``kept`` (default
+        ``keep``) states (:meth:`numerics.compile.CompiledModel.classified_orbits`: the one classifier, inside the
+        orbit kernel's pass), after budget checks; in chunks of steps when long."""
         lanes, d = starts.shape
-        self._check_lanes(lanes, steps, keep, what)
-        starts, params = np.ascontiguousarray(starts), np.ascontiguousarray(params)
-        chunk = max(keep, GRID_CHUNK_STEPS // lanes)
-        orbit_kernel = self.compiled.kernels_for(lanes * steps).generated_orbits
+        kept = keep if kept is None else kept
+        self._check_lanes(lanes, steps, kept, what)
+        starts, params = np.ascontiguousarray(starts, dtype=float), np.ascontiguousarray(params, dtype=float)
+        chunk = max(kept, GRID_CHUNK_STEPS // lanes)
+        kernels = self.compiled.kernels_for(lanes * steps)
         done = 0
-        while steps - done > chunk + keep:  # the last chunk keeps the states; earlier ones only advance
-            starts = np.ascontiguousarray(orbit_kernel(starts, params, chunk, 1)[:, -1, :])
+        while steps - done > chunk + kept:  # the last chunk keeps the states; earlier ones only advance
+            starts = np.ascontiguousarray(kernels.generated_orbits(starts, params, chunk, 1)[:, -1, :])
             done += chunk
             if progress:
                 progress(done, steps)
-        orbits = orbit_kernel(starts, params, steps - done, keep)
+        orbits, classified = self.compiled.classified_orbits(starts, params, steps - done, keep, kept, kernels)
         if progress and done:
             progress(steps, steps)
-        return orbits
+        return orbits, classified
 
     def _trajectory(self, start, steps: int, every: int, tail: int, progress=None):
         """The trajectory kernel over ``steps`` steps, in chunks (multiples of ``every``) when long: the thinned
@@ -365,12 +377,6 @@ class IteratedMap:
             if done >= steps:
                 return np.concatenate(rows), tail_states, -1
             state = tail_states[-1]
-
-    def _classify(self, orbits: np.ndarray, params: np.ndarray, diverged=None, stretch=None) -> dict:
-        overflowed = ~np.isfinite(orbits).all(axis=(1, 2))
-        if diverged is not None:
-            overflowed |= np.asarray(diverged, bool)
-        return classify_orbits(orbits, overflowed, stretch or self.compiled.stretch_sums, params)
 
     # ------------------------------------------------------------------------------------------------ measures
     def run(self, steps: int, init: Optional[dict] = None, every: int = 1, progress=None) -> Trajectory:
@@ -419,7 +425,7 @@ class IteratedMap:
             count = orbits.shape[1] - 1
             return logs[len(logs) - count:].reshape(1, -1, batch, d).sum(axis=2)
 
-        classified = self._classify(tail_states[None], params[None], [diverged_at >= 0], window_sums)
+        classified = classify_orbits(tail_states[None], [diverged_at >= 0], window_sums, params[None])
         outcome = lane_outcome(classified, 0, diverged_at if diverged_at >= 0 else None)
         last = tail_states[-1]
         final = self._final(last)
@@ -504,12 +510,13 @@ class IteratedMap:
         params = np.tile(self._params, (grid.size, 1))
         params[:, index] = grid
         start = self.initial_state(init)
-        orbits = self._grid_states(np.tile(start, (grid.size, 1)), params, steps, max(keep, min(TAIL, steps)),
-                                   f"an orbit diagram of {grid.size:,} values x {keep} kept states", progress)
-        classified = self._classify(orbits, params)
-        return OrbitDiagram(self.model.name, vary, grid, list(self.compiled.state_names), orbits[:, -keep:],
-                            ~np.isfinite(orbits).all(axis=(1, 2)),
-                            [OUTCOMES[c] for c in classified["code"]], classified["period"].tolist())
+        orbits, classified = self._grid_states(np.broadcast_to(start, (grid.size, start.size)), params, steps, keep,
+                                               f"an orbit diagram of {grid.size:,} values x {keep} kept states",
+                                               progress, kept=max(keep, min(TAIL, steps)))
+        codes = classified["code"]
+        return OrbitDiagram(self.model.name, vary, grid, list(self.compiled.state_names), orbits,
+                            codes == OUTCOMES.index("diverged"), np.array(OUTCOMES)[codes].tolist(),
+                            classified["period"].tolist())
 
     def basin(self, axes, steps: int = 2000, init: Optional[dict] = None, progress=None) -> Basin:
         """Outcome of GD from a grid of initial states: ``axes`` are two :class:`~numerics.axis.Axis` (or
@@ -537,8 +544,8 @@ class IteratedMap:
         start[:, self.compiled.state_names.index(axes[1][0])] = mesh_y.ravel()
         params = np.tile(self._params, (lanes, 1))
         keep = min(TAIL, steps)
-        orbits = self._grid_states(start, params, steps, keep, f"a basin of {lanes:,} initial states", progress)
-        classified = self._classify(orbits, params)
+        orbits, classified = self._grid_states(start, params, steps, keep, f"a basin of {lanes:,} initial states",
+                                               progress)
         finite = classified["code"] != OUTCOMES.index("diverged")
         sharpness = np.where(finite, _evaluate(self.compiled.sharpness_numpy, orbits[:, -1, :], params.T), np.nan)
         from analysis.evaluate import realizable_states
