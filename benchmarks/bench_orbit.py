@@ -8,8 +8,9 @@ all from (f, lam) = (0.05, 1)), measured in the same run, best of ``--repeats``:
   lanes (4 AVX-512 vectors of 8 doubles) over eta, the lane loop innermost with a constant trip count, the
   parameter-only factors as scalars, blocks on threads. It computes the same operations in the same order as the
   generated kernel, and the benchmark checks that its orbits are bit for bit the generated kernel's;
-* the generated kernel alone (``IteratedMap.compiled.orbit_kernel``: no classification);
-* the generated kernel that also classifies every lane in its pass (``compiled.classified_orbit_kernel``);
+* the generated kernel alone, general (``IteratedMap.compiled.orbit_kernel``: every parameter per lane) and
+  specialised to lanes that differ in eta only (``compiled.orbit_kernel_along(0)``, what an orbit diagram runs);
+* the latter classifying every lane in its pass (``compiled.classified_orbits(..., along=0)``);
 * the public ``IteratedMap.orbit_diagram`` (validation of every eta, the initial state, the kernel with the
   classification, the result object): what a Python user gets;
 * ``sharpness bifurcation`` run in this process (``numerics.cli.main``: parsing, the request, the same call and the
@@ -37,6 +38,7 @@ import numpy as np
 from analysis import load_model
 from numerics import Axis, IteratedMap
 from numerics.cli import main as sharpness
+from numerics.classify import TAIL
 from numerics.cli.render import print_json
 from numerics.serialize import finite
 
@@ -99,6 +101,8 @@ def measure(uv, lanes, steps, repeats, python_lanes):
     argv = ["bifurcation", "uv", "--parameterization", "sp", "--set", f"n={n:g}", "--set", f"y={y:g}",
             "--set", f"x={x:g}", "--init", f"f={INITIAL[0]}", "--init", f"lam={INITIAL[1]}",
             "--vary", f"eta={ETA[0]}:{ETA[1]}:{lanes}", "--steps", str(steps), "--keep", str(KEEP)]
+    index = compiled.parameter_names.index("eta")
+    along = compiled.orbit_kernel_along(index)
     rates = {}
     if python_lanes:
         python_step = compiled.step_scalar.py_func
@@ -118,9 +122,10 @@ def measure(uv, lanes, steps, repeats, python_lanes):
         rates["numpy, vectorised over eta"] = lanes * steps / best_time(numpy_loop, 1)[0]
     timed = {
         "hand-blocked numba baseline": lambda: baseline_orbits(*INITIAL, eta, n, y, x, steps, KEEP),
-        "generated kernel alone": lambda: compiled.orbit_kernel(starts, params, steps, KEEP),
-        "generated kernel + classification": lambda: compiled.classified_orbits(starts, params, steps, KEEP,
-                                                                                 max(KEEP, 192)),
+        "generated kernel, any lanes": lambda: compiled.orbit_kernel(starts, params, steps, KEEP),
+        "generated kernel along eta": lambda: along(starts, eta, uv._params, steps, KEEP),
+        "the same + classification": lambda: compiled.classified_orbits(starts, (eta, uv._params), steps, KEEP,
+                                                                         max(KEEP, TAIL), along=index),
         "IteratedMap.orbit_diagram (API)": lambda: uv.orbit_diagram(Axis("eta", eta), steps, KEEP, init=init),
         "sharpness bifurcation (in-process)": lambda: _quiet(sharpness, argv),
     }
@@ -131,7 +136,8 @@ def measure(uv, lanes, steps, repeats, python_lanes):
         for name, call in timed.items():
             elapsed, results[name] = best_time(call, 1)
             rates[name] = max(rates.get(name, 0.0), lanes * steps / elapsed)
-    orbits = results["generated kernel alone"]
+    orbits = results["generated kernel, any lanes"]
+    assert np.array_equal(results["generated kernel along eta"], orbits, equal_nan=True)
     assert np.array_equal(results["hand-blocked numba baseline"], orbits, equal_nan=True), \
         "the baseline must compute the generated kernel's orbits bit for bit"
     diagram = results["IteratedMap.orbit_diagram (API)"]

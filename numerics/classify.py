@@ -147,16 +147,27 @@ def lane_lyapunov(sums, batch):
     return estimate, error
 
 
-def lane_period(orbits, lane, tolerance, max_period):
-    r"""The smallest :math:`p \le` ``max_period`` with :math:`|s_{t+p} - s_t| \le` ``tolerance`` :math:`(1 +
-    \max|s|)` over the last :math:`p + 1` pairs of lane ``lane`` of ``orbits`` (lanes, kept, d), 0 where there is
-    none: the last :math:`2p + 1` states repeat with period :math:`p`. Early exits: a mismatch ends a candidate."""
-    kept, d = orbits.shape[1], orbits.shape[2]
+def lane_scale(orbits, lane):
+    r""":math:`\max |s|` over the stored states of lane ``lane`` of ``orbits`` (lanes, kept, d) (the scale of
+    :func:`period_bound`; the orbit kernel takes the same maximum across its lanes)."""
     scale = 0.0
-    for t in range(kept):
-        for i in range(d):
+    for t in range(orbits.shape[1]):
+        for i in range(orbits.shape[2]):
             scale = max(scale, abs(orbits[lane, t, i]))
-    bound = tolerance * (1.0 + scale)
+    return scale
+
+
+def period_bound(scale, tolerance):
+    r"""How far apart two states a period apart may be: ``tolerance`` :math:`(1 + \max|s|)`."""
+    return tolerance * (1.0 + scale)
+
+
+def lane_period(orbits, lane, bound, max_period):
+    r"""The smallest :math:`p \le` ``max_period`` with :math:`|s_{t+p} - s_t| \le` ``bound``
+    (:func:`period_bound`) over the last :math:`p + 1` pairs of lane ``lane`` of ``orbits`` (lanes, kept, d), 0
+    where there is none: the last :math:`2p + 1` states repeat with period :math:`p`. Early exits: a mismatch ends
+    a candidate."""
+    kept, d = orbits.shape[1], orbits.shape[2]
     for p in range(1, max_period + 1):
         repeats = True
         for t in range(kept - 2 * p - 1, kept - p):
@@ -185,7 +196,7 @@ def decide_outcome(finite, period, measured, estimate, error):
     return UNDETERMINED
 
 
-LANE_FUNCTIONS = (batch_mean_error, lane_lyapunov, lane_period, decide_outcome)
+LANE_FUNCTIONS = (batch_mean_error, lane_lyapunov, lane_scale, period_bound, lane_period, decide_outcome)
 
 
 def lane_functions_source() -> str:
@@ -202,7 +213,7 @@ def _periods_loop(orbits, finite, tolerance, max_period):
     period = np.zeros(orbits.shape[0], dtype=np.int64)
     for lane in range(orbits.shape[0]):
         if finite[lane]:
-            period[lane] = lane_period(orbits, lane, tolerance, max_period)
+            period[lane] = lane_period(orbits, lane, period_bound(lane_scale(orbits, lane), tolerance), max_period)
     return period
 
 

@@ -158,8 +158,7 @@ class CompiledModel:
             + self._kernel_source("generated_jacobian", self.jacobian_expr),
             classify.lane_functions_source().replace("{njit}", "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")"),
             "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")\n" + self._lane_stretch_source(),
-            "@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n" + self._orbit_source(),
-            "@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n" + self._orbit_source(classified=True),
+            *self._orbit_sources(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._trajectory_source(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tangent_source(),
             "@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n" + self._stretch_source(),
@@ -213,45 +212,72 @@ class CompiledModel:
         return self.kernels.generated_classified_orbits
 
     def classified_orbits(self, initial: np.ndarray, params: np.ndarray, steps: int, keep: int, kept: int,
-                          kernels=None):
+                          kernels=None, along: int | None = None):
         """The last ``keep`` of ``steps`` states of every lane and the classification of its last ``kept`` states,
         ``(orbits, classified)``: ``classified`` is what :func:`numerics.classify.classify_orbits` returns for
         those states with this model's stretch (the same labels, bit for bit), computed inside the orbit kernel's
         pass (:attr:`classified_orbit_kernel`). ``kernels``: the module to run (default by the work,
-        :meth:`kernels_for`)."""
-        kernels = kernels or self.kernels_for(len(params) * steps)
+        :meth:`kernels_for`). ``along``: the index of the only parameter that differs between lanes, if one does
+        (an orbit diagram's): then ``params`` is ``(values (L,), the parameter vector (m,))`` and the kernel
+        specialised to it runs (:meth:`orbit_kernel_along`)."""
+        lanes = len(params[0]) if along is not None else len(params)
+        kernels = kernels or self.kernels_for(lanes * steps)
         batch = (kept - 1) // classify.BATCHES
         window = batch * classify.BATCHES if kept >= classify.TAIL else 0
-        orbits, code, period, exponent, error = kernels.generated_classified_orbits(
-            initial, params, steps, keep, kept, classify.TOLERANCE, classify.max_period(kept), max(batch, 1), window,
-            self.benettin_frame(1))
+        kernel, arguments = ((kernels.generated_classified_orbits, (params,)) if along is None else
+                             (getattr(kernels, f"generated_classified_orbits_along_{along}"), tuple(params)))
+        orbits, code, period, exponent, error = kernel(
+            initial, *arguments, steps, keep, kept, classify.TOLERANCE, classify.max_period(kept), max(batch, 1),
+            window, self.benettin_frame(1))
         return orbits, classify.classification(code, period, exponent, error, window, kept)
 
-    def _orbit_source(self, classified: bool = False) -> str:
+    def orbit_kernel_along(self, index: int, classified: bool = False):
+        """:attr:`orbit_kernel` (:attr:`classified_orbit_kernel` if ``classified``) for lanes that differ in
+        parameter ``index`` only: ``(initial (L, d), values (L,), params (m,), ...)`` in place of ``(initial,
+        params (L, m), ...)``. The parameter-only subexpressions that do not involve that parameter are computed
+        once, and the others stay scalars in the lane loop: one vector load per lane and step for each, fewer than
+        the general kernel's (10 % of its time for the UV map)."""
+        return getattr(self.kernels, f"generated{'_classified' if classified else ''}_orbits_along_{index}")
+
+    def _orbit_sources(self) -> list:
+        """The orbit kernels: general, then along each parameter; each plain and classifying."""
+        variants = [None] + list(range(len(self.parameter_symbols)))
+        return ["@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n"
+                + self._orbit_source(classified, along) for along in variants for classified in (False, True)]
+
+    def _orbit_source(self, classified: bool = False, along: int | None = None) -> str:
         d, m = self.dimension, len(self.parameter_symbols)
         state = [f"s{i}" for i in range(d)]
         constants, updates, results = self._lane_split()
+        # What differs between lanes: every parameter, or parameter `along` and the constants that involve it.
+        varying = {f"p{j}" for j in range(m)} if along is None else {f"p{along}"}
+        for name, expression in constants:
+            if {str(symbol) for symbol in expression.free_symbols} & varying:
+                varying.add(str(name))
         constants = [(str(name), sp.pycode(e)) for name, e in constants]
         updates = [(str(name), sp.pycode(e)) for name, e in updates]
         results = [sp.pycode(e) for e in results]
-        per_lane = [f"p{j}" for j in range(m)] + [name for name, _ in constants]
+        per_lane = [name for name in [f"p{j}" for j in range(m)] + [n for n, _ in constants] if name in varying]
+        suffix = "" if along is None else f"_along_{along}"
+        lane_params = "params" if along is None else "values, params"
         if classified:
-            src = ["def generated_classified_orbits(initial, params, steps, keep, kept, tolerance, max_period, batch, "
-                   "window, frame):",
-                   "    lanes = params.shape[0]",
-                   f"    out = np.empty((lanes, keep, {d}))",
-                   "    code = np.empty(lanes, np.int64)",
-                   "    period = np.zeros(lanes, np.int64)",
-                   "    exponent = np.full(lanes, np.nan)",
-                   "    error = np.full(lanes, np.nan)",
-                   "    columns = frame.shape[1]",
-                   "    batches = window // batch"]
+            src = [f"def generated_classified_orbits{suffix}(initial, {lane_params}, steps, keep, kept, tolerance, "
+                   "max_period, batch, window, frame):"]
             recorded = "kept"
         else:
-            src = ["def generated_orbits(initial, params, steps, keep):",
-                   "    lanes = params.shape[0]",
-                   f"    out = np.empty((lanes, keep, {d}))"]
+            src = [f"def generated_orbits{suffix}(initial, {lane_params}, steps, keep):"]
             recorded = "keep"
+        src += ["    lanes = initial.shape[0]", f"    out = np.empty((lanes, keep, {d}))"]
+        if classified:
+            src += ["    code = np.empty(lanes, np.int64)",
+                    "    period = np.zeros(lanes, np.int64)",
+                    "    exponent = np.full(lanes, np.nan)",
+                    "    error = np.full(lanes, np.nan)",
+                    "    columns = frame.shape[1]",
+                    "    batches = window // batch"]
+        if along is not None:  # the lane-independent values, once
+            src += [f"    p{j} = params[{j}]" for j in range(m) if j != along]
+        src += [f"    {name} = {expression}" for name, expression in constants if name not in varying]
         src += [
             f"    block = {LANE_BLOCK}",
             "    blocks = (lanes + block - 1) // block",
@@ -266,8 +292,11 @@ class CompiledModel:
         src += [f"        lane_{name} = np.empty(block)" for name in per_lane]
         src += ["        for j in range(block):", "            lane = lo + min(j, width - 1)"]
         src += [f"            {s}[j] = initial[lane, {i}]" for i, s in enumerate(state)]
-        src += [f"            p{j} = params[lane, {j}]" for j in range(m)]
-        src += [f"            {name} = {expression}" for name, expression in constants]
+        if along is None:
+            src += [f"            p{j} = params[lane, {j}]" for j in range(m)]
+        else:
+            src += [f"            p{along} = values[lane]"]
+        src += [f"            {name} = {expression}" for name, expression in constants if name in varying]
         src += [f"            lane_{name}[j] = {name}" for name in per_lane]
         step = ["            for j in range(block):"]
         step += [f"                x{i} = {s}[j]" for i, s in enumerate(state)]
@@ -282,11 +311,18 @@ class CompiledModel:
             src.append("    return out")
             return "\n".join(src) + "\n"
         # The block's last `kept` states, lanes innermost (contiguous stores from the lane loop), read as (lane,
-        # step, coordinate) through a transposed view; classified lane by lane while in the cache.
-        src += [f"        tail = np.empty((kept, {d}, block))"]
+        # step, coordinate) through a transposed view; classified lane by lane while in the cache. Across the lanes
+        # while they are recorded (vectorised): the scale of the period test (the maximum that
+        # numerics.classify.lane_scale takes lane by lane) and x - x summed, 0 exactly where all states are finite.
+        src += [f"        tail = np.empty((kept, {d}, block))",
+                "        scale = np.zeros(block)",
+                "        unbounded = np.zeros(block)"]
         src += ["        for record in range(kept):"] + step
         src += ["            for j in range(block):"]
-        src += [f"                tail[record, {i}, j] = {s}[j]" for i, s in enumerate(state)]
+        for i, s in enumerate(state):
+            src += [f"                tail[record, {i}, j] = {s}[j]",
+                    f"                scale[j] = max(scale[j], abs({s}[j]))",
+                    f"                unbounded[j] += {s}[j] - {s}[j]"]
         src += [
             "        states = tail.transpose((2, 0, 1))",
             f"        jac = np.empty(({d}, {d}))",
@@ -294,19 +330,27 @@ class CompiledModel:
             f"        grown = np.empty(({d}, columns))",
             "        log = np.empty(columns)",
             "        sums = np.empty((batches, columns))",
+        ]
+        if along is not None:  # the parameter vector of one lane, for the Jacobian of the stretch
+            src += [f"        row = np.empty((1, {m}))", "        row[0, :] = params"]
+        src += [
             "        for j in range(width):",
             "            lane = lo + j",
-            "            finite = True",
-            "            for t in range(kept):",
-            f"                for i in range({d}):",
-            "                    if not math.isfinite(states[j, t, i]):",
-            "                        finite = False",
-            "            repeat = lane_period(states, j, tolerance, max_period) if finite else 0",
+            "            finite = unbounded[j] == 0.0",
+            "            repeat = lane_period(states, j, period_bound(scale[j], tolerance), max_period) if finite else 0",
             "            measured = finite and repeat == 0 and window > 0",
             "            estimate = np.nan",
             "            spread = np.nan",
             "            if measured:",
-            "                lane_stretch(states, j, params, lane, kept - 1 - window, batch, frame, sums, jac, q, grown, log)",
+        ]
+        if along is None:
+            src += ["                lane_stretch(states, j, params, lane, kept - 1 - window, batch, frame, sums, jac, q,"
+                    " grown, log)"]
+        else:
+            src += [f"                row[0, {along}] = values[lane]",
+                    "                lane_stretch(states, j, row, 0, kept - 1 - window, batch, frame, sums, jac, q, "
+                    "grown, log)"]
+        src += [
             "                estimate, spread = lane_lyapunov(sums[:, 0], batch)",
             "            code[lane] = decide_outcome(finite, repeat, measured, estimate, spread)",
             "            period[lane] = repeat",

@@ -16,6 +16,7 @@ one classifier of :mod:`numerics.classify`.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -28,7 +29,7 @@ from analysis.values import to_count, to_floats, value_mapping
 from . import budget
 from .classify import (OUTCOMES, TAIL, Outcome, batch_statistics, classify_orbits, divergence_start, label_regimes,
                        lane_outcome, roundoff_sensitive, roundoff_stretch)
-from .compile import compile_model
+from .compile import LANE_BLOCK, compile_model
 from .axis import Axis
 
 # Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
@@ -321,33 +322,43 @@ class IteratedMap:
                               "state (their Gram matrix would not be positive semidefinite)")
         return state
 
-    def _check_lanes(self, lanes: int, steps: int, keep: int, what: str, inputs_per_lane: int = 0) -> None:
-        """Refuse (budget) ``lanes`` orbits of ``steps`` steps keeping ``keep`` states each: the kept states (twice:
-        the kernel's output and the classifier's copies) and ``inputs_per_lane`` floats of inputs per lane."""
-        per_lane = 8 * (keep * self.compiled.dimension * 2 + inputs_per_lane)
-        budget.check_memory(lanes * per_lane, what,
+    def _check_lanes(self, lanes: int, steps: int, keep: int, what: str, inputs_per_lane: int = 0,
+                     kept: Optional[int] = None) -> None:
+        """Refuse (budget) ``lanes`` orbits of ``steps`` steps keeping ``keep`` states each: the kept states, the
+        starts and parameters of each lane (the kernel's inputs), the classification (4 numbers per lane) and
+        ``inputs_per_lane`` floats of other inputs per lane; and the ``kept`` (default ``keep``) states that the
+        kernel classifies, of a block of lanes per core."""
+        d = self.compiled.dimension
+        per_lane = 8 * ((keep + 1) * d + len(self._params) + 4 + inputs_per_lane)
+        blocks = min(lanes, (os.cpu_count() or 1) * LANE_BLOCK) * 8 * (keep if kept is None else kept) * d
+        budget.check_memory(lanes * per_lane + blocks, what,
                             f"at most {int(budget.memory_budget(self.max_memory) // per_lane):,} lanes fit",
                             self.max_memory)
         budget.check_work(lanes * steps, what, self.force)
 
     def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str, progress=None,
-                     kept: Optional[int] = None):
+                     kept: Optional[int] = None, along: Optional[int] = None):
         """Last ``keep`` of ``steps`` states of every lane and the classification of its last ``kept`` (default
         ``keep``) states (:meth:`numerics.compile.CompiledModel.classified_orbits`: the one classifier, inside the
-        orbit kernel's pass), after budget checks; in chunks of steps when long."""
+        orbit kernel's pass), after budget checks; in chunks of steps when long. ``along``: the lanes differ in
+        that parameter only, and ``params`` holds its values (the others are this map's)."""
         lanes, d = starts.shape
         kept = keep if kept is None else kept
-        self._check_lanes(lanes, steps, kept, what)
-        starts, params = np.ascontiguousarray(starts, dtype=float), np.ascontiguousarray(params, dtype=float)
+        self._check_lanes(lanes, steps, keep, what, kept=kept)
+        starts = np.ascontiguousarray(starts, dtype=float)
+        params = np.ascontiguousarray(params, dtype=float)
+        lane_params = (params,) if along is None else (params, self._params)
         chunk = max(kept, GRID_CHUNK_STEPS // lanes)
         kernels = self.compiled.kernels_for(lanes * steps)
+        advance = kernels.generated_orbits if along is None else getattr(kernels, f"generated_orbits_along_{along}")
         done = 0
         while steps - done > chunk + kept:  # the last chunk keeps the states; earlier ones only advance
-            starts = np.ascontiguousarray(kernels.generated_orbits(starts, params, chunk, 1)[:, -1, :])
+            starts = np.ascontiguousarray(advance(starts, *lane_params, chunk, 1)[:, -1, :])
             done += chunk
             if progress:
                 progress(done, steps)
-        orbits, classified = self.compiled.classified_orbits(starts, params, steps - done, keep, kept, kernels)
+        orbits, classified = self.compiled.classified_orbits(starts, params if along is None else lane_params,
+                                                             steps - done, keep, kept, kernels, along)
         if progress and done:
             progress(steps, steps)
         return orbits, classified
@@ -506,13 +517,11 @@ class IteratedMap:
         vary = axis.name
         parameter = self.model.model.parameter(vary)
         grid = to_floats(vary, axis.array, parameter.domain)
-        index = self.compiled.parameter_names.index(vary)
-        params = np.tile(self._params, (grid.size, 1))
-        params[:, index] = grid
         start = self.initial_state(init)
-        orbits, classified = self._grid_states(np.broadcast_to(start, (grid.size, start.size)), params, steps, keep,
+        orbits, classified = self._grid_states(np.broadcast_to(start, (grid.size, start.size)), grid, steps, keep,
                                                f"an orbit diagram of {grid.size:,} values x {keep} kept states",
-                                               progress, kept=max(keep, min(TAIL, steps)))
+                                               progress, kept=max(keep, min(TAIL, steps)),
+                                               along=self.compiled.parameter_names.index(vary))
         codes = classified["code"]
         return OrbitDiagram(self.model.name, vary, grid, list(self.compiled.state_names), orbits,
                             codes == OUTCOMES.index("diverged"), np.array(OUTCOMES)[codes].tolist(),
