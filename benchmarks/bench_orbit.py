@@ -163,7 +163,7 @@ def _captured(call, *arguments):
 
 
 def _quiet(call, *arguments):
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull):
         return call(*arguments)
 
 
