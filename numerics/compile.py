@@ -269,10 +269,10 @@ class CompiledModel:
             recorded = "keep"
         src += ["    lanes = initial.shape[0]", f"    out = np.empty((lanes, keep, {d}))"]
         if classified:
-            src += ["    code = np.empty(lanes, np.int64)",
-                    "    period = np.zeros(lanes, np.int64)",
-                    "    exponent = np.full(lanes, np.nan)",
-                    "    error = np.full(lanes, np.nan)",
+            src += ["    code = np.empty(lanes, np.int64)",  # every entry is written below (np.empty: no fill pass)
+                    "    period = np.empty(lanes, np.int64)",
+                    "    exponent = np.empty(lanes)",
+                    "    error = np.empty(lanes)",
                     "    columns = frame.shape[1]",
                     "    batches = window // batch"]
         if along is not None:  # the lane-independent values, once
@@ -558,7 +558,7 @@ class CompiledModel:
     lanes, count, d = orbits.shape
     columns = frame.shape[1]
     batches = (count - 1) // batch
-    out = np.zeros((lanes, batches, columns))
+    out = np.empty((lanes, batches, columns))  # lane_stretch zeroes each lane's rows
     block = {LANE_BLOCK}
     for b in numba.prange((lanes + block - 1) // block):
         jac = np.empty((d, d))
