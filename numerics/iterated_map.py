@@ -276,6 +276,7 @@ class IteratedMap:
         self.values = self.model.model.bind_values(value_mapping(values), placeholders=placeholders)
         self.compiled = compile_model(self.model)
         self.max_memory, self.force = max_memory, force
+        self._realizable = {}  # initial state -> analysis.evaluate.realizable's verdict at these values
         self.parameters = {name: float(v) for name, v in zip(self.compiled.parameter_names,
                                                                   self.compiled.parameter_vector(self.values))}
         self._params = self.compiled.parameter_vector(self.values)
@@ -312,7 +313,10 @@ class IteratedMap:
         state = np.array([float(bound[s]) for s in self.compiled.state_symbols])
         if not np.all(np.isfinite(state)):
             raise DomainError("the initial state", dict(zip(self.compiled.state_names, state)), "finite")
-        if realizable(self.model.derivation, bound, self.values) is False:  # memoised per process
+        key = tuple(bound.items())
+        if key not in self._realizable:  # memoised per process too; here without computing the derivation's key
+            self._realizable[key] = realizable(self.model.derivation, bound, self.values)
+        if self._realizable[key] is False:
             shown = ", ".join(f"{n} = {v:g}" for n, v in zip(self.compiled.state_names, state))
             raise DomainError("the initial state", shown, "realizable: no parameters of the network have this "
                               "state (their Gram matrix would not be positive semidefinite)")
