@@ -5,7 +5,7 @@ Run: ``python benchmarks/bench_orbit.py`` (both problem sizes: 10,000 eta values
 all from (f, lam) = (0.05, 1)), measured in the same run, best of ``--repeats``:
 
 * the **baseline**: a numba kernel written by hand for this map (below, :func:`baseline_orbits`): blocks of 32
-  lanes (4 AVX-512 vectors of 8 doubles) over eta, the lane loop innermost with a constant trip count, the
+  lanes (8 AVX2 vectors of 4 doubles) over eta, the lane loop innermost with a constant trip count, the
   parameter-only factors as scalars, blocks on threads. It computes the same operations in the same order as the
   generated kernel, and the benchmark checks that its orbits are bit for bit the generated kernel's;
 * the generated kernel alone, general (``IteratedMap.compiled.orbit_kernel``: every parameter per lane) and
@@ -19,11 +19,15 @@ all from (f, lam) = (0.05, 1)), measured in the same run, best of ``--repeats``:
 
 The ratio column is each rate over the baseline's (the target of issue 23: the API and the command at >= 0.8).
 The last two columns divide by the CPU time of the process (both threads) instead of the wall time: on a machine
-that other jobs load, the wall times of a parallel kernel scatter, the CPU time much less.
-Peak: ``cores x 4 AVX2 float64 lanes x 2 FMA units x 2 flops x clock`` (the clock of ``/proc/cpuinfo``); the
-kernels count ``CompiledModel.step_flops`` = 15 flops per step. numba does not fuse a multiply and an add
-(no ``fastmath``), so each flop is one vector instruction and the two FP ports bound a step at
-``cores x W x 2 x clock / 15`` steps/s for vectors of W doubles: printed for AVX2 (W = 4) and AVX-512 (W = 8).
+that other jobs load, the wall times of a parallel kernel scatter, the CPU time less (numba's OpenMP threads spin
+for a while after each parallel region, which counts as CPU time while Python runs on).
+
+The machine's limits: the peak ``cores x 4 AVX2 float64 lanes x 2 FMA units x 2 flops x clock`` at the nominal
+clock of ``/proc/cpuinfo`` (the "of peak" column, as issue 23 counts it), and the multiply-bound step rate
+``cores x 4 lanes x 2 multiply ports x clock / multiplies per step``, at the nominal clock and at the clock
+*measured* (:func:`measured_clock_hz`: chains of dependent float64 multiplies; the cores run above nominal). The kernels
+count ``CompiledModel.step_flops`` = 15 flops per step (10 of them multiplies, an integer square counted as one);
+numba fuses no multiply into an add (no ``fastmath``) and LLVM uses 256-bit vectors here, so the multiplies bind.
 numba's compile time is not included (a warm-up call per kernel).
 """
 import argparse
@@ -47,7 +51,7 @@ from numerics.serialize import finite
 ETA = (0.5, 3.0)
 INITIAL = (0.05, 1.0)
 KEEP = 10
-VECTOR, VECTORS = 8, 4  # doubles per AVX-512 vector, vectors per block of lanes
+VECTOR, VECTORS = 4, 8  # doubles per AVX2 vector (LLVM's width here), vectors per block of lanes
 BLOCK = VECTOR * VECTORS
 
 
@@ -181,15 +185,18 @@ def main():
     args = parser.parse_args()
     uv = IteratedMap(load_model("uv", "sp"), values={"eta": 0.5, "n": 4, "y": 1.0, "x": 1.0})
     flops = uv.compiled.step_flops()
+    multiplies = _multiplies(uv.compiled)
     cores = numba.get_num_threads()
-    clock = _clock_hz()
-    peak = cores * 4 * 2 * 2 * clock
     load = os.getloadavg()
+    clock = measured_clock_hz()
+    nominal = _nominal_clock_hz() or clock
+    peak = cores * 4 * 2 * 2 * nominal
     print(f"UV (SP) orbit diagrams; {cores} threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
           "at the start")
-    print(f"peak: {cores} cores x 4 AVX2 lanes x 2 FMA units x 2 flops x {clock / 1e9:.2f} GHz = {peak / 1e9:.1f} "
-          f"GFLOP/s; {flops} flops per map step, one instruction each: the FP ports bound a step at "
-          f"{cores * 4 * 2 * clock / flops:.2e} steps/s (AVX2), {cores * 8 * 2 * clock / flops:.2e} (AVX-512)")
+    print(f"peak: {cores} cores x 4 AVX2 lanes x 2 FMA units x 2 flops x {nominal / 1e9:.2f} GHz (/proc/cpuinfo) = "
+          f"{peak / 1e9:.1f} GFLOP/s; {flops} flops per map step, {multiplies} of them multiplies: the multiply ports "
+          f"bound a step at {cores * 4 * 2 * nominal / multiplies:.2e} steps/s at that clock, "
+          f"{cores * 4 * 2 * clock / multiplies:.2e} at the {clock / 1e9:.2f} GHz measured (turbo)")
     for number, size in enumerate(args.sizes):
         lanes, steps = (int(v) for v in size.lower().split("x"))
         rates, extra = measure(uv, lanes, steps, args.repeats, args.python_lanes if number == 0 else 0)
@@ -210,8 +217,38 @@ def main():
     print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
 
 
-def _clock_hz() -> float:
-    """The clock of the first core in ``/proc/cpuinfo`` (Linux), else 2.5 GHz (stated in the output)."""
+@numba.njit
+def _multiply_chain(count, factor):
+    value = 1.0
+    for _ in range(count):
+        value = value * factor  # each multiply waits for the previous one: its latency, 4 cycles
+    return value
+
+
+def measured_clock_hz(count: int = 50_000_000, runs: int = 9) -> float:
+    """The core clock from chains of ``count`` dependent float64 multiplies (4 cycles of latency each on Intel's
+    Golden Cove and Skylake cores): the median of ``runs`` (on this VM single runs scatter by +-20 %, the turbo
+    clock and other jobs moving them)."""
+    _multiply_chain(10, 1.0)
+    rates = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        _multiply_chain(count, 1.0 + 1e-12)
+        rates.append(4 * count / (time.perf_counter() - start))
+    return float(np.median(rates))
+
+
+def _multiplies(compiled) -> int:
+    """Multiplies per step of the orbit kernel (integer squares counted as one)."""
+    import sympy as sp
+
+    _, updates, results = compiled._lane_split()
+    counted = sum((sp.count_ops(e, visual=True) for e in [e for _, e in updates] + list(results)), sp.S(0))
+    return int(counted.coeff(sp.Symbol("MUL")) + counted.coeff(sp.Symbol("POW")))
+
+
+def _nominal_clock_hz() -> float:
+    """The clock of the first core in ``/proc/cpuinfo`` (Linux; 0 where there is none)."""
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
@@ -219,7 +256,7 @@ def _clock_hz() -> float:
                     return float(line.split(":")[1]) * 1e6
     except OSError:
         pass
-    return 2.5e9
+    return 0.0
 
 
 if __name__ == "__main__":
