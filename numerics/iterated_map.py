@@ -545,16 +545,16 @@ class IteratedMap:
         axes = [(axis.name,) for axis in axes]
         lanes = grids[0].size * grids[1].size
         # Before any allocation: the grid's own arrays (mesh, starts, parameters per lane) and the orbits.
-        self._check_lanes(lanes, steps, min(TAIL, steps), f"a basin of {lanes:,} initial states",
-                          inputs_per_lane=2 + self.compiled.dimension + len(self._params))
+        self._check_lanes(lanes, steps, 1, f"a basin of {lanes:,} initial states",
+                          inputs_per_lane=2 + self.compiled.dimension + len(self._params), kept=min(TAIL, steps))
         mesh_x, mesh_y = np.meshgrid(*grids)
         start = np.tile(self.initial_state(init), (lanes, 1))
         start[:, self.compiled.state_names.index(axes[0][0])] = mesh_x.ravel()
         start[:, self.compiled.state_names.index(axes[1][0])] = mesh_y.ravel()
         params = np.tile(self._params, (lanes, 1))
-        keep = min(TAIL, steps)
-        orbits, classified = self._grid_states(start, params, steps, keep, f"a basin of {lanes:,} initial states",
-                                               progress)
+        # Only the final state is kept (its sharpness); the last TAIL states are classified inside the kernel.
+        orbits, classified = self._grid_states(start, params, steps, 1, f"a basin of {lanes:,} initial states",
+                                               progress, kept=min(TAIL, steps))
         finite = classified["code"] != OUTCOMES.index("diverged")
         sharpness = np.where(finite, _evaluate(self.compiled.sharpness_numpy, orbits[:, -1, :], params.T), np.nan)
         from analysis.evaluate import realizable_states
