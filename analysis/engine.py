@@ -89,8 +89,12 @@ class Derivation:
         model's declaration, the parameterization and :func:`analysis.cache.source_fingerprint`.
 
         The declaration counts because derivations read it too (a state default or a parameter's domain can
-        change a result) and two models may share one description."""
+        change a result) and two models may share one description. Computed once per object as long as its model
+        and description are the same objects (both are frozen; replacing either computes it again)."""
         model = self.model
+        known = self.__dict__.get("_cache_key")
+        if known is not None and known[0] is model and known[1] is self.spec and known[2] == self.parameterization:
+            return known[3]
         identity = {
             "description": self.spec.fingerprint(),
             "model": model.name,
@@ -100,7 +104,9 @@ class Derivation:
             "parameterization": self.parameterization,
             "source": cache.source_fingerprint(),
         }
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        self._cache_key = (model, self.spec, self.parameterization, key)
+        return key
 
     def _cache_location(self) -> tuple:
         """``(directory, key)`` of this model's entries. The directory is named by the model, the

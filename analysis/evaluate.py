@@ -215,8 +215,16 @@ def realizable(derivation, state_values: dict, values: dict) -> bool | None:
     bracket does not decide it, or instead of ``True`` where the width is below the number of vectors (rank is
     not checked).
     """
-    decided = realizable_states(derivation, {s: [v] for s, v in state_values.items()}, values)
-    return None if decided is None else decided[0]
+    key = (derivation.cache_key, tuple(state_values.items()), tuple(values.items()))
+    if key not in _VERDICTS:  # symbolic work and a search, tens of ms: once per state and values in a process
+        if len(_VERDICTS) >= 4096:
+            _VERDICTS.clear()
+        decided = realizable_states(derivation, {s: [v] for s, v in state_values.items()}, values)
+        _VERDICTS[key] = None if decided is None else decided[0]
+    return _VERDICTS[key]
+
+
+_VERDICTS: dict = {}  # realizable(): (derivation's cache key, state, values) -> the verdict
 
 
 def realizable_states(derivation, states: dict, values: dict):

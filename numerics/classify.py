@@ -113,72 +113,167 @@ def max_period(kept: int) -> int:
 
 def batch_statistics(batch_means: np.ndarray, axis: int = -1):
     r"""Estimate and standard error from batch means (Flegal & Jones 2010, batch means for Markov chain and
-    dynamical averages): :math:`\bar m` and :math:`s_m/\sqrt B` over the ``B`` batches along ``axis``. The error
-    is honest when a batch is longer than the correlation time of the averaged quantity."""
-    batch_means = np.asarray(batch_means, dtype=float)
-    count = batch_means.shape[axis]
-    with np.errstate(invalid="ignore"):
-        estimate = batch_means.mean(axis=axis)
-        error = batch_means.std(axis=axis, ddof=1) / np.sqrt(count) if count > 1 else np.full_like(estimate, np.inf)
+    dynamical averages): :math:`\bar m` and :math:`s_m/\sqrt B` over the ``B`` batches along ``axis``
+    (:func:`batch_mean_error` on each row). The error is honest when a batch is longer than the correlation time
+    of the averaged quantity."""
+    batch_means = np.moveaxis(np.asarray(batch_means, dtype=float), axis, -1)
+    rows = batch_means.reshape(-1, batch_means.shape[-1])
+    pairs = np.array([batch_mean_error(row, 1.0) for row in rows]).reshape(batch_means.shape[:-1] + (2,))
+    return pairs[..., 0], pairs[..., 1]
+
+
+# Outcome codes (indices into OUTCOMES) as the compiled classifier returns them.
+CONVERGED, PERIODIC, CHAOTIC, UNDETERMINED, DIVERGED = range(len(OUTCOMES))
+# Stored values up to which the classifier runs interpreted (no numba import: a short ``run`` answers sooner),
+# compiled above; the kernels' rule too (numerics.compile.CompiledModel.kernels_for): at about 0.5 us per lane-step
+# in CPython (uv-eos; a few times that for the UV map), 5e5 of them take about the time numba needs to load itself
+# and the cached machine code (0.5-0.7 s on this 2-core machine).
+SMALL_WORK = 500_000
+
+
+# The lane functions below are the classifier's decisions. classify_orbits runs them (interpreted or compiled by
+# numba), and numerics.compile puts their source (LANE_FUNCTIONS) into every model's orbit kernel, which
+# classifies each block of lanes as soon as it is computed: both give the same labels bit for bit. They use only
+# their arguments and the integer codes above.
+def batch_mean_error(values, divisor):
+    r"""Mean and batch-means standard error :math:`s_m/\sqrt B` of the ``B`` batch means ``values[i] / divisor``
+    (the error is ``inf`` for one batch)."""
+    count = values.shape[0]
+    total = 0.0
+    for i in range(count):
+        total += values[i] / divisor
+    mean = total / count
+    if count < 2:
+        return mean, math.inf
+    squares = 0.0
+    for i in range(count):
+        deviation = values[i] / divisor - mean
+        squares += deviation * deviation
+    return mean, math.sqrt(squares / (count - 1)) / math.sqrt(count)
+
+
+def lane_lyapunov(sums, batch):
+    """The largest Lyapunov exponent and its batch-means error from one lane's per-batch sums of log stretches
+    (column 0 of :meth:`numerics.compile.CompiledModel.stretch_sums`, ``batch`` steps each)."""
+    estimate, error = batch_mean_error(sums, batch)
+    if estimate == -math.inf:  # a vanishing stretch (log 0) is a superstable orbit: decided negative
+        error = 0.0
     return estimate, error
 
 
-def lyapunov_window(sums: np.ndarray, batch: int):
-    """The largest Lyapunov exponent and its batch-means error from per-batch sums of log stretches
-    (:meth:`numerics.compile.CompiledModel.stretch_sums`, column 0; ``sums`` (lanes, batches), ``batch`` steps
-    each)."""
-    estimate, error = batch_statistics(np.asarray(sums, dtype=float) / batch)
-    # A vanishing stretch (log 0) is a superstable orbit: decided negative, not undetermined.
-    error = np.where(estimate == -np.inf, 0.0, error)
+def lane_scale(orbits, lane):
+    r""":math:`\max |s|` over the stored states of lane ``lane`` of ``orbits`` (lanes, kept, d) (the scale of
+    :func:`period_bound`; the orbit kernel takes the same maximum across its lanes)."""
+    scale = 0.0
+    for t in range(orbits.shape[1]):
+        for i in range(orbits.shape[2]):
+            scale = max(scale, abs(orbits[lane, t, i]))
+    return scale
+
+
+def period_bound(scale, tolerance):
+    r"""How far apart two states a period apart may be: ``tolerance`` :math:`(1 + \max|s|)`."""
+    return tolerance * (1.0 + scale)
+
+
+def lane_period(orbits, lane, bound, max_period):
+    r"""The smallest :math:`p \le` ``max_period`` with :math:`|s_{t+p} - s_t| \le` ``bound``
+    (:func:`period_bound`) over the last :math:`p + 1` pairs of lane ``lane`` of ``orbits`` (lanes, kept, d), 0
+    where there is none: the last :math:`2p + 1` states repeat with period :math:`p`. Early exits: a mismatch ends
+    a candidate."""
+    kept, d = orbits.shape[1], orbits.shape[2]
+    for p in range(1, max_period + 1):
+        repeats = True
+        for t in range(kept - 2 * p - 1, kept - p):
+            for i in range(d):
+                if not abs(orbits[lane, t + p, i] - orbits[lane, t, i]) <= bound:
+                    repeats = False
+                    break
+            if not repeats:
+                break
+        if repeats:
+            return p
+    return 0
+
+
+def decide_outcome(finite, period, measured, estimate, error):
+    """The outcome code of one lane (module docstring): diverged unless ``finite``; converged (period 1), periodic;
+    chaotic where an exponent was ``measured`` and exceeds :data:`SIGMAS` standard errors; else undetermined."""
+    if not finite:
+        return DIVERGED
+    if period == 1:
+        return CONVERGED
+    if period > 1:
+        return PERIODIC
+    if measured and estimate - SIGMAS * error > 0:
+        return CHAOTIC
+    return UNDETERMINED
+
+
+LANE_FUNCTIONS = (batch_mean_error, lane_lyapunov, lane_scale, period_bound, lane_period, decide_outcome)
+
+
+def lane_functions_source() -> str:
+    """The source of :data:`LANE_FUNCTIONS` with the constants they read, for the generated kernel module
+    (``numerics.compile``; each function is preceded by a decorator line that the caller supplies as ``{njit}``)."""
+    import inspect
+
+    lines = [f"{name} = {globals()[name]!r}" for name in _CONSTANTS]
+    return "\n".join(lines) + "\n\n\n" + "\n\n".join("{njit}\n" + inspect.getsource(f) for f in LANE_FUNCTIONS)
+
+
+def _periods_loop(orbits, finite, tolerance, max_period):
+    """:func:`lane_period` of every finite lane (0 for the others)."""
+    period = np.zeros(orbits.shape[0], dtype=np.int64)
+    for lane in range(orbits.shape[0]):
+        if finite[lane]:
+            period[lane] = lane_period(orbits, lane, period_bound(lane_scale(orbits, lane), tolerance), max_period)
+    return period
+
+
+def _lyapunov_loop(sums, batch):
+    """:func:`lane_lyapunov` of every row of ``sums`` (lanes, batches): ``(estimates, errors)``."""
+    estimate = np.empty(sums.shape[0])
+    error = np.empty(sums.shape[0])
+    for row in range(sums.shape[0]):
+        value, spread = lane_lyapunov(sums[row], batch)
+        estimate[row] = value
+        error[row] = spread
     return estimate, error
 
 
-def _smallest_periods(orbits, finite, tolerance, max_period):
-    """:func:`_smallest_periods_loop`, interpreted for a few lanes (no numba import: a short ``run`` answers
-    sooner), compiled for many: the same rule as the kernels (``numerics.compile.SMALL_WORK``; a stored value
-    costs about what a map step costs interpreted, ~0.5 us)."""
-    from .compile import SMALL_WORK
+def _decide_loop(finite, period, measured, exponent, error):
+    """:func:`decide_outcome` of every lane."""
+    code = np.empty(finite.shape[0], dtype=np.int64)
+    for lane in range(finite.shape[0]):
+        code[lane] = decide_outcome(finite[lane], period[lane], measured[lane], exponent[lane], error[lane])
+    return code
 
-    if orbits.size <= SMALL_WORK:
-        return _smallest_periods_loop(orbits, finite, tolerance, max_period)
-    return _compiled_periods()(orbits, finite, tolerance, max_period)
+
+_CONSTANTS = ("CONVERGED", "PERIODIC", "CHAOTIC", "UNDETERMINED", "DIVERGED", "SIGMAS")
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled_periods():
+def _compiled(name):
+    """The loop ``name`` compiled by numba, with the lane functions it calls compiled too (a fresh namespace of
+    jitted copies: numba calls only jitted functions)."""
+    import types
+
     import numba
 
-    return numba.njit(cache=True, nogil=True)(_smallest_periods_loop)
+    namespace = {"np": np, "math": math, **{constant: globals()[constant] for constant in _CONSTANTS}}
+    for function in LANE_FUNCTIONS + (globals()[name],):
+        copy = types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__)
+        namespace[function.__name__] = numba.njit(nogil=True, error_model="numpy")(copy)
+    return namespace[name]
 
 
-def _smallest_periods_loop(orbits, finite, tolerance, max_period):
-    r"""The smallest :math:`p \le` ``max_period`` with :math:`|s_{t+p} - s_t| \le` ``tolerance`` :math:`(1 +
-    \max|s|)` over the last :math:`p + 1` pairs of every finite lane (0 where there is none): the last
-    :math:`2p + 1` states repeat with period :math:`p`. Compiled, lane by lane with an early exit, because an
-    orbit diagram classifies up to a million lanes."""
-    lanes, kept, d = orbits.shape
-    period = np.zeros(lanes, dtype=np.int64)
-    for lane in range(lanes):
-        if not finite[lane]:
-            continue
-        scale = 0.0
-        for t in range(kept):
-            for i in range(d):
-                scale = max(scale, abs(orbits[lane, t, i]))
-        bound = tolerance * (1.0 + scale)
-        for p in range(1, max_period + 1):
-            repeats = True
-            for t in range(kept - 2 * p - 1, kept - p):
-                for i in range(d):
-                    if not abs(orbits[lane, t + p, i] - orbits[lane, t, i]) <= bound:
-                        repeats = False
-                        break
-                if not repeats:
-                    break
-            if repeats:
-                period[lane] = p
-                break
-    return period
+def _run(name, work, *arguments):
+    """Loop ``name`` interpreted up to :data:`SMALL_WORK` stored values, compiled by numba above (same source)."""
+    if work <= SMALL_WORK:
+        with np.errstate(all="ignore"):
+            return globals()[name](*arguments)
+    return _compiled(name)(*arguments)
 
 
 def classify_orbits(orbits: np.ndarray, diverged: np.ndarray, stretch=None, params=None,
@@ -189,50 +284,57 @@ def classify_orbits(orbits: np.ndarray, diverged: np.ndarray, stretch=None, para
     (:meth:`numerics.compile.CompiledModel.stretch_sums`); without it a bounded aperiodic lane is
     ``undetermined``. Returns ``{"code", "period", "exponent", "error", "window", "max_period", "reason"}``
     (arrays over lanes; ``reason`` a list of strings, empty where decided; ``window`` the steps of the Lyapunov
-    estimate, 0 where none)."""
+    estimate, 0 where none). The orbit kernel of a grid measure reaches the same result inside its pass
+    (:meth:`numerics.compile.CompiledModel.classified_orbits`; :func:`classification`)."""
+    orbits = np.ascontiguousarray(orbits, dtype=float)
     lanes, kept = orbits.shape[:2]
-    code = np.full(lanes, OUTCOMES.index("undetermined"))
-    exponent = np.full(lanes, np.nan)
-    error = np.full(lanes, np.nan)
     finite = np.isfinite(orbits).all(axis=(1, 2)) & ~np.asarray(diverged, bool)
     longest = max_period(kept)
-    period = _smallest_periods(np.ascontiguousarray(orbits, dtype=float), finite, float(tolerance), longest)
-    code[period == 1] = OUTCOMES.index("converged")
-    code[period > 1] = OUTCOMES.index("periodic")
-    open_lanes = finite & (period == 0)
-    long_enough = kept >= TAIL
     batch = (kept - 1) // BATCHES
-    window = batch * BATCHES if long_enough and stretch is not None else 0
-    reason = [""] * lanes
+    window = batch * BATCHES if kept >= TAIL and stretch is not None else 0
+    work = orbits.size
+    period = _run("_periods_loop", work, orbits, finite, float(tolerance), longest)
+    open_lanes = finite & (period == 0)
+    exponent = np.full(lanes, np.nan)
+    error = np.full(lanes, np.nan)
     if window and open_lanes.any():
         lanes_open = np.nonzero(open_lanes)[0]
-        sums = stretch(np.ascontiguousarray(orbits[lanes_open, kept - 1 - window:], dtype=float),
-                       np.ascontiguousarray(params[lanes_open], dtype=float), batch)
-        exponent[lanes_open], error[lanes_open] = lyapunov_window(sums[..., 0], batch)
-        with np.errstate(invalid="ignore"):
-            chaotic = open_lanes & (exponent - SIGMAS * error > 0)
-        code[chaotic] = OUTCOMES.index("chaotic")
-    for lane in np.nonzero(code == OUTCOMES.index("undetermined"))[0]:
-        if not finite[lane]:
-            continue
-        if not long_enough:
+        sums = stretch(orbits[lanes_open, kept - 1 - window:], np.ascontiguousarray(params[lanes_open], dtype=float),
+                       batch)
+        exponent[lanes_open], error[lanes_open] = _run("_lyapunov_loop", work, np.ascontiguousarray(sums[..., 0]),
+                                                       batch)
+    measured = open_lanes & bool(window)
+    code = _run("_decide_loop", lanes, finite, period, measured, exponent, error)
+    return classification(code, period, exponent, error, window, kept)
+
+
+def classification(code, period, exponent, error, window, kept) -> dict:
+    """The result of :func:`classify_orbits` from the lane decisions (arrays over lanes: ``code`` from
+    :func:`decide_outcome`, ``period`` from :func:`lane_period`, ``exponent`` and ``error`` from
+    :func:`lane_lyapunov`, NaN where not measured), ``window`` (the steps of the estimate, 0 if none) and ``kept``
+    (the stored states per lane): the reasons of the undetermined lanes are written here."""
+    longest = max_period(kept)
+    finite = code != DIVERGED
+    measured = finite & (period == 0) & (window > 0)
+    reason = [""] * len(code)
+    for lane in np.nonzero(code == UNDETERMINED)[0]:
+        if kept < TAIL:
             reason[lane] = (f"too short: {kept - 1} steps decide nothing (periods and a Lyapunov estimate need at "
                             f"least {TAIL}); the transient may still be under way")
         elif not window:
             reason[lane] = f"no period up to {longest}; no Lyapunov exponent computed"
         else:
-            measured = (f"no period up to {longest}, and the largest Lyapunov exponent over the last {window} steps, "
-                        f"{exponent[lane]:.2e} ± {error[lane]:.1e}, ")
+            measured_text = (f"no period up to {longest}, and the largest Lyapunov exponent over the last {window} "
+                             f"steps, {exponent[lane]:.2e} ± {error[lane]:.1e}, ")
             if exponent[lane] + SIGMAS * error[lane] < 0:
-                reason[lane] = measured + ("is negative: attracting, but periodic with a longer period or still "
-                                           "converging")
+                reason[lane] = measured_text + ("is negative: attracting, but periodic with a longer period or "
+                                                "still converging")
             else:
-                reason[lane] = measured + (f"does not exclude zero ({SIGMAS:g} standard errors): quasi-periodic, "
-                                           "near a bifurcation, or the window is too short")
-    code[~finite] = OUTCOMES.index("diverged")
-    period[~finite] = 0
+                reason[lane] = measured_text + (f"does not exclude zero ({SIGMAS:g} standard errors): "
+                                                "quasi-periodic, near a bifurcation, or the window is too short")
+    period = np.where(finite, period, 0)
     return {"code": code, "period": period, "exponent": exponent, "error": error,
-            "window": np.where(open_lanes, window, 0), "max_period": longest, "reason": reason}
+            "window": np.where(measured, window, 0), "max_period": longest, "reason": reason}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from analysis.atomic import write_atomic
 from analysis.cache import cache_dir
 from analysis.optimizers import threshold_name
 
-from . import kernel_cache
+from . import classify, kernel_cache
 
 # numba options of every generated kernel. ``error_model="numpy"``: a float division by zero gives inf/nan (an
 # overflow the measures report as divergence) instead of raising, which also removes the branch numba's default
@@ -156,10 +156,11 @@ class CompiledModel:
             + self._kernel_source("generated_step", self.map_exprs),
             "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")\n"
             + self._kernel_source("generated_jacobian", self.jacobian_expr),
-            "@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n" + self._orbit_source(),
+            classify.lane_functions_source().replace("{njit}", "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")"),
+            "@numba.njit(inline='always', " + KERNEL_OPTIONS + ")\n" + self._lane_stretch_source(),
+            *self._orbit_sources(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._trajectory_source(),
             "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._tangent_source(),
-            "@numba.njit(nogil=True, " + KERNEL_OPTIONS + ")\n" + self._return_map_source(),
             "@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n" + self._stretch_source(),
         ])
 
@@ -170,14 +171,14 @@ class CompiledModel:
     def python_kernels(self):
         """The same kernel module run by CPython instead of numba (``numba.njit`` an identity, ``prange`` =
         ``range``): identical source and arithmetic order, no compilation and no numba import. Small work (below
-        :data:`SMALL_WORK` lane-steps) runs here, since loading numba and its cached machine code costs about half
+        :data:`numerics.classify.SMALL_WORK` lane-steps) runs here, since loading numba and its cached machine code costs about half
         a second per process, more than a few thousand steps of the interpreted loop."""
         return load_kernel_module(self.kernels_source, python=True, fallback=lambda: self.kernels)
 
     def kernels_for(self, work: int):
-        """The kernel module to run ``work`` lane-steps with: :attr:`python_kernels` up to :data:`SMALL_WORK`, else
-        the numba-compiled :attr:`kernels`."""
-        return self.python_kernels if work <= SMALL_WORK else self.kernels
+        """The kernel module to run ``work`` lane-steps with: :attr:`python_kernels` up to
+        :data:`numerics.classify.SMALL_WORK`, else the numba-compiled :attr:`kernels`."""
+        return self.python_kernels if work <= classify.SMALL_WORK else self.kernels
 
     @property
     def step_scalar(self):
@@ -199,18 +200,85 @@ class CompiledModel:
         keeps ``inf``/``nan``, which the caller reports as diverged."""
         return self.kernels.generated_orbits
 
-    def _orbit_source(self) -> str:
+    @property
+    def classified_orbit_kernel(self):
+        r"""numba parallel kernel ``(initial (L, d), params (L, m), steps, keep, kept, tolerance, max_period, batch,
+        window, frame) -> (orbits (L, keep, d), code, period, exponent, error)``: :attr:`orbit_kernel` that
+        classifies every block of lanes as soon as its last ``kept`` states are computed (while they are in the
+        cache), with the classifier's own lane functions (:func:`numerics.classify.lane_period`,
+        :func:`~numerics.classify.lane_lyapunov`, :func:`~numerics.classify.decide_outcome`) and the Benettin
+        stretch of :attr:`stretch_kernel` over the last ``window`` steps (``batch`` steps per batch, from
+        ``frame``); only the last ``keep`` states are written out. :meth:`classified_orbits` calls it."""
+        return self.kernels.generated_classified_orbits
+
+    def classified_orbits(self, initial: np.ndarray, params: np.ndarray, steps: int, keep: int, kept: int,
+                          kernels=None, along: int | None = None):
+        """The last ``keep`` of ``steps`` states of every lane and the classification of its last ``kept`` states,
+        ``(orbits, classified)``: ``classified`` is what :func:`numerics.classify.classify_orbits` returns for
+        those states with this model's stretch (the same labels, bit for bit), computed inside the orbit kernel's
+        pass (:attr:`classified_orbit_kernel`). ``kernels``: the module to run (default by the work,
+        :meth:`kernels_for`). ``along``: the index of the only parameter that differs between lanes, if one does
+        (an orbit diagram's): then ``params`` is ``(values (L,), the parameter vector (m,))`` and the kernel
+        specialised to it runs (:meth:`orbit_kernel_along`)."""
+        lanes = len(params[0]) if along is not None else len(params)
+        kernels = kernels or self.kernels_for(lanes * steps)
+        batch = (kept - 1) // classify.BATCHES
+        window = batch * classify.BATCHES if kept >= classify.TAIL else 0
+        kernel, arguments = ((kernels.generated_classified_orbits, (params,)) if along is None else
+                             (getattr(kernels, f"generated_classified_orbits_along_{along}"), tuple(params)))
+        orbits, code, period, exponent, error = kernel(
+            initial, *arguments, steps, keep, kept, classify.TOLERANCE, classify.max_period(kept), max(batch, 1),
+            window, self.benettin_frame(1))
+        return orbits, classify.classification(code, period, exponent, error, window, kept)
+
+    def orbit_kernel_along(self, index: int, classified: bool = False):
+        """:attr:`orbit_kernel` (:attr:`classified_orbit_kernel` if ``classified``) for lanes that differ in
+        parameter ``index`` only: ``(initial (L, d), values (L,), params (m,), ...)`` in place of ``(initial,
+        params (L, m), ...)``. The parameter-only subexpressions that do not involve that parameter are computed
+        once, and the others stay scalars in the lane loop: one vector load per lane and step for each, fewer than
+        the general kernel's (12-15 % of its time for the UV map)."""
+        return getattr(self.kernels, f"generated{'_classified' if classified else ''}_orbits_along_{index}")
+
+    def _orbit_sources(self) -> list:
+        """The orbit kernels: general, then along each parameter; each plain and classifying."""
+        variants = [None] + list(range(len(self.parameter_symbols)))
+        return ["@numba.njit(parallel=True, nogil=True, " + KERNEL_OPTIONS + ")\n"
+                + self._orbit_source(classified, along) for along in variants for classified in (False, True)]
+
+    def _orbit_source(self, classified: bool = False, along: int | None = None) -> str:
         d, m = self.dimension, len(self.parameter_symbols)
         state = [f"s{i}" for i in range(d)]
         constants, updates, results = self._lane_split()
+        # What differs between lanes: every parameter, or parameter `along` and the constants that involve it.
+        varying = {f"p{j}" for j in range(m)} if along is None else {f"p{along}"}
+        for name, expression in constants:
+            if {str(symbol) for symbol in expression.free_symbols} & varying:
+                varying.add(str(name))
         constants = [(str(name), sp.pycode(e)) for name, e in constants]
         updates = [(str(name), sp.pycode(e)) for name, e in updates]
         results = [sp.pycode(e) for e in results]
-        per_lane = [f"p{j}" for j in range(m)] + [name for name, _ in constants]
-        src = [
-            "def generated_orbits(initial, params, steps, keep):",
-            "    lanes = params.shape[0]",
-            f"    out = np.empty((lanes, keep, {d}))",
+        per_lane = [name for name in [f"p{j}" for j in range(m)] + [n for n, _ in constants] if name in varying]
+        suffix = "" if along is None else f"_along_{along}"
+        lane_params = "params" if along is None else "values, params"
+        if classified:
+            src = [f"def generated_classified_orbits{suffix}(initial, {lane_params}, steps, keep, kept, tolerance, "
+                   "max_period, batch, window, frame):"]
+            recorded = "kept"
+        else:
+            src = [f"def generated_orbits{suffix}(initial, {lane_params}, steps, keep):"]
+            recorded = "keep"
+        src += ["    lanes = initial.shape[0]", f"    out = np.empty((lanes, keep, {d}))"]
+        if classified:
+            src += ["    code = np.empty(lanes, np.int64)",  # every entry is written below (np.empty: no fill pass)
+                    "    period = np.empty(lanes, np.int64)",
+                    "    exponent = np.empty(lanes)",
+                    "    error = np.empty(lanes)",
+                    "    columns = frame.shape[1]",
+                    "    batches = window // batch"]
+        if along is not None:  # the lane-independent values, once
+            src += [f"    p{j} = params[{j}]" for j in range(m) if j != along]
+        src += [f"    {name} = {expression}" for name, expression in constants if name not in varying]
+        src += [
             f"    block = {LANE_BLOCK}",
             "    blocks = (lanes + block - 1) // block",
             "    for b in numba.prange(blocks):",
@@ -224,19 +292,75 @@ class CompiledModel:
         src += [f"        lane_{name} = np.empty(block)" for name in per_lane]
         src += ["        for j in range(block):", "            lane = lo + min(j, width - 1)"]
         src += [f"            {s}[j] = initial[lane, {i}]" for i, s in enumerate(state)]
-        src += [f"            p{j} = params[lane, {j}]" for j in range(m)]
-        src += [f"            {name} = {expression}" for name, expression in constants]
+        if along is None:
+            src += [f"            p{j} = params[lane, {j}]" for j in range(m)]
+        else:
+            src += [f"            p{along} = values[lane]"]
+        src += [f"            {name} = {expression}" for name, expression in constants if name in varying]
         src += [f"            lane_{name}[j] = {name}" for name in per_lane]
         step = ["            for j in range(block):"]
         step += [f"                x{i} = {s}[j]" for i, s in enumerate(state)]
         step += [f"                {name} = lane_{name}[j]" for name in per_lane]
         step += [f"                {name} = {expression}" for name, expression in updates]
         step += [f"                {s}[j] = {results[i]}" for i, s in enumerate(state)]
-        src += ["        for t in range(steps - keep):"] + step
-        src += ["        for record in range(keep):"] + step
-        src += ["            for j in range(width):"]
-        src += [f"                out[lo + j, record, {i}] = {s}[j]" for i, s in enumerate(state)]
-        src.append("    return out")
+        src += [f"        for t in range(steps - {recorded}):"] + step
+        if not classified:
+            src += ["        for record in range(keep):"] + step
+            src += ["            for j in range(width):"]
+            src += [f"                out[lo + j, record, {i}] = {s}[j]" for i, s in enumerate(state)]
+            src.append("    return out")
+            return "\n".join(src) + "\n"
+        # The block's last `kept` states, lanes innermost (contiguous stores from the lane loop), read as (lane,
+        # step, coordinate) through a transposed view; classified lane by lane while in the cache. Across the lanes
+        # while they are recorded (vectorised): the scale of the period test (the maximum that
+        # numerics.classify.lane_scale takes lane by lane) and x - x summed, 0 exactly where all states are finite.
+        src += [f"        tail = np.empty((kept, {d}, block))",
+                "        scale = np.zeros(block)",
+                "        unbounded = np.zeros(block)"]
+        src += ["        for record in range(kept):"] + step
+        src += ["            for j in range(block):"]
+        for i, s in enumerate(state):
+            src += [f"                tail[record, {i}, j] = {s}[j]",
+                    f"                scale[j] = max(scale[j], abs({s}[j]))",
+                    f"                unbounded[j] += {s}[j] - {s}[j]"]
+        src += [
+            "        states = tail.transpose((2, 0, 1))",
+            f"        jac = np.empty(({d}, {d}))",
+            f"        q = np.empty(({d}, columns))",
+            f"        grown = np.empty(({d}, columns))",
+            "        log = np.empty(columns)",
+            "        sums = np.empty((batches, columns))",
+        ]
+        if along is not None:  # the parameter vector of one lane, for the Jacobian of the stretch
+            src += [f"        row = np.empty((1, {m}))", "        row[0, :] = params"]
+        src += [
+            "        for j in range(width):",
+            "            lane = lo + j",
+            "            finite = unbounded[j] == 0.0",
+            "            repeat = lane_period(states, j, period_bound(scale[j], tolerance), max_period) if finite else 0",
+            "            measured = finite and repeat == 0 and window > 0",
+            "            estimate = np.nan",
+            "            spread = np.nan",
+            "            if measured:",
+        ]
+        if along is None:
+            src += ["                lane_stretch(states, j, params, lane, kept - 1 - window, batch, frame, sums, jac, q,"
+                    " grown, log)"]
+        else:
+            src += [f"                row[0, {along}] = values[lane]",
+                    "                lane_stretch(states, j, row, 0, kept - 1 - window, batch, frame, sums, jac, q, "
+                    "grown, log)"]
+        src += [
+            "                estimate, spread = lane_lyapunov(sums[:, 0], batch)",
+            "            code[lane] = decide_outcome(finite, repeat, measured, estimate, spread)",
+            "            period[lane] = repeat",
+            "            exponent[lane] = estimate",
+            "            error[lane] = spread",
+            "            for r in range(keep):",
+            f"                for i in range({d}):",
+            "                    out[lane, r, i] = states[j, kept - keep + r, i]",
+            "    return out, code, period, exponent, error",
+        ]
         return "\n".join(src) + "\n"
 
     def _lane_split(self):
@@ -379,17 +503,27 @@ class CompiledModel:
 
     def stretch_sums(self, orbits: np.ndarray, params: np.ndarray, batch: int = 1, columns: int = 1) -> np.ndarray:
         r"""Sums of :math:`\log R_{ii}` over consecutive batches of ``batch`` steps along the stored states of
-        every lane (:attr:`stretch_kernel`), for a frame of ``columns`` tangent vectors whose first is
-        :math:`(1, \dots, 1)/\sqrt d`: ``(lanes, (T - 1) // batch, columns)`` for ``orbits`` (lanes, T, d) and
-        ``params`` (lanes, m); column 0 is the largest exponent's. Interpreted for small work, compiled
-        otherwise (a Jacobian-vector product per stored state costs a few map steps)."""
-        d = self.dimension
-        frame, _ = np.linalg.qr(np.column_stack([np.ones(d), np.eye(d)[:, 1:]])[:, :columns])
-        frame *= np.sign(frame[0, 0])  # column 0 is +(1, ..., 1)/sqrt(d)
-        work = 4 * orbits.shape[0] * orbits.shape[1] * d * columns
+        every lane (:attr:`stretch_kernel`), for a frame of ``columns`` tangent vectors
+        (:meth:`benettin_frame`; column 0 is the largest exponent's): ``(lanes, (T - 1) // batch, columns)`` for
+        ``orbits`` (lanes, T, d) and ``params`` (lanes, m). Interpreted for small work, compiled otherwise (a
+        Jacobian-vector product per stored state costs a few map steps)."""
+        work = 4 * orbits.shape[0] * orbits.shape[1] * self.dimension * columns
         return self.kernels_for(work).generated_stretch(np.ascontiguousarray(orbits, dtype=float),
                                                         np.ascontiguousarray(params, dtype=float), int(batch),
-                                                        np.ascontiguousarray(frame))
+                                                        self.benettin_frame(columns))
+
+    def benettin_frame(self, columns: int = 1) -> np.ndarray:
+        r"""The orthonormal frame of ``columns`` tangent vectors that every Benettin stretch starts from: the QR of
+        :math:`((1, \dots, 1), e_2, \dots)`, column 0 :math:`+(1, \dots, 1)/\sqrt d` (built once per model;
+        read-only)."""
+        frames = self.__dict__.setdefault("_frames", {})
+        if columns not in frames:
+            d = self.dimension
+            frame, _ = np.linalg.qr(np.column_stack([np.ones(d), np.eye(d)[:, 1:]])[:, :columns])
+            frame = np.ascontiguousarray(frame * np.sign(frame[0, 0]))  # column 0 is +(1, ..., 1)/sqrt(d)
+            frame.flags.writeable = False
+            frames[columns] = frame
+        return frames[columns]
 
     @property
     def stretch_kernel(self):
@@ -400,15 +534,31 @@ class CompiledModel:
         of :data:`LANE_BLOCK` on threads: an orbit diagram classifies up to a million lanes."""
         return self.kernels.generated_stretch
 
-    def _stretch_source(self) -> str:
+    def _lane_stretch_source(self) -> str:
+        """``lane_stretch``: the batch sums of one lane (row ``row`` of ``orbits``, parameters row ``lane`` of
+        ``params``) from state ``first`` on, into ``sums`` (batches, k); shared by the stretch kernel and the
+        classifying orbit kernel."""
         d, m = self.dimension, len(self.parameter_symbols)
-        state = ", ".join(f"orbits[lane, t, {i}]" for i in range(d))
+        state = ", ".join(f"orbits[row, t, {i}]" for i in range(d))
         params = ", ".join(f"params[lane, {j}]" for j in range(m))
+        return f"""def lane_stretch(orbits, row, params, lane, first, batch, frame, sums, jac, q, grown, log):
+    batches, columns = sums.shape
+    q[:, :] = frame
+    sums[:, :] = 0.0
+    for index in range(batches):
+        for t in range(first + index * batch, first + (index + 1) * batch):
+            fill_square(jac, generated_jacobian({state}, {params}))
+            stretch_frame(jac, q, grown, log)
+            for i in range(columns):
+                sums[index, i] += log[i]
+"""
+
+    def _stretch_source(self) -> str:
         return f"""def generated_stretch(orbits, params, batch, frame):
     lanes, count, d = orbits.shape
     columns = frame.shape[1]
     batches = (count - 1) // batch
-    out = np.zeros((lanes, batches, columns))
+    out = np.empty((lanes, batches, columns))  # lane_stretch zeroes each lane's rows
     block = {LANE_BLOCK}
     for b in numba.prange((lanes + block - 1) // block):
         jac = np.empty((d, d))
@@ -416,35 +566,8 @@ class CompiledModel:
         grown = np.empty((d, columns))
         log = np.empty(columns)
         for lane in range(b * block, min(lanes, (b + 1) * block)):
-            q[:, :] = frame
-            for index in range(batches):
-                for t in range(index * batch, (index + 1) * batch):
-                    fill_square(jac, generated_jacobian({state}, {params}))
-                    stretch_frame(jac, q, grown, log)
-                    for i in range(columns):
-                        out[lane, index, i] += log[i]
+            lane_stretch(orbits, lane, params, lane, 0, batch, frame, out[lane], jac, q, grown, log)
     return out
-"""
-
-    @property
-    def return_map_kernel(self):
-        """numba kernel ``(state (d,), params (m,), period) -> (F^p(state) (d,), DF^p(state) (d, d))``."""
-        return self.kernels.generated_return_map
-
-    def _return_map_source(self) -> str:
-        d, m = self.dimension, len(self.parameter_symbols)
-        state = ", ".join(f"s{i}" for i in range(d))
-        params = ", ".join(f"p[{j}]" for j in range(m))
-        return f"""def generated_return_map(initial, p, period):
-    d = {d}
-    {state}, = {', '.join(f'initial[{i}]' for i in range(d))},
-    product = np.eye(d)
-    jac = np.empty((d, d))
-    for t in range(period):
-        fill_square(jac, generated_jacobian({state}, {params}))
-        product = jac @ product
-        {state}, = generated_step({state}, {params})
-    return np.array([{state}]), product
 """
 
 
@@ -504,12 +627,6 @@ CACHE = False
 def kernel_directory() -> Path:
     """Where generated kernel modules and numba's cache of their machine code live: ``CACHE_DIR/kernels``."""
     return cache_dir() / "kernels"
-
-
-# Lane-steps up to which a measure runs the interpreted kernels (CompiledModel.kernels_for): at about 0.5 us per
-# lane-step in CPython (uv-eos; a few times that for the UV map), 5e5 of them take about the time numba needs to
-# load itself and the cached machine code (0.5-0.7 s on this 2-core machine).
-SMALL_WORK = 500_000
 
 
 class _Interpreted:

@@ -5,7 +5,7 @@ A flip of a period-:math:`p` orbit at parameter :math:`P` solves
 .. math:: F_P^{\,p}(s) - s = 0, \qquad \det\bigl(DF_P^{\,p}(s) + I\bigr) = 0
 
 (a Floquet multiplier equal to -1). Each flip is found by Newton's method on these :math:`d + 1` equations in
-:math:`(s, P)`, first in float64 with the compiled map and Jacobian (:attr:`CompiledModel.return_map_kernel`),
+:math:`(s, P)`, first in float64 with the compiled map and Jacobian (the continuation engine, :func:`_switch_and_trace`),
 then refined in mpmath at ``digits`` significant digits with the generated mpmath kernels. The first flip comes
 from the derived stability result (:func:`analysis.derivations.fixed_points.stability`), exactly; each next one is guessed
 from the previous ratio (:math:`\delta \approx 4.67`) or, for the second, by following the attracting orbit

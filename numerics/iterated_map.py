@@ -16,6 +16,7 @@ one classifier of :mod:`numerics.classify`.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -28,7 +29,7 @@ from analysis.values import to_count, to_floats, value_mapping
 from . import budget
 from .classify import (OUTCOMES, TAIL, Outcome, batch_statistics, classify_orbits, divergence_start, label_regimes,
                        lane_outcome, roundoff_sensitive, roundoff_stretch)
-from .compile import compile_model
+from .compile import LANE_BLOCK, compile_model
 from .axis import Axis
 
 # Labelled at every step up to this many steps (fast phenomena such as a catapult last a few steps and would
@@ -167,9 +168,13 @@ class OrbitDiagram(_Result):
     outcomes: list = field(default_factory=list)
     periods: list = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {"model": self.model, "vary": self.vary, "values": self.values.tolist(), "state": self.state,
-                "diverged": self.diverged.tolist(), "orbits": self.orbits.tolist(), "outcomes": self.outcomes,
+    def to_dict(self, arrays: bool = False) -> dict:
+        """The JSON of ``sharpness bifurcation --json``; ``arrays``: numpy arrays in place of the lists of
+        ``values``, ``diverged`` and ``orbits`` (for :func:`numerics.serialize.dumps_json`, which writes them in
+        bulk, the same text)."""
+        listed = (lambda a: a) if arrays else (lambda a: a.tolist())
+        return {"model": self.model, "vary": self.vary, "values": listed(self.values), "state": self.state,
+                "diverged": listed(self.diverged), "orbits": listed(self.orbits), "outcomes": self.outcomes,
                 "periods": self.periods}
 
     def plot(self, ax=None, flips=()):
@@ -271,6 +276,7 @@ class IteratedMap:
         self.values = self.model.model.bind_values(value_mapping(values), placeholders=placeholders)
         self.compiled = compile_model(self.model)
         self.max_memory, self.force = max_memory, force
+        self._realizable = {}  # initial state -> analysis.evaluate.realizable's verdict at these values
         self.parameters = {name: float(v) for name, v in zip(self.compiled.parameter_names,
                                                                   self.compiled.parameter_vector(self.values))}
         self._params = self.compiled.parameter_vector(self.values)
@@ -307,38 +313,55 @@ class IteratedMap:
         state = np.array([float(bound[s]) for s in self.compiled.state_symbols])
         if not np.all(np.isfinite(state)):
             raise DomainError("the initial state", dict(zip(self.compiled.state_names, state)), "finite")
-        if realizable(self.model.derivation, bound, self.values) is False:
+        key = tuple(bound.items())
+        if key not in self._realizable:  # memoised per process too; here without computing the derivation's key
+            self._realizable[key] = realizable(self.model.derivation, bound, self.values)
+        if self._realizable[key] is False:
             shown = ", ".join(f"{n} = {v:g}" for n, v in zip(self.compiled.state_names, state))
             raise DomainError("the initial state", shown, "realizable: no parameters of the network have this "
                               "state (their Gram matrix would not be positive semidefinite)")
         return state
 
-    def _check_lanes(self, lanes: int, steps: int, keep: int, what: str, inputs_per_lane: int = 0) -> None:
-        """Refuse (budget) ``lanes`` orbits of ``steps`` steps keeping ``keep`` states each: the kept states (twice:
-        the kernel's output and the classifier's copies) and ``inputs_per_lane`` floats of inputs per lane."""
-        per_lane = 8 * (keep * self.compiled.dimension * 2 + inputs_per_lane)
-        budget.check_memory(lanes * per_lane, what,
+    def _check_lanes(self, lanes: int, steps: int, keep: int, what: str, inputs_per_lane: int = 0,
+                     kept: Optional[int] = None) -> None:
+        """Refuse (budget) ``lanes`` orbits of ``steps`` steps keeping ``keep`` states each: the kept states, the
+        starts and parameters of each lane (the kernel's inputs), the classification (4 numbers per lane) and
+        ``inputs_per_lane`` floats of other inputs per lane; and the ``kept`` (default ``keep``) states that the
+        kernel classifies, of a block of lanes per core."""
+        d = self.compiled.dimension
+        per_lane = 8 * ((keep + 1) * d + len(self._params) + 4 + inputs_per_lane)
+        blocks = min(lanes, (os.cpu_count() or 1) * LANE_BLOCK) * 8 * (keep if kept is None else kept) * d
+        budget.check_memory(lanes * per_lane + blocks, what,
                             f"at most {int(budget.memory_budget(self.max_memory) // per_lane):,} lanes fit",
                             self.max_memory)
         budget.check_work(lanes * steps, what, self.force)
 
-    def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str, progress=None):
-        """Last ``keep`` of ``steps`` states of every lane, after budget checks; in chunks of steps when long."""
+    def _grid_states(self, starts: np.ndarray, params: np.ndarray, steps: int, keep: int, what: str, progress=None,
+                     kept: Optional[int] = None, along: Optional[int] = None):
+        """Last ``keep`` of ``steps`` states of every lane and the classification of its last ``kept`` (default
+        ``keep``) states (:meth:`numerics.compile.CompiledModel.classified_orbits`: the one classifier, inside the
+        orbit kernel's pass), after budget checks; in chunks of steps when long. ``along``: the lanes differ in
+        that parameter only, and ``params`` holds its values (the others are this map's)."""
         lanes, d = starts.shape
-        self._check_lanes(lanes, steps, keep, what)
-        starts, params = np.ascontiguousarray(starts), np.ascontiguousarray(params)
-        chunk = max(keep, GRID_CHUNK_STEPS // lanes)
-        orbit_kernel = self.compiled.kernels_for(lanes * steps).generated_orbits
+        kept = keep if kept is None else kept
+        self._check_lanes(lanes, steps, keep, what, kept=kept)
+        starts = np.ascontiguousarray(starts, dtype=float)
+        params = np.ascontiguousarray(params, dtype=float)
+        lane_params = (params,) if along is None else (params, self._params)
+        chunk = max(kept, GRID_CHUNK_STEPS // lanes)
+        kernels = self.compiled.kernels_for(lanes * steps)
+        advance = kernels.generated_orbits if along is None else getattr(kernels, f"generated_orbits_along_{along}")
         done = 0
-        while steps - done > chunk + keep:  # the last chunk keeps the states; earlier ones only advance
-            starts = np.ascontiguousarray(orbit_kernel(starts, params, chunk, 1)[:, -1, :])
+        while steps - done > chunk + kept:  # the last chunk keeps the states; earlier ones only advance
+            starts = np.ascontiguousarray(advance(starts, *lane_params, chunk, 1)[:, -1, :])
             done += chunk
             if progress:
                 progress(done, steps)
-        orbits = orbit_kernel(starts, params, steps - done, keep)
+        orbits, classified = self.compiled.classified_orbits(starts, params if along is None else lane_params,
+                                                             steps - done, keep, kept, kernels, along)
         if progress and done:
             progress(steps, steps)
-        return orbits
+        return orbits, classified
 
     def _trajectory(self, start, steps: int, every: int, tail: int, progress=None):
         """The trajectory kernel over ``steps`` steps, in chunks (multiples of ``every``) when long: the thinned
@@ -365,12 +388,6 @@ class IteratedMap:
             if done >= steps:
                 return np.concatenate(rows), tail_states, -1
             state = tail_states[-1]
-
-    def _classify(self, orbits: np.ndarray, params: np.ndarray, diverged=None, stretch=None) -> dict:
-        overflowed = ~np.isfinite(orbits).all(axis=(1, 2))
-        if diverged is not None:
-            overflowed |= np.asarray(diverged, bool)
-        return classify_orbits(orbits, overflowed, stretch or self.compiled.stretch_sums, params)
 
     # ------------------------------------------------------------------------------------------------ measures
     def run(self, steps: int, init: Optional[dict] = None, every: int = 1, progress=None) -> Trajectory:
@@ -419,7 +436,7 @@ class IteratedMap:
             count = orbits.shape[1] - 1
             return logs[len(logs) - count:].reshape(1, -1, batch, d).sum(axis=2)
 
-        classified = self._classify(tail_states[None], params[None], [diverged_at >= 0], window_sums)
+        classified = classify_orbits(tail_states[None], [diverged_at >= 0], window_sums, params[None])
         outcome = lane_outcome(classified, 0, diverged_at if diverged_at >= 0 else None)
         last = tail_states[-1]
         final = self._final(last)
@@ -500,16 +517,15 @@ class IteratedMap:
         vary = axis.name
         parameter = self.model.model.parameter(vary)
         grid = to_floats(vary, axis.array, parameter.domain)
-        index = self.compiled.parameter_names.index(vary)
-        params = np.tile(self._params, (grid.size, 1))
-        params[:, index] = grid
         start = self.initial_state(init)
-        orbits = self._grid_states(np.tile(start, (grid.size, 1)), params, steps, max(keep, min(TAIL, steps)),
-                                   f"an orbit diagram of {grid.size:,} values x {keep} kept states", progress)
-        classified = self._classify(orbits, params)
-        return OrbitDiagram(self.model.name, vary, grid, list(self.compiled.state_names), orbits[:, -keep:],
-                            ~np.isfinite(orbits).all(axis=(1, 2)),
-                            [OUTCOMES[c] for c in classified["code"]], classified["period"].tolist())
+        orbits, classified = self._grid_states(np.broadcast_to(start, (grid.size, start.size)), grid, steps, keep,
+                                               f"an orbit diagram of {grid.size:,} values x {keep} kept states",
+                                               progress, kept=max(keep, min(TAIL, steps)),
+                                               along=self.compiled.parameter_names.index(vary))
+        codes = classified["code"]
+        return OrbitDiagram(self.model.name, vary, grid, list(self.compiled.state_names), orbits,
+                            codes == OUTCOMES.index("diverged"), np.array(OUTCOMES)[codes].tolist(),
+                            classified["period"].tolist())
 
     def basin(self, axes, steps: int = 2000, init: Optional[dict] = None, progress=None) -> Basin:
         """Outcome of GD from a grid of initial states: ``axes`` are two :class:`~numerics.axis.Axis` (or
@@ -529,16 +545,16 @@ class IteratedMap:
         axes = [(axis.name,) for axis in axes]
         lanes = grids[0].size * grids[1].size
         # Before any allocation: the grid's own arrays (mesh, starts, parameters per lane) and the orbits.
-        self._check_lanes(lanes, steps, min(TAIL, steps), f"a basin of {lanes:,} initial states",
-                          inputs_per_lane=2 + self.compiled.dimension + len(self._params))
+        self._check_lanes(lanes, steps, 1, f"a basin of {lanes:,} initial states",
+                          inputs_per_lane=2 + self.compiled.dimension + len(self._params), kept=min(TAIL, steps))
         mesh_x, mesh_y = np.meshgrid(*grids)
         start = np.tile(self.initial_state(init), (lanes, 1))
         start[:, self.compiled.state_names.index(axes[0][0])] = mesh_x.ravel()
         start[:, self.compiled.state_names.index(axes[1][0])] = mesh_y.ravel()
         params = np.tile(self._params, (lanes, 1))
-        keep = min(TAIL, steps)
-        orbits = self._grid_states(start, params, steps, keep, f"a basin of {lanes:,} initial states", progress)
-        classified = self._classify(orbits, params)
+        # Only the final state is kept (its sharpness); the last TAIL states are classified inside the kernel.
+        orbits, classified = self._grid_states(start, params, steps, 1, f"a basin of {lanes:,} initial states",
+                                               progress, kept=min(TAIL, steps))
         finite = classified["code"] != OUTCOMES.index("diverged")
         sharpness = np.where(finite, _evaluate(self.compiled.sharpness_numpy, orbits[:, -1, :], params.T), np.nan)
         from analysis.evaluate import realizable_states

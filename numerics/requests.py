@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import ClassVar, Optional
 
+import numpy as np
+
 from analysis.errors import DomainError, UnknownNameError, UserInputError
 from analysis.optimizers import MODEL_OPTIMIZERS, check_beta
 
@@ -252,8 +254,7 @@ class BifurcationRequest(_Request):
 
     def __post_init__(self):
         object.__setattr__(self, "vary", Axis.of(self.vary))
-        values = self.vary.values
-        if any(b <= a for a, b in zip(values, values[1:])):
+        if not np.all(np.diff(self.vary.array) > 0):
             raise UserInputError(f"--vary {self.vary.to_text(counted=True)}: an orbit diagram needs A < B "
                                  "(or A:A:1, a single value)")
         _count("steps", self.steps), _count("keep", self.keep)

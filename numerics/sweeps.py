@@ -105,8 +105,7 @@ def compute_tile(job: dict) -> tuple:
     if measure in ("outcome", "period", "final-sharpness"):
         from .classify import TAIL
 
-        orbits = base._grid_states(starts, params, steps, min(TAIL, steps), "a sweep tile")
-        classified = base._classify(orbits, params)
+        orbits, classified = base._grid_states(starts, params, steps, 1, "a sweep tile", kept=min(TAIL, steps))
         if measure == "outcome":
             result = classified["code"].astype(float)
         elif measure == "period":

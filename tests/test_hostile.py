@@ -33,7 +33,7 @@ CPU_LIMIT = 60                  # CPU seconds per probe: a cold compile of the k
 WALL_LIMIT = 120                # wall seconds per probe (a blocked hang; the machine is shared)
 MEMORY_LIMIT = 3 * 1024 ** 3    # RLIMIT_AS, as in test_fuzz.py (numba/LLVM reserve ~1.5 GiB of address space)
 
-# Above numerics.compile.SMALL_WORK lane-steps, so that the numba-compiled kernels (and their disk cache) run.
+# Above numerics.classify.SMALL_WORK lane-steps, so that the numba-compiled kernels (and their disk cache) run.
 COMPILED_RUN = ["run", "uv-eos", "--set", "k=1.2", "--steps", "1000000", "--every", "100000", "--json"]
 DERIVE = ["fixed-points", "uv-eos", "--set", "k=1.2", "--json"]
 

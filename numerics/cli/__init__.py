@@ -126,10 +126,10 @@ def _run(argv, stdout) -> int:
 
     try:
         from .commands import refuse_replaced
-        from .parser import build_parser
+        from .parser import shared_parser
 
         sys.stdout = _Stdout(stdout)
-        args = build_parser().parse_args(argv)
+        args = shared_parser().parse_args(argv)
         refuse_replaced(args)
         status = args.run(args)
         sys.stdout.flush()  # here, not at exit: a full disk behind stdout is reported like any failed write

@@ -250,8 +250,8 @@ def cmd_bifurcation(args) -> int:
         from .. import plots
 
         plots.orbit_figure(diagram, args.plot, f"{diagram.model}: orbit diagram in {grid.name}")
-    if args.json:
-        render.print_json(request.to_json(diagram))
+    if args.json:  # request.to_json(diagram), with the arrays written in bulk
+        render.print_json(diagram.to_dict(arrays=True))
         return 0
     print(f"{len(grid)} values of {grid.name} in [{grid.values[0]}, {grid.values[-1]}], {request.steps} steps, "
           f"kept {request.keep}; diverged: {int(diagram.diverged.sum())}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 
 from analysis.errors import UserInputError
@@ -131,6 +132,13 @@ def _model_arguments(p):
                         "sgd (mini-batch, with --batch-size) or adam (--set beta1=, beta2=, eps=; torch.optim.Adam)")
     p.add_argument("--batch-size", type=_positive_int("--batch-size"), metavar="B",
                    help="--optimizer sgd: examples per step, drawn uniformly without replacement (1 <= B <= m)")
+
+
+@functools.lru_cache(maxsize=1)
+def shared_parser() -> argparse.ArgumentParser:
+    """The parser :func:`numerics.cli.main` parses with, built once per process (a few ms; a library caller may
+    call main many times). Parsing does not change it."""
+    return build_parser()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,11 +1,10 @@
 """Printing results: JSON (``--json``, the results' ``to_dict()``) and the human-readable text of each command."""
 from __future__ import annotations
 
-import json
 import math
 import sys
 
-from ..serialize import finite
+from ..serialize import dumps_json
 
 
 def plain(obj):
@@ -20,8 +19,9 @@ def plain(obj):
 
 
 def print_json(obj) -> None:
-    json.dump(finite(obj), sys.stdout, indent=2, allow_nan=False)
-    sys.stdout.write("\n")
+    """``obj`` as ``json.dump(finite(obj), indent=2, allow_nan=False)`` prints it, numpy arrays as their lists
+    (formatted in bulk: :func:`numerics.serialize.dumps_json`)."""
+    sys.stdout.write(dumps_json(obj) + "\n")
 
 
 def with_error(value: float, error: float) -> str:

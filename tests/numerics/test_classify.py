@@ -147,3 +147,42 @@ def test_a_small_wiggle_is_not_sharpening():
     wiggle = np.full(1000, 0.5)
     wiggle[500:502] *= 1.006
     assert [r.name for r in label_regimes(wiggle, loss, 1.0)] == ["intermediate saturation"]
+
+
+def test_the_orbit_kernel_classifies_as_classify_orbits_bit_for_bit():
+    """An orbit diagram classifies every lane inside the orbit kernel's pass (CompiledModel.classified_orbits),
+    with the classifier's own lane functions: every array of its result equals classify_orbits' on the same
+    states exactly (periods, exponents and errors bit for bit, the same reasons), compiled and interpreted, in the
+    general kernel and the one specialised to the varied parameter. The k grid of uv-eos covers every outcome
+    (converged below 1, periodic, chaotic, undetermined near the windows, diverged above about 2.1), and a tail
+    shorter than TAIL covers 'too short'."""
+    from numerics.classify import OUTCOMES, TAIL, classify_orbits
+
+    cubic = IteratedMap("uv-eos", values={"k": 1.2})
+    compiled = cubic.compiled
+    index = compiled.parameter_names.index("k")
+    for kernels, lanes, steps, kept in ((compiled.kernels, 1200, 600, TAIL), (compiled.python_kernels, 150, 250, TAIL),
+                                        (compiled.python_kernels, 150, 150, 100)):
+        grid = np.linspace(0.5, 2.2, lanes)
+        params = np.tile(cubic._params, (grid.size, 1))
+        params[:, index] = grid
+        starts = np.tile(cubic.initial_state(), (grid.size, 1))
+        states = kernels.generated_orbits(starts, params, steps, kept)
+
+        def stretch(orbits, lane_params, batch):  # the same kernel module's stretch
+            return kernels.generated_stretch(np.ascontiguousarray(orbits), lane_params, batch,
+                                             compiled.benettin_frame(1))
+
+        expected = classify_orbits(states, ~np.isfinite(states).all(axis=(1, 2)), stretch, params)
+        if kept == TAIL and kernels is compiled.kernels:
+            assert set(OUTCOMES[c] for c in expected["code"]) == set(OUTCOMES)
+        for along in (None, index):
+            lane_params = params if along is None else (grid, cubic._params)
+            orbits, classified = compiled.classified_orbits(starts, lane_params, steps, 10, kept, kernels, along)
+            assert np.array_equal(orbits, states[:, -10:], equal_nan=True)
+            assert classified.keys() == expected.keys()
+            for key, value in expected.items():
+                if isinstance(value, np.ndarray):
+                    assert np.array_equal(classified[key], value, equal_nan=True), (key, along, steps)
+                else:
+                    assert classified[key] == value, (key, along, steps)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-# Work above numerics.compile.SMALL_WORK, so that it runs the compiled kernels (smaller work is interpreted).
+# Work above numerics.classify.SMALL_WORK, so that it runs the compiled kernels (smaller work is interpreted).
 COMMAND = ["run", "uv-eos", "--set", "k=1.2", "--steps", "1000000", "--every", "100000", "--json"]
 
 
@@ -91,7 +91,7 @@ def test_small_work_interpreted_and_compiled_kernels_agree(monkeypatch):
     same operation order: trajectories agree to round-off (1e-12 relative over the first 30 steps of a chaotic
     run, where the ulps of an integer power may differ), and every label agrees, divergence included."""
     from numerics import IteratedMap
-    from numerics import compile as compile_module
+    from numerics import classify as classify_module
 
     cases = [("uv-eos", None, {"k": 1.2}), ("uv-eos", None, {"k": 1.95}), ("uv-eos", None, {"k": 3}),
              ("uv", "sp", {"eta": 0.5, "y": 1, "n": 4}), ("uv", "sp", {"eta": 3, "y": 1, "n": 4}),
@@ -99,10 +99,10 @@ def test_small_work_interpreted_and_compiled_kernels_agree(monkeypatch):
     for name, parameterization, values in cases:
         bound = IteratedMap(name if parameterization is None else __import__("analysis").load_model(
             name, parameterization), values)
-        monkeypatch.setattr(compile_module, "SMALL_WORK", 10 ** 9)
+        monkeypatch.setattr(classify_module, "SMALL_WORK", 10 ** 9)
         interpreted = bound.run(400).to_dict()
         lyapunov_interpreted = bound.lyapunov(steps=600, transient=100, batches=4).to_dict()
-        monkeypatch.setattr(compile_module, "SMALL_WORK", -1)
+        monkeypatch.setattr(classify_module, "SMALL_WORK", -1)
         compiled = bound.run(400).to_dict()
         lyapunov_compiled = bound.lyapunov(steps=600, transient=100, batches=4).to_dict()
         assert interpreted["outcome"] == compiled["outcome"], (name, values)

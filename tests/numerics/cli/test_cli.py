@@ -213,3 +213,28 @@ def test_crosscheck_json_keys(capsys):
     # 1e-12: 20 float64 steps at eta = 0.5 in a converging regime, so the two sides differ by round-off only.
     assert code == 0 and payload["max_abs_error_f"] < 1e-12 and payload["max_abs_error_lam"] < 1e-12
     assert payload["max_rel_error_sharpness"] < 1e-12
+
+
+def test_bifurcation_json_is_what_json_dump_prints(capsys):
+    """`bifurcation --json` writes the orbits in bulk (numerics.serialize.dumps_json): the text is byte for byte
+    json.dump(finite(request.to_json(diagram)), indent=2) of the same diagram, diverged lanes' nulls included
+    (k up to 2.3 diverges), and the writer matches json.dump on every kind of value it meets."""
+    import numpy as np
+
+    from numerics.cli.commands import bifurcation_request
+    from numerics.cli.parser import build_parser
+    from numerics.serialize import dumps_json, finite
+
+    argv = ["bifurcation", "uv-eos", "--vary", "k=0.5:2.3:40", "--steps", "300", "--keep", "3", "--json"]
+    code, out, _ = run(capsys, *argv)
+    request = bifurcation_request(build_parser().parse_args(argv))
+    diagram = request.call()
+    assert code == 0 and any(diagram.diverged) and not all(diagram.diverged)
+    assert out == json.dumps(finite(request.to_json(diagram)), indent=2, allow_nan=False) + "\n"
+    values = {"floats": np.array([[1.5, -0.0, np.nan], [np.inf, 5e-324, 1e300]]), "ints": np.arange(6).reshape(3, 2, 1),
+              "flags": np.array([True, False]), "empty": np.zeros((0, 2)), "scalar": np.float64(2.5),
+              "nested": [{"a": np.array([0.1])}, "text", None, 3], "float32": np.array([0.1], dtype=np.float32)}
+    as_lists = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in values.items()}
+    as_lists["nested"] = [{"a": [0.1]}, "text", None, 3]
+    assert dumps_json(values) == json.dumps(finite(as_lists), indent=2, allow_nan=False)
+    assert dumps_json(values["floats"]) == json.dumps(finite(values["floats"].tolist()), indent=2, allow_nan=False)
