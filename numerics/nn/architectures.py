@@ -94,7 +94,7 @@ def build(arch: str, width: int, seed: int, input_shape: tuple = (64,), outputs:
 
     >>> net = build("uv", 4, seed=0, input_shape=(1,), outputs=1, parameterization="mup")
     >>> [name for name, _ in net.named_parameters()]
-    ['0.parametrizations.weight.original', '1.parametrizations.weight.original']
+    ['1.parametrizations.weight.original', '2.parametrizations.weight.original']
     """
     if arch not in ARCHITECTURES:
         raise UnknownNameError("architecture", arch, ARCHITECTURES)
