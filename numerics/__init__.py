@@ -17,6 +17,15 @@ Every result is typed, with ``.to_dict()`` (the command line's JSON) and, where 
 The command line (:mod:`numerics.cli`) and the report (:mod:`numerics.report`) are thin layers on top.
 """
 import importlib
+import os
+
+# numba's parallel kernels run on GNU OpenMP here, whose idle threads spin after every parallel region (300,000
+# turns by default) instead of sleeping; on a machine with few cores they then compete with the Python work that
+# follows a kernel: a 20,000-step Nesterov run on two-input (its round-off reruns in mpmath after the parallel
+# Lyapunov kernel) took 43 s of CPU with the default and 9 s with no spinning, and an orbit diagram's overhead
+# shrinks too (docs/performance.md). libgomp reads the setting when numba first loads it, after this import; a
+# value the user set is kept.
+os.environ.setdefault("GOMP_SPINCOUNT", "0")
 
 # Imported on first use (PEP 562), so that a command pays only for the modules it needs: the cross-check pulls in
 # scipy and torch, sweeps pull in dask, xarray and zarr.

@@ -486,9 +486,11 @@ class IteratedMap:
             with mpmath.workdps(digits):
                 values = [mpmath.mpf(sp.N(self.values[s], digits + 10)) for s in self.compiled.parameter_symbols]
                 state, diverged = [mpmath.mpf(float(v)) for v in start], None
+                largest = mpmath.mpf(np.finfo(float).max)  # as an mpf: no conversion per comparison
                 for t in range(1, steps + 1):
                     state = self.compiled.step_mpmath(*state, *values)
-                    if not all(mpmath.isfinite(v) and abs(v) <= np.finfo(float).max for v in state):
+                    # nan compares False and inf exceeds the largest float: both end the run, as overflow would
+                    if not all(abs(v) <= largest for v in state):
                         diverged = t  # where float64 would overflow
                         break
             if diverged is None:
