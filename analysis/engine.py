@@ -9,6 +9,7 @@ stale. Entries are stored and verified by :mod:`analysis.cache` (directory: :fun
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import pickle
@@ -23,6 +24,24 @@ import sympy as sp
 from . import cache, derivations
 from .errors import DerivationTimeout, DomainError, UserInputError
 from .registry import get_model
+
+
+@functools.lru_cache(maxsize=64)
+def _graph_of(names: tuple) -> nx.DiGraph:
+    """The derivation graph restricted to the results ``names``, built once per set of names and frozen (a
+    :class:`Derivation` made per call of a command then costs no graph construction)."""
+    return nx.freeze(derivations.build_graph().subgraph(names).copy())
+
+
+def described(model, parameterization: str):
+    """``model.describe(parameterization)``, made once per model object and parameterization: the model and its
+    descriptions are frozen, and a command that builds a new :class:`Derivation` per call (an orbit diagram in a
+    loop) then reuses the description and its fingerprint (a SHA-256 of its ``srepr``) instead of making both
+    again. Kept in the model object's ``__dict__``, so it lives and dies with the model."""
+    made = model.__dict__.setdefault("_descriptions", {})  # frozen dataclass: its __dict__ is still its own
+    if parameterization not in made:
+        made[parameterization] = model.describe(parameterization)
+    return made[parameterization]
 
 
 class Derivation:
@@ -57,13 +76,12 @@ class Derivation:
             raise DomainError("time_budget", time_budget, "a positive number of seconds")
         self.model = get_model(model)
         self.parameterization = self.model.check_parameterization(parameterization)
-        self.spec = self.model.describe(self.parameterization)
+        self.spec = described(self.model, self.parameterization)
         self.kind = derivations.kind_of(self.spec)
         self.use_cache = use_cache
         self.time_budget = time_budget
-        full = derivations.build_graph()
-        self.graph = full.subgraph([n for n, kinds in full.nodes(data="kinds")
-                                    if self.kind in kinds and derivations.NODES[n].applies(self.spec)]).copy()
+        self.graph = _graph_of(tuple(name for name, node in derivations.NODES.items()
+                                     if self.kind in node.kinds and node.applies(self.spec)))
         self._results: dict = {}
         self.computed: list = []  # names derived (not read from cache) in this object's lifetime
 

@@ -23,6 +23,7 @@ Conventions (both kinds)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -37,6 +38,19 @@ from .values import to_number
 DOMAINS = ("positive", "real", "positive_integer")
 # The name of the momentum coefficient a momentum optimizer adds to every model (torch.optim.SGD's ``momentum``).
 MOMENTUM_PARAMETER = "beta"
+
+
+def _once_per_object(method):
+    """A method of a frozen description computed once per object (its value kept in the object's own
+    ``__dict__``, which freezing leaves writable): a fingerprint hashes the whole description's ``srepr``."""
+    name = f"_{method.__name__}_value"
+
+    @functools.wraps(method)
+    def once(self):
+        if name not in self.__dict__:
+            self.__dict__[name] = method(self)
+        return self.__dict__[name]
+    return once
 
 
 @dataclass(frozen=True)
@@ -194,6 +208,7 @@ class GramModel:
         """The parameter-space loss :math:`L(G) = \\ell(f(G))`."""
         return self.loss_of_output.subs(self.output_symbol, self.output)
 
+    @_once_per_object
     def fingerprint(self) -> str:
         return _fingerprint(("gram", self.vectors, self.width, self.step, self.output, self.output_symbol,
                              self.loss_of_output, self.lr_scale, self.state, self.eos_manifolds)
@@ -269,6 +284,7 @@ class CoordinateModel:
         moved = set(self.velocity) | set(self.second_moment) | {self.counter}
         return tuple(s for s in self.state if s not in moved)
 
+    @_once_per_object
     def fingerprint(self) -> str:
         # Examples, a batch size and Adam's parts only where present: the keys of the other models are unchanged.
         extra = (("examples", self.examples) if self.examples else ()) + \
