@@ -60,8 +60,10 @@ def start(args, env, **options):
 
 SWEEP = ["sweep", "uv-eos", "--vary", "k=0.5:1.3:64", "--vary", "z=-0.5:0.5:64", "--steps", "20000", "--quiet",
          "--json"]
-# the same grid run ten times longer: an interrupt at 2.5 s must find it running on a quiet machine with a warm cache
-LONG_SWEEP = [*SWEEP[:SWEEP.index("--steps")], "--steps", "200000", *SWEEP[SWEEP.index("--steps") + 2:]]
+# the same grid run a thousand times longer (8e10 lane-steps, about 20 s at the orbit kernel's 4e9 steps/s): an
+# interrupt at 2.5 s must find it running on a quiet machine with a warm cache (sweep tiles keep only final states,
+# so 2e5 steps finished in under a second)
+LONG_SWEEP = [*SWEEP[:SWEEP.index("--steps")], "--steps", "20000000", *SWEEP[SWEEP.index("--steps") + 2:]]
 
 
 def test_a_second_sweep_into_the_same_store_is_refused_and_the_store_stays_right(env, tmp_path):

@@ -2,6 +2,7 @@
 LaTeX reads as a paper (tables, math mode, abstract, bibliography)."""
 import atexit
 import functools
+import importlib.util
 import json
 import re
 import shlex
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.xdist_group("quick-report"), pytest.mark.slow]  # the 
 
 SECTIONS = ("fixed_points", "trajectories", "phase_diagram", "cascade", "lyapunov_sweep", "chebyshev",
             "xy_quartic", "width_scan", "crosscheck", "nn", "central_flow", "continuation", "momentum", "sgd_adam")
+# The real network's phase diagram is left out of the report without PyTorch (nothing else can stand for it).
+SECTIONS += ("nn_phase",) * (importlib.util.find_spec("torch") is not None)
 
 
 @functools.lru_cache(maxsize=None)
