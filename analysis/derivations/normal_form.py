@@ -48,7 +48,13 @@ class FlipCoefficient:
 MAX_CLOSED_FORM_DIMENSION = 3  # symbolic eigenvectors and (I - A)^{-1} are attempted up to this many coordinates
 
 
-def _tensors(F, states, parameters):
+def derivative_tensors(F, states, parameters):
+    r"""The derivative tensors of the map ``F`` (its images of ``states``): :math:`\partial^2 F_k/\partial x_i
+    \partial x_j` as ``[k][i][j]``, the third derivatives as ``[k][i][j][l]``, :math:`\partial F_k/\partial p_a` as
+    ``[k][a]`` and :math:`\partial^2 F_k/\partial x_i \partial p_a` as ``[k][i][a]`` (the fields of
+    :class:`~analysis.derivations.results.NormalForm`). Continuation compiles them without the rest of the
+    ``normal_form`` result, whose closed-form flip coefficients need the fixed points' stability boundaries
+    (solving those can take a minute on a user's model; only period-doubling points read them)."""
     hessian = [[[sp.diff(f, a, b) for b in states] for a in states] for f in F]
     third = [[[[sp.diff(h, c) for c in states] for h in row] for row in block] for block in hessian]
     parameter_jacobian = [[sp.diff(f, p) for p in parameters] for f in F]
@@ -128,7 +134,7 @@ def normal_form(ctx: Context) -> NormalForm:
     states = ctx.state_symbols
     parameters = [p.symbol for p in ctx.model.parameters]
     F = [mapping[s] for s in states]
-    hessian, third, parameter_jacobian, mixed = _tensors(F, states, parameters)
+    hessian, third, parameter_jacobian, mixed = derivative_tensors(F, states, parameters)
     fixed = {p.label: p for p in ctx["fixed_points"].solutions}
     flips, equations, skipped = [], [], []
     jacobian = sp.Matrix(F).jacobian(states)

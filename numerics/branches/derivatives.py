@@ -1,4 +1,4 @@
-"""Compiled derivatives of a model's map (from the derived ``jacobian`` and ``normal_form`` results) and the
+"""Compiled derivatives of a model's map (its derived map, Jacobian and derivative tensors) and the
 multilinear forms of :math:`F^J` chained along an orbit: the flip, fold and Neimark-Sacker coefficients."""
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import math
 import numba
 import numpy as np
 import sympy as sp
+
+from analysis.derivations.normal_form import derivative_tensors
 
 from ..compile import _generated, _scalar_source
 
@@ -20,7 +22,9 @@ def _function(name, arguments, expressions, rename):
 
 
 class Kernels:
-    """Compiled derivatives of one model's map, from the derived ``jacobian`` and ``normal_form`` results.
+    """Compiled derivatives of one model's map: its derived map and ``jacobian``, and the derivative tensors of
+    the map (:func:`analysis.derivations.normal_form.derivative_tensors`); the closed-form flip coefficients of the
+    ``normal_form`` result (:attr:`flips`) are derived only when a period-doubling point asks for them.
 
     ``orbit(x, p, J)`` (numba) returns :math:`F^J(x)`, :math:`D_xF^J` and :math:`D_pF^J` (d x m);
     ``orbit_data(x, p, J)`` the one-step tensors along the orbit for the normal forms and extended systems.
@@ -31,16 +35,16 @@ class Kernels:
         self.compiled = compiled
         d = self.dimension = compiled.dimension
         m = self.parameters = len(compiled.parameter_symbols)
-        derived = compiled.derivation.result("normal_form")
+        hessian, third, parameter_jacobian, mixed = derivative_tensors(
+            compiled.map_exprs, compiled.state_symbols, compiled.parameter_symbols)
         names, rename = compiled._argument_names, compiled._rename
         flat = lambda nested: list(np.array(nested, dtype=object).reshape(-1))  # noqa: E731
         self.map_py = _function("cmap", names, compiled.map_exprs, rename)
         self.jacobian_py = _function("cjac", names, list(compiled.jacobian_expr), rename)
-        self.pjac_py = _function("cpjac", names, flat(derived.parameter_jacobian) if m else [0], rename)
-        self.hessian_py = _function("chess", names, flat(derived.second_derivatives), rename)
-        self.third_py = _function("cthird", names, flat(derived.third_derivatives), rename)
-        self.mixed_py = _function("cmixed", names, flat(derived.mixed_derivatives) if m else [0], rename)
-        self.flips = derived.flip_coefficients
+        self.pjac_py = _function("cpjac", names, flat(parameter_jacobian) if m else [0], rename)
+        self.hessian_py = _function("chess", names, flat(hessian), rename)
+        self.third_py = _function("cthird", names, flat(third), rename)
+        self.mixed_py = _function("cmixed", names, flat(mixed) if m else [0], rename)
         state = ", ".join(f"s{i}" for i in range(d))
         params = ", ".join(f"p[{j}]" for j in range(m))
         source = f"""
@@ -70,6 +74,12 @@ def orbit(x, p, period):
                      "pjac": numba.njit(inline="always")(self.pjac_py)}
         exec(compile(source, "<sharpness-continuation orbit>", "exec"), namespace)  # noqa: S102
         self.orbit = numba.njit(nogil=True)(namespace["orbit"])
+
+    @functools.cached_property
+    def flips(self) -> list:
+        """The closed-form flip coefficients of the model's fixed points (the ``normal_form`` result's
+        ``flip_coefficients``), derived on first use."""
+        return self.compiled.derivation.result("normal_form").flip_coefficients
 
     def orbit_data(self, x, p, period, third=False):
         """Lists along the orbit: states, :math:`A_i`, :math:`F_p` (d x m), Hessians (d x d x d), mixed
