@@ -25,6 +25,7 @@ epsilon^2``, ``z = +-1``) are set in math mode, the rest is escaped so that pdfl
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy as sp
@@ -340,19 +341,33 @@ def parse_back(text: str, like) -> sp.Basic:
     named = {"max": sp.Max, "min": sp.Min}
     parsed = parsed.replace(lambda e: isinstance(e, sp.core.function.AppliedUndef) and e.func.__name__ in named,
                             lambda e: named[e.func.__name__](*e.args))
-    renaming = {}
-    for symbol in getattr(like, "free_symbols", ()):
-        plain = parse_latex(symbol_latex(symbol))
-        renaming[plain] = symbol
+    renaming = {_parsed(symbol_latex(symbol)): symbol for symbol in getattr(like, "free_symbols", ())}
     return parsed.xreplace(renaming)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> sp.Basic:
+    """``parse_latex(text)`` of a symbol's LaTeX, parsed once per process (ANTLR's Python runtime takes ~20 ms a
+    call, and every round trip renames the same few symbols)."""
+    from sympy.parsing.latex import parse_latex
+
+    return parse_latex(text)
 
 
 def round_trips(expr, order=()) -> bool:
     """True when ``parse_latex(to_latex(expr))`` is equal to ``expr`` (symbolically, after renaming)."""
     back = parse_back(to_latex(expr, order), expr)
     if isinstance(expr, sp.core.relational.Relational):
-        return type(back) is type(expr) and sp.simplify(back.lhs - back.rhs - (expr.lhs - expr.rhs)) == 0
-    return sp.simplify(back - expr) == 0
+        if type(back) is not type(expr):
+            return False
+        back, expr = back.lhs - back.rhs, expr.lhs - expr.rhs
+    difference = back - expr
+    try:  # cancel decides the rational expressions (most of them) at a fraction of simplify's cost
+        if sp.cancel(difference) == 0:
+            return True
+    except sp.PolynomialError:
+        pass
+    return sp.simplify(difference) == 0
 
 
 def _lhs(text: str) -> str:
