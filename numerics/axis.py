@@ -74,6 +74,14 @@ def split_name(text: str) -> tuple:
     return name, (spec.strip() if sep else None)
 
 
+def _checked_name(name, what: str) -> str:
+    """An axis's name, stripped; anything but an identifier is an :class:`AxisError` saying it must be ``what``."""
+    stripped = name.strip() if isinstance(name, str) else ""
+    if not stripped.isidentifier():
+        raise AxisError(name, f"the name must be {what}")
+    return stripped
+
+
 @dataclass(frozen=True)
 class Axis:
     r"""A named, non-empty sequence of finite values: the values a measure gives one parameter or state variable.
@@ -88,9 +96,7 @@ class Axis:
     values: tuple
 
     def __post_init__(self):
-        name = self.name.strip() if isinstance(self.name, str) else ""
-        if not name.isidentifier():
-            raise AxisError(self.name, "the name must be a parameter or state variable name")
+        name = _checked_name(self.name, "a parameter or state variable name")
         try:
             array = np.asarray(self.values, dtype=float)
         except (TypeError, ValueError):
@@ -197,9 +203,7 @@ class Categories:
     values: tuple
 
     def __post_init__(self):
-        name = self.name.strip() if isinstance(self.name, str) else ""
-        if not name.isidentifier():
-            raise AxisError(self.name, "the name must be a setting's name")
+        name = _checked_name(self.name, "a setting's name")
         values = (self.values,) if isinstance(self.values, str) else tuple(self.values)
         if not values or not all(isinstance(v, str) and v.strip() for v in values):
             raise AxisError(name, f"give a non-empty list of names, got {self.values!r}"[:200])
