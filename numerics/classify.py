@@ -118,7 +118,8 @@ def batch_statistics(batch_means: np.ndarray, axis: int = -1):
     of the averaged quantity."""
     batch_means = np.moveaxis(np.asarray(batch_means, dtype=float), axis, -1)
     rows = batch_means.reshape(-1, batch_means.shape[-1])
-    pairs = np.array([batch_mean_error(row, 1.0) for row in rows]).reshape(batch_means.shape[:-1] + (2,))
+    with np.errstate(all="ignore"):  # a -inf batch mean (a log 0 stretch) is a -inf estimate, not a warning
+        pairs = np.array([batch_mean_error(row, 1.0) for row in rows]).reshape(batch_means.shape[:-1] + (2,))
     return pairs[..., 0], pairs[..., 1]
 
 

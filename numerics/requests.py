@@ -589,10 +589,7 @@ class NetworkRequest(_Request):
             raise UnknownNameError("dataset", self.dataset, DATASETS)
         if self.model is None and (self.arch or "mlp") not in ARCHITECTURES:
             raise UnknownNameError("architecture", self.arch, ARCHITECTURES)
-        check_parameterization(self.parameterization, self.init_scale)
-        if self.model is not None and (self.parameterization != "pytorch" or self.init_scale != 1):
-            raise UserInputError("--parameterization and --init-scale apply to the built-in architectures (--arch); "
-                                 "a --model keeps its own initialization")
+        check_parameterization(self.parameterization, self.init_scale, self.model)
         if self.optimizer not in MODEL_OPTIMIZERS:
             raise UnknownNameError("optimizer", self.optimizer, MODEL_OPTIMIZERS)
         if self.dtype not in DTYPES:

@@ -135,9 +135,13 @@ def build(arch: str, width: int, seed: int, input_shape: tuple = (64,), outputs:
     return model
 
 
-def check_parameterization(parameterization, init_scale) -> None:
-    """Refuse a parameterization not in :data:`PARAMETERIZATIONS` or an ``init_scale`` that is not a positive
-    finite number."""
+def check_parameterization(parameterization, init_scale, model=None) -> None:
+    """Refuse a parameterization not in :data:`PARAMETERIZATIONS`, an ``init_scale`` that is not a positive
+    finite number, and either set away from its default with a user's ``model`` factory (which keeps its own
+    initialization)."""
+    if model is not None and (parameterization != "pytorch" or init_scale != 1):
+        raise UserInputError("--parameterization and --init-scale apply to the built-in architectures (--arch); "
+                             "a --model keeps its own initialization")
     if parameterization not in PARAMETERIZATIONS:
         raise UnknownNameError("parameterization", parameterization, PARAMETERIZATIONS)
     if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float, np.floating, np.integer)) \

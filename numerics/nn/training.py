@@ -528,10 +528,7 @@ def _train(dataset, arch, eta, steps, width, seed, measure_every, max_hvps, samp
            top_k, dtype, optimizer, beta, tol, time_budget, threads, max_memory=None, force=False, batch_size=None,
            beta1=None, beta2=None, eps=None, parameterization="pytorch", init_scale=1.0, **_ignored) -> Training:
     torch = require_torch()
-    check_parameterization(parameterization, init_scale)
-    if model is not None and (parameterization != "pytorch" or init_scale != 1):
-        raise UserInputError("--parameterization and --init-scale apply to the built-in architectures (--arch); "
-                             "a --model keeps its own initialization")
+    check_parameterization(parameterization, init_scale, model)
     if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
         raise DomainError("eta", eta, "a positive number")
     if not (isinstance(steps, int) and steps >= 0):

@@ -58,7 +58,7 @@ def tex_nn_phase(section: dict, results: dict) -> list:
              r"regime, as the cells of the UV phase diagram) at its $(\eta\lambda_0, n)$, beside the UV model's at "
              r"the same point over the same number of steps, from zero output. "
              rf"They agree in ${summary['agreeing']}$ of ${summary['compared']}$ runs "
-             rf"(${tex_number(summary['agreement_rate'] if summary['agreement_rate'] is not None else None, 3)}$; "
+             rf"(${tex_number(summary['agreement_rate'], 3)}$; "
              rf"{parts}).", tex_command(section, "the grid")]
     return lines + tex_figure(FIGURE, r"The digits MLP's early regime over $(\eta\lambda_0, n)$ (left) beside the "
                                       r"UV model's on the same axes (right, with the runs over it; a ring where "
