@@ -111,6 +111,14 @@ def max_period(kept: int) -> int:
     return max(0, (kept - 1) // 2)
 
 
+def lyapunov_window(kept: int, stretch: bool = True) -> tuple:
+    """``(batch, window)``: the Lyapunov estimate of a lane with ``kept`` stored states uses its last ``window`` =
+    :data:`BATCHES` x ``batch`` steps (0, no estimate, below :data:`TAIL` states or without a stretch), the one
+    rule of :func:`classify_orbits` and of the orbit kernel's classifying pass."""
+    batch = (kept - 1) // BATCHES
+    return batch, (batch * BATCHES if kept >= TAIL and stretch else 0)
+
+
 def batch_statistics(batch_means: np.ndarray, axis: int = -1):
     r"""Estimate and standard error from batch means (Flegal & Jones 2010, batch means for Markov chain and
     dynamical averages): :math:`\bar m` and :math:`s_m/\sqrt B` over the ``B`` batches along ``axis``
@@ -291,8 +299,7 @@ def classify_orbits(orbits: np.ndarray, diverged: np.ndarray, stretch=None, para
     lanes, kept = orbits.shape[:2]
     finite = np.isfinite(orbits).all(axis=(1, 2)) & ~np.asarray(diverged, bool)
     longest = max_period(kept)
-    batch = (kept - 1) // BATCHES
-    window = batch * BATCHES if kept >= TAIL and stretch is not None else 0
+    batch, window = lyapunov_window(kept, stretch is not None)
     work = orbits.size
     period = _run("_periods_loop", work, orbits, finite, float(tolerance), longest)
     open_lanes = finite & (period == 0)

@@ -222,8 +222,7 @@ class CompiledModel:
         specialised to it runs (:meth:`orbit_kernel_along`)."""
         lanes = len(params[0]) if along is not None else len(params)
         kernels = kernels or self.kernels_for(lanes * steps)
-        batch = (kept - 1) // classify.BATCHES
-        window = batch * classify.BATCHES if kept >= classify.TAIL else 0
+        batch, window = classify.lyapunov_window(kept)
         kernel, arguments = ((kernels.generated_classified_orbits, (params,)) if along is None else
                              (getattr(kernels, f"generated_classified_orbits_along_{along}"), tuple(params)))
         orbits, code, period, exponent, error = kernel(
